@@ -1,0 +1,51 @@
+// Package storage is the storage layer that filefield, sweep and orphan
+// stand on. It holds, once, the parts where a mistake deletes the wrong
+// file: stored-path validation, a symlink-safe local backend, listing, and
+// removal.
+//
+// It lives below filefield because mediaclean's top level is fixed to its
+// three user-facing packages; sweep and orphan import it too.
+//
+// # Stored paths
+//
+// A stored path is the value a database row keeps: slash-separated and
+// relative to the storage root. [ValidPath] refuses anything that could
+// name a file outside the root or a different file on another system
+// (absolute paths, "..", backslashes, drive letters, NUL and control
+// characters, non-NFC text, Windows device names, dot-files). [Clean]
+// normalises references (leading "/", "./", backslashes, repeated slashes)
+// in the direction that can only keep more files.
+//
+// # Backends
+//
+// Any [afero.Fs] works. For a local disk use [RootFs], built on [os.Root]:
+// nothing done through it leaves its root, through ".." or through a
+// symbolic link, and its destructive operations follow no link at all.
+// afero.BasePathFs is not a safe substitute: it checks names as text only,
+// so "../media-secret/x" reaches a sibling directory, and it follows links
+// out of its base (TestBasePathFsEscapes shows both).
+//
+// # Fast paths
+//
+// Backends may implement [Lister] (recursive listing with size and mtime),
+// [BatchRemover] (removal of many files per call) and [DirSyncer]. The
+// helpers [List], [RemoveFiles] and [SyncDir] use them when present and fall
+// back to portable code otherwise. The fallback listing, [Walk], reads each
+// directory once with Readdir(-1); it never uses afero.Walk (which stats
+// every entry again) nor Readdir(n) paging (which panics on MemMapFs when
+// entries are removed in between).
+//
+// # Errors
+//
+// Failures are [*PathError] values carrying the operation and the path,
+// wrapping a sentinel ([ErrUnsafePath], [ErrSymlink], [ErrNotRegular],
+// [ErrChanged]) or the backend's error, so errors.Is(err, fs.ErrNotExist)
+// keeps working. Context errors are returned unwrapped.
+//
+// # Caveats
+//
+// RootFs's Stat, Open, OpenFile, Mkdir, MkdirAll, Chtimes and a Rename
+// across directories follow symbolic links that stay inside the root, as
+// os.Root does; only escapes are refused there. On platforms without
+// openat (Plan 9, js) os.Root checks paths lexically only.
+package storage

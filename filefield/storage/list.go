@@ -1,0 +1,122 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// Entry is one item of a listing.
+type Entry struct {
+	// Path is slash-separated and relative to the storage root.
+	Path string `json:"path"`
+	// Size in bytes; zero for directories.
+	Size int64 `json:"size"`
+	// ModTime is the modification time (LastModified on object stores).
+	ModTime time.Time `json:"mtime"`
+	// Type holds the type bits of the entry's mode (fs.ModeDir,
+	// fs.ModeSymlink, ...), zero for a regular file. It describes the entry
+	// itself, never the target of a symbolic link.
+	Type fs.FileMode `json:"type"`
+}
+
+// IsRegular reports whether the entry is a regular file.
+func (e Entry) IsRegular() bool { return e.Type == 0 }
+
+// IsDir reports whether the entry is a directory.
+func (e Entry) IsDir() bool { return e.Type&fs.ModeDir != 0 }
+
+// Lister is the optional fast-path listing interface a backend may
+// implement. ListTree calls fn once for every entry below dir ("" or "." for
+// the root, not dir itself) until fn returns an error, and returns that
+// error. Implementations must:
+//
+//   - report each entry at most once, with size, mtime and type from the
+//     listing itself (no extra request or system call per entry where the
+//     backend's listing already has them);
+//   - never descend into a symbolic link;
+//   - skip the contents of a directory for which fn returned [fs.SkipDir],
+//     returning nil for that error;
+//   - check ctx between directories or pages and return ctx.Err() unwrapped;
+//   - allow fn to remove the entry it was given.
+//
+// Directories may be reported before their contents or not at all (object
+// stores have none); entries come in no particular order. fn is never called
+// concurrently.
+type Lister interface {
+	ListTree(ctx context.Context, dir string, fn func(Entry) error) error
+}
+
+// List calls fn for every entry below dir, using the backend's [Lister] when
+// it has one and [Walk] otherwise.
+func List(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
+	if l, ok := fsys.(Lister); ok {
+		return l.ListTree(ctx, dir, fn)
+	}
+	return Walk(ctx, fsys, dir, fn)
+}
+
+// Walk is the portable listing that [List] falls back to. It reads each
+// directory once, whole, with Readdir(-1), and takes size, mtime and type
+// from that listing (afero.Walk stats every entry again; paging with
+// Readdir(n) while entries are removed panics on MemMapFs). Directories are
+// reported before their contents and symbolic links are never followed.
+//
+// Directories deeper than a valid stored path can be are reported but not
+// entered: nothing below them can be a stored path.
+func Walk(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
+	if dir == "" {
+		dir = "."
+	}
+	return walkDir(ctx, fsys, dir, fn)
+}
+
+func walkDir(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	infos, err := readDir(fsys, dir)
+	if err != nil {
+		return wrap("list", dir, err)
+	}
+	for _, fi := range infos {
+		e := EntryOf(Join(dir, fi.Name()), fi)
+		if err := fn(e); err != nil {
+			if errors.Is(err, fs.SkipDir) && e.IsDir() {
+				continue
+			}
+			return err
+		}
+		if e.IsDir() && len(e.Path) < MaxPathLen {
+			if err := walkDir(ctx, fsys, e.Path, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func readDir(fsys afero.Fs, dir string) ([]os.FileInfo, error) {
+	f, err := fsys.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := f.Readdir(-1)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return infos, err
+}
+
+// EntryOf builds an Entry from a path and the FileInfo a listing returned.
+func EntryOf(path string, fi fs.FileInfo) Entry {
+	e := Entry{Path: path, ModTime: fi.ModTime(), Type: fi.Mode().Type()}
+	if e.Type == 0 {
+		e.Size = fi.Size()
+	}
+	return e
+}

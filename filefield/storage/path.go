@@ -1,0 +1,224 @@
+package storage
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Limits on stored paths. They are well below what Linux, Windows and S3
+// accept, so a valid stored path can be used on all of them.
+const (
+	MaxPathLen = 1024 // bytes in a whole stored path
+	MaxNameLen = 255  // bytes in one path segment
+)
+
+// TempPrefix starts the name of every temporary file that filefield writes
+// before renaming it into place. Sweepers skip such files while they may be
+// in flight, and no valid stored path starts a segment with it (stored paths
+// never start a segment with a dot).
+const TempPrefix = ".mediaclean-tmp-"
+
+// IsTempName reports whether the last segment of p names a temporary file
+// written by filefield.
+func IsTempName(p string) bool {
+	return strings.HasPrefix(p[strings.LastIndexByte(p, '/')+1:], TempPrefix)
+}
+
+type unsafePathError string
+
+func (e unsafePathError) Error() string        { return "unsafe path: " + string(e) }
+func (e unsafePathError) Is(target error) bool { return target == ErrUnsafePath }
+
+// ValidPath reports whether p is a safe stored path, returning nil if it is
+// and otherwise a *PathError wrapping [ErrUnsafePath] that says why.
+//
+// A stored path is the value a database row keeps: slash-separated and
+// relative to the storage root, such as "profile_pics/3f9c1e.jpg". ValidPath
+// accepts only paths that
+//
+//   - are non-empty valid UTF-8 in Unicode normal form C, at most
+//     [MaxPathLen] bytes, with segments of at most [MaxNameLen] bytes;
+//   - are relative: no leading "/", no drive letter ("C:"), no UNC or
+//     "\??\" form (no backslash and no colon anywhere);
+//   - have no empty, "." or ".." segment (nor one that folds to them under
+//     compatibility normalisation, such as full-width dots), no trailing
+//     slash, and no segment starting with a dot (".htaccess", temp files);
+//   - contain no NUL, control or invisible formatting characters (such as
+//     the right-to-left override);
+//   - have no segment ending in a dot or a space, and no Windows device
+//     name ("CON", "com1.txt", "NUL .jpg") as a segment.
+//
+// ValidPath does not touch storage. It is deliberately strict: a path it
+// refuses is never deleted by any mediaclean component.
+func ValidPath(p string) error {
+	if reason := unsafeReason(p); reason != "" {
+		return &PathError{Op: "validate", Path: p, Err: unsafePathError(reason)}
+	}
+	return nil
+}
+
+func unsafeReason(p string) string {
+	switch {
+	case p == "":
+		return "empty"
+	case len(p) > MaxPathLen:
+		return "longer than 1024 bytes"
+	case !utf8.ValidString(p):
+		return "invalid UTF-8"
+	case p[0] == '/':
+		return "absolute"
+	case p[len(p)-1] == '/':
+		return "trailing slash"
+	}
+	for _, r := range p {
+		switch {
+		case r == 0:
+			return "NUL character"
+		case r == '\\':
+			return "backslash"
+		case r == ':':
+			return "colon (drive letter or stream name)"
+		case unicode.IsControl(r):
+			return "control character"
+		case unicode.Is(unicode.Cf, r):
+			return "invisible formatting character"
+		}
+	}
+	if !norm.NFC.IsNormalString(p) {
+		return "not in Unicode normal form C"
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if reason := unsafeSegment(seg); reason != "" {
+			return reason
+		}
+	}
+	return ""
+}
+
+func unsafeSegment(seg string) string {
+	switch {
+	case seg == "":
+		return "empty segment"
+	case seg == "." || seg == "..":
+		return "dot segment"
+	case len(seg) > MaxNameLen:
+		return "segment longer than 255 bytes"
+	case seg[0] == '.':
+		return "segment starts with a dot"
+	case seg[len(seg)-1] == '.' || seg[len(seg)-1] == ' ':
+		return "segment ends with a dot or space"
+	case isWindowsDevice(seg):
+		return "windows device name"
+	}
+	if hasNonASCII(seg) {
+		// Full-width dots and similar fold to "." or ".." on systems that
+		// apply compatibility normalisation.
+		if k := norm.NFKC.String(seg); k == "." || k == ".." || strings.ContainsAny(k, `/\:`) {
+			return "segment folds to a path separator or dot segment"
+		}
+	}
+	return ""
+}
+
+func hasNonASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
+}
+
+// isWindowsDevice reports whether seg names a Windows device, which Windows
+// opens instead of a file whatever the extension or trailing spaces.
+func isWindowsDevice(seg string) bool {
+	base := seg
+	if i := strings.IndexByte(base, '.'); i >= 0 {
+		base = base[:i]
+	}
+	base = strings.ToUpper(strings.TrimRight(base, " "))
+	switch base {
+	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
+		return true
+	}
+	if len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) {
+		return base[3] >= '0' && base[3] <= '9'
+	}
+	if strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT") {
+		switch base[3:] {
+		case "¹", "²", "³":
+			return true
+		}
+	}
+	return false
+}
+
+// Clean normalises a reference to a stored path and validates it. It is
+// lenient in the ways that can only make a reference match more files,
+// which is the safe direction for a cleaner: it turns backslashes into
+// slashes, drops leading "/" and "./", collapses repeated slashes and "."
+// segments, and converts to Unicode normal form C. It never resolves "..":
+// a path with a ".." segment is refused, as is anything else [ValidPath]
+// refuses after normalisation.
+func Clean(p string) (string, error) {
+	orig := p
+	if strings.IndexByte(p, '\\') >= 0 {
+		p = strings.ReplaceAll(p, `\`, "/")
+	}
+	if strings.Contains(p, "//") || strings.HasPrefix(p, "/") || strings.Contains(p, "./") || strings.HasSuffix(p, "/.") {
+		segs := strings.Split(p, "/")
+		kept := segs[:0]
+		for _, s := range segs {
+			if s != "" && s != "." {
+				kept = append(kept, s)
+			}
+		}
+		p = strings.Join(kept, "/")
+	}
+	if utf8.ValidString(p) && !norm.NFC.IsNormalString(p) {
+		p = norm.NFC.String(p)
+	}
+	if reason := unsafeReason(p); reason != "" {
+		return "", &PathError{Op: "clean", Path: orig, Err: unsafePathError(reason)}
+	}
+	return p, nil
+}
+
+// Join joins a directory and a name with a slash; an empty or "." dir is the
+// root.
+func Join(dir, name string) string {
+	if dir == "" || dir == "." {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// Dir returns all but the last segment of a slash path, or "." for a name
+// at the root.
+func Dir(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return "."
+	}
+	return p[:i]
+}
+
+// unwrapOSPathError strips the os package's own path wrapper, whose path is
+// an absolute host path the caller did not ask about, keeping the cause.
+func unwrapOSPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}

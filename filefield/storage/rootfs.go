@@ -1,0 +1,346 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// RootFs is the symlink-safe local backend: an [afero.Fs] over a directory,
+// built on [os.Root]. Nothing done through it reads, writes, renames or
+// removes anything outside its root, whether the name says ".." or a
+// symbolic link points out: os.Root refuses such paths. On top of that, its
+// destructive operations (Remove, RemoveFiles, a Rename within one
+// directory) and its listing never follow a symbolic link at all, not even
+// one that stays inside the root: they open each directory segment by
+// segment, refuse links, and check that the directory opened is the one
+// that was inspected.
+//
+// afero.BasePathFs, by contrast, checks names as text only and follows links
+// out of its base; see the package documentation.
+//
+// Names are slash-separated and relative to the root; a leading "/" is
+// ignored, so "/a" and "a" name the same file. RootFs is safe for concurrent
+// use. Close it when done.
+type RootFs struct {
+	root *os.Root
+}
+
+var (
+	_ afero.Fs      = (*RootFs)(nil)
+	_ afero.Lstater = (*RootFs)(nil)
+	_ Lister        = (*RootFs)(nil)
+	_ BatchRemover  = (*RootFs)(nil)
+	_ DirSyncer     = (*RootFs)(nil)
+)
+
+// NewRootFs opens dir, which must exist, as the root of a RootFs.
+func NewRootFs(dir string) (*RootFs, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, wrap("open root", dir, err)
+	}
+	return &RootFs{root: r}, nil
+}
+
+// Close releases the root directory handle.
+func (r *RootFs) Close() error { return r.root.Close() }
+
+// Root returns the underlying os.Root.
+func (r *RootFs) Root() *os.Root { return r.root }
+
+// rel turns an afero name into a name relative to the root.
+func rel(name string) string {
+	name = strings.TrimLeft(name, "/")
+	if name == "" {
+		return "."
+	}
+	return filepath.FromSlash(name)
+}
+
+// slash cleans an afero name into the slash form used in entries and errors.
+func slash(name string) string {
+	name = strings.Trim(name, "/")
+	if name == "" {
+		return "."
+	}
+	return name
+}
+
+// Name returns "RootFs".
+func (r *RootFs) Name() string { return "RootFs" }
+
+// Create creates or truncates the named file.
+func (r *RootFs) Create(name string) (afero.File, error) {
+	return r.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+// Mkdir creates a directory.
+func (r *RootFs) Mkdir(name string, perm os.FileMode) error {
+	return r.root.Mkdir(rel(name), perm)
+}
+
+// MkdirAll creates a directory and any missing parents.
+func (r *RootFs) MkdirAll(name string, perm os.FileMode) error {
+	return r.root.MkdirAll(rel(name), perm)
+}
+
+// Open opens the named file for reading.
+func (r *RootFs) Open(name string) (afero.File, error) {
+	f, err := r.root.Open(rel(name))
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenFile opens the named file with the given flags.
+func (r *RootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	f, err := r.root.OpenFile(rel(name), flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Remove removes the named file or empty directory without following a
+// symbolic link in any segment of name: a link as the last segment is
+// removed itself.
+func (r *RootFs) Remove(name string) error {
+	p := slash(name)
+	if p == "." {
+		return &PathError{Op: "remove", Path: name, Err: ErrUnsafePath}
+	}
+	d, err := r.openDir(Dir(p))
+	if err != nil {
+		return err
+	}
+	defer r.closeDir(d)
+	return d.Remove(p[strings.LastIndexByte(p, '/')+1:])
+}
+
+// RemoveAll removes name and everything below it, within the root.
+func (r *RootFs) RemoveAll(name string) error {
+	if slash(name) == "." {
+		return &PathError{Op: "removeall", Path: name, Err: ErrUnsafePath}
+	}
+	return r.root.RemoveAll(rel(name))
+}
+
+// Rename renames oldname to newname. Within one directory it does so
+// through a verified handle on that directory, following no link.
+func (r *RootFs) Rename(oldname, newname string) error {
+	o, n := slash(oldname), slash(newname)
+	if dir := Dir(o); dir == Dir(n) && o != "." && n != "." {
+		d, err := r.openDir(dir)
+		if err != nil {
+			return err
+		}
+		defer r.closeDir(d)
+		return d.Rename(o[strings.LastIndexByte(o, '/')+1:], n[strings.LastIndexByte(n, '/')+1:])
+	}
+	return r.root.Rename(rel(oldname), rel(newname))
+}
+
+// Stat returns the FileInfo of the named file, following links inside the
+// root.
+func (r *RootFs) Stat(name string) (os.FileInfo, error) { return r.root.Stat(rel(name)) }
+
+// LstatIfPossible returns the FileInfo of the named file without following
+// a final symbolic link.
+func (r *RootFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	fi, err := r.root.Lstat(rel(name))
+	return fi, true, err
+}
+
+// Chmod changes the mode of the named file.
+func (r *RootFs) Chmod(name string, mode os.FileMode) error { return r.root.Chmod(rel(name), mode) }
+
+// Chown changes the owner of the named file.
+func (r *RootFs) Chown(name string, uid, gid int) error { return r.root.Chown(rel(name), uid, gid) }
+
+// Chtimes changes the access and modification times of the named file.
+func (r *RootFs) Chtimes(name string, atime, mtime time.Time) error {
+	return r.root.Chtimes(rel(name), atime, mtime)
+}
+
+// SyncDir flushes the directory's entries to stable storage.
+func (r *RootFs) SyncDir(dir string) error {
+	d, err := r.openDir(slash(dir))
+	if err != nil {
+		return err
+	}
+	defer r.closeDir(d)
+	f, err := d.Open(".")
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// openDir opens the directory dir (a slash path, "." for the root) segment
+// by segment. It refuses a segment that is a symbolic link, and checks that
+// each directory opened is the one that Lstat saw, so a directory swapped
+// for a link between the two steps is refused too.
+func (r *RootFs) openDir(dir string) (*os.Root, error) {
+	cur := r.root
+	if dir == "." || dir == "" {
+		return cur, nil
+	}
+	for seg := range strings.SplitSeq(dir, "/") {
+		next, err := openSub(cur, seg, nil)
+		r.closeDir(cur)
+		if err != nil {
+			return nil, wrap("open", dir, err)
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// openSub opens the directory seg inside parent. want is what a listing saw
+// for seg; when nil, openSub takes an Lstat itself.
+func openSub(parent *os.Root, seg string, want fs.FileInfo) (*os.Root, error) {
+	if seg == "" || seg == "." || seg == ".." {
+		return nil, ErrUnsafePath
+	}
+	if want == nil {
+		fi, err := parent.Lstat(seg)
+		if err != nil {
+			return nil, err
+		}
+		want = fi
+	}
+	if want.Mode()&fs.ModeSymlink != 0 {
+		return nil, ErrSymlink
+	}
+	if !want.IsDir() {
+		return nil, errors.New("not a directory")
+	}
+	sub, err := parent.OpenRoot(seg)
+	if err != nil {
+		return nil, err
+	}
+	got, err := sub.Stat(".")
+	if err != nil || !os.SameFile(want, got) {
+		sub.Close()
+		return nil, ErrChanged
+	}
+	return sub, nil
+}
+
+func (r *RootFs) closeDir(d *os.Root) {
+	if d != r.root {
+		d.Close()
+	}
+}
+
+// ListTree implements [Lister]. It reads each directory once through a
+// handle on it (getdents plus one fstatat per entry, no path lookups), and
+// opens subdirectories through their parent's handle, checking that each is
+// the directory the listing saw; it never enters a symbolic link.
+func (r *RootFs) ListTree(ctx context.Context, dir string, fn func(Entry) error) error {
+	dir = slash(dir)
+	d, err := r.openDir(dir)
+	if err != nil {
+		return wrap("list", dir, err)
+	}
+	defer r.closeDir(d)
+	return r.listDir(ctx, d, dir, fn)
+}
+
+func (r *RootFs) listDir(ctx context.Context, d *os.Root, dir string, fn func(Entry) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, err := d.Open(".")
+	if err != nil {
+		return wrap("list", dir, err)
+	}
+	infos, err := f.Readdir(-1)
+	f.Close()
+	if err != nil {
+		return wrap("list", dir, err)
+	}
+	for _, fi := range infos {
+		e := EntryOf(Join(dir, fi.Name()), fi)
+		if err := fn(e); err != nil {
+			if errors.Is(err, fs.SkipDir) && e.IsDir() {
+				continue
+			}
+			return err
+		}
+		if !e.IsDir() || len(e.Path) >= MaxPathLen {
+			continue
+		}
+		sub, err := openSub(d, fi.Name(), fi)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since it was listed
+		}
+		if err != nil {
+			return wrap("list", e.Path, err)
+		}
+		err = r.listDir(ctx, sub, e.Path, fn)
+		sub.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveFiles implements [BatchRemover]. Files are removed by name through
+// a verified handle on their directory, opened once per directory.
+func (r *RootFs) RemoveFiles(ctx context.Context, paths []string) []error {
+	errs := make([]error, len(paths))
+	dirs := make(map[string]*os.Root)
+	defer func() {
+		for _, d := range dirs {
+			r.closeDir(d)
+		}
+	}()
+	for i, p := range paths {
+		if err := ctx.Err(); err != nil {
+			for j := i; j < len(paths); j++ {
+				errs[j] = err
+			}
+			break
+		}
+		errs[i] = r.removeFile(dirs, p)
+	}
+	return errs
+}
+
+func (r *RootFs) removeFile(dirs map[string]*os.Root, p string) error {
+	p = slash(p)
+	if p == "." {
+		return &PathError{Op: "remove", Path: p, Err: ErrUnsafePath}
+	}
+	dir, base := Dir(p), p[strings.LastIndexByte(p, '/')+1:]
+	d, ok := dirs[dir]
+	if !ok {
+		var err error
+		if d, err = r.openDir(dir); err != nil {
+			return wrap("remove", p, err)
+		}
+		dirs[dir] = d
+	}
+	fi, err := d.Lstat(base)
+	if err != nil {
+		return wrap("remove", p, err)
+	}
+	if fi.IsDir() {
+		return &PathError{Op: "remove", Path: p, Err: ErrNotRegular}
+	}
+	return wrap("remove", p, d.Remove(base))
+}

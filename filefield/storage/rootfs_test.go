@@ -1,0 +1,206 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/spf13/afero"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// escapeTree lays out
+//
+//	base/outside/secret.txt          (must never change)
+//	base/media-secret/x              (sibling that shares the root's prefix)
+//	base/media/ok.jpg
+//	base/media/link -> ../outside
+//	base/media/dir  -> /
+//	base/media/abs  -> base/outside  (absolute link)
+//
+// and returns base.
+func escapeTree(t *testing.T) string {
+	t.Helper()
+	base := t.TempDir()
+	for _, d := range []string{"outside", "media-secret", "media"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(base, d), 0o755))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(base, "outside", "secret.txt"), []byte("secret"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(base, "media-secret", "x"), []byte("sibling"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(base, "media", "ok.jpg"), []byte("ok"), 0o644))
+	require.NoError(t, os.Symlink("../outside", filepath.Join(base, "media", "link")))
+	require.NoError(t, os.Symlink("/", filepath.Join(base, "media", "dir")))
+	require.NoError(t, os.Symlink(filepath.Join(base, "outside"), filepath.Join(base, "media", "abs")))
+	return base
+}
+
+// attack tries every way out of the root through fsys and returns the
+// operations that got out.
+func attack(fsys afero.Fs) []string {
+	var escaped []string
+	try := func(what string, err error) {
+		if err == nil {
+			escaped = append(escaped, what)
+		}
+	}
+	_, err := fsys.Stat("link/secret.txt")
+	try("stat link/secret.txt", err)
+	_, err = fsys.Open("dir/etc/hostname")
+	try("open dir/etc/hostname", err)
+	_, err = afero.ReadFile(fsys, "abs/secret.txt")
+	try("read abs/secret.txt", err)
+	_, err = afero.ReadFile(fsys, "../media-secret/x")
+	try("read ../media-secret/x", err)
+	try("write link/planted", afero.WriteFile(fsys, "link/planted", []byte("x"), 0o644))
+	try("rename link/secret.txt", fsys.Rename("link/secret.txt", "stolen.txt"))
+	try("remove ../media-secret/x", fsys.Remove("../media-secret/x"))
+	try("remove link/secret.txt", fsys.Remove("link/secret.txt"))
+	try("removeall abs/secret.txt", fsys.RemoveAll("abs/secret.txt"))
+	return escaped
+}
+
+func outsideIntact(t *testing.T, base string) {
+	t.Helper()
+	got, err := os.ReadFile(filepath.Join(base, "outside", "secret.txt"))
+	require.NoError(t, err, "outside/secret.txt is gone")
+	assert.Equal(t, "secret", string(got))
+	got, err = os.ReadFile(filepath.Join(base, "media-secret", "x"))
+	require.NoError(t, err, "media-secret/x is gone")
+	assert.Equal(t, "sibling", string(got))
+	_, err = os.Stat(filepath.Join(base, "outside", "planted"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "a file was planted outside the root")
+}
+
+func TestRootFsNoEscape(t *testing.T) {
+	t.Parallel()
+	base := escapeTree(t)
+	rfs, err := storage.NewRootFs(filepath.Join(base, "media"))
+	require.NoError(t, err)
+	t.Cleanup(func() { rfs.Close() })
+
+	assert.Empty(t, attack(rfs), "operations that escaped the root")
+	outsideIntact(t, base)
+
+	// Fast paths: the listing reports the links as links and enters none;
+	// batch removal through a link is refused.
+	var files []string
+	require.NoError(t, rfs.ListTree(t.Context(), "", func(e storage.Entry) error {
+		if e.IsRegular() {
+			files = append(files, e.Path)
+		}
+		return nil
+	}))
+	assert.Equal(t, []string{"ok.jpg"}, files)
+	errs := rfs.RemoveFiles(t.Context(), []string{"link/secret.txt", "abs/secret.txt", "dir/etc/hostname", "../media-secret/x"})
+	for i, err := range errs {
+		assert.Errorf(t, err, "RemoveFiles path %d was not refused", i)
+	}
+	outsideIntact(t, base)
+}
+
+// TestBasePathFsEscapes documents why mediaclean does not use
+// afero.BasePathFs: the same attack gets out of it.
+func TestBasePathFsEscapes(t *testing.T) {
+	t.Parallel()
+	base := escapeTree(t)
+	bfs := afero.NewBasePathFs(afero.NewOsFs(), filepath.Join(base, "media"))
+	escaped := attack(bfs)
+	assert.Contains(t, escaped, "stat link/secret.txt", "BasePathFs follows links out of its base")
+	assert.Contains(t, escaped, "read abs/secret.txt")
+	assert.Contains(t, escaped, "remove ../media-secret/x", "BasePathFs checks names as text: a sibling with the same prefix is reachable")
+	_, err := os.Stat(filepath.Join(base, "media-secret", "x"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "BasePathFs removed the sibling's file")
+}
+
+func TestRootFsRemoveRefusesInnerSymlinks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "real"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "real", "a.jpg"), []byte("a"), 0o644))
+	require.NoError(t, os.Symlink("real", filepath.Join(dir, "alias")))
+	require.NoError(t, os.Symlink("real/a.jpg", filepath.Join(dir, "file-link")))
+	rfs, err := storage.NewRootFs(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { rfs.Close() })
+
+	err = rfs.Remove("alias/a.jpg")
+	assert.ErrorIs(t, err, storage.ErrSymlink, "Remove through an in-root directory link")
+	assert.ErrorIs(t, rfs.RemoveFiles(t.Context(), []string{"alias/a.jpg"})[0], storage.ErrSymlink)
+	// A link as the last segment is removed itself, never its target.
+	require.NoError(t, rfs.Remove("file-link"))
+	got, err := os.ReadFile(filepath.Join(dir, "real", "a.jpg"))
+	require.NoError(t, err)
+	assert.Equal(t, "a", string(got))
+	// The root itself is never removed.
+	assert.ErrorIs(t, rfs.Remove(""), storage.ErrUnsafePath)
+	assert.ErrorIs(t, rfs.Remove("/"), storage.ErrUnsafePath)
+	assert.ErrorIs(t, rfs.RemoveAll("/"), storage.ErrUnsafePath)
+}
+
+// TestRootFsSwapRace swaps a directory for a link out of the root while
+// another goroutine lists and removes in it: nothing outside changes.
+func TestRootFsSwapRace(t *testing.T) {
+	t.Parallel()
+	base := escapeTree(t)
+	media := filepath.Join(base, "media")
+	rfs, err := storage.NewRootFs(media)
+	require.NoError(t, err)
+	t.Cleanup(func() { rfs.Close() })
+	for i := range 200 {
+		sub := filepath.Join(media, "swap")
+		require.NoError(t, os.RemoveAll(sub))
+		require.NoError(t, os.MkdirAll(sub, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(sub, "secret.txt"), []byte("x"), 0o644))
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = os.Rename(sub, filepath.Join(media, "swapped-away"))
+			_ = os.Symlink(filepath.Join(base, "outside"), sub)
+		}()
+		_ = rfs.ListTree(context.Background(), "", func(e storage.Entry) error {
+			if e.IsRegular() && filepath.Base(e.Path) == "secret.txt" {
+				rfs.RemoveFiles(context.Background(), []string{e.Path})
+			}
+			return nil
+		})
+		_ = rfs.Remove("swap/secret.txt")
+		wg.Wait()
+		require.NoError(t, os.RemoveAll(filepath.Join(media, "swapped-away")))
+		require.NoError(t, os.Remove(sub))
+		if t.Failed() {
+			t.Fatalf("iteration %d", i)
+		}
+		outsideIntact(t, base)
+	}
+}
+
+func TestWalkFallbackSkipsLinksAndHonoursSkipDir(t *testing.T) {
+	t.Parallel()
+	base := escapeTree(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(base, "media", "skip"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(base, "media", "skip", "x.jpg"), []byte("x"), 0o644))
+	osfs := afero.NewBasePathFs(afero.NewOsFs(), filepath.Join(base, "media"))
+	var got []string
+	err := storage.Walk(t.Context(), osfs, "", func(e storage.Entry) error {
+		got = append(got, e.Path)
+		if e.Path == "skip" {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"ok.jpg", "link", "dir", "abs", "skip"}, got)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err = storage.Walk(ctx, osfs, "", func(storage.Entry) error { return nil })
+	assert.True(t, errors.Is(err, context.Canceled))
+}

@@ -1,0 +1,434 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Divergences declares the known ways a backend differs from a POSIX disk.
+// The conformance suite does not skip a declared divergence silently: it
+// checks that the backend still shows it, so a backend that gets fixed
+// fails the suite until its declaration is removed. Declare only what the
+// library can live with; each field says how mediaclean copes.
+type Divergences struct {
+	// CreatesMissingParents: creating a/b/c succeeds when a/b does not
+	// exist (MemMapFs). filefield creates parents itself, so this is
+	// harmless, but tests on such a backend miss a class of bugs.
+	CreatesMissingParents bool
+	// RemovesNonEmptyDirs: Remove on a directory with entries succeeds
+	// (MemMapFs: the directory vanishes from listings while its files stay
+	// reachable by name). Sweepers list a directory and find it empty
+	// before removing it, so only a race can lose a file there.
+	RemovesNonEmptyDirs bool
+	// AcceptsNUL: a name with a NUL byte can be created (MemMapFs).
+	// mediaclean validates every path with storage.ValidPath first.
+	AcceptsNUL bool
+	// NoChtimes: modification times cannot be set (most object stores);
+	// the mtime check is not run, and age-based tests must back-date files
+	// another way.
+	NoChtimes bool
+}
+
+// MemMapFsDivergences are the divergences of afero.MemMapFs v1.15.0.
+var MemMapFsDivergences = Divergences{
+	CreatesMissingParents: true,
+	RemovesNonEmptyDirs:   true,
+	AcceptsNUL:            true,
+}
+
+type check struct {
+	name string
+	run  func(ctx context.Context, fsys afero.Fs, dir string, d Divergences) error
+}
+
+var checks = []check{
+	{"StatMissing", checkStatMissing},
+	{"PrefixKey", checkPrefixKey},
+	{"RemoveMissing", checkRemoveMissing},
+	{"CreateExclusive", checkCreateExclusive},
+	{"RenameOverExisting", checkRenameOver},
+	{"CreateWithoutParent", checkCreateWithoutParent},
+	{"RemoveNonEmptyDir", checkRemoveNonEmptyDir},
+	{"RefusesNUL", checkNUL},
+	{"OddNames", checkOddNames},
+	{"ModTimeRoundTrip", checkModTime},
+	{"ListWhileDeleting", checkListWhileDeleting},
+	{"FastPathsAgree", checkFastPathsAgree},
+}
+
+// TestFS runs the conformance suite against backends made by newFS, one
+// subtest per check, each on a fresh backend. It fails the test for every
+// misbehaviour found.
+func TestFS(t *testing.T, newFS func(t *testing.T) afero.Fs, d Divergences) {
+	t.Helper()
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			fsys := newFS(t)
+			if err := c.run(t.Context(), fsys, "conformance-"+c.name, d); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// CheckFS runs the conformance suite against fsys, each check in its own
+// directory named "conformance-<check>", and returns every misbehaviour
+// found, joined; nil means the backend conforms. It leaves those
+// directories behind.
+func CheckFS(ctx context.Context, fsys afero.Fs, d Divergences) error {
+	var errs []error
+	for _, c := range checks {
+		if err := c.run(ctx, fsys, "conformance-"+c.name, d); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func writeFile(fsys afero.Fs, name string, data []byte) error {
+	if err := fsys.MkdirAll(storage.Dir(name), 0o755); err != nil {
+		return err
+	}
+	return afero.WriteFile(fsys, name, data, 0o644)
+}
+
+func checkStatMissing(_ context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var errs []error
+	if _, err := fsys.Stat(dir + "/missing.jpg"); !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("Stat of a missing file: got %v, want fs.ErrNotExist", err))
+	}
+	if _, err := fsys.Open(dir + "/missing.jpg"); !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("Open of a missing file: got %v, want fs.ErrNotExist", err))
+	}
+	if _, err := fsys.Stat(dir + "/no/such/dir/x"); !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("Stat below a missing directory: got %v, want fs.ErrNotExist", err))
+	}
+	return errors.Join(errs...)
+}
+
+func checkPrefixKey(_ context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	name := dir + "/uploads/12.jpg"
+	if err := writeFile(fsys, name, []byte("twelve")); err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range []string{dir + "/uploads/1", dir + "/uploads/12", dir + "/uploads/12.j"} {
+		if fi, err := fsys.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("Stat(%q), a prefix of %q: got (%v, %v), want fs.ErrNotExist", p, name, fi, err))
+		}
+	}
+	if fi, err := fsys.Stat(name); err != nil || fi.Size() != 6 || fi.IsDir() {
+		errs = append(errs, fmt.Errorf("Stat(%q): got (%v, %v), want a 6-byte file", name, fi, err))
+	}
+	return errors.Join(errs...)
+}
+
+func checkRemoveMissing(_ context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := fsys.Remove(dir + "/missing.jpg"); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("Remove of a missing file: got %v, want fs.ErrNotExist", err)
+	}
+	return nil
+}
+
+func checkCreateExclusive(_ context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	name := dir + "/a.jpg"
+	if err := writeFile(fsys, name, []byte("original")); err != nil {
+		return err
+	}
+	var errs []error
+	f, err := fsys.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if !errors.Is(err, fs.ErrExist) {
+		errs = append(errs, fmt.Errorf("O_EXCL create of an existing file: got %v, want fs.ErrExist", err))
+		if f != nil {
+			f.Close()
+		}
+	}
+	if got, _ := afero.ReadFile(fsys, name); string(got) != "original" {
+		errs = append(errs, fmt.Errorf("O_EXCL create changed the existing file to %q", got))
+	}
+	f, err = fsys.OpenFile(dir+"/b.jpg", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("O_EXCL create of a new file: %v", err))
+	} else if err := f.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func checkRenameOver(_ context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	a, b := dir+"/a.tmp", dir+"/b.jpg"
+	if err := writeFile(fsys, a, []byte("new")); err != nil {
+		return err
+	}
+	if err := writeFile(fsys, b, []byte("old")); err != nil {
+		return err
+	}
+	if err := fsys.Rename(a, b); err != nil {
+		return fmt.Errorf("Rename onto an existing file: %v", err)
+	}
+	var errs []error
+	if got, err := afero.ReadFile(fsys, b); err != nil || string(got) != "new" {
+		errs = append(errs, fmt.Errorf("after Rename the target holds (%q, %v), want \"new\"", got, err))
+	}
+	if _, err := fsys.Stat(a); !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("after Rename the source still exists: %v", err))
+	}
+	return errors.Join(errs...)
+}
+
+func checkCreateWithoutParent(_ context.Context, fsys afero.Fs, dir string, d Divergences) error {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := fsys.OpenFile(dir+"/no-such-dir/x.jpg", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if f != nil {
+		f.Close()
+	}
+	switch {
+	case d.CreatesMissingParents && err != nil:
+		return fmt.Errorf("declared CreatesMissingParents, but creating below a missing directory failed (%v): remove the declaration", err)
+	case !d.CreatesMissingParents && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("create below a missing directory: got %v, want fs.ErrNotExist", err)
+	}
+	return nil
+}
+
+func checkRemoveNonEmptyDir(_ context.Context, fsys afero.Fs, dir string, d Divergences) error {
+	if err := writeFile(fsys, dir+"/full/x.jpg", []byte("x")); err != nil {
+		return err
+	}
+	err := fsys.Remove(dir + "/full")
+	_, dirErr := fsys.Stat(dir + "/full")
+	_, statErr := fsys.Stat(dir + "/full/x.jpg")
+	switch {
+	case d.RemovesNonEmptyDirs && (err != nil || dirErr == nil):
+		return fmt.Errorf("declared RemovesNonEmptyDirs, but Remove of a non-empty directory kept it (%v): remove the declaration", err)
+	case !d.RemovesNonEmptyDirs && (err == nil || statErr != nil):
+		return fmt.Errorf("Remove of a non-empty directory: got %v and the file inside is %v; want an error and the file kept", err, statErr)
+	}
+	return nil
+}
+
+func checkNUL(_ context.Context, fsys afero.Fs, dir string, d Divergences) error {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := fsys.Create(dir + "/a\x00b.jpg")
+	if f != nil {
+		f.Close()
+	}
+	switch {
+	case d.AcceptsNUL && err != nil:
+		return fmt.Errorf("declared AcceptsNUL, but a name with NUL was refused (%v): remove the declaration", err)
+	case !d.AcceptsNUL && err == nil:
+		return errors.New("a name with a NUL byte was accepted")
+	}
+	return nil
+}
+
+var oddNames = []string{"with space.jpg", "a+b.jpg", "100%.jpg", "%2F.jpg", "ünïcödé.jpg", "日本語.png", "emoji-😀.gif", "semi;colon.jpg", "quote'd.jpg"}
+
+func checkOddNames(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	var errs []error
+	for i, n := range oddNames {
+		if err := writeFile(fsys, dir+"/"+n, bytes.Repeat([]byte{'x'}, i+1)); err != nil {
+			errs = append(errs, fmt.Errorf("create %q: %v", n, err))
+		}
+	}
+	var listed []string
+	err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+		listed = append(listed, strings.TrimPrefix(e.Path, dir+"/"))
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list: %v", err))
+	}
+	slices.Sort(listed)
+	want := slices.Sorted(slices.Values(oddNames))
+	if !slices.Equal(listed, want) {
+		errs = append(errs, fmt.Errorf("listing gave %q, want %q", listed, want))
+	}
+	for i, n := range oddNames {
+		p := dir + "/" + n
+		if fi, err := fsys.Stat(p); err != nil || fi.Size() != int64(i+1) {
+			errs = append(errs, fmt.Errorf("Stat(%q): (%v, %v), want size %d", n, fi, err, i+1))
+		}
+		if err := fsys.Remove(p); err != nil {
+			errs = append(errs, fmt.Errorf("Remove(%q): %v", n, err))
+		}
+		if _, err := fsys.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("after Remove, Stat(%q): %v, want fs.ErrNotExist", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkModTime(ctx context.Context, fsys afero.Fs, dir string, d Divergences) error {
+	if d.NoChtimes {
+		return nil
+	}
+	name := dir + "/old.jpg"
+	if err := writeFile(fsys, name, []byte("x")); err != nil {
+		return err
+	}
+	want := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := fsys.Chtimes(name, want, want); err != nil {
+		return fmt.Errorf("Chtimes: %v", err)
+	}
+	var errs []error
+	if fi, err := fsys.Stat(name); err != nil || !fi.ModTime().Equal(want) {
+		errs = append(errs, fmt.Errorf("Stat after Chtimes: (%v, %v), want mtime %v", fi, err, want))
+	}
+	err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+		if !e.ModTime.Equal(want) {
+			return fmt.Errorf("listed mtime %v, want %v", e.ModTime, want)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func checkListWhileDeleting(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	const n = 120
+	for i := range n {
+		if err := writeFile(fsys, fmt.Sprintf("%s/d%d/f%03d.jpg", dir, i%3, i), []byte("x")); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	seen := map[string]int{}
+	done := make(chan error, 1)
+	go func() {
+		done <- storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+			seen[e.Path]++
+			if e.IsRegular() {
+				return fsys.Remove(e.Path)
+			}
+			return nil
+		})
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return errors.New("listing while deleting did not finish in 30s (deadlock?)")
+	}
+	if err != nil {
+		return fmt.Errorf("listing while deleting: %v", err)
+	}
+	var errs []error
+	files := 0
+	for p, c := range seen {
+		if c != 1 {
+			errs = append(errs, fmt.Errorf("%q listed %d times", p, c))
+		}
+		if strings.HasSuffix(p, ".jpg") {
+			files++
+		}
+	}
+	if files != n {
+		errs = append(errs, fmt.Errorf("listed %d files while deleting, want %d", files, n))
+	}
+	left := 0
+	if err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+		if e.IsRegular() {
+			left++
+		}
+		return nil
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	if left != 0 {
+		errs = append(errs, fmt.Errorf("%d files left after deleting each as it was listed", left))
+	}
+	return errors.Join(errs...)
+}
+
+// checkFastPathsAgree compares the backend's fast paths with the portable
+// ones: List against Walk, and RemoveFiles against what is left.
+func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	for i := range 30 {
+		if err := writeFile(fsys, fmt.Sprintf("%s/a/b%d/f%02d.jpg", dir, i%4, i), bytes.Repeat([]byte{'y'}, i)); err != nil {
+			return err
+		}
+	}
+	collect := func(list func(context.Context, afero.Fs, string, func(storage.Entry) error) error) (map[string]storage.Entry, error) {
+		m := map[string]storage.Entry{}
+		err := list(ctx, fsys, dir, func(e storage.Entry) error {
+			if e.IsRegular() {
+				e.ModTime = e.ModTime.Truncate(time.Second)
+				m[e.Path] = e
+			}
+			return nil
+		})
+		return m, err
+	}
+	fast, err := collect(storage.List)
+	if err != nil {
+		return fmt.Errorf("storage.List: %v", err)
+	}
+	slow, err := collect(storage.Walk)
+	if err != nil {
+		return fmt.Errorf("storage.Walk: %v", err)
+	}
+	var errs []error
+	if len(fast) != 30 {
+		errs = append(errs, fmt.Errorf("storage.List found %d files, want 30", len(fast)))
+	}
+	for p, e := range slow {
+		if f, ok := fast[p]; !ok || f.Size != e.Size || !f.ModTime.Equal(e.ModTime) {
+			errs = append(errs, fmt.Errorf("storage.List and storage.Walk disagree on %q: %+v vs %+v", p, f, e))
+		}
+	}
+	for p := range fast {
+		if _, ok := slow[p]; !ok {
+			errs = append(errs, fmt.Errorf("storage.List found %q, Walk did not", p))
+		}
+	}
+	// RemoveFiles: an existing file, a missing one, a directory.
+	paths := []string{dir + "/a/b0/f00.jpg", dir + "/a/b0/missing.jpg", dir + "/a/b1", dir + "/a/b2/f02.jpg"}
+	res := storage.RemoveFiles(ctx, fsys, paths)
+	if len(res) != len(paths) {
+		return errors.Join(append(errs, fmt.Errorf("RemoveFiles returned %d results for %d paths", len(res), len(paths)))...)
+	}
+	if res[0] != nil || res[3] != nil {
+		errs = append(errs, fmt.Errorf("RemoveFiles of existing files: %v, %v", res[0], res[3]))
+	}
+	if !errors.Is(res[1], fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("RemoveFiles of a missing file: %v, want fs.ErrNotExist", res[1]))
+	}
+	if res[2] == nil {
+		errs = append(errs, errors.New("RemoveFiles removed a directory"))
+	}
+	if fi, err := fsys.Stat(dir + "/a/b1/f01.jpg"); err != nil || fi.IsDir() {
+		errs = append(errs, fmt.Errorf("a file inside the directory RemoveFiles refused is gone: %v", err))
+	}
+	for _, p := range []string{paths[0], paths[3]} {
+		if _, err := fsys.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("after RemoveFiles %q is still there: %v", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}

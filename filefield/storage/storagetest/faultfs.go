@@ -1,0 +1,349 @@
+package storagetest
+
+import (
+	"context"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// OpKind names a kind of filesystem operation that a [FaultFs] counts.
+type OpKind string
+
+// The operations a FaultFs counts, records and can fail.
+const (
+	OpCreate  OpKind = "create"  // Create, or OpenFile with O_CREATE
+	OpOpen    OpKind = "open"    // Open, or OpenFile without O_CREATE
+	OpWrite   OpKind = "write"   // a Write, WriteAt, WriteString or ReadFrom on a file
+	OpRead    OpKind = "read"    // a Read or ReadAt on a file
+	OpSync    OpKind = "sync"    // Sync on a file
+	OpClose   OpKind = "close"   // Close on a file
+	OpRename  OpKind = "rename"  // Rename (Path is the old name)
+	OpRemove  OpKind = "remove"  // Remove, RemoveAll, or one path of RemoveFiles
+	OpMkdir   OpKind = "mkdir"   // Mkdir or MkdirAll
+	OpStat    OpKind = "stat"    // Stat or LstatIfPossible
+	OpChtimes OpKind = "chtimes" // Chtimes, Chmod, Chown
+	OpList    OpKind = "list"    // Readdir, Readdirnames, or a whole ListTree
+	OpSyncDir OpKind = "syncdir" // SyncDir
+)
+
+// Op is one recorded operation.
+type Op struct {
+	Kind OpKind
+	Path string
+	// Flag holds the OpenFile flags for OpCreate and OpOpen.
+	Flag int
+}
+
+func (o Op) String() string { return string(o.Kind) + " " + o.Path }
+
+// Fault says which operation a [FaultFs] fails. The zero Fault fails
+// nothing, which makes the FaultFs a spy.
+type Fault struct {
+	// N is the 1-based number of the operation to fail, counting only
+	// operations of Kind when Kind is set. Zero fails nothing.
+	N int
+	// Kind restricts counting to one kind of operation; empty counts all.
+	Kind OpKind
+	// Err is the error returned; nil means ENOSPC (a full disk).
+	Err error
+	// Sticky makes every matching operation from the Nth on fail, like a
+	// disk that stays full.
+	Sticky bool
+}
+
+// FaultFs wraps an [afero.Fs], records every operation, and fails the one
+// its [Fault] selects. Files it opens are wrapped too, so writes, syncs and
+// closes are counted. It forwards the storage fast paths (Lister,
+// BatchRemover, DirSyncer, afero.Lstater) so that code under test takes the
+// same paths as on the wrapped backend. It is safe for concurrent use.
+type FaultFs struct {
+	fs    afero.Fs
+	mu    sync.Mutex
+	fault Fault
+	count int
+	fired int
+	ops   []Op
+}
+
+// NewFaultFs wraps fs, failing the operation f selects.
+func NewFaultFs(fs afero.Fs, f Fault) *FaultFs {
+	if f.Err == nil {
+		f.Err = syscall.ENOSPC
+	}
+	return &FaultFs{fs: fs, fault: f}
+}
+
+// NewSpyFs wraps fs, recording every operation and failing none.
+func NewSpyFs(fs afero.Fs) *FaultFs { return NewFaultFs(fs, Fault{}) }
+
+// Ops returns a copy of the operations recorded so far.
+func (f *FaultFs) Ops() []Op {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Op(nil), f.ops...)
+}
+
+// Fired reports how many operations the fault has failed.
+func (f *FaultFs) Fired() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fired
+}
+
+// Reset clears the recorded operations and the counter, and arms fault.
+func (f *FaultFs) Reset(fault Fault) {
+	if fault.Err == nil {
+		fault.Err = syscall.ENOSPC
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fault, f.count, f.fired, f.ops = fault, 0, 0, nil
+}
+
+// hook records op and returns the injected error if op is the one to fail.
+func (f *FaultFs) hook(op Op) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ops = append(f.ops, op)
+	if f.fault.N == 0 || (f.fault.Kind != "" && f.fault.Kind != op.Kind) {
+		return nil
+	}
+	f.count++
+	if f.count == f.fault.N || (f.fault.Sticky && f.count > f.fault.N) {
+		f.fired++
+		return &os.PathError{Op: string(op.Kind), Path: op.Path, Err: f.fault.Err}
+	}
+	return nil
+}
+
+// Name returns "FaultFs(" plus the wrapped backend's name.
+func (f *FaultFs) Name() string { return "FaultFs(" + f.fs.Name() + ")" }
+
+// Create implements afero.Fs.
+func (f *FaultFs) Create(name string) (afero.File, error) {
+	return f.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+// Mkdir implements afero.Fs.
+func (f *FaultFs) Mkdir(name string, perm os.FileMode) error {
+	if err := f.hook(Op{Kind: OpMkdir, Path: name}); err != nil {
+		return err
+	}
+	return f.fs.Mkdir(name, perm)
+}
+
+// MkdirAll implements afero.Fs.
+func (f *FaultFs) MkdirAll(name string, perm os.FileMode) error {
+	if err := f.hook(Op{Kind: OpMkdir, Path: name}); err != nil {
+		return err
+	}
+	return f.fs.MkdirAll(name, perm)
+}
+
+// Open implements afero.Fs.
+func (f *FaultFs) Open(name string) (afero.File, error) {
+	return f.OpenFile(name, os.O_RDONLY, 0)
+}
+
+// OpenFile implements afero.Fs.
+func (f *FaultFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	kind := OpOpen
+	if flag&os.O_CREATE != 0 {
+		kind = OpCreate
+	}
+	if err := f.hook(Op{Kind: kind, Path: name, Flag: flag}); err != nil {
+		return nil, err
+	}
+	file, err := f.fs.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFile{File: file, fs: f, path: name}, nil
+}
+
+// Remove implements afero.Fs.
+func (f *FaultFs) Remove(name string) error {
+	if err := f.hook(Op{Kind: OpRemove, Path: name}); err != nil {
+		return err
+	}
+	return f.fs.Remove(name)
+}
+
+// RemoveAll implements afero.Fs.
+func (f *FaultFs) RemoveAll(name string) error {
+	if err := f.hook(Op{Kind: OpRemove, Path: name}); err != nil {
+		return err
+	}
+	return f.fs.RemoveAll(name)
+}
+
+// Rename implements afero.Fs.
+func (f *FaultFs) Rename(oldname, newname string) error {
+	if err := f.hook(Op{Kind: OpRename, Path: oldname}); err != nil {
+		return err
+	}
+	return f.fs.Rename(oldname, newname)
+}
+
+// Stat implements afero.Fs.
+func (f *FaultFs) Stat(name string) (os.FileInfo, error) {
+	if err := f.hook(Op{Kind: OpStat, Path: name}); err != nil {
+		return nil, err
+	}
+	return f.fs.Stat(name)
+}
+
+// LstatIfPossible implements afero.Lstater.
+func (f *FaultFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	if err := f.hook(Op{Kind: OpStat, Path: name}); err != nil {
+		return nil, false, err
+	}
+	if l, ok := f.fs.(afero.Lstater); ok {
+		return l.LstatIfPossible(name)
+	}
+	fi, err := f.fs.Stat(name)
+	return fi, false, err
+}
+
+// Chmod implements afero.Fs.
+func (f *FaultFs) Chmod(name string, mode os.FileMode) error {
+	if err := f.hook(Op{Kind: OpChtimes, Path: name}); err != nil {
+		return err
+	}
+	return f.fs.Chmod(name, mode)
+}
+
+// Chown implements afero.Fs.
+func (f *FaultFs) Chown(name string, uid, gid int) error {
+	if err := f.hook(Op{Kind: OpChtimes, Path: name}); err != nil {
+		return err
+	}
+	return f.fs.Chown(name, uid, gid)
+}
+
+// Chtimes implements afero.Fs.
+func (f *FaultFs) Chtimes(name string, atime, mtime time.Time) error {
+	if err := f.hook(Op{Kind: OpChtimes, Path: name}); err != nil {
+		return err
+	}
+	return f.fs.Chtimes(name, atime, mtime)
+}
+
+// ListTree implements storage.Lister, counting the whole listing as one
+// OpList and using the wrapped backend's fast path when it has one.
+func (f *FaultFs) ListTree(ctx context.Context, dir string, fn func(storage.Entry) error) error {
+	if err := f.hook(Op{Kind: OpList, Path: dir}); err != nil {
+		return err
+	}
+	return storage.List(ctx, f.fs, dir, fn)
+}
+
+// RemoveFiles implements storage.BatchRemover, counting one OpRemove per
+// path; paths whose operation is failed are not passed on.
+func (f *FaultFs) RemoveFiles(ctx context.Context, paths []string) []error {
+	errs := make([]error, len(paths))
+	var pass []string
+	var idx []int
+	for i, p := range paths {
+		if err := f.hook(Op{Kind: OpRemove, Path: p}); err != nil {
+			errs[i] = err
+			continue
+		}
+		pass = append(pass, p)
+		idx = append(idx, i)
+	}
+	for j, err := range storage.RemoveFiles(ctx, f.fs, pass) {
+		errs[idx[j]] = err
+	}
+	return errs
+}
+
+// SyncDir implements storage.DirSyncer.
+func (f *FaultFs) SyncDir(dir string) error {
+	if err := f.hook(Op{Kind: OpSyncDir, Path: dir}); err != nil {
+		return err
+	}
+	return storage.SyncDir(f.fs, dir)
+}
+
+type faultFile struct {
+	afero.File
+	fs   *FaultFs
+	path string
+}
+
+func (ff *faultFile) Write(p []byte) (int, error) {
+	if err := ff.fs.hook(Op{Kind: OpWrite, Path: ff.path}); err != nil {
+		return 0, err
+	}
+	return ff.File.Write(p)
+}
+
+func (ff *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := ff.fs.hook(Op{Kind: OpWrite, Path: ff.path}); err != nil {
+		return 0, err
+	}
+	return ff.File.WriteAt(p, off)
+}
+
+func (ff *faultFile) WriteString(s string) (int, error) {
+	return ff.Write([]byte(s))
+}
+
+// ReadFrom makes io.Copy go through Write, so every chunk is counted.
+func (ff *faultFile) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{ff}, r)
+}
+
+func (ff *faultFile) Read(p []byte) (int, error) {
+	if err := ff.fs.hook(Op{Kind: OpRead, Path: ff.path}); err != nil {
+		return 0, err
+	}
+	return ff.File.Read(p)
+}
+
+func (ff *faultFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := ff.fs.hook(Op{Kind: OpRead, Path: ff.path}); err != nil {
+		return 0, err
+	}
+	return ff.File.ReadAt(p, off)
+}
+
+func (ff *faultFile) Sync() error {
+	if err := ff.fs.hook(Op{Kind: OpSync, Path: ff.path}); err != nil {
+		return err
+	}
+	return ff.File.Sync()
+}
+
+func (ff *faultFile) Close() error {
+	err := ff.fs.hook(Op{Kind: OpClose, Path: ff.path})
+	// The handle is released even when the close is reported as failed, as
+	// a real close does: a failed close must not leak descriptors.
+	cerr := ff.File.Close()
+	if err != nil {
+		return err
+	}
+	return cerr
+}
+
+func (ff *faultFile) Readdir(n int) ([]os.FileInfo, error) {
+	if err := ff.fs.hook(Op{Kind: OpList, Path: ff.path}); err != nil {
+		return nil, err
+	}
+	return ff.File.Readdir(n)
+}
+
+func (ff *faultFile) Readdirnames(n int) ([]string, error) {
+	if err := ff.fs.hook(Op{Kind: OpList, Path: ff.path}); err != nil {
+		return nil, err
+	}
+	return ff.File.Readdirnames(n)
+}
