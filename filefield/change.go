@@ -1,0 +1,232 @@
+package filefield
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"sync"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Result says what a Commit or Rollback did. Failures are reported here,
+// never returned as errors: the database change already happened, so a
+// file that could not be deleted is for a retry or the orphan finder (F12).
+type Result struct {
+	Deleted []string  `json:"deleted"`
+	Kept    []Kept    `json:"kept"`
+	Failed  []Failure `json:"failed"`
+}
+
+// Kept is a file that was not deleted, and why.
+type Kept struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// Failure is a file whose deletion failed.
+type Failure struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+func (r *Result) merge(o Result) {
+	r.Deleted = append(r.Deleted, o.Deleted...)
+	r.Kept = append(r.Kept, o.Kept...)
+	r.Failed = append(r.Failed, o.Failed...)
+}
+
+// Change is a pending file change: a new file stored, an old file to drop,
+// or both. Nothing is deleted until Commit or Rollback. Call Commit after
+// the database transaction that records the change commits, and Rollback
+// otherwise; deferring Rollback right after creating the change is safe,
+// since Rollback after Commit does nothing.
+//
+// A Change is safe for concurrent use; Commit and Rollback take effect once.
+type Change struct {
+	field *Field
+	// New is the stored path of the new file, "" for a Delete. Write it to
+	// the row.
+	New string
+	// Old is the stored path the change makes stale, "" for a Save.
+	Old string
+	// Size and ContentType describe the new file.
+	Size        int64
+	ContentType string
+
+	created bool // New was written by this change
+
+	mu     sync.Mutex
+	state  int // 0 pending, 1 committed, 2 rolled back
+	result Result
+}
+
+const (
+	pending = iota
+	committed
+	rolledBack
+)
+
+// Save stores a new file for a new record. The returned change's New is the
+// stored path to write to the row.
+func (f *Field) Save(ctx context.Context, up Upload) (*Change, error) {
+	return f.replace(ctx, "", up)
+}
+
+// Replace stores a new file for a record whose row holds old ("" if it held
+// none). old is validated first (F7); if it is unsafe or outside the field's
+// directory nothing is stored and the error wraps ErrUnsafePath. Commit
+// deletes old; Rollback deletes the new file and keeps old.
+func (f *Field) Replace(ctx context.Context, old string, up Upload) (*Change, error) {
+	return f.replace(ctx, old, up)
+}
+
+func (f *Field) replace(ctx context.Context, old string, up Upload) (*Change, error) {
+	if old != "" {
+		if err := f.CheckPath(old); err != nil {
+			return nil, err
+		}
+	}
+	st, err := f.store(ctx, up)
+	if err != nil {
+		return nil, err
+	}
+	if st.created {
+		f.emit(ctx, Event{Kind: EventStore, Path: st.path, Size: st.size})
+	}
+	return &Change{field: f, New: st.path, Old: old, Size: st.size, ContentType: st.contentType, created: st.created}, nil
+}
+
+// Delete records that the row holding old goes away. Nothing happens until
+// Commit, which deletes old. old is validated first (F7).
+func (f *Field) Delete(ctx context.Context, old string) (*Change, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := f.CheckPath(old); err != nil {
+		return nil, err
+	}
+	return &Change{field: f, Old: old}, nil
+}
+
+// Commit finishes the change after the database commit: it deletes the old
+// file (and its companions) unless it must be kept, and returns what it
+// did. It is idempotent: later calls return the first result. Commit after
+// Rollback does nothing and returns an empty Result. Cancellation of ctx does not stop the deletion: it is a
+// few files, and stopping halfway would only leave orphans.
+func (c *Change) Commit(ctx context.Context) Result {
+	return c.finish(ctx, committed, nil)
+}
+
+// Rollback undoes the change after the database rolled back: it deletes
+// the new file (if this change created it) and keeps the old one. It is
+// idempotent, and does nothing after Commit. Cancellation of ctx does not
+// stop it, so a cancelled request still leaves no new file behind (F13).
+func (c *Change) Rollback(ctx context.Context) Result {
+	return c.finish(ctx, rolledBack, nil)
+}
+
+// finish moves the change to state once. inUse holds paths that must not be
+// deleted because other changes of a batch store them.
+func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != pending {
+		if c.state == to {
+			return c.result
+		}
+		return Result{}
+	}
+	c.state = to
+	ctx = context.WithoutCancel(ctx)
+	f := c.field
+	var r Result
+	switch to {
+	case committed:
+		if c.Old != "" {
+			switch {
+			case c.Old == c.New:
+				f.keep(ctx, &r, c.Old, ReasonSamePath)
+			case inUse[c.Old]:
+				f.keep(ctx, &r, c.Old, ReasonInUseByBatch)
+			default:
+				f.remove(ctx, &r, c.Old, true)
+			}
+		}
+	case rolledBack:
+		if c.New != "" {
+			if c.created {
+				f.remove(ctx, &r, c.New, false)
+			} else {
+				f.keep(ctx, &r, c.New, ReasonNotCreated)
+			}
+		}
+	}
+	c.result = r
+	return r
+}
+
+func (f *Field) keep(ctx context.Context, r *Result, p, reason string) {
+	r.Kept = append(r.Kept, Kept{Path: p, Reason: reason})
+	f.emit(ctx, Event{Kind: EventKeep, Path: p, Reason: reason})
+}
+
+// remove is the field's one deletion choke point. It deletes p and its
+// companions unless p is unsafe, protected, kept by keep mode, or (for
+// stale files, checkRefs) still referenced or of unknown reference status.
+func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool) {
+	if err := storage.ValidPath(p); err != nil {
+		f.keep(ctx, r, p, ReasonUnsafePath)
+		return
+	}
+	if f.protected(p) {
+		f.keep(ctx, r, p, ReasonProtected)
+		return
+	}
+	if stale {
+		if f.opts.Keep {
+			f.keep(ctx, r, p, ReasonKeepMode)
+			return
+		}
+		if f.opts.Refs != nil {
+			used, err := f.opts.Refs.IsReferenced(ctx, p)
+			switch {
+			case err != nil:
+				r.Kept = append(r.Kept, Kept{Path: p, Reason: ReasonCheckFailed})
+				f.emit(ctx, Event{Kind: EventKeep, Path: p, Reason: ReasonCheckFailed, Err: err})
+				return
+			case used:
+				f.keep(ctx, r, p, ReasonReferenced)
+				return
+			}
+		}
+	}
+	paths := []string{p}
+	if f.opts.Companions != nil {
+		for _, c := range f.opts.Companions(p) {
+			switch {
+			case c == p:
+				continue
+			case storage.ValidPath(c) != nil:
+				f.keep(ctx, r, c, ReasonUnsafePath)
+				continue
+			case f.protected(c):
+				f.keep(ctx, r, c, ReasonProtected)
+				continue
+			}
+			paths = append(paths, c)
+		}
+	}
+	for i, err := range storage.RemoveFiles(ctx, f.fs, paths) {
+		switch {
+		case err == nil:
+			r.Deleted = append(r.Deleted, paths[i])
+			f.emit(ctx, Event{Kind: EventDelete, Path: paths[i]})
+		case errors.Is(err, fs.ErrNotExist):
+			f.keep(ctx, r, paths[i], ReasonAlreadyGone)
+		default:
+			r.Failed = append(r.Failed, Failure{Path: paths[i], Error: err.Error()})
+			f.emit(ctx, Event{Kind: EventFail, Path: paths[i], Err: err})
+		}
+	}
+}

@@ -1,0 +1,60 @@
+// Package filefield keeps the files of database rows: profile pictures,
+// e-signatures, forum images, receipts, QR codes. A [Field] stores each
+// upload under a safe unique name and swaps old files for new ones only when
+// the database change that refers to them commits.
+//
+// # Use
+//
+// Save, Replace and Delete return a pending [Change]. Write Change.New to the
+// row inside the transaction; after the transaction commits, call Commit,
+// which deletes the stale file; if it rolls back, call Rollback, which
+// deletes the new file and keeps the old one. [WithTx] does this for a
+// database/sql transaction, and a [Batch] groups the changes of several
+// fields.
+//
+// # Guarantees
+//
+//   - No old file is deleted before Commit; an error, a panic, a failed
+//     tx.Commit or a cancelled context leaves the old file byte-identical
+//     (F1, F13).
+//   - A new file is complete before any row can point at it: it is written
+//     to a temporary name with O_EXCL in the target directory, synced,
+//     closed, renamed into place, and the directory is synced. A failure at
+//     any step removes what was written (F2).
+//   - Stored names are 128 random bits from crypto/rand (or the first 128
+//     bits of the content's SHA-256 with Options.HashNames) plus an
+//     extension from an allowlist, chosen from the sniffed content type; the
+//     client's file name is never part of a path (F3).
+//   - Uploads are checked before anything is stored: size while streaming,
+//     content type by sniffing the first 512 bytes (F6).
+//   - Stored paths read back from rows are validated (storage.ValidPath and
+//     the field's directory) before any use; an unsafe one is refused and
+//     nothing is touched (F7).
+//   - Commit never deletes the new file's own path (F4), the default file,
+//     protected globs (F5), files in keep mode (F9), or a file that
+//     Options.Refs says is still referenced or cannot vouch for (F8).
+//   - A delete that fails after the commit is reported in the [Result] and
+//     logged, never returned as an error (F12).
+//
+// # Errors
+//
+// Rejections wrap [ErrTooLarge], [ErrEmpty], [ErrTypeNotAllowed],
+// [ErrExtensionNotAllowed] or [ErrUnsafePath] in a [*PathError]. Context
+// errors are returned unwrapped.
+//
+// # Concurrency
+//
+// A Field, a Change and a Batch are safe for concurrent use. Commit and
+// Rollback take effect once; after one, the other does nothing.
+//
+// # Caveats
+//
+//   - Durability: the directory sync makes the rename durable on local
+//     disks; afero backends that cannot sync a directory skip it.
+//   - With HashNames, identical uploads share one file. Set Options.Refs so
+//     that a file still used by another row is not deleted.
+//   - Commit and Rollback ignore cancellation of their context: they are
+//     short, and stopping halfway would leave files behind.
+//   - A crash between the database commit and Commit leaves the stale file;
+//     the orphan finder collects such files.
+package filefield

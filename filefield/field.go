@@ -1,0 +1,200 @@
+package filefield
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Defaults used when the matching Options field is zero.
+const (
+	DefaultMaxSize = 10 << 20 // 10 MiB
+)
+
+// DefaultTypes are the content types a field accepts when
+// Options.AllowedTypes is empty: common images and PDF.
+var DefaultTypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf"}
+
+// typeExtensions maps sniffed content types to the extension stored files
+// get. The client's file name is used for its extension only when the type
+// has no entry here.
+var typeExtensions = map[string]string{
+	"image/jpeg":      ".jpg",
+	"image/png":       ".png",
+	"image/gif":       ".gif",
+	"image/webp":      ".webp",
+	"image/bmp":       ".bmp",
+	"application/pdf": ".pdf",
+	"text/plain":      ".txt",
+}
+
+// RefChecker answers whether any row other than the one being changed still
+// references a stored path (F8). Fields consult it before deleting an old
+// file; an error or true keeps the file.
+type RefChecker interface {
+	IsReferenced(ctx context.Context, path string) (bool, error)
+}
+
+// RefCheckerFunc adapts a function to [RefChecker].
+type RefCheckerFunc func(ctx context.Context, path string) (bool, error)
+
+// IsReferenced calls f.
+func (f RefCheckerFunc) IsReferenced(ctx context.Context, path string) (bool, error) {
+	return f(ctx, path)
+}
+
+// Options configure a [Field]. The zero value gives documented defaults.
+type Options struct {
+	// Dir is the directory template new files go under, slash-separated and
+	// relative to the storage root, such as "profile_pics" or
+	// "qr_codes/{owner}/{yyyy}/{mm}". Placeholders: {owner} (Upload.Owner,
+	// which must be a single safe path segment), {yyyy}, {mm}, {dd} (the
+	// clock's UTC date) and {shard} (the first two characters of the new
+	// name). The part before the first placeholder is the field's
+	// directory: stored paths outside it are refused (F7). Empty means the
+	// storage root.
+	Dir string
+	// MaxSize is the largest upload accepted, in bytes, enforced while
+	// streaming. Zero means DefaultMaxSize; negative means no limit.
+	MaxSize int64
+	// AllowedTypes lists the content types accepted, as sniffed from the
+	// first 512 bytes (net/http.DetectContentType), without parameters.
+	// Empty means DefaultTypes. "*" accepts any type.
+	AllowedTypes []string
+	// Extensions lists the lowercase extensions (".jpg") stored names may
+	// end with. Empty means the extensions of AllowedTypes.
+	Extensions []string
+	// HashNames names files by the SHA-256 of their content (first 128
+	// bits, hex) instead of 128 random bits. Identical uploads then share
+	// one file; set Refs so that a shared file is not deleted while another
+	// row uses it.
+	HashNames bool
+	// Default is the field's default file ("profile_pics/default.png"),
+	// which is never deleted.
+	Default string
+	// Protected lists globs (with "**") of stored paths that are never
+	// deleted.
+	Protected []string
+	// Keep makes the field keep old files instead of deleting them (history,
+	// soft delete). Stale files are then reported as kept.
+	Keep bool
+	// Refs, when set, is asked before an old file is deleted (F8).
+	Refs RefChecker
+	// Companions, when set, returns the stored paths of files that belong
+	// with a stored file (thumbnails, variants); they are deleted with it.
+	Companions func(path string) []string
+	// Logger receives one structured line per stored, deleted, kept or
+	// failed file. Nil means silent.
+	Logger *slog.Logger
+	// OnEvent, when set, is called for every event, synchronously.
+	OnEvent func(Event)
+	// Now is the clock for directory templates. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Field is one kind of file kept by rows: profile pictures, e-signatures,
+// forum images, receipts, QR codes. It stores uploads under safe unique
+// names and swaps old files for new ones only when the database change that
+// refers to them commits. A Field is safe for concurrent use.
+type Field struct {
+	name     string
+	fs       afero.Fs
+	opts     Options
+	prefix   string // the field's directory: Dir up to the first placeholder
+	maxSize  int64
+	anyType  bool
+	types    map[string]bool
+	exts     map[string]bool
+	clockNow func() time.Time
+}
+
+// New returns a Field named name (used in events and logs) that stores
+// files in fsys. It panics if opts.Dir or a protected glob is malformed:
+// those are programming errors, not input.
+func New(name string, fsys afero.Fs, opts Options) *Field {
+	f := &Field{name: name, fs: fsys, opts: opts, maxSize: opts.MaxSize, clockNow: opts.Now}
+	if f.maxSize == 0 {
+		f.maxSize = DefaultMaxSize
+	}
+	if f.clockNow == nil {
+		f.clockNow = time.Now
+	}
+	f.prefix = opts.Dir
+	if i := strings.IndexByte(f.prefix, '{'); i >= 0 {
+		f.prefix = f.prefix[:i]
+	}
+	f.prefix = strings.TrimSuffix(f.prefix, "/")
+	if f.prefix != "" {
+		if err := storage.ValidPath(f.prefix); err != nil {
+			panic(fmt.Sprintf("filefield: invalid Dir %q: %v", opts.Dir, err))
+		}
+	}
+	if err := storage.ValidPath(strings.NewReplacer("{owner}", "o", "{yyyy}", "2006", "{mm}", "01", "{dd}", "02", "{shard}", "ab").Replace(opts.Dir) + "/x"); opts.Dir != "" && err != nil {
+		panic(fmt.Sprintf("filefield: invalid Dir template %q: %v", opts.Dir, err))
+	}
+	for _, g := range opts.Protected {
+		if !doublestar.ValidatePattern(g) {
+			panic(fmt.Sprintf("filefield: invalid protected glob %q", g))
+		}
+	}
+	types := opts.AllowedTypes
+	if len(types) == 0 {
+		types = DefaultTypes
+	}
+	f.types = map[string]bool{}
+	for _, t := range types {
+		f.anyType = f.anyType || t == "*"
+		f.types[t] = true
+	}
+	f.exts = map[string]bool{}
+	for _, e := range opts.Extensions {
+		f.exts[strings.ToLower(e)] = true
+	}
+	if len(f.exts) == 0 {
+		for _, t := range types {
+			if e, ok := typeExtensions[t]; ok {
+				f.exts[e] = true
+			}
+		}
+	}
+	return f
+}
+
+// Name returns the field's name.
+func (f *Field) Name() string { return f.name }
+
+// Fs returns the filesystem the field stores files in.
+func (f *Field) Fs() afero.Fs { return f.fs }
+
+// CheckPath validates a stored path read back from a row (F7): it must be a
+// valid stored path inside the field's directory. The error wraps
+// ErrUnsafePath. CheckPath does not touch storage.
+func (f *Field) CheckPath(p string) error {
+	if err := storage.ValidPath(p); err != nil {
+		return err
+	}
+	if f.prefix != "" && !strings.HasPrefix(p, f.prefix+"/") && p != f.opts.Default {
+		return &PathError{Op: "validate", Path: p, Err: fmt.Errorf("%w: outside the field's directory %q", ErrUnsafePath, f.prefix)}
+	}
+	return nil
+}
+
+// protected reports whether p may never be deleted.
+func (f *Field) protected(p string) bool {
+	if p == f.opts.Default {
+		return true
+	}
+	for _, g := range f.opts.Protected {
+		if ok, _ := doublestar.Match(g, p); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,82 @@
+package filefield_test
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/afero"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mediaclean/mediaclean/filefield"
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// backend is one filesystem the behaviour tests run on.
+type backend struct {
+	name string
+	new  func(t *testing.T) afero.Fs
+}
+
+// backends are the local os.Root backend, OsFs in a temp dir, and
+// MemMapFs: every behaviour test runs on all three.
+var backends = []backend{
+	{"RootFs", func(t *testing.T) afero.Fs {
+		rfs, err := storage.NewRootFs(t.TempDir())
+		require.NoError(t, err)
+		t.Cleanup(func() { rfs.Close() })
+		return rfs
+	}},
+	{"OsFs", func(t *testing.T) afero.Fs { return afero.NewBasePathFs(afero.NewOsFs(), t.TempDir()) }},
+	{"MemMapFs", func(t *testing.T) afero.Fs { return afero.NewMemMapFs() }},
+}
+
+func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs)) {
+	t.Helper()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b.new(t))
+		})
+	}
+}
+
+// png returns bytes that sniff as image/png, distinct per tag.
+func png(tag string) []byte {
+	return append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), []byte(tag)...)
+}
+
+func upload(tag string) filefield.Upload {
+	return filefield.Upload{Body: bytes.NewReader(png(tag)), Name: tag + ".png", Owner: "42"}
+}
+
+// files lists the regular files under the root, sorted.
+func files(t *testing.T, fsys afero.Fs) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, storage.Walk(context.Background(), fsys, "", func(e storage.Entry) error {
+		if e.Type&fs.ModeDir == 0 {
+			out = append(out, e.Path)
+		}
+		return nil
+	}))
+	slices.Sort(out)
+	return out
+}
+
+func read(t *testing.T, fsys afero.Fs, p string) string {
+	t.Helper()
+	b, err := afero.ReadFile(fsys, p)
+	require.NoError(t, err, "reading %s", p)
+	return string(b)
+}
+
+func noTempFiles(t *testing.T, fsys afero.Fs) {
+	t.Helper()
+	for _, p := range files(t, fsys) {
+		require.Falsef(t, strings.Contains(p, storage.TempPrefix), "temp file left behind: %s", p)
+	}
+}

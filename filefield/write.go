@@ -1,0 +1,264 @@
+package filefield
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Upload is one file to store.
+type Upload struct {
+	// Body is read once, up to MaxSize+1 bytes. The caller closes it.
+	Body io.Reader
+	// Name is the client's file name. It is never used as a path; only its
+	// extension may be used, lowercased and checked against the allowlist,
+	// when the sniffed content type does not decide the extension.
+	Name string
+	// Owner fills {owner} in the directory template; it must be a single
+	// safe path segment ("42", "user-42").
+	Owner string
+}
+
+// stored describes a file written into place.
+type stored struct {
+	path        string
+	size        int64
+	contentType string
+	created     bool // false when hash naming found the file already there
+}
+
+// randomName returns 128 random bits in hex.
+func randomName() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("filefield: crypto/rand failed: " + err.Error()) // never returns an error on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// store writes up to the final path: validate and sniff, then write a temp
+// file with O_EXCL in the target directory, sync, close, rename into place
+// and sync the directory (F2). On any failure it removes what it wrote and
+// returns the error; nothing is left behind.
+func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
+	var st stored
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	fail := func(err error) (stored, error) {
+		return st, &PathError{Op: "save", Path: up.Name, Err: err}
+	}
+	if up.Body == nil {
+		return fail(ErrEmpty)
+	}
+	head := make([]byte, 512)
+	n, err := io.ReadFull(up.Body, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fail(err)
+	}
+	head = head[:n]
+	if n == 0 {
+		return fail(ErrEmpty)
+	}
+	if f.maxSize >= 0 && int64(n) > f.maxSize {
+		return fail(ErrTooLarge)
+	}
+	ctype, _, _ := mime.ParseMediaType(http.DetectContentType(head))
+	if !f.anyType && !f.types[ctype] {
+		return fail(&typeError{ctype})
+	}
+	ext, ok := f.extension(ctype, up.Name)
+	if !ok {
+		return fail(ErrExtensionNotAllowed)
+	}
+	tmpl, err := f.dirFor(up.Owner)
+	if err != nil {
+		return st, err
+	}
+	// With random names the name is known now, so the temp file goes into
+	// the final directory. With hash names and a {shard} template it goes
+	// into the shard's parent until the hash is known.
+	name := ""
+	if !f.opts.HashNames {
+		name = randomName()
+	}
+	dir := f.resolveShard(tmpl, name)
+	if err := f.fs.MkdirAll(dir, 0o755); err != nil {
+		return st, storage.Wrap("mkdir", dir, err)
+	}
+
+	tmp := storage.Join(dir, storage.TempPrefix+randomName())
+	file, err := f.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return st, storage.Wrap("create", tmp, err)
+	}
+	// From here every failure removes tmp; after a successful rename the
+	// temp name no longer exists and only the final file may be removed.
+	committed := false
+	defer func() {
+		if !committed {
+			_ = f.fs.Remove(tmp)
+		}
+	}()
+	var h hash.Hash
+	w := io.Writer(file)
+	if f.opts.HashNames {
+		h = sha256.New()
+		w = io.MultiWriter(file, h)
+	}
+	size, werr := copyLimited(ctx, w, head, up.Body, f.maxSize)
+	if werr == nil {
+		werr = file.Sync()
+	}
+	if cerr := file.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		if errors.Is(werr, ErrTooLarge) {
+			return fail(ErrTooLarge)
+		}
+		if ctx.Err() != nil && errors.Is(werr, ctx.Err()) {
+			return st, werr
+		}
+		return st, storage.Wrap("write", tmp, werr)
+	}
+
+	if h != nil {
+		name = hex.EncodeToString(h.Sum(nil)[:16])
+	}
+	final := storage.Join(f.resolveShard(tmpl, name), name+ext)
+	if storage.Dir(final) != dir {
+		if err := f.fs.MkdirAll(storage.Dir(final), 0o755); err != nil {
+			return st, storage.Wrap("mkdir", storage.Dir(final), err)
+		}
+	}
+	st = stored{path: final, size: size, contentType: ctype, created: true}
+	if h != nil {
+		if _, err := f.fs.Stat(final); err == nil {
+			// The same bytes are already stored: use that file, and never
+			// delete it on rollback, since something else made it.
+			st.created = false
+			return st, nil
+		}
+	} else if _, err := f.fs.Stat(final); !errors.Is(err, fs.ErrNotExist) {
+		// 128 random bits do not collide; an existing file here means the
+		// random source is broken. Refuse rather than overwrite.
+		return st, &PathError{Op: "save", Path: final, Err: fs.ErrExist}
+	}
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	if err := f.fs.Rename(tmp, final); err != nil {
+		return st, storage.Wrap("rename", tmp, err)
+	}
+	committed = true
+	if err := storage.SyncDir(f.fs, storage.Dir(final)); err != nil {
+		// The file is in place but may not survive a crash: report failure
+		// and take it back, so no row comes to point at it.
+		_ = f.fs.Remove(final)
+		return st, err
+	}
+	return st, nil
+}
+
+type typeError struct{ ctype string }
+
+func (e *typeError) Error() string        { return ErrTypeNotAllowed.Error() + ": " + e.ctype }
+func (e *typeError) Is(target error) bool { return target == ErrTypeNotAllowed }
+
+// extension picks the stored file's extension: the sniffed type's own when
+// it has one, else the client's, lowercased; either must be allowed.
+func (f *Field) extension(ctype, clientName string) (string, bool) {
+	if e, ok := typeExtensions[ctype]; ok {
+		return e, f.exts[e]
+	}
+	base := clientName[strings.LastIndexAny(clientName, `/\`)+1:]
+	e := strings.ToLower(path.Ext(base))
+	if len(e) < 2 || len(e) > 11 {
+		return "", false
+	}
+	for _, r := range e[1:] {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return "", false
+		}
+	}
+	return e, f.exts[e]
+}
+
+// dirFor expands the date and owner placeholders of the directory template.
+func (f *Field) dirFor(owner string) (string, error) {
+	d := f.opts.Dir
+	if strings.Contains(d, "{owner}") {
+		if err := storage.ValidPath(owner); err != nil || strings.Contains(owner, "/") {
+			return "", &PathError{Op: "save", Path: owner, Err: errors.Join(ErrUnsafePath, errors.New("owner must be one safe path segment"))}
+		}
+		d = strings.ReplaceAll(d, "{owner}", owner)
+	}
+	if strings.Contains(d, "{yyyy}") || strings.Contains(d, "{mm}") || strings.Contains(d, "{dd}") {
+		now := f.clockNow().UTC()
+		d = strings.NewReplacer("{yyyy}", now.Format("2006"), "{mm}", now.Format("01"), "{dd}", now.Format("02")).Replace(d)
+	}
+	if d == "" {
+		return ".", nil
+	}
+	return d, nil
+}
+
+// resolveShard fills {shard} from name, or, with no name yet, cuts the
+// template before {shard}.
+func (f *Field) resolveShard(tmpl, name string) string {
+	i := strings.Index(tmpl, "{shard}")
+	switch {
+	case i < 0:
+		return tmpl
+	case name != "":
+		return strings.ReplaceAll(tmpl, "{shard}", name[:2])
+	case i == 0:
+		return "."
+	}
+	return strings.TrimSuffix(tmpl[:i], "/")
+}
+
+// copyLimited writes head then the rest of r to w, failing with ErrTooLarge
+// past max bytes (max < 0: no limit) and checking ctx between chunks.
+func copyLimited(ctx context.Context, w io.Writer, head []byte, r io.Reader, max int64) (int64, error) {
+	n, err := w.Write(head)
+	total := int64(n)
+	if err != nil {
+		return total, err
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			total += int64(m)
+			if max >= 0 && total > max {
+				return total, ErrTooLarge
+			}
+			if _, err := w.Write(buf[:m]); err != nil {
+				return total, err
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
