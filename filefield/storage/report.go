@@ -1,0 +1,61 @@
+package storage
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Count is a number of files and their total size, the unit of every
+// mediaclean report.
+type Count struct {
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Add counts one file of size bytes.
+func (c *Count) Add(size int64) {
+	c.Files++
+	c.Bytes += size
+}
+
+// DirCount is a Count for one directory.
+type DirCount struct {
+	Dir string `json:"dir"`
+	Count
+}
+
+// DirTally counts files per directory, for the reports' "which directories
+// hold the most" breakdowns. The zero value is ready to use.
+type DirTally struct {
+	m map[string]*Count
+}
+
+// Add counts one file at path p.
+func (t *DirTally) Add(p string, size int64) {
+	if t.m == nil {
+		t.m = map[string]*Count{}
+	}
+	d := Dir(p)
+	c := t.m[d]
+	if c == nil {
+		c = &Count{}
+		t.m[d] = c
+	}
+	c.Add(size)
+}
+
+// Top returns the n directories with the most bytes (then files, then
+// name), largest first; n <= 0 returns all.
+func (t *DirTally) Top(n int) []DirCount {
+	out := make([]DirCount, 0, len(t.m))
+	for d, c := range t.m {
+		out = append(out, DirCount{Dir: d, Count: *c})
+	}
+	slices.SortFunc(out, func(a, b DirCount) int {
+		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), cmp.Compare(b.Files, a.Files), cmp.Compare(a.Dir, b.Dir))
+	})
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out
+}

@@ -1,0 +1,42 @@
+// Package sweep removes files by age under rules: the seed's
+// "cleanup_media --qr-age 7" as a library type a service runs on a schedule
+// ([Sweeper.Run]) or a command runs once ([Sweeper.Sweep]).
+//
+// # How a sweep works
+//
+// A sweep lists the tree once (the backend's fast listing when it has one),
+// decides every file, then deletes the planned files in batches of 1000
+// with bounded concurrency. The first rule whose glob matches a file
+// decides it. A dry run is the same sweep without the deletions, and gives
+// the same report.
+//
+// # Guarantees
+//
+//   - Only regular files are removed: never a symbolic link's target, a
+//     directory (except empty ones with RemoveEmptyDirs, never the root or
+//     Options.Dir), a FIFO, a socket or a device (S4).
+//   - Nothing outside the root: listing never follows a symbolic link, and
+//     on storage.RootFs removal follows none either.
+//   - A path that is not a valid stored path (storage.ValidPath) or matches
+//     Options.Protected is never removed; the deletion choke point checks
+//     again what the plan already checked.
+//   - Future modification times count as young. Temp files written by
+//     filefield are kept until older than TempMaxAge (default one day).
+//   - A listing error or a cancelled context during listing deletes
+//     nothing. A budget (MaxDeletes, MaxBytes, MaxDuration) stops cleanly
+//     and the report says which.
+//
+// # Concurrency
+//
+// A Sweeper is safe for concurrent use; sweeps run one at a time. Events
+// and log lines may come from several goroutines at once, up to
+// Options.Concurrency.
+//
+// # Caveats
+//
+// On backends other than storage.RootFs, a directory swapped for a link
+// between listing and removal can redirect a removal; use RootFs on local
+// disks. Files are re-checked for validity and protection, not for age,
+// just before removal: a file rewritten between listing and removal under
+// the same name is removed.
+package sweep

@@ -1,0 +1,83 @@
+package sweep
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults used when the matching Options field is zero.
+const (
+	DefaultConcurrency = 4
+	DefaultTempMaxAge  = 24 * time.Hour
+	DefaultTopDirs     = 10
+	DefaultJitter      = 0.1
+)
+
+// Rule selects files by path and age.
+type Rule struct {
+	// Name labels the rule in reports and events; defaults to Glob.
+	Name string
+	// Glob selects files by their stored path, relative to the root, with
+	// "**" for any number of directories ("qr_codes/**"). Required.
+	Glob string
+	// MaxAge: files older than this are deleted. Zero with KeepLatest set
+	// means any age; zero without KeepLatest is refused by New.
+	MaxAge time.Duration
+	// Exclude lists globs of paths the rule never deletes.
+	Exclude []string
+	// KeepLatest keeps the newest KeepLatest files of each group whatever
+	// their age (the seed's "one QR code per user": KeepLatest 1 with a
+	// Group of the owner's folder). Zero keeps none by count.
+	KeepLatest int
+	// Group maps a path to its group for KeepLatest; nil groups by
+	// directory.
+	Group func(path string) string
+	// TimeFromName, when set, takes a file's time from its path instead of
+	// its modification time (object stores, where mtime cannot be set).
+	// A path it cannot parse is kept.
+	TimeFromName func(path string) (time.Time, bool)
+}
+
+// Options configure a [Sweeper]. The zero value (with Rules) gives
+// documented defaults.
+type Options struct {
+	// Rules are tried in order; the first whose Glob matches a file decides
+	// it. Required.
+	Rules []Rule
+	// Dir limits the sweep to a directory below the root ("" for all).
+	Dir string
+	// Protected lists globs of paths no rule deletes.
+	Protected []string
+	// DryRun reports what would be deleted and deletes nothing.
+	DryRun bool
+	// RemoveEmptyDirs removes directories that the sweep left empty,
+	// bottom-up, never the root (S5).
+	RemoveEmptyDirs bool
+	// MaxDeletes, MaxBytes and MaxDuration are budgets: when one is
+	// reached the sweep stops cleanly and Report.Stopped says which. Zero
+	// means no limit.
+	MaxDeletes  int
+	MaxBytes    int64
+	MaxDuration time.Duration
+	// Concurrency bounds parallel deletion batches; 1 is sequential. Zero
+	// means DefaultConcurrency.
+	Concurrency int
+	// TempMaxAge: temporary files left by filefield (a crash between write
+	// and rename) older than this are removed; younger ones may be in
+	// flight and are kept. Zero means DefaultTempMaxAge; negative keeps
+	// them all.
+	TempMaxAge time.Duration
+	// TopDirs is the length of Report.TopDirs. Zero means DefaultTopDirs.
+	TopDirs int
+	// Jitter spreads Run's intervals by up to this fraction either way.
+	// Zero means DefaultJitter; negative means none.
+	Jitter float64
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives one line per deleted or failed file. Nil is silent.
+	Logger *slog.Logger
+	// OnEvent, when set, receives every per-file decision (R3).
+	OnEvent func(Event)
+	// OnReport, when set, receives each report of Run.
+	OnReport func(*Report, error)
+}

@@ -1,0 +1,360 @@
+package sweep_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+	"github.com/mediaclean/mediaclean/sweep"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func clock() time.Time { return now }
+
+type backend struct {
+	name string
+	disk bool
+	new  func(t *testing.T) (afero.Fs, string)
+}
+
+var backends = []backend{
+	{"RootFs", true, func(t *testing.T) (afero.Fs, string) {
+		dir := t.TempDir()
+		rfs, err := storage.NewRootFs(dir)
+		require.NoError(t, err)
+		t.Cleanup(func() { rfs.Close() })
+		return rfs, dir
+	}},
+	{"OsFs", true, func(t *testing.T) (afero.Fs, string) {
+		dir := t.TempDir()
+		return afero.NewBasePathFs(afero.NewOsFs(), dir), dir
+	}},
+	{"MemMapFs", false, func(t *testing.T) (afero.Fs, string) { return afero.NewMemMapFs(), "" }},
+}
+
+func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs, dir string, disk bool)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			fsys, dir := b.new(t)
+			fn(t, fsys, dir, b.disk)
+		})
+	}
+}
+
+// put writes a file aged age (negative: in the future).
+func put(t *testing.T, fsys afero.Fs, p string, size int, age time.Duration) {
+	t.Helper()
+	require.NoError(t, fsys.MkdirAll(storage.Dir(p), 0o755))
+	require.NoError(t, afero.WriteFile(fsys, p, make([]byte, size), 0o644))
+	mt := now.Add(-age)
+	require.NoError(t, fsys.Chtimes(p, mt, mt))
+}
+
+func files(t *testing.T, fsys afero.Fs) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, storage.Walk(t.Context(), fsys, "", func(e storage.Entry) error {
+		if !e.IsDir() {
+			out = append(out, e.Path)
+		}
+		return nil
+	}))
+	sort.Strings(out)
+	return out
+}
+
+const day = 24 * time.Hour
+
+func TestSweepRules(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+		put(t, fsys, "qr_codes/1/old.png", 10, 8*day)
+		put(t, fsys, "qr_codes/1/young.png", 20, 6*day)
+		put(t, fsys, "qr_codes/1/future.png", 30, -3*day)
+		put(t, fsys, "qr_codes/2/keep.png", 40, 30*day)
+		put(t, fsys, "qr_codes/2/sub/old.png", 50, 10*day)
+		put(t, fsys, "qr_codes/.hidden", 1, 30*day)
+		put(t, fsys, "profile_pics/old.jpg", 60, 400*day)
+		put(t, fsys, "receipts/2020/a.pdf", 70, 400*day)
+		put(t, fsys, "receipts/2020/b.pdf", 80, 2*day)
+		put(t, fsys, "qr_codes/1/"+storage.TempPrefix+"crashed", 5, 2*day)
+		put(t, fsys, "qr_codes/1/"+storage.TempPrefix+"inflight", 5, time.Hour)
+
+		var events []sweep.Event
+		s := sweep.New(fsys, sweep.Options{
+			Rules: []sweep.Rule{
+				{Glob: "qr_codes/**", MaxAge: 7 * day, Exclude: []string{"qr_codes/2/keep.png"}},
+				{Glob: "receipts/**", MaxAge: 365 * day},
+			},
+			Now:     clock,
+			OnEvent: func(e sweep.Event) { events = append(events, e) },
+		})
+		rep, err := s.Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []string{
+			"profile_pics/old.jpg",
+			"qr_codes/.hidden",
+			"qr_codes/1/" + storage.TempPrefix + "inflight",
+			"qr_codes/1/future.png",
+			"qr_codes/1/young.png",
+			"qr_codes/2/keep.png",
+			"receipts/2020/b.pdf",
+		}, files(t, fsys))
+		assert.Equal(t, storage.Count{Files: 11, Bytes: 371}, rep.Scanned)
+		assert.Equal(t, storage.Count{Files: 8, Bytes: 301}, rep.Matched)
+		assert.Equal(t, storage.Count{Files: 4, Bytes: 135}, rep.Deleted)
+		assert.Equal(t, storage.Count{Files: 3, Bytes: 130}, rep.Kept[sweep.KeptYoung]) // young, future, b.pdf
+		assert.Equal(t, storage.Count{Files: 1, Bytes: 40}, rep.Kept[sweep.KeptExcluded])
+		assert.Equal(t, storage.Count{Files: 1, Bytes: 1}, rep.Kept[sweep.KeptUnsafe])
+		assert.Equal(t, storage.Count{Files: 1, Bytes: 5}, rep.Kept[sweep.KeptInFlight])
+		assert.Zero(t, rep.Failed.Files)
+		assert.Equal(t, "qr_codes/2/sub", rep.TopDirs[1].Dir)
+		assert.Equal(t, "receipts/2020", rep.TopDirs[0].Dir)
+		var deleted []string
+		for _, e := range events {
+			if e.Action == "delete" {
+				deleted = append(deleted, e.Path)
+			}
+		}
+		assert.Len(t, deleted, 4)
+	})
+}
+
+// KeepLatest 1 per owner: the seed's one QR code per user.
+func TestKeepLatestPerOwner(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+		put(t, fsys, "qr_codes/1/a.png", 1, 3*day)
+		put(t, fsys, "qr_codes/1/b.png", 1, 2*day)
+		put(t, fsys, "qr_codes/1/c.png", 1, 1*day)
+		put(t, fsys, "qr_codes/2/a.png", 1, 9*day)
+		s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "qr_codes/*/*.png", KeepLatest: 1}}, Now: clock})
+		rep, err := s.Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []string{"qr_codes/1/c.png", "qr_codes/2/a.png"}, files(t, fsys))
+		assert.Equal(t, 2, rep.Deleted.Files)
+		assert.Equal(t, 2, rep.Kept[sweep.KeptLatest].Files)
+	})
+}
+
+func TestDryRunAndRealRunSamePlan(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+		for i := range 50 {
+			put(t, fsys, fmt.Sprintf("qr_codes/%d/%02d.png", i%5, i), i, time.Duration(i)*day/5)
+		}
+		before := files(t, fsys)
+		collect := func(dry bool) ([]string, *sweep.Report) {
+			var got []string
+			s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "qr_codes/**", MaxAge: 7 * day}}, Now: clock, DryRun: dry, MaxDeletes: 5,
+				OnEvent: func(e sweep.Event) {
+					if e.Action == "delete" || e.Action == "would_delete" {
+						got = append(got, e.Path)
+					}
+				}})
+			rep, err := s.Sweep(t.Context())
+			require.NoError(t, err)
+			return got, rep
+		}
+		dry, drep := collect(true)
+		assert.Equal(t, before, files(t, fsys), "dry run changed nothing")
+		real, rrep := collect(false)
+		assert.Equal(t, dry, real)
+		assert.Len(t, real, 5)
+		assert.Equal(t, drep.Deleted, rrep.Deleted)
+		assert.Equal(t, sweep.StoppedMaxDeletes, rrep.Stopped)
+		assert.True(t, drep.DryRun)
+		assert.Equal(t, len(before)-5, len(files(t, fsys)))
+		assert.Positive(t, rrep.Kept[sweep.KeptBudget].Files)
+	})
+}
+
+func TestBudgets(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	for i := range 10 {
+		put(t, fsys, "q/"+string(rune('a'+i))+".png", 100, 10*day)
+	}
+	s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, MaxBytes: 350})
+	rep, err := s.Sweep(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, sweep.StoppedMaxBytes, rep.Stopped)
+	assert.Equal(t, 3, rep.Deleted.Files)
+	assert.Len(t, files(t, fsys), 7)
+
+	s = sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, MaxDuration: time.Nanosecond})
+	rep, err = s.Sweep(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, sweep.StoppedMaxDuration, rep.Stopped)
+	assert.Zero(t, rep.Deleted.Files)
+	assert.Len(t, files(t, fsys), 7)
+}
+
+func TestEmptyDirsRemovedNeverRoot(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+		put(t, fsys, "qr_codes/1/2026/a.png", 1, 10*day)
+		put(t, fsys, "qr_codes/2/a.png", 1, 10*day)
+		put(t, fsys, "qr_codes/2/b.png", 1, day)
+		s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: 7 * day}}, Now: clock, RemoveEmptyDirs: true, Dir: "qr_codes"})
+		rep, err := s.Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 2, rep.DirsRemoved)
+		_, err = fsys.Stat("qr_codes/1")
+		assert.ErrorIs(t, err, os.ErrNotExist)
+		fi, err := fsys.Stat("qr_codes")
+		require.NoError(t, err, "the sweep's Dir stays")
+		assert.True(t, fi.IsDir())
+		assert.Equal(t, []string{"qr_codes/2/b.png"}, files(t, fsys))
+	})
+}
+
+// P3: links out of the root, with old files behind them, change nothing.
+func TestSymlinkEscapes(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			base := t.TempDir()
+			outside := filepath.Join(base, "outside")
+			media := filepath.Join(base, "media")
+			require.NoError(t, os.MkdirAll(outside, 0o755))
+			require.NoError(t, os.MkdirAll(media, 0o755))
+			secret := filepath.Join(outside, "old.png")
+			require.NoError(t, os.WriteFile(secret, []byte("secret"), 0o644))
+			require.NoError(t, os.Chtimes(secret, now.Add(-100*day), now.Add(-100*day)))
+			require.NoError(t, os.Symlink("../outside", filepath.Join(media, "link")))
+			require.NoError(t, os.Symlink("/", filepath.Join(media, "dir")))
+			require.NoError(t, os.Symlink(secret, filepath.Join(media, "file-link.png")))
+			var fsys afero.Fs = afero.NewBasePathFs(afero.NewOsFs(), media)
+			if b.name == "RootFs" {
+				rfs, err := storage.NewRootFs(media)
+				require.NoError(t, err)
+				defer rfs.Close()
+				fsys = rfs
+			}
+			s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: time.Nanosecond}}, Now: clock, RemoveEmptyDirs: true})
+			rep, err := s.Sweep(t.Context())
+			require.NoError(t, err)
+			assert.Zero(t, rep.Deleted.Files)
+			assert.Equal(t, 3, rep.Kept[sweep.KeptNotRegular].Files, "the three links are kept as not regular")
+			got, err := os.ReadFile(secret)
+			require.NoError(t, err)
+			assert.Equal(t, "secret", string(got))
+			for _, l := range []string{"link", "dir", "file-link.png"} {
+				_, err := os.Lstat(filepath.Join(media, l))
+				assert.NoError(t, err, "%s kept", l)
+			}
+		})
+	}
+}
+
+// FIFOs and sockets are left alone.
+func TestSpecialFilesLeftAlone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644))
+	sock := filepath.Join(dir, "sock")
+	l, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	defer l.Close()
+	for _, p := range []string{filepath.Join(dir, "fifo"), sock} {
+		require.NoError(t, os.Chtimes(p, now.Add(-100*day), now.Add(-100*day)))
+	}
+	rfs, err := storage.NewRootFs(dir)
+	require.NoError(t, err)
+	defer rfs.Close()
+	rep, err := sweep.New(rfs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock}).Sweep(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Kept[sweep.KeptNotRegular].Files)
+	assert.Zero(t, rep.Deleted.Files)
+	for _, p := range []string{"fifo", "sock"} {
+		_, err := os.Lstat(filepath.Join(dir, p))
+		assert.NoError(t, err)
+	}
+}
+
+// A 10,000-deep directory chain neither crashes nor hangs.
+func TestDeepChain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	require.NoError(t, err)
+	cur := root
+	for range 10_000 {
+		require.NoError(t, cur.Mkdir("d", 0o755))
+		next, err := cur.OpenRoot("d")
+		require.NoError(t, err)
+		if cur != root {
+			cur.Close()
+		}
+		cur = next
+	}
+	require.NoError(t, cur.WriteFile("deep.png", []byte("x"), 0o644))
+	cur.Close()
+	root.Close()
+	put := filepath.Join(dir, "top.png")
+	require.NoError(t, os.WriteFile(put, []byte("x"), 0o644))
+	require.NoError(t, os.Chtimes(put, now.Add(-100*day), now.Add(-100*day)))
+
+	rfs, err := storage.NewRootFs(dir)
+	require.NoError(t, err)
+	defer rfs.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := sweep.New(rfs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock}).Sweep(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Deleted.Files)
+}
+
+func TestFailedDeletesAreReported(t *testing.T) {
+	t.Parallel()
+	mem := afero.NewMemMapFs()
+	for i := range 5 {
+		put(t, mem, "q/"+string(rune('a'+i))+".png", 10, 10*day)
+	}
+	ffs := storagetest.NewFaultFs(mem, storagetest.Fault{Kind: storagetest.OpRemove, N: 2, Sticky: true})
+	rep, err := sweep.New(ffs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock, Concurrency: 1}).Sweep(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Deleted.Files)
+	assert.Equal(t, 4, rep.Failed.Files)
+	assert.Len(t, rep.Failures, 4)
+	assert.Len(t, files(t, mem), 4)
+}
+
+func TestListingErrorDeletesNothing(t *testing.T) {
+	t.Parallel()
+	mem := afero.NewMemMapFs()
+	put(t, mem, "q/a.png", 10, 10*day)
+	ffs := storagetest.NewFaultFs(mem, storagetest.Fault{Kind: storagetest.OpList, N: 1})
+	_, err := sweep.New(ffs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock}).Sweep(t.Context())
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	assert.Equal(t, []string{"q/a.png"}, files(t, mem))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = sweep.New(mem, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock}).Sweep(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, []string{"q/a.png"}, files(t, mem))
+}
+
+func TestNewRefusesRuleThatDeletesEverything(t *testing.T) {
+	t.Parallel()
+	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{Rules: []sweep.Rule{{Glob: "**"}}}) })
+	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{}) })
+	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{Rules: []sweep.Rule{{Glob: "[", MaxAge: 1}}}) })
+}

@@ -1,0 +1,469 @@
+package sweep
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/spf13/afero"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// batchSize is how many deletions go to the backend per call: S3's
+// DeleteObjects limit, and large enough to amortise a directory open on
+// the local backend.
+const batchSize = 1000
+
+const tempRule = "filefield temp files"
+
+// Sweeper removes files by age under rules. It is safe for concurrent use;
+// sweeps run one at a time.
+type Sweeper struct {
+	fs    afero.Fs
+	opts  Options
+	rules []Rule
+	now   func() time.Time
+	mu    sync.Mutex // one sweep at a time
+}
+
+// New returns a Sweeper over fsys. It panics on a malformed rule or glob
+// (an empty Glob, a rule with neither MaxAge nor KeepLatest, a negative
+// value): those are programming errors, not input.
+func New(fsys afero.Fs, opts Options) *Sweeper {
+	s := &Sweeper{fs: fsys, opts: opts, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if len(opts.Rules) == 0 {
+		panic("sweep: no rules")
+	}
+	for _, r := range opts.Rules {
+		switch {
+		case r.Glob == "" || !doublestar.ValidatePattern(r.Glob):
+			panic(fmt.Sprintf("sweep: invalid rule glob %q", r.Glob))
+		case r.MaxAge < 0 || r.KeepLatest < 0:
+			panic(fmt.Sprintf("sweep: rule %q has a negative MaxAge or KeepLatest", r.Glob))
+		case r.MaxAge == 0 && r.KeepLatest == 0:
+			panic(fmt.Sprintf("sweep: rule %q has neither MaxAge nor KeepLatest: it would delete every file", r.Glob))
+		}
+		for _, g := range r.Exclude {
+			if !doublestar.ValidatePattern(g) {
+				panic(fmt.Sprintf("sweep: invalid exclude glob %q", g))
+			}
+		}
+		if r.Name == "" {
+			r.Name = r.Glob
+		}
+		s.rules = append(s.rules, r)
+	}
+	for _, g := range opts.Protected {
+		if !doublestar.ValidatePattern(g) {
+			panic(fmt.Sprintf("sweep: invalid protected glob %q", g))
+		}
+	}
+	if s.opts.Concurrency <= 0 {
+		s.opts.Concurrency = DefaultConcurrency
+	}
+	if s.opts.TempMaxAge == 0 {
+		s.opts.TempMaxAge = DefaultTempMaxAge
+	}
+	if s.opts.TopDirs == 0 {
+		s.opts.TopDirs = DefaultTopDirs
+	}
+	if s.opts.Jitter == 0 {
+		s.opts.Jitter = DefaultJitter
+	}
+	return s
+}
+
+// candidate is a file the plan may delete.
+type candidate struct {
+	path string
+	size int64
+	t    time.Time
+	rule *Rule
+}
+
+type groupKey struct {
+	rule  *Rule
+	group string
+}
+
+func matchAny(globs []string, p string) bool {
+	for _, g := range globs {
+		if ok, _ := doublestar.Match(g, p); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sweeper) match(p string) *Rule {
+	for i := range s.rules {
+		if ok, _ := doublestar.Match(s.rules[i].Glob, p); ok {
+			return &s.rules[i]
+		}
+	}
+	return nil
+}
+
+// old reports whether t is more than maxAge before now. Future times are
+// young.
+func old(now, t time.Time, maxAge time.Duration) bool {
+	return !t.After(now) && now.Sub(t) > maxAge
+}
+
+// Sweep runs one sweep: it lists the tree, plans, then deletes (unless
+// DryRun). It returns the report and, if the listing failed or ctx was
+// cancelled, the error; a listing error deletes nothing. Budgets are not
+// errors: the report's Stopped says which was reached.
+func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	started := time.Now()
+	rep := &Report{DryRun: s.opts.DryRun, Kept: map[string]storage.Count{}, Started: s.now()}
+	defer func() { rep.Duration = time.Since(started) }()
+
+	plan, err := s.plan(ctx, rep, started)
+	if err != nil || rep.Stopped == StoppedMaxDuration {
+		// The listing failed or ran out of time: delete nothing, since the
+		// plan may be incomplete.
+		rep.TopDirs = []storage.DirCount{}
+		return rep, err
+	}
+	err = s.apply(ctx, plan, rep, started)
+	return rep, err
+}
+
+func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) ([]candidate, error) {
+	now := s.now()
+	var del []candidate
+	groups := map[groupKey][]candidate{}
+	n := 0
+	err := storage.List(ctx, s.fs, s.opts.Dir, func(e storage.Entry) error {
+		if e.IsDir() {
+			return nil
+		}
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if s.opts.MaxDuration > 0 && time.Since(started) > s.opts.MaxDuration {
+				rep.Stopped = StoppedMaxDuration
+				return errStop
+			}
+		}
+		r := s.match(e.Path)
+		if !e.IsRegular() {
+			if r != nil {
+				rep.keep(KeptNotRegular, 0)
+				s.event(ctx, Event{Action: "keep", Path: e.Path, Rule: r.Name, Reason: KeptNotRegular})
+			}
+			return nil
+		}
+		rep.Scanned.Add(e.Size)
+		if storage.IsTempName(e.Path) {
+			if s.opts.TempMaxAge >= 0 && old(now, e.ModTime, s.opts.TempMaxAge) {
+				del = append(del, candidate{path: e.Path, size: e.Size, t: e.ModTime})
+			} else {
+				rep.keep(KeptInFlight, e.Size)
+			}
+			return nil
+		}
+		if r == nil {
+			return nil
+		}
+		rep.Matched.Add(e.Size)
+		reason := ""
+		switch {
+		case matchAny(s.opts.Protected, e.Path):
+			reason = KeptProtected
+		case matchAny(r.Exclude, e.Path):
+			reason = KeptExcluded
+		case storage.ValidPath(e.Path) != nil:
+			reason = KeptUnsafe
+		}
+		if reason != "" {
+			rep.keep(reason, e.Size)
+			s.event(ctx, Event{Action: "keep", Path: e.Path, Rule: r.Name, Reason: reason, Size: e.Size})
+			return nil
+		}
+		t := e.ModTime
+		if r.TimeFromName != nil {
+			var ok bool
+			if t, ok = r.TimeFromName(e.Path); !ok {
+				rep.keep(KeptNoTime, e.Size)
+				s.event(ctx, Event{Action: "keep", Path: e.Path, Rule: r.Name, Reason: KeptNoTime, Size: e.Size})
+				return nil
+			}
+		}
+		c := candidate{path: e.Path, size: e.Size, t: t, rule: r}
+		if r.KeepLatest > 0 {
+			g := storage.Dir(e.Path)
+			if r.Group != nil {
+				g = r.Group(e.Path)
+			}
+			k := groupKey{r, g}
+			groups[k] = append(groups[k], c)
+			return nil
+		}
+		s.decideAge(ctx, rep, now, c, &del)
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		// Newest first; equal times by path, so the plan is deterministic.
+		slices.SortFunc(g, func(a, b candidate) int { return cmp.Or(b.t.Compare(a.t), cmp.Compare(a.path, b.path)) })
+		for i, c := range g {
+			if i < c.rule.KeepLatest {
+				rep.keep(KeptLatest, c.size)
+				s.event(ctx, Event{Action: "keep", Path: c.path, Rule: c.rule.Name, Reason: KeptLatest, Size: c.size})
+				continue
+			}
+			s.decideAge(ctx, rep, now, c, &del)
+		}
+	}
+	slices.SortFunc(del, func(a, b candidate) int { return strings.Compare(a.path, b.path) })
+	return s.budget(ctx, rep, del), nil
+}
+
+var errStop = errors.New("stop")
+
+func (s *Sweeper) decideAge(ctx context.Context, rep *Report, now time.Time, c candidate, del *[]candidate) {
+	if c.rule.MaxAge == 0 || old(now, c.t, c.rule.MaxAge) {
+		*del = append(*del, c)
+		return
+	}
+	rep.keep(KeptYoung, c.size)
+	s.event(ctx, Event{Action: "keep", Path: c.path, Rule: c.rule.Name, Reason: KeptYoung, Size: c.size})
+}
+
+// budget cuts the plan at MaxDeletes and MaxBytes, in plan order.
+func (s *Sweeper) budget(ctx context.Context, rep *Report, del []candidate) []candidate {
+	var bytes int64
+	for i, c := range del {
+		stop := ""
+		switch {
+		case s.opts.MaxDeletes > 0 && i >= s.opts.MaxDeletes:
+			stop = StoppedMaxDeletes
+		case s.opts.MaxBytes > 0 && bytes+c.size > s.opts.MaxBytes:
+			stop = StoppedMaxBytes
+		}
+		if stop != "" {
+			rep.Stopped = stop
+			for _, k := range del[i:] {
+				rep.keep(KeptBudget, k.size)
+			}
+			return del[:i]
+		}
+		bytes += c.size
+	}
+	return del
+}
+
+// apply is the sweeper's one deletion choke point. It re-checks every
+// candidate (valid stored path or filefield temp name, not protected),
+// honours DryRun and MaxDuration, and deletes in batches with bounded
+// concurrency. Nothing else in this package removes files.
+func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, started time.Time) error {
+	var tally storage.DirTally
+	var mu sync.Mutex
+	var emptied []string
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.Concurrency)
+	stopped := false
+	for start := 0; start < len(plan); start += batchSize {
+		batch := plan[start:min(start+batchSize, len(plan))]
+		if s.opts.MaxDuration > 0 && time.Since(started) > s.opts.MaxDuration {
+			mu.Lock()
+			rep.Stopped = StoppedMaxDuration
+			for _, c := range plan[start:] {
+				rep.keep(KeptBudget, c.size)
+			}
+			mu.Unlock()
+			stopped = true
+			break
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			// Re-check at the choke point: whatever the plan holds, an
+			// unsafe or protected path is never removed.
+			var refused []candidate
+			safe := batch[:0:0]
+			for _, c := range batch {
+				if !deletable(c.path) || matchAny(s.opts.Protected, c.path) {
+					refused = append(refused, c)
+					continue
+				}
+				safe = append(safe, c)
+			}
+			batch = safe
+			paths := make([]string, len(batch))
+			for i, c := range batch {
+				paths[i] = c.path
+			}
+			var errs []error
+			if s.opts.DryRun {
+				errs = make([]error, len(paths))
+			} else {
+				errs = storage.RemoveFiles(gctx, s.fs, paths)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range refused {
+				rep.keep(KeptUnsafe, c.size)
+			}
+			for i, err := range errs {
+				c := batch[i]
+				rule := tempRule
+				if c.rule != nil {
+					rule = c.rule.Name
+				}
+				switch {
+				case err == nil:
+					rep.Deleted.Add(c.size)
+					tally.Add(c.path, c.size)
+					emptied = append(emptied, storage.Dir(c.path))
+					action := "delete"
+					if s.opts.DryRun {
+						action = "would_delete"
+					}
+					s.event(ctx, Event{Action: action, Path: c.path, Rule: rule, Size: c.size})
+				case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+					// Not tried.
+				case errors.Is(err, fs.ErrNotExist):
+					// Gone already: someone else did the job.
+				default:
+					rep.Failed.Add(c.size)
+					if len(rep.Failures) < 100 {
+						rep.Failures = append(rep.Failures, Failure{Path: c.path, Error: err.Error()})
+					}
+					s.event(ctx, Event{Action: "fail", Path: c.path, Rule: rule, Size: c.size, Err: err})
+				}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	rep.TopDirs = tally.Top(s.opts.TopDirs)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.opts.RemoveEmptyDirs && !s.opts.DryRun && !stopped {
+		rep.DirsRemoved = s.removeEmptyDirs(ctx, emptied)
+	}
+	return nil
+}
+
+// deletable reports whether p may be deleted at all: a valid stored path,
+// or a filefield temp file in a valid directory.
+func deletable(p string) bool {
+	if storage.IsTempName(p) {
+		d := storage.Dir(p)
+		return d == "." || storage.ValidPath(d) == nil
+	}
+	return storage.ValidPath(p) == nil
+}
+
+// removeEmptyDirs removes the given directories and their parents, deepest
+// first, when they are empty; never the root or the sweep's Dir.
+func (s *Sweeper) removeEmptyDirs(ctx context.Context, dirs []string) int {
+	stop := strings.Trim(s.opts.Dir, "/")
+	set := map[string]bool{}
+	for _, d := range dirs {
+		for ; d != "." && d != "" && d != stop && !set[d]; d = storage.Dir(d) {
+			set[d] = true
+		}
+	}
+	all := make([]string, 0, len(set))
+	for d := range set {
+		all = append(all, d)
+	}
+	// Deepest first, so parents are tried after their children.
+	slices.SortFunc(all, func(a, b string) int {
+		return cmp.Or(cmp.Compare(strings.Count(b, "/"), strings.Count(a, "/")), cmp.Compare(a, b))
+	})
+	removed := 0
+	for _, d := range all {
+		if ctx.Err() != nil || storage.ValidPath(d) != nil {
+			continue
+		}
+		f, err := s.fs.Open(d)
+		if err != nil {
+			continue
+		}
+		names, err := f.Readdirnames(1)
+		f.Close()
+		if err == nil || len(names) > 0 {
+			continue // not empty (or unreadable): keep
+		}
+		if fi, err := storage.Lstat(s.fs, d); err != nil || !fi.IsDir() {
+			continue
+		}
+		if err := s.fs.Remove(d); err == nil {
+			removed++
+		}
+	}
+	return removed
+}
+
+func (s *Sweeper) event(ctx context.Context, e Event) {
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(e)
+	}
+	if s.opts.Logger == nil || e.Action == "keep" {
+		return
+	}
+	level := slog.LevelInfo
+	attrs := []slog.Attr{slog.String("path", e.Path), slog.String("rule", e.Rule), slog.Int64("size", e.Size)}
+	if e.Err != nil {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	s.opts.Logger.LogAttrs(ctx, level, "sweep "+e.Action, attrs...)
+}
+
+// Run sweeps now and then every interval (spread by Options.Jitter) until
+// ctx is cancelled, passing each report to Options.OnReport. Sweeps never
+// overlap. It returns ctx.Err() promptly on cancel and leaves no goroutine
+// behind. It panics if every is not positive.
+func (s *Sweeper) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		panic("sweep: Run interval must be positive")
+	}
+	for {
+		rep, err := s.Sweep(ctx)
+		if s.opts.OnReport != nil {
+			s.opts.OnReport(rep, err)
+		}
+		wait := every
+		if s.opts.Jitter > 0 {
+			wait += time.Duration((rand.Float64()*2 - 1) * s.opts.Jitter * float64(every))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
