@@ -1,0 +1,339 @@
+package orphan
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Report says what Apply did (R1).
+type Report struct {
+	Planned storage.Count `json:"planned"`
+	Deleted storage.Count `json:"deleted"`
+	// Quarantined counts files moved to QuarantineRun instead of deleted.
+	Quarantined   storage.Count            `json:"quarantined"`
+	QuarantineRun string                   `json:"quarantine_run,omitempty"`
+	Kept          map[string]storage.Count `json:"kept"`
+	Failed        storage.Count            `json:"failed"`
+	Failures      []Failure                `json:"failures,omitempty"`
+	Duration      time.Duration            `json:"duration_ns"`
+}
+
+// Failure is one failed deletion or move.
+type Failure struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// Event is one per-file decision (R3).
+type Event struct {
+	// Action is "orphan" (found by Find), "delete", "quarantine", "keep" or
+	// "fail".
+	Action string `json:"action"`
+	Path   string `json:"path"`
+	Reason string `json:"reason,omitempty"`
+	Size   int64  `json:"size"`
+	Err    error  `json:"-"`
+}
+
+func (f *Finder) event(ctx context.Context, e Event) {
+	if f.opts.OnEvent != nil {
+		f.opts.OnEvent(e)
+	}
+	if f.opts.Logger == nil || e.Action == "orphan" || e.Action == "keep" {
+		return
+	}
+	level := slog.LevelInfo
+	attrs := []slog.Attr{slog.String("path", e.Path), slog.Int64("size", e.Size)}
+	if e.Err != nil {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	f.opts.Logger.LogAttrs(ctx, level, "orphan "+e.Action, attrs...)
+}
+
+const applyBatch = 1000
+
+// Apply deletes (or quarantines) the plan's orphans. It refuses a plan over
+// a limit unless forced, then loads the references again (or asks the
+// provider's Lookup) and, just before each batch, re-checks every file:
+// still there, a regular file of the same size and mtime, a valid stored
+// path, still unreferenced. Files that changed are kept and reported.
+// A provider error or cancelled context before deletion deletes nothing;
+// a cancel midway stops after the current batch and returns ctx.Err()
+// with the report so far. Apply is the package's one deletion choke point.
+func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
+	started := time.Now()
+	rep := &Report{Kept: map[string]storage.Count{}}
+	defer func() { rep.Duration = time.Since(started) }()
+	for _, o := range plan.Orphans {
+		rep.Planned.Add(o.Size)
+	}
+	if !f.opts.Force {
+		if err := f.CheckLimits(plan); err != nil {
+			return rep, err
+		}
+	}
+	if len(plan.Orphans) == 0 {
+		return rep, nil
+	}
+	referenced, err := f.referenced(ctx, plan)
+	if err != nil {
+		return rep, err
+	}
+	keep := func(o Orphan, reason string) {
+		c := rep.Kept[reason]
+		c.Add(o.Size)
+		rep.Kept[reason] = c
+		f.event(ctx, Event{Action: "keep", Path: o.Path, Reason: reason, Size: o.Size})
+	}
+	var q *quarantine
+	for start := 0; start < len(plan.Orphans); start += applyBatch {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		batch := plan.Orphans[start:min(start+applyBatch, len(plan.Orphans))]
+		var todo []Orphan
+		for i, o := range batch {
+			switch {
+			case storage.ValidPath(o.Path) != nil:
+				keep(o, KeptUnrecognised)
+			case referenced(start+i, o.Path):
+				keep(o, KeptReferenced)
+			case !f.unchanged(o):
+				keep(o, KeptChanged)
+			default:
+				todo = append(todo, o)
+			}
+		}
+		if f.opts.Quarantine != "" {
+			if q == nil {
+				if q, err = f.newQuarantine(); err != nil {
+					return rep, err
+				}
+				rep.QuarantineRun = q.run
+			}
+			for _, o := range todo {
+				if err := q.move(f.fs, o); err != nil {
+					f.fail(ctx, rep, o, err)
+					continue
+				}
+				rep.Quarantined.Add(o.Size)
+				f.event(ctx, Event{Action: "quarantine", Path: o.Path, Size: o.Size})
+			}
+			if err := q.save(f.fs); err != nil {
+				return rep, err
+			}
+			continue
+		}
+		paths := make([]string, len(todo))
+		for i, o := range todo {
+			paths[i] = o.Path
+		}
+		for i, err := range storage.RemoveFiles(ctx, f.fs, paths) {
+			o := todo[i]
+			switch {
+			case err == nil:
+				rep.Deleted.Add(o.Size)
+				f.event(ctx, Event{Action: "delete", Path: o.Path, Size: o.Size})
+			case errors.Is(err, fs.ErrNotExist):
+				keep(o, KeptChanged)
+			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			default:
+				f.fail(ctx, rep, o, err)
+			}
+		}
+	}
+	return rep, ctx.Err()
+}
+
+func (f *Finder) fail(ctx context.Context, rep *Report, o Orphan, err error) {
+	rep.Failed.Add(o.Size)
+	if len(rep.Failures) < 100 {
+		rep.Failures = append(rep.Failures, Failure{Path: o.Path, Error: err.Error()})
+	}
+	f.event(ctx, Event{Action: "fail", Path: o.Path, Size: o.Size, Err: err})
+}
+
+// referenced returns the re-check of references for Apply: the provider's
+// Lookup when it has one, else a fresh full stream.
+func (f *Finder) referenced(ctx context.Context, plan *Plan) (func(i int, p string) bool, error) {
+	if lk, ok := f.refs.(Lookup); ok {
+		paths := make([]string, len(plan.Orphans))
+		for i, o := range plan.Orphans {
+			paths[i] = o.Path
+		}
+		used, err := lk.Referenced(ctx, paths)
+		if err == nil && len(used) != len(paths) {
+			err = fmt.Errorf("lookup returned %d answers for %d paths", len(used), len(paths))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrProvider, err)
+		}
+		return func(i int, _ string) bool { return used[i] }, nil
+	}
+	refs, n, _, err := f.loadRefs(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 && plan.Scanned.Files > 0 && !f.opts.AllowEmpty {
+		return nil, ErrNoReferences
+	}
+	return func(_ int, p string) bool { return refs.has(p) }, nil
+}
+
+// unchanged reports whether o is still the regular file Find saw.
+func (f *Finder) unchanged(o Orphan) bool {
+	fi, err := storage.Lstat(f.fs, o.Path)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == o.Size && fi.ModTime().Equal(o.ModTime)
+}
+
+// quarantine is one Apply's trash folder: <Quarantine>/<run>/ holds the
+// moved files at their stored paths and manifest.json.
+type quarantine struct {
+	dir      string
+	run      string
+	manifest Manifest
+}
+
+// Manifest records a quarantine run, for Restore and Purge.
+type Manifest struct {
+	Run     string    `json:"run"`
+	Created time.Time `json:"created"`
+	Files   []Orphan  `json:"files"`
+}
+
+const manifestName = "manifest.json"
+
+func (f *Finder) newQuarantine() (*quarantine, error) {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	now := f.now().UTC()
+	run := now.Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	q := &quarantine{dir: storage.Join(f.opts.Quarantine, run), run: run, manifest: Manifest{Run: run, Created: now, Files: []Orphan{}}}
+	if err := f.fs.MkdirAll(q.dir, 0o755); err != nil {
+		return nil, storage.Wrap("quarantine", q.dir, err)
+	}
+	return q, nil
+}
+
+func (q *quarantine) move(fsys afero.Fs, o Orphan) error {
+	dst := storage.Join(q.dir, o.Path)
+	if err := fsys.MkdirAll(storage.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if _, err := fsys.Stat(dst); err == nil {
+		return &storage.PathError{Op: "quarantine", Path: dst, Err: fs.ErrExist}
+	}
+	if err := fsys.Rename(o.Path, dst); err != nil {
+		return err
+	}
+	q.manifest.Files = append(q.manifest.Files, o)
+	return nil
+}
+
+func (q *quarantine) save(fsys afero.Fs) error {
+	b, err := json.MarshalIndent(q.manifest, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := storage.Join(q.dir, manifestName)
+	return storage.Wrap("write", p, afero.WriteFile(fsys, p, b, 0o644))
+}
+
+func (f *Finder) readManifest(run string) (*Manifest, error) {
+	if err := storage.ValidPath(run); err != nil {
+		return nil, err
+	}
+	p := storage.Join(storage.Join(f.opts.Quarantine, run), manifestName)
+	b, err := afero.ReadFile(f.fs, p)
+	if err != nil {
+		return nil, storage.Wrap("read", p, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, storage.Wrap("read", p, err)
+	}
+	return &m, nil
+}
+
+// Restore moves the files of a quarantine run back to their stored paths.
+// A file whose path is taken again is left in quarantine and reported as
+// failed. It returns the number restored.
+func (f *Finder) Restore(ctx context.Context, run string) (int, []Failure, error) {
+	if f.opts.Quarantine == "" {
+		return 0, nil, errors.New("orphan: no quarantine directory configured")
+	}
+	m, err := f.readManifest(run)
+	if err != nil {
+		return 0, nil, err
+	}
+	n := 0
+	var fails []Failure
+	for _, o := range m.Files {
+		if err := ctx.Err(); err != nil {
+			return n, fails, err
+		}
+		if storage.ValidPath(o.Path) != nil {
+			fails = append(fails, Failure{Path: o.Path, Error: "unsafe path in manifest"})
+			continue
+		}
+		if _, err := f.fs.Stat(o.Path); err == nil {
+			fails = append(fails, Failure{Path: o.Path, Error: "path is taken"})
+			continue
+		}
+		if err := f.fs.MkdirAll(storage.Dir(o.Path), 0o755); err == nil {
+			err = f.fs.Rename(storage.Join(storage.Join(f.opts.Quarantine, run), o.Path), o.Path)
+			if err == nil {
+				n++
+				continue
+			}
+			fails = append(fails, Failure{Path: o.Path, Error: err.Error()})
+		}
+	}
+	return n, fails, nil
+}
+
+// Purge removes quarantine runs created more than retention ago, and
+// returns their names. Runs without a readable manifest are kept.
+func (f *Finder) Purge(ctx context.Context, retention time.Duration) ([]string, error) {
+	if f.opts.Quarantine == "" {
+		return nil, errors.New("orphan: no quarantine directory configured")
+	}
+	entries, err := afero.ReadDir(f.fs, f.opts.Quarantine)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, storage.Wrap("list", f.opts.Quarantine, err)
+	}
+	var purged []string
+	now := f.now()
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return purged, err
+		}
+		if !e.IsDir() {
+			continue
+		}
+		m, err := f.readManifest(e.Name())
+		if err != nil || m.Run != e.Name() || now.Sub(m.Created) <= retention {
+			continue
+		}
+		if err := f.fs.RemoveAll(storage.Join(f.opts.Quarantine, e.Name())); err != nil {
+			return purged, storage.Wrap("purge", e.Name(), err)
+		}
+		purged = append(purged, e.Name())
+	}
+	return purged, nil
+}

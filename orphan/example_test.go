@@ -1,0 +1,29 @@
+package orphan_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/orphan"
+)
+
+// The seed's monthly audit: how many orphaned files, how much storage,
+// which directories.
+func ExampleFinder_Find() {
+	fsys := afero.NewMemMapFs()
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	for _, p := range []string{"profile_pics/a.jpg", "profile_pics/b.jpg", "forum_images/c.png"} {
+		afero.WriteFile(fsys, p, []byte("12345"), 0o644)
+		fsys.Chtimes(p, old, old)
+	}
+	f := orphan.New(fsys, orphan.Paths("profile_pics/a.jpg", "/media/forum_images/c.png"), orphan.Options{StripPrefixes: []string{"/media/"}})
+	plan, err := f.Find(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(plan.Total.Files, "orphaned files,", plan.Total.Bytes, "bytes, most in", plan.Dirs[0].Dir)
+	// Output: 1 orphaned files, 5 bytes, most in profile_pics
+}

@@ -1,0 +1,300 @@
+package orphan_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/orphan"
+	"github.com/mediaclean/mediaclean/orphan/sqlrefs"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func clock() time.Time { return now }
+
+const day = 24 * time.Hour
+
+func put(t *testing.T, fsys afero.Fs, p string, size int, age time.Duration) {
+	t.Helper()
+	require.NoError(t, fsys.MkdirAll(storage.Dir(p), 0o755))
+	require.NoError(t, afero.WriteFile(fsys, p, make([]byte, size), 0o644))
+	mt := now.Add(-age)
+	require.NoError(t, fsys.Chtimes(p, mt, mt))
+}
+
+func files(t *testing.T, fsys afero.Fs) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, storage.Walk(t.Context(), fsys, "", func(e storage.Entry) error {
+		if !e.IsDir() {
+			out = append(out, e.Path)
+		}
+		return nil
+	}))
+	sort.Strings(out)
+	return out
+}
+
+var backends = map[string]func(t *testing.T) afero.Fs{
+	"RootFs": func(t *testing.T) afero.Fs {
+		rfs, err := storage.NewRootFs(t.TempDir())
+		require.NoError(t, err)
+		t.Cleanup(func() { rfs.Close() })
+		return rfs
+	},
+	"OsFs":     func(t *testing.T) afero.Fs { return afero.NewBasePathFs(afero.NewOsFs(), t.TempDir()) },
+	"MemMapFs": func(t *testing.T) afero.Fs { return afero.NewMemMapFs() },
+}
+
+// seedTree: 6 files, 2 referenced, 1 young, 1 excluded by shape.
+func seedTree(t *testing.T, fsys afero.Fs) {
+	put(t, fsys, "profile_pics/a.jpg", 100, 10*day) // referenced
+	put(t, fsys, "profile_pics/b.jpg", 200, 10*day) // orphan
+	put(t, fsys, "profile_pics/c.jpg", 300, time.Hour)
+	put(t, fsys, "forum_images/d.png", 400, 30*day) // referenced as /media/forum_images/d.png
+	put(t, fsys, "forum_images/e.png", 500, 30*day) // orphan
+	put(t, fsys, "forum_images/notes.txt", 600, 30*day)
+}
+
+func TestFindApplyOnSQLite(t *testing.T) {
+	t.Parallel()
+	for name, newFs := range backends {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fsys := newFs(t)
+			seedTree(t, fsys)
+			db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "app.db"))
+			require.NoError(t, err)
+			defer db.Close()
+			_, err = db.Exec(`CREATE TABLE users (picture TEXT); CREATE TABLE forum (image TEXT);
+				INSERT INTO users VALUES ('profile_pics/a.jpg'), (NULL), ('profile_pics/gone.jpg'), ('../../etc/passwd');
+				INSERT INTO forum VALUES ('/media/forum_images/d.png');`)
+			require.NoError(t, err)
+			refs := sqlrefs.New(db, "SELECT picture FROM users", "SELECT image FROM forum")
+			f := orphan.New(fsys, refs, orphan.Options{Now: clock, StripPrefixes: []string{"/media/"}, Shapes: []string{"profile_pics/*.jpg", "forum_images/*.png"}})
+			plan, err := f.Find(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, []orphan.Orphan{
+				{Path: "forum_images/e.png", Size: 500, ModTime: now.Add(-30 * day)},
+				{Path: "profile_pics/b.jpg", Size: 200, ModTime: now.Add(-10 * day)},
+			}, normalise(plan.Orphans))
+			assert.Equal(t, storage.Count{Files: 6, Bytes: 2100}, plan.Scanned)
+			assert.Equal(t, storage.Count{Files: 2, Bytes: 700}, plan.Total)
+			assert.Equal(t, storage.Count{Files: 2, Bytes: 500}, plan.Kept[orphan.KeptReferenced])
+			assert.Equal(t, storage.Count{Files: 1, Bytes: 300}, plan.Kept[orphan.KeptYoung])
+			assert.Equal(t, []string{"forum_images/notes.txt"}, plan.Unrecognised)
+			assert.Equal(t, []string{"profile_pics/gone.jpg"}, plan.Missing)
+			assert.Equal(t, 4, plan.References)
+			assert.Equal(t, 1, plan.InvalidReferences)
+			assert.Equal(t, "forum_images", plan.Dirs[0].Dir)
+
+			rep, err := f.Apply(t.Context(), plan)
+			require.NoError(t, err)
+			assert.Equal(t, storage.Count{Files: 2, Bytes: 700}, rep.Deleted)
+			assert.Equal(t, []string{"forum_images/d.png", "forum_images/notes.txt", "profile_pics/a.jpg", "profile_pics/c.jpg"}, files(t, fsys))
+		})
+	}
+}
+
+func normalise(os []orphan.Orphan) []orphan.Orphan {
+	for i := range os {
+		os[i].ModTime = os[i].ModTime.UTC()
+	}
+	return os
+}
+
+var errDB = errors.New("connection reset")
+
+func TestGuardsDeleteNothing(t *testing.T) {
+	t.Parallel()
+	failing := orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
+		if err := fn("profile_pics/a.jpg"); err != nil {
+			return err
+		}
+		return errDB // midway
+	})
+	tests := []struct {
+		name string
+		refs orphan.Provider
+		opts orphan.Options
+		want error
+	}{
+		{"provider fails midway", failing, orphan.Options{}, orphan.ErrProvider},
+		{"provider returns nothing", orphan.Paths(), orphan.Options{}, orphan.ErrNoReferences},
+		{"over fraction", orphan.Paths("x"), orphan.Options{MaxFraction: 0.2}, orphan.ErrFractionLimit},
+		{"over count", orphan.Paths("profile_pics/a.jpg"), orphan.Options{MaxDeletes: 1}, orphan.ErrDeleteLimit},
+		{"over bytes", orphan.Paths("profile_pics/a.jpg"), orphan.Options{MaxBytes: 600, MaxFraction: -1}, orphan.ErrBytesLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fsys := afero.NewMemMapFs()
+			seedTree(t, fsys)
+			before := files(t, fsys)
+			tt.opts.Now = clock
+			f := orphan.New(fsys, tt.refs, tt.opts)
+			plan, err := f.Find(t.Context())
+			if err == nil {
+				_, err = f.Apply(t.Context(), plan)
+			}
+			require.ErrorIs(t, err, tt.want)
+			assert.Equal(t, before, files(t, fsys), "nothing deleted")
+
+			// Forcing (or allowing empty) is the only way past a limit.
+			if errors.Is(tt.want, orphan.ErrFractionLimit) || errors.Is(tt.want, orphan.ErrDeleteLimit) {
+				tt.opts.Force = true
+				f = orphan.New(fsys, tt.refs, tt.opts)
+				plan, err := f.Find(t.Context())
+				require.NoError(t, err)
+				rep, err := f.Apply(t.Context(), plan)
+				require.NoError(t, err)
+				assert.Positive(t, rep.Deleted.Files)
+			}
+		})
+	}
+}
+
+// P6: an upload whose row has not committed survives (grace period), and a
+// file that gains a reference between Find and Apply survives (re-check).
+func TestInFlightAndNewlyReferencedSurvive(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	put(t, fsys, "pics/old-orphan.jpg", 1, 10*day)
+	put(t, fsys, "pics/will-be-referenced.jpg", 1, 10*day)
+	// The upload: bytes written, row not yet committed.
+	put(t, fsys, "pics/uploading.jpg", 1, 0)
+	refs := []string{"pics/other.jpg"}
+	provider := orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
+		for _, r := range refs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	f := orphan.New(fsys, provider, orphan.Options{Now: clock, MaxFraction: -1})
+	plan, err := f.Find(t.Context())
+	require.NoError(t, err)
+	require.Len(t, plan.Orphans, 2)
+	// Between Find and Apply: a row comes to reference a planned file.
+	refs = append(refs, "pics/will-be-referenced.jpg")
+	rep, err := f.Apply(t.Context(), plan)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Deleted.Files)
+	assert.Equal(t, 1, rep.Kept[orphan.KeptReferenced].Files)
+	assert.Equal(t, []string{"pics/uploading.jpg", "pics/will-be-referenced.jpg"}, files(t, fsys))
+}
+
+func TestChangedFileIsKept(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	put(t, fsys, "pics/a.jpg", 1, 10*day)
+	put(t, fsys, "pics/b.jpg", 1, 10*day)
+	f := orphan.New(fsys, orphan.Paths("pics/c.jpg"), orphan.Options{Now: clock, MaxFraction: -1})
+	plan, err := f.Find(t.Context())
+	require.NoError(t, err)
+	put(t, fsys, "pics/a.jpg", 2, 10*day) // rewritten with another size
+	rep, err := f.Apply(t.Context(), plan)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Kept[orphan.KeptChanged].Files)
+	assert.Equal(t, []string{"pics/a.jpg"}, files(t, fsys))
+}
+
+func TestSymlinksAndHostileReferences(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	outside := filepath.Join(base, "outside")
+	media := filepath.Join(base, "media")
+	require.NoError(t, os.MkdirAll(outside, 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(media, "pics"), 0o755))
+	secret := filepath.Join(outside, "passwd")
+	require.NoError(t, os.WriteFile(secret, []byte("root"), 0o644))
+	require.NoError(t, os.Chtimes(secret, now.Add(-100*day), now.Add(-100*day)))
+	require.NoError(t, os.Symlink("../outside", filepath.Join(media, "link")))
+	require.NoError(t, os.Symlink("/", filepath.Join(media, "dir")))
+	require.NoError(t, os.WriteFile(filepath.Join(media, "pics", "a.jpg"), []byte("a"), 0o644))
+	rfs, err := storage.NewRootFs(media)
+	require.NoError(t, err)
+	defer rfs.Close()
+	f := orphan.New(rfs, orphan.Paths("../../etc/passwd", "../outside/passwd", "/etc/passwd", "pics/a.jpg"), orphan.Options{Now: clock, MinAge: -1, MaxFraction: -1})
+	plan, err := f.Find(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, plan.Orphans)
+	assert.Equal(t, 2, plan.InvalidReferences)
+	// A plan tampered with on disk cannot reach out either.
+	plan.Orphans = []orphan.Orphan{{Path: "link/passwd", Size: 4, ModTime: now.Add(-100 * day)}, {Path: "../outside/passwd", Size: 4, ModTime: now.Add(-100 * day)}}
+	rep, err := f.Apply(t.Context(), plan)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Deleted.Files)
+	got, err := os.ReadFile(secret)
+	require.NoError(t, err)
+	assert.Equal(t, "root", string(got))
+}
+
+func TestQuarantineRestorePurge(t *testing.T) {
+	t.Parallel()
+	for name, newFs := range backends {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fsys := newFs(t)
+			put(t, fsys, "pics/a.jpg", 10, 10*day)
+			require.NoError(t, afero.WriteFile(fsys, "pics/b.jpg", []byte("precious bytes"), 0o644))
+			mt := now.Add(-10 * day)
+			require.NoError(t, fsys.Chtimes("pics/b.jpg", mt, mt))
+			f := orphan.New(fsys, orphan.Paths("pics/a.jpg"), orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1})
+			plan, err := f.Find(t.Context())
+			require.NoError(t, err)
+			rep, err := f.Apply(t.Context(), plan)
+			require.NoError(t, err)
+			assert.Equal(t, 1, rep.Quarantined.Files)
+			assert.Zero(t, rep.Deleted.Files)
+			_, err = fsys.Stat("pics/b.jpg")
+			assert.ErrorIs(t, err, os.ErrNotExist)
+
+			// The trash is never scanned.
+			plan2, err := f.Find(t.Context())
+			require.NoError(t, err)
+			assert.Empty(t, plan2.Orphans)
+
+			n, fails, err := f.Restore(t.Context(), rep.QuarantineRun)
+			require.NoError(t, err)
+			assert.Equal(t, 1, n)
+			assert.Empty(t, fails)
+			got, err := afero.ReadFile(fsys, "pics/b.jpg")
+			require.NoError(t, err)
+			assert.Equal(t, "precious bytes", string(got))
+
+			purged, err := orphan.New(fsys, orphan.Paths("x"), orphan.Options{Quarantine: "trash", Now: func() time.Time { return now.Add(31 * day) }}).Purge(t.Context(), 30*day)
+			require.NoError(t, err)
+			assert.Equal(t, []string{rep.QuarantineRun}, purged)
+			assert.Equal(t, []string{"pics/a.jpg", "pics/b.jpg"}, files(t, fsys))
+		})
+	}
+}
+
+func TestLinesProviderFailsOnReadError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "refs.txt")
+	require.NoError(t, os.WriteFile(p, []byte("a.jpg\r\n\n  b.jpg  \n"), 0o644))
+	var got []string
+	require.NoError(t, orphan.File(p).References(t.Context(), func(s string) error { got = append(got, s); return nil }))
+	assert.Equal(t, []string{"a.jpg", "b.jpg"}, got)
+	err := orphan.File(filepath.Join(dir, "missing.txt")).References(t.Context(), func(string) error { return nil })
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	got = nil
+	require.NoError(t, orphan.Combine(orphan.Paths("x"), orphan.File(p)).References(t.Context(), func(s string) error { got = append(got, s); return nil }))
+	assert.Equal(t, []string{"x", "a.jpg", "b.jpg"}, got)
+}
