@@ -188,13 +188,5 @@ func (f *Field) CheckPath(p string) error {
 
 // protected reports whether p may never be deleted.
 func (f *Field) protected(p string) bool {
-	if p == f.opts.Default {
-		return true
-	}
-	for _, g := range f.opts.Protected {
-		if ok, _ := doublestar.Match(g, p); ok {
-			return true
-		}
-	}
-	return false
+	return p == f.opts.Default || storage.MatchAny(f.opts.Protected, p)
 }

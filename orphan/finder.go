@@ -227,15 +227,6 @@ func (f *Finder) loadRefs(ctx context.Context, onRef func(string)) (*refSet, int
 	return set, n, invalid, nil
 }
 
-func matchAny(globs []string, p string) bool {
-	for _, g := range globs {
-		if ok, _ := doublestar.Match(g, p); ok {
-			return true
-		}
-	}
-	return false
-}
-
 // Find lists storage, then streams the references, and returns the plan.
 // Storage is listed first so that a file uploaded during the run either is
 // not listed or is young. Any listing or provider error returns no plan.
@@ -271,9 +262,9 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 			plan.Scanned.Add(e.Size)
 			stored.add(e.Path)
 			switch {
-			case matchAny(f.opts.Exclude, e.Path) || storage.IsTempName(e.Path):
+			case storage.MatchAny(f.opts.Exclude, e.Path) || storage.IsTempName(e.Path):
 				keep(KeptExcluded, e.Size)
-			case storage.ValidPath(e.Path) != nil || (len(f.opts.Shapes) > 0 && !matchAny(f.opts.Shapes, e.Path)):
+			case storage.ValidPath(e.Path) != nil || (len(f.opts.Shapes) > 0 && !storage.MatchAny(f.opts.Shapes, e.Path)):
 				keep(KeptUnrecognised, e.Size)
 				if len(plan.Unrecognised) < maxListed {
 					plan.Unrecognised = append(plan.Unrecognised, e.Path)

@@ -100,15 +100,6 @@ type groupKey struct {
 	group string
 }
 
-func matchAny(globs []string, p string) bool {
-	for _, g := range globs {
-		if ok, _ := doublestar.Match(g, p); ok {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Sweeper) match(p string) *Rule {
 	for i := range s.rules {
 		if ok, _ := doublestar.Match(s.rules[i].Glob, p); ok {
@@ -187,9 +178,9 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) ([]c
 		rep.Matched.Add(e.Size)
 		reason := ""
 		switch {
-		case matchAny(s.opts.Protected, e.Path):
+		case storage.MatchAny(s.opts.Protected, e.Path):
 			reason = KeptProtected
-		case matchAny(r.Exclude, e.Path):
+		case storage.MatchAny(r.Exclude, e.Path):
 			reason = KeptExcluded
 		case storage.ValidPath(e.Path) != nil:
 			reason = KeptUnsafe
@@ -309,7 +300,7 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 			var refused []candidate
 			safe := batch[:0:0]
 			for _, c := range batch {
-				if !deletable(c.path) || matchAny(s.opts.Protected, c.path) {
+				if !deletable(c.path) || storage.MatchAny(s.opts.Protected, c.path) {
 					refused = append(refused, c)
 					continue
 				}
