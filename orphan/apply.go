@@ -37,8 +37,8 @@ type Failure struct {
 
 // Event is one per-file decision (R3).
 type Event struct {
-	// Action is "orphan" (found by Find), "delete", "quarantine", "keep" or
-	// "fail".
+	// Action is "orphan" (found by Find), "delete", "quarantine", "purge"
+	// (a quarantined file deleted for good), "keep" or "fail".
 	Action string `json:"action"`
 	Path   string `json:"path"`
 	Reason string `json:"reason,omitempty"`
@@ -304,24 +304,28 @@ func (f *Finder) Restore(ctx context.Context, run string) (int, []Failure, error
 	return n, fails, nil
 }
 
-// Purge removes quarantine runs created more than retention ago, and
-// returns their names. Runs without a readable manifest are kept.
-func (f *Finder) Purge(ctx context.Context, retention time.Duration) ([]string, error) {
+// Purge deletes quarantine runs created more than retention ago and
+// returns their names. It deletes exactly the files each run's manifest
+// lists, then the manifest, then the directories left empty: anything
+// else found in a run folder is kept, and so is the folder. Runs without a
+// readable manifest are kept. Failures are reported, not returned.
+func (f *Finder) Purge(ctx context.Context, retention time.Duration) ([]string, []Failure, error) {
 	if f.opts.Quarantine == "" {
-		return nil, errors.New("orphan: no quarantine directory configured")
+		return nil, nil, errors.New("orphan: no quarantine directory configured")
 	}
 	entries, err := afero.ReadDir(f.fs, f.opts.Quarantine)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, storage.Wrap("list", f.opts.Quarantine, err)
+		return nil, nil, storage.Wrap("list", f.opts.Quarantine, err)
 	}
 	var purged []string
+	var fails []Failure
 	now := f.now()
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
-			return purged, err
+			return purged, fails, err
 		}
 		if !e.IsDir() {
 			continue
@@ -330,10 +334,36 @@ func (f *Finder) Purge(ctx context.Context, retention time.Duration) ([]string, 
 		if err != nil || m.Run != e.Name() || now.Sub(m.Created) <= retention {
 			continue
 		}
-		if err := f.fs.RemoveAll(storage.Join(f.opts.Quarantine, e.Name())); err != nil {
-			return purged, storage.Wrap("purge", e.Name(), err)
+		runDir := storage.Join(f.opts.Quarantine, m.Run)
+		paths := []string{}
+		dirs := []string{}
+		for _, o := range m.Files {
+			if storage.ValidPath(o.Path) != nil {
+				fails = append(fails, Failure{Path: o.Path, Error: "unsafe path in manifest"})
+				continue
+			}
+			p := storage.Join(runDir, o.Path)
+			paths = append(paths, p)
+			dirs = append(dirs, storage.Dir(p))
 		}
-		purged = append(purged, e.Name())
+		failed := false
+		for i, err := range storage.RemoveFiles(ctx, f.fs, paths) {
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				failed = true
+				fails = append(fails, Failure{Path: paths[i], Error: err.Error()})
+				continue
+			}
+			f.event(ctx, Event{Action: "purge", Path: paths[i]})
+		}
+		if failed {
+			continue // keep the manifest: the run can be purged again
+		}
+		if err := storage.RemoveFiles(ctx, f.fs, []string{storage.Join(runDir, manifestName)})[0]; err != nil {
+			fails = append(fails, Failure{Path: storage.Join(runDir, manifestName), Error: err.Error()})
+			continue
+		}
+		storage.RemoveEmptyDirs(ctx, f.fs, append(dirs, runDir), f.opts.Quarantine)
+		purged = append(purged, m.Run)
 	}
-	return purged, nil
+	return purged, fails, nil
 }

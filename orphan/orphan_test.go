@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
 	"github.com/mediaclean/mediaclean/orphan/sqlrefs"
 )
@@ -27,25 +27,10 @@ func clock() time.Time { return now }
 const day = 24 * time.Hour
 
 func put(t *testing.T, fsys afero.Fs, p string, size int, age time.Duration) {
-	t.Helper()
-	require.NoError(t, fsys.MkdirAll(storage.Dir(p), 0o755))
-	require.NoError(t, afero.WriteFile(fsys, p, make([]byte, size), 0o644))
-	mt := now.Add(-age)
-	require.NoError(t, fsys.Chtimes(p, mt, mt))
+	storagetest.WriteFile(t, fsys, p, make([]byte, size), now.Add(-age))
 }
 
-func files(t *testing.T, fsys afero.Fs) []string {
-	t.Helper()
-	var out []string
-	require.NoError(t, storage.Walk(t.Context(), fsys, "", func(e storage.Entry) error {
-		if !e.IsDir() {
-			out = append(out, e.Path)
-		}
-		return nil
-	}))
-	sort.Strings(out)
-	return out
-}
+func files(t *testing.T, fsys afero.Fs) []string { return storagetest.Files(t, fsys) }
 
 var backends = map[string]func(t *testing.T) afero.Fs{
 	"RootFs": func(t *testing.T) afero.Fs {
@@ -276,10 +261,27 @@ func TestQuarantineRestorePurge(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "precious bytes", string(got))
 
-			purged, err := orphan.New(fsys, orphan.Paths("x"), orphan.Options{Quarantine: "trash", Now: func() time.Time { return now.Add(31 * day) }}).Purge(t.Context(), 30*day)
+			// Purge: a young run is kept; an old run goes, but only what its
+			// manifest lists.
+			rep2, err := f.Apply(t.Context(), plan)
 			require.NoError(t, err)
-			assert.Equal(t, []string{rep.QuarantineRun}, purged)
-			assert.Equal(t, []string{"pics/a.jpg", "pics/b.jpg"}, files(t, fsys))
+			require.Equal(t, 1, rep2.Quarantined.Files)
+			stray := "trash/" + rep2.QuarantineRun + "/pics/stray.jpg"
+			require.NoError(t, afero.WriteFile(fsys, stray, []byte("not ours"), 0o644))
+			purged, fails, err := f.Purge(t.Context(), 30*day)
+			require.NoError(t, err)
+			assert.Empty(t, purged, "a run younger than the retention stays")
+			assert.Empty(t, fails)
+			later := orphan.New(fsys, orphan.Paths("x"), orphan.Options{Quarantine: "trash", Now: func() time.Time { return now.Add(31 * day) }})
+			purged, fails, err = later.Purge(t.Context(), 30*day)
+			require.NoError(t, err)
+			assert.Empty(t, fails)
+			// The restored run still has its manifest; purging it deletes
+			// only that, since its files went back.
+			assert.ElementsMatch(t, []string{rep.QuarantineRun, rep2.QuarantineRun}, purged)
+			assert.Equal(t, []string{"pics/a.jpg", stray}, files(t, fsys), "only the manifest's files were purged")
+			_, err = fsys.Stat("trash/" + rep.QuarantineRun)
+			assert.ErrorIs(t, err, os.ErrNotExist, "the restored run's folder, empty once purged, is gone")
 		})
 	}
 }

@@ -126,8 +126,8 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 	rep := &Report{DryRun: s.opts.DryRun, Kept: map[string]storage.Count{}, Started: s.now()}
 	defer func() { rep.Duration = time.Since(started) }()
 
-	plan, err := s.plan(ctx, rep, started)
-	if err != nil || rep.Stopped == StoppedMaxDuration {
+	plan, complete, err := s.plan(ctx, rep, started)
+	if err != nil || !complete {
 		// The listing failed or ran out of time: delete nothing, since the
 		// plan may be incomplete.
 		rep.TopDirs = []storage.DirCount{}
@@ -137,12 +137,13 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 	return rep, err
 }
 
-func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) ([]candidate, error) {
+// plan lists the tree and decides every file. complete is false when the
+// listing ran out of time: the plan may then be partial and is not applied.
+func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del []candidate, complete bool, err error) {
 	now := s.now()
-	var del []candidate
 	groups := map[groupKey][]candidate{}
 	n := 0
-	err := storage.List(ctx, s.fs, s.opts.Dir, func(e storage.Entry) error {
+	err = storage.List(ctx, s.fs, s.opts.Dir, func(e storage.Entry) error {
 		if e.IsDir() {
 			return nil
 		}
@@ -213,10 +214,10 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) ([]c
 		return nil
 	})
 	if errors.Is(err, errStop) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, g := range groups {
 		// Newest first; equal times by path, so the plan is deterministic.
@@ -231,7 +232,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) ([]c
 		}
 	}
 	slices.SortFunc(del, func(a, b candidate) int { return strings.Compare(a.path, b.path) })
-	return s.budget(ctx, rep, del), nil
+	return s.budget(rep, del), true, nil
 }
 
 var errStop = errors.New("stop")
@@ -246,7 +247,7 @@ func (s *Sweeper) decideAge(ctx context.Context, rep *Report, now time.Time, c c
 }
 
 // budget cuts the plan at MaxDeletes and MaxBytes, in plan order.
-func (s *Sweeper) budget(ctx context.Context, rep *Report, del []candidate) []candidate {
+func (s *Sweeper) budget(rep *Report, del []candidate) []candidate {
 	var bytes int64
 	for i, c := range del {
 		stop := ""
@@ -359,7 +360,7 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 		return err
 	}
 	if s.opts.RemoveEmptyDirs && !s.opts.DryRun && !stopped {
-		rep.DirsRemoved = s.removeEmptyDirs(ctx, emptied)
+		rep.DirsRemoved = storage.RemoveEmptyDirs(ctx, s.fs, emptied, s.opts.Dir)
 	}
 	return nil
 }
@@ -372,48 +373,6 @@ func deletable(p string) bool {
 		return d == "." || storage.ValidPath(d) == nil
 	}
 	return storage.ValidPath(p) == nil
-}
-
-// removeEmptyDirs removes the given directories and their parents, deepest
-// first, when they are empty; never the root or the sweep's Dir.
-func (s *Sweeper) removeEmptyDirs(ctx context.Context, dirs []string) int {
-	stop := strings.Trim(s.opts.Dir, "/")
-	set := map[string]bool{}
-	for _, d := range dirs {
-		for ; d != "." && d != "" && d != stop && !set[d]; d = storage.Dir(d) {
-			set[d] = true
-		}
-	}
-	all := make([]string, 0, len(set))
-	for d := range set {
-		all = append(all, d)
-	}
-	// Deepest first, so parents are tried after their children.
-	slices.SortFunc(all, func(a, b string) int {
-		return cmp.Or(cmp.Compare(strings.Count(b, "/"), strings.Count(a, "/")), cmp.Compare(a, b))
-	})
-	removed := 0
-	for _, d := range all {
-		if ctx.Err() != nil || storage.ValidPath(d) != nil {
-			continue
-		}
-		f, err := s.fs.Open(d)
-		if err != nil {
-			continue
-		}
-		names, err := f.Readdirnames(1)
-		f.Close()
-		if err == nil || len(names) > 0 {
-			continue // not empty (or unreadable): keep
-		}
-		if fi, err := storage.Lstat(s.fs, d); err != nil || !fi.IsDir() {
-			continue
-		}
-		if err := s.fs.Remove(d); err == nil {
-			removed++
-		}
-	}
-	return removed
 }
 
 func (s *Sweeper) event(ctx context.Context, e Event) {

@@ -300,13 +300,14 @@ func (r *RootFs) listDir(ctx context.Context, d *os.Root, dir string, fn func(En
 }
 
 // RemoveFiles implements [BatchRemover]. Files are removed by name through
-// a verified handle on their directory, opened once per directory.
+// a verified handle on their directory, opened once per directory; on Linux
+// each removal is a single unlinkat on that handle.
 func (r *RootFs) RemoveFiles(ctx context.Context, paths []string) []error {
 	errs := make([]error, len(paths))
-	dirs := make(map[string]*os.Root)
+	dirs := make(map[string]*openedDir)
 	defer func() {
 		for _, d := range dirs {
-			r.closeDir(d)
+			d.close(r)
 		}
 	}()
 	for i, p := range paths {
@@ -321,7 +322,18 @@ func (r *RootFs) RemoveFiles(ctx context.Context, paths []string) []error {
 	return errs
 }
 
-func (r *RootFs) removeFile(dirs map[string]*os.Root, p string) error {
+// openedDir is a verified directory kept open for a batch of removals.
+type openedDir struct {
+	root *os.Root
+	file *os.File // the directory itself, for unlinkat
+}
+
+func (d *openedDir) close(r *RootFs) {
+	d.file.Close()
+	r.closeDir(d.root)
+}
+
+func (r *RootFs) removeFile(dirs map[string]*openedDir, p string) error {
 	p = slash(p)
 	if p == "." {
 		return &PathError{Op: "remove", Path: p, Err: ErrUnsafePath}
@@ -329,18 +341,17 @@ func (r *RootFs) removeFile(dirs map[string]*os.Root, p string) error {
 	dir, base := Dir(p), p[strings.LastIndexByte(p, '/')+1:]
 	d, ok := dirs[dir]
 	if !ok {
-		var err error
-		if d, err = r.openDir(dir); err != nil {
+		root, err := r.openDir(dir)
+		if err != nil {
 			return wrap("remove", p, err)
 		}
+		f, err := root.Open(".")
+		if err != nil {
+			r.closeDir(root)
+			return wrap("remove", p, err)
+		}
+		d = &openedDir{root: root, file: f}
 		dirs[dir] = d
 	}
-	fi, err := d.Lstat(base)
-	if err != nil {
-		return wrap("remove", p, err)
-	}
-	if fi.IsDir() {
-		return &PathError{Op: "remove", Path: p, Err: ErrNotRegular}
-	}
-	return wrap("remove", p, d.Remove(base))
+	return wrap("remove", p, unlinkFile(d.root, d.file, base))
 }
