@@ -2,9 +2,6 @@ package filefield_test
 
 import (
 	"bytes"
-	"context"
-	"io/fs"
-	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +10,7 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
 // backend is one filesystem the behaviour tests run on.
@@ -53,19 +51,8 @@ func upload(tag string) filefield.Upload {
 	return filefield.Upload{Body: bytes.NewReader(png(tag)), Name: tag + ".png", Owner: "42"}
 }
 
-// files lists the regular files under the root, sorted.
-func files(t *testing.T, fsys afero.Fs) []string {
-	t.Helper()
-	var out []string
-	require.NoError(t, storage.Walk(context.Background(), fsys, "", func(e storage.Entry) error {
-		if e.Type&fs.ModeDir == 0 {
-			out = append(out, e.Path)
-		}
-		return nil
-	}))
-	slices.Sort(out)
-	return out
-}
+// files lists the files under the root, sorted.
+func files(t *testing.T, fsys afero.Fs) []string { return storagetest.Files(t, fsys) }
 
 func read(t *testing.T, fsys afero.Fs, p string) string {
 	t.Helper()

@@ -52,6 +52,11 @@ func randomName() string {
 // file with O_EXCL in the target directory, sync, close, rename into place
 // and sync the directory (F2). On any failure it removes what it wrote and
 // returns the error; nothing is left behind.
+//
+// Those two removals are the only ones outside the field's choke point,
+// remove: each undoes a file this very call created (the O_EXCL temp name,
+// or the fresh random final name), which no row can reference yet, so none
+// of the choke point's checks (protection, references, keep mode) apply.
 func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 	var st stored
 	if err := ctx.Err(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"syscall"
 	"testing"
 	"time"
@@ -57,25 +56,10 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs, dir strin
 
 // put writes a file aged age (negative: in the future).
 func put(t *testing.T, fsys afero.Fs, p string, size int, age time.Duration) {
-	t.Helper()
-	require.NoError(t, fsys.MkdirAll(storage.Dir(p), 0o755))
-	require.NoError(t, afero.WriteFile(fsys, p, make([]byte, size), 0o644))
-	mt := now.Add(-age)
-	require.NoError(t, fsys.Chtimes(p, mt, mt))
+	storagetest.WriteFile(t, fsys, p, make([]byte, size), now.Add(-age))
 }
 
-func files(t *testing.T, fsys afero.Fs) []string {
-	t.Helper()
-	var out []string
-	require.NoError(t, storage.Walk(t.Context(), fsys, "", func(e storage.Entry) error {
-		if !e.IsDir() {
-			out = append(out, e.Path)
-		}
-		return nil
-	}))
-	sort.Strings(out)
-	return out
-}
+func files(t *testing.T, fsys afero.Fs) []string { return storagetest.Files(t, fsys) }
 
 const day = 24 * time.Hour
 
