@@ -87,32 +87,46 @@ func New(fsys afero.Fs, opts Options) *Sweeper {
 	return s
 }
 
-// candidate is a file the plan may delete.
+// candidate is a file the plan may delete. It is kept small (40 bytes, one
+// pointer) because a sweep may hold a million of them.
 type candidate struct {
 	path string
 	size int64
-	t    time.Time
-	rule *Rule
+	t    int64 // UnixNano of the file's time
+	rule int32 // index into Sweeper.rules; -1 for filefield temp files
 }
 
 type groupKey struct {
-	rule  *Rule
+	rule  int32
 	group string
 }
 
-func (s *Sweeper) match(p string) *Rule {
+func (s *Sweeper) ruleName(c candidate) string {
+	if c.rule < 0 {
+		return tempRule
+	}
+	return s.rules[c.rule].Name
+}
+
+// match returns the index of the first rule matching p, or -1.
+func (s *Sweeper) match(p string) int32 {
 	for i := range s.rules {
 		if ok, _ := doublestar.Match(s.rules[i].Glob, p); ok {
-			return &s.rules[i]
+			return int32(i)
 		}
 	}
-	return nil
+	return -1
 }
 
 // old reports whether t is more than maxAge before now. Future times are
 // young.
 func old(now, t time.Time, maxAge time.Duration) bool {
 	return !t.After(now) && now.Sub(t) > maxAge
+}
+
+// oldNano is old for UnixNano times.
+func oldNano(now, t int64, maxAge time.Duration) bool {
+	return t <= now && now-t > int64(maxAge)
 }
 
 // Sweep runs one sweep: it lists the tree, plans, then deletes (unless
@@ -141,6 +155,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 // listing ran out of time: the plan may then be partial and is not applied.
 func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del []candidate, complete bool, err error) {
 	now := s.now()
+	nowNano := now.UnixNano()
 	groups := map[groupKey][]candidate{}
 	n := 0
 	err = storage.List(ctx, s.fs, s.opts.Dir, func(e storage.Entry) error {
@@ -156,26 +171,27 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 				return errStop
 			}
 		}
-		r := s.match(e.Path)
+		ri := s.match(e.Path)
 		if !e.IsRegular() {
-			if r != nil {
+			if ri >= 0 {
 				rep.keep(KeptNotRegular, 0)
-				s.event(ctx, Event{Action: "keep", Path: e.Path, Rule: r.Name, Reason: KeptNotRegular})
+				s.event(ctx, Event{Action: "keep", Path: e.Path, Rule: s.rules[ri].Name, Reason: KeptNotRegular})
 			}
 			return nil
 		}
 		rep.Scanned.Add(e.Size)
 		if storage.IsTempName(e.Path) {
 			if s.opts.TempMaxAge >= 0 && old(now, e.ModTime, s.opts.TempMaxAge) {
-				del = append(del, candidate{path: e.Path, size: e.Size, t: e.ModTime})
+				del = append(del, candidate{path: e.Path, size: e.Size, t: e.ModTime.UnixNano(), rule: -1})
 			} else {
 				rep.keep(KeptInFlight, e.Size)
 			}
 			return nil
 		}
-		if r == nil {
+		if ri < 0 {
 			return nil
 		}
+		r := &s.rules[ri]
 		rep.Matched.Add(e.Size)
 		reason := ""
 		switch {
@@ -200,17 +216,17 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 				return nil
 			}
 		}
-		c := candidate{path: e.Path, size: e.Size, t: t, rule: r}
+		c := candidate{path: e.Path, size: e.Size, t: t.UnixNano(), rule: ri}
 		if r.KeepLatest > 0 {
 			g := storage.Dir(e.Path)
 			if r.Group != nil {
 				g = r.Group(e.Path)
 			}
-			k := groupKey{r, g}
+			k := groupKey{ri, g}
 			groups[k] = append(groups[k], c)
 			return nil
 		}
-		s.decideAge(ctx, rep, now, c, &del)
+		s.decideAge(ctx, rep, nowNano, c, &del)
 		return nil
 	})
 	if errors.Is(err, errStop) {
@@ -221,14 +237,14 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 	}
 	for _, g := range groups {
 		// Newest first; equal times by path, so the plan is deterministic.
-		slices.SortFunc(g, func(a, b candidate) int { return cmp.Or(b.t.Compare(a.t), cmp.Compare(a.path, b.path)) })
+		slices.SortFunc(g, func(a, b candidate) int { return cmp.Or(cmp.Compare(b.t, a.t), cmp.Compare(a.path, b.path)) })
 		for i, c := range g {
-			if i < c.rule.KeepLatest {
+			if i < s.rules[c.rule].KeepLatest {
 				rep.keep(KeptLatest, c.size)
-				s.event(ctx, Event{Action: "keep", Path: c.path, Rule: c.rule.Name, Reason: KeptLatest, Size: c.size})
+				s.event(ctx, Event{Action: "keep", Path: c.path, Rule: s.ruleName(c), Reason: KeptLatest, Size: c.size})
 				continue
 			}
-			s.decideAge(ctx, rep, now, c, &del)
+			s.decideAge(ctx, rep, nowNano, c, &del)
 		}
 	}
 	slices.SortFunc(del, func(a, b candidate) int { return strings.Compare(a.path, b.path) })
@@ -237,13 +253,14 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 
 var errStop = errors.New("stop")
 
-func (s *Sweeper) decideAge(ctx context.Context, rep *Report, now time.Time, c candidate, del *[]candidate) {
-	if c.rule.MaxAge == 0 || old(now, c.t, c.rule.MaxAge) {
+func (s *Sweeper) decideAge(ctx context.Context, rep *Report, now int64, c candidate, del *[]candidate) {
+	maxAge := s.rules[c.rule].MaxAge
+	if maxAge == 0 || oldNano(now, c.t, maxAge) {
 		*del = append(*del, c)
 		return
 	}
 	rep.keep(KeptYoung, c.size)
-	s.event(ctx, Event{Action: "keep", Path: c.path, Rule: c.rule.Name, Reason: KeptYoung, Size: c.size})
+	s.event(ctx, Event{Action: "keep", Path: c.path, Rule: s.ruleName(c), Reason: KeptYoung, Size: c.size})
 }
 
 // budget cuts the plan at MaxDeletes and MaxBytes, in plan order.
@@ -325,10 +342,7 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 			}
 			for i, err := range errs {
 				c := batch[i]
-				rule := tempRule
-				if c.rule != nil {
-					rule = c.rule.Name
-				}
+				rule := s.ruleName(c)
 				switch {
 				case err == nil:
 					rep.Deleted.Add(c.size)

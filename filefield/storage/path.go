@@ -76,32 +76,43 @@ func unsafeReason(p string) string {
 	case p[len(p)-1] == '/':
 		return "trailing slash"
 	}
-	for _, r := range p {
-		switch {
-		case r == 0:
+	ascii := true
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == 0:
 			return "NUL character"
-		case r == '\\':
+		case c == '\\':
 			return "backslash"
-		case r == ':':
+		case c == ':':
 			return "colon (drive letter or stream name)"
-		case unicode.IsControl(r):
+		case c < 0x20 || c == 0x7f:
 			return "control character"
-		case unicode.Is(unicode.Cf, r):
-			return "invisible formatting character"
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
 	}
-	if !norm.NFC.IsNormalString(p) {
+	if !ascii {
+		for _, r := range p {
+			switch {
+			case unicode.IsControl(r):
+				return "control character"
+			case unicode.Is(unicode.Cf, r):
+				return "invisible formatting character"
+			}
+		}
+	}
+	if !ascii && !norm.NFC.IsNormalString(p) {
 		return "not in Unicode normal form C"
 	}
 	for seg := range strings.SplitSeq(p, "/") {
-		if reason := unsafeSegment(seg); reason != "" {
+		if reason := unsafeSegment(seg, ascii); reason != "" {
 			return reason
 		}
 	}
 	return ""
 }
 
-func unsafeSegment(seg string) string {
+func unsafeSegment(seg string, ascii bool) string {
 	switch {
 	case seg == "":
 		return "empty segment"
@@ -116,7 +127,7 @@ func unsafeSegment(seg string) string {
 	case isWindowsDevice(seg):
 		return "windows device name"
 	}
-	if hasNonASCII(seg) {
+	if !ascii {
 		// Full-width dots and similar fold to "." or ".." on systems that
 		// apply compatibility normalisation.
 		if k := norm.NFKC.String(seg); k == "." || k == ".." || strings.ContainsAny(k, `/\:`) {
@@ -126,15 +137,6 @@ func unsafeSegment(seg string) string {
 	return ""
 }
 
-func hasNonASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return true
-		}
-	}
-	return false
-}
-
 // isWindowsDevice reports whether seg names a Windows device, which Windows
 // opens instead of a file whatever the extension or trailing spaces.
 func isWindowsDevice(seg string) bool {
@@ -142,19 +144,25 @@ func isWindowsDevice(seg string) bool {
 	if i := strings.IndexByte(base, '.'); i >= 0 {
 		base = base[:i]
 	}
-	base = strings.ToUpper(strings.TrimRight(base, " "))
-	switch base {
-	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
-		return true
-	}
-	if len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) {
-		return base[3] >= '0' && base[3] <= '9'
-	}
-	if strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT") {
-		switch base[3:] {
-		case "¹", "²", "³":
-			return true
+	base = strings.TrimRight(base, " ")
+	switch len(base) {
+	case 3:
+		for _, d := range [...]string{"CON", "PRN", "AUX", "NUL"} {
+			if strings.EqualFold(base, d) {
+				return true
+			}
 		}
+	case 4, 5: // COM0-9, LPT0-9, and COM¹²³ / LPT¹²³ (two-byte digits)
+		if strings.EqualFold(base[:3], "COM") || strings.EqualFold(base[:3], "LPT") {
+			switch d := base[3:]; d {
+			case "¹", "²", "³":
+				return true
+			default:
+				return len(d) == 1 && d[0] >= '0' && d[0] <= '9'
+			}
+		}
+	case 6, 7:
+		return strings.EqualFold(base, "CONIN$") || strings.EqualFold(base, "CONOUT$")
 	}
 	return false
 }

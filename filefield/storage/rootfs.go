@@ -245,60 +245,6 @@ func (r *RootFs) closeDir(d *os.Root) {
 	}
 }
 
-// ListTree implements [Lister]. It reads each directory once through a
-// handle on it (getdents plus one fstatat per entry, no path lookups), and
-// opens subdirectories through their parent's handle, checking that each is
-// the directory the listing saw; it never enters a symbolic link.
-func (r *RootFs) ListTree(ctx context.Context, dir string, fn func(Entry) error) error {
-	dir = slash(dir)
-	d, err := r.openDir(dir)
-	if err != nil {
-		return wrap("list", dir, err)
-	}
-	defer r.closeDir(d)
-	return r.listDir(ctx, d, dir, fn)
-}
-
-func (r *RootFs) listDir(ctx context.Context, d *os.Root, dir string, fn func(Entry) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f, err := d.Open(".")
-	if err != nil {
-		return wrap("list", dir, err)
-	}
-	infos, err := f.Readdir(-1)
-	f.Close()
-	if err != nil {
-		return wrap("list", dir, err)
-	}
-	for _, fi := range infos {
-		e := EntryOf(Join(dir, fi.Name()), fi)
-		if err := fn(e); err != nil {
-			if errors.Is(err, fs.SkipDir) && e.IsDir() {
-				continue
-			}
-			return err
-		}
-		if !e.IsDir() || len(e.Path) >= MaxPathLen {
-			continue
-		}
-		sub, err := openSub(d, fi.Name(), fi)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed since it was listed
-		}
-		if err != nil {
-			return wrap("list", e.Path, err)
-		}
-		err = r.listDir(ctx, sub, e.Path, fn)
-		sub.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // RemoveFiles implements [BatchRemover]. Files are removed by name through
 // a verified handle on their directory, opened once per directory; on Linux
 // each removal is a single unlinkat on that handle.

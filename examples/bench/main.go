@@ -1,0 +1,154 @@
+// Command bench measures mediaclean against GNU find and comm on the same
+// tree in the same run, alternating ours and the peer's, and prints a
+// table of medians and ratios (or, with -json, one JSON object).
+//
+//	go run ./examples/bench -files 100000
+//	go run ./examples/bench -files 1000000 -only T1,T3 -json
+//
+// Each destructive run gets a freshly generated tree. Every comparison
+// checks that both sides did the same work (same files deleted, same
+// orphans found) and fails if not. Targets (REQUIREMENTS.md): T1 <= 0.75,
+// T2 <= 0.8, T3 <= 0.8 and <= 120 bytes per reference, T4 <= 1.2, T6 <= 2.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Result is one comparison: medians in seconds and ours/peer.
+type Result struct {
+	Ours        float64 `json:"ours_s"`
+	Peer        float64 `json:"peer_s"`
+	Ratio       float64 `json:"ratio"`
+	Target      float64 `json:"target"`
+	Met         bool    `json:"met"`
+	Peer_       string  `json:"peer"`
+	BytesPerRef float64 `json:"bytes_per_ref,omitempty"`
+}
+
+// Output is what -json prints.
+type Output struct {
+	Files   int               `json:"files"`
+	Runs    int               `json:"runs"`
+	Dir     string            `json:"dir"`
+	Results map[string]Result `json:"results"`
+	Skipped map[string]string `json:"skipped,omitempty"`
+}
+
+type bench struct {
+	files int
+	runs  int
+	base  string
+}
+
+func main() {
+	files := flag.Int("files", 100000, "files in the generated tree")
+	runs := flag.Int("runs", 3, "runs of each side (medians are reported)")
+	jsonOut := flag.Bool("json", false, "print one JSON object instead of a table")
+	only := flag.String("only", "T1,T2,T3,T4,T6", "comma-separated targets to run")
+	dir := flag.String("dir", "", "directory for the trees (default: /dev/shm if present, else the temp dir)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	base := *dir
+	if base == "" {
+		base = os.TempDir()
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			base = "/dev/shm"
+		}
+	}
+	work, err := os.MkdirTemp(base, "mediaclean-bench-")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(work)
+	for _, tool := range []string{"find", "sort", "comm", "sh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			fatal(fmt.Errorf("%s is needed for the comparison: %w", tool, err))
+		}
+	}
+
+	b := &bench{files: *files, runs: *runs, base: work}
+	out := Output{Files: *files, Runs: *runs, Dir: base, Results: map[string]Result{}, Skipped: map[string]string{}}
+	targets := map[string]func() (Result, error){
+		"T1": b.t1Sweep, "T2": b.t2DryRun, "T3": b.t3Orphans, "T4": b.t4Replace, "T6": b.t6MemMapFs,
+	}
+	want := strings.Split(*only, ",")
+	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6"} {
+		if !slices.Contains(want, name) {
+			continue
+		}
+		run, ok := targets[name]
+		if !ok {
+			out.Skipped[name] = "needs an S3-compatible server; not built yet"
+			continue
+		}
+		if !*jsonOut {
+			fmt.Fprintf(os.Stderr, "running %s...\n", name)
+		}
+		r, err := run()
+		if err != nil {
+			fatal(fmt.Errorf("%s: %w", name, err))
+		}
+		r.Ratio = r.Ours / r.Peer
+		r.Met = r.Ratio <= r.Target && (r.BytesPerRef == 0 || r.BytesPerRef <= 120)
+		out.Results[name] = r
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		if err := enc.Encode(out); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	printTable(out)
+}
+
+func printTable(out Output) {
+	fmt.Printf("mediaclean vs peers: %d files, %d runs each, trees in %s\n\n", out.Files, out.Runs, out.Dir)
+	fmt.Printf("%-4s %-44s %10s %10s %7s %7s  %s\n", "", "peer", "ours (s)", "peer (s)", "ratio", "target", "met")
+	for _, name := range []string{"T1", "T2", "T3", "T4", "T6"} {
+		r, ok := out.Results[name]
+		if !ok {
+			continue
+		}
+		extra := ""
+		if r.BytesPerRef > 0 {
+			extra = fmt.Sprintf("  (%.0f bytes/ref)", r.BytesPerRef)
+		}
+		fmt.Printf("%-4s %-44s %10.3f %10.3f %7.2f %7.2f  %v%s\n", name, r.Peer_, r.Ours, r.Peer, r.Ratio, r.Target, r.Met, extra)
+	}
+	for name, why := range out.Skipped {
+		fmt.Printf("%-4s skipped: %s\n", name, why)
+	}
+}
+
+func median(xs []time.Duration) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2].Seconds()
+}
+
+func fatal(err error) {
+	pprof.StopCPUProfile()
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}

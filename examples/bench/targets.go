@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield"
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+	"github.com/mediaclean/mediaclean/orphan"
+	"github.com/mediaclean/mediaclean/sweep"
+)
+
+const week = 7 * 24 * time.Hour
+
+func (b *bench) tree() storagetest.Tree {
+	return storagetest.Tree{Files: b.files, Old: time.Now().Add(-10 * 24 * time.Hour)}
+}
+
+// fresh generates a new tree in a new directory and returns its path.
+func (b *bench) fresh() (string, error) {
+	dir, err := os.MkdirTemp(b.base, "tree-")
+	if err != nil {
+		return "", err
+	}
+	rfs, err := storage.NewRootFs(dir)
+	if err != nil {
+		return "", err
+	}
+	defer rfs.Close()
+	return dir, b.tree().Generate(rfs)
+}
+
+// remaining lists the files left in dir, sorted, to compare both sides.
+func remaining(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p[len(dir)+1:])
+		}
+		return err
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+func timeCmd(name string, args ...string) (time.Duration, []byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	err := cmd.Run()
+	return time.Since(start), out.Bytes(), err
+}
+
+func sweeper(fsys afero.Fs, dry bool) *sweep.Sweeper {
+	return sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: week}}, DryRun: dry})
+}
+
+// T1: sweep vs find -type f -mtime +7 -delete, each on a fresh tree.
+func (b *bench) t1Sweep() (Result, error) {
+	var ours, peer []time.Duration
+	for range b.runs {
+		dir, err := b.fresh()
+		if err != nil {
+			return Result{}, err
+		}
+		rfs, err := storage.NewRootFs(dir)
+		if err != nil {
+			return Result{}, err
+		}
+		start := time.Now()
+		rep, err := sweeper(rfs, false).Sweep(context.Background())
+		ours = append(ours, time.Since(start))
+		rfs.Close()
+		if err != nil {
+			return Result{}, err
+		}
+		oursLeft, err := remaining(dir)
+		if err != nil {
+			return Result{}, err
+		}
+		os.RemoveAll(dir)
+
+		if dir, err = b.fresh(); err != nil {
+			return Result{}, err
+		}
+		d, _, err := timeCmd("find", dir, "-type", "f", "-mtime", "+7", "-delete")
+		if err != nil {
+			return Result{}, err
+		}
+		peer = append(peer, d)
+		peerLeft, err := remaining(dir)
+		if err != nil {
+			return Result{}, err
+		}
+		os.RemoveAll(dir)
+		if !slices.Equal(oursLeft, peerLeft) || rep.Deleted.Files != b.files/2+b.files%2 {
+			return Result{}, fmt.Errorf("different work: ours left %d files (deleted %d), find left %d", len(oursLeft), rep.Deleted.Files, len(peerLeft))
+		}
+	}
+	return Result{Ours: median(ours), Peer: median(peer), Target: 0.75, Peer_: "find -type f -mtime +7 -delete"}, nil
+}
+
+// T2: dry run vs find -type f -mtime +7 | wc -l, on one tree.
+func (b *bench) t2DryRun() (Result, error) {
+	dir, err := b.fresh()
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(dir)
+	rfs, err := storage.NewRootFs(dir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer rfs.Close()
+	var ours, peer []time.Duration
+	for range b.runs {
+		start := time.Now()
+		rep, err := sweeper(rfs, true).Sweep(context.Background())
+		ours = append(ours, time.Since(start))
+		if err != nil {
+			return Result{}, err
+		}
+		d, out, err := timeCmd("sh", "-c", `find "$1" -type f -mtime +7 | wc -l`, "sh", dir)
+		if err != nil {
+			return Result{}, err
+		}
+		peer = append(peer, d)
+		n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+		if n != rep.Deleted.Files {
+			return Result{}, fmt.Errorf("different work: ours would delete %d, find counted %d", rep.Deleted.Files, n)
+		}
+	}
+	return Result{Ours: median(ours), Peer: median(peer), Target: 0.8, Peer_: "find -type f -mtime +7 | wc -l"}, nil
+}
+
+// T3: orphan plan vs comm -23 of sorted find output against sorted
+// references. The references name every other file plus as many paths
+// that do not exist, so there are as many references as files.
+func (b *bench) t3Orphans() (Result, error) {
+	tr := storagetest.Tree{Files: b.files, Old: time.Now().Add(-10 * 24 * time.Hour), New: time.Now().Add(-10 * 24 * time.Hour)}
+	dir, err := os.MkdirTemp(b.base, "tree-")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(dir)
+	rfs, err := storage.NewRootFs(dir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer rfs.Close()
+	if err := tr.Generate(rfs); err != nil {
+		return Result{}, err
+	}
+	refs := filepath.Join(b.base, "refs.txt")
+	f, err := os.Create(refs)
+	if err != nil {
+		return Result{}, err
+	}
+	w := bufio.NewWriter(f)
+	// Written in a shuffled order, as a database would return them.
+	for i := b.files - 1; i >= 0; i-- {
+		if i%2 == 0 {
+			fmt.Fprintln(w, tr.Path(i))
+		} else {
+			fmt.Fprintf(w, "gone/%08d.png\n", i)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return Result{}, err
+	}
+	f.Close()
+	defer os.Remove(refs)
+
+	var ours, peer []time.Duration
+	var bytesPerRef float64
+	for range b.runs {
+		finder := orphan.New(rfs, orphan.File(refs), orphan.Options{MinAge: -1, MaxFraction: -1})
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			var m runtime.MemStats
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(2 * time.Millisecond):
+				}
+				runtime.ReadMemStats(&m)
+				if m.HeapInuse > peak.Load() {
+					peak.Store(m.HeapInuse)
+				}
+			}
+		}()
+		start := time.Now()
+		plan, err := finder.Find(context.Background())
+		ours = append(ours, time.Since(start))
+		close(stop)
+		<-sampled
+		if err != nil {
+			return Result{}, err
+		}
+		if p := peak.Load(); p > base.HeapInuse {
+			bytesPerRef = float64(p-base.HeapInuse) / float64(b.files)
+		}
+		d, out, err := timeCmd("sh", "-c", `find "$1" -type f -printf '%P\n' | sort > "$3.a" && sort "$2" > "$3.b" && comm -23 "$3.a" "$3.b" | wc -l; rm -f "$3.a" "$3.b"`, "sh", dir, refs, filepath.Join(b.base, "comm"))
+		if err != nil {
+			return Result{}, err
+		}
+		peer = append(peer, d)
+		n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+		if n != len(plan.Orphans) {
+			return Result{}, fmt.Errorf("different work: ours found %d orphans, comm %d", len(plan.Orphans), n)
+		}
+	}
+	return Result{Ours: median(ours), Peer: median(peer), Target: 0.8, Peer_: "find | sort; sort refs; comm -23", BytesPerRef: bytesPerRef}, nil
+}
+
+// T4: Replace+Commit vs a plain write, sync, close, rename, directory sync
+// and removal of the old file, of the same 100 kB, 200 times each.
+func (b *bench) t4Replace() (Result, error) {
+	const n = 200
+	body := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 100<<10)...)
+	var ours, peer []time.Duration
+	for range b.runs {
+		dir, err := os.MkdirTemp(b.base, "t4-")
+		if err != nil {
+			return Result{}, err
+		}
+		rfs, err := storage.NewRootFs(dir)
+		if err != nil {
+			return Result{}, err
+		}
+		f := filefield.New("pics", rfs, filefield.Options{Dir: "pics"})
+		cur := ""
+		start := time.Now()
+		for range n {
+			ch, err := f.Replace(context.Background(), cur, filefield.Upload{Body: bytes.NewReader(body), Name: "a.png"})
+			if err != nil {
+				return Result{}, err
+			}
+			if res := ch.Commit(context.Background()); len(res.Failed) > 0 {
+				return Result{}, fmt.Errorf("commit: %v", res.Failed)
+			}
+			cur = ch.New
+		}
+		ours = append(ours, time.Since(start))
+		rfs.Close()
+
+		pics := filepath.Join(dir, "plain")
+		if err := os.MkdirAll(pics, 0o755); err != nil {
+			return Result{}, err
+		}
+		start = time.Now()
+		prev := ""
+		for i := range n {
+			tmp := filepath.Join(pics, ".tmp")
+			final := filepath.Join(pics, fmt.Sprintf("%d.png", i))
+			fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				return Result{}, err
+			}
+			if _, err := fh.Write(body); err != nil {
+				return Result{}, err
+			}
+			if err := fh.Sync(); err != nil {
+				return Result{}, err
+			}
+			fh.Close()
+			if err := os.Rename(tmp, final); err != nil {
+				return Result{}, err
+			}
+			d, _ := os.Open(pics)
+			d.Sync()
+			d.Close()
+			if prev != "" {
+				os.Remove(prev)
+			}
+			prev = final
+		}
+		peer = append(peer, time.Since(start))
+		left, _ := remaining(dir)
+		os.RemoveAll(dir)
+		if len(left) != 2 {
+			return Result{}, fmt.Errorf("different work: %d files left, want one per side", len(left))
+		}
+	}
+	return Result{Ours: median(ours), Peer: median(peer), Target: 1.2, Peer_: "write, sync, close, rename, dirsync, remove"}, nil
+}
+
+// T6: the same sweep on MemMapFs vs on the local backend.
+func (b *bench) t6MemMapFs() (Result, error) {
+	var mem, disk []time.Duration
+	for range b.runs {
+		m := afero.NewMemMapFs()
+		if err := b.tree().Generate(m); err != nil {
+			return Result{}, err
+		}
+		start := time.Now()
+		rep, err := sweeper(m, false).Sweep(context.Background())
+		mem = append(mem, time.Since(start))
+		if err != nil || rep.Deleted.Files != b.files/2+b.files%2 {
+			return Result{}, fmt.Errorf("MemMapFs sweep deleted %d: %v", rep.Deleted.Files, err)
+		}
+		dir, err := b.fresh()
+		if err != nil {
+			return Result{}, err
+		}
+		rfs, err := storage.NewRootFs(dir)
+		if err != nil {
+			return Result{}, err
+		}
+		start = time.Now()
+		rep2, err := sweeper(rfs, false).Sweep(context.Background())
+		disk = append(disk, time.Since(start))
+		rfs.Close()
+		os.RemoveAll(dir)
+		if err != nil || rep2.Deleted.Files != rep.Deleted.Files {
+			return Result{}, fmt.Errorf("different work: MemMapFs deleted %d, disk %d: %v", rep.Deleted.Files, rep2.Deleted.Files, err)
+		}
+	}
+	return Result{Ours: median(mem), Peer: median(disk), Target: 2, Peer_: "the same sweep on the local backend"}, nil
+}

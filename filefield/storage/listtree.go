@@ -1,0 +1,219 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ListTree implements [Lister]. It reads each directory once through a
+// handle on it (getdents plus one fstatat per entry, no path lookups) and
+// opens subdirectories through their parent's handle, checking that each
+// is the directory the listing saw; it never enters a symbolic link.
+//
+// Directories are read by up to GOMAXPROCS workers at once (at least two),
+// since the work is system calls; fn is still called from one goroutine at
+// a time, a directory's entries together.
+func (r *RootFs) ListTree(ctx context.Context, dir string, fn func(Entry) error) error {
+	dir = slash(dir)
+	d, err := r.openDir(dir)
+	if err != nil {
+		return wrap("list", dir, err)
+	}
+	top := &dirHandle{root: d}
+	if d == r.root {
+		top.shared = true
+	}
+	top.refs.Store(1)
+	w := &treeWalk{r: r, ctx: ctx}
+	return w.run(&dirJob{path: dir, opened: top}, fn)
+}
+
+// openListed opens the listed directory e inside parent, and checks that
+// what it opened is what was listed: a directory swapped for a link in
+// between is refused.
+func openListed(parent *os.Root, e *dirEntry) (*os.Root, error) {
+	if e.typ&fs.ModeSymlink != 0 {
+		return nil, ErrSymlink
+	}
+	sub, err := parent.OpenRoot(e.name)
+	if err != nil {
+		return nil, err
+	}
+	if !sameDir(sub, e.id) {
+		sub.Close()
+		return nil, ErrChanged
+	}
+	return sub, nil
+}
+
+// dirHandle is an open directory whose handle children are opened through.
+// It is closed when its own listing and every child's open are done.
+type dirHandle struct {
+	root   *os.Root
+	shared bool // r.root itself: never closed here
+	refs   atomic.Int32
+}
+
+func (h *dirHandle) release() {
+	if h.refs.Add(-1) == 0 && !h.shared {
+		h.root.Close()
+	}
+}
+
+// dirEntry is one entry read from a directory handle.
+type dirEntry struct {
+	name string
+	size int64
+	mod  time.Time
+	typ  fs.FileMode
+	id   fileID
+}
+
+// dirJob is a directory to read: either already open (the top), or a
+// child to open through its parent's handle.
+type dirJob struct {
+	path   string
+	opened *dirHandle
+	parent *dirHandle
+	want   dirEntry
+}
+
+// dirResult is a directory read by a worker.
+type dirResult struct {
+	path   string
+	handle *dirHandle
+	infos  []dirEntry
+	err    error
+}
+
+type treeWalk struct {
+	r   *RootFs
+	ctx context.Context
+}
+
+func (w *treeWalk) read(job *dirJob) dirResult {
+	h := job.opened
+	if h == nil {
+		sub, err := openListed(job.parent.root, &job.want)
+		job.parent.release()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return dirResult{path: job.path} // removed since it was listed
+			}
+			return dirResult{path: job.path, err: wrap("list", job.path, err)}
+		}
+		h = &dirHandle{root: sub}
+		h.refs.Store(1)
+	}
+	infos, err := readDirHandle(h.root)
+	if err != nil {
+		h.release()
+		return dirResult{path: job.path, err: wrap("list", job.path, err)}
+	}
+	return dirResult{path: job.path, handle: h, infos: infos}
+}
+
+func (w *treeWalk) run(first *dirJob, fn func(Entry) error) error {
+	ctx, cancel := context.WithCancel(w.ctx)
+	defer cancel()
+	workers := max(4, 2*runtime.GOMAXPROCS(0))
+	jobs := make(chan *dirJob)
+	results := make(chan dirResult, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for job := range jobs {
+				res := w.read(job)
+				select {
+				case results <- res:
+				case <-ctx.Done():
+					if res.handle != nil {
+						res.handle.release()
+					}
+				}
+			}
+		})
+	}
+	queue := []*dirJob{first}
+	pending := 1 // jobs queued or in flight
+	var err error
+	for pending > 0 && err == nil {
+		var send chan *dirJob
+		var next *dirJob
+		if len(queue) > 0 {
+			send, next = jobs, queue[len(queue)-1]
+		}
+		select {
+		case send <- next:
+			queue = queue[:len(queue)-1]
+		case res := <-results:
+			pending--
+			var children []*dirJob
+			children, err = w.emit(ctx, res, fn)
+			queue = append(queue, children...)
+			pending += len(children)
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	// Stop: release what is queued, let workers finish, drain their results.
+	cancel()
+	for _, j := range queue {
+		if j.parent != nil {
+			j.parent.release()
+		}
+	}
+	close(jobs)
+	go func() { wg.Wait(); close(results) }()
+	for res := range results {
+		if res.handle != nil {
+			res.handle.release()
+		}
+	}
+	if err != nil && w.ctx.Err() != nil {
+		return w.ctx.Err()
+	}
+	return err
+}
+
+// emit calls fn for a read directory's entries and returns its children to
+// read. The handle stays open until every child has been opened.
+func (w *treeWalk) emit(ctx context.Context, res dirResult, fn func(Entry) error) ([]*dirJob, error) {
+	if res.err != nil {
+		return nil, res.err
+	}
+	if res.handle == nil {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		res.handle.release()
+		return nil, err
+	}
+	var children []*dirJob
+	for i := range res.infos {
+		de := &res.infos[i]
+		e := Entry{Path: Join(res.path, de.name), Size: de.size, ModTime: de.mod, Type: de.typ}
+		if err := fn(e); err != nil {
+			if errors.Is(err, fs.SkipDir) && e.IsDir() {
+				continue
+			}
+			for _, c := range children {
+				c.parent.release()
+			}
+			res.handle.release()
+			return nil, err
+		}
+		if e.IsDir() && len(e.Path) < MaxPathLen {
+			res.handle.refs.Add(1)
+			children = append(children, &dirJob{path: e.Path, parent: res.handle, want: *de})
+		}
+	}
+	res.handle.release() // its own listing is done
+	return children, nil
+}
