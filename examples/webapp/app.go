@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield"
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/orphan"
+	"github.com/mediaclean/mediaclean/orphan/sqlrefs"
+	"github.com/mediaclean/mediaclean/sweep"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS users (
+	id INTEGER PRIMARY KEY, name TEXT NOT NULL,
+	picture TEXT NOT NULL DEFAULT '', signature TEXT NOT NULL DEFAULT '', qr_code TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS forum_messages (
+	id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, body TEXT NOT NULL, image TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS donations (
+	id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, amount TEXT NOT NULL, receipt TEXT NOT NULL DEFAULT '');`
+
+// kind is one file column: the field that keeps its files and the row
+// column that holds the stored path.
+type kind struct {
+	name   string // URL name
+	label  string
+	table  string
+	column string
+	field  *filefield.Field
+}
+
+// refQueries are the queries that list every referenced stored path: the
+// orphan finder's view of the database.
+var refQueries = []string{
+	"SELECT picture FROM users", "SELECT signature FROM users", "SELECT qr_code FROM users",
+	"SELECT image FROM forum_messages", "SELECT receipt FROM donations",
+}
+
+// App is the seed's application: users with a profile picture, an
+// e-signature and an attendance QR code, forum messages with an image, and
+// donations with a receipt.
+type App struct {
+	db     *sql.DB
+	fs     afero.Fs
+	log    *slog.Logger
+	kinds  map[string]*kind
+	qr     *filefield.Field
+	sweep  *sweep.Sweeper
+	finder func(opts orphan.Options) *orphan.Finder
+
+	mu        sync.Mutex
+	lastSweep *sweep.Report
+	sweepErr  error
+	lastPlan  *orphan.Plan
+	lastApply *orphan.Report
+}
+
+// NewApp creates the schema and the fields. qrAge is how old a QR code may
+// get before the in-process sweeper deletes it.
+func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qrAge time.Duration) (*App, error) {
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	a := &App{db: db, fs: fsys, log: log, kinds: map[string]*kind{}}
+	images := []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
+	field := func(name, dir string, types []string) *filefield.Field {
+		return filefield.New(name, fsys, filefield.Options{Dir: dir, AllowedTypes: types, Logger: log})
+	}
+	for _, k := range []*kind{
+		{name: "picture", label: "Profile picture", table: "users", column: "picture", field: field("profile_pics", "profile_pics", images)},
+		{name: "signature", label: "E-signature", table: "users", column: "signature", field: field("e_signatures", "e_signatures", images)},
+		{name: "image", label: "Forum image", table: "forum_messages", column: "image", field: field("forum_images", "forum_images/{yyyy}/{mm}", images)},
+		{name: "receipt", label: "Donation receipt", table: "donations", column: "receipt", field: field("donation_receipts", "donation_receipts", append(images, "application/pdf"))},
+	} {
+		a.kinds[k.name] = k
+	}
+	a.qr = field("qr_codes", "qr_codes/{owner}", []string{"image/png"})
+	a.sweep = sweep.New(fsys, sweep.Options{
+		Rules:  []sweep.Rule{{Name: "qr_codes", Glob: "qr_codes/**", MaxAge: qrAge}},
+		Logger: log,
+		OnReport: func(r *sweep.Report, err error) {
+			a.mu.Lock()
+			a.lastSweep, a.sweepErr = r, err
+			a.mu.Unlock()
+		},
+	})
+	refs := sqlrefs.New(db, refQueries...)
+	a.finder = func(opts orphan.Options) *orphan.Finder {
+		opts.Logger = log
+		return orphan.New(fsys, refs, opts)
+	}
+	return a, nil
+}
+
+// Routes returns the application's handler.
+func (a *App) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("POST /users", a.createUser)
+	mux.HandleFunc("POST /forum", a.createMessage)
+	mux.HandleFunc("POST /donations", a.createDonation)
+	mux.HandleFunc("POST /files/{kind}/{id}", a.replaceFile)
+	mux.HandleFunc("POST /qr/{id}", a.generateQR)
+	mux.HandleFunc("POST /delete/{table}/{id}", a.deleteRow)
+	mux.HandleFunc("GET /admin", a.admin)
+	mux.HandleFunc("POST /admin/orphans", a.orphans)
+	mux.HandleFunc("POST /admin/sweep", a.sweepNow)
+	mux.HandleFunc("GET /media/{path...}", a.media)
+	return mux
+}
+
+// media serves stored files: valid stored paths of regular files only, so
+// no directory listings, dot-files or temp files.
+func (a *App) media(w http.ResponseWriter, r *http.Request) {
+	p := r.PathValue("path")
+	if storage.ValidPath(p) != nil {
+		http.NotFound(w, r)
+		return
+	}
+	f, err := a.fs.Open(p)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+// RunSweeper sweeps QR codes every interval until ctx ends.
+func (a *App) RunSweeper(ctx context.Context, every time.Duration) {
+	_ = a.sweep.Run(ctx, every)
+}
+
+func (a *App) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
+	a.log.WarnContext(r.Context(), "request failed", "path", r.URL.Path, "error", err)
+	http.Error(w, err.Error(), code)
+}
+
+// uploadStatus maps a filefield rejection to an HTTP status.
+func uploadStatus(err error) int {
+	switch {
+	case errors.Is(err, filefield.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, filefield.ErrTypeNotAllowed), errors.Is(err, filefield.ErrExtensionNotAllowed):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, filefield.ErrEmpty), errors.Is(err, http.ErrMissingFile), errors.Is(err, filefield.ErrUnsafePath):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func pathID(r *http.Request) (int64, error) {
+	return strconv.ParseInt(r.PathValue("id"), 10, 64)
+}
+
+// replaceFile uploads a new file for one row's column, replacing the old
+// one: inside the transaction, so the old file is deleted only if the
+// UPDATE commits, and the new one is removed if it does not.
+func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
+	k, ok := a.kinds[r.PathValue("kind")]
+	id, err := pathID(r)
+	if !ok || err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	ctx := r.Context()
+	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+		var old string
+		if err := tx.QueryRowContext(ctx, "SELECT "+k.column+" FROM "+k.table+" WHERE id = ?", id).Scan(&old); err != nil {
+			return err
+		}
+		ch, err := b.Add(k.field.FormFile(ctx, r, "file", old, strconv.FormatInt(id, 10)))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE "+k.table+" SET "+k.column+" = ? WHERE id = ?", ch.New, id)
+		return err
+	})
+	if err != nil {
+		code := uploadStatus(err)
+		if errors.Is(err, sql.ErrNoRows) {
+			code = http.StatusNotFound
+		}
+		a.fail(w, r, code, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// generateQR makes the user's attendance QR code, replacing the previous
+// one: each user keeps one (the seed's QR case).
+func (a *App) generateQR(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	ctx := r.Context()
+	png, err := qrcode.Encode(fmt.Sprintf("attendance:user:%d:%d", id, time.Now().UnixNano()), qrcode.Medium, 256)
+	if err != nil {
+		a.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+		var old string
+		if err := tx.QueryRowContext(ctx, "SELECT qr_code FROM users WHERE id = ?", id).Scan(&old); err != nil {
+			return err
+		}
+		ch, err := b.Add(a.qr.Replace(ctx, old, filefield.Upload{Body: bytesReader(png), Name: "qr.png", Owner: strconv.FormatInt(id, 10)}))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE users SET qr_code = ? WHERE id = ?", ch.New, id)
+		return err
+	})
+	if err != nil {
+		a.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// deleteRow deletes a row and, after the commit, its files. Deleting a
+// user deletes their messages and donations too.
+func (a *App) deleteRow(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	table := r.PathValue("table")
+	if err != nil || (table != "users" && table != "forum_messages" && table != "donations") {
+		http.NotFound(w, r)
+		return
+	}
+	ctx := r.Context()
+	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+		// Every file column of the rows that go, with the field that owns it.
+		type col struct {
+			query string
+			field *filefield.Field
+		}
+		var cols []col
+		switch table {
+		case "users":
+			cols = []col{
+				{"SELECT picture FROM users WHERE id = ?", a.kinds["picture"].field},
+				{"SELECT signature FROM users WHERE id = ?", a.kinds["signature"].field},
+				{"SELECT qr_code FROM users WHERE id = ?", a.qr},
+				{"SELECT image FROM forum_messages WHERE user_id = ?", a.kinds["image"].field},
+				{"SELECT receipt FROM donations WHERE user_id = ?", a.kinds["receipt"].field},
+			}
+		case "forum_messages":
+			cols = []col{{"SELECT image FROM forum_messages WHERE id = ?", a.kinds["image"].field}}
+		case "donations":
+			cols = []col{{"SELECT receipt FROM donations WHERE id = ?", a.kinds["receipt"].field}}
+		}
+		for _, c := range cols {
+			paths, err := queryStrings(ctx, tx, c.query, id)
+			if err != nil {
+				return err
+			}
+			for _, p := range paths {
+				if _, err := b.Add(c.field.Delete(ctx, p)); err != nil {
+					return err
+				}
+			}
+		}
+		stmts := []string{"DELETE FROM " + table + " WHERE id = ?"}
+		if table == "users" {
+			stmts = append(stmts, "DELETE FROM forum_messages WHERE user_id = ?", "DELETE FROM donations WHERE user_id = ?")
+		}
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+)
+
+type env struct {
+	t     *testing.T
+	srv   *httptest.Server
+	db    *sql.DB
+	media string
+	fs    *storage.RootFs
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	media := filepath.Join(dir, "media")
+	require.NoError(t, os.MkdirAll(media, 0o755))
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=busy_timeout(5000)")
+	require.NoError(t, err)
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	fsys, err := storage.NewRootFs(media)
+	require.NoError(t, err)
+	t.Cleanup(func() { fsys.Close() })
+	app, err := NewApp(t.Context(), db, fsys, slog.New(slog.NewTextHandler(io.Discard, nil)), 7*24*time.Hour)
+	require.NoError(t, err)
+	srv := httptest.NewServer(app.Routes())
+	t.Cleanup(srv.Close)
+	return &env{t: t, srv: srv, db: db, media: media, fs: fsys}
+}
+
+// client does not follow redirects, so the tests see each status.
+var client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func (e *env) post(path string, fields map[string]string, file []byte, filename string) int {
+	e.t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		require.NoError(e.t, w.WriteField(k, v))
+	}
+	if file != nil {
+		fw, err := w.CreateFormFile("file", filename)
+		require.NoError(e.t, err)
+		fw.Write(file)
+	}
+	require.NoError(e.t, w.Close())
+	resp, err := client.Post(e.srv.URL+path, w.FormDataContentType(), &buf)
+	require.NoError(e.t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (e *env) postForm(path string, values url.Values) *http.Response {
+	e.t.Helper()
+	resp, err := client.PostForm(e.srv.URL+path, values)
+	require.NoError(e.t, err)
+	resp.Body.Close()
+	return resp
+}
+
+// referenced returns every stored path the database holds, sorted.
+func (e *env) referenced() []string {
+	e.t.Helper()
+	var out []string
+	for _, q := range refQueries {
+		rows, err := e.db.Query(q)
+		require.NoError(e.t, err)
+		for rows.Next() {
+			var s string
+			require.NoError(e.t, rows.Scan(&s))
+			if s != "" {
+				out = append(out, s)
+			}
+		}
+		rows.Close()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// inSync asserts that the media folder holds exactly the referenced files.
+func (e *env) inSync(step string) []string {
+	e.t.Helper()
+	refs := e.referenced()
+	assert.Equal(e.t, refs, storagetest.Files(e.t, e.fs), "after %s the media folder must hold exactly the referenced files", step)
+	return refs
+}
+
+func (e *env) get(path string) (int, []byte) {
+	e.t.Helper()
+	resp, err := client.Get(e.srv.URL + path)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func png(tag string) []byte { return []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + tag) }
+
+var pdf = []byte("%PDF-1.4\n% receipt\n")
+
+func TestEveryFileKindUploadReplaceDelete(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	require.Equal(t, http.StatusSeeOther, e.post("/users", map[string]string{"name": "alice"}, png("pic1"), "me.png"))
+	e.inSync("creating a user with a picture")
+	require.Equal(t, http.StatusSeeOther, e.post("/forum", map[string]string{"user_id": "1", "body": "hi"}, png("forum1"), "f.png"))
+	require.Equal(t, http.StatusSeeOther, e.post("/donations", map[string]string{"user_id": "1", "amount": "10"}, pdf, "r.pdf"))
+	e.inSync("posting a message and a donation")
+
+	for _, k := range []struct{ kind, id, name string }{{"picture", "1", "a.png"}, {"signature", "1", "s.png"}, {"image", "1", "i.png"}} {
+		for round := range 2 {
+			require.Equal(t, http.StatusSeeOther, e.post("/files/"+k.kind+"/"+k.id, nil, png(k.kind+string(rune('0'+round))), k.name))
+			e.inSync("replacing " + k.kind)
+		}
+	}
+	require.Equal(t, http.StatusSeeOther, e.post("/files/receipt/1", nil, png("receipt-scan"), "scan.png"))
+	refs := e.inSync("replacing the receipt")
+	assert.Len(t, refs, 4)
+
+	// The seed's QR case: generating twice keeps one file for the user.
+	for range 2 {
+		require.Equal(t, http.StatusSeeOther, e.postForm("/qr/1", nil).StatusCode)
+		e.inSync("generating the QR code")
+	}
+	assert.Len(t, e.referenced(), 5)
+
+	// Served from the media folder.
+	code, body := e.get("/media/" + e.referenced()[0])
+	assert.Equal(t, http.StatusOK, code)
+	assert.NotEmpty(t, body)
+
+	require.Equal(t, http.StatusSeeOther, e.postForm("/delete/forum_messages/1", nil).StatusCode)
+	e.inSync("deleting the message")
+	require.Equal(t, http.StatusSeeOther, e.postForm("/delete/users/1", nil).StatusCode)
+	assert.Empty(t, e.inSync("deleting the user and everything of theirs"))
+}
+
+func TestRejectedUploadsChangeNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	require.Equal(t, http.StatusSeeOther, e.post("/users", map[string]string{"name": "bob"}, png("pic"), "me.png"))
+	before := e.inSync("setup")
+	assert.Equal(t, http.StatusUnsupportedMediaType, e.post("/files/picture/1", nil, []byte("<html><script>x</script>"), "x.png"))
+	assert.Equal(t, http.StatusBadRequest, e.post("/files/picture/1", nil, []byte{}, "empty.png"))
+	assert.Equal(t, http.StatusUnsupportedMediaType, e.post("/files/signature/1", nil, pdf, "sig.pdf"), "signatures are images")
+	assert.Equal(t, http.StatusNotFound, e.post("/files/picture/42", nil, png("x"), "x.png"))
+	assert.Equal(t, before, e.inSync("rejected uploads"))
+}
+
+// A database failure during a replace leaves the old file, still served.
+func TestDatabaseFailureDuringReplaceKeepsOldFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	require.Equal(t, http.StatusSeeOther, e.post("/users", map[string]string{"name": "carol"}, png("old"), "me.png"))
+	old := e.inSync("setup")[0]
+	_, err := e.db.Exec(`CREATE TRIGGER fail_picture BEFORE UPDATE OF picture ON users BEGIN SELECT RAISE(ABORT, 'forced failure'); END`)
+	require.NoError(t, err)
+
+	assert.Equal(t, http.StatusInternalServerError, e.post("/files/picture/1", nil, png("new"), "new.png"))
+	assert.Equal(t, []string{old}, e.inSync("a failed replace"))
+	code, body := e.get("/media/" + old)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, png("old"), body, "the old file is still served, byte for byte")
+}
+
+func TestMediaServesOnlyStoredFiles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	require.NoError(t, os.WriteFile(filepath.Join(e.media, ".env"), []byte("secret"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(e.media, "profile_pics"), 0o755))
+	for _, p := range []string{".env", "profile_pics", "profile_pics/", "../app.db", "%2e%2e/app.db"} {
+		code, _ := e.get("/media/" + p)
+		assert.NotEqual(t, http.StatusOK, code, p)
+	}
+}
+
+func TestAdminOrphanDryRunThenApply(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	require.Equal(t, http.StatusSeeOther, e.post("/users", map[string]string{"name": "dan"}, png("kept"), "me.png"))
+	kept := e.inSync("setup")
+	orphan := "profile_pics/0123456789abcdef0123456789abcdef.png"
+	old := time.Now().Add(-72 * time.Hour)
+	storagetest.WriteFile(t, e.fs, orphan, png("orphan"), old)
+
+	resp := e.postForm("/admin/orphans", url.Values{"action": {"find"}, "min_age": {"24h"}})
+	require.Equal(t, "/admin", resp.Header.Get("Location"))
+	_, page := e.get("/admin")
+	assert.Contains(t, string(page), "1 orphaned files")
+	assert.Contains(t, string(page), orphan)
+	assert.Contains(t, storagetest.Files(t, e.fs), orphan, "the dry run deleted nothing")
+
+	resp = e.postForm("/admin/orphans", url.Values{"action": {"apply"}})
+	require.Equal(t, "/admin", resp.Header.Get("Location"))
+	assert.Equal(t, kept, storagetest.Files(t, e.fs))
+	_, page = e.get("/admin")
+	assert.Contains(t, string(page), "Deleted 1 files")
+
+	// The sweep button runs the QR sweeper.
+	require.Equal(t, http.StatusSeeOther, e.postForm("/admin/sweep", nil).StatusCode)
+	_, page = e.get("/admin")
+	assert.True(t, strings.Contains(string(page), "Last sweep"))
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"html/template"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mediaclean/mediaclean/filefield"
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/orphan"
+	"github.com/mediaclean/mediaclean/sweep"
+)
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+const maxForm = 32 << 20
+
+// createRow inserts a row and, when the form carries a file, stores it in
+// the same transaction.
+func (a *App) createRow(w http.ResponseWriter, r *http.Request, k *kind, insert string, args func(*http.Request) []any) {
+	if err := r.ParseMultipartForm(maxForm); err != nil && err != http.ErrNotMultipart {
+		a.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	ctx := r.Context()
+	_, err := filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+		res, err := tx.ExecContext(ctx, insert, args(r)...)
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		fh := formFileHeader(r)
+		if fh == nil {
+			return nil
+		}
+		ch, err := b.Add(k.field.FileHeader(ctx, fh, "", strconv.FormatInt(id, 10)))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE "+k.table+" SET "+k.column+" = ? WHERE id = ?", ch.New, id)
+		return err
+	})
+	if err != nil {
+		a.fail(w, r, uploadStatus(err), err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func formFileHeader(r *http.Request) *multipart.FileHeader {
+	if r.MultipartForm == nil || len(r.MultipartForm.File["file"]) == 0 {
+		return nil
+	}
+	return r.MultipartForm.File["file"][0]
+}
+
+func (a *App) createUser(w http.ResponseWriter, r *http.Request) {
+	a.createRow(w, r, a.kinds["picture"], "INSERT INTO users (name) VALUES (?)", func(r *http.Request) []any {
+		return []any{strings.TrimSpace(r.FormValue("name"))}
+	})
+}
+
+func (a *App) createMessage(w http.ResponseWriter, r *http.Request) {
+	a.createRow(w, r, a.kinds["image"], "INSERT INTO forum_messages (user_id, body) VALUES (?, ?)", func(r *http.Request) []any {
+		return []any{r.FormValue("user_id"), r.FormValue("body")}
+	})
+}
+
+func (a *App) createDonation(w http.ResponseWriter, r *http.Request) {
+	a.createRow(w, r, a.kinds["receipt"], "INSERT INTO donations (user_id, amount) VALUES (?, ?)", func(r *http.Request) []any {
+		return []any{r.FormValue("user_id"), r.FormValue("amount")}
+	})
+}
+
+type user struct {
+	ID                           int64
+	Name, Picture, Signature, QR string
+}
+
+type row struct {
+	ID     int64
+	UserID int64
+	Text   string
+	File   string
+}
+
+func (a *App) home(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var data struct {
+		Users     []user
+		Messages  []row
+		Donations []row
+		Kinds     map[string]*kind
+	}
+	data.Kinds = a.kinds
+	rows, err := a.db.QueryContext(ctx, "SELECT id, name, picture, signature, qr_code FROM users ORDER BY id")
+	if err != nil {
+		a.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	for rows.Next() {
+		var u user
+		if err := rows.Scan(&u.ID, &u.Name, &u.Picture, &u.Signature, &u.QR); err != nil {
+			rows.Close()
+			a.fail(w, r, http.StatusInternalServerError, err)
+			return
+		}
+		data.Users = append(data.Users, u)
+	}
+	rows.Close()
+	for _, q := range []struct {
+		sql string
+		dst *[]row
+	}{
+		{"SELECT id, user_id, body, image FROM forum_messages ORDER BY id", &data.Messages},
+		{"SELECT id, user_id, amount, receipt FROM donations ORDER BY id", &data.Donations},
+	} {
+		if err := scanRows(ctx, a.db, q.sql, q.dst); err != nil {
+			a.fail(w, r, http.StatusInternalServerError, err)
+			return
+		}
+	}
+	render(w, homePage, data)
+}
+
+func scanRows(ctx context.Context, db *sql.DB, q string, dst *[]row) error {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var x row
+		if err := rows.Scan(&x.ID, &x.UserID, &x.Text, &x.File); err != nil {
+			return err
+		}
+		*dst = append(*dst, x)
+	}
+	return rows.Err()
+}
+
+// admin shows the storage report: bytes per directory, the last sweep, and
+// the last orphan check.
+func (a *App) admin(w http.ResponseWriter, r *http.Request) {
+	var tally storage.DirTally
+	var total storage.Count
+	err := storage.List(r.Context(), a.fs, "", func(e storage.Entry) error {
+		if e.IsRegular() {
+			tally.Add(e.Path, e.Size)
+			total.Add(e.Size)
+		}
+		return nil
+	})
+	if err != nil {
+		a.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	a.mu.Lock()
+	data := struct {
+		Dirs     []storage.DirCount
+		Total    storage.Count
+		Sweep    *sweep.Report
+		SweepErr error
+		Plan     *orphan.Plan
+		Applied  *orphan.Report
+		Error    string
+		QRMaxAge string
+	}{tally.Top(0), total, a.lastSweep, a.sweepErr, a.lastPlan, a.lastApply, r.URL.Query().Get("error"), ""}
+	a.mu.Unlock()
+	render(w, adminPage, data)
+}
+
+// orphans runs the orphan check as a dry run (action=find) or applies the
+// last plan (action=apply). min_age is the grace period, default 24h.
+func (a *App) orphans(w http.ResponseWriter, r *http.Request) {
+	minAge := 24 * time.Hour
+	if v := r.FormValue("min_age"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			a.fail(w, r, http.StatusBadRequest, err)
+			return
+		}
+		minAge = d
+	}
+	if minAge == 0 {
+		minAge = -1 // an explicit 0 means no grace period
+	}
+	f := a.finder(orphan.Options{MinAge: minAge})
+	ctx := r.Context()
+	var msg string
+	switch r.FormValue("action") {
+	case "apply":
+		a.mu.Lock()
+		plan := a.lastPlan
+		a.mu.Unlock()
+		if plan == nil {
+			msg = "run the check first"
+			break
+		}
+		rep, err := f.Apply(ctx, plan)
+		a.mu.Lock()
+		a.lastApply, a.lastPlan = rep, nil
+		a.mu.Unlock()
+		if err != nil {
+			msg = err.Error()
+		}
+	default:
+		plan, err := f.Find(ctx)
+		a.mu.Lock()
+		a.lastPlan, a.lastApply = plan, nil
+		a.mu.Unlock()
+		if err != nil {
+			msg = err.Error()
+		}
+	}
+	target := "/admin"
+	if msg != "" {
+		target += "?error=" + template.URLQueryEscaper(msg)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func (a *App) sweepNow(w http.ResponseWriter, r *http.Request) {
+	rep, err := a.sweep.Sweep(r.Context())
+	a.mu.Lock()
+	a.lastSweep, a.sweepErr = rep, err
+	a.mu.Unlock()
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+func render(w http.ResponseWriter, t *template.Template, data any) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	buf.WriteTo(w)
+}
+
+var funcs = template.FuncMap{
+	"human": human,
+	"json":  func(v any) string { return jsonIndent(v) },
+}
+
+const style = `<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}img{max-height:64px;vertical-align:middle}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}form{display:inline}pre{background:#f4f4f4;padding:1em}</style>`
+
+var homePage = template.Must(template.New("home").Funcs(funcs).Parse(`<!doctype html><title>mediaclean example</title>` + style + `
+<h1>mediaclean example</h1>
+<p>Every upload below goes through filefield inside the database transaction: replace a file and the old one is deleted
+only after the commit. <a href="/admin">Admin: storage report, sweeps and orphans</a></p>
+
+<h2>Users</h2>
+<form method="post" action="/users" enctype="multipart/form-data">
+<input name="name" placeholder="name" required> picture: <input type="file" name="file"> <button>Add user</button></form>
+<table><tr><th>id</th><th>name</th><th>profile picture</th><th>e-signature</th><th>attendance QR code</th><th></th></tr>
+{{range .Users}}<tr><td>{{.ID}}</td><td>{{.Name}}</td>
+<td>{{if .Picture}}<img src="/media/{{.Picture}}" alt="picture">{{end}}
+<form method="post" action="/files/picture/{{.ID}}" enctype="multipart/form-data"><input type="file" name="file" required><button>Upload</button></form></td>
+<td>{{if .Signature}}<img src="/media/{{.Signature}}" alt="signature">{{end}}
+<form method="post" action="/files/signature/{{.ID}}" enctype="multipart/form-data"><input type="file" name="file" required><button>Upload</button></form></td>
+<td>{{if .QR}}<img src="/media/{{.QR}}" alt="QR code">{{end}}
+<form method="post" action="/qr/{{.ID}}"><button>Generate</button></form></td>
+<td><form method="post" action="/delete/users/{{.ID}}"><button>Delete</button></form></td></tr>{{end}}</table>
+
+<h2>Forum</h2>
+<form method="post" action="/forum" enctype="multipart/form-data">user id <input name="user_id" size="3" required>
+<input name="body" placeholder="message" required> image: <input type="file" name="file"> <button>Post</button></form>
+<table>{{range .Messages}}<tr><td>{{.ID}}</td><td>user {{.UserID}}</td><td>{{.Text}}</td>
+<td>{{if .File}}<img src="/media/{{.File}}" alt="image">{{end}}
+<form method="post" action="/files/image/{{.ID}}" enctype="multipart/form-data"><input type="file" name="file" required><button>Replace image</button></form></td>
+<td><form method="post" action="/delete/forum_messages/{{.ID}}"><button>Delete</button></form></td></tr>{{end}}</table>
+
+<h2>Donations</h2>
+<form method="post" action="/donations" enctype="multipart/form-data">user id <input name="user_id" size="3" required>
+<input name="amount" placeholder="amount" required> receipt: <input type="file" name="file"> <button>Add</button></form>
+<table>{{range .Donations}}<tr><td>{{.ID}}</td><td>user {{.UserID}}</td><td>{{.Text}}</td>
+<td>{{if .File}}<a href="/media/{{.File}}">receipt</a>{{end}}
+<form method="post" action="/files/receipt/{{.ID}}" enctype="multipart/form-data"><input type="file" name="file" required><button>Replace receipt</button></form></td>
+<td><form method="post" action="/delete/donations/{{.ID}}"><button>Delete</button></form></td></tr>{{end}}</table>
+`))
+
+var adminPage = template.Must(template.New("admin").Funcs(funcs).Parse(`<!doctype html><title>mediaclean admin</title>` + style + `
+<p><a href="/">back</a></p><h1>Storage report</h1>
+{{if .Error}}<p style="color:#b00"><b>{{.Error}}</b></p>{{end}}
+<p>{{.Total.Files}} files, {{human .Total.Bytes}} in total.</p>
+<table><tr><th>directory</th><th>files</th><th>bytes</th></tr>
+{{range .Dirs}}<tr><td>{{.Dir}}</td><td>{{.Files}}</td><td>{{human .Bytes}}</td></tr>{{end}}</table>
+
+<h2>QR code sweep</h2>
+<form method="post" action="/admin/sweep"><button>Sweep now</button></form>
+{{if .SweepErr}}<p>error: {{.SweepErr}}</p>{{end}}
+{{with .Sweep}}<p>Last sweep {{.Started.Format "2006-01-02 15:04:05"}}: scanned {{.Scanned.Files}} files, deleted
+{{.Deleted.Files}} ({{human .Deleted.Bytes}}), failed {{.Failed.Files}}.</p>
+<details><summary>report</summary><pre>{{json .}}</pre></details>{{else}}<p>No sweep yet.</p>{{end}}
+
+<h2>Orphaned files</h2>
+<form method="post" action="/admin/orphans"><input type="hidden" name="action" value="find">
+grace period <input name="min_age" value="24h" size="5"> <button>Check (dry run)</button></form>
+{{with .Plan}}<p>{{.Total.Files}} orphaned files, {{human .Total.Bytes}} wasted, of {{.Scanned.Files}} scanned.
+{{if .MissingCount}}{{.MissingCount}} references point at missing files.{{end}}</p>
+<table><tr><th>directory</th><th>orphans</th><th>bytes</th></tr>
+{{range .Dirs}}<tr><td>{{.Dir}}</td><td>{{.Files}}</td><td>{{human .Bytes}}</td></tr>{{end}}</table>
+<ul>{{range .Orphans}}<li>{{.Path}} ({{human .Size}})</li>{{end}}</ul>
+<form method="post" action="/admin/orphans"><input type="hidden" name="action" value="apply"><button>Delete these orphans</button></form>{{end}}
+{{with .Applied}}<p>Deleted {{.Deleted.Files}} files ({{human .Deleted.Bytes}}); failed {{.Failed.Files}}.</p><pre>{{json .}}</pre>{{end}}
+`))
