@@ -1,0 +1,176 @@
+// Command cleanup-media is the seed's "manage.py cleanup_media" for cron or
+// systemd timers: it deletes old QR codes and files matching age rules, and
+// with --check-orphans finds and removes files no database row references.
+//
+//	cleanup-media --root /srv/app/media --dry-run --verbose --check-orphans \
+//	    --db sqlite:/srv/app/app.db --refs-sql "SELECT picture FROM users"
+//
+// Exit codes: 0 done (including nothing to do), 1 error, 2 usage, 3 refused
+// by a guard (no references, a failing query, a plan over a limit).
+// Nothing is deleted on exit codes 1 to 3 unless the error came after
+// deletions had begun, which the report then says.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitRefused = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type config struct {
+	root         string
+	dryRun       bool
+	verbose      bool
+	qrAge        int
+	checkOrphans bool
+	rules        []ruleFlag
+	refsSQL      []string
+	db           string
+	refsFile     string
+	minAge       time.Duration
+	maxDelete    int
+	maxFraction  float64
+	force        bool
+	quarantine   string
+	json         bool
+}
+
+type ruleFlag struct {
+	glob string
+	age  time.Duration
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ", ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+type rulesFlag []ruleFlag
+
+func (r *rulesFlag) String() string { return "" }
+func (r *rulesFlag) Set(v string) error {
+	glob, age, ok := strings.Cut(v, "=")
+	if !ok || glob == "" {
+		return errors.New("want GLOB=AGE, such as 'receipts/**=365d'")
+	}
+	d, err := parseAge(age)
+	if err != nil {
+		return err
+	}
+	*r = append(*r, ruleFlag{glob, d})
+	return nil
+}
+
+// parseAge accepts Go durations plus a number of days: "36h", "7d".
+func parseAge(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("bad age %q", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bad age %q: want a positive duration such as 36h or 7d", s)
+	}
+	return d, nil
+}
+
+const usageText = `cleanup-media removes old and orphaned media files.
+
+Usage: cleanup-media --root DIR [flags]
+
+Exit codes:
+  0  done (including nothing to do)
+  1  error (missing root, unreadable references, failing storage)
+  2  usage (unknown or invalid flag)
+  3  refused by a guard: no references, a failing reference query, or a
+     plan over --max-delete or --max-fraction (use --force to override)
+
+Flags:
+`
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("cleanup-media", flag.ContinueOnError)
+	// Errors are reported in one line by run; the usage text only on --help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var rules rulesFlag
+	var refsSQL listFlag
+	fs.StringVar(&c.root, "root", "", "media root `DIR` (required)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "report what would be deleted, delete nothing")
+	fs.BoolVar(&c.verbose, "verbose", false, "list every file deleted or kept, and why")
+	fs.IntVar(&c.qrAge, "qr-age", 7, "delete QR codes (qr_codes/**) older than `DAYS`; 0 disables")
+	fs.BoolVar(&c.checkOrphans, "check-orphans", false, "find and remove files no reference names")
+	fs.Var(&rules, "rule", "also delete files matching `GLOB=AGE` (such as 'tmp/**=1d'); repeatable")
+	fs.Var(&refsSQL, "refs-sql", "`QUERY` returning one column of referenced paths; repeatable; needs --db")
+	fs.StringVar(&c.db, "db", "", "database as `DRIVER:DSN`; built in: sqlite:PATH")
+	fs.StringVar(&c.refsFile, "refs-file", "", "`FILE` of referenced paths, one per line")
+	fs.DurationVar(&c.minAge, "min-age", 24*time.Hour, "grace period: never treat files younger than `DURATION` as orphans")
+	fs.IntVar(&c.maxDelete, "max-delete", 0, "refuse to delete more than `N` orphans (0: no limit)")
+	fs.Float64Var(&c.maxFraction, "max-fraction", 0.5, "refuse to delete more than fraction `F` of scanned files as orphans")
+	fs.BoolVar(&c.force, "force", false, "apply an orphan plan over a limit")
+	fs.StringVar(&c.quarantine, "quarantine", "", "move orphans into `DIR` (relative to the root) instead of deleting them")
+	fs.BoolVar(&c.json, "json", false, "print the reports as JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stderr, usageText)
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+		}
+		return nil, err
+	}
+	c.rules, c.refsSQL = rules, refsSQL
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case c.root == "":
+		return nil, errors.New("--root is required")
+	case c.qrAge < 0:
+		return nil, errors.New("--qr-age must be 0 or more days")
+	case len(c.refsSQL) > 0 && c.db == "":
+		return nil, errors.New("--refs-sql needs --db")
+	case c.checkOrphans && len(c.refsSQL) == 0 && c.refsFile == "":
+		return nil, errors.New("--check-orphans needs --refs-sql or --refs-file")
+	case c.maxFraction < 0 || c.maxFraction > 1:
+		return nil, errors.New("--max-fraction must be between 0 and 1")
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cleanup-media: %v (see --help)\n", err)
+		return exitUsage
+	}
+	return c.execute(ctx, stdout, stderr)
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+)
+
+var binary string
+
+// TestMain builds the command once; the tests run it as a subprocess.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cleanup-media-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "cleanup-media")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(fmt.Sprintf("build: %v\n%s", err, out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCmd(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// fixture is a media tree and a SQLite database referencing part of it:
+//
+//	qr_codes/1/old.png       10 days, 100 B  -> swept
+//	qr_codes/1/new.png        1 day,  200 B  (referenced)
+//	profile_pics/ref.jpg      3 days, 300 B  (referenced)
+//	profile_pics/orphan.jpg   3 days, 400 B  -> orphan
+//	profile_pics/young.jpg    1 hour, 500 B  (unreferenced but young)
+//	forum_images/a.png        3 days, 600 B  (referenced as "/forum_images/a.png")
+type fixture struct {
+	root, db, outside string
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	base := t.TempDir()
+	f := fixture{root: filepath.Join(base, "media"), db: filepath.Join(base, "app.db"), outside: filepath.Join(base, "outside")}
+	require.NoError(t, os.MkdirAll(f.root, 0o755))
+	fsys, err := storage.NewRootFs(f.root)
+	require.NoError(t, err)
+	defer fsys.Close()
+	now := time.Now()
+	for _, x := range []struct {
+		p    string
+		age  time.Duration
+		size int
+	}{
+		{"qr_codes/1/old.png", 10 * 24 * time.Hour, 100},
+		{"qr_codes/1/new.png", 24 * time.Hour, 200},
+		{"profile_pics/ref.jpg", 72 * time.Hour, 300},
+		{"profile_pics/orphan.jpg", 72 * time.Hour, 400},
+		{"profile_pics/young.jpg", time.Hour, 500},
+		{"forum_images/a.png", 72 * time.Hour, 600},
+	} {
+		storagetest.WriteFile(t, fsys, x.p, make([]byte, x.size), now.Add(-x.age))
+	}
+	// A link out of the root, with an old file behind it.
+	require.NoError(t, os.MkdirAll(f.outside, 0o755))
+	secret := filepath.Join(f.outside, "old.png")
+	require.NoError(t, os.WriteFile(secret, []byte("outside"), 0o644))
+	old := now.Add(-100 * 24 * time.Hour)
+	require.NoError(t, os.Chtimes(secret, old, old))
+	require.NoError(t, os.Symlink(f.outside, filepath.Join(f.root, "qr_codes", "link")))
+
+	db, err := sql.Open("sqlite", f.db)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE TABLE users (picture TEXT, qr TEXT); CREATE TABLE forum (image TEXT);
+		INSERT INTO users VALUES ('profile_pics/ref.jpg', 'qr_codes/1/new.png');
+		INSERT INTO forum VALUES ('/forum_images/a.png');`)
+	require.NoError(t, err)
+	return f
+}
+
+func (f fixture) files(t *testing.T) []string {
+	fsys, err := storage.NewRootFs(f.root)
+	require.NoError(t, err)
+	defer fsys.Close()
+	return storagetest.Files(t, fsys)
+}
+
+func (f fixture) outsideIntact(t *testing.T) {
+	got, err := os.ReadFile(filepath.Join(f.outside, "old.png"))
+	require.NoError(t, err)
+	assert.Equal(t, "outside", string(got))
+}
+
+func (f fixture) orphanArgs(extra ...string) []string {
+	return append([]string{"--root", f.root, "--check-orphans", "--db", "sqlite:" + f.db,
+		"--refs-sql", "SELECT picture FROM users", "--refs-sql", "SELECT qr FROM users", "--refs-sql", "SELECT image FROM forum"}, extra...)
+}
+
+func TestDryRunThenRealRun(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	before := f.files(t)
+
+	r := runCmd(t, f.orphanArgs("--dry-run", "--json")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, before, f.files(t), "dry run changed nothing")
+	var out Output
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+	assert.True(t, out.DryRun)
+	assert.Equal(t, storage.Count{Files: 1, Bytes: 100}, out.Sweep.Deleted)
+	// Orphans: old.png (swept too) and orphan.jpg; young.jpg is in its grace period.
+	assert.Equal(t, storage.Count{Files: 2, Bytes: 500}, out.Orphans.Plan.Total)
+	assert.Nil(t, out.Orphans.Applied)
+
+	r = runCmd(t, f.orphanArgs()...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "Orphaned files: 2 (500 B wasted)")
+	assert.Contains(t, r.stdout, "Sweep: scanned 6 files; deleted 1 files (100 B)")
+	assert.Equal(t, []string{"forum_images/a.png", "profile_pics/ref.jpg", "profile_pics/young.jpg", "qr_codes/1/new.png", "qr_codes/link"}, f.files(t))
+	f.outsideIntact(t)
+}
+
+func TestGuardsAndErrorsChangeNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args func(f fixture) []string
+		code int
+		msg  string
+	}{
+		{"empty reference query", func(f fixture) []string {
+			return []string{"--root", f.root, "--check-orphans", "--db", "sqlite:" + f.db, "--refs-sql", "SELECT picture FROM users WHERE 0"}
+		}, exitRefused, "no references"},
+		{"failing query", func(f fixture) []string {
+			return []string{"--root", f.root, "--check-orphans", "--db", "sqlite:" + f.db, "--refs-sql", "SELECT picture FROM no_such_table"}
+		}, exitRefused, "no_such_table"},
+		{"over the fraction", func(f fixture) []string { return f.orphanArgs("--max-fraction", "0.1") }, exitRefused, "fraction"},
+		{"over the count", func(f fixture) []string { return f.orphanArgs("--max-delete", "1") }, exitRefused, "maximum number"},
+		{"missing root", func(f fixture) []string { return []string{"--root", f.root + "-nope"} }, exitError, "not a directory"},
+		{"unreadable refs file", func(f fixture) []string {
+			return []string{"--root", f.root, "--check-orphans", "--refs-file", f.root + "/nope.txt"}
+		}, exitError, "references file"},
+		{"unknown flag", func(f fixture) []string { return []string{"--root", f.root, "--bogus"} }, exitUsage, "bogus"},
+		{"no root", func(f fixture) []string { return []string{"--dry-run"} }, exitUsage, "--root is required"},
+		{"orphans without references", func(f fixture) []string { return []string{"--root", f.root, "--check-orphans"} }, exitUsage, "needs --refs-sql"},
+		{"bad rule", func(f fixture) []string { return []string{"--root", f.root, "--rule", "tmp/**"} }, exitUsage, "GLOB=AGE"},
+		{"unknown driver", func(f fixture) []string {
+			return []string{"--root", f.root, "--check-orphans", "--db", "postgres:x", "--refs-sql", "SELECT 1"}
+		}, exitUsage, "not built in"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			before := f.files(t)
+			r := runCmd(t, tt.args(f)...)
+			assert.Equal(t, tt.code, r.code, r.stderr)
+			assert.Contains(t, r.stderr, tt.msg)
+			assert.Equal(t, 1, bytes.Count([]byte(r.stderr), []byte("\n")), "one line on stderr: %q", r.stderr)
+			assert.Equal(t, before, f.files(t), "nothing changed")
+			f.outsideIntact(t)
+		})
+	}
+}
+
+func TestRulesAndQuarantine(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := runCmd(t, f.orphanArgs("--qr-age", "0", "--rule", "forum_images/**=2d", "--quarantine", "trash", "--force")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	files := f.files(t)
+	assert.NotContains(t, files, "forum_images/a.png", "the rule swept it")
+	var out struct{ run string }
+	_, err := fmt.Sscanf(r.stdout[bytes.Index([]byte(r.stdout), []byte("Quarantine run: ")):], "Quarantine run: %s", &out.run)
+	require.NoError(t, err)
+	// --qr-age 0 disables the QR rule, so old.png is left to the orphan
+	// check, which moves it and orphan.jpg into the quarantine.
+	for _, p := range []string{"manifest.json", "profile_pics/orphan.jpg", "qr_codes/1/old.png"} {
+		assert.Contains(t, files, "trash/"+out.run+"/"+p)
+	}
+	assert.NotContains(t, files, "profile_pics/orphan.jpg")
+}
+
+func TestNothingToDo(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := runCmd(t, "--root", f.root, "--qr-age", "0")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stderr, "nothing to do")
+}
