@@ -79,7 +79,7 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	for _, o := range plan.Orphans {
 		rep.Planned.Add(o.Size)
 	}
-	if !f.opts.Force {
+	if !f.opts.Force && guards.limits {
 		if err := f.CheckLimits(plan); err != nil {
 			return rep, err
 		}
@@ -108,9 +108,9 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 			switch {
 			case storage.ValidPath(o.Path) != nil:
 				keep(o, KeptUnrecognised)
-			case referenced(start+i, o.Path):
+			case guards.recheck && referenced(start+i, o.Path):
 				keep(o, KeptReferenced)
-			case !f.unchanged(o):
+			case guards.recheck && !f.unchanged(o):
 				keep(o, KeptChanged)
 			default:
 				todo = append(todo, o)
@@ -186,7 +186,7 @@ func (f *Finder) referenced(ctx context.Context, plan *Plan) (func(i int, p stri
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 && plan.Scanned.Files > 0 && !f.opts.AllowEmpty {
+	if n == 0 && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && guards.empty {
 		return nil, ErrNoReferences
 	}
 	return func(_ int, p string) bool { return refs.has(p) }, nil

@@ -220,7 +220,7 @@ func (f *Finder) loadRefs(ctx context.Context, onRef func(string)) (*refSet, int
 	if err == nil {
 		err = ctx.Err()
 	}
-	if err != nil {
+	if err != nil && guards.provider {
 		return nil, 0, 0, fmt.Errorf("%w: %w", ErrProvider, err)
 	}
 	set.freeze()
@@ -269,7 +269,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 				if len(plan.Unrecognised) < maxListed {
 					plan.Unrecognised = append(plan.Unrecognised, e.Path)
 				}
-			case f.opts.MinAge >= 0 && (e.ModTime.After(now) || now.Sub(e.ModTime) < f.opts.MinAge):
+			case guards.grace && f.opts.MinAge >= 0 && (e.ModTime.After(now) || now.Sub(e.ModTime) < f.opts.MinAge):
 				keep(KeptYoung, e.Size)
 			default:
 				cands = append(cands, Orphan{Path: e.Path, Size: e.Size, ModTime: e.ModTime})
@@ -294,7 +294,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	plan.References, plan.InvalidReferences = n, invalid
-	if n == 0 && plan.Scanned.Files > 0 && !f.opts.AllowEmpty {
+	if n == 0 && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && guards.empty {
 		return nil, ErrNoReferences
 	}
 	var tally storage.DirTally

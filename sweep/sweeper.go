@@ -172,7 +172,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 			}
 		}
 		ri := s.match(e.Path)
-		if !e.IsRegular() {
+		if !e.IsRegular() && guards.regularOnly {
 			if ri >= 0 {
 				rep.keep(KeptNotRegular, 0)
 				s.event(ctx, Event{Action: "keep", Path: e.Path, Rule: s.rules[ri].Name, Reason: KeptNotRegular})
@@ -199,7 +199,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 			reason = KeptProtected
 		case storage.MatchAny(r.Exclude, e.Path):
 			reason = KeptExcluded
-		case storage.ValidPath(e.Path) != nil:
+		case guards.validPath && storage.ValidPath(e.Path) != nil:
 			reason = KeptUnsafe
 		}
 		if reason != "" {
@@ -318,7 +318,7 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 			var refused []candidate
 			safe := batch[:0:0]
 			for _, c := range batch {
-				if !deletable(c.path) || storage.MatchAny(s.opts.Protected, c.path) {
+				if (guards.validPath && !deletable(c.path)) || storage.MatchAny(s.opts.Protected, c.path) {
 					refused = append(refused, c)
 					continue
 				}

@@ -20,7 +20,7 @@ func RemoveEmptyDirs(ctx context.Context, fsys afero.Fs, dirs []string, stop str
 	stop = strings.Trim(stop, "/")
 	set := map[string]bool{}
 	for _, d := range dirs {
-		for ; d != "." && d != "" && d != stop && !set[d]; d = Dir(d) {
+		for ; d != stop && !set[d]; d = Dir(d) {
 			if stop != "" && !strings.HasPrefix(d, stop+"/") {
 				break // not below stop: never touched
 			}
@@ -32,9 +32,13 @@ func RemoveEmptyDirs(ctx context.Context, fsys afero.Fs, dirs []string, stop str
 		all = append(all, d)
 	}
 	// Deepest first, so parents are tried after their children.
-	slices.SortFunc(all, func(a, b string) int {
-		return cmp.Or(cmp.Compare(strings.Count(b, "/"), strings.Count(a, "/")), cmp.Compare(a, b))
-	})
+	depth := func(d string) int {
+		if d == "." || d == "" {
+			return -1
+		}
+		return strings.Count(d, "/")
+	}
+	slices.SortFunc(all, func(a, b string) int { return cmp.Or(cmp.Compare(depth(b), depth(a)), cmp.Compare(a, b)) })
 	removed := 0
 	for _, d := range all {
 		if ctx.Err() != nil || !isDirToRemove(fsys, d) {
@@ -48,7 +52,11 @@ func RemoveEmptyDirs(ctx context.Context, fsys afero.Fs, dirs []string, stop str
 }
 
 func isDirToRemove(fsys afero.Fs, d string) bool {
-	if ValidPath(d) != nil {
+	if d == "." || d == "" {
+		if guardRoot {
+			return false // the root check: never the root
+		}
+	} else if ValidPath(d) != nil {
 		return false
 	}
 	if fi, err := lstat(fsys, d); err != nil || !fi.IsDir() {
