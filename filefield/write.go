@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
@@ -100,12 +101,16 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 		name = randomName()
 	}
 	dir := f.resolveShard(tmpl, name)
-	if err := f.fs.MkdirAll(dir, 0o755); err != nil {
-		return st, storage.Wrap("mkdir", dir, err)
-	}
-
 	tmp := storage.Join(dir, storage.TempPrefix+randomName())
 	file, err := f.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory is made on first use only: most writes go to a
+		// directory that exists, and checking every time costs a lookup.
+		if err := f.fs.MkdirAll(dir, 0o755); err != nil {
+			return st, storage.Wrap("mkdir", dir, err)
+		}
+		file, err = f.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	}
 	if err != nil {
 		return st, storage.Wrap("create", tmp, err)
 	}
@@ -236,6 +241,8 @@ func (f *Field) resolveShard(tmpl, name string) string {
 	return strings.TrimSuffix(tmpl[:i], "/")
 }
 
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 // copyLimited writes head then the rest of r to w, failing with ErrTooLarge
 // past max bytes (max < 0: no limit) and checking ctx between chunks.
 func copyLimited(ctx context.Context, w io.Writer, head []byte, r io.Reader, max int64) (int64, error) {
@@ -244,7 +251,9 @@ func copyLimited(ctx context.Context, w io.Writer, head []byte, r io.Reader, max
 	if err != nil {
 		return total, err
 	}
-	buf := make([]byte, 64<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err

@@ -180,6 +180,13 @@ func (s *refSet) has(p string) bool {
 	return ok
 }
 
+// hasBytes is has for a path held as bytes; maphash gives the same hash
+// for a string and its bytes.
+func (s *refSet) hasBytes(p []byte) bool {
+	_, ok := slices.BinarySearch(s.h, maphash.Bytes(s.seed, p))
+	return ok
+}
+
 // normalise turns a reference into a stored path, or "" if it cannot be one.
 func (f *Finder) normalise(ref string) string {
 	for _, pre := range f.opts.StripPrefixes {
@@ -239,7 +246,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 		plan.Kept[reason] = c
 	}
 	stored := newRefSet()
-	var cands []Orphan
+	var cands candidates
 	dirs := f.opts.Dirs
 	if len(dirs) == 0 {
 		dirs = []string{""}
@@ -272,7 +279,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 			case guards.grace && f.opts.MinAge >= 0 && (e.ModTime.After(now) || now.Sub(e.ModTime) < f.opts.MinAge):
 				keep(KeptYoung, e.Size)
 			default:
-				cands = append(cands, Orphan{Path: e.Path, Size: e.Size, ModTime: e.ModTime})
+				return cands.add(e.Path, e.Size, e.ModTime)
 			}
 			return nil
 		})
@@ -298,11 +305,12 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 		return nil, ErrNoReferences
 	}
 	var tally storage.DirTally
-	for _, c := range cands {
-		if refs.has(c.Path) {
-			keep(KeptReferenced, c.Size)
+	for i := range cands.items {
+		if refs.hasBytes(cands.path(i)) {
+			keep(KeptReferenced, cands.items[i].size)
 			continue
 		}
+		c := cands.orphan(i)
 		plan.Orphans = append(plan.Orphans, c)
 		plan.Total.Add(c.Size)
 		tally.Add(c.Path, c.Size)

@@ -247,7 +247,11 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 			s.decideAge(ctx, rep, nowNano, c, &del)
 		}
 	}
-	slices.SortFunc(del, func(a, b candidate) int { return strings.Compare(a.path, b.path) })
+	if s.opts.MaxDeletes > 0 || s.opts.MaxBytes > 0 {
+		// A budget cuts the plan somewhere: sort it, so that a dry run and
+		// the real run cut in the same place.
+		slices.SortFunc(del, func(a, b candidate) int { return strings.Compare(a.path, b.path) })
+	}
 	return s.budget(rep, del), true, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -203,4 +205,54 @@ func TestWalkFallbackSkipsLinksAndHonoursSkipDir(t *testing.T) {
 	cancel()
 	err = storage.Walk(ctx, osfs, "", func(storage.Entry) error { return nil })
 	assert.True(t, errors.Is(err, context.Canceled))
+}
+
+// TestListTreeStopsCleanly: an error from fn, SkipDir and a cancelled
+// context each stop the parallel listing without leaking workers or
+// handles (goleak checks the goroutines in TestMain).
+func TestListTreeStopsCleanly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 40 {
+		sub := filepath.Join(dir, "d"+strconv.Itoa(i), "e")
+		require.NoError(t, os.MkdirAll(sub, 0o755))
+		for j := range 30 {
+			require.NoError(t, os.WriteFile(filepath.Join(sub, strconv.Itoa(j)+".png"), []byte("x"), 0o644))
+		}
+	}
+	rfs, err := storage.NewRootFs(dir)
+	require.NoError(t, err)
+	defer rfs.Close()
+
+	stop := errors.New("stop")
+	n := 0
+	err = rfs.ListTree(t.Context(), "", func(e storage.Entry) error {
+		if n++; n == 100 {
+			return stop
+		}
+		return nil
+	})
+	assert.ErrorIs(t, err, stop)
+
+	var files int
+	require.NoError(t, rfs.ListTree(t.Context(), "", func(e storage.Entry) error {
+		if e.IsDir() && strings.HasSuffix(e.Path, "/e") && !strings.HasPrefix(e.Path, "d1/") {
+			return fs.SkipDir
+		}
+		if e.IsRegular() {
+			files++
+		}
+		return nil
+	}))
+	assert.Equal(t, 30, files, "only d1/e was entered")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	n = 0
+	err = rfs.ListTree(ctx, "", func(storage.Entry) error {
+		if n++; n == 50 {
+			cancel()
+		}
+		return nil
+	})
+	assert.ErrorIs(t, err, context.Canceled)
 }
