@@ -36,9 +36,13 @@ type Divergences struct {
 	// mediaclean validates every path with storage.ValidPath first.
 	AcceptsNUL bool
 	// NoChtimes: modification times cannot be set (most object stores);
-	// the mtime check is not run, and age-based tests must back-date files
-	// another way.
+	// the suite checks that Chtimes fails, and age-based tests must
+	// back-date files another way.
 	NoChtimes bool
+	// BatchRemoveBlind: RemoveFiles reports a missing file, or a name that
+	// is only a directory, as removed (S3's DeleteObjects does not say).
+	// Sweepers then count such a file as deleted; nothing else is lost.
+	BatchRemoveBlind bool
 }
 
 // MemMapFsDivergences are the divergences of afero.MemMapFs v1.15.0.
@@ -46,6 +50,15 @@ var MemMapFsDivergences = Divergences{
 	CreatesMissingParents: true,
 	RemovesNonEmptyDirs:   true,
 	AcceptsNUL:            true,
+}
+
+// ObjectStoreDivergences are the divergences of mediaclean's S3 backend
+// (package s3fs): directories are virtual, LastModified cannot be set, and
+// DeleteObjects does not report missing keys.
+var ObjectStoreDivergences = Divergences{
+	CreatesMissingParents: true,
+	NoChtimes:             true,
+	BatchRemoveBlind:      true,
 }
 
 type check struct {
@@ -282,14 +295,17 @@ func checkOddNames(ctx context.Context, fsys afero.Fs, dir string, _ Divergences
 }
 
 func checkModTime(ctx context.Context, fsys afero.Fs, dir string, d Divergences) error {
-	if d.NoChtimes {
-		return nil
-	}
 	name := dir + "/old.jpg"
 	if err := writeFile(fsys, name, []byte("x")); err != nil {
 		return err
 	}
 	want := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if d.NoChtimes {
+		if err := fsys.Chtimes(name, want, want); err == nil {
+			return errors.New("declared NoChtimes, but Chtimes succeeded: remove the declaration")
+		}
+		return nil
+	}
 	if err := fsys.Chtimes(name, want, want); err != nil {
 		return fmt.Errorf("Chtimes: %v", err)
 	}
@@ -368,7 +384,7 @@ func checkListWhileDeleting(ctx context.Context, fsys afero.Fs, dir string, _ Di
 
 // checkFastPathsAgree compares the backend's fast paths with the portable
 // ones: List against Walk, and RemoveFiles against what is left.
-func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Divergences) error {
 	for i := range 30 {
 		if err := writeFile(fsys, fmt.Sprintf("%s/a/b%d/f%02d.jpg", dir, i%4, i), bytes.Repeat([]byte{'y'}, i)); err != nil {
 			return err
@@ -416,10 +432,12 @@ func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, _ Diver
 	if res[0] != nil || res[3] != nil {
 		errs = append(errs, fmt.Errorf("RemoveFiles of existing files: %v, %v", res[0], res[3]))
 	}
-	if !errors.Is(res[1], fs.ErrNotExist) {
+	switch {
+	case d.BatchRemoveBlind && (res[1] != nil || res[2] != nil):
+		errs = append(errs, fmt.Errorf("declared BatchRemoveBlind, but RemoveFiles reported %v and %v for a missing file and a directory: remove the declaration", res[1], res[2]))
+	case !d.BatchRemoveBlind && !errors.Is(res[1], fs.ErrNotExist):
 		errs = append(errs, fmt.Errorf("RemoveFiles of a missing file: %v, want fs.ErrNotExist", res[1]))
-	}
-	if res[2] == nil {
+	case !d.BatchRemoveBlind && res[2] == nil:
 		errs = append(errs, errors.New("RemoveFiles removed a directory"))
 	}
 	if fi, err := fsys.Stat(dir + "/a/b1/f01.jpg"); err != nil || fi.IsDir() {

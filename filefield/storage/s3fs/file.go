@@ -1,0 +1,206 @@
+package s3fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// file is an open object: read with ranged GETs, or written into a buffer
+// and uploaded whole on Close.
+type file struct {
+	fs   *Fs
+	name string // relative to the prefix
+	key  string
+	info *fileInfo
+
+	// reading
+	body   io.ReadCloser
+	off    int64 // offset of the next Read
+	bodyAt int64 // offset body is at
+	listed bool
+
+	// writing
+	writing bool
+	excl    bool
+	buf     *bytes.Buffer
+	closed  bool
+}
+
+func (f *file) Name() string { return f.name }
+
+func (f *file) Stat() (os.FileInfo, error) {
+	if f.writing {
+		return &fileInfo{name: path.Base("/" + f.name), size: int64(f.buf.Len())}, nil
+	}
+	return f.info, nil
+}
+
+func (f *file) Close() error {
+	if f.closed {
+		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
+	}
+	f.closed = true
+	if f.body != nil {
+		f.body.Close()
+	}
+	if !f.writing {
+		return nil
+	}
+	in := &s3.PutObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Body: bytes.NewReader(f.buf.Bytes()), ContentLength: aws.Int64(int64(f.buf.Len()))}
+	if f.excl {
+		in.IfNoneMatch = aws.String("*") // create-only: never overwrite
+	}
+	if _, err := f.fs.client.PutObject(context.Background(), in); err != nil {
+		if isPreconditionFailed(err) {
+			return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrExist}
+		}
+		return pathErr("close", f.name, err)
+	}
+	return nil
+}
+
+func (f *file) Read(p []byte) (int, error) {
+	if f.writing || f.info.isDir {
+		return 0, &fs.PathError{Op: "read", Path: f.name, Err: errors.ErrUnsupported}
+	}
+	if f.off >= f.info.size {
+		return 0, io.EOF
+	}
+	if f.body == nil || f.bodyAt != f.off {
+		if f.body != nil {
+			f.body.Close()
+		}
+		rng := fmt.Sprintf("bytes=%d-", f.off)
+		out, err := f.fs.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
+		if err != nil {
+			return 0, pathErr("read", f.name, err)
+		}
+		f.body, f.bodyAt = out.Body, f.off
+	}
+	n, err := f.body.Read(p)
+	f.off += int64(n)
+	f.bodyAt = f.off
+	if err == io.EOF && f.off < f.info.size {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	if f.writing || f.info.isDir {
+		return 0, &fs.PathError{Op: "read", Path: f.name, Err: errors.ErrUnsupported}
+	}
+	if off >= f.info.size {
+		return 0, io.EOF
+	}
+	rng := fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1)
+	out, err := f.fs.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
+	if err != nil {
+		return 0, pathErr("read", f.name, err)
+	}
+	defer out.Body.Close()
+	n, err := io.ReadFull(out.Body, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (f *file) Seek(offset int64, whence int) (int64, error) {
+	if f.writing {
+		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: errors.ErrUnsupported}
+	}
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += f.off
+	case io.SeekEnd:
+		offset += f.info.size
+	}
+	if offset < 0 {
+		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+	}
+	f.off = offset
+	return offset, nil
+}
+
+func (f *file) Write(p []byte) (int, error) {
+	if !f.writing || f.closed {
+		return 0, &fs.PathError{Op: "write", Path: f.name, Err: fs.ErrClosed}
+	}
+	return f.buf.Write(p)
+}
+
+func (f *file) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
+
+func (f *file) WriteAt([]byte, int64) (int, error) {
+	return 0, &fs.PathError{Op: "writeat", Path: f.name, Err: errors.ErrUnsupported}
+}
+
+func (f *file) Truncate(int64) error {
+	return &fs.PathError{Op: "truncate", Path: f.name, Err: errors.ErrUnsupported}
+}
+
+// Sync does nothing: the object is uploaded whole on Close.
+func (f *file) Sync() error { return nil }
+
+// Readdir lists a virtual directory's objects and subdirectories, all in
+// one call (n <= 0) or in one batch followed by io.EOF.
+func (f *file) Readdir(n int) ([]os.FileInfo, error) {
+	if !f.info.isDir {
+		return nil, &fs.PathError{Op: "readdir", Path: f.name, Err: errors.New("not a directory")}
+	}
+	if f.listed {
+		if n > 0 {
+			return nil, io.EOF
+		}
+		return nil, nil
+	}
+	f.listed = true
+	prefix := f.fs.prefix
+	if f.name != "" {
+		prefix += f.name + "/"
+	}
+	var out []os.FileInfo
+	p := s3.NewListObjectsV2Paginator(f.fs.client, &s3.ListObjectsV2Input{Bucket: &f.fs.bucket, Prefix: &prefix, Delimiter: aws.String("/"), MaxKeys: aws.Int32(pageSize)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			return out, pathErr("readdir", f.name, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), prefix), "/")
+			out = append(out, &fileInfo{name: name, isDir: true})
+		}
+		for _, o := range page.Contents {
+			name := strings.TrimPrefix(aws.ToString(o.Key), prefix)
+			if name == "" || strings.HasSuffix(name, "/") {
+				continue
+			}
+			out = append(out, &fileInfo{name: name, size: aws.ToInt64(o.Size), mod: aws.ToTime(o.LastModified)})
+		}
+	}
+	if n > 0 && len(out) == 0 {
+		return nil, io.EOF
+	}
+	return out, nil
+}
+
+func (f *file) Readdirnames(n int) ([]string, error) {
+	infos, err := f.Readdir(n)
+	names := make([]string, len(infos))
+	for i, fi := range infos {
+		names[i] = fi.Name()
+	}
+	return names, err
+}

@@ -1,0 +1,436 @@
+// Package s3fs is mediaclean's S3-compatible backend: an afero.Fs over
+// aws-sdk-go-v2 on a bucket and key prefix, with the storage layer's fast
+// paths (ListObjectsV2 listing, DeleteObjects batch removal). It is a
+// separate package so that importing filefield, sweep or orphan does not
+// compile the SDK.
+//
+// # Semantics
+//
+//   - Keys are the prefix plus the name, normalised: no leading "/", no
+//     "//", no "." segments. A name with a ".." segment is refused with
+//     storage.ErrUnsafePath, since some servers map keys to file paths.
+//   - Directories are virtual: a name is a directory when keys exist below
+//     it. Mkdir and MkdirAll do nothing; Stat of a key that is only a prefix
+//     of other keys ("uploads/1" beside "uploads/12.jpg") is fs.ErrNotExist.
+//   - Files opened for writing are buffered in memory and uploaded whole on
+//     Close, so a file appears complete or not at all. O_EXCL creates are
+//     create-only (If-None-Match: *), so two writers cannot overwrite each
+//     other; filefield therefore writes final keys directly (the backend is
+//     a storage.AtomicCreator) and never renames.
+//   - Rename is CopyObject then DeleteObject: not atomic.
+//   - Modification times are the objects' LastModified; Chtimes is not
+//     supported.
+//   - Batch removal reports a key that did not exist as removed, and cannot
+//     tell a "directory" from a missing key: S3's DeleteObjects does not
+//     say. See storagetest.S3Divergences.
+package s3fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// pageSize is the keys per ListObjectsV2 page and per DeleteObjects call:
+// S3's maximum for both.
+const pageSize = 1000
+
+// Options configure an [Fs].
+type Options struct {
+	// Prefix is prepended to every key, such as "media/". Empty means the
+	// bucket's root.
+	Prefix string
+}
+
+// Fs is an afero.Fs over one bucket (and key prefix) of an S3-compatible
+// server. It is safe for concurrent use.
+type Fs struct {
+	client *s3.Client
+	bucket string
+	prefix string // normalised, ending in "/" unless empty
+}
+
+var (
+	_ afero.Fs              = (*Fs)(nil)
+	_ storage.Lister        = (*Fs)(nil)
+	_ storage.BatchRemover  = (*Fs)(nil)
+	_ storage.AtomicCreator = (*Fs)(nil)
+)
+
+// New returns an Fs on bucket through client.
+func New(client *s3.Client, bucket string, opts Options) *Fs {
+	p := strings.Trim(opts.Prefix, "/")
+	if p != "" {
+		p += "/"
+	}
+	return &Fs{client: client, bucket: bucket, prefix: p}
+}
+
+// CreatesAtomically reports true: objects appear whole on Close.
+func (f *Fs) CreatesAtomically() bool { return true }
+
+// Name returns "s3fs".
+func (f *Fs) Name() string { return "s3fs" }
+
+// clean normalises an afero name to a path relative to the prefix ("" for
+// the root), refusing ".." segments.
+func clean(name string) (string, error) {
+	var segs []string
+	for s := range strings.SplitSeq(name, "/") {
+		switch s {
+		case "", ".":
+			continue
+		case "..":
+			return "", &storage.PathError{Op: "s3fs", Path: name, Err: storage.ErrUnsafePath}
+		}
+		segs = append(segs, s)
+	}
+	return strings.Join(segs, "/"), nil
+}
+
+func (f *Fs) key(name string) (string, string, error) {
+	p, err := clean(name)
+	if err != nil {
+		return "", "", err
+	}
+	return p, f.prefix + p, nil
+}
+
+func isNotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	if errors.As(err, &nsk) || errors.As(err, &nf) {
+		return true
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
+}
+
+func isPreconditionFailed(err error) bool {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed {
+		return true
+	}
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed"
+}
+
+func pathErr(op, name string, err error) error {
+	if isNotFound(err) {
+		err = fs.ErrNotExist
+	}
+	return &fs.PathError{Op: op, Path: name, Err: err}
+}
+
+// fileInfo describes an object or a virtual directory.
+type fileInfo struct {
+	name  string
+	size  int64
+	mod   time.Time
+	isDir bool
+}
+
+func (i *fileInfo) Name() string       { return i.name }
+func (i *fileInfo) Size() int64        { return i.size }
+func (i *fileInfo) ModTime() time.Time { return i.mod }
+func (i *fileInfo) IsDir() bool        { return i.isDir }
+func (i *fileInfo) Sys() any           { return nil }
+func (i *fileInfo) Mode() fs.FileMode {
+	if i.isDir {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
+}
+
+// stat returns the object's info, a virtual directory's, or ErrNotExist.
+func (f *Fs) stat(ctx context.Context, name string) (*fileInfo, error) {
+	rel, key, err := f.key(name)
+	if err != nil {
+		return nil, err
+	}
+	base := path.Base("/" + rel)
+	if rel == "" {
+		return &fileInfo{name: "/", isDir: true}, nil
+	}
+	out, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key})
+	if err == nil {
+		return &fileInfo{name: base, size: aws.ToInt64(out.ContentLength), mod: aws.ToTime(out.LastModified)}, nil
+	}
+	if !isNotFound(err) {
+		return nil, pathErr("stat", name, err)
+	}
+	dir, err := f.hasChildren(ctx, key)
+	if err != nil {
+		return nil, pathErr("stat", name, err)
+	}
+	if dir {
+		return &fileInfo{name: base, isDir: true}, nil
+	}
+	return nil, pathErr("stat", name, fs.ErrNotExist)
+}
+
+func (f *Fs) hasChildren(ctx context.Context, key string) (bool, error) {
+	p := key + "/"
+	out, err := f.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &f.bucket, Prefix: &p, MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return false, err
+	}
+	return len(out.Contents) > 0, nil
+}
+
+// Stat returns the FileInfo of an object or a virtual directory.
+func (f *Fs) Stat(name string) (os.FileInfo, error) {
+	fi, err := f.stat(context.Background(), name)
+	if err != nil {
+		return nil, err
+	}
+	return fi, nil
+}
+
+// Create creates or truncates an object, uploaded on Close.
+func (f *Fs) Create(name string) (afero.File, error) {
+	return f.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+}
+
+// Mkdir does nothing: directories are virtual.
+func (f *Fs) Mkdir(string, os.FileMode) error { return nil }
+
+// MkdirAll does nothing: directories are virtual.
+func (f *Fs) MkdirAll(string, os.FileMode) error { return nil }
+
+// Open opens an object for reading, or a virtual directory for Readdir.
+func (f *Fs) Open(name string) (afero.File, error) {
+	return f.OpenFile(name, os.O_RDONLY, 0)
+}
+
+// OpenFile opens an object. Writing needs O_CREATE, with O_TRUNC or
+// O_EXCL: objects cannot be appended to or written in place.
+func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) {
+	ctx := context.Background()
+	rel, key, err := f.key(name)
+	if err != nil {
+		return nil, err
+	}
+	if flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		fi, err := f.stat(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return &file{fs: f, name: rel, key: key, info: fi}, nil
+	}
+	if flag&os.O_CREATE == 0 || flag&(os.O_TRUNC|os.O_EXCL) == 0 {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("s3fs: objects are written whole: need O_CREATE with O_TRUNC or O_EXCL: %w", errors.ErrUnsupported)}
+	}
+	if strings.ContainsRune(rel, 0) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: storage.ErrUnsafePath}
+	}
+	excl := flag&os.O_EXCL != 0
+	if excl {
+		if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key}); err == nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrExist}
+		} else if !isNotFound(err) {
+			return nil, pathErr("open", name, err)
+		}
+	}
+	return &file{fs: f, name: rel, key: key, writing: true, excl: excl, buf: &bytes.Buffer{}}, nil
+}
+
+// Remove deletes an object. A virtual directory with keys below it is not
+// removed (ENOTEMPTY); a missing key is fs.ErrNotExist.
+func (f *Fs) Remove(name string) error {
+	ctx := context.Background()
+	_, key, err := f.key(name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key}); err != nil {
+		if !isNotFound(err) {
+			return pathErr("remove", name, err)
+		}
+		dir, err := f.hasChildren(ctx, key)
+		if err != nil {
+			return pathErr("remove", name, err)
+		}
+		if dir {
+			return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
+		}
+		return pathErr("remove", name, fs.ErrNotExist)
+	}
+	if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &key}); err != nil {
+		return pathErr("remove", name, err)
+	}
+	return nil
+}
+
+// RemoveAll deletes an object and every key below it.
+func (f *Fs) RemoveAll(name string) error {
+	ctx := context.Background()
+	rel, _, err := f.key(name)
+	if err != nil {
+		return err
+	}
+	if rel == "" {
+		return &storage.PathError{Op: "removeall", Path: name, Err: storage.ErrUnsafePath}
+	}
+	paths := []string{rel}
+	err = f.ListTree(ctx, rel, func(e storage.Entry) error {
+		paths = append(paths, e.Path)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, err := range f.RemoveFiles(ctx, paths) {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Rename copies oldname to newname, then deletes oldname. It is not atomic.
+func (f *Fs) Rename(oldname, newname string) error {
+	ctx := context.Background()
+	_, okey, err := f.key(oldname)
+	if err != nil {
+		return err
+	}
+	_, nkey, err := f.key(newname)
+	if err != nil {
+		return err
+	}
+	if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
+		return pathErr("rename", oldname, err)
+	}
+	// CopySource is "bucket/key", URL-encoded: keys with spaces or "+"
+	// must survive the trip.
+	src := url.PathEscape(f.bucket) + "/" + escapeKey(okey)
+	if _, err := f.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &f.bucket, Key: &nkey, CopySource: &src}); err != nil {
+		return pathErr("rename", oldname, err)
+	}
+	if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
+		return pathErr("rename", oldname, err)
+	}
+	return nil
+}
+
+func escapeKey(k string) string {
+	segs := strings.Split(k, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// Chmod does nothing: objects have no mode.
+func (f *Fs) Chmod(string, os.FileMode) error { return nil }
+
+// Chown does nothing: objects have no owner.
+func (f *Fs) Chown(string, int, int) error { return nil }
+
+// Chtimes is not supported: LastModified is set by the server.
+func (f *Fs) Chtimes(name string, _, _ time.Time) error {
+	return &fs.PathError{Op: "chtimes", Path: name, Err: errors.ErrUnsupported}
+}
+
+// ListTree implements storage.Lister with ListObjectsV2, 1000 keys a
+// page, taking size and LastModified from the listing. Only objects are
+// reported (there are no directories), so fs.SkipDir never comes up.
+func (f *Fs) ListTree(ctx context.Context, dir string, fn func(storage.Entry) error) error {
+	rel, key, err := f.key(dir)
+	if err != nil {
+		return err
+	}
+	prefix := f.prefix
+	if rel != "" {
+		prefix = key + "/"
+	}
+	p := s3.NewListObjectsV2Paginator(f.client, &s3.ListObjectsV2Input{Bucket: &f.bucket, Prefix: &prefix, MaxKeys: aws.Int32(pageSize)})
+	for p.HasMorePages() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return &storage.PathError{Op: "list", Path: dir, Err: err}
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			if strings.HasSuffix(k, "/") {
+				continue // a folder marker some tools write
+			}
+			e := storage.Entry{Path: strings.TrimPrefix(k, f.prefix), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RemoveFiles implements storage.BatchRemover with DeleteObjects, 1000
+// keys a call, checking the per-key errors inside the 200 response.
+func (f *Fs) RemoveFiles(ctx context.Context, paths []string) []error {
+	errs := make([]error, len(paths))
+	for start := 0; start < len(paths); start += pageSize {
+		chunk := paths[start:min(start+pageSize, len(paths))]
+		if err := ctx.Err(); err != nil {
+			for i := start; i < len(paths); i++ {
+				errs[i] = err
+			}
+			return errs
+		}
+		ids := make([]types.ObjectIdentifier, 0, len(chunk))
+		index := map[string]int{}
+		for i, p := range chunk {
+			rel, key, err := f.key(p)
+			if err != nil || rel == "" {
+				errs[start+i] = &storage.PathError{Op: "remove", Path: p, Err: storage.ErrUnsafePath}
+				continue
+			}
+			ids = append(ids, types.ObjectIdentifier{Key: aws.String(key)})
+			index[key] = start + i
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		out, err := f.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &f.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			for _, id := range ids {
+				errs[index[aws.ToString(id.Key)]] = &storage.PathError{Op: "remove", Path: strings.TrimPrefix(aws.ToString(id.Key), f.prefix), Err: err}
+			}
+			continue
+		}
+		for _, e := range out.Errors {
+			k := aws.ToString(e.Key)
+			i, ok := index[k]
+			if !ok {
+				continue
+			}
+			var cause error = fmt.Errorf("%s: %s", aws.ToString(e.Code), aws.ToString(e.Message))
+			if aws.ToString(e.Code) == "NoSuchKey" {
+				cause = fs.ErrNotExist
+			}
+			errs[i] = &storage.PathError{Op: "remove", Path: paths[i], Err: cause}
+		}
+	}
+	return errs
+}
