@@ -2,6 +2,7 @@ package filefield_test
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
@@ -19,8 +21,8 @@ type backend struct {
 	new  func(t *testing.T) afero.Fs
 }
 
-// backends are the local os.Root backend, OsFs in a temp dir, and
-// MemMapFs: every behaviour test runs on all three.
+// backends are the local os.Root backend, OsFs in a temp dir, MemMapFs and
+// a real S3-compatible server: every behaviour test runs on all four.
 var backends = []backend{
 	{"RootFs", func(t *testing.T) afero.Fs {
 		rfs, err := storage.NewRootFs(t.TempDir())
@@ -30,6 +32,14 @@ var backends = []backend{
 	}},
 	{"OsFs", func(t *testing.T) afero.Fs { return afero.NewBasePathFs(afero.NewOsFs(), t.TempDir()) }},
 	{"MemMapFs", func(t *testing.T) afero.Fs { return afero.NewMemMapFs() }},
+	{"S3", func(t *testing.T) afero.Fs { return s3test.Shared(t).Fs(t, "media/") }},
+}
+
+// TestMain stops the S3 server that the S3 backend starts on first use.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	s3test.StopShared()
+	os.Exit(code)
 }
 
 func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs)) {

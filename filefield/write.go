@@ -100,6 +100,9 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 	if !f.opts.HashNames {
 		name = randomName()
 	}
+	if name != "" && storage.CreatesAtomically(f.fs) {
+		return f.storeDirect(ctx, up, head, storage.Join(f.resolveShard(tmpl, name), name+ext), ctype)
+	}
 	dir := f.resolveShard(tmpl, name)
 	tmp := storage.Join(dir, storage.TempPrefix+randomName())
 	file, err := f.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -136,13 +139,7 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 		werr = cerr
 	}
 	if werr != nil {
-		if errors.Is(werr, ErrTooLarge) {
-			return fail(ErrTooLarge)
-		}
-		if ctx.Err() != nil && errors.Is(werr, ctx.Err()) {
-			return st, werr
-		}
-		return st, storage.Wrap("write", tmp, werr)
+		return st, writeError(ctx, werr, up.Name, tmp)
 	}
 
 	if h != nil {
@@ -181,6 +178,49 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 		return st, err
 	}
 	return st, nil
+}
+
+// storeDirect writes the final name at once, on backends where a file
+// created with O_EXCL appears whole when it is closed (object stores, see
+// storage.AtomicCreator): no temp name, and no rename, which would be a
+// copy there. A failure before Close aborts the upload. A failed Close may
+// or may not have stored the object, so the name is then removed, best
+// effort; it is a fresh random name no row can reference.
+func (f *Field) storeDirect(ctx context.Context, up Upload, head []byte, final, ctype string) (stored, error) {
+	file, err := f.fs.OpenFile(final, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return stored{}, storage.Wrap("create", final, err)
+	}
+	size, err := copyLimited(ctx, file, head, up.Body, f.maxSize)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		if a, ok := file.(storage.Aborter); ok {
+			_ = a.Abort()
+		} else {
+			_ = file.Close()
+			_ = f.fs.Remove(final)
+		}
+		return stored{}, writeError(ctx, err, up.Name, final)
+	}
+	if err := file.Close(); err != nil {
+		_ = f.fs.Remove(final)
+		return stored{}, storage.Wrap("close", final, err)
+	}
+	return stored{path: final, size: size, contentType: ctype, created: true}, nil
+}
+
+// writeError reports a failed write: a size rejection as ErrTooLarge on
+// the client's name, a context error unwrapped, anything else on the path.
+func writeError(ctx context.Context, err error, clientName, p string) error {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return &PathError{Op: "save", Path: clientName, Err: ErrTooLarge}
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return err
+	}
+	return storage.Wrap("write", p, err)
 }
 
 type typeError struct{ ctype string }

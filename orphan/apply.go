@@ -192,10 +192,13 @@ func (f *Finder) referenced(ctx context.Context, plan *Plan) (func(i int, p stri
 	return func(_ int, p string) bool { return refs.has(p) }, nil
 }
 
-// unchanged reports whether o is still the regular file Find saw.
+// unchanged reports whether o is still the regular file Find saw: same
+// size, and the same mtime to the second (object stores give listings in
+// milliseconds and HEAD responses in whole seconds).
 func (f *Finder) unchanged(o Orphan) bool {
 	fi, err := storage.Lstat(f.fs, o.Path)
-	return err == nil && fi.Mode().IsRegular() && fi.Size() == o.Size && fi.ModTime().Equal(o.ModTime)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == o.Size &&
+		fi.ModTime().Truncate(time.Second).Equal(o.ModTime.Truncate(time.Second))
 }
 
 // quarantine is one Apply's trash folder: <Quarantine>/<run>/ holds the

@@ -2,6 +2,8 @@ package sweep_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -10,10 +12,23 @@ import (
 	"github.com/stretchr/testify/assert"
 	"go.uber.org/goleak"
 
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/sweep"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain stops the S3 server the S3 backend starts, then checks that no
+// goroutine is left (Run, the parallel listing, batch deletes).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	s3test.StopShared()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // Run sweeps once per interval, never overlapping, and returns promptly on
 // cancel. synctest's fake clock makes the hour pass instantly.

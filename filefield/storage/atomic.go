@@ -16,3 +16,10 @@ func CreatesAtomically(fsys afero.Fs) bool {
 	ac, ok := fsys.(AtomicCreator)
 	return ok && ac.CreatesAtomically()
 }
+
+// Aborter is implemented by files of an [AtomicCreator] that can be
+// discarded without storing them: a write that fails halfway is aborted
+// rather than closed, since Close would store what was written so far.
+type Aborter interface {
+	Abort() error
+}

@@ -204,3 +204,10 @@ func (f *file) Readdirnames(n int) ([]string, error) {
 	}
 	return names, err
 }
+
+// Abort discards a file opened for writing without uploading it.
+func (f *file) Abort() error {
+	f.closed = true
+	f.buf = nil
+	return nil
+}

@@ -265,6 +265,9 @@ func (f *FaultFs) RemoveFiles(ctx context.Context, paths []string) []error {
 	return errs
 }
 
+// CreatesAtomically forwards the wrapped backend's storage.AtomicCreator.
+func (f *FaultFs) CreatesAtomically() bool { return storage.CreatesAtomically(f.fs) }
+
 // SyncDir implements storage.DirSyncer.
 func (f *FaultFs) SyncDir(dir string) error {
 	if err := f.hook(Op{Kind: OpSyncDir, Path: dir}); err != nil {
@@ -332,6 +335,14 @@ func (ff *faultFile) Close() error {
 		return err
 	}
 	return cerr
+}
+
+// Abort forwards storage.Aborter; a file that cannot abort is closed.
+func (ff *faultFile) Abort() error {
+	if a, ok := ff.File.(storage.Aborter); ok {
+		return a.Abort()
+	}
+	return ff.File.Close()
 }
 
 func (ff *faultFile) Readdir(n int) ([]os.FileInfo, error) {

@@ -102,6 +102,7 @@ func StopShared() {
 	if shared != nil {
 		shared.Stop()
 	}
+	http.DefaultClient.CloseIdleConnections()
 }
 
 func start() (*Server, error) {
