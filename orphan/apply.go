@@ -91,6 +91,10 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	unchanged, err := f.stateCheck(ctx, plan)
+	if err != nil {
+		return rep, err
+	}
 	keep := func(o Orphan, reason string) {
 		c := rep.Kept[reason]
 		c.Add(o.Size)
@@ -110,7 +114,7 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 				keep(o, KeptUnrecognised)
 			case guards.recheck && referenced(start+i, o.Path):
 				keep(o, KeptReferenced)
-			case guards.recheck && !f.unchanged(o):
+			case guards.recheck && !unchanged(o):
 				keep(o, KeptChanged)
 			default:
 				todo = append(todo, o)
@@ -192,13 +196,50 @@ func (f *Finder) referenced(ctx context.Context, plan *Plan) (func(i int, p stri
 	return func(_ int, p string) bool { return refs.has(p) }, nil
 }
 
-// unchanged reports whether o is still the regular file Find saw: same
-// size, and the same mtime to the second (object stores give listings in
-// milliseconds and HEAD responses in whole seconds).
-func (f *Finder) unchanged(o Orphan) bool {
-	fi, err := storage.Lstat(f.fs, o.Path)
-	return err == nil && fi.Mode().IsRegular() && fi.Size() == o.Size &&
-		fi.ModTime().Truncate(time.Second).Equal(o.ModTime.Truncate(time.Second))
+// relistAbove is the plan size from which Apply re-checks files with one
+// fresh listing rather than a stat each: on S3 a stat is a HEAD request,
+// while a listing takes 1000 keys a request.
+const relistAbove = 100
+
+// stateCheck returns the function that tells whether an orphan is still
+// the regular file Find saw: same size, and the same mtime to the second
+// (S3 gives listings in milliseconds and HEAD responses in whole seconds).
+// Large plans on backends with a fast listing are checked against a fresh
+// listing; others by a stat of each file just before it goes.
+func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(Orphan) bool, error) {
+	same := func(o Orphan, size int64, mod time.Time) bool {
+		return size == o.Size && mod.Truncate(time.Second).Equal(o.ModTime.Truncate(time.Second))
+	}
+	if _, fast := f.fs.(storage.Lister); !fast || len(plan.Orphans) <= relistAbove {
+		return func(o Orphan) bool {
+			fi, err := storage.Lstat(f.fs, o.Path)
+			return err == nil && fi.Mode().IsRegular() && same(o, fi.Size(), fi.ModTime())
+		}, nil
+	}
+	planned := make(map[string]bool, len(plan.Orphans))
+	for _, o := range plan.Orphans {
+		planned[o.Path] = true
+	}
+	now := make(map[string]storage.Entry, len(plan.Orphans))
+	dirs := f.opts.Dirs
+	if len(dirs) == 0 {
+		dirs = []string{""}
+	}
+	for _, dir := range dirs {
+		err := storage.List(ctx, f.fs, dir, func(e storage.Entry) error {
+			if e.IsRegular() && planned[e.Path] {
+				now[e.Path] = e
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return func(o Orphan) bool {
+		e, ok := now[o.Path]
+		return ok && same(o, e.Size, e.ModTime)
+	}, nil
 }
 
 // quarantine is one Apply's trash folder: <Quarantine>/<run>/ holds the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -312,4 +313,30 @@ func TestLinesProviderFailsOnReadError(t *testing.T) {
 	got = nil
 	require.NoError(t, orphan.Combine(orphan.Paths("x"), orphan.File(p)).References(t.Context(), func(s string) error { got = append(got, s); return nil }))
 	assert.Equal(t, []string{"x", "a.jpg", "b.jpg"}, got)
+}
+
+// Large plans are re-checked against a fresh listing instead of a stat per
+// file: a file rewritten or removed after Find is still kept.
+func TestRecheckByRelisting(t *testing.T) {
+	t.Parallel()
+	for name, newFs := range backends {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fsys := newFs(t)
+			for i := range 150 {
+				put(t, fsys, fmt.Sprintf("pics/%03d.jpg", i), 10, 10*day)
+			}
+			f := orphan.New(fsys, orphan.Paths("pics/none.jpg"), orphan.Options{Now: clock, MaxFraction: -1})
+			plan, err := f.Find(t.Context())
+			require.NoError(t, err)
+			require.Len(t, plan.Orphans, 150)
+			put(t, fsys, "pics/007.jpg", 11, 10*day) // rewritten: another size
+			require.NoError(t, fsys.Remove("pics/008.jpg"))
+			rep, err := f.Apply(t.Context(), plan)
+			require.NoError(t, err)
+			assert.Equal(t, 148, rep.Deleted.Files)
+			assert.Equal(t, 2, rep.Kept[orphan.KeptChanged].Files)
+			assert.Equal(t, []string{"pics/007.jpg"}, files(t, fsys))
+		})
+	}
 }
