@@ -105,6 +105,16 @@ func StopShared() {
 	http.DefaultClient.CloseIdleConnections()
 }
 
+// Start starts a server outside a test (the benchmark program uses it);
+// Stop it when done.
+func Start() (*Server, error) { return start() }
+
+// CreateBucket creates a bucket.
+func (s *Server) CreateBucket(ctx context.Context, name string) error {
+	_, err := s.Client(nil).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &name})
+	return err
+}
+
 func start() (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
