@@ -321,7 +321,7 @@ func TestFailedDeletesAreReported(t *testing.T) {
 	}
 	ffs := storagetest.NewFaultFs(mem, storagetest.Fault{Kind: storagetest.OpRemove, N: 2, Sticky: true})
 	rep, err := sweep.New(ffs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock, Concurrency: 1}).Sweep(t.Context())
-	require.NoError(t, err)
+	require.ErrorIs(t, err, sweep.ErrDeleteFailed)
 	assert.Equal(t, 1, rep.Deleted.Files)
 	assert.Equal(t, 4, rep.Failed.Files)
 	assert.Len(t, rep.Failures, 4)

@@ -130,9 +130,10 @@ func oldNano(now, t int64, maxAge time.Duration) bool {
 }
 
 // Sweep runs one sweep: it lists the tree, plans, then deletes (unless
-// DryRun). It returns the report and, if the listing failed or ctx was
-// cancelled, the error; a listing error deletes nothing. Budgets are not
-// errors: the report's Stopped says which was reached.
+// DryRun). It always returns the report. The error is the listing's (then
+// nothing was deleted), ctx's, or ErrDeleteFailed when some deletions
+// failed. Budgets are not errors: the report's Stopped says which was
+// reached.
 func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -380,8 +381,16 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 	if s.opts.RemoveEmptyDirs && !s.opts.DryRun && !stopped {
 		rep.DirsRemoved = storage.RemoveEmptyDirs(ctx, s.fs, emptied, s.opts.Dir)
 	}
+	if rep.Failed.Files > 0 {
+		return fmt.Errorf("%w: %d files (%d bytes); see the report", ErrDeleteFailed, rep.Failed.Files, rep.Failed.Bytes)
+	}
 	return nil
 }
+
+// ErrDeleteFailed is returned, with the full report, when some planned
+// deletions failed (a full disk, a server gone away): the sweep did what
+// the report says and no more.
+var ErrDeleteFailed = errors.New("sweep: some deletions failed")
 
 // deletable reports whether p may be deleted at all: a valid stored path,
 // or a filefield temp file in a valid directory.

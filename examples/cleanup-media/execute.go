@@ -124,6 +124,8 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 		rep, err := s.Sweep(ctx)
 		out.Sweep = rep
 		if err != nil {
+			prog.stop()
+			c.print(stdout, out) // what was done before the failure
 			return fail(exitError, "sweep: %v", err)
 		}
 	}

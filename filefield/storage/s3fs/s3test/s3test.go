@@ -156,6 +156,13 @@ func start() (*Server, error) {
 	}
 }
 
+// Kill stops the server abruptly and keeps its data, for tests of a
+// server that goes away mid-run.
+func (s *Server) Kill() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
 // Stop stops the server and removes its data.
 func (s *Server) Stop() {
 	s.cmd.Process.Kill()
