@@ -295,8 +295,11 @@ func TestParallelReplaces(t *testing.T) {
 
 func TestHashNamesShareAndSurviveRollback(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, hashNamesShareAndSurviveRollback)
+}
+
+func hashNamesShareAndSurviveRollback(t *testing.T, fsys afero.Fs) {
 	ctx := t.Context()
-	fsys := afero.NewMemMapFs()
 	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics/{shard}", HashNames: true})
 	a, err := f.Save(ctx, upload("same"))
 	require.NoError(t, err)

@@ -100,7 +100,10 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 	if !f.opts.HashNames {
 		name = randomName()
 	}
-	if name != "" && storage.CreatesAtomically(f.fs) {
+	if storage.CreatesAtomically(f.fs) {
+		if name == "" {
+			return f.storeHashedDirect(ctx, up, head, tmpl, ext, ctype)
+		}
 		return f.storeDirect(ctx, up, head, storage.Join(f.resolveShard(tmpl, name), name+ext), ctype)
 	}
 	dir := f.resolveShard(tmpl, name)
@@ -209,6 +212,40 @@ func (f *Field) storeDirect(ctx context.Context, up Upload, head []byte, final, 
 		return stored{}, storage.Wrap("close", final, err)
 	}
 	return stored{path: final, size: size, contentType: ctype, created: true}, nil
+}
+
+// storeHashedDirect is storeDirect for content-hash names: the name is
+// known only after the last byte, so the upload is spooled to a local
+// temporary file (within the size limit) and hashed, then written to its
+// final key. If that key exists, the same bytes are already stored.
+func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string) (stored, error) {
+	spool, err := os.CreateTemp("", "mediaclean-spool-")
+	if err != nil {
+		return stored{}, err
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}()
+	h := sha256.New()
+	size, err := copyLimited(ctx, io.MultiWriter(spool, h), head, up.Body, f.maxSize)
+	if err != nil {
+		return stored{}, writeError(ctx, err, up.Name, "spool")
+	}
+	name := hex.EncodeToString(h.Sum(nil)[:16])
+	final := storage.Join(f.resolveShard(tmpl, name), name+ext)
+	existing := stored{path: final, size: size, contentType: ctype, created: false}
+	if _, err := f.fs.Stat(final); err == nil {
+		return existing, nil
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return stored{}, err
+	}
+	st, err := f.storeDirect(ctx, Upload{Body: spool, Name: up.Name}, nil, final, ctype)
+	if errors.Is(err, fs.ErrExist) {
+		return existing, nil // a concurrent upload of the same bytes won
+	}
+	return st, err
 }
 
 // writeError reports a failed write: a size rejection as ErrTooLarge on

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -349,4 +350,29 @@ func TestNewRefusesRuleThatDeletesEverything(t *testing.T) {
 	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{Rules: []sweep.Rule{{Glob: "**"}}}) })
 	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{}) })
 	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{Rules: []sweep.Rule{{Glob: "[", MaxAge: 1}}}) })
+}
+
+// S2: on object stores, where mtimes cannot be set, a rule takes the time
+// from the key. Every file here is new by mtime; only the names are old.
+func TestTimeFromName(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+		for _, p := range []string{"qr/20261101T000000Z-a.png", "qr/20261124T000000Z-b.png", "qr/no-date.png"} {
+			storagetest.WriteFile(t, fsys, p, []byte("x"), time.Time{})
+		}
+		fromName := func(p string) (time.Time, bool) {
+			base := p[strings.LastIndexByte(p, '/')+1:]
+			ts, _, ok := strings.Cut(base, "-")
+			if !ok {
+				return time.Time{}, false
+			}
+			tm, err := time.Parse("20060102T150405Z", ts)
+			return tm, err == nil
+		}
+		rep, err := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "qr/**", MaxAge: 7 * day, TimeFromName: fromName}}, Now: clock}).Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []string{"qr/20261124T000000Z-b.png", "qr/no-date.png"}, files(t, fsys))
+		assert.Equal(t, 1, rep.Deleted.Files)
+		assert.Equal(t, 1, rep.Kept[sweep.KeptNoTime].Files, "a name with no time is kept")
+	})
 }

@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
@@ -28,27 +30,43 @@ type env struct {
 	t     *testing.T
 	srv   *httptest.Server
 	db    *sql.DB
-	media string
-	fs    *storage.RootFs
+	media string // the local media folder ("" on S3)
+	fs    afero.Fs
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	s3test.StopShared()
+	os.Exit(code)
+}
+
+// newEnv starts the app on a media folder on the os.Root backend.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
 	media := filepath.Join(dir, "media")
 	require.NoError(t, os.MkdirAll(media, 0o755))
+	fsys, err := storage.NewRootFs(media)
+	require.NoError(t, err)
+	t.Cleanup(func() { fsys.Close() })
+	e := newEnvOn(t, fsys)
+	e.media = media
+	return e
+}
+
+// newEnvOn starts the app on fsys.
+func newEnvOn(t *testing.T, fsys afero.Fs) *env {
+	t.Helper()
+	dir := t.TempDir()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=busy_timeout(5000)")
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
-	fsys, err := storage.NewRootFs(media)
-	require.NoError(t, err)
-	t.Cleanup(func() { fsys.Close() })
 	app, err := NewApp(t.Context(), db, fsys, slog.New(slog.NewTextHandler(io.Discard, nil)), 7*24*time.Hour)
 	require.NoError(t, err)
 	srv := httptest.NewServer(app.Routes())
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, media: media, fs: fsys}
+	return &env{t: t, srv: srv, db: db, fs: fsys}
 }
 
 // client does not follow redirects, so the tests see each status.
@@ -124,7 +142,11 @@ var pdf = []byte("%PDF-1.4\n% receipt\n")
 
 func TestEveryFileKindUploadReplaceDelete(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	t.Run("RootFs", func(t *testing.T) { t.Parallel(); everyFileKind(t, newEnv(t)) })
+	t.Run("S3", func(t *testing.T) { t.Parallel(); everyFileKind(t, newEnvOn(t, s3test.Shared(t).Fs(t, "media/"))) })
+}
+
+func everyFileKind(t *testing.T, e *env) {
 	require.Equal(t, http.StatusSeeOther, e.post("/users", map[string]string{"name": "alice"}, png("pic1"), "me.png"))
 	e.inSync("creating a user with a picture")
 	require.Equal(t, http.StatusSeeOther, e.post("/forum", map[string]string{"user_id": "1", "body": "hi"}, png("forum1"), "f.png"))

@@ -9,7 +9,9 @@
 //	go run ./examples/webapp -addr :9000 -data /var/lib/app -qr-age 24h
 //
 // It uses SQLite (data/app.db) and a local media folder (data/media) on the
-// symlink-safe os.Root backend; nothing else needs installing.
+// symlink-safe os.Root backend; nothing else needs installing. With
+// -s3-endpoint and -s3-bucket (credentials in AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY) the media live in an S3-compatible bucket.
 package main
 
 import (
@@ -26,9 +28,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/afero"
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 )
 
 func main() {
@@ -36,17 +43,52 @@ func main() {
 	data := flag.String("data", "./data", "folder for the database and the media (created if missing)")
 	qrAge := flag.Duration("qr-age", 7*24*time.Hour, "QR codes older than this are swept")
 	sweepEvery := flag.Duration("sweep-every", time.Hour, "how often the in-process sweeper runs")
+	var s3c s3Config
+	flag.StringVar(&s3c.endpoint, "s3-endpoint", "", "keep media in an S3-compatible bucket at this `URL` instead of data/media")
+	flag.StringVar(&s3c.bucket, "s3-bucket", "", "the bucket (with -s3-endpoint)")
+	flag.StringVar(&s3c.prefix, "s3-prefix", "media/", "key prefix inside the bucket")
+	flag.StringVar(&s3c.region, "s3-region", "us-east-1", "the region")
 	flag.Parse()
-	if err := run(*addr, *data, *qrAge, *sweepEvery); err != nil {
+	// Credentials come from the environment, never from flags (which show in ps).
+	s3c.access, s3c.secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if err := run(*addr, *data, *qrAge, *sweepEvery, s3c); err != nil {
 		fmt.Fprintln(os.Stderr, "webapp:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, data string, qrAge, sweepEvery time.Duration) error {
+type s3Config struct {
+	endpoint, bucket, prefix, region, access, secret string
+}
+
+// mediaFs is the local media folder on the os.Root backend, or the bucket
+// when -s3-endpoint is set.
+func mediaFs(data string, c s3Config) (afero.Fs, func(), error) {
+	if c.endpoint == "" {
+		media := filepath.Join(data, "media")
+		if err := os.MkdirAll(media, 0o755); err != nil {
+			return nil, nil, err
+		}
+		rfs, err := storage.NewRootFs(media)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rfs, func() { rfs.Close() }, nil
+	}
+	if c.bucket == "" || c.access == "" || c.secret == "" {
+		return nil, nil, errors.New("-s3-endpoint needs -s3-bucket and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment")
+	}
+	client := s3.New(s3.Options{
+		BaseEndpoint: aws.String(c.endpoint), Region: c.region, UsePathStyle: true,
+		Credentials:                credentials.NewStaticCredentialsProvider(c.access, c.secret, ""),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+	})
+	return s3fs.New(client, c.bucket, s3fs.Options{Prefix: c.prefix}), func() {}, nil
+}
+
+func run(addr, data string, qrAge, sweepEvery time.Duration, s3c s3Config) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	media := filepath.Join(data, "media")
-	if err := os.MkdirAll(media, 0o755); err != nil {
+	if err := os.MkdirAll(data, 0o755); err != nil {
 		return err
 	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "app.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
@@ -54,11 +96,11 @@ func run(addr, data string, qrAge, sweepEvery time.Duration) error {
 		return err
 	}
 	defer db.Close()
-	fsys, err := storage.NewRootFs(media)
+	fsys, closeFs, err := mediaFs(data, s3c)
 	if err != nil {
 		return err
 	}
-	defer fsys.Close()
+	defer closeFs()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
