@@ -111,6 +111,9 @@ func (s *Sweeper) ruleName(c candidate) string {
 // match returns the index of the first rule matching p, or -1.
 func (s *Sweeper) match(p string) int32 {
 	for i := range s.rules {
+		if s.rules[i].Glob == "**" { // matches every path: skip the matcher
+			return int32(i)
+		}
 		if ok, _ := doublestar.Match(s.rules[i].Glob, p); ok {
 			return int32(i)
 		}

@@ -89,7 +89,10 @@ type dirResult struct {
 	path   string
 	handle *dirHandle
 	infos  []dirEntry
-	err    error
+	// entries are infos as Entry values, built by the worker so that the
+	// goroutine calling fn only calls it.
+	entries []Entry
+	err     error
 }
 
 type treeWalk struct {
@@ -116,7 +119,12 @@ func (w *treeWalk) read(job *dirJob) dirResult {
 		h.release()
 		return dirResult{path: job.path, err: wrap("list", job.path, err)}
 	}
-	return dirResult{path: job.path, handle: h, infos: infos}
+	entries := make([]Entry, len(infos))
+	for i := range infos {
+		de := &infos[i]
+		entries[i] = Entry{Path: Join(job.path, de.name), Size: de.size, ModTime: de.mod, Type: de.typ}
+	}
+	return dirResult{path: job.path, handle: h, infos: infos, entries: entries}
 }
 
 func (w *treeWalk) run(first *dirJob, fn func(Entry) error) error {
@@ -198,7 +206,7 @@ func (w *treeWalk) emit(ctx context.Context, res dirResult, fn func(Entry) error
 	var children []*dirJob
 	for i := range res.infos {
 		de := &res.infos[i]
-		e := Entry{Path: Join(res.path, de.name), Size: de.size, ModTime: de.mod, Type: de.typ}
+		e := res.entries[i]
 		if err := fn(e); err != nil {
 			if errors.Is(err, fs.SkipDir) && e.IsDir() {
 				continue
