@@ -72,32 +72,41 @@ func sweeper(fsys afero.Fs, dry bool) *sweep.Sweeper {
 	return sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: week}}, DryRun: dry})
 }
 
+// sweepFresh sweeps a freshly generated tree on the local backend and
+// returns the report, the sweep's time and the files left.
+func (b *bench) sweepFresh() (*sweep.Report, time.Duration, []string, error) {
+	dir, err := b.fresh()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	defer os.RemoveAll(dir)
+	rfs, err := storage.NewRootFs(dir)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	start := time.Now()
+	rep, err := sweeper(rfs, false).Sweep(context.Background())
+	took := time.Since(start)
+	rfs.Close()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	left, err := remaining(dir)
+	return rep, took, left, err
+}
+
 // T1: sweep vs find -type f -mtime +7 -delete, each on a fresh tree.
 func (b *bench) t1Sweep() (Result, error) {
 	var ours, peer []time.Duration
 	for range b.runs {
+		rep, took, oursLeft, err := b.sweepFresh()
+		if err != nil {
+			return Result{}, err
+		}
+		ours = append(ours, took)
+
 		dir, err := b.fresh()
 		if err != nil {
-			return Result{}, err
-		}
-		rfs, err := storage.NewRootFs(dir)
-		if err != nil {
-			return Result{}, err
-		}
-		start := time.Now()
-		rep, err := sweeper(rfs, false).Sweep(context.Background())
-		ours = append(ours, time.Since(start))
-		rfs.Close()
-		if err != nil {
-			return Result{}, err
-		}
-		oursLeft, err := remaining(dir)
-		if err != nil {
-			return Result{}, err
-		}
-		os.RemoveAll(dir)
-
-		if dir, err = b.fresh(); err != nil {
 			return Result{}, err
 		}
 		d, _, err := timeCmd("find", dir, "-type", "f", "-mtime", "+7", "-delete")
@@ -323,21 +332,13 @@ func (b *bench) t6MemMapFs() (Result, error) {
 		if err != nil || rep.Deleted.Files != b.files/2+b.files%2 {
 			return Result{}, fmt.Errorf("MemMapFs sweep deleted %d: %v", rep.Deleted.Files, err)
 		}
-		dir, err := b.fresh()
+		rep2, took, _, err := b.sweepFresh()
 		if err != nil {
 			return Result{}, err
 		}
-		rfs, err := storage.NewRootFs(dir)
-		if err != nil {
-			return Result{}, err
-		}
-		start = time.Now()
-		rep2, err := sweeper(rfs, false).Sweep(context.Background())
-		disk = append(disk, time.Since(start))
-		rfs.Close()
-		os.RemoveAll(dir)
-		if err != nil || rep2.Deleted.Files != rep.Deleted.Files {
-			return Result{}, fmt.Errorf("different work: MemMapFs deleted %d, disk %d: %v", rep.Deleted.Files, rep2.Deleted.Files, err)
+		disk = append(disk, took)
+		if rep2.Deleted.Files != rep.Deleted.Files {
+			return Result{}, fmt.Errorf("different work: MemMapFs deleted %d, disk %d", rep.Deleted.Files, rep2.Deleted.Files)
 		}
 	}
 	return Result{Ours: median(mem), Peer: median(disk), Target: 2, Peer_: "the same sweep on the local backend"}, nil
