@@ -20,7 +20,10 @@
 //   - A new file is complete before any row can point at it: it is written
 //     to a temporary name with O_EXCL in the target directory, synced,
 //     closed, renamed into place, and the directory is synced. A failure at
-//     any step removes what was written (F2).
+//     any step removes what was written (F2). On object stores
+//     (storage.AtomicCreator, such as s3fs), where an object appears whole
+//     on Close and rename is a copy, the final key is written directly,
+//     create-only; a failed write is aborted and stores nothing.
 //   - Stored names are 128 random bits from crypto/rand (or the first 128
 //     bits of the content's SHA-256 with Options.HashNames) plus an
 //     extension from an allowlist, chosen from the sniffed content type; the

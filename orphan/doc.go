@@ -35,7 +35,18 @@
 // in a sorted slice: 8 bytes per reference plus slice growth, at most 16
 // bytes per reference (O11). A collision can only make an orphan look
 // referenced, which keeps a file. Storage is streamed; only candidates
-// (files old enough, in scope) are held, with their paths.
+// (files old enough, in scope) are held, as their path bytes plus 24 bytes
+// each, and every scanned path as an 8-byte hash (for the missing-file
+// report). Measured peak heap, garbage included: about 165 bytes per
+// reference with as many files as references (examples/bench, T3).
+//
+// # Re-checks
+//
+// Apply checks each file just before acting: still there, a regular file
+// of the same size, the same mtime to the second (object stores report
+// milliseconds in listings and whole seconds in HEAD responses), still
+// unreferenced. Plans over 100 files on a backend with a fast listing are
+// checked against one fresh listing, not a stat each (on S3, a HEAD each).
 //
 // # Caveats
 //

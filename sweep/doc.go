@@ -24,7 +24,11 @@
 //     filefield are kept until older than TempMaxAge (default one day).
 //   - A listing error or a cancelled context during listing deletes
 //     nothing. A budget (MaxDeletes, MaxBytes, MaxDuration) stops cleanly
-//     and the report says which.
+//     and the report says which; with a count or bytes budget the plan is
+//     taken in path order, so a dry run and the real run stop at the same
+//     file.
+//   - Deletions that fail (a full disk, a server gone away) are reported
+//     file by file, and Sweep returns [ErrDeleteFailed] with the report.
 //
 // # Concurrency
 //

@@ -35,6 +35,13 @@
 // every entry again) nor Readdir(n) paging (which panics on MemMapFs when
 // entries are removed in between).
 //
+// # Object stores
+//
+// Backends that implement [AtomicCreator] (package s3fs) store a file whole
+// on Close and copy on rename; filefield then writes final names directly,
+// and aborts a failed write through [Aborter]. Their directories are
+// virtual.
+//
 // # Errors
 //
 // Failures are [*PathError] values carrying the operation and the path,
