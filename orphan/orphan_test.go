@@ -3,6 +3,7 @@ package orphan_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -337,6 +338,36 @@ func TestRecheckByRelisting(t *testing.T) {
 			assert.Equal(t, 148, rep.Deleted.Files)
 			assert.Equal(t, 2, rep.Kept[orphan.KeptChanged].Files)
 			assert.Equal(t, []string{"pics/007.jpg"}, files(t, fsys))
+		})
+	}
+}
+
+// O7: a plan saved as JSON and loaded later applies the same way, and a
+// file that changed meanwhile is still caught by the re-check.
+func TestPlanJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	for name, newFs := range backends {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fsys := newFs(t)
+			seedTree(t, fsys)
+			f := orphan.New(fsys, orphan.Paths("profile_pics/a.jpg", "forum_images/d.png"), orphan.Options{Now: clock, MaxFraction: -1})
+			plan, err := f.Find(t.Context())
+			require.NoError(t, err)
+			saved, err := json.Marshal(plan)
+			require.NoError(t, err)
+
+			var loaded orphan.Plan
+			require.NoError(t, json.Unmarshal(saved, &loaded))
+			assert.Equal(t, plan.Total, loaded.Total)
+			require.Len(t, loaded.Orphans, len(plan.Orphans))
+			put(t, fsys, "forum_images/e.png", 501, 30*day) // changed after the plan was saved
+			rep, err := f.Apply(t.Context(), &loaded)
+			require.NoError(t, err)
+			// b.jpg and notes.txt go; e.png changed after the plan and stays.
+			assert.Equal(t, []string{"forum_images/d.png", "forum_images/e.png", "profile_pics/a.jpg", "profile_pics/c.jpg"}, files(t, fsys))
+			assert.Equal(t, 2, rep.Deleted.Files)
+			assert.Equal(t, 1, rep.Kept[orphan.KeptChanged].Files)
 		})
 	}
 }
