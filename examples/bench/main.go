@@ -44,9 +44,10 @@ type Output struct {
 }
 
 type bench struct {
-	files int
-	runs  int
-	base  string
+	files    int
+	runs     int
+	base     string // trees (tmpfs by default)
+	diskBase string // T4's directory, on a local disk
 }
 
 func main() {
@@ -55,6 +56,7 @@ func main() {
 	jsonOut := flag.Bool("json", false, "print one JSON object instead of a table")
 	only := flag.String("only", "T1,T2,T3,T4,T5,T6", "comma-separated targets to run")
 	s3Objects := flag.Int("s3-objects", 10000, "objects for T5 on the S3-compatible server (versitygw, installed on first use)")
+	diskDir := flag.String("disk-dir", os.TempDir(), "a directory on a local disk for T4, whose target is defined there (fsync costs nothing on tmpfs)")
 	dir := flag.String("dir", "", "directory for the trees (default: /dev/shm if present, else the temp dir)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
@@ -87,7 +89,12 @@ func main() {
 		}
 	}
 
-	b := &bench{files: *files, runs: *runs, base: work}
+	t4work, err := os.MkdirTemp(*diskDir, "mediaclean-bench-t4-")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(t4work)
+	b := &bench{files: *files, runs: *runs, base: work, diskBase: t4work}
 	out := Output{Files: *files, Runs: *runs, Dir: base, Results: map[string]Result{}}
 	targets := map[string]func() (Result, error){
 		"T1": b.t1Sweep, "T2": b.t2DryRun, "T3": b.t3Orphans, "T4": b.t4Replace, "T6": b.t6MemMapFs,

@@ -253,7 +253,7 @@ func (b *bench) t4Replace() (Result, error) {
 	body := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 100<<10)...)
 	var ours, peer []time.Duration
 	for range b.runs {
-		dir, err := os.MkdirTemp(b.base, "t4-")
+		dir, err := os.MkdirTemp(b.diskBase, "t4-")
 		if err != nil {
 			return Result{}, err
 		}
