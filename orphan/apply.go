@@ -125,18 +125,28 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 				if q, err = f.newQuarantine(); err != nil {
 					return rep, err
 				}
-				rep.QuarantineRun = q.run
 			}
+			// Write-ahead: the manifest lists the batch before any file
+			// moves, so every moved file is in a saved manifest even if a
+			// later write fails; then it is saved with what really moved.
+			moved := q.manifest.Files
+			q.manifest.Files = append(moved[:len(moved):len(moved)], todo...)
+			if err := q.save(f.fs); err != nil {
+				return rep, err // nothing of this batch has moved
+			}
+			rep.QuarantineRun = q.run // a manifest exists from here on
 			for _, o := range todo {
 				if err := q.move(f.fs, o); err != nil {
 					f.fail(ctx, rep, o, err)
 					continue
 				}
+				moved = append(moved, o)
 				rep.Quarantined.Add(o.Size)
 				f.event(ctx, Event{Action: "quarantine", Path: o.Path, Size: o.Size})
 			}
+			q.manifest.Files = moved
 			if err := q.save(f.fs); err != nil {
-				return rep, err
+				return rep, err // the write-ahead manifest still lists them
 			}
 			continue
 		}
@@ -279,11 +289,7 @@ func (q *quarantine) move(fsys afero.Fs, o Orphan) error {
 	if _, err := fsys.Stat(dst); err == nil {
 		return &storage.PathError{Op: "quarantine", Path: dst, Err: fs.ErrExist}
 	}
-	if err := fsys.Rename(o.Path, dst); err != nil {
-		return err
-	}
-	q.manifest.Files = append(q.manifest.Files, o)
-	return nil
+	return fsys.Rename(o.Path, dst)
 }
 
 func (q *quarantine) save(fsys afero.Fs) error {
@@ -291,8 +297,9 @@ func (q *quarantine) save(fsys afero.Fs) error {
 	if err != nil {
 		return err
 	}
-	p := storage.Join(q.dir, manifestName)
-	return storage.Wrap("write", p, afero.WriteFile(fsys, p, b, 0o644))
+	// Replaced atomically: a failed save must leave the previous
+	// (write-ahead) manifest intact, or moved files could not be restored.
+	return storage.WriteFileAtomic(fsys, storage.Join(q.dir, manifestName), b)
 }
 
 func (f *Finder) readManifest(run string) (*Manifest, error) {
