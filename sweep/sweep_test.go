@@ -376,3 +376,42 @@ func TestTimeFromName(t *testing.T) {
 		assert.Equal(t, 1, rep.Kept[sweep.KeptNoTime].Files, "a name with no time is kept")
 	})
 }
+
+// TestSweepUnderFaults fails the Nth filesystem operation of a sweep, for
+// every N: young and protected files are never touched, old files are
+// gone or intact, and a failure is reported rather than hidden.
+func TestSweepUnderFaults(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends[:3] {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			for n := 1; ; n++ {
+				base, _ := b.new(t)
+				put(t, base, "qr/1/old.png", 3, 10*day)
+				put(t, base, "qr/2/old.png", 4, 10*day)
+				put(t, base, "qr/1/young.png", 5, day)
+				put(t, base, "qr/keep/old.png", 6, 10*day)
+				ffs := storagetest.NewFaultFs(base, storagetest.Fault{N: n})
+				rep, err := sweep.New(ffs, sweep.Options{
+					Rules: []sweep.Rule{{Glob: "qr/**", MaxAge: 7 * day}}, Protected: []string{"qr/keep/**"},
+					Now: clock, RemoveEmptyDirs: true, Concurrency: 1,
+				}).Sweep(t.Context())
+				fired := ffs.Fired() > 0
+				left := files(t, base)
+				for _, p := range []string{"qr/1/young.png", "qr/keep/old.png"} {
+					assert.Contains(t, left, p, "op %d", n)
+				}
+				if fired && err == nil {
+					// A failed stat of an emptied directory may only keep it.
+					assert.Equal(t, 2, rep.Deleted.Files, "op %d: a fault was hidden", n)
+				}
+				if !fired {
+					require.NoError(t, err)
+					assert.Equal(t, []string{"qr/1/young.png", "qr/keep/old.png"}, left)
+					assert.Greater(t, n, 2)
+					return
+				}
+			}
+		})
+	}
+}

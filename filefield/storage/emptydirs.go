@@ -3,6 +3,8 @@ package storage
 import (
 	"cmp"
 	"context"
+	"errors"
+	"io"
 	"slices"
 	"strings"
 
@@ -68,5 +70,8 @@ func isDirToRemove(fsys afero.Fs, d string) bool {
 	}
 	names, err := f.Readdirnames(1)
 	f.Close()
-	return err != nil && len(names) == 0 // io.EOF: empty
+	// Only io.EOF means empty. Any other error keeps the directory: on a
+	// backend whose Remove drops non-empty directories (MemMapFs), taking
+	// a failed read for "empty" loses files.
+	return errors.Is(err, io.EOF) && len(names) == 0
 }
