@@ -102,3 +102,45 @@ func TestApplyUnderFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeUnderFaults fails the Nth operation of Purge, for every N:
+// nothing outside the quarantine run is touched, a stray file inside it is
+// never deleted, and a run whose purge failed can be purged again.
+func TestPurgeUnderFaults(t *testing.T) {
+	t.Parallel()
+	for n := 1; ; n++ {
+		base := afero.NewMemMapFs()
+		storagetest.WriteFile(t, base, "pics/ref.jpg", []byte("ref"), now.Add(-10*day))
+		for _, p := range []string{"pics/o1.jpg", "pics/o2.jpg", "other/o3.jpg"} {
+			storagetest.WriteFile(t, base, p, []byte(p), now.Add(-10*day))
+		}
+		f := orphan.New(base, orphan.Paths("pics/ref.jpg"), orphan.Options{Now: clock, MaxFraction: -1, Quarantine: "trash"})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		rep, err := f.Apply(t.Context(), plan)
+		require.NoError(t, err)
+		stray := "trash/" + rep.QuarantineRun + "/pics/stray.jpg"
+		storagetest.WriteFile(t, base, stray, []byte("not ours"), time.Time{})
+
+		ffs := storagetest.NewFaultFs(base, storagetest.Fault{N: n})
+		later := orphan.New(ffs, orphan.Paths("x"), orphan.Options{Quarantine: "trash", Now: func() time.Time { return now.Add(40 * day) }})
+		purged, _, _ := later.Purge(t.Context(), 30*day)
+		fired := ffs.Fired() > 0
+
+		left := storagetest.Files(t, base)
+		assert.Contains(t, left, "pics/ref.jpg", "op %d", n)
+		assert.Contains(t, left, stray, "op %d: a file the manifest does not list was purged", n)
+		if fired && len(purged) == 0 {
+			// The run stays purgeable: a second purge without faults finishes it.
+			purged, fails, err := orphan.New(base, orphan.Paths("x"), orphan.Options{Quarantine: "trash", Now: func() time.Time { return now.Add(40 * day) }}).Purge(t.Context(), 30*day)
+			require.NoError(t, err, "op %d", n)
+			assert.Empty(t, fails, "op %d", n)
+			assert.Equal(t, []string{rep.QuarantineRun}, purged, "op %d", n)
+		}
+		if !fired {
+			assert.Equal(t, []string{rep.QuarantineRun}, purged)
+			assert.Equal(t, []string{"pics/ref.jpg", stray}, storagetest.Files(t, base))
+			return
+		}
+	}
+}
