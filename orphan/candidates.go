@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"time"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
 // candidates holds the files Find may report as orphans while references
@@ -40,7 +42,39 @@ func (c *candidates) path(i int) []byte {
 	return c.paths[it.off : it.off+it.n]
 }
 
-func (c *candidates) orphan(i int) Orphan {
-	it := c.items[i]
-	return Orphan{Path: string(c.path(i)), Size: it.size, ModTime: time.Unix(0, it.mtime)}
+// orphans splits the candidates: it returns the unreferenced ones as
+// Orphan values, in a slice of exactly their number with all their paths
+// in one string (a large plan costs a few allocations, not one per file),
+// and the count of the referenced ones.
+func (c *candidates) orphans(refs *refSet) (out []Orphan, referenced storage.Count) {
+	used := make([]uint64, (len(c.items)+63)/64) // one bit per candidate
+	n, bytes := 0, 0
+	for i := range c.items {
+		if refs.hasBytes(c.path(i)) {
+			used[i/64] |= 1 << (i % 64)
+			referenced.Add(c.items[i].size)
+		} else {
+			n++
+			bytes += int(c.items[i].n)
+		}
+	}
+	isUsed := func(i int) bool { return used[i/64]&(1<<(i%64)) != 0 }
+	buf := make([]byte, 0, bytes)
+	for i := range c.items {
+		if !isUsed(i) {
+			buf = append(buf, c.path(i)...)
+		}
+	}
+	all := string(buf)
+	out = make([]Orphan, 0, n)
+	off := 0
+	for i := range c.items {
+		it := c.items[i]
+		if isUsed(i) {
+			continue
+		}
+		out = append(out, Orphan{Path: all[off : off+int(it.n)], Size: it.size, ModTime: time.Unix(0, it.mtime)})
+		off += int(it.n)
+	}
+	return out, referenced
 }

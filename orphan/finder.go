@@ -305,13 +305,12 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 		return nil, ErrNoReferences
 	}
 	var tally storage.DirTally
-	for i := range cands.items {
-		if refs.hasBytes(cands.path(i)) {
-			keep(KeptReferenced, cands.items[i].size)
-			continue
-		}
-		c := cands.orphan(i)
-		plan.Orphans = append(plan.Orphans, c)
+	var referenced storage.Count
+	plan.Orphans, referenced = cands.orphans(refs)
+	if referenced.Files > 0 {
+		plan.Kept[KeptReferenced] = referenced
+	}
+	for _, c := range plan.Orphans {
 		plan.Total.Add(c.Size)
 		tally.Add(c.Path, c.Size)
 		f.event(ctx, Event{Action: "orphan", Path: c.Path, Size: c.Size})
