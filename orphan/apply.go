@@ -96,6 +96,7 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 		rep.Kept[reason] = c
 		f.event(ctx, Event{Action: "keep", Path: o.Path, Reason: reason, Size: o.Size})
 	}
+	now := f.now()
 	var q *quarantine
 	for start := 0; start < len(plan.Orphans); start += applyBatch {
 		if err := ctx.Err(); err != nil {
@@ -104,9 +105,9 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 		batch := plan.Orphans[start:min(start+applyBatch, len(plan.Orphans))]
 		var todo []Orphan
 		for i, o := range batch {
-			switch {
-			case storage.ValidPath(o.Path) != nil:
-				keep(o, KeptUnrecognised)
+			switch reason := f.excluded(o.Path, o.ModTime, now); {
+			case reason != "":
+				keep(o, reason)
 			case guards.recheck && referenced(start+i, o.Path):
 				keep(o, KeptReferenced)
 			case guards.recheck && !unchanged(o):

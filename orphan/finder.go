@@ -253,7 +253,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	}
 	for _, dir := range dirs {
 		err := storage.List(ctx, f.fs, dir, func(e storage.Entry) error {
-			if f.opts.Quarantine != "" && (e.Path == f.opts.Quarantine || strings.HasPrefix(e.Path, f.opts.Quarantine+"/")) {
+			if f.inQuarantine(e.Path) {
 				if e.IsDir() {
 					return fs.SkipDir
 				}
@@ -268,18 +268,13 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 			}
 			plan.Scanned.Add(e.Size)
 			stored.add(e.Path)
-			switch {
-			case storage.MatchAny(f.opts.Exclude, e.Path) || storage.IsTempName(e.Path):
-				keep(KeptExcluded, e.Size)
-			case storage.ValidPath(e.Path) != nil || (len(f.opts.Shapes) > 0 && !storage.MatchAny(f.opts.Shapes, e.Path)):
-				keep(KeptUnrecognised, e.Size)
-				if len(plan.Unrecognised) < maxListed {
-					plan.Unrecognised = append(plan.Unrecognised, e.Path)
-				}
-			case guards.grace && f.opts.MinAge >= 0 && (e.ModTime.After(now) || now.Sub(e.ModTime) < f.opts.MinAge):
-				keep(KeptYoung, e.Size)
-			default:
+			reason := f.excluded(e.Path, e.ModTime, now)
+			if reason == "" {
 				return cands.add(e.Path, e.Size, e.ModTime)
+			}
+			keep(reason, e.Size)
+			if reason == KeptUnrecognised && len(plan.Unrecognised) < maxListed {
+				plan.Unrecognised = append(plan.Unrecognised, e.Path)
 			}
 			return nil
 		})
@@ -318,6 +313,41 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	slices.SortFunc(plan.Orphans, func(a, b Orphan) int { return strings.Compare(a.Path, b.Path) })
 	plan.Dirs = tally.Top(f.opts.TopDirs)
 	return plan, nil
+}
+
+// excluded says why the file at p, last modified at mod, can never be an
+// orphan, or "" if it can. Find and Apply both ask it, so a plan that was
+// saved, edited or made with other options cannot delete what this finder
+// would not have planned.
+func (f *Finder) excluded(p string, mod, now time.Time) string {
+	switch {
+	case f.inQuarantine(p) || !f.inScope(p):
+		return KeptExcluded
+	case storage.MatchAny(f.opts.Exclude, p) || storage.IsTempName(p):
+		return KeptExcluded
+	case storage.ValidPath(p) != nil || (len(f.opts.Shapes) > 0 && !storage.MatchAny(f.opts.Shapes, p)):
+		return KeptUnrecognised
+	case guards.grace && f.opts.MinAge >= 0 && (mod.After(now) || now.Sub(mod) < f.opts.MinAge):
+		return KeptYoung
+	}
+	return ""
+}
+
+func (f *Finder) inQuarantine(p string) bool {
+	q := f.opts.Quarantine
+	return q != "" && (p == q || strings.HasPrefix(p, q+"/"))
+}
+
+func (f *Finder) inScope(p string) bool {
+	if len(f.opts.Dirs) == 0 {
+		return true
+	}
+	for _, d := range f.opts.Dirs {
+		if d = strings.Trim(d, "/"); d == "" || d == "." || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckLimits returns the sentinel of the first blast-radius limit the plan

@@ -371,3 +371,46 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// A plan is only a list: Apply re-applies this finder's own exclusions, so
+// a plan that was edited, is stale, or came from a finder with other
+// options deletes nothing this one would not have planned.
+func TestApplyRefusesWhatFindWouldNotPlan(t *testing.T) {
+	t.Parallel()
+	for name, newFs := range backends {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fsys := newFs(t)
+			old := 10 * day
+			paths := map[string]time.Duration{
+				"pics/ok.jpg":                      old,       // a real orphan
+				"trash/run/pics/x.jpg":             old,       // the quarantine area
+				"pics/keep/x.jpg":                  old,       // excluded
+				"pics/young.jpg":                   time.Hour, // in its grace period
+				"elsewhere/x.jpg":                  old,       // outside Dirs
+				"pics/notes.txt":                   old,       // matches no shape
+				"pics/" + storage.TempPrefix + "x": old,       // a filefield temp file
+			}
+			var plan orphan.Plan
+			for p, age := range paths {
+				put(t, fsys, p, 5, age)
+				plan.Orphans = append(plan.Orphans, orphan.Orphan{Path: p, Size: 5, ModTime: now.Add(-age)})
+			}
+			f := orphan.New(fsys, orphan.Paths("pics/other.jpg"), orphan.Options{
+				Now: clock, Dirs: []string{"pics", "trash"}, Quarantine: "trash", Exclude: []string{"pics/keep/**"},
+				Shapes: []string{"pics/**/*.jpg"}, MaxFraction: -1, Force: true,
+			})
+			rep, err := f.Apply(t.Context(), &plan)
+			require.NoError(t, err)
+			assert.Equal(t, 1, rep.Quarantined.Files, "only pics/ok.jpg goes (into the quarantine)")
+			_, err = fsys.Stat("pics/ok.jpg")
+			assert.ErrorIs(t, err, os.ErrNotExist)
+			for p := range paths {
+				if p != "pics/ok.jpg" {
+					_, err := fsys.Stat(p)
+					assert.NoError(t, err, "%s must stay", p)
+				}
+			}
+		})
+	}
+}
