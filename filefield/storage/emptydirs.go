@@ -46,7 +46,7 @@ func RemoveEmptyDirs(ctx context.Context, fsys afero.Fs, dirs []string, stop str
 		if ctx.Err() != nil || !isDirToRemove(fsys, d) {
 			continue
 		}
-		if err := fsys.Remove(d); err == nil {
+		if err := removeDir(fsys, d); err == nil {
 			removed++
 		}
 	}
@@ -74,4 +74,19 @@ func isDirToRemove(fsys afero.Fs, d string) bool {
 	// backend whose Remove drops non-empty directories (MemMapFs), taking
 	// a failed read for "empty" loses files.
 	return errors.Is(err, io.EOF) && len(names) == 0
+}
+
+// DirRemover is the optional interface of backends that can remove an
+// empty directory and nothing else, atomically (rmdir, unlinkat with
+// AT_REMOVEDIR). RemoveEmptyDirs uses it when present, so that a file
+// swapped in for the directory after the emptiness check is never removed.
+type DirRemover interface {
+	RemoveDir(name string) error
+}
+
+func removeDir(fsys afero.Fs, d string) error {
+	if dr, ok := fsys.(DirRemover); ok {
+		return dr.RemoveDir(d)
+	}
+	return fsys.Remove(d)
 }

@@ -38,6 +38,7 @@ var (
 	_ Lister        = (*RootFs)(nil)
 	_ BatchRemover  = (*RootFs)(nil)
 	_ DirSyncer     = (*RootFs)(nil)
+	_ DirRemover    = (*RootFs)(nil)
 )
 
 // NewRootFs opens dir, which must exist, as the root of a RootFs.
@@ -123,6 +124,27 @@ func (r *RootFs) Remove(name string) error {
 	}
 	defer r.closeDir(d)
 	return d.Remove(p[strings.LastIndexByte(p, '/')+1:])
+}
+
+// RemoveDir removes the empty directory name, and nothing else: not a file
+// or link swapped in under that name, not a non-empty directory. It
+// follows no symbolic link in any segment.
+func (r *RootFs) RemoveDir(name string) error {
+	p := slash(name)
+	if p == "." {
+		return &PathError{Op: "rmdir", Path: name, Err: ErrUnsafePath}
+	}
+	d, err := r.openDir(Dir(p))
+	if err != nil {
+		return err
+	}
+	defer r.closeDir(d)
+	f, err := d.Open(".")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return rmdirAt(d, f, p[strings.LastIndexByte(p, '/')+1:])
 }
 
 // RemoveAll removes name and everything below it, within the root.

@@ -256,3 +256,32 @@ func TestListTreeStopsCleanly(t *testing.T) {
 	})
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// RemoveDir removes an empty directory and nothing else: not a file, a
+// link or a non-empty directory, whatever the caller checked before.
+func TestRootFsRemoveDirOnlyRemovesEmptyDirs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "empty"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "full"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "full", "x.jpg"), []byte("x"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "file.jpg"), []byte("f"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "target"), 0o755))
+	require.NoError(t, os.Symlink("target", filepath.Join(dir, "link")))
+	rfs, err := storage.NewRootFs(dir)
+	require.NoError(t, err)
+	defer rfs.Close()
+
+	assert.Error(t, rfs.RemoveDir("file.jpg"), "a file is not removed")
+	assert.Error(t, rfs.RemoveDir("full"), "a non-empty directory is not removed")
+	assert.Error(t, rfs.RemoveDir("link"), "a link is not removed")
+	assert.ErrorIs(t, rfs.RemoveDir("link/x"), storage.ErrSymlink, "no link is followed")
+	assert.ErrorIs(t, rfs.RemoveDir(""), storage.ErrUnsafePath, "never the root")
+	require.NoError(t, rfs.RemoveDir("empty"))
+	for _, p := range []string{"file.jpg", "full/x.jpg", "link", "target"} {
+		_, err := os.Lstat(filepath.Join(dir, p))
+		assert.NoError(t, err, p)
+	}
+	_, err = os.Stat(filepath.Join(dir, "empty"))
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+}

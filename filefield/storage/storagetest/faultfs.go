@@ -265,6 +265,25 @@ func (f *FaultFs) RemoveFiles(ctx context.Context, paths []string) []error {
 	return errs
 }
 
+// RemoveDir forwards storage.DirRemover, counted as an OpRemove; on a
+// backend without it, it removes name only if it is a directory.
+func (f *FaultFs) RemoveDir(name string) error {
+	if err := f.hook(Op{Kind: OpRemove, Path: name}); err != nil {
+		return err
+	}
+	if dr, ok := f.fs.(storage.DirRemover); ok {
+		return dr.RemoveDir(name)
+	}
+	fi, err := storage.Lstat(f.fs, name)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return &os.PathError{Op: "rmdir", Path: name, Err: storage.ErrChanged}
+	}
+	return f.fs.Remove(name)
+}
+
 // CreatesAtomically forwards the wrapped backend's storage.AtomicCreator.
 func (f *FaultFs) CreatesAtomically() bool { return storage.CreatesAtomically(f.fs) }
 
