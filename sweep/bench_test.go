@@ -14,7 +14,7 @@ import (
 )
 
 func benchSweep(b *testing.B, dry bool, newFs func(b *testing.B) afero.Fs) {
-	const files = 20_000
+	const files = 100_000 // as the issue and examples/bench: 1000 per directory, half old
 	for b.Loop() {
 		b.StopTimer()
 		fsys := newFs(b)
