@@ -1,0 +1,52 @@
+package sqlrefs_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/mediaclean/mediaclean/orphan/sqlrefs"
+)
+
+func openDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "app.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	_, err = db.Exec(`CREATE TABLE users (picture TEXT, signature TEXT);
+		INSERT INTO users VALUES ('a.jpg', 's.png'), (NULL, ''), ('b.jpg', NULL);`)
+	require.NoError(t, err)
+	return db
+}
+
+func collect(ctx context.Context, p *sqlrefs.Provider) ([]string, error) {
+	var out []string
+	err := p.References(ctx, func(s string) error { out = append(out, s); return nil })
+	return out, err
+}
+
+func TestQueriesStreamNonEmptyValues(t *testing.T) {
+	t.Parallel()
+	got, err := collect(t.Context(), sqlrefs.New(openDB(t), "SELECT picture FROM users", "SELECT signature FROM users"))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"a.jpg", "b.jpg", "s.png"}, got, "NULL and empty values are skipped")
+}
+
+func TestErrorsAreReturned(t *testing.T) {
+	t.Parallel()
+	db := openDB(t)
+	for _, q := range []string{"SELECT picture FROM no_such_table", "SELECT picture, signature FROM users", "NOT SQL"} {
+		_, err := collect(t.Context(), sqlrefs.New(db, "SELECT picture FROM users", q))
+		assert.Error(t, err, q)
+		assert.Contains(t, err.Error(), "sqlrefs", q)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := collect(ctx, sqlrefs.New(db, "SELECT picture FROM users"))
+	assert.ErrorIs(t, err, context.Canceled)
+}
