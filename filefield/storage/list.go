@@ -17,6 +17,9 @@ type Entry struct {
 	// Size in bytes; zero for directories.
 	Size int64 `json:"size"`
 	// ModTime is the modification time (LastModified on object stores).
+	// Listings may leave it zero for entries that are neither regular files
+	// nor directories (links, FIFOs, sockets): RootFs types those from the
+	// directory record without a stat.
 	ModTime time.Time `json:"mtime"`
 	// Type holds the type bits of the entry's mode (fs.ModeDir,
 	// fs.ModeSymlink, ...), zero for a regular file. It describes the entry

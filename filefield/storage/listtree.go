@@ -70,7 +70,8 @@ func (h *dirHandle) release() {
 
 // dirEntry is one entry read from a directory handle.
 type dirEntry struct {
-	name string
+	path string // the entry's path from the root
+	name string // the last segment (on Linux, a tail of path)
 	size int64
 	mod  time.Time
 	typ  fs.FileMode
@@ -116,7 +117,11 @@ func (w *treeWalk) read(job *dirJob) dirResult {
 		h = &dirHandle{root: sub}
 		h.refs.Store(1)
 	}
-	infos, err := readDirHandle(h.root)
+	prefix := ""
+	if job.path != "." && job.path != "" {
+		prefix = job.path + "/"
+	}
+	infos, err := readDirHandle(h.root, prefix)
 	if err != nil {
 		h.release()
 		return dirResult{path: job.path, err: wrap("list", job.path, err)}
@@ -124,7 +129,7 @@ func (w *treeWalk) read(job *dirJob) dirResult {
 	entries := make([]Entry, len(infos))
 	for i := range infos {
 		de := &infos[i]
-		entries[i] = Entry{Path: Join(job.path, de.name), Size: de.size, ModTime: de.mod, Type: de.typ}
+		entries[i] = Entry{Path: de.path, Size: de.size, ModTime: de.mod, Type: de.typ}
 	}
 	return dirResult{path: job.path, handle: h, infos: infos, entries: entries}
 }

@@ -1,6 +1,9 @@
 package storage
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"io/fs"
 	"os"
 	"sync"
@@ -17,10 +20,13 @@ type fileID struct{ dev, ino uint64 }
 var direntBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // readDirHandle reads the directory open as d with getdents into a 64 kB
-// buffer and one fstatat(AT_SYMLINK_NOFOLLOW) per entry on the directory's
-// descriptor: the system calls find makes, without a FileInfo allocation
-// per entry. Entries removed while reading are skipped.
-func readDirHandle(d *os.Root) ([]dirEntry, error) {
+// buffer and one fstatat(AT_SYMLINK_NOFOLLOW) per file or directory on
+// the directory's descriptor: the system calls find makes. It parses the
+// records itself, so each entry costs one string (prefix + name, the name
+// being its tail) instead of a name, a path and a FileInfo; links, FIFOs,
+// sockets and devices are typed from the record without a stat. Entries
+// removed while reading are skipped.
+func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
 	f, err := d.Open(".")
 	if err != nil {
 		return nil, err
@@ -36,7 +42,6 @@ func readDirHandle(d *os.Root) ([]dirEntry, error) {
 	var out []dirEntry
 	var ierr error
 	cerr := rc.Control(func(fd uintptr) {
-		var names []string
 		var st unix.Stat_t
 		for {
 			n, err := unix.Getdents(int(fd), buf)
@@ -50,16 +55,55 @@ func readDirHandle(d *os.Root) ([]dirEntry, error) {
 			if n <= 0 {
 				return
 			}
-			_, _, names = unix.ParseDirent(buf[:n], -1, names[:0])
-			for _, name := range names {
-				if err := unix.Fstatat(int(fd), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			for rec := buf[:n]; len(rec) >= 19; {
+				// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+				reclen := int(binary.NativeEndian.Uint16(rec[16:18]))
+				if reclen < 19 || reclen > len(rec) {
+					ierr = errors.New("getdents: malformed record")
+					return
+				}
+				typ, raw := rec[18], rec[19:reclen]
+				rec = rec[reclen:]
+				if i := bytes.IndexByte(raw, 0); i >= 0 {
+					raw = raw[:i]
+				}
+				if len(raw) == 0 || (raw[0] == '.' && (len(raw) == 1 || (len(raw) == 2 && raw[1] == '.'))) {
+					continue
+				}
+				path := prefix + string(raw)
+				e := dirEntry{path: path, name: path[len(prefix):]}
+				switch typ {
+				case unix.DT_LNK:
+					e.typ = fs.ModeSymlink
+					out = append(out, e)
+					continue
+				case unix.DT_FIFO:
+					e.typ = fs.ModeNamedPipe
+					out = append(out, e)
+					continue
+				case unix.DT_SOCK:
+					e.typ = fs.ModeSocket
+					out = append(out, e)
+					continue
+				case unix.DT_CHR:
+					e.typ = fs.ModeDevice | fs.ModeCharDevice
+					out = append(out, e)
+					continue
+				case unix.DT_BLK:
+					e.typ = fs.ModeDevice
+					out = append(out, e)
+					continue
+				}
+				// Regular files, directories and DT_UNKNOWN: stat for size,
+				// time, identity (and type, when the record had none).
+				if err := unix.Fstatat(int(fd), e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 					if err == unix.ENOENT {
 						continue
 					}
-					ierr = &os.PathError{Op: "fstatat", Path: name, Err: err}
+					ierr = &os.PathError{Op: "fstatat", Path: e.name, Err: err}
 					return
 				}
-				e := dirEntry{name: name, mod: time.Unix(st.Mtim.Unix()), id: fileID{uint64(st.Dev), st.Ino}}
+				e.mod, e.id = time.Unix(st.Mtim.Unix()), fileID{uint64(st.Dev), st.Ino}
 				switch st.Mode & unix.S_IFMT {
 				case unix.S_IFREG:
 					e.size = st.Size

@@ -12,7 +12,8 @@ import (
 type fileID struct{ fi fs.FileInfo }
 
 // readDirHandle reads the directory open as d once, with Readdir(-1).
-func readDirHandle(d *os.Root) ([]dirEntry, error) {
+// Each entry's path is prefix plus its name.
+func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
 	f, err := d.Open(".")
 	if err != nil {
 		return nil, err
@@ -24,7 +25,7 @@ func readDirHandle(d *os.Root) ([]dirEntry, error) {
 	}
 	out := make([]dirEntry, len(infos))
 	for i, fi := range infos {
-		out[i] = dirEntry{name: fi.Name(), mod: fi.ModTime(), typ: fi.Mode().Type(), id: fileID{fi}}
+		out[i] = dirEntry{path: prefix + fi.Name(), name: fi.Name(), mod: fi.ModTime(), typ: fi.Mode().Type(), id: fileID{fi}}
 		if out[i].typ == 0 {
 			out[i].size = fi.Size()
 		}
