@@ -323,7 +323,7 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 			// Re-check at the choke point: whatever the plan holds, an
 			// unsafe or protected path is never removed.
 			var refused []candidate
-			safe := batch[:0:0]
+			safe := make([]candidate, 0, len(batch))
 			for _, c := range batch {
 				if (guards.validPath && !deletable(c.path)) || storage.MatchAny(s.opts.Protected, c.path) {
 					refused = append(refused, c)

@@ -55,6 +55,11 @@ func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
 			if n <= 0 {
 				return
 			}
+			if out == nil {
+				// Records of short names take about 32 bytes: size the slice
+				// once rather than growing it ten times per directory.
+				out = make([]dirEntry, 0, n/32+1)
+			}
 			for rec := buf[:n]; len(rec) >= 19; {
 				// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
 				reclen := int(binary.NativeEndian.Uint16(rec[16:18]))
