@@ -77,25 +77,10 @@ func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
 				}
 				path := prefix + string(raw)
 				e := dirEntry{path: path, name: path[len(prefix):]}
-				switch typ {
-				case unix.DT_LNK:
-					e.typ = fs.ModeSymlink
-					out = append(out, e)
-					continue
-				case unix.DT_FIFO:
-					e.typ = fs.ModeNamedPipe
-					out = append(out, e)
-					continue
-				case unix.DT_SOCK:
-					e.typ = fs.ModeSocket
-					out = append(out, e)
-					continue
-				case unix.DT_CHR:
-					e.typ = fs.ModeDevice | fs.ModeCharDevice
-					out = append(out, e)
-					continue
-				case unix.DT_BLK:
-					e.typ = fs.ModeDevice
+				if typ != unix.DT_REG && typ != unix.DT_DIR && typ != unix.DT_UNKNOWN {
+					// Links, FIFOs, sockets, devices: typed from the record
+					// (d_type is the S_IFMT bits shifted right by 12).
+					e.typ = modeType(uint32(typ) << 12)
 					out = append(out, e)
 					continue
 				}
@@ -109,23 +94,8 @@ func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
 					return
 				}
 				e.mod, e.id = time.Unix(st.Mtim.Unix()), fileID{uint64(st.Dev), st.Ino}
-				switch st.Mode & unix.S_IFMT {
-				case unix.S_IFREG:
+				if e.typ = modeType(st.Mode); e.typ == 0 {
 					e.size = st.Size
-				case unix.S_IFDIR:
-					e.typ = fs.ModeDir
-				case unix.S_IFLNK:
-					e.typ = fs.ModeSymlink
-				case unix.S_IFIFO:
-					e.typ = fs.ModeNamedPipe
-				case unix.S_IFSOCK:
-					e.typ = fs.ModeSocket
-				case unix.S_IFCHR:
-					e.typ = fs.ModeDevice | fs.ModeCharDevice
-				case unix.S_IFBLK:
-					e.typ = fs.ModeDevice
-				default:
-					e.typ = fs.ModeIrregular
 				}
 				out = append(out, e)
 			}
@@ -135,6 +105,28 @@ func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
 		return nil, cerr
 	}
 	return out, ierr
+}
+
+// modeType maps the S_IFMT bits of a stat mode to fs.FileMode type bits;
+// a regular file is 0.
+func modeType(mode uint32) fs.FileMode {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return 0
+	case unix.S_IFDIR:
+		return fs.ModeDir
+	case unix.S_IFLNK:
+		return fs.ModeSymlink
+	case unix.S_IFIFO:
+		return fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		return fs.ModeSocket
+	case unix.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		return fs.ModeDevice
+	}
+	return fs.ModeIrregular
 }
 
 // sameDir reports whether the directory open as sub is the one listed as

@@ -114,37 +114,37 @@ func (r *RootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 // symbolic link in any segment of name: a link as the last segment is
 // removed itself.
 func (r *RootFs) Remove(name string) error {
+	return r.inParent("remove", name, func(d *os.Root, base string) error { return d.Remove(base) })
+}
+
+// inParent calls fn with a verified handle on name's directory (opened
+// segment by segment, no link followed) and name's last segment. The root
+// itself is refused.
+func (r *RootFs) inParent(op, name string, fn func(d *os.Root, base string) error) error {
 	p := slash(name)
 	if p == "." {
-		return &PathError{Op: "remove", Path: name, Err: ErrUnsafePath}
+		return &PathError{Op: op, Path: name, Err: ErrUnsafePath}
 	}
 	d, err := r.openDir(Dir(p))
 	if err != nil {
 		return err
 	}
 	defer r.closeDir(d)
-	return d.Remove(p[strings.LastIndexByte(p, '/')+1:])
+	return fn(d, p[strings.LastIndexByte(p, '/')+1:])
 }
 
 // RemoveDir removes the empty directory name, and nothing else: not a file
 // or link swapped in under that name, not a non-empty directory. It
 // follows no symbolic link in any segment.
 func (r *RootFs) RemoveDir(name string) error {
-	p := slash(name)
-	if p == "." {
-		return &PathError{Op: "rmdir", Path: name, Err: ErrUnsafePath}
-	}
-	d, err := r.openDir(Dir(p))
-	if err != nil {
-		return err
-	}
-	defer r.closeDir(d)
-	f, err := d.Open(".")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return rmdirAt(d, f, p[strings.LastIndexByte(p, '/')+1:])
+	return r.inParent("rmdir", name, func(d *os.Root, base string) error {
+		f, err := d.Open(".")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return rmdirAt(d, f, base)
+	})
 }
 
 // RemoveAll removes name and everything below it, within the root.
