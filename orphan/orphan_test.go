@@ -47,6 +47,18 @@ var backends = map[string]func(t *testing.T) afero.Fs{
 	"S3":       func(t *testing.T) afero.Fs { return s3test.Shared(t).Fs(t, "") },
 }
 
+// forEachBackend runs fn as a parallel subtest on a fresh backend of each
+// kind.
+func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs)) {
+	t.Helper()
+	for name, newFs := range backends {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newFs(t))
+		})
+	}
+}
+
 // TestMain stops the S3 server the S3 backend starts on first use.
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -66,42 +78,38 @@ func seedTree(t *testing.T, fsys afero.Fs) {
 
 func TestFindApplyOnSQLite(t *testing.T) {
 	t.Parallel()
-	for name, newFs := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fsys := newFs(t)
-			seedTree(t, fsys)
-			db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "app.db"))
-			require.NoError(t, err)
-			defer db.Close()
-			_, err = db.Exec(`CREATE TABLE users (picture TEXT); CREATE TABLE forum (image TEXT);
-				INSERT INTO users VALUES ('profile_pics/a.jpg'), (NULL), ('profile_pics/gone.jpg'), ('../../etc/passwd');
-				INSERT INTO forum VALUES ('/media/forum_images/d.png');`)
-			require.NoError(t, err)
-			refs := sqlrefs.New(db, "SELECT picture FROM users", "SELECT image FROM forum")
-			f := orphan.New(fsys, refs, orphan.Options{Now: clock, StripPrefixes: []string{"/media/"}, Shapes: []string{"profile_pics/*.jpg", "forum_images/*.png"}})
-			plan, err := f.Find(t.Context())
-			require.NoError(t, err)
-			assert.Equal(t, []orphan.Orphan{
-				{Path: "forum_images/e.png", Size: 500, ModTime: now.Add(-30 * day)},
-				{Path: "profile_pics/b.jpg", Size: 200, ModTime: now.Add(-10 * day)},
-			}, normalise(plan.Orphans))
-			assert.Equal(t, storage.Count{Files: 6, Bytes: 2100}, plan.Scanned)
-			assert.Equal(t, storage.Count{Files: 2, Bytes: 700}, plan.Total)
-			assert.Equal(t, storage.Count{Files: 2, Bytes: 500}, plan.Kept[orphan.KeptReferenced])
-			assert.Equal(t, storage.Count{Files: 1, Bytes: 300}, plan.Kept[orphan.KeptYoung])
-			assert.Equal(t, []string{"forum_images/notes.txt"}, plan.Unrecognised)
-			assert.Equal(t, []string{"profile_pics/gone.jpg"}, plan.Missing)
-			assert.Equal(t, 4, plan.References)
-			assert.Equal(t, 1, plan.InvalidReferences)
-			assert.Equal(t, "forum_images", plan.Dirs[0].Dir)
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		seedTree(t, fsys)
+		db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "app.db"))
+		require.NoError(t, err)
+		defer db.Close()
+		_, err = db.Exec(`CREATE TABLE users (picture TEXT); CREATE TABLE forum (image TEXT);
+			INSERT INTO users VALUES ('profile_pics/a.jpg'), (NULL), ('profile_pics/gone.jpg'), ('../../etc/passwd');
+			INSERT INTO forum VALUES ('/media/forum_images/d.png');`)
+		require.NoError(t, err)
+		refs := sqlrefs.New(db, "SELECT picture FROM users", "SELECT image FROM forum")
+		f := orphan.New(fsys, refs, orphan.Options{Now: clock, StripPrefixes: []string{"/media/"}, Shapes: []string{"profile_pics/*.jpg", "forum_images/*.png"}})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []orphan.Orphan{
+			{Path: "forum_images/e.png", Size: 500, ModTime: now.Add(-30 * day)},
+			{Path: "profile_pics/b.jpg", Size: 200, ModTime: now.Add(-10 * day)},
+		}, normalise(plan.Orphans))
+		assert.Equal(t, storage.Count{Files: 6, Bytes: 2100}, plan.Scanned)
+		assert.Equal(t, storage.Count{Files: 2, Bytes: 700}, plan.Total)
+		assert.Equal(t, storage.Count{Files: 2, Bytes: 500}, plan.Kept[orphan.KeptReferenced])
+		assert.Equal(t, storage.Count{Files: 1, Bytes: 300}, plan.Kept[orphan.KeptYoung])
+		assert.Equal(t, []string{"forum_images/notes.txt"}, plan.Unrecognised)
+		assert.Equal(t, []string{"profile_pics/gone.jpg"}, plan.Missing)
+		assert.Equal(t, 4, plan.References)
+		assert.Equal(t, 1, plan.InvalidReferences)
+		assert.Equal(t, "forum_images", plan.Dirs[0].Dir)
 
-			rep, err := f.Apply(t.Context(), plan)
-			require.NoError(t, err)
-			assert.Equal(t, storage.Count{Files: 2, Bytes: 700}, rep.Deleted)
-			assert.Equal(t, []string{"forum_images/d.png", "forum_images/notes.txt", "profile_pics/a.jpg", "profile_pics/c.jpg"}, files(t, fsys))
-		})
-	}
+		rep, err := f.Apply(t.Context(), plan)
+		require.NoError(t, err)
+		assert.Equal(t, storage.Count{Files: 2, Bytes: 700}, rep.Deleted)
+		assert.Equal(t, []string{"forum_images/d.png", "forum_images/notes.txt", "profile_pics/a.jpg", "profile_pics/c.jpg"}, files(t, fsys))
+	})
 }
 
 func normalise(os []orphan.Orphan) []orphan.Orphan {
@@ -241,64 +249,60 @@ func TestSymlinksAndHostileReferences(t *testing.T) {
 
 func TestQuarantineRestorePurge(t *testing.T) {
 	t.Parallel()
-	for name, newFs := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fsys := newFs(t)
-			put(t, fsys, "pics/a.jpg", 10, 10*day)
-			require.NoError(t, afero.WriteFile(fsys, "pics/b.jpg", []byte("precious bytes"), 0o644))
-			mt := now.Add(-10 * day)
-			require.NoError(t, fsys.Chtimes("pics/b.jpg", mt, mt))
-			f := orphan.New(fsys, orphan.Paths("pics/a.jpg"), orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1})
-			plan, err := f.Find(t.Context())
-			require.NoError(t, err)
-			rep, err := f.Apply(t.Context(), plan)
-			require.NoError(t, err)
-			assert.Equal(t, 1, rep.Quarantined.Files)
-			assert.Zero(t, rep.Deleted.Files)
-			_, err = fsys.Stat("pics/b.jpg")
-			assert.ErrorIs(t, err, os.ErrNotExist)
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		put(t, fsys, "pics/a.jpg", 10, 10*day)
+		require.NoError(t, afero.WriteFile(fsys, "pics/b.jpg", []byte("precious bytes"), 0o644))
+		mt := now.Add(-10 * day)
+		require.NoError(t, fsys.Chtimes("pics/b.jpg", mt, mt))
+		f := orphan.New(fsys, orphan.Paths("pics/a.jpg"), orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		rep, err := f.Apply(t.Context(), plan)
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.Quarantined.Files)
+		assert.Zero(t, rep.Deleted.Files)
+		_, err = fsys.Stat("pics/b.jpg")
+		assert.ErrorIs(t, err, os.ErrNotExist)
 
-			// The trash is never scanned.
-			plan2, err := f.Find(t.Context())
-			require.NoError(t, err)
-			assert.Empty(t, plan2.Orphans)
+		// The trash is never scanned.
+		plan2, err := f.Find(t.Context())
+		require.NoError(t, err)
+		assert.Empty(t, plan2.Orphans)
 
-			n, fails, err := f.Restore(t.Context(), rep.QuarantineRun)
-			require.NoError(t, err)
-			assert.Equal(t, 1, n)
-			assert.Empty(t, fails)
-			got, err := afero.ReadFile(fsys, "pics/b.jpg")
-			require.NoError(t, err)
-			assert.Equal(t, "precious bytes", string(got))
+		n, fails, err := f.Restore(t.Context(), rep.QuarantineRun)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		assert.Empty(t, fails)
+		got, err := afero.ReadFile(fsys, "pics/b.jpg")
+		require.NoError(t, err)
+		assert.Equal(t, "precious bytes", string(got))
 
-			// Purge: a young run is kept; an old run goes, but only what its
-			// manifest lists. A restore on S3 is a copy, which makes the
-			// object new again: back-date it and plan afresh.
-			require.NoError(t, fsys.Chtimes("pics/b.jpg", mt, mt))
-			plan, err = f.Find(t.Context())
-			require.NoError(t, err)
-			rep2, err := f.Apply(t.Context(), plan)
-			require.NoError(t, err)
-			require.Equal(t, 1, rep2.Quarantined.Files)
-			stray := "trash/" + rep2.QuarantineRun + "/pics/stray.jpg"
-			require.NoError(t, afero.WriteFile(fsys, stray, []byte("not ours"), 0o644))
-			purged, fails, err := f.Purge(t.Context(), 30*day)
-			require.NoError(t, err)
-			assert.Empty(t, purged, "a run younger than the retention stays")
-			assert.Empty(t, fails)
-			later := orphan.New(fsys, orphan.Paths("x"), orphan.Options{Quarantine: "trash", Now: func() time.Time { return now.Add(31 * day) }})
-			purged, fails, err = later.Purge(t.Context(), 30*day)
-			require.NoError(t, err)
-			assert.Empty(t, fails)
-			// The restored run still has its manifest; purging it deletes
-			// only that, since its files went back.
-			assert.ElementsMatch(t, []string{rep.QuarantineRun, rep2.QuarantineRun}, purged)
-			assert.Equal(t, []string{"pics/a.jpg", stray}, files(t, fsys), "only the manifest's files were purged")
-			_, err = fsys.Stat("trash/" + rep.QuarantineRun)
-			assert.ErrorIs(t, err, os.ErrNotExist, "the restored run's folder, empty once purged, is gone")
-		})
-	}
+		// Purge: a young run is kept; an old run goes, but only what its
+		// manifest lists. A restore on S3 is a copy, which makes the
+		// object new again: back-date it and plan afresh.
+		require.NoError(t, fsys.Chtimes("pics/b.jpg", mt, mt))
+		plan, err = f.Find(t.Context())
+		require.NoError(t, err)
+		rep2, err := f.Apply(t.Context(), plan)
+		require.NoError(t, err)
+		require.Equal(t, 1, rep2.Quarantined.Files)
+		stray := "trash/" + rep2.QuarantineRun + "/pics/stray.jpg"
+		require.NoError(t, afero.WriteFile(fsys, stray, []byte("not ours"), 0o644))
+		purged, fails, err := f.Purge(t.Context(), 30*day)
+		require.NoError(t, err)
+		assert.Empty(t, purged, "a run younger than the retention stays")
+		assert.Empty(t, fails)
+		later := orphan.New(fsys, orphan.Paths("x"), orphan.Options{Quarantine: "trash", Now: func() time.Time { return now.Add(31 * day) }})
+		purged, fails, err = later.Purge(t.Context(), 30*day)
+		require.NoError(t, err)
+		assert.Empty(t, fails)
+		// The restored run still has its manifest; purging it deletes
+		// only that, since its files went back.
+		assert.ElementsMatch(t, []string{rep.QuarantineRun, rep2.QuarantineRun}, purged)
+		assert.Equal(t, []string{"pics/a.jpg", stray}, files(t, fsys), "only the manifest's files were purged")
+		_, err = fsys.Stat("trash/" + rep.QuarantineRun)
+		assert.ErrorIs(t, err, os.ErrNotExist, "the restored run's folder, empty once purged, is gone")
+	})
 }
 
 func TestLinesProviderFailsOnReadError(t *testing.T) {
@@ -320,56 +324,48 @@ func TestLinesProviderFailsOnReadError(t *testing.T) {
 // file: a file rewritten or removed after Find is still kept.
 func TestRecheckByRelisting(t *testing.T) {
 	t.Parallel()
-	for name, newFs := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fsys := newFs(t)
-			for i := range 150 {
-				put(t, fsys, fmt.Sprintf("pics/%03d.jpg", i), 10, 10*day)
-			}
-			f := orphan.New(fsys, orphan.Paths("pics/none.jpg"), orphan.Options{Now: clock, MaxFraction: -1})
-			plan, err := f.Find(t.Context())
-			require.NoError(t, err)
-			require.Len(t, plan.Orphans, 150)
-			put(t, fsys, "pics/007.jpg", 11, 10*day) // rewritten: another size
-			require.NoError(t, fsys.Remove("pics/008.jpg"))
-			rep, err := f.Apply(t.Context(), plan)
-			require.NoError(t, err)
-			assert.Equal(t, 148, rep.Deleted.Files)
-			assert.Equal(t, 2, rep.Kept[orphan.KeptChanged].Files)
-			assert.Equal(t, []string{"pics/007.jpg"}, files(t, fsys))
-		})
-	}
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		for i := range 150 {
+			put(t, fsys, fmt.Sprintf("pics/%03d.jpg", i), 10, 10*day)
+		}
+		f := orphan.New(fsys, orphan.Paths("pics/none.jpg"), orphan.Options{Now: clock, MaxFraction: -1})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		require.Len(t, plan.Orphans, 150)
+		put(t, fsys, "pics/007.jpg", 11, 10*day) // rewritten: another size
+		require.NoError(t, fsys.Remove("pics/008.jpg"))
+		rep, err := f.Apply(t.Context(), plan)
+		require.NoError(t, err)
+		assert.Equal(t, 148, rep.Deleted.Files)
+		assert.Equal(t, 2, rep.Kept[orphan.KeptChanged].Files)
+		assert.Equal(t, []string{"pics/007.jpg"}, files(t, fsys))
+	})
 }
 
 // O7: a plan saved as JSON and loaded later applies the same way, and a
 // file that changed meanwhile is still caught by the re-check.
 func TestPlanJSONRoundTrip(t *testing.T) {
 	t.Parallel()
-	for name, newFs := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fsys := newFs(t)
-			seedTree(t, fsys)
-			f := orphan.New(fsys, orphan.Paths("profile_pics/a.jpg", "forum_images/d.png"), orphan.Options{Now: clock, MaxFraction: -1})
-			plan, err := f.Find(t.Context())
-			require.NoError(t, err)
-			saved, err := json.Marshal(plan)
-			require.NoError(t, err)
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		seedTree(t, fsys)
+		f := orphan.New(fsys, orphan.Paths("profile_pics/a.jpg", "forum_images/d.png"), orphan.Options{Now: clock, MaxFraction: -1})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		saved, err := json.Marshal(plan)
+		require.NoError(t, err)
 
-			var loaded orphan.Plan
-			require.NoError(t, json.Unmarshal(saved, &loaded))
-			assert.Equal(t, plan.Total, loaded.Total)
-			require.Len(t, loaded.Orphans, len(plan.Orphans))
-			put(t, fsys, "forum_images/e.png", 501, 30*day) // changed after the plan was saved
-			rep, err := f.Apply(t.Context(), &loaded)
-			require.NoError(t, err)
-			// b.jpg and notes.txt go; e.png changed after the plan and stays.
-			assert.Equal(t, []string{"forum_images/d.png", "forum_images/e.png", "profile_pics/a.jpg", "profile_pics/c.jpg"}, files(t, fsys))
-			assert.Equal(t, 2, rep.Deleted.Files)
-			assert.Equal(t, 1, rep.Kept[orphan.KeptChanged].Files)
-		})
-	}
+		var loaded orphan.Plan
+		require.NoError(t, json.Unmarshal(saved, &loaded))
+		assert.Equal(t, plan.Total, loaded.Total)
+		require.Len(t, loaded.Orphans, len(plan.Orphans))
+		put(t, fsys, "forum_images/e.png", 501, 30*day) // changed after the plan was saved
+		rep, err := f.Apply(t.Context(), &loaded)
+		require.NoError(t, err)
+		// b.jpg and notes.txt go; e.png changed after the plan and stays.
+		assert.Equal(t, []string{"forum_images/d.png", "forum_images/e.png", "profile_pics/a.jpg", "profile_pics/c.jpg"}, files(t, fsys))
+		assert.Equal(t, 2, rep.Deleted.Files)
+		assert.Equal(t, 1, rep.Kept[orphan.KeptChanged].Files)
+	})
 }
 
 // A plan is only a list: Apply re-applies this finder's own exclusions, so
@@ -377,40 +373,36 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 // options deletes nothing this one would not have planned.
 func TestApplyRefusesWhatFindWouldNotPlan(t *testing.T) {
 	t.Parallel()
-	for name, newFs := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fsys := newFs(t)
-			old := 10 * day
-			paths := map[string]time.Duration{
-				"pics/ok.jpg":                      old,       // a real orphan
-				"trash/run/pics/x.jpg":             old,       // the quarantine area
-				"pics/keep/x.jpg":                  old,       // excluded
-				"pics/young.jpg":                   time.Hour, // in its grace period
-				"elsewhere/x.jpg":                  old,       // outside Dirs
-				"pics/notes.txt":                   old,       // matches no shape
-				"pics/" + storage.TempPrefix + "x": old,       // a filefield temp file
-			}
-			var plan orphan.Plan
-			for p, age := range paths {
-				put(t, fsys, p, 5, age)
-				plan.Orphans = append(plan.Orphans, orphan.Orphan{Path: p, Size: 5, ModTime: now.Add(-age)})
-			}
-			f := orphan.New(fsys, orphan.Paths("pics/other.jpg"), orphan.Options{
-				Now: clock, Dirs: []string{"pics", "trash"}, Quarantine: "trash", Exclude: []string{"pics/keep/**"},
-				Shapes: []string{"pics/**/*.jpg"}, MaxFraction: -1, Force: true,
-			})
-			rep, err := f.Apply(t.Context(), &plan)
-			require.NoError(t, err)
-			assert.Equal(t, 1, rep.Quarantined.Files, "only pics/ok.jpg goes (into the quarantine)")
-			_, err = fsys.Stat("pics/ok.jpg")
-			assert.ErrorIs(t, err, os.ErrNotExist)
-			for p := range paths {
-				if p != "pics/ok.jpg" {
-					_, err := fsys.Stat(p)
-					assert.NoError(t, err, "%s must stay", p)
-				}
-			}
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		old := 10 * day
+		paths := map[string]time.Duration{
+			"pics/ok.jpg":                      old,       // a real orphan
+			"trash/run/pics/x.jpg":             old,       // the quarantine area
+			"pics/keep/x.jpg":                  old,       // excluded
+			"pics/young.jpg":                   time.Hour, // in its grace period
+			"elsewhere/x.jpg":                  old,       // outside Dirs
+			"pics/notes.txt":                   old,       // matches no shape
+			"pics/" + storage.TempPrefix + "x": old,       // a filefield temp file
+		}
+		var plan orphan.Plan
+		for p, age := range paths {
+			put(t, fsys, p, 5, age)
+			plan.Orphans = append(plan.Orphans, orphan.Orphan{Path: p, Size: 5, ModTime: now.Add(-age)})
+		}
+		f := orphan.New(fsys, orphan.Paths("pics/other.jpg"), orphan.Options{
+			Now: clock, Dirs: []string{"pics", "trash"}, Quarantine: "trash", Exclude: []string{"pics/keep/**"},
+			Shapes: []string{"pics/**/*.jpg"}, MaxFraction: -1, Force: true,
 		})
-	}
+		rep, err := f.Apply(t.Context(), &plan)
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.Quarantined.Files, "only pics/ok.jpg goes (into the quarantine)")
+		_, err = fsys.Stat("pics/ok.jpg")
+		assert.ErrorIs(t, err, os.ErrNotExist)
+		for p := range paths {
+			if p != "pics/ok.jpg" {
+				_, err := fsys.Stat(p)
+				assert.NoError(t, err, "%s must stay", p)
+			}
+		}
+	})
 }
