@@ -26,6 +26,8 @@ type Output struct {
 	DryRun  bool          `json:"dry_run"`
 	Sweep   *sweep.Report `json:"sweep"`
 	Orphans *OrphanOutput `json:"orphans"`
+	// Purged names the quarantine runs deleted by --purge-after.
+	Purged []string `json:"purged,omitempty"`
 }
 
 // OrphanOutput is the orphan check's part of Output.
@@ -55,6 +57,22 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 		return fail(exitError, "%v", err)
 	}
 	defer fsys.Close()
+
+	if c.restore != "" {
+		f := orphan.New(fsys, orphan.Paths(), orphan.Options{Quarantine: c.quarantine})
+		n, fails, err := f.Restore(ctx, c.restore)
+		if err != nil {
+			return fail(exitError, "restore: %v", err)
+		}
+		fmt.Fprintf(stdout, "Restored %d files from %s/%s.\n", n, c.quarantine, c.restore)
+		for _, fl := range fails {
+			fmt.Fprintf(stdout, "  not restored: %s (%s)\n", fl.Path, fl.Error)
+		}
+		if len(fails) > 0 {
+			return exitError
+		}
+		return exitOK
+	}
 
 	verbose := io.Discard
 	if c.verbose {
@@ -140,9 +158,19 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 			return fail(guardCode(err), "orphans: %v", err)
 		}
 	}
+	if c.purgeAfter > 0 && !c.dryRun {
+		purger := orphan.New(fsys, orphan.Paths(), orphan.Options{Quarantine: c.quarantine})
+		purged, fails, err := purger.Purge(ctx, c.purgeAfter)
+		out.Purged = purged
+		if err != nil || len(fails) > 0 {
+			prog.stop()
+			c.print(stdout, out)
+			return fail(exitError, "purge: %v %v", err, fails)
+		}
+	}
 	prog.stop()
 	c.print(stdout, out)
-	if len(rules) == 0 && finder == nil {
+	if len(rules) == 0 && finder == nil && c.purgeAfter == 0 {
 		fmt.Fprintln(stderr, "cleanup-media: nothing to do (--qr-age 0, no --rule, no --check-orphans)")
 	}
 	return exitOK
@@ -242,6 +270,9 @@ func (c *config) print(w io.Writer, out Output) {
 				fmt.Fprintf(w, "Quarantine run: %s\n", a.QuarantineRun)
 			}
 		}
+	}
+	for _, run := range out.Purged {
+		fmt.Fprintf(w, "Purged quarantine run %s.\n", run)
 	}
 }
 

@@ -55,6 +55,8 @@ type config struct {
 	maxFraction  float64
 	force        bool
 	quarantine   string
+	restore      string
+	purgeAfter   time.Duration
 	json         bool
 }
 
@@ -136,6 +138,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.maxFraction, "max-fraction", 0.5, "refuse to delete more than fraction `F` of scanned files as orphans")
 	fs.BoolVar(&c.force, "force", false, "apply an orphan plan over a limit")
 	fs.StringVar(&c.quarantine, "quarantine", "", "move orphans into `DIR` (relative to the root) instead of deleting them")
+	fs.StringVar(&c.restore, "restore", "", "move the files of quarantine `RUN` back to their paths, and do nothing else (needs --quarantine)")
+	fs.DurationVar(&c.purgeAfter, "purge-after", 0, "also delete quarantine runs older than `AGE` for good, only the files their manifests list (needs --quarantine)")
 	fs.BoolVar(&c.json, "json", false, "print the reports as JSON")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -159,6 +163,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("--check-orphans needs --refs-sql or --refs-file")
 	case c.maxFraction < 0 || c.maxFraction > 1:
 		return nil, errors.New("--max-fraction must be between 0 and 1")
+	case (c.restore != "" || c.purgeAfter != 0) && c.quarantine == "":
+		return nil, errors.New("--restore and --purge-after need --quarantine")
+	case c.purgeAfter < 0:
+		return nil, errors.New("--purge-after must be positive")
 	}
 	return c, nil
 }

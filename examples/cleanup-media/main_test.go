@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,4 +221,36 @@ func TestNothingToDo(t *testing.T) {
 	r := runCmd(t, "--root", f.root, "--qr-age", "0")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stderr, "nothing to do")
+}
+
+// The quarantine's life from the command: move orphans, restore them byte
+// for byte, move them again, purge the run.
+func TestQuarantineRestorePurge(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	before := f.files(t)
+	r := runCmd(t, f.orphanArgs("--qr-age", "0", "--quarantine", "trash")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	var run string
+	_, err := fmt.Sscanf(r.stdout[bytes.Index([]byte(r.stdout), []byte("Quarantine run: ")):], "Quarantine run: %s", &run)
+	require.NoError(t, err)
+	assert.NotContains(t, f.files(t), "profile_pics/orphan.jpg")
+
+	r = runCmd(t, "--root", f.root, "--quarantine", "trash", "--restore", run)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "Restored 2 files")
+	for _, p := range before {
+		assert.Contains(t, f.files(t), p, "restored")
+	}
+
+	require.Equal(t, 0, runCmd(t, f.orphanArgs("--qr-age", "0", "--quarantine", "trash")...).code)
+	r = runCmd(t, "--root", f.root, "--qr-age", "0", "--quarantine", "trash", "--purge-after", "1ns")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "Purged quarantine run")
+	for _, p := range f.files(t) {
+		assert.False(t, strings.HasPrefix(p, "trash/"), "purged: %s", p)
+	}
+	assert.NotContains(t, f.files(t), "profile_pics/orphan.jpg")
+	r = runCmd(t, "--root", f.root, "--restore", run)
+	assert.Equal(t, exitUsage, r.code, "--restore needs --quarantine")
 }
