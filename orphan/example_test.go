@@ -27,3 +27,29 @@ func ExampleFinder_Find() {
 	fmt.Println(plan.Total.Files, "orphaned files,", plan.Total.Bytes, "bytes, most in", plan.Dirs[0].Dir)
 	// Output: 1 orphaned files, 5 bytes, most in profile_pics
 }
+
+// Quarantine instead of delete, then change your mind.
+func ExampleFinder_Restore() {
+	ctx := context.Background()
+	fsys := afero.NewMemMapFs()
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	for _, p := range []string{"pics/kept.jpg", "pics/orphan.jpg"} {
+		afero.WriteFile(fsys, p, []byte(p), 0o644)
+		fsys.Chtimes(p, old, old)
+	}
+	f := orphan.New(fsys, orphan.Paths("pics/kept.jpg"), orphan.Options{Quarantine: "trash"})
+	plan, _ := f.Find(ctx)
+	rep, err := f.Apply(ctx, plan)
+	if err != nil {
+		panic(err)
+	}
+	_, gone := fsys.Stat("pics/orphan.jpg")
+	fmt.Println("quarantined:", rep.Quarantined.Files, "gone from its path:", gone != nil)
+
+	n, _, _ := f.Restore(ctx, rep.QuarantineRun)
+	back, _ := afero.ReadFile(fsys, "pics/orphan.jpg")
+	fmt.Println("restored:", n, string(back))
+	// Output:
+	// quarantined: 1 gone from its path: true
+	// restored: 1 pics/orphan.jpg
+}
