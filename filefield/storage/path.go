@@ -69,16 +69,26 @@ func unsafeReason(p string) string {
 		return "empty"
 	case len(p) > MaxPathLen:
 		return "longer than 1024 bytes"
-	case !utf8.ValidString(p):
-		return "invalid UTF-8"
 	case p[0] == '/':
 		return "absolute"
 	case p[len(p)-1] == '/':
 		return "trailing slash"
 	}
-	ascii := true
+	// One pass over the bytes; for an all-ASCII path (the common key) it
+	// checks the segments too, reporting their reasons only after every
+	// byte passed, so the reason does not depend on the path's length.
+	ascii, start, segReason := true, 0, ""
 	for i := 0; i < len(p); i++ {
-		switch c := p[i]; {
+		c := p[i]
+		if plainByte[c] {
+			continue
+		}
+		switch {
+		case c == '/':
+			if segReason == "" {
+				segReason = unsafeSegment(p[start:i], true)
+			}
+			start = i + 1
 		case c == 0:
 			return "NUL character"
 		case c == '\\':
@@ -87,30 +97,48 @@ func unsafeReason(p string) string {
 			return "colon (drive letter or stream name)"
 		case c < 0x20 || c == 0x7f:
 			return "control character"
-		case c >= utf8.RuneSelf:
+		default: // c >= utf8.RuneSelf
 			ascii = false
 		}
 	}
-	if !ascii {
-		for _, r := range p {
-			switch {
-			case unicode.IsControl(r):
-				return "control character"
-			case unicode.Is(unicode.Cf, r):
-				return "invisible formatting character"
-			}
+	if ascii {
+		if segReason == "" {
+			segReason = unsafeSegment(p[start:], true)
+		}
+		return segReason
+	}
+	if !utf8.ValidString(p) {
+		return "invalid UTF-8"
+	}
+	for _, r := range p {
+		switch {
+		case unicode.IsControl(r):
+			return "control character"
+		case unicode.Is(unicode.Cf, r):
+			return "invisible formatting character"
 		}
 	}
-	if !ascii && !norm.NFC.IsNormalString(p) {
+	if !norm.NFC.IsNormalString(p) {
 		return "not in Unicode normal form C"
 	}
-	for seg := range strings.SplitSeq(p, "/") {
-		if reason := unsafeSegment(seg, ascii); reason != "" {
+	for rest, more := p, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		if reason := unsafeSegment(seg, false); reason != "" {
 			return reason
 		}
 	}
 	return ""
 }
+
+// plainByte marks the bytes unsafeReason has nothing to check in: printable
+// ASCII other than '/', '\\' and ':'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '/' && c != '\\' && c != ':'
+	}
+	return t
+}()
 
 func unsafeSegment(seg string, ascii bool) string {
 	switch {
@@ -137,9 +165,23 @@ func unsafeSegment(seg string, ascii bool) string {
 	return ""
 }
 
+func isASCII(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // isWindowsDevice reports whether seg names a Windows device, which Windows
 // opens instead of a file whatever the extension or trailing spaces.
 func isWindowsDevice(seg string) bool {
+	switch seg[0] | 0x20 { // every device name starts with one of these
+	case 'a', 'c', 'l', 'n', 'p':
+	default:
+		return false
+	}
 	base := seg
 	if i := strings.IndexByte(base, '.'); i >= 0 {
 		base = base[:i]
@@ -189,7 +231,7 @@ func Clean(p string) (string, error) {
 		}
 		p = strings.Join(kept, "/")
 	}
-	if utf8.ValidString(p) && !norm.NFC.IsNormalString(p) {
+	if !isASCII(p) && utf8.ValidString(p) && !norm.NFC.IsNormalString(p) {
 		p = norm.NFC.String(p)
 	}
 	if reason := unsafeReason(p); reason != "" {

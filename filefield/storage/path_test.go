@@ -169,3 +169,22 @@ func hasDotDotSeg(p string) bool {
 	}
 	return false
 }
+
+// BenchmarkValidPath and BenchmarkClean: both run once per file and once
+// per reference in an orphan plan (T3), so they must stay cheap for the
+// common ASCII key.
+func BenchmarkValidPath(b *testing.B) {
+	for b.Loop() {
+		if storage.ValidPath("forum_images/2026/11/00042137-3f9c1e0b.png") != nil {
+			b.Fatal("refused")
+		}
+	}
+}
+
+func BenchmarkClean(b *testing.B) {
+	for b.Loop() {
+		if _, err := storage.Clean("forum_images/2026/11/00042137-3f9c1e0b.png"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
