@@ -63,6 +63,63 @@ func List(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) 
 	return Walk(ctx, fsys, dir, fn)
 }
 
+// NameLister is the optional interface of backends whose listing needs an
+// extra system call per file for size and mtime (a local disk: one fstatat
+// each), where reading names alone is several times faster. ListNames is
+// [Lister.ListTree] except that regular files may come with zero Size and
+// zero ModTime; callers that need them for some files ask [StatFiles].
+type NameLister interface {
+	ListNames(ctx context.Context, dir string, fn func(Entry) error) error
+}
+
+// ListNames calls fn for every entry below dir, cheaply: through the
+// backend's [NameLister] when it has one, else through [List]. A regular
+// file whose ModTime is zero was not measured: its Size is unknown too.
+func ListNames(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
+	if l, ok := fsys.(NameLister); ok {
+		return l.ListNames(ctx, dir, fn)
+	}
+	return List(ctx, fsys, dir, fn)
+}
+
+// BatchStater is the optional interface of backends that stat many files
+// faster together than one by one. StatFiles must behave as [StatFiles]
+// documents.
+type BatchStater interface {
+	StatFiles(ctx context.Context, paths []string, fn func(i int, e Entry) error) error
+}
+
+// StatFiles calls fn with an Entry for each of paths that exists, without
+// following a link at the end of the path, and with the path's index i. A
+// path that does not exist is skipped; any other error ends the call with
+// that error, as does an error from fn.
+// fn is never called concurrently, and calls come in no particular order.
+// Backends implementing [BatchStater] are fastest when the paths of a
+// directory are adjacent.
+func StatFiles(ctx context.Context, fsys afero.Fs, paths []string, fn func(i int, e Entry) error) error {
+	if b, ok := fsys.(BatchStater); ok {
+		return b.StatFiles(ctx, paths, fn)
+	}
+	for i, p := range paths {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		fi, err := Lstat(fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return wrap("stat", p, err)
+		}
+		if err := fn(i, EntryOf(p, fi)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Walk is the portable listing that [List] falls back to. It reads each
 // directory once, whole, with Readdir(-1), and takes size, mtime and type
 // from that listing (afero.Walk stats every entry again; paging with

@@ -24,9 +24,11 @@ var direntBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &
 // the directory's descriptor: the system calls find makes. It parses the
 // records itself, so each entry costs one string (prefix + name, the name
 // being its tail) instead of a name, a path and a FileInfo; links, FIFOs,
-// sockets and devices are typed from the record without a stat. Entries
+// sockets and devices are typed from the record without a stat. With
+// namesOnly, regular files are typed from the record too, leaving size and
+// time zero: a stat costs more than reading the record did. Entries
 // removed while reading are skipped.
-func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
+func readDirHandle(d *os.Root, prefix string, namesOnly bool) ([]dirEntry, error) {
 	f, err := d.Open(".")
 	if err != nil {
 		return nil, err
@@ -77,7 +79,7 @@ func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
 				}
 				path := prefix + string(raw)
 				e := dirEntry{path: path, name: path[len(prefix):]}
-				if typ != unix.DT_REG && typ != unix.DT_DIR && typ != unix.DT_UNKNOWN {
+				if typ != unix.DT_REG && typ != unix.DT_DIR && typ != unix.DT_UNKNOWN || typ == unix.DT_REG && namesOnly {
 					// Links, FIFOs, sockets, devices: typed from the record
 					// (d_type is the S_IFMT bits shifted right by 12).
 					e.typ = modeType(uint32(typ) << 12)
@@ -105,6 +107,45 @@ func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
 		return nil, cerr
 	}
 	return out, ierr
+}
+
+// statNames stats names inside the directory open as d with one
+// fstatat(AT_SYMLINK_NOFOLLOW) each on its descriptor, calling fn for each
+// that exists, with its index in names. A name that is gone is skipped.
+func statNames(d *os.Root, names []string, fn func(i int, size int64, mod time.Time, typ fs.FileMode)) error {
+	f, err := d.Open(".")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	cerr := rc.Control(func(fd uintptr) {
+		var st unix.Stat_t
+		for i, name := range names {
+			err := unix.Fstatat(int(fd), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+			if err == unix.ENOENT {
+				continue
+			}
+			if err != nil {
+				serr = &os.PathError{Op: "fstatat", Path: name, Err: err}
+				return
+			}
+			typ := modeType(st.Mode)
+			var size int64
+			if typ == 0 {
+				size = st.Size
+			}
+			fn(i, size, time.Unix(st.Mtim.Unix()), typ)
+		}
+	})
+	if cerr != nil {
+		return cerr
+	}
+	return serr
 }
 
 // modeType maps the S_IFMT bits of a stat mode to fs.FileMode type bits;

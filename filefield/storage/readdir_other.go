@@ -3,8 +3,10 @@
 package storage
 
 import (
+	"errors"
 	"io/fs"
 	"os"
+	"time"
 )
 
 // fileID identifies a directory entry for the check that the directory a
@@ -12,8 +14,9 @@ import (
 type fileID struct{ fi fs.FileInfo }
 
 // readDirHandle reads the directory open as d once, with Readdir(-1).
-// Each entry's path is prefix plus its name.
-func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
+// Each entry's path is prefix plus its name. Readdir stats every entry
+// anyway, so namesOnly changes nothing here.
+func readDirHandle(d *os.Root, prefix string, _ bool) ([]dirEntry, error) {
 	f, err := d.Open(".")
 	if err != nil {
 		return nil, err
@@ -31,6 +34,26 @@ func readDirHandle(d *os.Root, prefix string) ([]dirEntry, error) {
 		}
 	}
 	return out, nil
+}
+
+// statNames stats names inside the directory open as d without following
+// links, calling fn for each that exists, with its index in names.
+func statNames(d *os.Root, names []string, fn func(i int, size int64, mod time.Time, typ fs.FileMode)) error {
+	for i, name := range names {
+		fi, err := d.Lstat(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var size int64
+		if fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		fn(i, size, fi.ModTime(), fi.Mode().Type())
+	}
+	return nil
 }
 
 // sameDir reports whether the directory open as sub is the one listed as

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
@@ -100,11 +101,85 @@ func TestRootFsNoEscape(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, []string{"ok.jpg"}, files)
-	errs := rfs.RemoveFiles(t.Context(), []string{"link/secret.txt", "abs/secret.txt", "dir/etc/hostname", "../media-secret/x"})
+	files = nil
+	require.NoError(t, rfs.ListNames(t.Context(), "", func(e storage.Entry) error {
+		if e.IsRegular() {
+			files = append(files, e.Path)
+		}
+		return nil
+	}))
+	assert.Equal(t, []string{"ok.jpg"}, files, "ListNames")
+	outward := []string{"link/secret.txt", "abs/secret.txt", "dir/etc/hostname", "../media-secret/x"}
+	errs := rfs.RemoveFiles(t.Context(), outward)
 	for i, err := range errs {
 		assert.Errorf(t, err, "RemoveFiles path %d was not refused", i)
 	}
+	// StatFiles reads through a verified handle on each directory: a
+	// path through a link is an error, never a stat of what is outside.
+	for _, p := range outward {
+		err := rfs.StatFiles(t.Context(), []string{p}, func(_ int, e storage.Entry) error {
+			t.Errorf("StatFiles reported %+v through a link", e)
+			return nil
+		})
+		assert.Errorf(t, err, "StatFiles(%q) was not refused", p)
+	}
 	outsideIntact(t, base)
+}
+
+// TestListNamesThenStatFiles: ListNames leaves regular files unmeasured on
+// a local disk (the point of it: no stat per file), StatFiles measures
+// them, skips the missing, refuses names that are not names, and stops on
+// a cancelled context.
+func TestListNamesThenStatFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	var want []string
+	for i := range 300 {
+		p := filepath.Join(dir, "d"+strconv.Itoa(i%7), strconv.Itoa(i)+".png")
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, make([]byte, i), 0o644))
+		require.NoError(t, os.Chtimes(p, mtime, mtime))
+		want = append(want, "d"+strconv.Itoa(i%7)+"/"+strconv.Itoa(i)+".png")
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "d0", "sub.png"), 0o755))
+	rfs, err := storage.NewRootFs(dir)
+	require.NoError(t, err)
+	defer rfs.Close()
+
+	var paths []string
+	require.NoError(t, rfs.ListNames(t.Context(), "", func(e storage.Entry) error {
+		if e.IsRegular() {
+			assert.True(t, e.ModTime.IsZero() && e.Size == 0, "ListNames measured %+v", e)
+			paths = append(paths, e.Path)
+		}
+		return nil
+	}))
+	assert.ElementsMatch(t, want, paths)
+
+	paths = append(paths, "d3/gone.png", "nodir/gone.png", "d0/sub.png")
+	got := map[string]storage.Entry{}
+	require.NoError(t, rfs.StatFiles(t.Context(), paths, func(i int, e storage.Entry) error {
+		assert.Equal(t, paths[i], e.Path)
+		got[e.Path] = e
+		return nil
+	}))
+	assert.Len(t, got, 301, "300 files and the directory; the missing are skipped")
+	for i, p := range want {
+		assert.Equal(t, int64(i), got[p].Size, p)
+		assert.True(t, got[p].ModTime.Equal(mtime), p)
+		assert.True(t, got[p].IsRegular(), p)
+	}
+	assert.True(t, got["d0/sub.png"].IsDir(), "a directory is reported as one")
+
+	for _, bad := range []string{"d0/..", "d0/.", ""} {
+		err := rfs.StatFiles(t.Context(), []string{"d0/1.png", bad}, func(int, storage.Entry) error { return nil })
+		assert.ErrorIs(t, err, storage.ErrUnsafePath, "%q", bad)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err = rfs.StatFiles(ctx, paths, func(int, storage.Entry) error { return nil })
+	assert.ErrorIs(t, err, context.Canceled)
 }
 
 // TestBasePathFsEscapes documents why mediaclean does not use

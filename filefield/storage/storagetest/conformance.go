@@ -79,6 +79,7 @@ var checks = []check{
 	{"ModTimeRoundTrip", checkModTime},
 	{"ListWhileDeleting", checkListWhileDeleting},
 	{"FastPathsAgree", checkFastPathsAgree},
+	{"NamesThenStats", checkNamesThenStats},
 }
 
 // TestFS runs the conformance suite against backends made by newFS, one
@@ -446,6 +447,81 @@ func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Diver
 	for _, p := range []string{paths[0], paths[3]} {
 		if _, err := fsys.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("after RemoveFiles %q is still there: %v", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkNamesThenStats checks the names-first path the orphan finder takes:
+// ListNames finds what List finds, and StatFiles gives what List gave for
+// the files ListNames left unmeasured, skips a missing path and calls back
+// with each path's own index.
+func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	for i := range 12 {
+		if err := writeFile(fsys, fmt.Sprintf("%s/n%d/f%02d.jpg", dir, i%3, i), bytes.Repeat([]byte{'z'}, i+1)); err != nil {
+			return err
+		}
+	}
+	full := map[string]storage.Entry{}
+	if err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+		if e.IsRegular() {
+			full[e.Path] = e
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("storage.List: %v", err)
+	}
+	var errs []error
+	var unmeasured []string
+	names := 0
+	if err := storage.ListNames(ctx, fsys, dir, func(e storage.Entry) error {
+		if !e.IsRegular() {
+			return nil
+		}
+		names++
+		want, ok := full[e.Path]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("ListNames found %q, List did not", e.Path))
+		case e.ModTime.IsZero():
+			unmeasured = append(unmeasured, e.Path)
+		case e.Size != want.Size || !e.ModTime.Equal(want.ModTime):
+			errs = append(errs, fmt.Errorf("ListNames and List disagree on %q: %+v vs %+v", e.Path, e, want))
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("storage.ListNames: %v", err)
+	}
+	if names != len(full) {
+		errs = append(errs, fmt.Errorf("ListNames found %d files, List %d", names, len(full)))
+	}
+	slices.Sort(unmeasured)
+	paths := slices.Insert(slices.Clone(unmeasured), len(unmeasured)/2, dir+"/n0/missing.jpg")
+	seen := map[int]bool{}
+	if err := storage.StatFiles(ctx, fsys, paths, func(i int, e storage.Entry) error {
+		want, ok := full[e.Path]
+		switch {
+		case seen[i]:
+			errs = append(errs, fmt.Errorf("StatFiles reported index %d twice", i))
+		case i < 0 || i >= len(paths) || paths[i] != e.Path:
+			errs = append(errs, fmt.Errorf("StatFiles reported %q at index %d", e.Path, i))
+		case !ok:
+			errs = append(errs, fmt.Errorf("StatFiles reported %q, which List did not find", e.Path))
+		case e.Size != want.Size || !e.ModTime.Equal(want.ModTime) || !e.IsRegular():
+			errs = append(errs, fmt.Errorf("StatFiles and List disagree on %q: %+v vs %+v", e.Path, e, want))
+		}
+		seen[i] = true
+		return nil
+	}); err != nil {
+		return fmt.Errorf("storage.StatFiles: %v", err)
+	}
+	if len(seen) != len(unmeasured) {
+		errs = append(errs, fmt.Errorf("StatFiles reported %d of %d existing files", len(seen), len(unmeasured)))
+	}
+	stop := errors.New("stop")
+	if len(paths) > 1 {
+		if err := storage.StatFiles(ctx, fsys, paths, func(int, storage.Entry) error { return stop }); !errors.Is(err, stop) {
+			errs = append(errs, fmt.Errorf("StatFiles returned %v, not the error of its callback", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -27,9 +27,9 @@ const (
 	OpRename  OpKind = "rename"  // Rename (Path is the old name)
 	OpRemove  OpKind = "remove"  // Remove, RemoveAll, or one path of RemoveFiles
 	OpMkdir   OpKind = "mkdir"   // Mkdir or MkdirAll
-	OpStat    OpKind = "stat"    // Stat or LstatIfPossible
+	OpStat    OpKind = "stat"    // Stat, LstatIfPossible, or one path of StatFiles
 	OpChtimes OpKind = "chtimes" // Chtimes, Chmod, Chown
-	OpList    OpKind = "list"    // Readdir, Readdirnames, or a whole ListTree
+	OpList    OpKind = "list"    // Readdir, Readdirnames, or a whole ListTree or ListNames
 	OpSyncDir OpKind = "syncdir" // SyncDir
 )
 
@@ -61,7 +61,8 @@ type Fault struct {
 // FaultFs wraps an [afero.Fs], records every operation, and fails the one
 // its [Fault] selects. Files it opens are wrapped too, so writes, syncs and
 // closes are counted. It forwards the storage fast paths (Lister,
-// BatchRemover, DirSyncer, afero.Lstater) so that code under test takes the
+// NameLister, BatchStater, BatchRemover, DirRemover, DirSyncer,
+// AtomicCreator, afero.Lstater) so that code under test takes the
 // same paths as on the wrapped backend. It is safe for concurrent use.
 type FaultFs struct {
 	fs    afero.Fs
@@ -243,6 +244,26 @@ func (f *FaultFs) ListTree(ctx context.Context, dir string, fn func(storage.Entr
 		return err
 	}
 	return storage.List(ctx, f.fs, dir, fn)
+}
+
+// ListNames implements storage.NameLister, counting the whole listing as
+// one OpList and using the wrapped backend's fast path when it has one.
+func (f *FaultFs) ListNames(ctx context.Context, dir string, fn func(storage.Entry) error) error {
+	if err := f.hook(Op{Kind: OpList, Path: dir}); err != nil {
+		return err
+	}
+	return storage.ListNames(ctx, f.fs, dir, fn)
+}
+
+// StatFiles implements storage.BatchStater, counting one OpStat per path;
+// a failed path fails the whole call, as a failing stat does.
+func (f *FaultFs) StatFiles(ctx context.Context, paths []string, fn func(int, storage.Entry) error) error {
+	for _, p := range paths {
+		if err := f.hook(Op{Kind: OpStat, Path: p}); err != nil {
+			return err
+		}
+	}
+	return storage.StatFiles(ctx, f.fs, paths, fn)
 }
 
 // RemoveFiles implements storage.BatchRemover, counting one OpRemove per
