@@ -192,11 +192,11 @@ func (f *Finder) referenced(ctx context.Context, plan *Plan) (func(i int, p stri
 		}
 		return func(i int, _ string) bool { return used[i] }, nil
 	}
-	refs, n, _, err := f.loadRefs(ctx, nil)
+	refs, counts, err := f.loadRefs(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && guards.empty {
+	if counts.n == 0 && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && guards.empty {
 		return nil, ErrNoReferences
 	}
 	return func(_ int, p string) bool { return refs.has(p) }, nil

@@ -9,72 +9,144 @@ import (
 )
 
 // candidates holds the files Find may report as orphans while references
-// load: their paths in one byte arena and 24 pointer-free bytes each, so
-// a million candidates cost about 24 MB plus their path bytes and nothing
-// for the garbage collector to scan (O11). Orphan values, with their
-// strings, are made only for the files that turn out to be orphans.
+// load: their paths in byte chunks and 8 pointer-free bytes each, plus 16
+// for size and mtime when the listing measured them, so a million files
+// listed by name cost 8 MB plus their path bytes, and nothing for the
+// garbage collector to scan (O11). Chunks and blocks are never grown in
+// place, so no path or item is copied after it is added. Orphan values,
+// with their strings, are made only for the files that turn out to be
+// unreferenced.
 type candidates struct {
-	paths []byte
-	items []candidate
+	chunks [][]byte      // path bytes; a path never spans two chunks
+	blocks [][]candidate // items in order, in blocks
+	metas  [][]meta      // per block: nil while none of its files was measured
+	n      int
 }
 
 type candidate struct {
-	off, n uint32 // the path is paths[off:off+n]
-	size   int64
-	mtime  int64 // UnixNano
+	off   uint32 // the path is chunks[chunk][off:off+n]
+	chunk uint16
+	n     uint16
 }
 
-// errTooManyCandidates: more than 4 GiB of candidate paths in one plan
-// (about a hundred million files); narrow Options.Dirs.
-var errTooManyCandidates = errors.New("orphan: more than 4 GiB of candidate paths in one plan; narrow Options.Dirs")
+type meta struct {
+	size  int64
+	mtime int64 // UnixNano, or unmeasured
+}
 
+// unmeasured is the mtime of a candidate listed by name only.
+const unmeasured = math.MinInt64
+
+// Chunk and block sizes start small, for the many small plans, and double
+// up to these.
+const (
+	maxChunk = 1 << 20
+	maxBlock = 1 << 14
+)
+
+// errTooManyCandidates: more than 64 GiB of candidate paths in one plan;
+// narrow Options.Dirs.
+var errTooManyCandidates = errors.New("orphan: more than 64 GiB of candidate paths in one plan; narrow Options.Dirs")
+
+// add adds a file. p is a valid stored path, so it fits in a uint16.
 func (c *candidates) add(p string, size int64, mtime time.Time) error {
-	if uint64(len(c.paths))+uint64(len(p)) > math.MaxUint32 {
-		return errTooManyCandidates
+	nc := len(c.chunks)
+	if nc == 0 || len(c.chunks[nc-1])+len(p) > cap(c.chunks[nc-1]) {
+		if nc > math.MaxUint16 {
+			return errTooManyCandidates
+		}
+		capacity := 4 << 10
+		if nc > 0 {
+			capacity = min(2*cap(c.chunks[nc-1]), maxChunk)
+		}
+		c.chunks = append(c.chunks, make([]byte, 0, max(capacity, len(p))))
+		nc++
 	}
-	c.items = append(c.items, candidate{off: uint32(len(c.paths)), n: uint32(len(p)), size: size, mtime: mtime.UnixNano()})
-	c.paths = append(c.paths, p...)
+	nb := len(c.blocks)
+	if nb == 0 || len(c.blocks[nb-1]) == cap(c.blocks[nb-1]) {
+		capacity := 64
+		if nb > 0 {
+			capacity = min(2*cap(c.blocks[nb-1]), maxBlock)
+		}
+		c.blocks = append(c.blocks, make([]candidate, 0, capacity))
+		c.metas = append(c.metas, nil)
+		nb++
+	}
+	chunk := &c.chunks[nc-1]
+	block := &c.blocks[nb-1]
+	if !mtime.IsZero() {
+		metas := &c.metas[nb-1]
+		if *metas == nil {
+			*metas = make([]meta, len(*block), cap(*block))
+			for i := range *metas {
+				(*metas)[i].mtime = unmeasured
+			}
+		}
+		*metas = append(*metas, meta{size: size, mtime: mtime.UnixNano()})
+	} else if c.metas[nb-1] != nil {
+		c.metas[nb-1] = append(c.metas[nb-1], meta{mtime: unmeasured})
+	}
+	*block = append(*block, candidate{off: uint32(len(*chunk)), chunk: uint16(nc - 1), n: uint16(len(p))})
+	*chunk = append(*chunk, p...)
+	c.n++
 	return nil
 }
 
-func (c *candidates) path(i int) []byte {
-	it := c.items[i]
-	return c.paths[it.off : it.off+it.n]
+// each calls fn for every candidate in the order added, with its index.
+func (c *candidates) each(fn func(i int, p []byte, m meta)) {
+	i := 0
+	for b, block := range c.blocks {
+		metas := c.metas[b]
+		for j, it := range block {
+			m := meta{mtime: unmeasured}
+			if metas != nil {
+				m = metas[j]
+			}
+			fn(i, c.chunks[it.chunk][it.off:it.off+uint32(it.n)], m)
+			i++
+		}
+	}
 }
 
-// orphans splits the candidates: it returns the unreferenced ones as
+// unreferenced splits the candidates: it returns the unreferenced ones as
 // Orphan values, in a slice of exactly their number with all their paths
 // in one string (a large plan costs a few allocations, not one per file),
-// and the count of the referenced ones.
-func (c *candidates) orphans(refs *refSet) (out []Orphan, referenced storage.Count) {
-	used := make([]uint64, (len(c.items)+63)/64) // one bit per candidate
+// and counts the referenced ones. It empties c, whose memory the caller
+// no longer needs. An Orphan's ModTime is zero if the listing did not
+// measure the file.
+func (c *candidates) unreferenced(refs *pathSet) (out []Orphan, referenced storage.Count) {
+	used := make([]uint64, (c.n+63)/64) // one bit per candidate
 	n, bytes := 0, 0
-	for i := range c.items {
-		if refs.hasBytes(c.path(i)) {
+	c.each(func(i int, p []byte, m meta) {
+		if refs.hasBytes(p) {
 			used[i/64] |= 1 << (i % 64)
-			referenced.Add(c.items[i].size)
+			referenced.Add(m.size)
 		} else {
 			n++
-			bytes += int(c.items[i].n)
+			bytes += len(p)
 		}
-	}
+	})
 	isUsed := func(i int) bool { return used[i/64]&(1<<(i%64)) != 0 }
 	buf := make([]byte, 0, bytes)
-	for i := range c.items {
+	c.each(func(i int, p []byte, _ meta) {
 		if !isUsed(i) {
-			buf = append(buf, c.path(i)...)
+			buf = append(buf, p...)
 		}
-	}
+	})
 	all := string(buf)
 	out = make([]Orphan, 0, n)
 	off := 0
-	for i := range c.items {
-		it := c.items[i]
+	c.each(func(i int, p []byte, m meta) {
 		if isUsed(i) {
-			continue
+			return
 		}
-		out = append(out, Orphan{Path: all[off : off+int(it.n)], Size: it.size, ModTime: time.Unix(0, it.mtime)})
-		off += int(it.n)
-	}
+		o := Orphan{Path: all[off : off+len(p)], Size: m.size}
+		if m.mtime != unmeasured {
+			o.ModTime = time.Unix(0, m.mtime)
+		}
+		out = append(out, o)
+		off += len(p)
+	})
+	*c = candidates{}
 	return out, referenced
 }

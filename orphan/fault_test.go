@@ -1,8 +1,11 @@
 package orphan_test
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,4 +146,57 @@ func TestPurgeUnderFaults(t *testing.T) {
 			return
 		}
 	}
+}
+
+// TestFindMeasuresWhatChangedSinceListing: on RootFs, Find lists names and
+// stats the unreferenced files only after the references are in. A provider
+// that changes storage while it streams (deterministically, between the
+// listing and the stats) shows that what the stats see wins: a file that
+// went is not planned, a file rewritten is young, a file turned into a
+// directory or a link is not regular. A failing stat gives no plan.
+func TestFindMeasuresWhatChangedSinceListing(t *testing.T) {
+	t.Parallel()
+	rfs, err := storage.NewRootFs(t.TempDir())
+	require.NoError(t, err)
+	defer rfs.Close()
+	for _, p := range []string{"a/gone.jpg", "a/rewritten.jpg", "a/now-dir.jpg", "a/now-link.jpg", "a/orphan.jpg", "a/ref.jpg"} {
+		put(t, rfs, p, 10, 10*day)
+	}
+	var listed bool
+	refs := orphan.ProviderFunc(func(_ context.Context, fn func(string) error) error {
+		listed = true
+		require.NoError(t, rfs.Remove("a/gone.jpg"))
+		put(t, rfs, "a/rewritten.jpg", 20, time.Minute)
+		require.NoError(t, rfs.Remove("a/now-dir.jpg"))
+		require.NoError(t, rfs.Mkdir("a/now-dir.jpg", 0o755))
+		require.NoError(t, rfs.Remove("a/now-link.jpg"))
+		require.NoError(t, os.Symlink("/etc/hostname", filepath.Join(rfs.Root().Name(), "a", "now-link.jpg")))
+		return fn("a/ref.jpg")
+	})
+	spy := storagetest.NewSpyFs(rfs)
+	plan, err := orphan.New(spy, refs, orphan.Options{Now: clock, MaxFraction: -1}).Find(t.Context())
+	require.NoError(t, err)
+	require.True(t, listed)
+	assert.Equal(t, []orphan.Orphan{{Path: "a/orphan.jpg", Size: 10, ModTime: now.Add(-10 * day)}}, normalise(plan.Orphans))
+	assert.Equal(t, storage.Count{Files: 1}, plan.Kept[orphan.KeptChanged], "gone since listed")
+	assert.Equal(t, storage.Count{Files: 1, Bytes: 20}, plan.Kept[orphan.KeptYoung], "rewritten since listed")
+	assert.Equal(t, storage.Count{Files: 2}, plan.Kept[orphan.KeptNotRegular], "a directory and a link since listed")
+	assert.Equal(t, storage.Count{Files: 1}, plan.Kept[orphan.KeptReferenced])
+	assert.Equal(t, 4, plan.Unmeasured, "the referenced file was never stat'ed; the gone and the irregular have no size")
+	var stats []string
+	for _, op := range spy.Ops() {
+		if op.Kind == storagetest.OpStat {
+			stats = append(stats, op.Path)
+		}
+	}
+	assert.NotContains(t, stats, "a/ref.jpg", "a referenced file was stat'ed")
+	assert.Len(t, stats, 5)
+
+	// A stat that fails (EIO, say) leaves no plan: fail closed.
+	put(t, rfs, "a/gone.jpg", 10, 10*day)
+	ffs := storagetest.NewFaultFs(rfs, storagetest.Fault{N: 1, Kind: storagetest.OpStat})
+	plan, err = orphan.New(ffs, orphan.Paths("a/ref.jpg"), orphan.Options{Now: clock, MaxFraction: -1}).Find(t.Context())
+	assert.ErrorIs(t, err, syscall.ENOSPC)
+	assert.Nil(t, plan)
+	assert.Equal(t, 1, ffs.Fired())
 }

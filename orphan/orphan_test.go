@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -59,10 +60,18 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs)) {
 	}
 }
 
-// TestMain stops the S3 server the S3 backend starts on first use.
+// TestMain stops the S3 server the S3 backend starts on first use, then
+// checks that no goroutine is left (the reference workers, the parallel
+// listing and stats).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	s3test.StopShared()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -88,22 +97,48 @@ func TestFindApplyOnSQLite(t *testing.T) {
 			INSERT INTO forum VALUES ('/media/forum_images/d.png');`)
 		require.NoError(t, err)
 		refs := sqlrefs.New(db, "SELECT picture FROM users", "SELECT image FROM forum")
-		f := orphan.New(fsys, refs, orphan.Options{Now: clock, StripPrefixes: []string{"/media/"}, Shapes: []string{"profile_pics/*.jpg", "forum_images/*.png"}})
-		plan, err := f.Find(t.Context())
+		opts := orphan.Options{Now: clock, StripPrefixes: []string{"/media/"}, Shapes: []string{"profile_pics/*.jpg", "forum_images/*.png"}}
+		check := func(plan *orphan.Plan) {
+			t.Helper()
+			assert.Equal(t, []orphan.Orphan{
+				{Path: "forum_images/e.png", Size: 500, ModTime: now.Add(-30 * day)},
+				{Path: "profile_pics/b.jpg", Size: 200, ModTime: now.Add(-10 * day)},
+			}, normalise(plan.Orphans))
+			assert.Equal(t, storage.Count{Files: 2, Bytes: 700}, plan.Total)
+			assert.Equal(t, storage.Count{Files: 1, Bytes: 300}, plan.Kept[orphan.KeptYoung])
+			assert.Equal(t, []string{"forum_images/notes.txt"}, plan.Unrecognised)
+			assert.Equal(t, []string{"profile_pics/gone.jpg"}, plan.Missing)
+			assert.Equal(t, 4, plan.References)
+			assert.Equal(t, 1, plan.InvalidReferences)
+			assert.Equal(t, "forum_images", plan.Dirs[0].Dir)
+		}
+
+		// MeasureAll: every byte on disk is in the plan.
+		opts.MeasureAll = true
+		plan, err := orphan.New(fsys, refs, opts).Find(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, []orphan.Orphan{
-			{Path: "forum_images/e.png", Size: 500, ModTime: now.Add(-30 * day)},
-			{Path: "profile_pics/b.jpg", Size: 200, ModTime: now.Add(-10 * day)},
-		}, normalise(plan.Orphans))
+		check(plan)
 		assert.Equal(t, storage.Count{Files: 6, Bytes: 2100}, plan.Scanned)
-		assert.Equal(t, storage.Count{Files: 2, Bytes: 700}, plan.Total)
 		assert.Equal(t, storage.Count{Files: 2, Bytes: 500}, plan.Kept[orphan.KeptReferenced])
-		assert.Equal(t, storage.Count{Files: 1, Bytes: 300}, plan.Kept[orphan.KeptYoung])
-		assert.Equal(t, []string{"forum_images/notes.txt"}, plan.Unrecognised)
-		assert.Equal(t, []string{"profile_pics/gone.jpg"}, plan.Missing)
-		assert.Equal(t, 4, plan.References)
-		assert.Equal(t, 1, plan.InvalidReferences)
-		assert.Equal(t, "forum_images", plan.Dirs[0].Dir)
+		assert.Equal(t, storage.Count{Files: 1, Bytes: 600}, plan.Kept[orphan.KeptUnrecognised])
+		assert.Zero(t, plan.Unmeasured)
+
+		// By default, a local disk is listed by name and only the files
+		// that can be orphans are measured: the same plan, except the
+		// bytes of the referenced and unrecognised files, which it says.
+		opts.MeasureAll = false
+		f := orphan.New(fsys, refs, opts)
+		plan, err = f.Find(t.Context())
+		require.NoError(t, err)
+		check(plan)
+		if _, byName := fsys.(storage.NameLister); byName {
+			assert.Equal(t, 3, plan.Unmeasured)
+			assert.Equal(t, storage.Count{Files: 6, Bytes: 1000}, plan.Scanned)
+			assert.Equal(t, storage.Count{Files: 2}, plan.Kept[orphan.KeptReferenced])
+		} else {
+			assert.Zero(t, plan.Unmeasured)
+			assert.Equal(t, storage.Count{Files: 6, Bytes: 2100}, plan.Scanned)
+		}
 
 		rep, err := f.Apply(t.Context(), plan)
 		require.NoError(t, err)

@@ -9,7 +9,8 @@ import (
 )
 
 // Provider streams the stored paths that records reference. References
-// calls fn once per path (duplicates are fine) and returns nil only after
+// calls fn once per path (duplicates are fine), never concurrently, and
+// returns nil only after
 // the whole set was streamed: an error, a partial stream or a cancelled
 // ctx must be returned as an error, which makes the finder delete nothing.
 type Provider interface {
