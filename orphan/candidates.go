@@ -3,6 +3,9 @@ package orphan
 import (
 	"errors"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -108,6 +111,66 @@ func (c *candidates) each(fn func(i int, p []byte, m meta)) {
 	}
 }
 
+// lookUp sets the bit in used of every referenced candidate, counts those
+// in referenced, and returns the number and path bytes of the others. The
+// lookups miss the cache, so blocks are shared out among one goroutine per
+// CPU; each block starts at a multiple of 64 candidates, so no two
+// goroutines write the same word of used.
+func (c *candidates) lookUp(refs *pathSet, used []uint64, referenced *storage.Count) (n, bytes int) {
+	type part struct {
+		referenced storage.Count
+		n, bytes   int
+	}
+	parts := make([]part, runtime.GOMAXPROCS(0))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range parts {
+		wg.Go(func() {
+			pt := &parts[w]
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= len(c.blocks) {
+					return
+				}
+				i := blockStart(b)
+				metas := c.metas[b]
+				for j, it := range c.blocks[b] {
+					if refs.hasBytes(c.chunks[it.chunk][it.off : it.off+uint32(it.n)]) {
+						used[(i+j)/64] |= 1 << ((i + j) % 64)
+						var size int64
+						if metas != nil {
+							size = metas[j].size
+						}
+						pt.referenced.Add(size)
+					} else {
+						pt.n++
+						pt.bytes += int(it.n)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, pt := range parts {
+		referenced.Files += pt.referenced.Files
+		referenced.Bytes += pt.referenced.Bytes
+		n += pt.n
+		bytes += pt.bytes
+	}
+	return n, bytes
+}
+
+// blockStart is the index of the first candidate of block b: blocks hold
+// 64, 128, ... up to maxBlock candidates, all full but the last.
+func blockStart(b int) int {
+	start, size := 0, 64
+	for range b {
+		start += size
+		size = min(2*size, maxBlock)
+	}
+	return start
+}
+
 // unreferenced splits the candidates: it returns the unreferenced ones as
 // Orphan values, in a slice of exactly their number with all their paths
 // in one string (a large plan costs a few allocations, not one per file),
@@ -116,16 +179,7 @@ func (c *candidates) each(fn func(i int, p []byte, m meta)) {
 // measure the file.
 func (c *candidates) unreferenced(refs *pathSet) (out []Orphan, referenced storage.Count) {
 	used := make([]uint64, (c.n+63)/64) // one bit per candidate
-	n, bytes := 0, 0
-	c.each(func(i int, p []byte, m meta) {
-		if refs.hasBytes(p) {
-			used[i/64] |= 1 << (i % 64)
-			referenced.Add(m.size)
-		} else {
-			n++
-			bytes += len(p)
-		}
-	})
+	n, bytes := c.lookUp(refs, used, &referenced)
 	isUsed := func(i int) bool { return used[i/64]&(1<<(i%64)) != 0 }
 	buf := make([]byte, 0, bytes)
 	c.each(func(i int, p []byte, _ meta) {
