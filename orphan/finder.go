@@ -160,14 +160,14 @@ type Plan struct {
 	InvalidReferences int `json:"invalid_references"`
 	// Unrecognised lists (up to 10,000) files whose names match no shape.
 	Unrecognised []string `json:"unrecognised,omitempty"`
-	// Missing lists (up to 10,000) references whose files do not exist
-	// (O10); MissingCount counts them all.
+	// Missing lists (up to 10,000, sorted) references whose files do not
+	// exist (O10); MissingCount counts them all.
 	Missing      []string `json:"missing,omitempty"`
 	MissingCount int      `json:"missing_count"`
 	// Unmeasured counts scanned files whose size was never read, so
 	// Scanned.Bytes and Kept's bytes leave them out. On backends that list
 	// names faster than sizes (RootFs), Find reads sizes only of files that
-	// can be orphans, which makes a plan several times faster; set
+	// can be orphans, which makes a plan about twice as fast; set
 	// Options.MeasureAll to read them all. Orphans are always measured.
 	Unmeasured int `json:"unmeasured"`
 }

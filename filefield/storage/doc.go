@@ -28,9 +28,12 @@
 // # Fast paths
 //
 // Backends may implement [Lister] (recursive listing with size and mtime),
-// [BatchRemover] (removal of many files per call) and [DirSyncer]. The
-// helpers [List], [RemoveFiles] and [SyncDir] use them when present and fall
-// back to portable code otherwise. The fallback listing, [Walk], reads each
+// [NameLister] (listing without a stat per file, where a stat costs more
+// than the listing), [BatchStater] (stats of many files per call),
+// [BatchRemover] (removal of many files per call), [DirRemover] and
+// [DirSyncer]. The helpers [List], [ListNames], [StatFiles], [RemoveFiles],
+// [RemoveEmptyDirs] and [SyncDir] use them when present and fall back to
+// portable code otherwise. The fallback listing, [Walk], reads each
 // directory once with Readdir(-1); it never uses afero.Walk (which stats
 // every entry again) nor Readdir(n) paging (which panics on MemMapFs when
 // entries are removed in between).

@@ -36,6 +36,8 @@ var (
 	_ afero.Fs      = (*RootFs)(nil)
 	_ afero.Lstater = (*RootFs)(nil)
 	_ Lister        = (*RootFs)(nil)
+	_ NameLister    = (*RootFs)(nil)
+	_ BatchStater   = (*RootFs)(nil)
 	_ BatchRemover  = (*RootFs)(nil)
 	_ DirSyncer     = (*RootFs)(nil)
 	_ DirRemover    = (*RootFs)(nil)
