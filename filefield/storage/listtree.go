@@ -48,6 +48,11 @@ func (r *RootFs) listTree(ctx context.Context, dir string, namesOnly bool, fn fu
 	return w.run(&dirJob{path: dir, opened: top}, fn)
 }
 
+// syscallWorkers is how many goroutines ListTree and StatFiles run: their
+// work is system calls, which block, so more workers than cores keeps the
+// cores busy.
+func syscallWorkers() int { return max(8, 2*runtime.GOMAXPROCS(0)) }
+
 // openListed opens the listed directory e inside parent, and checks that
 // what it opened is what was listed: a directory swapped for a link in
 // between is refused.
@@ -150,7 +155,7 @@ func (w *treeWalk) read(job *dirJob) dirResult {
 func (w *treeWalk) run(first *dirJob, fn func(Entry) error) error {
 	ctx, cancel := context.WithCancel(w.ctx)
 	defer cancel()
-	workers := max(8, 2*runtime.GOMAXPROCS(0))
+	workers := syscallWorkers()
 	jobs := make(chan *dirJob)
 	results := make(chan dirResult, workers)
 	var wg sync.WaitGroup

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +12,7 @@ import (
 
 // StatFiles implements [BatchStater]. Each run of adjacent paths in one
 // directory is stat'ed through one verified handle on that directory (no
-// link followed on the way, one fstatat per name on Linux), by eight
+// link followed on the way, one fstatat per name on Linux), by several
 // workers at once as in ListTree; fn is called from the calling goroutine.
 func (r *RootFs) StatFiles(ctx context.Context, paths []string, fn func(i int, e Entry) error) error {
 	type group struct {
@@ -48,7 +47,7 @@ func (r *RootFs) StatFiles(ctx context.Context, paths []string, fn func(i int, e
 	jobs := make(chan group)
 	results := make(chan result)
 	var wg sync.WaitGroup
-	for range min(len(groups), max(8, 2*runtime.GOMAXPROCS(0))) {
+	for range min(len(groups), syscallWorkers()) {
 		wg.Go(func() {
 			for g := range jobs {
 				res := result{stats: make([]stat, 0, g.hi-g.lo)}
