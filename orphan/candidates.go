@@ -3,7 +3,6 @@ package orphan
 import (
 	"errors"
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,7 +120,7 @@ func (c *candidates) lookUp(refs *pathSet, used []uint64, referenced *storage.Co
 		referenced storage.Count
 		n, bytes   int
 	}
-	parts := make([]part, runtime.GOMAXPROCS(0))
+	parts := make([]part, cpuWorkers())
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range parts {

@@ -44,12 +44,13 @@
 // plus about one byte of index, and 8 more while the set is built (O11).
 // A collision can only make an orphan look referenced, which keeps a file.
 // The provider is read on the calling goroutine while one worker per CPU
-// normalises and hashes. Storage is streamed: every scanned path is held as
-// an 8-byte hash (for the missing-file report) and every candidate as its
-// path bytes plus 8 bytes (24 if the listing measured it). Measured peak
-// heap, garbage included, with as many files as references, half of them
-// referenced: 89 bytes per reference at 1M, about 120 at 100k
-// (examples/bench, T3).
+// (up to eight) normalises and hashes. Storage is streamed: every scanned
+// path is held as an 8-byte hash (for the missing-file report) and every
+// candidate as its path bytes plus 8 bytes (24 if the listing measured
+// it). Measured peak heap, garbage included, with as many files as
+// references, half of them referenced: 89 to 118 bytes per reference at
+// 1M, 120 to 140 at 100k (examples/bench, T3; sampled, so it moves with
+// the garbage collector's timing).
 //
 // # Re-checks
 //

@@ -187,6 +187,11 @@ func (f *Finder) normalise(ref string) string {
 	return p
 }
 
+// cpuWorkers is how many goroutines share CPU-bound work (hashing
+// references, looking candidates up): one per CPU, at most eight, since
+// each holds its own buffers.
+func cpuWorkers() int { return min(runtime.GOMAXPROCS(0), 8) }
+
 // refCounts are what loading the references counted.
 type refCounts struct {
 	n, invalid   int
@@ -197,9 +202,9 @@ type refCounts struct {
 // loadRefs streams every reference into a set. Given stored, it also
 // counts the references that are not in it and lists some (O10). The
 // provider runs on the calling goroutine and hands references over in
-// batches; one worker per CPU normalises and hashes them, so that work
-// overlaps the provider's own (reading lines, scanning rows). Any provider
-// error is wrapped in ErrProvider.
+// batches; one worker per CPU (up to eight) normalises and hashes them, so
+// that work overlaps the provider's own (reading lines, scanning rows). Any
+// provider error is wrapped in ErrProvider.
 func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCounts, error) {
 	const batchLen = 1024
 	type worker struct {
@@ -208,7 +213,7 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 		missing               []string
 	}
 	seed := maphash.MakeSeed()
-	workers := make([]worker, runtime.GOMAXPROCS(0))
+	workers := make([]worker, cpuWorkers())
 	batches := make(chan []string, len(workers))
 	var wg sync.WaitGroup
 	for i := range workers {
