@@ -33,6 +33,10 @@ type Result struct {
 	Met         bool    `json:"met"`
 	Peer_       string  `json:"peer"`
 	BytesPerRef float64 `json:"bytes_per_ref,omitempty"`
+	// Floor (T3) is the time of the two storage passes a plan cannot skip,
+	// alone: listing names and statting the orphans found, for their sizes
+	// and times. The comm pipeline makes neither.
+	Floor float64 `json:"floor_s,omitempty"`
 }
 
 // Output is what -json prints.
@@ -138,6 +142,9 @@ func printTable(out Output) {
 		extra := ""
 		if r.BytesPerRef > 0 {
 			extra = fmt.Sprintf("  (%.0f bytes/ref)", r.BytesPerRef)
+		}
+		if r.Floor > 0 {
+			extra += fmt.Sprintf("  (names + orphan stats alone: %.2f of peer)", r.Floor/r.Peer)
 		}
 		fmt.Printf("%-4s %-44s %10.3f %10.3f %7.2f %7.2f  %v%s\n", name, r.Peer_, r.Ours, r.Peer, r.Ratio, r.Target, r.Met, extra)
 	}

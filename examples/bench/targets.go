@@ -197,7 +197,7 @@ func (b *bench) t3Orphans() (Result, error) {
 	f.Close()
 	defer os.Remove(refs)
 
-	var ours, peer []time.Duration
+	var ours, peer, floor []time.Duration
 	var bytesPerRef float64
 	for range b.runs {
 		finder := orphan.New(rfs, orphan.File(refs), orphan.Options{MinAge: -1, MaxFraction: -1})
@@ -233,6 +233,11 @@ func (b *bench) t3Orphans() (Result, error) {
 		if p := peak.Load(); p > base.HeapInuse {
 			bytesPerRef = float64(p-base.HeapInuse) / float64(b.files)
 		}
+		d, err := storageFloor(rfs, plan)
+		if err != nil {
+			return Result{}, err
+		}
+		floor = append(floor, d)
 		d, out, err := timeCmd("sh", "-c", `find "$1" -type f -printf '%P\n' | sort > "$3.a" && sort "$2" > "$3.b" && comm -23 "$3.a" "$3.b" | wc -l; rm -f "$3.a" "$3.b"`, "sh", dir, refs, filepath.Join(b.base, "comm"))
 		if err != nil {
 			return Result{}, err
@@ -243,7 +248,36 @@ func (b *bench) t3Orphans() (Result, error) {
 			return Result{}, fmt.Errorf("different work: ours found %d orphans, comm %d", len(plan.Orphans), n)
 		}
 	}
-	return Result{Ours: median(ours), Peer: median(peer), Target: 0.8, Peer_: "find | sort; sort refs; comm -23", BytesPerRef: bytesPerRef}, nil
+	return Result{Ours: median(ours), Peer: median(peer), Target: 0.8, Peer_: "find | sort; sort refs; comm -23", BytesPerRef: bytesPerRef, Floor: median(floor)}, nil
+}
+
+// storageFloor times what any plan with orphan sizes and times must do on
+// storage: list the names, then stat the orphans.
+func storageFloor(rfs *storage.RootFs, plan *orphan.Plan) (time.Duration, error) {
+	ctx := context.Background()
+	start := time.Now()
+	files := 0
+	if err := rfs.ListNames(ctx, "", func(e storage.Entry) error {
+		if e.IsRegular() {
+			files++
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	paths := make([]string, len(plan.Orphans))
+	for i, o := range plan.Orphans {
+		paths[i] = o.Path
+	}
+	stats := 0
+	if err := rfs.StatFiles(ctx, paths, func(int, storage.Entry) error { stats++; return nil }); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	if stats != len(paths) || files < stats {
+		return 0, fmt.Errorf("floor: %d files listed, %d of %d orphans stat'ed", files, stats, len(paths))
+	}
+	return d, nil
 }
 
 // T4: Replace+Commit vs a plain write, sync, close, rename, directory sync
