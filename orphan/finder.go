@@ -45,7 +45,8 @@ const (
 // Options configure a [Finder]. The zero value gives documented defaults.
 type Options struct {
 	// Dirs limits the scan to these directories below the root; empty
-	// scans the whole root.
+	// scans the whole root. A directory inside another one listed is
+	// scanned once.
 	Dirs []string
 	// Exclude lists globs of paths never scanned as candidates.
 	Exclude []string
@@ -98,8 +99,8 @@ type Finder struct {
 	now  func() time.Time
 }
 
-// New returns a Finder over fsys fed by refs. It panics on a malformed glob
-// or quarantine directory: programming errors, not input.
+// New returns a Finder over fsys fed by refs. It panics on a malformed glob,
+// quarantine directory or directory to scan: programming errors, not input.
 func New(fsys afero.Fs, refs Provider, opts Options) *Finder {
 	f := &Finder{fs: fsys, refs: refs, opts: opts, now: opts.Now}
 	if f.now == nil {
@@ -124,7 +125,32 @@ func New(fsys afero.Fs, refs Provider, opts Options) *Finder {
 			panic(fmt.Sprintf("orphan: invalid quarantine directory: %v", err))
 		}
 	}
+	f.opts.Dirs = scanDirs(opts.Dirs)
 	return f
+}
+
+// scanDirs cleans the directories to scan and drops any inside another
+// (or repeated), so that no file is listed, counted or planned twice. Nil
+// means the whole root.
+func scanDirs(dirs []string) []string {
+	var out []string
+	for _, d := range dirs {
+		if d = strings.Trim(d, "/"); d == "" || d == "." {
+			return nil
+		}
+		if err := storage.ValidPath(d); err != nil {
+			panic(fmt.Sprintf("orphan: invalid directory to scan: %v", err))
+		}
+		out = append(out, d)
+	}
+	slices.Sort(out) // a parent sorts before what is inside it
+	var keep []string
+	for _, d := range out {
+		if !slices.ContainsFunc(keep, func(k string) bool { return d == k || strings.HasPrefix(d, k+"/") }) {
+			keep = append(keep, d)
+		}
+	}
+	return keep
 }
 
 // Reasons a scanned file is not an orphan, the keys of Plan.Kept.
@@ -470,7 +496,7 @@ func (f *Finder) inScope(p string) bool {
 		return true
 	}
 	for _, d := range f.opts.Dirs {
-		if d = strings.Trim(d, "/"); d == "" || d == "." || strings.HasPrefix(p, d+"/") {
+		if strings.HasPrefix(p, d+"/") {
 			return true
 		}
 	}

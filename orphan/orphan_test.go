@@ -441,3 +441,35 @@ func TestApplyRefusesWhatFindWouldNotPlan(t *testing.T) {
 		}
 	})
 }
+
+// TestOverlappingDirsScanOnce: directories to scan that repeat or nest
+// ("a", "/a/", "a/b") are scanned once, so no file is counted, planned or
+// deleted twice; a sibling that shares a prefix ("a-b") is its own
+// directory; "" or "/" means the whole root. A directory to scan that is
+// not a valid stored path is a programming error.
+func TestOverlappingDirsScanOnce(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		for _, p := range []string{"a/b/x.jpg", "a/y.jpg", "a-b/z.jpg", "c/w.jpg"} {
+			put(t, fsys, p, 10, 10*day)
+		}
+		find := func(dirs ...string) *orphan.Plan {
+			t.Helper()
+			plan, err := orphan.New(fsys, orphan.Paths("none.jpg"), orphan.Options{Now: clock, MaxFraction: -1, Dirs: dirs}).Find(t.Context())
+			require.NoError(t, err)
+			return plan
+		}
+		paths := func(plan *orphan.Plan) (out []string) {
+			for _, o := range plan.Orphans {
+				out = append(out, o.Path)
+			}
+			return out
+		}
+		plan := find("a/b", "a", "/a/", "a-b")
+		assert.Equal(t, []string{"a-b/z.jpg", "a/b/x.jpg", "a/y.jpg"}, paths(plan))
+		assert.Equal(t, storage.Count{Files: 3, Bytes: 30}, plan.Scanned)
+		plan = find("a", "/")
+		assert.Len(t, plan.Orphans, 4, "\"/\" is the whole root")
+	})
+	assert.Panics(t, func() { orphan.New(afero.NewMemMapFs(), orphan.Paths(), orphan.Options{Dirs: []string{"../x"}}) })
+}
