@@ -174,7 +174,9 @@ type Orphan struct {
 // "how many orphaned files, total storage wasted, which directories have
 // the most"). It marshals to JSON and can be applied later.
 type Plan struct {
-	Created    time.Time                `json:"created"`
+	Created time.Time `json:"created"`
+	// Duration is how long Find took.
+	Duration   time.Duration            `json:"duration_ns"`
 	Scanned    storage.Count            `json:"scanned"`
 	Orphans    []Orphan                 `json:"orphans"`
 	Total      storage.Count            `json:"total"`
@@ -311,8 +313,9 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 // that could be orphans (unreferenced, not excluded) are stat'ed, after the
 // references are in: see [Plan.Unmeasured] and [Options.MeasureAll].
 func (f *Finder) Find(ctx context.Context) (*Plan, error) {
-	now := f.now()
+	now, started := f.now(), time.Now()
 	plan := &Plan{Created: now, Kept: map[string]storage.Count{}, Orphans: []Orphan{}}
+	defer func() { plan.Duration = time.Since(started) }()
 	keep := func(reason string, size int64) {
 		c := plan.Kept[reason]
 		c.Add(size)

@@ -111,6 +111,7 @@ func TestFindApplyOnSQLite(t *testing.T) {
 			assert.Equal(t, 4, plan.References)
 			assert.Equal(t, 1, plan.InvalidReferences)
 			assert.Equal(t, "forum_images", plan.Dirs[0].Dir)
+			assert.Positive(t, plan.Duration)
 		}
 
 		// MeasureAll: every byte on disk is in the plan.
