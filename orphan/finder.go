@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -70,7 +71,9 @@ type Options struct {
 	// AllowEmpty allows an empty reference set (O3).
 	AllowEmpty bool
 	// StripPrefixes are removed from the front of references before they
-	// are compared ("/media/", "https://cdn.example.com/media/") (O6).
+	// are compared ("/media/", "https://cdn.example.com/media/"); the
+	// first that matches is removed (O6). A reference with a query, a
+	// fragment or %-escapes also matches the path without them.
 	StripPrefixes []string
 	// Quarantine, when set, is a directory below the root that orphans are
 	// moved into instead of being deleted (O9). It is never scanned.
@@ -200,19 +203,39 @@ type Plan struct {
 	Unmeasured int `json:"unmeasured"`
 }
 
-// normalise turns a reference into a stored path, or "" if it cannot be one.
-func (f *Finder) normalise(ref string) string {
+// normalise returns the stored paths ref may name (O6): ref itself,
+// cleaned, after the first matching StripPrefixes entry; and for a
+// reference written as a URL path, with a query, a fragment or
+// %-escapes ("x.jpg?v=3", "my%20photo.jpg"), also that path without its
+// query and fragment, escaped and unescaped. Matching more paths can only
+// keep more files, the safe direction. Paths that cannot be stored paths
+// are left out; n == 0 means none could.
+func (f *Finder) normalise(ref string) (paths [3]string, n int) {
 	for _, pre := range f.opts.StripPrefixes {
 		if strings.HasPrefix(ref, pre) {
 			ref = ref[len(pre):]
 			break
 		}
 	}
-	p, err := storage.Clean(ref)
-	if err != nil {
-		return ""
+	add := func(r string) {
+		p, err := storage.Clean(r)
+		if err == nil && !slices.Contains(paths[:n], p) {
+			paths[n] = p
+			n++
+		}
 	}
-	return p
+	add(ref)
+	if strings.ContainsAny(ref, "?#%") {
+		u := ref
+		if i := strings.IndexAny(u, "?#"); i >= 0 {
+			u = u[:i]
+		}
+		add(u)
+		if v, err := url.PathUnescape(u); err == nil {
+			add(v)
+		}
+	}
+	return paths, n
 }
 
 // cpuWorkers is how many goroutines share CPU-bound work (hashing
@@ -250,16 +273,19 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 		wg.Go(func() {
 			for batch := range batches {
 				for _, ref := range batch {
-					p := f.normalise(ref)
-					if p == "" {
+					paths, n := f.normalise(ref)
+					if n == 0 {
 						w.invalid++
 						continue
 					}
-					h := maphash.String(seed, p)
-					w.addHash(h)
-					if stored != nil && !stored.hasHash(maphash.String(stored.seed, p)) {
+					found := stored == nil
+					for _, p := range paths[:n] {
+						w.add(p)
+						found = found || stored.has(p)
+					}
+					if !found {
 						if w.missingCount++; len(w.missing) < maxListed {
-							w.missing = append(w.missing, p)
+							w.missing = append(w.missing, paths[0])
 						}
 					}
 				}

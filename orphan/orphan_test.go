@@ -474,3 +474,33 @@ func TestOverlappingDirsScanOnce(t *testing.T) {
 	})
 	assert.Panics(t, func() { orphan.New(afero.NewMemMapFs(), orphan.Paths(), orphan.Options{Dirs: []string{"../x"}}) })
 }
+
+// TestURLReferencesKeepTheirFiles: references stored as URLs, with a CDN
+// prefix, a cache-busting query, a fragment or %-escapes, keep the file
+// they name; a file literally named with "%20" is kept by its literal
+// reference too. A reference counts as missing only if no form of it
+// exists.
+func TestURLReferencesKeepTheirFiles(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		for _, p := range []string{"pics/a.jpg", "pics/my photo.jpg", "pics/b.png", "pics/c%20d.png", "pics/orphan.jpg"} {
+			put(t, fsys, p, 10, 10*day)
+		}
+		refs := orphan.Paths(
+			"https://cdn.example.com/media/pics/a.jpg?v=3",
+			"https://cdn.example.com/media/pics/my%20photo.jpg",
+			"/media/pics/b.png#top",
+			"pics/c%20d.png",
+			"pics/gone.jpg?v=1",
+		)
+		plan, err := orphan.New(fsys, refs, orphan.Options{
+			Now: clock, MaxFraction: -1, StripPrefixes: []string{"https://cdn.example.com/media/", "/media/"},
+		}).Find(t.Context())
+		require.NoError(t, err)
+		require.Len(t, plan.Orphans, 1)
+		assert.Equal(t, "pics/orphan.jpg", plan.Orphans[0].Path)
+		assert.Equal(t, 1, plan.MissingCount)
+		assert.Equal(t, []string{"pics/gone.jpg?v=1"}, plan.Missing)
+		assert.Zero(t, plan.InvalidReferences)
+	})
+}
