@@ -44,7 +44,8 @@ type Options struct {
 	// Rules are tried in order; the first whose Glob matches a file decides
 	// it. Required.
 	Rules []Rule
-	// Dir limits the sweep to a directory below the root ("" for all).
+	// Dir limits the sweep to a directory below the root ("" or "/" for
+	// all). It must be a valid stored path (storage.ValidPath).
 	Dir string
 	// Protected lists globs of paths no rule deletes.
 	Protected []string

@@ -352,6 +352,32 @@ func TestNewRefusesRuleThatDeletesEverything(t *testing.T) {
 	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{Rules: []sweep.Rule{{Glob: "[", MaxAge: 1}}}) })
 }
 
+// TestDirOutsideTheRootIsRefused: a Dir of "../media-secret" would make a
+// backend that checks names as text (afero.BasePathFs) list, and delete
+// the stale temp files of, a sibling of the root. New refuses it; "/qr/"
+// is cleaned to "qr".
+func TestDirOutsideTheRootIsRefused(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(base, "media", "qr"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(base, "media-secret"), 0o755))
+	stale := filepath.Join(base, "media-secret", storage.TempPrefix+"x")
+	require.NoError(t, os.WriteFile(stale, []byte("x"), 0o644))
+	require.NoError(t, os.Chtimes(stale, now.Add(-30*day), now.Add(-30*day)))
+	bfs := afero.NewBasePathFs(afero.NewOsFs(), filepath.Join(base, "media"))
+	rules := []sweep.Rule{{Glob: "**", MaxAge: day}}
+	for _, dir := range []string{"../media-secret", "qr/../../media-secret", "a\\b"} {
+		assert.Panics(t, func() { sweep.New(bfs, sweep.Options{Rules: rules, Now: clock, Dir: dir}) }, dir)
+	}
+	_, err := os.Stat(stale)
+	require.NoError(t, err, "the sibling's file is gone")
+
+	put(t, bfs, "qr/old.png", 1, 30*day)
+	rep, err := sweep.New(bfs, sweep.Options{Rules: rules, Now: clock, Dir: "/qr/"}).Sweep(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Deleted.Files)
+}
+
 // S2: on object stores, where mtimes cannot be set, a rule takes the time
 // from the key. Every file here is new by mtime; only the names are old.
 func TestTimeFromName(t *testing.T) {

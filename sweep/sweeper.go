@@ -38,7 +38,8 @@ type Sweeper struct {
 
 // New returns a Sweeper over fsys. It panics on a malformed rule or glob
 // (an empty Glob, a rule with neither MaxAge nor KeepLatest, a negative
-// value): those are programming errors, not input.
+// value) or a Dir that is not a valid stored path ("../x"): those are
+// programming errors, not input.
 func New(fsys afero.Fs, opts Options) *Sweeper {
 	s := &Sweeper{fs: fsys, opts: opts, now: opts.Now}
 	if s.now == nil {
@@ -70,6 +71,16 @@ func New(fsys afero.Fs, opts Options) *Sweeper {
 		if !doublestar.ValidatePattern(g) {
 			panic(fmt.Sprintf("sweep: invalid protected glob %q", g))
 		}
+	}
+	// Dir is trusted to name a directory inside the root: a backend that
+	// checks names as text (afero.BasePathFs) would list "../x" outside it.
+	if d := strings.Trim(opts.Dir, "/"); d != "" && d != "." {
+		if err := storage.ValidPath(d); err != nil {
+			panic(fmt.Sprintf("sweep: invalid directory to sweep: %v", err))
+		}
+		s.opts.Dir = d
+	} else {
+		s.opts.Dir = ""
 	}
 	if s.opts.Concurrency <= 0 {
 		s.opts.Concurrency = DefaultConcurrency
