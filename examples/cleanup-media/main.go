@@ -133,7 +133,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(&refsSQL, "refs-sql", "`QUERY` returning one column of referenced paths; repeatable; needs --db")
 	fs.StringVar(&c.db, "db", "", "database as `DRIVER:DSN`; built in: sqlite:PATH")
 	fs.StringVar(&c.refsFile, "refs-file", "", "`FILE` of referenced paths, one per line")
-	fs.DurationVar(&c.minAge, "min-age", 24*time.Hour, "grace period: never treat files younger than `DURATION` as orphans")
+	fs.DurationVar(&c.minAge, "min-age", 24*time.Hour, "grace period: never treat files younger than `DURATION` as orphans; 0 turns it off")
 	fs.IntVar(&c.maxDelete, "max-delete", 0, "refuse to delete more than `N` orphans (0: no limit)")
 	fs.Float64Var(&c.maxFraction, "max-fraction", 0.5, "refuse to delete more than fraction `F` of scanned files as orphans")
 	fs.BoolVar(&c.force, "force", false, "apply an orphan plan over a limit")
@@ -161,6 +161,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("--refs-sql needs --db")
 	case c.checkOrphans && len(c.refsSQL) == 0 && c.refsFile == "":
 		return nil, errors.New("--check-orphans needs --refs-sql or --refs-file")
+	case c.minAge < 0:
+		return nil, errors.New("--min-age must be 0 or more (0 turns the grace period off)")
 	case c.maxFraction < 0 || c.maxFraction > 1:
 		return nil, errors.New("--max-fraction must be between 0 and 1")
 	case (c.restore != "" || c.purgeAfter != 0) && c.quarantine == "":

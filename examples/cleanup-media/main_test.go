@@ -178,6 +178,9 @@ func TestGuardsAndErrorsChangeNothing(t *testing.T) {
 		{"no root", func(f fixture) []string { return []string{"--dry-run"} }, exitUsage, "--root is required"},
 		{"orphans without references", func(f fixture) []string { return []string{"--root", f.root, "--check-orphans"} }, exitUsage, "needs --refs-sql"},
 		{"bad rule", func(f fixture) []string { return []string{"--root", f.root, "--rule", "tmp/**"} }, exitUsage, "GLOB=AGE"},
+		{"negative grace period", func(f fixture) []string {
+			return []string{"--root", f.root, "--check-orphans", "--refs-file", f.db, "--min-age", "-5h"}
+		}, exitUsage, "--min-age must be 0 or more"},
 		{"unknown driver", func(f fixture) []string {
 			return []string{"--root", f.root, "--check-orphans", "--db", "postgres:x", "--refs-sql", "SELECT 1"}
 		}, exitUsage, "not built in"},
