@@ -354,6 +354,14 @@ func TestLinesProviderFailsOnReadError(t *testing.T) {
 	got = nil
 	require.NoError(t, orphan.Combine(orphan.Paths("x"), orphan.File(p)).References(t.Context(), func(s string) error { got = append(got, s); return nil }))
 	assert.Equal(t, []string{"x", "a.jpg", "b.jpg"}, got)
+
+	// A byte-order mark, as spreadsheet exports and Windows tools write,
+	// is not part of the first path: read as one, that file would look
+	// unreferenced.
+	require.NoError(t, os.WriteFile(p, []byte("\ufeffa.jpg\nb.jpg\n"), 0o644))
+	got = nil
+	require.NoError(t, orphan.File(p).References(t.Context(), func(s string) error { got = append(got, s); return nil }))
+	assert.Equal(t, []string{"a.jpg", "b.jpg"}, got)
 }
 
 // Large plans are re-checked against a fresh listing instead of a stat per

@@ -47,9 +47,10 @@ func Paths(paths ...string) Provider {
 }
 
 // Lines returns a Provider of the non-empty lines that open returns, one
-// path per line (surrounding spaces and a CR are trimmed). open is called
-// on every References call, so the provider can be streamed more than once;
-// a read error is returned, so a truncated read deletes nothing.
+// path per line (surrounding spaces, a CR and a leading byte-order mark
+// are trimmed). open is called on every References call, so the provider
+// can be streamed more than once; a read error is returned, so a truncated
+// read deletes nothing.
 func Lines(open func() (io.ReadCloser, error)) Provider {
 	return ProviderFunc(func(ctx context.Context, fn func(string) error) error {
 		rc, err := open()
@@ -65,7 +66,11 @@ func Lines(open func() (io.ReadCloser, error)) Provider {
 					return err
 				}
 			}
-			if line := strings.TrimSpace(sc.Text()); line != "" {
+			line := sc.Text()
+			if n == 0 {
+				line = strings.TrimPrefix(line, "\ufeff") // a byte-order mark
+			}
+			if line = strings.TrimSpace(line); line != "" {
 				if err := fn(line); err != nil {
 					return err
 				}
