@@ -27,6 +27,11 @@ func New(db *sql.DB, queries ...string) *Provider {
 // is returned.
 func (p *Provider) References(ctx context.Context, fn func(string) error) (err error) {
 	tx, err := p.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil && ctx.Err() == nil {
+		// Drivers without read-only transactions refuse the option; a
+		// plain transaction is still one snapshot on most databases.
+		tx, err = p.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlrefs: begin: %w", err)
 	}
