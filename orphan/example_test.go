@@ -3,10 +3,12 @@ package orphan_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/afero"
 
+	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/orphan"
 )
 
@@ -52,4 +54,31 @@ func ExampleFinder_Restore() {
 	// Output:
 	// quarantined: 1 gone from its path: true
 	// restored: 1 pics/orphan.jpg
+}
+
+// On a local disk Find lists names and measures only the files that can be
+// orphans; Options.MeasureAll measures every scanned file.
+func ExampleFinder_Find_localDisk() {
+	dir, _ := os.MkdirTemp("", "media-")
+	defer os.RemoveAll(dir)
+	fsys, _ := storage.NewRootFs(dir)
+	defer fsys.Close()
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	for _, p := range []string{"pics/a.jpg", "pics/b.jpg", "pics/c.jpg"} {
+		fsys.MkdirAll("pics", 0o755)
+		afero.WriteFile(fsys, p, []byte("12345"), 0o644)
+		fsys.Chtimes(p, old, old)
+	}
+	refs := orphan.Paths("pics/a.jpg", "pics/b.jpg")
+	for _, all := range []bool{false, true} {
+		plan, err := orphan.New(fsys, refs, orphan.Options{MeasureAll: all}).Find(context.Background())
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("MeasureAll %v: %d orphan (%d bytes); scanned %d files, %d bytes, %d unmeasured\n",
+			all, plan.Total.Files, plan.Total.Bytes, plan.Scanned.Files, plan.Scanned.Bytes, plan.Unmeasured)
+	}
+	// Output:
+	// MeasureAll false: 1 orphan (5 bytes); scanned 3 files, 5 bytes, 2 unmeasured
+	// MeasureAll true: 1 orphan (5 bytes); scanned 3 files, 15 bytes, 0 unmeasured
 }
