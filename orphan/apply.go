@@ -33,7 +33,8 @@ type Failure struct {
 // Event is one per-file decision (R3).
 type Event struct {
 	// Action is "orphan" (found by Find), "delete", "quarantine", "purge"
-	// (a quarantined file deleted for good), "keep" or "fail".
+	// (a quarantined file deleted for good), "keep" (by Find or Apply,
+	// with the Reason) or "fail".
 	Action string `json:"action"`
 	Path   string `json:"path"`
 	Reason string `json:"reason,omitempty"`

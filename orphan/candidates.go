@@ -173,13 +173,21 @@ func blockStart(b int) int {
 // unreferenced splits the candidates: it returns the unreferenced ones as
 // Orphan values, in a slice of exactly their number with all their paths
 // in one string (a large plan costs a few allocations, not one per file),
-// and counts the referenced ones. It empties c, whose memory the caller
+// and counts the referenced ones, calling onReferenced, when not nil, for
+// each (in order, a string each). It empties c, whose memory the caller
 // no longer needs. An Orphan's ModTime is zero if the listing did not
 // measure the file.
-func (c *candidates) unreferenced(refs *pathSet) (out []Orphan, referenced storage.Count) {
+func (c *candidates) unreferenced(refs *pathSet, onReferenced func(path string, size int64)) (out []Orphan, referenced storage.Count) {
 	used := make([]uint64, (c.n+63)/64) // one bit per candidate
 	n, bytes := c.lookUp(refs, used, &referenced)
 	isUsed := func(i int) bool { return used[i/64]&(1<<(i%64)) != 0 }
+	if onReferenced != nil {
+		c.each(func(i int, p []byte, m meta) {
+			if isUsed(i) {
+				onReferenced(string(p), m.size)
+			}
+		})
+	}
 	buf := make([]byte, 0, bytes)
 	c.each(func(i int, p []byte, _ meta) {
 		if !isUsed(i) {

@@ -21,6 +21,7 @@ func TestCandidates(t *testing.T) {
 	refs := &hashes{seed: seed}
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var want []Orphan
+	var wantRefs []string
 	referenced := 0
 	for i := range 20_000 {
 		p := fmt.Sprintf("d%d/%s%d.jpg", i%7, strings.Repeat("x", i%300), i)
@@ -33,12 +34,15 @@ func TestCandidates(t *testing.T) {
 		if i%2 == 0 {
 			refs.add(p)
 			referenced++
+			wantRefs = append(wantRefs, p)
 			continue
 		}
 		want = append(want, Orphan{Path: p, Size: size, ModTime: mod})
 	}
-	got, count := c.unreferenced(newPathSet(seed, refs))
+	var gotRefs []string
+	got, count := c.unreferenced(newPathSet(seed, refs), func(p string, _ int64) { gotRefs = append(gotRefs, p) })
 	assert.Equal(t, referenced, count.Files)
+	assert.Equal(t, wantRefs, gotRefs, "every referenced file is reported, in order")
 	require.Len(t, got, len(want))
 	for i := range want {
 		require.Equal(t, want[i].Path, got[i].Path)

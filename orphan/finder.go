@@ -342,10 +342,11 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	now, started := f.now(), time.Now()
 	plan := &Plan{Created: now, Kept: map[string]storage.Count{}, Orphans: []Orphan{}}
 	defer func() { plan.Duration = time.Since(started) }()
-	keep := func(reason string, size int64) {
+	keep := func(reason, path string, size int64) {
 		c := plan.Kept[reason]
 		c.Add(size)
 		plan.Kept[reason] = c
+		f.event(ctx, Event{Action: "keep", Path: path, Reason: reason, Size: size})
 	}
 	list := storage.ListNames
 	if f.opts.MeasureAll {
@@ -369,7 +370,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 				return nil
 			}
 			if !e.IsRegular() {
-				keep(KeptNotRegular, 0)
+				keep(KeptNotRegular, e.Path, 0)
 				return nil
 			}
 			// A zero ModTime marks a file listed by name only; its size
@@ -380,7 +381,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 			}
 			stored.add(e.Path)
 			if reason := f.excludedByName(e.Path); reason != "" {
-				keep(reason, e.Size)
+				keep(reason, e.Path, e.Size)
 				if reason == KeptUnrecognised && len(plan.Unrecognised) < maxListed {
 					plan.Unrecognised = append(plan.Unrecognised, e.Path)
 				}
@@ -404,7 +405,13 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	if n == 0 && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && guards.empty {
 		return nil, ErrNoReferences
 	}
-	unreferenced, referenced := cands.unreferenced(refs)
+	var onReferenced func(path string, size int64)
+	if f.opts.OnEvent != nil {
+		onReferenced = func(path string, size int64) {
+			f.opts.OnEvent(Event{Action: "keep", Path: path, Reason: KeptReferenced, Size: size})
+		}
+	}
+	unreferenced, referenced := cands.unreferenced(refs, onReferenced)
 	if referenced.Files > 0 {
 		plan.Kept[KeptReferenced] = referenced
 	}
@@ -425,7 +432,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 // measure stats the unreferenced files the listing did not measure, all in
 // one batch, and keeps what is young, gone or no longer a regular file; it
 // returns the rest, the orphans, reusing the slice.
-func (f *Finder) measure(ctx context.Context, plan *Plan, files []Orphan, now time.Time, keep func(string, int64)) ([]Orphan, error) {
+func (f *Finder) measure(ctx context.Context, plan *Plan, files []Orphan, now time.Time, keep func(reason, path string, size int64)) ([]Orphan, error) {
 	const (
 		gone = iota
 		measured
@@ -470,11 +477,11 @@ func (f *Finder) measure(ctx context.Context, plan *Plan, files []Orphan, now ti
 	for _, o := range files {
 		switch {
 		case o.Size < 0:
-			keep(KeptNotRegular, 0)
+			keep(KeptNotRegular, o.Path, 0)
 		case o.ModTime.IsZero():
-			keep(KeptChanged, 0) // gone since it was listed
+			keep(KeptChanged, o.Path, 0) // gone since it was listed
 		case f.young(o.ModTime, now):
-			keep(KeptYoung, o.Size)
+			keep(KeptYoung, o.Path, o.Size)
 		default:
 			out = append(out, o)
 		}

@@ -512,3 +512,32 @@ func TestURLReferencesKeepTheirFiles(t *testing.T) {
 		assert.Zero(t, plan.InvalidReferences)
 	})
 }
+
+// TestFindReportsEveryDecision (R3): with OnEvent set, Find reports each
+// scanned file once, as an orphan or kept with its reason, on every
+// backend, whether the listing measured it or not.
+func TestFindReportsEveryDecision(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		seedTree(t, fsys)
+		got := map[string]string{}
+		f := orphan.New(fsys, orphan.Paths("profile_pics/a.jpg", "forum_images/d.png"), orphan.Options{
+			Now: clock, Shapes: []string{"profile_pics/*.jpg", "forum_images/*.png"},
+			OnEvent: func(e orphan.Event) {
+				_, dup := got[e.Path]
+				assert.False(t, dup, "%s reported twice", e.Path)
+				got[e.Path] = e.Action + " " + e.Reason
+			},
+		})
+		_, err := f.Find(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{
+			"profile_pics/a.jpg":     "keep referenced",
+			"profile_pics/b.jpg":     "orphan ",
+			"profile_pics/c.jpg":     "keep young",
+			"forum_images/d.png":     "keep referenced",
+			"forum_images/e.png":     "orphan ",
+			"forum_images/notes.txt": "keep unrecognised",
+		}, got)
+	})
+}
