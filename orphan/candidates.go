@@ -2,6 +2,7 @@ package orphan
 
 import (
 	"errors"
+	"hash/maphash"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -133,8 +134,15 @@ func (c *candidates) lookUp(refs *pathSet, used []uint64, referenced *storage.Co
 				}
 				i := blockStart(b)
 				metas := c.metas[b]
-				for j, it := range c.blocks[b] {
-					if refs.hasBytes(c.chunks[it.chunk][it.off : it.off+uint32(it.n)]) {
+				block := c.blocks[b]
+				hs := make([]uint64, len(block))
+				for j, it := range block {
+					hs[j] = maphash.Bytes(refs.seed, c.chunks[it.chunk][it.off:it.off+uint32(it.n)])
+				}
+				found := make([]bool, len(block))
+				refs.hasHashes(hs, found)
+				for j, it := range block {
+					if found[j] {
 						used[(i+j)/64] |= 1 << ((i + j) % 64)
 						var size int64
 						if metas != nil {

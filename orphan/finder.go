@@ -271,21 +271,45 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 		w := &workers[i]
 		w.seed = seed
 		wg.Go(func() {
+			// Each form of each reference of a batch, with the reference
+			// it came from; the stored-file lookups are done per batch.
+			var forms []string
+			var owner []int32
+			var hs []uint64
+			var found []bool
 			for batch := range batches {
-				for _, ref := range batch {
+				forms, owner = forms[:0], owner[:0]
+				for ri, ref := range batch {
 					paths, n := f.normalise(ref)
 					if n == 0 {
 						w.invalid++
 						continue
 					}
-					found := stored == nil
 					for _, p := range paths[:n] {
 						w.add(p)
-						found = found || stored.has(p)
+						if stored != nil {
+							forms, owner = append(forms, p), append(owner, int32(ri))
+						}
 					}
-					if !found {
+				}
+				if stored == nil {
+					continue
+				}
+				hs, found = hs[:0], slices.Grow(found[:0], len(forms))[:len(forms)]
+				for _, p := range forms {
+					hs = append(hs, maphash.String(stored.seed, p))
+				}
+				stored.hasHashes(hs, found)
+				// A reference is missing when none of its forms exists.
+				for k := 0; k < len(forms); {
+					ri, exists := owner[k], false
+					first := forms[k]
+					for ; k < len(forms) && owner[k] == ri; k++ {
+						exists = exists || found[k]
+					}
+					if !exists {
 						if w.missingCount++; len(w.missing) < maxListed {
-							w.missing = append(w.missing, paths[0])
+							w.missing = append(w.missing, first)
 						}
 					}
 				}

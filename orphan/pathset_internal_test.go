@@ -58,9 +58,19 @@ func TestPathSet(t *testing.T) {
 		for x := range in {
 			require.True(t, s.hasHash(x), x)
 		}
+		var batch []uint64
 		for range 5000 {
 			x := r.Uint64()
 			assert.Equal(t, in[x], s.hasHash(x), x)
+			batch = append(batch, x, r.Uint64()>>20)
+		}
+		for x := range in {
+			batch = append(batch, x)
+		}
+		found := make([]bool, len(batch))
+		s.hasHashes(batch, found)
+		for i, x := range batch {
+			require.Equal(t, in[x], found[i], "hasHashes disagrees with the set on %x", x)
 		}
 		for i := 1; i < len(s.h); i++ {
 			require.Less(t, s.h[i-1], s.h[i], "sorted and unique")
