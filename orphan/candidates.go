@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,6 +128,8 @@ func (c *candidates) lookUp(refs *pathSet, used []uint64, referenced *storage.Co
 	for w := range parts {
 		wg.Go(func() {
 			pt := &parts[w]
+			var hs []uint64
+			var found []bool
 			for {
 				b := int(next.Add(1) - 1)
 				if b >= len(c.blocks) {
@@ -135,11 +138,10 @@ func (c *candidates) lookUp(refs *pathSet, used []uint64, referenced *storage.Co
 				i := blockStart(b)
 				metas := c.metas[b]
 				block := c.blocks[b]
-				hs := make([]uint64, len(block))
-				for j, it := range block {
-					hs[j] = maphash.Bytes(refs.seed, c.chunks[it.chunk][it.off:it.off+uint32(it.n)])
+				hs, found = hs[:0], slices.Grow(found[:0], len(block))[:len(block)]
+				for _, it := range block {
+					hs = append(hs, maphash.Bytes(refs.seed, c.chunks[it.chunk][it.off:it.off+uint32(it.n)]))
 				}
-				found := make([]bool, len(block))
 				refs.hasHashes(hs, found)
 				for j, it := range block {
 					if found[j] {
