@@ -19,7 +19,8 @@ type Entry struct {
 	// ModTime is the modification time (LastModified on object stores).
 	// Listings may leave it zero for entries that are neither regular files
 	// nor directories (links, FIFOs, sockets): RootFs types those from the
-	// directory record without a stat.
+	// directory record without a stat. ListNames may leave it, and Size,
+	// zero for regular files too: such a file was not measured.
 	ModTime time.Time `json:"mtime"`
 	// Type holds the type bits of the entry's mode (fs.ModeDir,
 	// fs.ModeSymlink, ...), zero for a regular file. It describes the entry
