@@ -2,7 +2,6 @@ package filefield_test
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
 
@@ -36,11 +35,7 @@ var backends = []backend{
 }
 
 // TestMain stops the S3 server that the S3 backend starts on first use.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	s3test.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { s3test.Main(m) }
 
 func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs)) {
 	t.Helper()

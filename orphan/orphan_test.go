@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -63,17 +62,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs)) {
 // TestMain stops the S3 server the S3 backend starts on first use, then
 // checks that no goroutine is left (the reference workers, the parallel
 // listing and stats).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	s3test.StopShared()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { s3test.Main(m) }
 
 // seedTree: 6 files, 2 referenced, 1 young, 1 excluded by shape.
 func seedTree(t *testing.T, fsys afero.Fs) {

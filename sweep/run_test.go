@@ -2,15 +2,12 @@ package sweep_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
-	"go.uber.org/goleak"
 
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/sweep"
@@ -18,17 +15,7 @@ import (
 
 // TestMain stops the S3 server the S3 backend starts, then checks that no
 // goroutine is left (Run, the parallel listing, batch deletes).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	s3test.StopShared()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { s3test.Main(m) }
 
 // Run sweeps once per interval, never overlapping, and returns promptly on
 // cancel. synctest's fake clock makes the hour pass instantly.

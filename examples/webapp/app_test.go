@@ -34,11 +34,7 @@ type env struct {
 	fs    afero.Fs
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	s3test.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { s3test.Main(m) }
 
 // newEnv starts the app on a media folder on the os.Root backend.
 func newEnv(t *testing.T) *env {

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/afero"
+	"go.uber.org/goleak"
 
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 )
@@ -103,6 +104,22 @@ func StopShared() {
 		shared.Stop()
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// Main is a TestMain for packages whose tests use the shared server: it
+// runs the tests, stops the server, and then fails the run if any
+// goroutine is left behind (go.uber.org/goleak), as listings, stats and
+// batch deletes start workers that must all end.
+func Main(m *testing.M) {
+	code := m.Run()
+	StopShared()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // Start starts a server outside a test (the benchmark program uses it);
