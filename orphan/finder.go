@@ -138,11 +138,12 @@ func New(fsys afero.Fs, refs Provider, opts Options) *Finder {
 func scanDirs(dirs []string) []string {
 	var out []string
 	for _, d := range dirs {
-		if d = strings.Trim(d, "/"); d == "" || d == "." {
-			return nil
-		}
-		if err := storage.ValidPath(d); err != nil {
+		d, err := storage.CleanDir(d)
+		if err != nil {
 			panic(fmt.Sprintf("orphan: invalid directory to scan: %v", err))
+		}
+		if d == "" {
+			return nil
 		}
 		out = append(out, d)
 	}

@@ -72,16 +72,11 @@ func New(fsys afero.Fs, opts Options) *Sweeper {
 			panic(fmt.Sprintf("sweep: invalid protected glob %q", g))
 		}
 	}
-	// Dir is trusted to name a directory inside the root: a backend that
-	// checks names as text (afero.BasePathFs) would list "../x" outside it.
-	if d := strings.Trim(opts.Dir, "/"); d != "" && d != "." {
-		if err := storage.ValidPath(d); err != nil {
-			panic(fmt.Sprintf("sweep: invalid directory to sweep: %v", err))
-		}
-		s.opts.Dir = d
-	} else {
-		s.opts.Dir = ""
+	dir, err := storage.CleanDir(opts.Dir)
+	if err != nil {
+		panic(fmt.Sprintf("sweep: invalid directory to sweep: %v", err))
 	}
+	s.opts.Dir = dir
 	if s.opts.Concurrency <= 0 {
 		s.opts.Concurrency = DefaultConcurrency
 	}

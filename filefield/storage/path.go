@@ -209,6 +209,22 @@ func isWindowsDevice(seg string) bool {
 	return false
 }
 
+// CleanDir checks a directory given in options (a folder to sweep or to
+// scan) and returns it without leading or trailing slashes, or "" for the
+// root ("", ".", "/"). Anything else must be a valid stored path: a
+// backend that checks names as text (afero.BasePathFs) would take "../x"
+// outside its root.
+func CleanDir(dir string) (string, error) {
+	d := strings.Trim(dir, "/")
+	if d == "" || d == "." {
+		return "", nil
+	}
+	if err := ValidPath(d); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
 // Clean normalises a reference to a stored path and validates it. It is
 // lenient in the ways that can only make a reference match more files,
 // which is the safe direction for a cleaner: it turns backslashes into

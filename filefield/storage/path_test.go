@@ -188,3 +188,16 @@ func BenchmarkClean(b *testing.B) {
 		}
 	}
 }
+
+func TestCleanDir(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"": "", ".": "", "/": "", "//": "", "qr": "qr", "/qr/": "qr", "a/b/": "a/b"} {
+		got, err := storage.CleanDir(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"../x", "a/../../x", "a//b", `a\b`, "C:", "a/./b", ".hidden"} {
+		_, err := storage.CleanDir(bad)
+		assert.ErrorIs(t, err, storage.ErrUnsafePath, bad)
+	}
+}
