@@ -317,6 +317,9 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 			}
 		})
 	}
+	// The workers end when batches closes: also if the provider panics.
+	finish := sync.OnceFunc(func() { close(batches); wg.Wait() })
+	defer finish()
 	var counts refCounts
 	batch := make([]string, 0, batchLen)
 	err := f.refs.References(ctx, func(ref string) error {
@@ -337,8 +340,7 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 	if err == nil && len(batch) > 0 {
 		batches <- batch
 	}
-	close(batches)
-	wg.Wait()
+	finish()
 	if err != nil && guards.provider {
 		return nil, refCounts{}, fmt.Errorf("%w: %w", ErrProvider, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -529,4 +530,25 @@ func TestFindReportsEveryDecision(t *testing.T) {
 			"forum_images/notes.txt": "keep unrecognised",
 		}, got)
 	})
+}
+
+// TestProviderPanicLeavesNoWorkers: a provider that panics (a bug in a
+// custom one, recovered by an HTTP server) must not strand the reference
+// workers; goleak in TestMain would report them, and this checks at once.
+func TestProviderPanicLeavesNoWorkers(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	put(t, fsys, "pics/a.jpg", 10, 10*day)
+	panicky := orphan.ProviderFunc(func(_ context.Context, fn func(string) error) error {
+		for i := range 5000 {
+			if err := fn(fmt.Sprintf("pics/%d.jpg", i)); err != nil {
+				return err
+			}
+		}
+		panic("provider bug")
+	})
+	before := goleak.IgnoreCurrent()
+	assert.PanicsWithValue(t, "provider bug", func() {
+		orphan.New(fsys, panicky, orphan.Options{Now: clock}).Find(t.Context())
+	})
+	goleak.VerifyNone(t, before)
 }
