@@ -174,6 +174,25 @@ func (w *treeWalk) run(first *dirJob, fn func(Entry) error) error {
 		})
 	}
 	queue := []*dirJob{first}
+	// Stop: release what is queued, let the workers finish, drain their
+	// results. Deferred too, so that a panicking fn strands no worker and
+	// leaks no directory handle.
+	stop := sync.OnceFunc(func() {
+		cancel()
+		for _, j := range queue {
+			if j.parent != nil {
+				j.parent.release()
+			}
+		}
+		close(jobs)
+		go func() { wg.Wait(); close(results) }()
+		for res := range results {
+			if res.handle != nil {
+				res.handle.release()
+			}
+		}
+	})
+	defer stop()
 	pending := 1 // jobs queued or in flight
 	var err error
 	for pending > 0 && err == nil {
@@ -195,20 +214,7 @@ func (w *treeWalk) run(first *dirJob, fn func(Entry) error) error {
 			err = ctx.Err()
 		}
 	}
-	// Stop: release what is queued, let workers finish, drain their results.
-	cancel()
-	for _, j := range queue {
-		if j.parent != nil {
-			j.parent.release()
-		}
-	}
-	close(jobs)
-	go func() { wg.Wait(); close(results) }()
-	for res := range results {
-		if res.handle != nil {
-			res.handle.release()
-		}
-	}
+	stop()
 	if err != nil && w.ctx.Err() != nil {
 		return w.ctx.Err()
 	}
@@ -229,6 +235,16 @@ func (w *treeWalk) emit(ctx context.Context, res dirResult, fn func(Entry) error
 		return nil, err
 	}
 	var children []*dirJob
+	handedOver := false
+	defer func() {
+		// fn failed or panicked: close what only this call knows of.
+		if !handedOver {
+			for _, c := range children {
+				c.parent.release()
+			}
+			res.handle.release()
+		}
+	}()
 	for i := range res.infos {
 		de := &res.infos[i]
 		e := res.entries[i]
@@ -236,10 +252,6 @@ func (w *treeWalk) emit(ctx context.Context, res dirResult, fn func(Entry) error
 			if errors.Is(err, fs.SkipDir) && e.IsDir() {
 				continue
 			}
-			for _, c := range children {
-				c.parent.release()
-			}
-			res.handle.release()
 			return nil, err
 		}
 		if e.IsDir() && len(e.Path) < MaxPathLen {
@@ -247,6 +259,7 @@ func (w *treeWalk) emit(ctx context.Context, res dirResult, fn func(Entry) error
 			children = append(children, &dirJob{path: e.Path, parent: res.handle, want: *de})
 		}
 	}
+	handedOver = true
 	res.handle.release() // its own listing is done
 	return children, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
@@ -359,4 +360,40 @@ func TestRootFsRemoveDirOnlyRemovesEmptyDirs(t *testing.T) {
 	}
 	_, err = os.Stat(filepath.Join(dir, "empty"))
 	assert.ErrorIs(t, err, fs.ErrNotExist)
+}
+
+// TestListTreeSurvivesAPanickingCallback: a callback that panics (a bug in
+// the caller, recovered by an HTTP server, say) strands no worker and
+// leaks no directory handle.
+func TestListTreeSurvivesAPanickingCallback(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 30 {
+		sub := filepath.Join(dir, "d"+strconv.Itoa(i), "e")
+		require.NoError(t, os.MkdirAll(sub, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(sub, "x.png"), []byte("x"), 0o644))
+	}
+	rfs, err := storage.NewRootFs(dir)
+	require.NoError(t, err)
+	defer rfs.Close()
+	openFDs := func() int { // -1 where there is no /proc (not Linux)
+		fds, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return -1
+		}
+		return len(fds)
+	}
+	before, fds := goleak.IgnoreCurrent(), openFDs()
+	for _, list := range []func(context.Context, string, func(storage.Entry) error) error{rfs.ListTree, rfs.ListNames} {
+		n := 0
+		assert.PanicsWithValue(t, "caller bug", func() {
+			_ = list(t.Context(), "", func(storage.Entry) error {
+				if n++; n == 40 {
+					panic("caller bug")
+				}
+				return nil
+			})
+		})
+	}
+	goleak.VerifyNone(t, before)
+	assert.Equal(t, fds, openFDs(), "directory handles leaked")
 }
