@@ -364,7 +364,7 @@ func TestRootFsRemoveDirOnlyRemovesEmptyDirs(t *testing.T) {
 
 // TestListTreeSurvivesAPanickingCallback: a callback that panics (a bug in
 // the caller, recovered by an HTTP server, say) strands no worker and
-// leaks no directory handle.
+// leaks no directory handle, in ListTree, ListNames and StatFiles.
 func TestListTreeSurvivesAPanickingCallback(t *testing.T) {
 	dir := t.TempDir()
 	for i := range 30 {
@@ -394,6 +394,13 @@ func TestListTreeSurvivesAPanickingCallback(t *testing.T) {
 			})
 		})
 	}
+	var paths []string
+	for i := range 30 {
+		paths = append(paths, "d"+strconv.Itoa(i)+"/e/x.png")
+	}
+	assert.PanicsWithValue(t, "caller bug", func() {
+		_ = rfs.StatFiles(t.Context(), paths, func(int, storage.Entry) error { panic("caller bug") })
+	})
 	goleak.VerifyNone(t, before)
 	assert.Equal(t, fds, openFDs(), "directory handles leaked")
 }
