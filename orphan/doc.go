@@ -64,7 +64,10 @@
 //
 // A reference provider that silently returns a subset (a query with a
 // wrong WHERE clause) cannot be told from a real one; the fraction limit is
-// the net for that. On backends other than storage.RootFs, a directory
+// the net for that. References are compared with listed names byte for
+// byte after normalisation: on a case-insensitive filesystem a reference
+// differing only in case, and a reference through a directory link inside
+// the root, do not keep their file. On backends other than storage.RootFs, a directory
 // swapped for a symbolic link between the re-check and the removal can
 // redirect a removal.
 package orphan
