@@ -10,6 +10,14 @@
 // decides it. A dry run is the same sweep without the deletions, and gives
 // the same report.
 //
+// On a backend that lists names faster than sizes (storage.RootFs), a
+// sweep whose rules all start with a literal folder ("qr_codes/**") lists
+// names only and stats just the files a rule matches, and filefield temp
+// files: a QR-code sweep of a large media folder no longer stats every
+// avatar. Report.Unmeasured counts the files it did not stat. A rule that
+// starts with a wildcard may match anything, so such a sweep lists sizes
+// in the same pass.
+//
 // # Guarantees
 //
 //   - Only regular files are removed: never a symbolic link's target, a

@@ -45,6 +45,12 @@ type Report struct {
 	TopDirs  []storage.DirCount `json:"top_dirs"`
 	Started  time.Time          `json:"started"`
 	Duration time.Duration      `json:"duration_ns"`
+	// Unmeasured counts scanned files no rule matches whose size was never
+	// read, so Scanned.Bytes leaves them out. On a backend that lists
+	// names faster than sizes (RootFs), a sweep whose rules all start with
+	// a literal folder ("qr_codes/**") stats only the files its rules
+	// match, and temp files.
+	Unmeasured int `json:"unmeasured"`
 }
 
 // Failure is one failed deletion.

@@ -101,7 +101,14 @@ func TestSweepRules(t *testing.T) {
 			"qr_codes/2/keep.png",
 			"receipts/2020/b.pdf",
 		}, files(t, fsys))
-		assert.Equal(t, storage.Count{Files: 11, Bytes: 371}, rep.Scanned)
+		if _, byName := fsys.(storage.NameLister); byName {
+			// No rule matches profile_pics/old.jpg: listed by name only.
+			assert.Equal(t, storage.Count{Files: 11, Bytes: 311}, rep.Scanned)
+			assert.Equal(t, 1, rep.Unmeasured)
+		} else {
+			assert.Equal(t, storage.Count{Files: 11, Bytes: 371}, rep.Scanned)
+			assert.Zero(t, rep.Unmeasured)
+		}
 		assert.Equal(t, storage.Count{Files: 8, Bytes: 301}, rep.Matched)
 		assert.Equal(t, storage.Count{Files: 4, Bytes: 135}, rep.Deleted)
 		assert.Equal(t, storage.Count{Files: 3, Bytes: 130}, rep.Kept[sweep.KeptYoung]) // young, future, b.pdf
@@ -350,6 +357,54 @@ func TestNewRefusesRuleThatDeletesEverything(t *testing.T) {
 	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{Rules: []sweep.Rule{{Glob: "**"}}}) })
 	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{}) })
 	assert.Panics(t, func() { sweep.New(afero.NewMemMapFs(), sweep.Options{Rules: []sweep.Rule{{Glob: "[", MaxAge: 1}}}) })
+}
+
+// TestNarrowRulesStatOnlyWhatTheyMatch: on a local disk, a sweep whose
+// rules all start with a literal folder lists names and stats only the
+// files its rules match (and temp files, which it cleans anywhere); the
+// decisions are those of a sweep that measures everything. A rule that can
+// match anything ("**") lists with sizes in one pass instead.
+func TestNarrowRulesStatOnlyWhatTheyMatch(t *testing.T) {
+	t.Parallel()
+	rfs, err := storage.NewRootFs(t.TempDir())
+	require.NoError(t, err)
+	defer rfs.Close()
+	mem := afero.NewMemMapFs()
+	for _, fsys := range []afero.Fs{rfs, mem} {
+		for i := range 20 {
+			put(t, fsys, fmt.Sprintf("profile_pics/%02d.jpg", i), 10, 400*day)
+		}
+		put(t, fsys, "qr_codes/1/old.png", 10, 8*day)
+		put(t, fsys, "qr_codes/1/young.png", 10, 1*day)
+		put(t, fsys, "profile_pics/"+storage.TempPrefix+"crashed", 5, 2*day)
+	}
+	rules := []sweep.Rule{{Glob: "qr_codes/**", MaxAge: 7 * day}}
+	spy := storagetest.NewSpyFs(rfs)
+	rep, err := sweep.New(spy, sweep.Options{Rules: rules, Now: clock, DryRun: true}).Sweep(t.Context())
+	require.NoError(t, err)
+	var stats []string
+	for _, op := range spy.Ops() {
+		if op.Kind == storagetest.OpStat {
+			stats = append(stats, op.Path)
+		}
+	}
+	assert.ElementsMatch(t, []string{"qr_codes/1/old.png", "qr_codes/1/young.png", "profile_pics/" + storage.TempPrefix + "crashed"}, stats)
+	assert.Equal(t, 20, rep.Unmeasured)
+
+	want, err := sweep.New(mem, sweep.Options{Rules: rules, Now: clock, DryRun: true}).Sweep(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, want.Deleted, rep.Deleted, "qr_codes/1/old.png and the crashed temp file")
+	assert.Equal(t, want.Kept, rep.Kept)
+	assert.Equal(t, want.Matched, rep.Matched)
+	assert.Equal(t, want.Scanned.Files, rep.Scanned.Files)
+
+	spy = storagetest.NewSpyFs(rfs)
+	rep, err = sweep.New(spy, sweep.Options{Rules: []sweep.Rule{{Glob: "**/*.png", MaxAge: 7 * day}}, Now: clock, DryRun: true}).Sweep(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, rep.Unmeasured, "a rule starting with a wildcard measures everything")
+	for _, op := range spy.Ops() {
+		assert.NotEqual(t, storagetest.OpStat, op.Kind, "one listing with sizes, no stats")
+	}
 }
 
 // TestDirOutsideTheRootIsRefused: a Dir of "../media-secret" would make a

@@ -167,7 +167,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 	nowNano := now.UnixNano()
 	groups := map[groupKey][]candidate{}
 	n := 0
-	err = storage.List(ctx, s.fs, s.opts.Dir, func(e storage.Entry) error {
+	visit := func(e storage.Entry) error {
 		if e.IsDir() {
 			return nil
 		}
@@ -237,7 +237,12 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 		}
 		s.decideAge(ctx, rep, nowNano, c, &del)
 		return nil
-	})
+	}
+	if s.namesFirst() {
+		err = s.listNamesFirst(ctx, rep, visit)
+	} else {
+		err = storage.List(ctx, s.fs, s.opts.Dir, visit)
+	}
 	if errors.Is(err, errStop) {
 		return nil, false, nil
 	}
@@ -265,6 +270,48 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 }
 
 var errStop = errors.New("stop")
+
+// namesFirst reports whether the sweep should list names first and stat
+// only the files a rule matches (and temp files): on a backend that lists
+// names faster than sizes, when no rule can match every file. A rule glob
+// that starts with a wildcard ("**", "*.tmp") may match anything, so the
+// stats would all be needed anyway and one listing with sizes is cheaper.
+func (s *Sweeper) namesFirst() bool {
+	if _, ok := s.fs.(storage.NameLister); !ok {
+		return false
+	}
+	for _, r := range s.rules {
+		first, _, _ := strings.Cut(r.Glob, "/")
+		if strings.ContainsAny(first, `*?[{\`) {
+			return false
+		}
+	}
+	return true
+}
+
+// listNamesFirst lists names, counts the files no rule matches by name
+// alone (Report.Unmeasured), and calls visit with measured entries for the
+// rest, stat'ed in one batch after the listing. A file gone in between is
+// skipped, as if it had not been listed.
+func (s *Sweeper) listNamesFirst(ctx context.Context, rep *Report, visit func(storage.Entry) error) error {
+	var need []string
+	err := storage.ListNames(ctx, s.fs, s.opts.Dir, func(e storage.Entry) error {
+		if !e.IsRegular() || !e.ModTime.IsZero() {
+			return visit(e)
+		}
+		if storage.IsTempName(e.Path) || s.match(e.Path) >= 0 {
+			need = append(need, e.Path)
+			return nil
+		}
+		rep.Scanned.Files++
+		rep.Unmeasured++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return storage.StatFiles(ctx, s.fs, need, func(_ int, e storage.Entry) error { return visit(e) })
+}
 
 func (s *Sweeper) decideAge(ctx context.Context, rep *Report, now int64, c candidate, del *[]candidate) {
 	maxAge := s.rules[c.rule].MaxAge
