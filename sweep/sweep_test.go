@@ -407,6 +407,27 @@ func TestNarrowRulesStatOnlyWhatTheyMatch(t *testing.T) {
 	}
 }
 
+// TestTimeBudgetWhileListingNames: a sweep that lists names first still
+// checks its time budget while it lists, not only once the matched files
+// are stat'ed: it stops within the first 1024 files and deletes nothing.
+func TestTimeBudgetWhileListingNames(t *testing.T) {
+	t.Parallel()
+	rfs, err := storage.NewRootFs(t.TempDir())
+	require.NoError(t, err)
+	defer rfs.Close()
+	for i := range 2000 {
+		put(t, rfs, fmt.Sprintf("pics/%d/%04d.jpg", i%4, i), 1, 400*day)
+	}
+	put(t, rfs, "q/old.png", 1, 30*day)
+	rep, err := sweep.New(rfs, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, MaxDuration: time.Nanosecond}).Sweep(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, sweep.StoppedMaxDuration, rep.Stopped)
+	assert.LessOrEqual(t, rep.Unmeasured, 1024, "the listing went on past the budget")
+	assert.Zero(t, rep.Deleted.Files)
+	_, err = rfs.Stat("q/old.png")
+	assert.NoError(t, err)
+}
+
 // TestDirOutsideTheRootIsRefused: a Dir of "../media-secret" would make a
 // backend that checks names as text (afero.BasePathFs) list, and delete
 // the stale temp files of, a sibling of the root. New refuses it; "/qr/"

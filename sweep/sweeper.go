@@ -167,10 +167,9 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 	nowNano := now.UnixNano()
 	groups := map[groupKey][]candidate{}
 	n := 0
-	visit := func(e storage.Entry) error {
-		if e.IsDir() {
-			return nil
-		}
+	// tick counts a listed file and, every 1024, checks ctx and the time
+	// budget.
+	tick := func() error {
 		if n++; n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -179,6 +178,15 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 				rep.Stopped = StoppedMaxDuration
 				return errStop
 			}
+		}
+		return nil
+	}
+	visit := func(e storage.Entry) error {
+		if e.IsDir() {
+			return nil
+		}
+		if err := tick(); err != nil {
+			return err
 		}
 		ri := s.match(e.Path)
 		if !e.IsRegular() && guards.regularOnly {
@@ -239,7 +247,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 		return nil
 	}
 	if s.namesFirst() {
-		err = s.listNamesFirst(ctx, rep, visit)
+		err = s.listNamesFirst(ctx, rep, tick, visit)
 	} else {
 		err = storage.List(ctx, s.fs, s.opts.Dir, visit)
 	}
@@ -293,7 +301,7 @@ func (s *Sweeper) namesFirst() bool {
 // alone (Report.Unmeasured), and calls visit with measured entries for the
 // rest, stat'ed in one batch after the listing. A file gone in between is
 // skipped, as if it had not been listed.
-func (s *Sweeper) listNamesFirst(ctx context.Context, rep *Report, visit func(storage.Entry) error) error {
+func (s *Sweeper) listNamesFirst(ctx context.Context, rep *Report, tick func() error, visit func(storage.Entry) error) error {
 	var need []string
 	err := storage.ListNames(ctx, s.fs, s.opts.Dir, func(e storage.Entry) error {
 		if !e.IsRegular() || !e.ModTime.IsZero() {
@@ -305,7 +313,7 @@ func (s *Sweeper) listNamesFirst(ctx context.Context, rep *Report, visit func(st
 		}
 		rep.Scanned.Files++
 		rep.Unmeasured++
-		return nil
+		return tick()
 	})
 	if err != nil {
 		return err
