@@ -102,7 +102,11 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 			OnEvent: func(e orphan.Event) {
 				prog.count()
 				if e.Action != "orphan" {
-					fmt.Fprintf(verbose, "%-10s %s (%s) %s\n", e.Action, e.Path, humanize.Bytes(uint64(e.Size)), e.Reason)
+					size := " (" + humanize.Bytes(uint64(e.Size)) + ")"
+					if e.Size == 0 && e.Action == "keep" {
+						size = "" // on a local disk, kept files are often not measured
+					}
+					fmt.Fprintf(verbose, "%-10s %s%s %s\n", e.Action, e.Path, size, e.Reason)
 				}
 			},
 		})
