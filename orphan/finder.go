@@ -375,7 +375,9 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 		plan.Kept[reason] = c
 		f.event(ctx, Event{Action: "keep", Path: path, Reason: reason, Size: size})
 	}
-	list := storage.ListNames
+	list := func(ctx context.Context, fsys afero.Fs, dir string, fn func(storage.Entry) error) error {
+		return storage.ListNames(ctx, fsys, dir, nil, fn) // nothing is measured yet
+	}
 	if f.opts.MeasureAll {
 		list = storage.List
 	}

@@ -297,17 +297,20 @@ func (s *Sweeper) namesFirst() bool {
 	return true
 }
 
-// listNamesFirst lists names, counts the files no rule matches by name
-// alone (Report.Unmeasured), and calls visit with measured entries for the
-// rest, stat'ed in one batch after the listing. A file gone in between is
-// skipped, as if it had not been listed.
+// listNamesFirst lists the tree measuring only the files a rule matches
+// by name, and filefield temp files (cleaned anywhere); the others are
+// counted as scanned and unmeasured (Report.Unmeasured). A matched file
+// the listing still left unmeasured (a backend that ignores the wish) is
+// stat'ed in one batch afterwards; one gone by then is skipped, as if it
+// had not been listed.
 func (s *Sweeper) listNamesFirst(ctx context.Context, rep *Report, tick func() error, visit func(storage.Entry) error) error {
+	wanted := func(p string) bool { return storage.IsTempName(p) || s.match(p) >= 0 }
 	var need []string
-	err := storage.ListNames(ctx, s.fs, s.opts.Dir, func(e storage.Entry) error {
+	err := storage.ListNames(ctx, s.fs, s.opts.Dir, wanted, func(e storage.Entry) error {
 		if !e.IsRegular() || !e.ModTime.IsZero() {
 			return visit(e)
 		}
-		if storage.IsTempName(e.Path) || s.match(e.Path) >= 0 {
+		if wanted(e.Path) {
 			need = append(need, e.Path)
 			return nil
 		}

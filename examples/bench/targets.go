@@ -257,7 +257,7 @@ func storageFloor(rfs *storage.RootFs, plan *orphan.Plan) (time.Duration, error)
 	ctx := context.Background()
 	start := time.Now()
 	files := 0
-	if err := rfs.ListNames(ctx, "", func(e storage.Entry) error {
+	if err := rfs.ListNames(ctx, "", nil, func(e storage.Entry) error {
 		if e.IsRegular() {
 			files++
 		}

@@ -24,7 +24,7 @@ func benchTree(b *testing.B) (*storage.RootFs, []string) {
 		b.Fatal(err)
 	}
 	var paths []string
-	if err := rfs.ListNames(b.Context(), "", func(e storage.Entry) error {
+	if err := rfs.ListNames(b.Context(), "", nil, func(e storage.Entry) error {
 		if e.IsRegular() {
 			paths = append(paths, e.Path)
 		}
@@ -58,7 +58,7 @@ func BenchmarkListNames(b *testing.B) {
 	rfs, _ := benchTree(b)
 	for b.Loop() {
 		n := 0
-		if err := rfs.ListNames(b.Context(), "", func(e storage.Entry) error {
+		if err := rfs.ListNames(b.Context(), "", nil, func(e storage.Entry) error {
 			if e.IsRegular() {
 				n++
 			}

@@ -67,18 +67,24 @@ func List(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) 
 // NameLister is the optional interface of backends whose listing needs an
 // extra system call per file for size and mtime (a local disk: one fstatat
 // each), where reading names alone is several times faster. ListNames is
-// [Lister.ListTree] except that regular files may come with zero Size and
-// zero ModTime; callers that need them for some files ask [StatFiles].
+// [Lister.ListTree] except that a regular file comes with zero Size and
+// zero ModTime unless measure (when not nil) returns true for its path.
+// measure may be called from several goroutines at once. Callers that need
+// sizes later, for some files, ask [StatFiles].
 type NameLister interface {
-	ListNames(ctx context.Context, dir string, fn func(Entry) error) error
+	ListNames(ctx context.Context, dir string, measure func(path string) bool, fn func(Entry) error) error
 }
 
 // ListNames calls fn for every entry below dir, cheaply: through the
-// backend's [NameLister] when it has one, else through [List]. A regular
-// file whose ModTime is zero was not measured: its Size is unknown too.
-func ListNames(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
+// backend's [NameLister] when it has one, measuring the regular files
+// measure wants (none if it is nil), else through [List], which measures
+// every file. A regular file whose ModTime is zero was not measured: its
+// Size is unknown too. Callers must not rely on measure being honoured
+// beyond that: a file it wants may still come unmeasured, and one it does
+// not want measured.
+func ListNames(ctx context.Context, fsys afero.Fs, dir string, measure func(path string) bool, fn func(Entry) error) error {
 	if l, ok := fsys.(NameLister); ok {
-		return l.ListNames(ctx, dir, fn)
+		return l.ListNames(ctx, dir, measure, fn)
 	}
 	return List(ctx, fsys, dir, fn)
 }

@@ -22,18 +22,18 @@ import (
 // in examples/bench T2). fn is still called from one goroutine at a time, a
 // directory's entries together.
 func (r *RootFs) ListTree(ctx context.Context, dir string, fn func(Entry) error) error {
-	return r.listTree(ctx, dir, false, fn)
+	return r.listTree(ctx, dir, nil, fn)
 }
 
-// ListNames implements [NameLister]: ListTree without the fstatat per
-// regular file, which costs more on a local disk than reading the
-// directory does. Directories are still stat'ed, for the check that each
-// opened directory is the one listed.
-func (r *RootFs) ListNames(ctx context.Context, dir string, fn func(Entry) error) error {
-	return r.listTree(ctx, dir, true, fn)
+// ListNames implements [NameLister]: ListTree with an fstatat only for the
+// regular files measure wants, since a stat costs more on a local disk
+// than reading the directory does. Directories are still stat'ed, for the
+// check that each opened directory is the one listed.
+func (r *RootFs) ListNames(ctx context.Context, dir string, measure func(path string) bool, fn func(Entry) error) error {
+	return r.listTree(ctx, dir, func(p string) bool { return measure == nil || !measure(p) }, fn)
 }
 
-func (r *RootFs) listTree(ctx context.Context, dir string, namesOnly bool, fn func(Entry) error) error {
+func (r *RootFs) listTree(ctx context.Context, dir string, skipStat func(path string) bool, fn func(Entry) error) error {
 	dir = slash(dir)
 	d, err := r.openDir(dir)
 	if err != nil {
@@ -44,7 +44,7 @@ func (r *RootFs) listTree(ctx context.Context, dir string, namesOnly bool, fn fu
 		top.shared = true
 	}
 	top.refs.Store(1)
-	w := &treeWalk{r: r, ctx: ctx, namesOnly: namesOnly}
+	w := &treeWalk{r: r, ctx: ctx, skipStat: skipStat}
 	return w.run(&dirJob{path: dir, opened: top}, fn)
 }
 
@@ -116,9 +116,9 @@ type dirResult struct {
 }
 
 type treeWalk struct {
-	r         *RootFs
-	ctx       context.Context
-	namesOnly bool
+	r        *RootFs
+	ctx      context.Context
+	skipStat func(path string) bool // nil: stat every file
 }
 
 func (w *treeWalk) read(job *dirJob) dirResult {
@@ -139,7 +139,7 @@ func (w *treeWalk) read(job *dirJob) dirResult {
 	if job.path != "." && job.path != "" {
 		prefix = job.path + "/"
 	}
-	infos, err := readDirHandle(h.root, prefix, w.namesOnly)
+	infos, err := readDirHandle(h.root, prefix, w.skipStat)
 	if err != nil {
 		h.release()
 		return dirResult{path: job.path, err: wrap("list", job.path, err)}

@@ -24,11 +24,11 @@ var direntBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &
 // the directory's descriptor: the system calls find makes. It parses the
 // records itself, so each entry costs one string (prefix + name, the name
 // being its tail) instead of a name, a path and a FileInfo; links, FIFOs,
-// sockets and devices are typed from the record without a stat. With
-// namesOnly, regular files are typed from the record too, leaving size and
-// time zero: a stat costs more than reading the record did. Entries
-// removed while reading are skipped.
-func readDirHandle(d *os.Root, prefix string, namesOnly bool) ([]dirEntry, error) {
+// sockets and devices are typed from the record without a stat. A
+// regular file for which skipStat (when not nil) returns true is typed
+// from the record too, leaving size and time zero: a stat costs more than
+// reading the record did. Entries removed while reading are skipped.
+func readDirHandle(d *os.Root, prefix string, skipStat func(path string) bool) ([]dirEntry, error) {
 	f, err := d.Open(".")
 	if err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ func readDirHandle(d *os.Root, prefix string, namesOnly bool) ([]dirEntry, error
 				}
 				path := prefix + string(raw)
 				e := dirEntry{path: path, name: path[len(prefix):]}
-				if typ != unix.DT_REG && typ != unix.DT_DIR && typ != unix.DT_UNKNOWN || typ == unix.DT_REG && namesOnly {
+				if typ != unix.DT_REG && typ != unix.DT_DIR && typ != unix.DT_UNKNOWN || typ == unix.DT_REG && skipStat != nil && skipStat(path) {
 					// Links, FIFOs, sockets, devices: typed from the record
 					// (d_type is the S_IFMT bits shifted right by 12).
 					e.typ = modeType(uint32(typ) << 12)

@@ -15,8 +15,8 @@ type fileID struct{ fi fs.FileInfo }
 
 // readDirHandle reads the directory open as d once, with Readdir(-1).
 // Each entry's path is prefix plus its name. Readdir stats every entry
-// anyway, so namesOnly changes nothing here.
-func readDirHandle(d *os.Root, prefix string, _ bool) ([]dirEntry, error) {
+// anyway, so skipStat changes nothing here.
+func readDirHandle(d *os.Root, prefix string, _ func(string) bool) ([]dirEntry, error) {
 	f, err := d.Open(".")
 	if err != nil {
 		return nil, err

@@ -103,7 +103,7 @@ func TestRootFsNoEscape(t *testing.T) {
 	}))
 	assert.Equal(t, []string{"ok.jpg"}, files)
 	files = nil
-	require.NoError(t, rfs.ListNames(t.Context(), "", func(e storage.Entry) error {
+	require.NoError(t, rfs.ListNames(t.Context(), "", nil, func(e storage.Entry) error {
 		if e.IsRegular() {
 			files = append(files, e.Path)
 		}
@@ -149,7 +149,7 @@ func TestListNamesThenStatFiles(t *testing.T) {
 	defer rfs.Close()
 
 	var paths []string
-	require.NoError(t, rfs.ListNames(t.Context(), "", func(e storage.Entry) error {
+	require.NoError(t, rfs.ListNames(t.Context(), "", nil, func(e storage.Entry) error {
 		if e.IsRegular() {
 			assert.True(t, e.ModTime.IsZero() && e.Size == 0, "ListNames measured %+v", e)
 			paths = append(paths, e.Path)
@@ -157,6 +157,22 @@ func TestListNamesThenStatFiles(t *testing.T) {
 		return nil
 	}))
 	assert.ElementsMatch(t, want, paths)
+
+	// With a measure function, exactly the files it wants are measured.
+	measured := 0
+	require.NoError(t, rfs.ListNames(t.Context(), "", func(p string) bool { return strings.HasPrefix(p, "d3/") }, func(e storage.Entry) error {
+		if !e.IsRegular() {
+			return nil
+		}
+		if strings.HasPrefix(e.Path, "d3/") {
+			measured++
+			assert.True(t, e.ModTime.Equal(mtime), "%s was not measured", e.Path)
+		} else {
+			assert.True(t, e.ModTime.IsZero(), "%s was measured", e.Path)
+		}
+		return nil
+	}))
+	assert.Equal(t, 43, measured, "d3 holds 43 of the 300 files")
 
 	paths = append(paths, "d3/gone.png", "nodir/gone.png", "d0/sub.png")
 	got := map[string]storage.Entry{}
@@ -383,7 +399,10 @@ func TestListTreeSurvivesAPanickingCallback(t *testing.T) {
 		return len(fds)
 	}
 	before, fds := goleak.IgnoreCurrent(), openFDs()
-	for _, list := range []func(context.Context, string, func(storage.Entry) error) error{rfs.ListTree, rfs.ListNames} {
+	listNames := func(ctx context.Context, dir string, fn func(storage.Entry) error) error {
+		return rfs.ListNames(ctx, dir, nil, fn)
+	}
+	for _, list := range []func(context.Context, string, func(storage.Entry) error) error{rfs.ListTree, listNames} {
 		n := 0
 		assert.PanicsWithValue(t, "caller bug", func() {
 			_ = list(t.Context(), "", func(storage.Entry) error {

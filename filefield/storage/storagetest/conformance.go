@@ -474,7 +474,7 @@ func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Diver
 	var errs []error
 	var unmeasured []string
 	names := 0
-	if err := storage.ListNames(ctx, fsys, dir, func(e storage.Entry) error {
+	if err := storage.ListNames(ctx, fsys, dir, nil, func(e storage.Entry) error {
 		if !e.IsRegular() {
 			return nil
 		}

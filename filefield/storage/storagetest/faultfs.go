@@ -248,11 +248,11 @@ func (f *FaultFs) ListTree(ctx context.Context, dir string, fn func(storage.Entr
 
 // ListNames implements storage.NameLister, counting the whole listing as
 // one OpList and using the wrapped backend's fast path when it has one.
-func (f *FaultFs) ListNames(ctx context.Context, dir string, fn func(storage.Entry) error) error {
+func (f *FaultFs) ListNames(ctx context.Context, dir string, measure func(string) bool, fn func(storage.Entry) error) error {
 	if err := f.hook(Op{Kind: OpList, Path: dir}); err != nil {
 		return err
 	}
-	return storage.ListNames(ctx, f.fs, dir, fn)
+	return storage.ListNames(ctx, f.fs, dir, measure, fn)
 }
 
 // StatFiles implements storage.BatchStater, counting one OpStat per path;
