@@ -28,8 +28,8 @@
 // # Fast paths
 //
 // Backends may implement [Lister] (recursive listing with size and mtime),
-// [NameLister] (listing without a stat per file, where a stat costs more
-// than the listing), [BatchStater] (stats of many files per call),
+// [NameLister] (a listing that stats only the files the caller wants,
+// where a stat costs more than the listing), [BatchStater] (stats of many files per call),
 // [BatchRemover] (removal of many files per call), [DirRemover] and
 // [DirSyncer]. The helpers [List], [ListNames], [StatFiles], [RemoveFiles],
 // [RemoveEmptyDirs] and [SyncDir] use them when present and fall back to
