@@ -10,13 +10,11 @@
 // decides it. A dry run is the same sweep without the deletions, and gives
 // the same report.
 //
-// On a backend that lists names faster than sizes (storage.RootFs), a
-// sweep whose rules all start with a literal folder ("qr_codes/**") lists
-// names only and stats just the files a rule matches, and filefield temp
-// files: a QR-code sweep of a large media folder no longer stats every
-// avatar. Report.Unmeasured counts the files it did not stat. A rule that
-// starts with a wildcard may match anything, so such a sweep lists sizes
-// in the same pass.
+// On a backend that lists names faster than sizes (storage.RootFs), the
+// listing stats only the files a rule matches by name, and filefield temp
+// files: a QR-code sweep ("qr_codes/**") of a large media folder no longer
+// stats every avatar. Report.Unmeasured counts the files it did not stat.
+// A rule matching every file ("**") measures everything.
 //
 // # Guarantees
 //

@@ -47,9 +47,8 @@ type Report struct {
 	Duration time.Duration      `json:"duration_ns"`
 	// Unmeasured counts scanned files no rule matches whose size was never
 	// read, so Scanned.Bytes leaves them out. On a backend that lists
-	// names faster than sizes (RootFs), a sweep whose rules all start with
-	// a literal folder ("qr_codes/**") stats only the files its rules
-	// match, and temp files.
+	// names faster than sizes (RootFs), a sweep stats only the files its
+	// rules match, and temp files, unless a rule matches everything ("**").
 	Unmeasured int `json:"unmeasured"`
 }
 

@@ -410,12 +410,16 @@ func TestNarrowRulesStatOnlyWhatTheyMatch(t *testing.T) {
 	assert.Equal(t, want.Deleted, rep.Deleted)
 	assert.Equal(t, want.Kept, rep.Kept)
 
-	spy = storagetest.NewSpyFs(rfs)
-	rep, err = sweep.New(spy, sweep.Options{Rules: []sweep.Rule{{Glob: "**/*.png", MaxAge: 7 * day}}, Now: clock, DryRun: true}).Sweep(t.Context())
-	require.NoError(t, err)
-	assert.Zero(t, rep.Unmeasured, "a rule starting with a wildcard measures everything")
-	for _, op := range spy.Ops() {
-		assert.NotEqual(t, storagetest.OpStat, op.Kind, "one listing with sizes, no stats")
+	// "**/*.png" measures the PNGs (and the temp file) only; a rule
+	// matching everything ("**") measures everything in one listing.
+	for glob, unmeasured := range map[string]int{"**/*.png": 20, "**": 0} {
+		spy = storagetest.NewSpyFs(rfs)
+		rep, err = sweep.New(spy, sweep.Options{Rules: []sweep.Rule{{Glob: glob, MaxAge: 7 * day}}, Now: clock, DryRun: true}).Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, unmeasured, rep.Unmeasured, glob)
+		for _, op := range spy.Ops() {
+			assert.NotEqual(t, storagetest.OpStat, op.Kind, "%s: a stat after the listing", glob)
+		}
 	}
 }
 

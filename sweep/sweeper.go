@@ -279,18 +279,16 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 
 var errStop = errors.New("stop")
 
-// namesFirst reports whether the sweep should list names first and stat
-// only the files a rule matches (and temp files): on a backend that lists
-// names faster than sizes, when no rule can match every file. A rule glob
-// that starts with a wildcard ("**", "*.tmp") may match anything, so the
-// stats would all be needed anyway and one listing with sizes is cheaper.
+// namesFirst reports whether the sweep should measure, in its listing,
+// only the files a rule matches by name and temp files: on a backend that
+// lists names faster than sizes, unless a rule matches every file ("**"),
+// when all must be measured anyway and asking for each costs a little.
 func (s *Sweeper) namesFirst() bool {
 	if _, ok := s.fs.(storage.NameLister); !ok {
 		return false
 	}
 	for _, r := range s.rules {
-		first, _, _ := strings.Cut(r.Glob, "/")
-		if strings.ContainsAny(first, `*?[{\`) {
+		if r.Glob == "**" || r.Glob == "**/*" {
 			return false
 		}
 	}
