@@ -87,7 +87,7 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	unchanged, err := f.stateCheck(ctx, plan)
+	stateCheck, err := f.stateCheck(ctx, plan)
 	if err != nil {
 		return rep, err
 	}
@@ -104,17 +104,30 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 			return rep, err
 		}
 		batch := plan.Orphans[start:min(start+applyBatch, len(plan.Orphans))]
-		var todo []Orphan
+		var checked []Orphan
 		for i, o := range batch {
 			switch reason := f.excluded(o.Path, o.ModTime, now); {
 			case reason != "":
 				keep(o, reason)
 			case guards.recheck && referenced(start+i, o.Path):
 				keep(o, KeptReferenced)
-			case guards.recheck && !unchanged(o):
-				keep(o, KeptChanged)
 			default:
-				todo = append(todo, o)
+				checked = append(checked, o)
+			}
+		}
+		todo := checked
+		if guards.recheck && len(checked) > 0 {
+			unchanged, err := stateCheck(checked)
+			if err != nil {
+				return rep, err
+			}
+			todo = nil
+			for _, o := range checked {
+				if unchanged(o) {
+					todo = append(todo, o)
+				} else {
+					keep(o, KeptChanged)
+				}
 			}
 		}
 		if f.opts.Quarantine != "" {
@@ -208,20 +221,55 @@ func (f *Finder) referenced(ctx context.Context, plan *Plan) (func(i int, p stri
 // while a listing takes 1000 keys a request.
 const relistAbove = 100
 
-// stateCheck returns the function that tells whether an orphan is still
-// the regular file Find saw: same size, and the same mtime to the second
-// (S3 gives listings in milliseconds and HEAD responses in whole seconds).
-// Large plans on backends with a fast listing are checked against a fresh
-// listing; others by a stat of each file just before it goes.
-func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(Orphan) bool, error) {
+// stateCheck returns what tells, batch by batch, whether an orphan is
+// still the regular file Find saw: same size, and the same mtime to the
+// second (S3 gives listings in milliseconds and HEAD responses in whole
+// seconds). The returned function is called with each batch just before
+// the batch is acted on, with the files that passed the other checks.
+//
+//   - On a local disk (a backend that lists names faster than sizes), the
+//     batch's files are stat'ed together, one verified handle per
+//     directory: fresh, and no stat of files outside the plan.
+//   - Large plans on other backends with a fast listing (S3, where a stat
+//     is a request) are checked against one fresh listing.
+//   - Otherwise each file is stat'ed as it is checked.
+func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(batch []Orphan) (func(Orphan) bool, error), error) {
 	same := func(o Orphan, size int64, mod time.Time) bool {
 		return size == o.Size && mod.Truncate(time.Second).Equal(o.ModTime.Truncate(time.Second))
 	}
-	if _, fast := f.fs.(storage.Lister); !fast || len(plan.Orphans) <= relistAbove {
-		return func(o Orphan) bool {
-			fi, err := storage.Lstat(f.fs, o.Path)
-			return err == nil && fi.Mode().IsRegular() && same(o, fi.Size(), fi.ModTime())
+	each := func(o Orphan) bool {
+		fi, err := storage.Lstat(f.fs, o.Path)
+		return err == nil && fi.Mode().IsRegular() && same(o, fi.Size(), fi.ModTime())
+	}
+	if _, local := f.fs.(storage.NameLister); local {
+		return func(batch []Orphan) (func(Orphan) bool, error) {
+			paths := make([]string, len(batch))
+			for i, o := range batch {
+				paths[i] = o.Path
+			}
+			now := make(map[string]storage.Entry, len(batch))
+			err := storage.StatFiles(ctx, f.fs, paths, func(_ int, e storage.Entry) error {
+				if e.IsRegular() {
+					now[e.Path] = e
+				}
+				return nil
+			})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				// A directory that cannot be opened safely (through a
+				// link, say): check file by file; what fails is kept.
+				return each, nil
+			}
+			return func(o Orphan) bool {
+				e, ok := now[o.Path]
+				return ok && same(o, e.Size, e.ModTime)
+			}, nil
 		}, nil
+	}
+	if _, fast := f.fs.(storage.Lister); !fast || len(plan.Orphans) <= relistAbove {
+		return func([]Orphan) (func(Orphan) bool, error) { return each, nil }, nil
 	}
 	planned := make(map[string]bool, len(plan.Orphans))
 	for _, o := range plan.Orphans {
@@ -243,8 +291,9 @@ func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(Orphan) bool,
 			return nil, err
 		}
 	}
-	return func(o Orphan) bool {
+	listed := func(o Orphan) bool {
 		e, ok := now[o.Path]
 		return ok && same(o, e.Size, e.ModTime)
-	}, nil
+	}
+	return func([]Orphan) (func(Orphan) bool, error) { return listed, nil }, nil
 }

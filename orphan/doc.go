@@ -57,8 +57,11 @@
 // Apply checks each file just before acting: still there, a regular file
 // of the same size, the same mtime to the second (object stores report
 // milliseconds in listings and whole seconds in HEAD responses), still
-// unreferenced. Plans over 100 files on a backend with a fast listing are
-// checked against one fresh listing, not a stat each (on S3, a HEAD each).
+// unreferenced. On a local disk, each batch of up to 1000 files is stat'ed
+// together just before it is acted on, and nothing else is. On other
+// backends with a fast listing, plans over 100 files are checked against
+// one fresh listing taken when Apply starts, not a stat each (on S3, a
+// HEAD each).
 //
 // # Caveats
 //

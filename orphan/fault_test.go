@@ -2,6 +2,7 @@ package orphan_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,4 +200,56 @@ func TestFindMeasuresWhatChangedSinceListing(t *testing.T) {
 	assert.ErrorIs(t, err, syscall.ENOSPC)
 	assert.Nil(t, plan)
 	assert.Equal(t, 1, ffs.Fired())
+}
+
+// TestApplyRechecksEachBatchJustBeforeIt: on a local disk, Apply stats a
+// batch's files just before acting on that batch, and only them (no
+// listing of the tree). A file rewritten while an earlier batch is being
+// deleted is kept: the OnEvent hook rewrites the last file when the first
+// one goes, which is 1,000 files (one batch) earlier.
+func TestApplyRechecksEachBatchJustBeforeIt(t *testing.T) {
+	t.Parallel()
+	rfs, err := storage.NewRootFs(t.TempDir())
+	require.NoError(t, err)
+	defer rfs.Close()
+	const n = 1001
+	for i := range n {
+		put(t, rfs, fmt.Sprintf("pics/%d/%04d.jpg", i%10, i), 10, 10*day)
+	}
+	for i := range 50 {
+		put(t, rfs, fmt.Sprintf("kept/%02d.jpg", i), 10, 10*day)
+	}
+	refs := make([]string, 0, 50)
+	for i := range 50 {
+		refs = append(refs, fmt.Sprintf("kept/%02d.jpg", i))
+	}
+	spy := storagetest.NewSpyFs(rfs)
+	var last string
+	rewritten := false
+	f := orphan.New(spy, orphan.Paths(refs...), orphan.Options{Now: clock, MaxFraction: -1, OnEvent: func(e orphan.Event) {
+		if e.Action == "delete" && !rewritten {
+			rewritten = true
+			put(t, rfs, last, 11, 10*day) // another size
+		}
+	}})
+	plan, err := f.Find(t.Context())
+	require.NoError(t, err)
+	require.Len(t, plan.Orphans, n)
+	last = plan.Orphans[n-1].Path
+	spy.Reset(storagetest.Fault{})
+	rep, err := f.Apply(t.Context(), plan)
+	require.NoError(t, err)
+	assert.Equal(t, n-1, rep.Deleted.Files)
+	assert.Equal(t, 1, rep.Kept[orphan.KeptChanged].Files, "the file rewritten during the first batch")
+	_, err = rfs.Stat(last)
+	assert.NoError(t, err)
+	stats := 0
+	for _, op := range spy.Ops() {
+		assert.NotEqual(t, storagetest.OpList, op.Kind, "Apply listed the tree")
+		if op.Kind == storagetest.OpStat {
+			stats++
+			assert.True(t, strings.HasPrefix(op.Path, "pics/"), "stat of %s, not in the plan", op.Path)
+		}
+	}
+	assert.Equal(t, n, stats)
 }
