@@ -230,8 +230,14 @@ const relistAbove = 100
 //   - On a local disk (a backend that lists names faster than sizes), the
 //     batch's files are stat'ed together, one verified handle per
 //     directory: fresh, and no stat of files outside the plan.
-//   - Large plans on other backends with a fast listing (S3, where a stat
-//     is a request) are checked against one fresh listing.
+//   - Large plans on backends that list a range of keys cheaply (S3,
+//     where a stat is a request) are checked against a listing of the
+//     batch's key range, taken just before the batch: one request per
+//     batch of adjacent keys, and for a sorted plan (as Find makes) the
+//     ranges do not overlap, so together they list no more keys than the
+//     store holds.
+//   - Large plans on other backends with a fast listing are checked
+//     against one fresh listing.
 //   - Otherwise each file is stat'ed as it is checked.
 func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(batch []Orphan) (func(Orphan) bool, error), error) {
 	same := func(o Orphan, size int64, mod time.Time) bool {
@@ -261,6 +267,30 @@ func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(batch []Orpha
 				// A directory that cannot be opened safely (through a
 				// link, say): check file by file; what fails is kept.
 				return each, nil
+			}
+			return func(o Orphan) bool {
+				e, ok := now[o.Path]
+				return ok && same(o, e.Size, e.ModTime)
+			}, nil
+		}, nil
+	}
+	if _, ranged := f.fs.(storage.RangeLister); ranged && len(plan.Orphans) > relistAbove {
+		return func(batch []Orphan) (func(Orphan) bool, error) {
+			first, last := batch[0].Path, batch[0].Path
+			want := make(map[string]bool, len(batch))
+			for _, o := range batch {
+				first, last = min(first, o.Path), max(last, o.Path)
+				want[o.Path] = true
+			}
+			now := make(map[string]storage.Entry, len(batch))
+			err := storage.ListRange(ctx, f.fs, first, last, func(e storage.Entry) error {
+				if e.IsRegular() && want[e.Path] {
+					now[e.Path] = e
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
 			}
 			return func(o Orphan) bool {
 				e, ok := now[o.Path]

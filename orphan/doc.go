@@ -58,10 +58,10 @@
 // of the same size, the same mtime to the second (object stores report
 // milliseconds in listings and whole seconds in HEAD responses), still
 // unreferenced. On a local disk, each batch of up to 1000 files is stat'ed
-// together just before it is acted on, and nothing else is. On other
-// backends with a fast listing, plans over 100 files are checked against
-// one fresh listing taken when Apply starts, not a stat each (on S3, a
-// HEAD each).
+// together just before it is acted on, and nothing else is. On S3, plans
+// over 100 files are checked batch by batch against a listing of the
+// batch's key range (one request per 1000 adjacent keys), not a HEAD
+// each.
 //
 // # Caveats
 //

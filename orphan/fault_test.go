@@ -253,3 +253,34 @@ func TestApplyRechecksEachBatchJustBeforeIt(t *testing.T) {
 	}
 	assert.Equal(t, n, stats)
 }
+
+// TestApplyRechecksEachBatchOnS3: on S3 each batch is re-checked against a
+// listing of its key range taken just before it, so an object rewritten
+// while the first batch is deleted is kept, at one listing request per
+// batch.
+func TestApplyRechecksEachBatchOnS3(t *testing.T) {
+	t.Parallel()
+	fsys := backends["S3"](t)
+	const n = 1001
+	for i := range n {
+		put(t, fsys, fmt.Sprintf("pics/%04d.jpg", i), 10, 10*day)
+	}
+	var last string
+	rewritten := false
+	f := orphan.New(fsys, orphan.Paths("none.jpg"), orphan.Options{Now: clock, MinAge: -1, MaxFraction: -1, OnEvent: func(e orphan.Event) {
+		if e.Action == "delete" && !rewritten {
+			rewritten = true
+			put(t, fsys, last, 11, 0) // another size, a new LastModified
+		}
+	}})
+	plan, err := f.Find(t.Context())
+	require.NoError(t, err)
+	require.Len(t, plan.Orphans, n)
+	last = plan.Orphans[n-1].Path
+	rep, err := f.Apply(t.Context(), plan)
+	require.NoError(t, err)
+	assert.Equal(t, n-1, rep.Deleted.Files)
+	assert.Equal(t, 1, rep.Kept[orphan.KeptChanged].Files, "the object rewritten during the first batch")
+	_, err = fsys.Stat(last)
+	assert.NoError(t, err)
+}

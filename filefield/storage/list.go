@@ -89,6 +89,31 @@ func ListNames(ctx context.Context, fsys afero.Fs, dir string, measure func(path
 	return List(ctx, fsys, dir, fn)
 }
 
+// RangeLister is the optional interface of backends that can list a range
+// of paths cheaply, in order (object stores: a listing from a start key).
+// ListRange calls fn for at least every entry whose path p has
+// first <= p <= last in byte order, and may report entries outside that
+// range too; it otherwise behaves as [Lister.ListTree].
+type RangeLister interface {
+	ListRange(ctx context.Context, first, last string, fn func(Entry) error) error
+}
+
+// ListRange calls fn for every entry whose path lies between first and
+// last inclusive, in byte order: through the backend's [RangeLister] when
+// it has one, else by filtering a listing of the whole tree.
+func ListRange(ctx context.Context, fsys afero.Fs, first, last string, fn func(Entry) error) error {
+	inRange := func(e Entry) error {
+		if e.Path < first || e.Path > last {
+			return nil
+		}
+		return fn(e)
+	}
+	if l, ok := fsys.(RangeLister); ok {
+		return l.ListRange(ctx, first, last, inRange)
+	}
+	return List(ctx, fsys, "", inRange)
+}
+
 // BatchStater is the optional interface of backends that stat many files
 // faster together than one by one. StatFiles must behave as [StatFiles]
 // documents.

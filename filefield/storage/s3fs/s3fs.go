@@ -71,6 +71,7 @@ type Fs struct {
 var (
 	_ afero.Fs              = (*Fs)(nil)
 	_ storage.Lister        = (*Fs)(nil)
+	_ storage.RangeLister   = (*Fs)(nil)
 	_ storage.BatchRemover  = (*Fs)(nil)
 	_ storage.AtomicCreator = (*Fs)(nil)
 )
@@ -349,6 +350,43 @@ func (f *Fs) Chown(string, int, int) error { return nil }
 // Chtimes is not supported: LastModified is set by the server.
 func (f *Fs) Chtimes(name string, _, _ time.Time) error {
 	return &fs.PathError{Op: "chtimes", Path: name, Err: errors.ErrUnsupported}
+}
+
+// ListRange implements storage.RangeLister with ListObjectsV2 from just
+// before first, stopping at last: a batch of 1000 adjacent keys costs one
+// request.
+func (f *Fs) ListRange(ctx context.Context, first, last string, fn func(storage.Entry) error) error {
+	if first == "" || last < first {
+		return nil
+	}
+	// StartAfter is exclusive; a proper prefix of first sorts just before it.
+	after := f.prefix + first[:len(first)-1]
+	p := s3.NewListObjectsV2Paginator(f.client, &s3.ListObjectsV2Input{Bucket: &f.bucket, Prefix: &f.prefix, StartAfter: &after, MaxKeys: aws.Int32(pageSize)})
+	for p.HasMorePages() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return &storage.PathError{Op: "list", Path: first, Err: err}
+		}
+		for _, o := range page.Contents {
+			k := strings.TrimPrefix(aws.ToString(o.Key), f.prefix)
+			if k > last {
+				return nil
+			}
+			if k < first || strings.HasSuffix(k, "/") {
+				continue
+			}
+			if err := fn(storage.Entry{Path: k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}); err != nil {
+				return err
+			}
+			if k == last {
+				return nil
+			}
+		}
+	}
+	return nil
 }
 
 // ListTree implements storage.Lister with ListObjectsV2, 1000 keys a

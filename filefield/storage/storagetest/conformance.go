@@ -80,6 +80,7 @@ var checks = []check{
 	{"ListWhileDeleting", checkListWhileDeleting},
 	{"FastPathsAgree", checkFastPathsAgree},
 	{"NamesThenStats", checkNamesThenStats},
+	{"RangeListing", checkRangeListing},
 }
 
 // TestFS runs the conformance suite against backends made by newFS, one
@@ -522,6 +523,52 @@ func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Diver
 	if len(paths) > 1 {
 		if err := storage.StatFiles(ctx, fsys, paths, func(int, storage.Entry) error { return stop }); !errors.Is(err, stop) {
 			errs = append(errs, fmt.Errorf("StatFiles returned %v, not the error of its callback", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkRangeListing checks that ListRange reports every file between its
+// bounds, inclusive, with what List reports for it: including the bounds
+// themselves, names that share a prefix with them, and a range of one.
+func checkRangeListing(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	names := []string{"a/0.jpg", "a/1.jpg", "a/10.jpg", "a/1.jpgx", "a/2.jpg", "b/0.jpg", "b/1.jpg"}
+	for i, n := range names {
+		if err := writeFile(fsys, dir+"/"+n, bytes.Repeat([]byte{'r'}, i+1)); err != nil {
+			return err
+		}
+	}
+	full := map[string]storage.Entry{}
+	if err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+		if e.IsRegular() {
+			full[e.Path] = e
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range [][2]string{{"a/1.jpg", "a/2.jpg"}, {"a/0.jpg", "b/1.jpg"}, {"a/10.jpg", "a/10.jpg"}, {"a/3.jpg", "a/9.jpg"}} {
+		first, last := dir+"/"+r[0], dir+"/"+r[1]
+		got := map[string]storage.Entry{}
+		if err := storage.ListRange(ctx, fsys, first, last, func(e storage.Entry) error {
+			if e.IsRegular() {
+				got[e.Path] = e
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("ListRange(%q, %q): %v", r[0], r[1], err)
+		}
+		for p, want := range full {
+			e, ok := got[p]
+			switch {
+			case p >= first && p <= last && !ok:
+				errs = append(errs, fmt.Errorf("ListRange(%q, %q) missed %q", r[0], r[1], p))
+			case ok && (p < first || p > last):
+				errs = append(errs, fmt.Errorf("ListRange(%q, %q) reported %q, outside the range", r[0], r[1], p))
+			case ok && (e.Size != want.Size || !e.ModTime.Equal(want.ModTime)):
+				errs = append(errs, fmt.Errorf("ListRange and List disagree on %q: %+v vs %+v", p, e, want))
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -61,7 +61,7 @@ type Fault struct {
 // FaultFs wraps an [afero.Fs], records every operation, and fails the one
 // its [Fault] selects. Files it opens are wrapped too, so writes, syncs and
 // closes are counted. It forwards the storage fast paths (Lister,
-// NameLister, BatchStater, BatchRemover, DirRemover, DirSyncer,
+// NameLister, RangeLister, BatchStater, BatchRemover, DirRemover, DirSyncer,
 // AtomicCreator, afero.Lstater) so that code under test takes the
 // same paths as on the wrapped backend. It is safe for concurrent use.
 type FaultFs struct {
@@ -253,6 +253,15 @@ func (f *FaultFs) ListNames(ctx context.Context, dir string, measure func(string
 		return err
 	}
 	return storage.ListNames(ctx, f.fs, dir, measure, fn)
+}
+
+// ListRange implements storage.RangeLister, counting the whole listing as
+// one OpList.
+func (f *FaultFs) ListRange(ctx context.Context, first, last string, fn func(storage.Entry) error) error {
+	if err := f.hook(Op{Kind: OpList, Path: first}); err != nil {
+		return err
+	}
+	return storage.ListRange(ctx, f.fs, first, last, fn)
 }
 
 // StatFiles implements storage.BatchStater, counting one OpStat per path;
