@@ -216,9 +216,10 @@ func (f *Finder) referenced(ctx context.Context, plan *Plan) (func(i int, p stri
 	return func(_ int, p string) bool { return refs.has(p) }, nil
 }
 
-// relistAbove is the plan size from which Apply re-checks files with one
-// fresh listing rather than a stat each: on S3 a stat is a HEAD request,
-// while a listing takes 1000 keys a request.
+// relistAbove is the plan size from which Apply re-checks files on a
+// backend with a fast listing by listing them rather than by a stat each:
+// on S3 a stat is a HEAD request, while a listing takes 1000 keys a
+// request.
 const relistAbove = 100
 
 // stateCheck returns what tells, batch by batch, whether an orphan is
