@@ -248,6 +248,14 @@ func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(batch []Orpha
 		fi, err := storage.Lstat(f.fs, o.Path)
 		return err == nil && fi.Mode().IsRegular() && same(o, fi.Size(), fi.ModTime())
 	}
+	// against checks orphans against entries read for them; one missing
+	// from now is gone or no longer a regular file.
+	against := func(now map[string]storage.Entry) func(Orphan) bool {
+		return func(o Orphan) bool {
+			e, ok := now[o.Path]
+			return ok && same(o, e.Size, e.ModTime)
+		}
+	}
 	if _, local := f.fs.(storage.NameLister); local {
 		return func(batch []Orphan) (func(Orphan) bool, error) {
 			paths := make([]string, len(batch))
@@ -269,10 +277,7 @@ func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(batch []Orpha
 				// link, say): check file by file; what fails is kept.
 				return each, nil
 			}
-			return func(o Orphan) bool {
-				e, ok := now[o.Path]
-				return ok && same(o, e.Size, e.ModTime)
-			}, nil
+			return against(now), nil
 		}, nil
 	}
 	if _, ranged := f.fs.(storage.RangeLister); ranged && len(plan.Orphans) > relistAbove {
@@ -293,10 +298,7 @@ func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(batch []Orpha
 			if err != nil {
 				return nil, err
 			}
-			return func(o Orphan) bool {
-				e, ok := now[o.Path]
-				return ok && same(o, e.Size, e.ModTime)
-			}, nil
+			return against(now), nil
 		}, nil
 	}
 	if _, fast := f.fs.(storage.Lister); !fast || len(plan.Orphans) <= relistAbove {
@@ -322,9 +324,6 @@ func (f *Finder) stateCheck(ctx context.Context, plan *Plan) (func(batch []Orpha
 			return nil, err
 		}
 	}
-	listed := func(o Orphan) bool {
-		e, ok := now[o.Path]
-		return ok && same(o, e.Size, e.ModTime)
-	}
+	listed := against(now)
 	return func([]Orphan) (func(Orphan) bool, error) { return listed, nil }, nil
 }

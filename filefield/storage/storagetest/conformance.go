@@ -463,14 +463,9 @@ func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Diver
 			return err
 		}
 	}
-	full := map[string]storage.Entry{}
-	if err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
-		if e.IsRegular() {
-			full[e.Path] = e
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("storage.List: %v", err)
+	full, err := regularFiles(ctx, fsys, dir)
+	if err != nil {
+		return err
 	}
 	var errs []error
 	var unmeasured []string
@@ -538,13 +533,8 @@ func checkRangeListing(ctx context.Context, fsys afero.Fs, dir string, _ Diverge
 			return err
 		}
 	}
-	full := map[string]storage.Entry{}
-	if err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
-		if e.IsRegular() {
-			full[e.Path] = e
-		}
-		return nil
-	}); err != nil {
+	full, err := regularFiles(ctx, fsys, dir)
+	if err != nil {
 		return err
 	}
 	var errs []error
@@ -572,4 +562,19 @@ func checkRangeListing(ctx context.Context, fsys afero.Fs, dir string, _ Diverge
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// regularFiles lists the regular files below dir with storage.List.
+func regularFiles(ctx context.Context, fsys afero.Fs, dir string) (map[string]storage.Entry, error) {
+	files := map[string]storage.Entry{}
+	err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+		if e.IsRegular() {
+			files[e.Path] = e
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage.List: %v", err)
+	}
+	return files, nil
 }
