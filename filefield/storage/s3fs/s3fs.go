@@ -352,6 +352,40 @@ func (f *Fs) Chtimes(name string, _, _ time.Time) error {
 	return &fs.PathError{Op: "chtimes", Path: name, Err: errors.ErrUnsupported}
 }
 
+// errEndOfRange stops listObjects early without an error.
+var errEndOfRange = errors.New("end of range")
+
+// listObjects pages through ListObjectsV2 (1000 keys a request) and calls
+// fn with each object as an Entry, its path relative to the Fs prefix;
+// folder markers some tools write are skipped. fn returns errEndOfRange
+// to stop early. path names the listing in errors.
+func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path string, fn func(storage.Entry) error) error {
+	in.Bucket, in.MaxKeys = &f.bucket, aws.Int32(pageSize)
+	p := s3.NewListObjectsV2Paginator(f.client, in)
+	for p.HasMorePages() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return &storage.PathError{Op: "list", Path: path, Err: err}
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			if strings.HasSuffix(k, "/") {
+				continue
+			}
+			e := storage.Entry{Path: strings.TrimPrefix(k, f.prefix), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}
+			if err := fn(e); errors.Is(err, errEndOfRange) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // ListRange implements storage.RangeLister with ListObjectsV2 from just
 // before first, stopping at last: a batch of 1000 adjacent keys costs one
 // request.
@@ -361,32 +395,21 @@ func (f *Fs) ListRange(ctx context.Context, first, last string, fn func(storage.
 	}
 	// StartAfter is exclusive; a proper prefix of first sorts just before it.
 	after := f.prefix + first[:len(first)-1]
-	p := s3.NewListObjectsV2Paginator(f.client, &s3.ListObjectsV2Input{Bucket: &f.bucket, Prefix: &f.prefix, StartAfter: &after, MaxKeys: aws.Int32(pageSize)})
-	for p.HasMorePages() {
-		if err := ctx.Err(); err != nil {
+	return f.listObjects(ctx, &s3.ListObjectsV2Input{Prefix: &f.prefix, StartAfter: &after}, first, func(e storage.Entry) error {
+		switch {
+		case e.Path > last:
+			return errEndOfRange
+		case e.Path < first:
+			return nil
+		}
+		if err := fn(e); err != nil {
 			return err
 		}
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return &storage.PathError{Op: "list", Path: first, Err: err}
+		if e.Path == last {
+			return errEndOfRange
 		}
-		for _, o := range page.Contents {
-			k := strings.TrimPrefix(aws.ToString(o.Key), f.prefix)
-			if k > last {
-				return nil
-			}
-			if k < first || strings.HasSuffix(k, "/") {
-				continue
-			}
-			if err := fn(storage.Entry{Path: k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}); err != nil {
-				return err
-			}
-			if k == last {
-				return nil
-			}
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // ListTree implements storage.Lister with ListObjectsV2, 1000 keys a
@@ -401,27 +424,7 @@ func (f *Fs) ListTree(ctx context.Context, dir string, fn func(storage.Entry) er
 	if rel != "" {
 		prefix = key + "/"
 	}
-	p := s3.NewListObjectsV2Paginator(f.client, &s3.ListObjectsV2Input{Bucket: &f.bucket, Prefix: &prefix, MaxKeys: aws.Int32(pageSize)})
-	for p.HasMorePages() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return &storage.PathError{Op: "list", Path: dir, Err: err}
-		}
-		for _, o := range page.Contents {
-			k := aws.ToString(o.Key)
-			if strings.HasSuffix(k, "/") {
-				continue // a folder marker some tools write
-			}
-			e := storage.Entry{Path: strings.TrimPrefix(k, f.prefix), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return f.listObjects(ctx, &s3.ListObjectsV2Input{Prefix: &prefix}, dir, fn)
 }
 
 // RemoveFiles implements storage.BatchRemover with DeleteObjects, 1000
