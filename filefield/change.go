@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"sync"
+	"time"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
@@ -25,10 +26,7 @@ type Kept struct {
 }
 
 // Failure is a file whose deletion failed.
-type Failure struct {
-	Path  string `json:"path"`
-	Error string `json:"error"`
-}
+type Failure = storage.Failure
 
 func (r *Result) merge(o Result) {
 	r.Deleted = append(r.Deleted, o.Deleted...)
@@ -92,7 +90,7 @@ func (f *Field) replace(ctx context.Context, old string, up Upload) (*Change, er
 		return nil, err
 	}
 	if st.created {
-		f.emit(ctx, Event{Kind: EventStore, Path: st.path, Size: st.size})
+		f.emit(ctx, Event{Action: ActionStore, Path: st.path, Size: st.size})
 	}
 	return &Change{field: f, New: st.path, Old: old, Size: st.size, ContentType: st.contentType, created: st.created}, nil
 }
@@ -146,9 +144,9 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 		if c.Old != "" {
 			switch {
 			case c.Old == c.New:
-				f.keep(ctx, &r, c.Old, ReasonSamePath)
+				f.keep(ctx, &r, c.Old, ReasonSamePath, nil)
 			case inUse[c.Old]:
-				f.keep(ctx, &r, c.Old, ReasonInUseByBatch)
+				f.keep(ctx, &r, c.Old, ReasonInUseByBatch, nil)
 			default:
 				f.remove(ctx, &r, c.Old, true)
 			}
@@ -158,7 +156,7 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 			if c.created {
 				f.remove(ctx, &r, c.New, false)
 			} else {
-				f.keep(ctx, &r, c.New, ReasonNotCreated)
+				f.keep(ctx, &r, c.New, ReasonNotCreated, nil)
 			}
 		}
 	}
@@ -166,67 +164,90 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 	return r
 }
 
-func (f *Field) keep(ctx context.Context, r *Result, p, reason string) {
+func (f *Field) keep(ctx context.Context, r *Result, p, reason string, err error) {
 	r.Kept = append(r.Kept, Kept{Path: p, Reason: reason})
-	f.emit(ctx, Event{Kind: EventKeep, Path: p, Reason: reason})
+	f.emit(ctx, Event{Action: ActionKeep, Path: p, Reason: reason, Err: err})
 }
 
-// remove is the field's one deletion choke point. It deletes p and its
-// companions unless p is unsafe, protected, kept by keep mode, or (for
-// stale files, checkRefs) still referenced or of unknown reference status.
+// remove is the field's one deletion choke point; the deletion itself
+// goes through storage.Delete. It deletes p and its companions unless p
+// is unsafe, protected, kept by keep mode, or (for stale files, and for
+// every content-named file) still referenced or of unknown reference
+// status. A content-named file (HashNames) may be shared with other rows
+// and with uploads whose rows have not committed, so it is deleted only
+// if Options.Refs says no row uses it and it was last written more than
+// Options.ReuseGrace ago; its size and time are checked again just
+// before the deletion, so a reuse in between keeps it.
 func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool) {
 	if err := storage.ValidPath(p); err != nil {
-		f.keep(ctx, r, p, ReasonUnsafePath)
+		f.keep(ctx, r, p, ReasonUnsafePath, nil)
 		return
 	}
 	if f.protected(p) {
-		f.keep(ctx, r, p, ReasonProtected)
+		f.keep(ctx, r, p, ReasonProtected, nil)
 		return
 	}
-	if stale {
-		if f.opts.Keep {
-			f.keep(ctx, r, p, ReasonKeepMode)
+	if stale && f.opts.Keep {
+		f.keep(ctx, r, p, ReasonKeepMode, nil)
+		return
+	}
+	main := storage.Target{Path: p}
+	if f.opts.HashNames {
+		if f.opts.Refs == nil {
+			f.keep(ctx, r, p, ReasonShared, nil)
 			return
 		}
-		if f.opts.Refs != nil {
-			used, err := f.opts.Refs.IsReferenced(ctx, p)
-			switch {
-			case err != nil:
-				r.Kept = append(r.Kept, Kept{Path: p, Reason: ReasonCheckFailed})
-				f.emit(ctx, Event{Kind: EventKeep, Path: p, Reason: ReasonCheckFailed, Err: err})
-				return
-			case used:
-				f.keep(ctx, r, p, ReasonReferenced)
-				return
-			}
+		fi, err := storage.Lstat(storage.WithContext(ctx, f.fs), p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			f.keep(ctx, r, p, ReasonAlreadyGone, nil)
+			return
+		case err != nil:
+			f.keep(ctx, r, p, ReasonCheckFailed, err)
+			return
+		case f.reuseGrace >= 0 && time.Since(fi.ModTime()) < f.reuseGrace:
+			f.keep(ctx, r, p, ReasonRecentlyStored, nil)
+			return
+		}
+		main.Size, main.ModTime, main.Check = fi.Size(), fi.ModTime(), true
+	}
+	if (stale || f.opts.HashNames) && f.opts.Refs != nil {
+		used, err := f.opts.Refs.IsReferenced(ctx, p)
+		switch {
+		case err != nil:
+			f.keep(ctx, r, p, ReasonCheckFailed, err)
+			return
+		case used:
+			f.keep(ctx, r, p, ReasonReferenced, nil)
+			return
 		}
 	}
-	paths := []string{p}
+	targets := []storage.Target{main}
 	if f.opts.Companions != nil {
 		for _, c := range f.opts.Companions(p) {
 			switch {
 			case c == p:
 				continue
-			case storage.ValidPath(c) != nil:
-				f.keep(ctx, r, c, ReasonUnsafePath)
-				continue
 			case f.protected(c):
-				f.keep(ctx, r, c, ReasonProtected)
+				f.keep(ctx, r, c, ReasonProtected, nil)
 				continue
 			}
-			paths = append(paths, c)
+			targets = append(targets, storage.Target{Path: c})
 		}
 	}
-	for i, err := range storage.RemoveFiles(ctx, f.fs, paths) {
-		switch {
-		case err == nil:
-			r.Deleted = append(r.Deleted, paths[i])
-			f.emit(ctx, Event{Kind: EventDelete, Path: paths[i]})
-		case errors.Is(err, fs.ErrNotExist):
-			f.keep(ctx, r, paths[i], ReasonAlreadyGone)
-		default:
-			r.Failed = append(r.Failed, Failure{Path: paths[i], Error: err.Error()})
-			f.emit(ctx, Event{Kind: EventFail, Path: paths[i], Err: err})
-		}
-	}
+	_ = storage.Delete(ctx, f.fs, targets, storage.DeleteOptions{
+		Protected: f.opts.Protected,
+		OnOutcome: func(o storage.Outcome) {
+			switch o.Action {
+			case storage.ActionDelete:
+				r.Deleted = append(r.Deleted, o.Path)
+				f.emit(ctx, Event{Action: ActionDelete, Path: o.Path, Size: o.Size})
+			case storage.ActionKeep:
+				f.keep(ctx, r, o.Path, o.Reason, o.Err)
+			default:
+				r.Failed = append(r.Failed, Failure{Path: o.Path, Error: o.Err.Error()})
+				f.emit(ctx, Event{Action: ActionFail, Path: o.Path, Err: o.Err})
+			}
+		},
+	})
 }

@@ -3,33 +3,48 @@ package filefield
 import (
 	"context"
 	"log/slog"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
-// Event kinds.
+// Action is what a field did to a file; the same type names the events of
+// sweep and orphan.
+type Action = storage.Action
+
+// The actions a field reports.
 const (
-	EventStore  = "store"  // a new file was written into place
-	EventDelete = "delete" // a file was deleted
-	EventKeep   = "keep"   // a file that could have been deleted was kept
-	EventFail   = "fail"   // a delete failed; the file may still be there
+	ActionStore  = storage.ActionStore  // a new file was written into place
+	ActionDelete = storage.ActionDelete // a file was deleted
+	ActionKeep   = storage.ActionKeep   // a file that could have been deleted was kept
+	ActionFail   = storage.ActionFail   // a delete failed; the file may still be there
 )
 
-// Reasons a file is kept.
+// Reasons a file is kept. The storage layer's reasons (already_gone,
+// changed, unsafe_path, protected, not_regular) mean the same here.
 const (
-	ReasonKeepMode     = "keep_mode"       // Options.Keep
-	ReasonProtected    = "protected"       // Options.Default or Options.Protected
-	ReasonSamePath     = "same_path"       // the new file has the old file's path (F4)
-	ReasonReferenced   = "referenced"      // Options.Refs said another row uses it
-	ReasonCheckFailed  = "check_failed"    // Options.Refs returned an error
-	ReasonUnsafePath   = "unsafe_path"     // the path failed validation
-	ReasonNotCreated   = "not_created"     // rollback of a hash-named file that existed before
-	ReasonAlreadyGone  = "already_gone"    // the file was not there to delete
-	ReasonInUseByBatch = "in_use_by_batch" // another change of the same batch stores this path
+	ReasonKeepMode     = "keep_mode"           // Options.Keep
+	ReasonProtected    = storage.KeptProtected // Options.Default or Options.Protected
+	ReasonSamePath     = "same_path"           // the new file has the old file's path (F4)
+	ReasonReferenced   = "referenced"          // Options.Refs said another row uses it
+	ReasonCheckFailed  = "check_failed"        // Options.Refs returned an error
+	ReasonUnsafePath   = storage.KeptUnsafe    // the path failed validation
+	ReasonNotCreated   = "not_created"         // rollback of a hash-named file that existed before
+	ReasonAlreadyGone  = storage.KeptGone      // the file was not there to delete
+	ReasonChanged      = storage.KeptChanged   // the file changed just before its deletion
+	ReasonInUseByBatch = "in_use_by_batch"     // another change of the same batch stores this path
+	// ReasonShared: a content-named file (HashNames) that another row or
+	// an upload in flight may share, and Options.Refs is not set to say.
+	ReasonShared = "shared"
+	// ReasonRecentlyStored: a content-named file written or reused within
+	// Options.ReuseGrace; an upload whose row has not committed may be
+	// using it.
+	ReasonRecentlyStored = "recently_stored"
 )
 
 // Event describes one thing a field did or declined to do to a file.
 type Event struct {
 	Field  string `json:"field"`
-	Kind   string `json:"kind"`
+	Action Action `json:"action"`
 	Path   string `json:"path"`
 	Reason string `json:"reason,omitempty"`
 	Size   int64  `json:"size,omitempty"`
@@ -56,5 +71,5 @@ func (f *Field) emit(ctx context.Context, e Event) {
 		level = slog.LevelWarn
 		attrs = append(attrs, slog.String("error", e.Err.Error()))
 	}
-	f.opts.Logger.LogAttrs(ctx, level, "filefield "+e.Kind, attrs...)
+	f.opts.Logger.LogAttrs(ctx, level, "filefield "+string(e.Action), attrs...)
 }

@@ -15,7 +15,8 @@ import (
 
 // Defaults used when the matching Options field is zero.
 const (
-	DefaultMaxSize = 10 << 20 // 10 MiB
+	DefaultMaxSize    = 10 << 20 // 10 MiB
+	DefaultReuseGrace = 24 * time.Hour
 )
 
 // DefaultTypes are the content types a field accepts when
@@ -73,9 +74,17 @@ type Options struct {
 	Extensions []string
 	// HashNames names files by the SHA-256 of their content (first 128
 	// bits, hex) instead of 128 random bits. Identical uploads then share
-	// one file; set Refs so that a shared file is not deleted while another
-	// row uses it.
+	// one file, which is touched (its modification time renewed) each time
+	// an upload reuses it. A shared file may be in use by rows and by
+	// uploads whose rows have not committed, so a HashNames field deletes
+	// a file, on Commit or Rollback, only when Refs says no row uses it and
+	// it was last written more than ReuseGrace ago; without Refs it never
+	// deletes. What it keeps, the orphan finder collects later.
 	HashNames bool
+	// ReuseGrace: with HashNames, files written or reused more recently
+	// than this are never deleted. Zero means DefaultReuseGrace (one day,
+	// the orphan finder's default grace period); negative means none.
+	ReuseGrace time.Duration
 	// Default is the field's default file ("profile_pics/default.png"),
 	// which is never deleted.
 	Default string
@@ -104,15 +113,16 @@ type Options struct {
 // names and swaps old files for new ones only when the database change that
 // refers to them commits. A Field is safe for concurrent use.
 type Field struct {
-	name     string
-	fs       afero.Fs
-	opts     Options
-	prefix   string // the field's directory: Dir up to the first placeholder
-	maxSize  int64
-	anyType  bool
-	types    map[string]bool
-	exts     map[string]bool
-	clockNow func() time.Time
+	name       string
+	fs         afero.Fs
+	opts       Options
+	prefix     string // the field's directory: Dir up to the first placeholder
+	maxSize    int64
+	reuseGrace time.Duration
+	anyType    bool
+	types      map[string]bool
+	exts       map[string]bool
+	clockNow   func() time.Time
 }
 
 // New returns a Field named name (used in events and logs) that stores
@@ -122,6 +132,9 @@ func New(name string, fsys afero.Fs, opts Options) *Field {
 	f := &Field{name: name, fs: fsys, opts: opts, maxSize: opts.MaxSize, clockNow: opts.Now}
 	if f.maxSize == 0 {
 		f.maxSize = DefaultMaxSize
+	}
+	if f.reuseGrace = opts.ReuseGrace; f.reuseGrace == 0 {
+		f.reuseGrace = DefaultReuseGrace
 	}
 	if f.clockNow == nil {
 		f.clockNow = time.Now

@@ -226,7 +226,7 @@ func TestFailedDeleteAfterCommitIsReportedNotRaised(t *testing.T) {
 	require.Len(t, res.Failed, 1)
 	assert.Equal(t, a.New, res.Failed[0].Path)
 	assert.Contains(t, res.Failed[0].Error, "no space left")
-	assert.Equal(t, filefield.EventFail, events[len(events)-1].Kind)
+	assert.Equal(t, filefield.ActionFail, events[len(events)-1].Action)
 	assert.ElementsMatch(t, []string{a.New, b.New}, files(t, mem))
 }
 

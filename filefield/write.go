@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"hash"
 	"io"
 	"io/fs"
 	"mime"
@@ -15,6 +14,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
@@ -49,15 +49,13 @@ func randomName() string {
 	return hex.EncodeToString(b[:])
 }
 
-// store writes up to the final path: validate and sniff, then write a temp
-// file with O_EXCL in the target directory, sync, close, rename into place
-// and sync the directory (F2). On any failure it removes what it wrote and
-// returns the error; nothing is left behind.
-//
-// Those two removals are the only ones outside the field's choke point,
-// remove: each undoes a file this very call created (the O_EXCL temp name,
-// or the fresh random final name), which no row can reference yet, so none
-// of the choke point's checks (protection, references, keep mode) apply.
+// store writes the upload to its final path through a careful write
+// (storage.PendingFile): validate and sniff, write to a temporary name
+// with O_EXCL in the target directory, sync, close, rename into place
+// without replacing anything, sync the directory (F2); on object stores
+// the final key is written directly, create-only. On any failure what
+// was written is discarded; nothing that this call did not create is
+// ever removed.
 func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 	var st stored
 	if err := ctx.Err(); err != nil {
@@ -93,131 +91,65 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 	if err != nil {
 		return st, err
 	}
-	// With random names the name is known now, so the temp file goes into
-	// the final directory. With hash names and a {shard} template it goes
-	// into the shard's parent until the hash is known.
-	name := ""
-	if !f.opts.HashNames {
-		name = randomName()
-	}
-	if storage.CreatesAtomically(f.fs) {
-		if name == "" {
+	if f.opts.HashNames {
+		if storage.FeaturesOf(f.fs).AtomicCreate {
 			return f.storeHashedDirect(ctx, up, head, tmpl, ext, ctype)
 		}
-		return f.storeDirect(ctx, up, head, storage.Join(f.resolveShard(tmpl, name), name+ext), ctype)
+		return f.storeHashed(ctx, up, head, tmpl, ext, ctype)
 	}
-	dir := f.resolveShard(tmpl, name)
-	tmp := storage.Join(dir, storage.TempPrefix+randomName())
-	file, err := f.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The directory is made on first use only: most writes go to a
-		// directory that exists, and checking every time costs a lookup.
-		if err := f.fs.MkdirAll(dir, 0o755); err != nil {
-			return st, storage.Wrap("mkdir", dir, err)
-		}
-		file, err = f.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	}
-	if err != nil {
-		return st, storage.Wrap("create", tmp, err)
-	}
-	// From here every failure removes tmp; after a successful rename the
-	// temp name no longer exists and only the final file may be removed.
-	committed := false
-	defer func() {
-		if !committed {
-			_ = f.fs.Remove(tmp)
-		}
-	}()
-	var h hash.Hash
-	w := io.Writer(file)
-	if f.opts.HashNames {
-		h = sha256.New()
-		w = io.MultiWriter(file, h)
-	}
-	size, werr := copyLimited(ctx, w, head, up.Body, f.maxSize)
-	if werr == nil {
-		werr = file.Sync()
-	}
-	if cerr := file.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return st, writeError(ctx, werr, up.Name, tmp)
-	}
-
-	if h != nil {
-		name = hex.EncodeToString(h.Sum(nil)[:16])
-	}
+	name := randomName()
 	final := storage.Join(f.resolveShard(tmpl, name), name+ext)
-	if storage.Dir(final) != dir {
-		if err := f.fs.MkdirAll(storage.Dir(final), 0o755); err != nil {
-			return st, storage.Wrap("mkdir", storage.Dir(final), err)
-		}
-	}
-	st = stored{path: final, size: size, contentType: ctype, created: true}
-	if h != nil {
-		if _, err := f.fs.Stat(final); err == nil {
-			// The same bytes are already stored: use that file, and never
-			// delete it on rollback, since something else made it.
-			st.created = false
-			return st, nil
-		}
-	} else if _, err := f.fs.Stat(final); !errors.Is(err, fs.ErrNotExist) {
-		// 128 random bits do not collide; an existing file here means the
-		// random source is broken. Refuse rather than overwrite.
-		return st, &PathError{Op: "save", Path: final, Err: fs.ErrExist}
-	}
-	if err := ctx.Err(); err != nil {
+	pf, err := storage.Create(ctx, f.fs, final, storage.WriteOptions{FreshName: true})
+	if err != nil {
 		return st, err
 	}
-	if err := f.fs.Rename(tmp, final); err != nil {
-		return st, storage.Wrap("rename", tmp, err)
-	}
-	committed = true
-	if err := storage.SyncDir(f.fs, storage.Dir(final)); err != nil {
-		// The file is in place but may not survive a crash: report failure
-		// and take it back, so no row comes to point at it.
-		_ = f.fs.Remove(final)
-		return st, err
-	}
-	return st, nil
-}
-
-// storeDirect writes the final name at once, on backends where a file
-// created with O_EXCL appears whole when it is closed (object stores, see
-// storage.AtomicCreator): no temp name, and no rename, which would be a
-// copy there. A failure before Close aborts the upload. A failed Close may
-// or may not have stored the object, so the name is then removed, best
-// effort; it is a fresh random name no row can reference.
-func (f *Field) storeDirect(ctx context.Context, up Upload, head []byte, final, ctype string) (stored, error) {
-	file, err := f.fs.OpenFile(final, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	size, err := copyLimited(ctx, pf, head, up.Body, f.maxSize)
 	if err != nil {
-		return stored{}, storage.Wrap("create", final, err)
+		pf.Abort()
+		return st, writeError(ctx, err, up.Name, final)
 	}
-	size, err := copyLimited(ctx, file, head, up.Body, f.maxSize)
-	if err == nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		if a, ok := file.(storage.Aborter); ok {
-			_ = a.Abort()
-		} else {
-			_ = file.Close()
-			_ = f.fs.Remove(final)
-		}
-		return stored{}, writeError(ctx, err, up.Name, final)
-	}
-	if err := file.Close(); err != nil {
-		_ = f.fs.Remove(final)
-		return stored{}, storage.Wrap("close", final, err)
+	if err := pf.Commit(); err != nil {
+		// fs.ErrExist: 128 random bits do not collide, so the random
+		// source is broken; nothing was replaced.
+		return st, writeError(ctx, err, up.Name, final)
 	}
 	return stored{path: final, size: size, contentType: ctype, created: true}, nil
 }
 
-// storeHashedDirect is storeDirect for content-hash names: the name is
-// known only after the last byte, so the upload is spooled to a local
-// temporary file (within the size limit) and hashed, then written to its
-// final key. If that key exists, the same bytes are already stored.
+// storeHashed writes a content-named file: to a temporary name in the
+// template's directory (before {shard}, which needs the name), then,
+// once the hash is known, renamed to it without replacing anything. If
+// the name is taken, the same bytes are already stored: that file is
+// used and touched, so that its age says it is in use again.
+func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string) (stored, error) {
+	pf, err := storage.CreateTemp(ctx, f.fs, f.resolveShard(tmpl, ""))
+	if err != nil {
+		return stored{}, err
+	}
+	h := sha256.New()
+	size, err := copyLimited(ctx, io.MultiWriter(pf, h), head, up.Body, f.maxSize)
+	if err != nil {
+		pf.Abort()
+		return stored{}, writeError(ctx, err, up.Name, "")
+	}
+	name := hex.EncodeToString(h.Sum(nil)[:16])
+	st := stored{path: storage.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
+	err = pf.CommitAs(st.path)
+	if errors.Is(err, fs.ErrExist) {
+		st.created = false
+		err = f.touch(ctx, st.path, nil)
+	}
+	if err != nil {
+		return stored{}, writeError(ctx, err, up.Name, st.path)
+	}
+	return st, nil
+}
+
+// storeHashedDirect is storeHashed for object stores, where a file is
+// written under its final key: the name is known only after the last
+// byte, so the upload is spooled to a local temporary file (within the
+// size limit) and hashed, then written create-only. If the key exists
+// the same bytes are already stored, and that object is used.
 func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string) (stored, error) {
 	spool, err := os.CreateTemp("", "mediaclean-spool-")
 	if err != nil {
@@ -225,7 +157,7 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 	}
 	defer func() {
 		spool.Close()
-		os.Remove(spool.Name())
+		os.Remove(spool.Name()) // the local spool, not user storage
 	}()
 	h := sha256.New()
 	size, err := copyLimited(ctx, io.MultiWriter(spool, h), head, up.Body, f.maxSize)
@@ -233,19 +165,52 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 		return stored{}, writeError(ctx, err, up.Name, "spool")
 	}
 	name := hex.EncodeToString(h.Sum(nil)[:16])
-	final := storage.Join(f.resolveShard(tmpl, name), name+ext)
-	existing := stored{path: final, size: size, contentType: ctype, created: false}
-	if _, err := f.fs.Stat(final); err == nil {
-		return existing, nil
+	st := stored{path: storage.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
+	rewrite := func(opts storage.WriteOptions) error {
+		if _, err := spool.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		pf, err := storage.Create(ctx, f.fs, st.path, opts)
+		if err != nil {
+			return err
+		}
+		if _, err := copyLimited(ctx, pf, nil, spool, -1); err != nil {
+			pf.Abort()
+			return err
+		}
+		return pf.Commit()
 	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return stored{}, err
-	}
-	st, err := f.storeDirect(ctx, Upload{Body: spool, Name: up.Name}, nil, final, ctype)
+	err = rewrite(storage.WriteOptions{})
 	if errors.Is(err, fs.ErrExist) {
-		return existing, nil // a concurrent upload of the same bytes won
+		// The same bytes are stored already (perhaps by a concurrent
+		// upload that won the create-only write): use them. The object
+		// is someone else's as much as ours, so nothing is removed.
+		st.created = false
+		err = f.touch(ctx, st.path, func() error { return rewrite(storage.WriteOptions{Replace: true}) })
 	}
-	return st, err
+	if err != nil {
+		return stored{}, writeError(ctx, err, up.Name, st.path)
+	}
+	return st, nil
+}
+
+// touch marks the content-named file p as in use again by setting its
+// modification time to now: the orphan finder's grace period and
+// filefield's own ReuseGrace then keep it while the row that reuses it
+// commits. On backends that cannot set times (object stores) rewrite,
+// when given, stores the same bytes again, which renews the time.
+func (f *Field) touch(ctx context.Context, p string, rewrite func() error) error {
+	now := time.Now()
+	err := storage.WithContext(ctx, f.fs).Chtimes(p, now, now)
+	if errors.Is(err, errors.ErrUnsupported) && rewrite != nil {
+		err = rewrite()
+	}
+	if err != nil {
+		// Gone in between (a delete raced the reuse): report it, the
+		// client can upload again. Nothing was stored.
+		return storage.Wrap("touch", p, err)
+	}
+	return nil
 }
 
 // writeError reports a failed write: a size rejection as ErrTooLarge on

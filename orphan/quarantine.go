@@ -61,7 +61,7 @@ func (q *quarantine) save(fsys afero.Fs) error {
 	}
 	// Replaced atomically: a failed save must leave the previous
 	// (write-ahead) manifest intact, or moved files could not be restored.
-	return storage.WriteFileAtomic(fsys, storage.Join(q.dir, manifestName), b)
+	return storage.WriteFileAtomic(context.Background(), fsys, storage.Join(q.dir, manifestName), b)
 }
 
 func (f *Finder) readManifest(run string) (*Manifest, error) {
@@ -175,7 +175,7 @@ func (f *Finder) Purge(ctx context.Context, retention time.Duration) ([]string, 
 			fails = append(fails, Failure{Path: storage.Join(runDir, manifestName), Error: err.Error()})
 			continue
 		}
-		storage.RemoveEmptyDirs(ctx, f.fs, append(dirs, runDir), f.opts.Quarantine)
+		storage.RemoveEmptyDirs(ctx, f.fs, append(dirs, runDir), f.opts.Quarantine, storage.DeleteOptions{})
 		purged = append(purged, m.Run)
 	}
 	return purged, fails, nil

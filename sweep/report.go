@@ -6,17 +6,30 @@ import (
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
-// Reasons a matched file is kept, the keys of Report.Kept.
+// Reasons a matched file is kept, the keys of Report.Kept. Those shared
+// with the storage layer (and orphan and filefield) have its values.
 const (
-	KeptYoung      = "young"       // not older than the rule's MaxAge (or a future time)
-	KeptLatest     = "latest"      // among the KeepLatest newest of its group
-	KeptProtected  = "protected"   // matches Options.Protected
-	KeptExcluded   = "excluded"    // matches the rule's Exclude
-	KeptUnsafe     = "unsafe_name" // not a valid stored path
-	KeptInFlight   = "in_flight"   // a filefield temp file younger than TempMaxAge
-	KeptBudget     = "budget"      // a budget was reached first
-	KeptNoTime     = "no_time"     // TimeFromName could not read a time
-	KeptNotRegular = "not_regular" // a symlink, FIFO, socket or device
+	KeptYoung      = "young"                // not older than the rule's MaxAge (or a future time)
+	KeptLatest     = "latest"               // among the KeepLatest newest of its group
+	KeptProtected  = storage.KeptProtected  // matches Options.Protected
+	KeptExcluded   = "excluded"             // matches the rule's Exclude
+	KeptUnsafe     = storage.KeptUnsafe     // not a valid stored path
+	KeptInFlight   = "in_flight"            // a filefield temp file younger than TempMaxAge
+	KeptBudget     = "budget"               // a budget was reached first
+	KeptNoTime     = "no_time"              // TimeFromName could not read a time
+	KeptNotRegular = storage.KeptNotRegular // a symlink, FIFO, socket or device
+	KeptChanged    = storage.KeptChanged    // changed type just before its deletion
+)
+
+// Action is what a sweep did, or would do, to a file.
+type Action = storage.Action
+
+// The actions of sweep events.
+const (
+	ActionDelete      = storage.ActionDelete
+	ActionWouldDelete = storage.ActionWouldDelete // in a dry run
+	ActionKeep        = storage.ActionKeep
+	ActionFail        = storage.ActionFail
 )
 
 // Values of Report.Stopped.
@@ -29,14 +42,14 @@ const (
 // Report is the result of one sweep (R1, R2). In a dry run, Deleted counts
 // what would have been deleted.
 type Report struct {
-	DryRun  bool                     `json:"dry_run"`
-	Scanned storage.Count            `json:"scanned"`
-	Matched storage.Count            `json:"matched"`
-	Deleted storage.Count            `json:"deleted"`
-	Kept    map[string]storage.Count `json:"kept"`
-	Failed  storage.Count            `json:"failed"`
+	DryRun  bool              `json:"dry_run"`
+	Scanned storage.Count     `json:"scanned"`
+	Matched storage.Count     `json:"matched"`
+	Deleted storage.Count     `json:"deleted"`
+	Kept    storage.KeptTally `json:"kept"`
+	Failed  storage.Count     `json:"failed"`
 	// Failures lists the first 100 failed deletions.
-	Failures []Failure `json:"failures,omitempty"`
+	Failures []storage.Failure `json:"failures,omitempty"`
 	// DirsRemoved counts empty directories removed.
 	DirsRemoved int `json:"dirs_removed"`
 	// Stopped names the budget that stopped the sweep, if any.
@@ -52,23 +65,11 @@ type Report struct {
 	Unmeasured int `json:"unmeasured"`
 }
 
-// Failure is one failed deletion.
-type Failure struct {
-	Path  string `json:"path"`
-	Error string `json:"error"`
-}
-
-func (r *Report) keep(reason string, size int64) {
-	c := r.Kept[reason]
-	c.Add(size)
-	r.Kept[reason] = c
-}
-
 // Event is one per-file decision (R3).
 type Event struct {
-	// Action is "delete" (or "would_delete" in a dry run), "keep" or
-	// "fail".
-	Action string `json:"action"`
+	// Action is ActionDelete (ActionWouldDelete in a dry run),
+	// ActionKeep or ActionFail.
+	Action Action `json:"action"`
 	Path   string `json:"path"`
 	Rule   string `json:"rule,omitempty"`
 	Reason string `json:"reason,omitempty"`

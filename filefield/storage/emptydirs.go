@@ -11,18 +11,19 @@ import (
 	"github.com/spf13/afero"
 )
 
-// RemoveEmptyDirs removes each of dirs and then its parents, deepest first,
-// as long as they are empty, stopping below stop (a directory that is kept
+// RemoveEmptyDirs removes each of dirs and then its parents, deepest
+// first, as long as they are empty, stopping below stop (a directory kept
 // along with everything above it; "" or "." for the root, which is never
-// removed). A directory is removed only when a listing finds it empty and
-// Lstat shows a real directory, not a link; on RootFs, Remove of a
-// directory is rmdir, which refuses a directory that filled up in between.
-// It returns the number removed.
-func RemoveEmptyDirs(ctx context.Context, fsys afero.Fs, dirs []string, stop string) int {
+// removed). It goes through [Delete], with opts (its Allow, DryRun and
+// OnOutcome): a directory is removed only when a listing finds it empty
+// and Lstat shows a real directory, not a link; on RootFs the removal is
+// rmdir, which refuses a directory that filled up in between. It returns
+// the number removed.
+func RemoveEmptyDirs(ctx context.Context, fsys afero.Fs, dirs []string, stop string, opts DeleteOptions) int {
 	stop = strings.Trim(stop, "/")
 	set := map[string]bool{}
 	for _, d := range dirs {
-		for ; d != stop && !set[d]; d = Dir(d) {
+		for ; d != stop && d != "." && d != "" && !set[d]; d = Dir(d) {
 			if stop != "" && !strings.HasPrefix(d, stop+"/") {
 				break // not below stop: never touched
 			}
@@ -34,59 +35,36 @@ func RemoveEmptyDirs(ctx context.Context, fsys afero.Fs, dirs []string, stop str
 		all = append(all, d)
 	}
 	// Deepest first, so parents are tried after their children.
-	depth := func(d string) int {
-		if d == "." || d == "" {
-			return -1
-		}
-		return strings.Count(d, "/")
+	slices.SortFunc(all, func(a, b string) int {
+		return cmp.Or(cmp.Compare(strings.Count(b, "/"), strings.Count(a, "/")), cmp.Compare(a, b))
+	})
+	targets := make([]Target, len(all))
+	for i, d := range all {
+		targets[i] = Target{Path: d, Dir: true}
 	}
-	slices.SortFunc(all, func(a, b string) int { return cmp.Or(cmp.Compare(depth(b), depth(a)), cmp.Compare(a, b)) })
 	removed := 0
-	for _, d := range all {
-		if ctx.Err() != nil || !isDirToRemove(fsys, d) {
-			continue
-		}
-		if err := removeDir(fsys, d); err == nil {
+	emit := opts.OnOutcome
+	opts.OnOutcome = func(o Outcome) {
+		if o.Action == ActionDelete {
 			removed++
 		}
-	}
-	return removed
-}
-
-func isDirToRemove(fsys afero.Fs, d string) bool {
-	if d == "." || d == "" {
-		if guardRoot {
-			return false // the root check: never the root
+		if emit != nil {
+			emit(o)
 		}
-	} else if ValidPath(d) != nil {
-		return false
 	}
-	if fi, err := lstat(fsys, d); err != nil || !fi.IsDir() {
-		return false
+	if opts.DryRun {
+		return 0 // what would empty depends on deletions a dry run does not make
 	}
-	f, err := fsys.Open(d)
-	if err != nil {
-		return false
-	}
-	names, err := f.Readdirnames(1)
-	f.Close()
-	// Only io.EOF means empty. Any other error keeps the directory: on a
-	// backend whose Remove drops non-empty directories (MemMapFs), taking
-	// a failed read for "empty" loses files.
-	return errors.Is(err, io.EOF) && len(names) == 0
+	_ = Delete(ctx, fsys, targets, opts)
+	return removed
 }
 
 // DirRemover is the optional interface of backends that can remove an
 // empty directory and nothing else, atomically (rmdir, unlinkat with
-// AT_REMOVEDIR). RemoveEmptyDirs uses it when present, so that a file
-// swapped in for the directory after the emptiness check is never removed.
+// AT_REMOVEDIR). Delete uses it when present, so that a file swapped in
+// for the directory after the emptiness check is never removed.
 type DirRemover interface {
 	RemoveDir(name string) error
 }
 
-func removeDir(fsys afero.Fs, d string) error {
-	if dr, ok := fsys.(DirRemover); ok {
-		return dr.RemoveDir(d)
-	}
-	return fsys.Remove(d)
-}
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }

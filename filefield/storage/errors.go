@@ -23,6 +23,9 @@ var (
 	// ErrChanged reports an entry that changed between the moment it was
 	// inspected and the moment it was to be acted on.
 	ErrChanged = errors.New("entry changed during the operation")
+
+	// ErrBadGlob reports a malformed glob in options.
+	ErrBadGlob = errors.New("malformed glob")
 )
 
 // PathError records an error, the operation and the path that caused it. It

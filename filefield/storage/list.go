@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/afero"
@@ -57,11 +58,31 @@ type Lister interface {
 
 // List calls fn for every entry below dir, using the backend's [Lister] when
 // it has one and [Walk] otherwise.
+//
+// Every listing skips quarantine areas (see [QuarantineDirName]): nothing
+// inside one is reported, whatever the backend.
 func List(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
+	fn = skipQuarantine(fn)
 	if l, ok := fsys.(Lister); ok {
 		return l.ListTree(ctx, dir, fn)
 	}
 	return Walk(ctx, fsys, dir, fn)
+}
+
+// skipQuarantine wraps a listing callback so that it never sees a
+// quarantine area: the directory is skipped where the listing reports
+// directories, and every path inside one where it does not (object
+// stores list keys, not directories).
+func skipQuarantine(fn func(Entry) error) func(Entry) error {
+	return func(e Entry) error {
+		if strings.Contains(e.Path, QuarantineDirName) && InQuarantine(e.Path) {
+			if e.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		return fn(e)
+	}
 }
 
 // NameLister is the optional interface of backends whose listing needs an
@@ -84,7 +105,7 @@ type NameLister interface {
 // not want measured.
 func ListNames(ctx context.Context, fsys afero.Fs, dir string, measure func(path string) bool, fn func(Entry) error) error {
 	if l, ok := fsys.(NameLister); ok {
-		return l.ListNames(ctx, dir, measure, fn)
+		return l.ListNames(ctx, dir, measure, skipQuarantine(fn))
 	}
 	return List(ctx, fsys, dir, fn)
 }
@@ -102,6 +123,7 @@ type RangeLister interface {
 // last inclusive, in byte order: through the backend's [RangeLister] when
 // it has one, else by filtering a listing of the whole tree.
 func ListRange(ctx context.Context, fsys afero.Fs, first, last string, fn func(Entry) error) error {
+	fn = skipQuarantine(fn)
 	inRange := func(e Entry) error {
 		if e.Path < first || e.Path > last {
 			return nil
@@ -164,7 +186,7 @@ func Walk(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) 
 	if dir == "" {
 		dir = "."
 	}
-	return walkDir(ctx, fsys, dir, fn)
+	return walkDir(ctx, fsys, dir, skipQuarantine(fn))
 }
 
 func walkDir(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {

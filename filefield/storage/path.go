@@ -5,9 +5,11 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -24,10 +26,10 @@ const (
 // never start a segment with a dot).
 const TempPrefix = ".mediaclean-tmp-"
 
-// IsTempName reports whether the last segment of p names a temporary file
-// written by filefield.
+// IsTempName reports whether the last segment of p is a temporary name of
+// a careful write ([PendingFile]): TempPrefix and 32 lowercase hex digits.
 func IsTempName(p string) bool {
-	return strings.HasPrefix(p[strings.LastIndexByte(p, '/')+1:], TempPrefix)
+	return validTempName(p[strings.LastIndexByte(p, '/')+1:])
 }
 
 type unsafePathError string
@@ -287,4 +289,22 @@ func unwrapOSPathError(err error) error {
 		return le.Err
 	}
 	return err
+}
+
+// OlderThan reports whether a file last modified at t is more than age
+// old at now: the one age boundary of every mediaclean component. A file
+// exactly age old is not older; a time in the future is never old.
+func OlderThan(now, t time.Time, age time.Duration) bool {
+	return !t.After(now) && now.Sub(t) > age
+}
+
+// CheckGlobs returns an error naming the first malformed glob ("**" for
+// any number of directories), or nil.
+func CheckGlobs(globs ...string) error {
+	for _, g := range globs {
+		if g == "" || !doublestar.ValidatePattern(g) {
+			return &PathError{Op: "glob", Path: g, Err: ErrBadGlob}
+		}
+	}
+	return nil
 }

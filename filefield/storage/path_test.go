@@ -118,9 +118,13 @@ func TestClean(t *testing.T) {
 
 func TestIsTempName(t *testing.T) {
 	t.Parallel()
-	assert.True(t, storage.IsTempName(storage.TempPrefix+"abc"))
-	assert.True(t, storage.IsTempName("a/b/"+storage.TempPrefix+"abc"))
-	assert.False(t, storage.IsTempName("a/"+storage.TempPrefix+"x/abc"))
+	hex32 := "0123456789abcdef0123456789abcdef"
+	assert.True(t, storage.IsTempName(storage.TempPrefix+hex32))
+	assert.True(t, storage.IsTempName("a/b/"+storage.TempPrefix+hex32))
+	assert.False(t, storage.IsTempName("a/"+storage.TempPrefix+hex32+"/abc"))
+	assert.False(t, storage.IsTempName(storage.TempPrefix+"abc"), "only names a careful write makes")
+	assert.False(t, storage.IsTempName(storage.TempPrefix+"0123456789ABCDEF0123456789abcdef"))
+	assert.False(t, storage.IsTempName(storage.TempPrefix+hex32+"0"))
 	assert.False(t, storage.IsTempName("abc.jpg"))
 	assert.Error(t, storage.ValidPath("a/"+storage.TempPrefix+"abc"), "temp names are never valid stored paths")
 }

@@ -2,16 +2,18 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 
 	"github.com/spf13/afero"
 )
 
 // BatchRemover is the optional fast-path removal interface a backend may
-// implement (S3's DeleteObjects, for example). RemoveFiles removes the named
-// files and returns one error per path, in order: nil where the file was
-// removed, an error matching [fs.ErrNotExist] where it was already gone, and
-// any other error where it was not removed. Implementations must:
+// implement (S3's DeleteObjects, for example); [Delete] uses it. RemoveFiles
+// removes the named files and returns one error per path, in order: nil
+// where the file was removed, an error matching [fs.ErrNotExist] where it
+// was already gone, and any other error where it was not removed.
+// Implementations must:
 //
 //   - remove only non-directories, refusing directories with [ErrNotRegular];
 //   - never follow a symbolic link in any path segment (a link in the last
@@ -21,11 +23,15 @@ type BatchRemover interface {
 	RemoveFiles(ctx context.Context, paths []string) []error
 }
 
-// RemoveFiles removes the named files with the backend's [BatchRemover] when
-// it has one, and otherwise one by one: it checks ctx before each, refuses
-// directories with [ErrNotRegular] where the backend can tell (afero.Lstater),
-// then calls Remove. Errors are *PathError values.
+// RemoveFiles removes the named files with the backend's [BatchRemover]
+// when it has one, and otherwise one by one (Lstat, then Remove if it is
+// a regular file), checking ctx before each. Errors are *PathError
+// values. It applies none of [Delete]'s checks: it is the fast path
+// Delete calls, exported for wrappers that forward it.
 func RemoveFiles(ctx context.Context, fsys afero.Fs, paths []string) []error {
+	if len(paths) == 0 {
+		return nil
+	}
 	if br, ok := fsys.(BatchRemover); ok {
 		return br.RemoveFiles(ctx, paths)
 	}
@@ -42,15 +48,57 @@ func RemoveFiles(ctx context.Context, fsys afero.Fs, paths []string) []error {
 	return errs
 }
 
+// removeFile removes p if Lstat shows a regular file.
 func removeFile(fsys afero.Fs, p string) error {
 	fi, err := lstat(fsys, p)
 	if err != nil {
 		return wrap("remove", p, err)
 	}
-	if fi.IsDir() {
+	if !fi.Mode().IsRegular() {
 		return &PathError{Op: "remove", Path: p, Err: ErrNotRegular}
 	}
 	return wrap("remove", p, fsys.Remove(p))
+}
+
+// Mover is the optional interface of backends that move a file safely by
+// themselves. MoveFile renames the regular file oldname to newname,
+// creating newname's missing parent directories, and must:
+//
+//   - never replace an existing newname (of any type, a dangling link
+//     included), failing with an error matching [fs.ErrExist];
+//   - follow no symbolic link in any segment of either path;
+//   - refuse anything but a regular file with [ErrNotRegular], and a
+//     missing oldname with [fs.ErrNotExist].
+type Mover interface {
+	MoveFile(oldname, newname string) error
+}
+
+// MoveFile moves oldname to newname through the backend's [Mover], or
+// else checks with Lstat that oldname is a regular file and newname does
+// not exist, creates newname's directory and renames: a newname created
+// between the check and the rename is replaced on such backends.
+// It applies none of [Delete]'s checks: it is the fast path Delete
+// calls, exported for wrappers that forward it.
+func MoveFile(fsys afero.Fs, oldname, newname string) error {
+	if m, ok := fsys.(Mover); ok {
+		return wrap("move", oldname, m.MoveFile(oldname, newname))
+	}
+	fi, err := lstat(fsys, oldname)
+	if err != nil {
+		return wrap("move", oldname, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return &PathError{Op: "move", Path: oldname, Err: ErrNotRegular}
+	}
+	if _, err := lstat(fsys, newname); err == nil {
+		return &PathError{Op: "move", Path: newname, Err: fs.ErrExist}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return wrap("move", newname, err)
+	}
+	if err := fsys.MkdirAll(Dir(newname), 0o755); err != nil {
+		return wrap("move", newname, err)
+	}
+	return wrap("move", oldname, fsys.Rename(oldname, newname))
 }
 
 func lstat(fsys afero.Fs, p string) (fs.FileInfo, error) {

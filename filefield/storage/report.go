@@ -2,6 +2,7 @@ package storage
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 )
 
@@ -59,3 +60,27 @@ func (t *DirTally) Top(n int) []DirCount {
 	}
 	return out
 }
+
+// KeptTally counts kept files by reason: the "kept" part of every report.
+type KeptTally map[string]Count
+
+// Add counts one kept file of size bytes under reason.
+func (k KeptTally) Add(reason string, size int64) {
+	c := k[reason]
+	c.Add(size)
+	k[reason] = c
+}
+
+// Failure is one file a destructive step failed on.
+type Failure struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// MaxFailures is how many failures a report lists; the counts cover all.
+const MaxFailures = 100
+
+// ErrDeleteFailed is returned, with the report, when some deletions or
+// moves failed (a full disk, a server gone away): the run did what its
+// report says and no more. Every package returns this one sentinel.
+var ErrDeleteFailed = errors.New("some deletions failed")

@@ -15,8 +15,8 @@
 //   - Files opened for writing are buffered in memory and uploaded whole on
 //     Close, so a file appears complete or not at all. O_EXCL creates are
 //     create-only (If-None-Match: *), so two writers cannot overwrite each
-//     other; filefield therefore writes final keys directly (the backend is
-//     a storage.AtomicCreator) and never renames.
+//     other; filefield therefore writes final keys directly (the backend
+//     reports storage.Features.AtomicCreate) and never renames.
 //   - Rename is CopyObject then DeleteObject: not atomic.
 //   - Modification times are the objects' LastModified; Chtimes is not
 //     supported.
@@ -69,11 +69,11 @@ type Fs struct {
 }
 
 var (
-	_ afero.Fs              = (*Fs)(nil)
-	_ storage.Lister        = (*Fs)(nil)
-	_ storage.RangeLister   = (*Fs)(nil)
-	_ storage.BatchRemover  = (*Fs)(nil)
-	_ storage.AtomicCreator = (*Fs)(nil)
+	_ afero.Fs                = (*Fs)(nil)
+	_ storage.Lister          = (*Fs)(nil)
+	_ storage.RangeLister     = (*Fs)(nil)
+	_ storage.BatchRemover    = (*Fs)(nil)
+	_ storage.FeatureReporter = (*Fs)(nil)
 )
 
 // New returns an Fs on bucket through client.
@@ -85,8 +85,11 @@ func New(client *s3.Client, bucket string, opts Options) *Fs {
 	return &Fs{client: client, bucket: bucket, prefix: p}
 }
 
-// CreatesAtomically reports true: objects appear whole on Close.
-func (f *Fs) CreatesAtomically() bool { return true }
+// Features reports an object store's: objects appear whole on Close and
+// renames are copies, a key range lists cheaply, and there are no links.
+func (f *Fs) Features() storage.Features {
+	return storage.Features{AtomicCreate: true, RangeListing: true, NoFollow: true}
+}
 
 // Name returns "s3fs".
 func (f *Fs) Name() string { return "s3fs" }

@@ -60,12 +60,19 @@ type Fault struct {
 
 // FaultFs wraps an [afero.Fs], records every operation, and fails the one
 // its [Fault] selects. Files it opens are wrapped too, so writes, syncs and
-// closes are counted. It forwards the storage fast paths (Lister,
-// NameLister, RangeLister, BatchStater, BatchRemover, DirRemover, DirSyncer,
-// AtomicCreator, afero.Lstater) so that code under test takes the
-// same paths as on the wrapped backend. It is safe for concurrent use.
+// closes are counted. It reports the wrapped backend's storage.Features
+// and forwards the storage fast paths (Lister, NameLister, RangeLister,
+// BatchStater, BatchRemover, Mover, DirRemover, DirSyncer, afero.Lstater,
+// WithContext) through the storage helpers, which fall back to portable
+// code where the backend has no fast path: code under test takes the
+// same decisions as on the wrapped backend, and gets the same results.
+// It is safe for concurrent use.
 type FaultFs struct {
-	fs    afero.Fs
+	fs afero.Fs
+	*faultState
+}
+
+type faultState struct {
 	mu    sync.Mutex
 	fault Fault
 	count int
@@ -78,7 +85,24 @@ func NewFaultFs(fs afero.Fs, f Fault) *FaultFs {
 	if f.Err == nil {
 		f.Err = syscall.ENOSPC
 	}
-	return &FaultFs{fs: fs, fault: f}
+	return &FaultFs{fs: fs, faultState: &faultState{fault: f}}
+}
+
+// Features reports the wrapped backend's storage.Features.
+func (f *FaultFs) Features() storage.Features { return storage.FeaturesOf(f.fs) }
+
+// WithContext returns a FaultFs over the wrapped backend bound to ctx
+// (see storage.WithContext) that shares this one's fault and records.
+func (f *FaultFs) WithContext(ctx context.Context) afero.Fs {
+	return &FaultFs{fs: storage.WithContext(ctx, f.fs), faultState: f.faultState}
+}
+
+// MoveFile implements storage.Mover, counted as an OpRename of oldname.
+func (f *FaultFs) MoveFile(oldname, newname string) error {
+	if err := f.hook(Op{Kind: OpRename, Path: oldname}); err != nil {
+		return err
+	}
+	return storage.MoveFile(f.fs, oldname, newname)
 }
 
 // NewSpyFs wraps fs, recording every operation and failing none.
@@ -166,7 +190,11 @@ func (f *FaultFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 	if err != nil {
 		return nil, err
 	}
-	return &faultFile{File: file, fs: f, path: name}, nil
+	ff := &faultFile{File: file, fs: f, path: name}
+	if _, ok := file.(interface{ Abort() error }); ok {
+		return &abortableFile{ff}, nil
+	}
+	return ff, nil
 }
 
 // Remove implements afero.Fs.
@@ -314,9 +342,6 @@ func (f *FaultFs) RemoveDir(name string) error {
 	return f.fs.Remove(name)
 }
 
-// CreatesAtomically forwards the wrapped backend's storage.AtomicCreator.
-func (f *FaultFs) CreatesAtomically() bool { return storage.CreatesAtomically(f.fs) }
-
 // SyncDir implements storage.DirSyncer.
 func (f *FaultFs) SyncDir(dir string) error {
 	if err := f.hook(Op{Kind: OpSyncDir, Path: dir}); err != nil {
@@ -386,12 +411,12 @@ func (ff *faultFile) Close() error {
 	return cerr
 }
 
-// Abort forwards storage.Aborter; a file that cannot abort is closed.
-func (ff *faultFile) Abort() error {
-	if a, ok := ff.File.(storage.Aborter); ok {
-		return a.Abort()
-	}
-	return ff.File.Close()
+// abortableFile is a faultFile over a file that can be discarded without
+// being stored (an object store's upload): it forwards Abort.
+type abortableFile struct{ *faultFile }
+
+func (af *abortableFile) Abort() error {
+	return af.File.(interface{ Abort() error }).Abort()
 }
 
 func (ff *faultFile) Readdir(n int) ([]os.FileInfo, error) {

@@ -1,0 +1,512 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// Action is what a mediaclean component did, or in a dry run would do, to
+// one file. filefield, sweep and orphan report their events with it.
+type Action string
+
+// Actions.
+const (
+	ActionStore       Action = "store"        // a new file was written into place
+	ActionOrphan      Action = "orphan"       // found unreferenced by an orphan search
+	ActionDelete      Action = "delete"       // deleted
+	ActionWouldDelete Action = "would_delete" // a dry run would delete it
+	ActionMove        Action = "move"         // moved into or out of a quarantine
+	ActionWouldMove   Action = "would_move"   // a dry run would move it
+	ActionKeep        Action = "keep"         // kept; the reason says why
+	ActionFail        Action = "fail"         // the act failed; the file may still be there
+)
+
+// Reasons the deletion pipeline keeps a file. Packages add reasons of
+// their own (young, referenced, ...); a reason means the same thing in
+// every package.
+const (
+	KeptGone       = "already_gone" // nothing there to act on
+	KeptChanged    = "changed"      // size, time or type differ from what the caller decided on
+	KeptUnsafe     = "unsafe_path"  // a path this step may not touch: see Delete
+	KeptProtected  = "protected"    // matches a protected glob
+	KeptNotRegular = "not_regular"  // a directory, link, FIFO, socket or device
+	KeptTaken      = "taken"        // a move's destination exists
+	KeptCancelled  = "cancelled"    // not tried: the context ended first
+	KeptNotEmpty   = "not_empty"    // a directory to remove that holds something
+)
+
+// Target is one file for [Delete] to act on.
+type Target struct {
+	// Path is the file.
+	Path string `json:"path"`
+	// Size and ModTime are what the caller saw. They are reported back;
+	// with Check the file is acted on only if it still has that size and
+	// modification time (to the second: object stores report whole
+	// seconds in some responses) and is a regular file.
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mtime"`
+	Check   bool      `json:"-"`
+	// MoveTo, when set, moves the file there instead of deleting it.
+	MoveTo string `json:"move_to,omitempty"`
+	// Dir removes the empty directory Path instead of a file: only if it
+	// is a real directory (not a link) and empty, never the root.
+	Dir bool `json:"-"`
+}
+
+// Outcome is what Delete did with one target. Action is ActionDelete,
+// ActionMove (or their dry-run forms), ActionKeep with a Kept reason, or
+// ActionFail with Err.
+type Outcome struct {
+	Target
+	Action Action
+	Reason string
+	Err    error
+}
+
+// Allow widens what Delete may touch beyond valid stored paths.
+type Allow uint8
+
+// Allow flags.
+const (
+	// AllowTemp lets Delete remove filefield's temporary files
+	// (TempPrefix followed by 32 hex digits, in a valid directory), on
+	// backends where filefield writes them: not on object stores, where
+	// such a name belongs to someone else.
+	AllowTemp Allow = 1 << iota
+	// AllowQuarantine lets Delete remove files inside a quarantine area
+	// and move them back out to the stored path they came from.
+	AllowQuarantine
+)
+
+// DeleteOptions configure [Delete]. The zero value deletes valid stored
+// paths, one batch at a time.
+type DeleteOptions struct {
+	// Protected lists globs of stored paths never touched, at either end
+	// of a move.
+	Protected []string
+	// DryRun checks every target as a real run would before acting, and
+	// reports ActionWouldDelete or ActionWouldMove instead of acting.
+	DryRun bool
+	// Allow widens the paths Delete may touch.
+	Allow Allow
+	// Concurrency bounds the batches of files acted on at once; zero
+	// means one.
+	Concurrency int
+	// OnOutcome receives exactly one Outcome per target, always on the
+	// goroutine that called Delete, in no particular order.
+	OnOutcome func(Outcome)
+}
+
+// batchLen is how many files go to the backend per call: S3's
+// DeleteObjects limit, and enough to amortise a directory open on disk.
+const batchLen = 1000
+
+// Delete is the one place where mediaclean deletes or moves anything in
+// user storage: filefield's commits and rollbacks, sweeps, orphan
+// removal, quarantine moves, restores and purges, and the removal of
+// emptied directories all come here. For each target it reports exactly
+// one [Outcome] to opts.OnOutcome. A target is refused (kept as
+// [KeptUnsafe]) unless
+//
+//   - a deletion's Path is a valid stored path ([ValidPath]), or a
+//     filefield temporary file with [AllowTemp], or lies in a quarantine
+//     area with [AllowQuarantine];
+//   - a move takes a valid stored path P into a quarantine area, to
+//     "DIR/.mediaclean-quarantine/RUN/P" (see [QuarantinePath]), or, with
+//     [AllowQuarantine], takes such a path back to P;
+//   - no end of it matches opts.Protected (else [KeptProtected]).
+//
+// Only regular files are deleted or moved, and no symbolic link is
+// followed: on backends reporting [Features].NoFollow the backend
+// guarantees it, elsewhere each directory segment is checked with Lstat
+// first. A move never replaces an existing file ([KeptTaken]). A target
+// with Check is acted on only if it still matches (else [KeptChanged]);
+// one already gone is [KeptGone]. Delete returns ctx.Err() if ctx ended
+// before every target was tried; the untried ones are [KeptCancelled].
+func Delete(ctx context.Context, fsys afero.Fs, targets []Target, opts DeleteOptions) error {
+	d := &deleter{fs: fsys, feat: FeaturesOf(fsys), opts: opts, emit: opts.OnOutcome, links: map[string]error{}}
+	if d.emit == nil {
+		d.emit = func(Outcome) {}
+	}
+	var files, dirs []Target
+	for _, t := range targets {
+		if reason := d.refuse(t); reason != "" {
+			d.emit(Outcome{Target: t, Action: ActionKeep, Reason: reason})
+			continue
+		}
+		switch {
+		case opts.DryRun:
+			a := ActionWouldDelete
+			if t.MoveTo != "" {
+				a = ActionWouldMove
+			}
+			d.emit(Outcome{Target: t, Action: a})
+		case t.Dir:
+			dirs = append(dirs, t)
+		default:
+			files = append(files, t)
+		}
+	}
+	d.files(ctx, files)
+	for _, t := range dirs {
+		if ctx.Err() != nil {
+			d.emit(Outcome{Target: t, Action: ActionKeep, Reason: KeptCancelled})
+			continue
+		}
+		d.emit(d.removeDir(t))
+	}
+	return ctx.Err()
+}
+
+type deleter struct {
+	fs    afero.Fs
+	feat  Features
+	opts  DeleteOptions
+	emit  func(Outcome)
+	mu    sync.Mutex
+	links map[string]error // directory -> nil, or why it may not be entered
+}
+
+// refuse returns why t may not be acted on at all, or "".
+func (d *deleter) refuse(t Target) string {
+	switch {
+	case t.Dir:
+		if t.Path == "" || t.Path == "." || (ValidPath(t.Path) != nil && !(d.opts.Allow&AllowQuarantine != 0 && inQuarantineDir(t.Path))) {
+			return KeptUnsafe
+		}
+		return ""
+	case t.MoveTo == "":
+		if !d.deletable(t.Path) {
+			return KeptUnsafe
+		}
+		return d.protected(t.Path)
+	}
+	if _, _, rest, ok := QuarantinePath(t.MoveTo); ok && rest == t.Path && ValidPath(t.Path) == nil {
+		return d.protected(t.Path) // into a quarantine
+	}
+	if _, _, rest, ok := QuarantinePath(t.Path); ok && rest == t.MoveTo && d.opts.Allow&AllowQuarantine != 0 {
+		return d.protected(t.MoveTo) // restored
+	}
+	return KeptUnsafe
+}
+
+func (d *deleter) protected(p string) string {
+	if MatchAny(d.opts.Protected, p) {
+		return KeptProtected
+	}
+	return ""
+}
+
+// deletable reports whether p may be deleted under opts.Allow.
+func (d *deleter) deletable(p string) bool {
+	if ValidPath(p) == nil {
+		return true
+	}
+	if d.opts.Allow&AllowQuarantine != 0 {
+		if _, _, _, ok := QuarantinePath(p); ok {
+			return true
+		}
+	}
+	if d.opts.Allow&AllowTemp != 0 && IsTempName(p) && !d.feat.AtomicCreate {
+		dir := Dir(p)
+		return (dir == "." || ValidPath(dir) == nil) && validTempName(p[strings.LastIndexByte(p, '/')+1:])
+	}
+	return false
+}
+
+// inQuarantineDir reports whether p is a directory inside a quarantine
+// area: "DIR/.mediaclean-quarantine" and below.
+func inQuarantineDir(p string) bool {
+	return InQuarantine(p) && !strings.Contains(p, "..") && !strings.HasPrefix(p, "/")
+}
+
+// files acts on file targets in batches, opts.Concurrency at a time, and
+// emits their outcomes on the calling goroutine.
+func (d *deleter) files(ctx context.Context, targets []Target) {
+	if len(targets) == 0 {
+		return
+	}
+	workers := max(d.opts.Concurrency, 1)
+	type job struct{ batch []Target }
+	jobs := make(chan []Target)
+	results := make(chan []Outcome)
+	var wg sync.WaitGroup
+	for range min(workers, (len(targets)+batchLen-1)/batchLen) {
+		wg.Go(func() {
+			for b := range jobs {
+				results <- d.batch(ctx, b)
+			}
+		})
+	}
+	stop := sync.OnceFunc(func() {
+		close(jobs)
+		go func() { wg.Wait(); close(results) }()
+		for range results { // drain: workers never block on a caller that left
+		}
+	})
+	defer stop() // an OnOutcome that panics strands no worker
+	next, pending := 0, 0
+	for next < len(targets) || pending > 0 {
+		var send chan []Target
+		var b []Target
+		if next < len(targets) {
+			if ctx.Err() != nil {
+				for _, t := range targets[next:] {
+					d.emit(Outcome{Target: t, Action: ActionKeep, Reason: KeptCancelled})
+				}
+				next = len(targets)
+				continue
+			}
+			send, b = jobs, targets[next:min(next+batchLen, len(targets))]
+		}
+		select {
+		case send <- b:
+			next += len(b)
+			pending++
+		case outs := <-results:
+			pending--
+			for _, o := range outs {
+				d.emit(o)
+			}
+		}
+	}
+}
+
+// batch acts on up to batchLen targets and returns their outcomes.
+func (d *deleter) batch(ctx context.Context, batch []Target) []Outcome {
+	out := make([]Outcome, 0, len(batch))
+	keep := func(t Target, reason string) { out = append(out, Outcome{Target: t, Action: ActionKeep, Reason: reason}) }
+	todo := make([]Target, 0, len(batch))
+	for _, t := range batch {
+		if err := d.noLinks(t); err != nil {
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				keep(t, KeptGone)
+			case errors.Is(err, ErrSymlink) || errors.Is(err, ErrNotRegular):
+				keep(t, KeptUnsafe) // a link, or a file where a directory should be
+			default:
+				out = append(out, Outcome{Target: t, Action: ActionFail, Err: wrap("stat", Dir(t.Path), err)})
+			}
+			continue
+		}
+		todo = append(todo, t)
+	}
+	todo, err := d.recheck(ctx, todo, keep)
+	if err != nil {
+		for _, t := range todo {
+			if ctx.Err() != nil {
+				keep(t, KeptCancelled)
+			} else {
+				out = append(out, Outcome{Target: t, Action: ActionFail, Err: err})
+			}
+		}
+		return out
+	}
+	var moves, removes []Target
+	for _, t := range todo {
+		if t.MoveTo != "" {
+			moves = append(moves, t)
+		} else {
+			removes = append(removes, t)
+		}
+	}
+	paths := make([]string, len(removes))
+	for i, t := range removes {
+		paths[i] = t.Path
+	}
+	errs := RemoveFiles(ctx, d.fs, paths)
+	for _, t := range moves {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, MoveFile(d.fs, t.Path, t.MoveTo))
+	}
+	for i, t := range append(removes, moves...) {
+		out = append(out, outcome(t, errs[i]))
+	}
+	return out
+}
+
+// outcome turns the error of one act into its Outcome.
+func outcome(t Target, err error) Outcome {
+	o := Outcome{Target: t}
+	switch {
+	case err == nil:
+		o.Action = ActionDelete
+		if t.MoveTo != "" {
+			o.Action = ActionMove
+		}
+		return o
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		o.Reason = KeptCancelled
+	case errors.Is(err, fs.ErrNotExist):
+		o.Reason = KeptGone
+	case errors.Is(err, fs.ErrExist):
+		o.Reason = KeptTaken
+	case errors.Is(err, ErrNotRegular):
+		o.Reason = KeptNotRegular
+	case errors.Is(err, ErrChanged):
+		o.Reason = KeptChanged
+	case errors.Is(err, ErrSymlink) || errors.Is(err, ErrUnsafePath):
+		o.Reason = KeptUnsafe
+	default:
+		o.Action, o.Err = ActionFail, err
+		return o
+	}
+	o.Action = ActionKeep
+	return o
+}
+
+// recheck drops, with their reasons, the targets with Check whose file
+// changed since the caller saw it, and returns the rest.
+func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Target, string)) ([]Target, error) {
+	var paths []string
+	for _, t := range targets {
+		if t.Check {
+			paths = append(paths, t.Path)
+		}
+	}
+	if len(paths) == 0 {
+		return targets, nil
+	}
+	now := make(map[string]Entry, len(paths))
+	if err := restat(ctx, d.fs, d.feat, paths, func(e Entry) { now[e.Path] = e }); err != nil {
+		return targets, err
+	}
+	out := targets[:0]
+	for _, t := range targets {
+		if !t.Check {
+			out = append(out, t)
+			continue
+		}
+		e, ok := now[t.Path]
+		switch {
+		case !ok:
+			keep(t, KeptGone)
+		case !e.IsRegular():
+			keep(t, KeptNotRegular)
+		case e.Size != t.Size || !e.ModTime.Truncate(time.Second).Equal(t.ModTime.Truncate(time.Second)):
+			keep(t, KeptChanged)
+		default:
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// relistAbove is the number of files from which a re-check on a backend
+// with cheap range listings lists their key range rather than stat each:
+// on S3 a stat is a request, while a listing takes 1000 keys a request.
+const relistAbove = 100
+
+// restat calls fn with the current entry of each of paths that exists
+// (sorted or not), without following a final link: a listing of their
+// key range where that is cheap and they are many, else StatFiles.
+func restat(ctx context.Context, fsys afero.Fs, feat Features, paths []string, fn func(Entry)) error {
+	if !feat.RangeListing || len(paths) <= relistAbove {
+		return StatFiles(ctx, fsys, paths, func(_ int, e Entry) error { fn(e); return nil })
+	}
+	first, last := paths[0], paths[0]
+	want := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		first, last = min(first, p), max(last, p)
+		want[p] = true
+	}
+	return ListRange(ctx, fsys, first, last, func(e Entry) error {
+		if want[e.Path] {
+			fn(e)
+		}
+		return nil
+	})
+}
+
+// noLinks checks, on backends that do not guarantee it themselves, that
+// no directory segment of t's paths is a symbolic link. Each directory
+// is checked once per Delete.
+func (d *deleter) noLinks(t Target) error {
+	if d.feat.NoFollow {
+		return nil
+	}
+	for _, p := range []string{t.Path, t.MoveTo} {
+		if p == "" {
+			continue
+		}
+		if err := d.dirOK(Dir(p), p == t.MoveTo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dirOK checks dir and its parents. A missing directory is fine for a
+// move's destination, which the move creates.
+func (d *deleter) dirOK(dir string, dest bool) error {
+	if dir == "." || dir == "" {
+		return nil
+	}
+	d.mu.Lock()
+	err, seen := d.links[dir]
+	d.mu.Unlock()
+	if !seen {
+		if err = d.dirOK(Dir(dir), dest); err == nil {
+			fi, lerr := lstat(d.fs, dir)
+			switch {
+			case lerr != nil:
+				err = lerr
+			case fi.Mode()&fs.ModeSymlink != 0:
+				err = ErrSymlink
+			case !fi.IsDir():
+				err = ErrNotRegular
+			}
+		}
+		d.mu.Lock()
+		d.links[dir] = err
+		d.mu.Unlock()
+	}
+	if dest && errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// removeDir removes the empty directory t.Path, or says why not.
+func (d *deleter) removeDir(t Target) Outcome {
+	if err := d.noLinks(Target{Path: Join(t.Path, "x")}); err != nil {
+		return outcome(t, err)
+	}
+	fi, err := lstat(d.fs, t.Path)
+	switch {
+	case err != nil:
+		return outcome(t, err)
+	case !fi.IsDir():
+		return Outcome{Target: t, Action: ActionKeep, Reason: KeptNotRegular}
+	}
+	f, err := d.fs.Open(t.Path)
+	if err != nil {
+		return outcome(t, err)
+	}
+	names, err := f.Readdirnames(1)
+	f.Close()
+	// Only io.EOF means empty. Any other error keeps the directory: on a
+	// backend whose Remove drops non-empty directories (MemMapFs), taking
+	// a failed read for "empty" loses files.
+	if len(names) > 0 || !isEOF(err) {
+		return Outcome{Target: t, Action: ActionKeep, Reason: KeptNotEmpty}
+	}
+	if dr, ok := d.fs.(DirRemover); ok {
+		err = dr.RemoveDir(t.Path)
+	} else {
+		err = d.fs.Remove(t.Path)
+	}
+	if err != nil {
+		return Outcome{Target: t, Action: ActionFail, Err: wrap("rmdir", t.Path, err)}
+	}
+	return Outcome{Target: t, Action: ActionDelete}
+}

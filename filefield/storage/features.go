@@ -1,0 +1,45 @@
+package storage
+
+import "github.com/spf13/afero"
+
+// Features says what a backend does, so that code built on it chooses a
+// strategy by asking rather than by probing which interfaces a value
+// happens to implement. The zero value describes a plain afero.Fs: names
+// and sizes cost the same to list, files are written in place, renames
+// are atomic.
+type Features struct {
+	// CheapNames: listing names is much cheaper than listing sizes and
+	// times, as on a local disk, where each size is one more system call.
+	// Callers then list names and measure only the files they need.
+	CheapNames bool `json:"cheap_names"`
+	// AtomicCreate: a file created with O_CREATE|O_EXCL appears whole on
+	// Close, or not at all, and never replaces an existing one; rename is
+	// a copy. Object stores are like this: filefield then writes final
+	// names directly, never temporary names, and never renames.
+	AtomicCreate bool `json:"atomic_create"`
+	// RangeListing: a range of paths in byte order lists cheaply (an
+	// object store's listing from a start key), so a re-check of many
+	// files is one listing rather than one request per file.
+	RangeListing bool `json:"range_listing"`
+	// NoFollow: destructive operations and listings follow no symbolic
+	// link in any segment of a path, and a move never replaces a file
+	// (RootFs). Elsewhere the deletion pipeline checks each directory
+	// segment with Lstat first, which leaves a window between check and
+	// act.
+	NoFollow bool `json:"no_follow"`
+}
+
+// FeatureReporter is implemented by backends (and wrappers, which report
+// their base's features) that describe themselves.
+type FeatureReporter interface {
+	Features() Features
+}
+
+// FeaturesOf returns fsys's self-description, or the zero Features for a
+// backend that gives none.
+func FeaturesOf(fsys afero.Fs) Features {
+	if r, ok := fsys.(FeatureReporter); ok {
+		return r.Features()
+	}
+	return Features{}
+}

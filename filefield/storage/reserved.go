@@ -1,0 +1,55 @@
+package storage
+
+import "strings"
+
+// QuarantineDirName names the directory that holds quarantined files: a
+// quarantine at "trash" keeps run R's files under
+// "trash/.mediaclean-quarantine/R/". Since it starts with a dot, no valid
+// stored path passes through it, so no mediaclean component deletes what
+// is inside except the quarantine's own restore and purge. Every listing
+// skips it, so no sweep or orphan search ever sees a quarantined file,
+// whatever its options: the reservation is in storage, not in a setting
+// that the next run might forget.
+const QuarantineDirName = ".mediaclean-quarantine"
+
+// InQuarantine reports whether any segment of p is [QuarantineDirName].
+func InQuarantine(p string) bool {
+	for {
+		i := strings.Index(p, QuarantineDirName)
+		if i < 0 {
+			return false
+		}
+		end := i + len(QuarantineDirName)
+		if (i == 0 || p[i-1] == '/') && (end == len(p) || p[end] == '/') {
+			return true
+		}
+		p = p[end:]
+	}
+}
+
+// QuarantinePath splits a path inside a quarantine area into the
+// quarantine's directory ("" for the root), the run and the rest: the
+// stored path the file had, or the run's manifest. ok is false unless p
+// has exactly that shape, with a valid directory, run and rest.
+func QuarantinePath(p string) (dir, run, rest string, ok bool) {
+	i := strings.Index(p, QuarantineDirName+"/")
+	if i < 0 || (i > 0 && p[i-1] != '/') {
+		return "", "", "", false
+	}
+	if i > 0 {
+		dir = p[:i-1]
+		if ValidPath(dir) != nil {
+			return "", "", "", false
+		}
+	}
+	run, rest, found := strings.Cut(p[i+len(QuarantineDirName)+1:], "/")
+	if !found || ValidPath(run) != nil || ValidPath(rest) != nil {
+		return "", "", "", false
+	}
+	return dir, run, rest, true
+}
+
+// QuarantineRunDir returns the directory of run in the quarantine at dir.
+func QuarantineRunDir(dir, run string) string {
+	return Join(Join(dir, QuarantineDirName), run)
+}
