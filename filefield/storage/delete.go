@@ -281,7 +281,9 @@ func (d *deleter) files(ctx context.Context, targets []Target) {
 // batch acts on up to batchLen targets and returns their outcomes.
 func (d *deleter) batch(ctx context.Context, batch []Target) []Outcome {
 	out := make([]Outcome, 0, len(batch))
-	keep := func(t Target, reason string) { out = append(out, Outcome{Target: t, Action: ActionKeep, Reason: reason}) }
+	keep := func(t Target, reason string) {
+		out = append(out, Outcome{Target: t, Action: ActionKeep, Reason: reason})
+	}
 	todo := make([]Target, 0, len(batch))
 	for _, t := range batch {
 		if err := d.noLinks(t); err != nil {
