@@ -31,7 +31,7 @@ func ExampleFinder_Find() {
 }
 
 // Quarantine instead of delete, then change your mind.
-func ExampleFinder_Restore() {
+func ExampleQuarantine_Restore() {
 	ctx := context.Background()
 	fsys := afero.NewMemMapFs()
 	old := time.Now().Add(-30 * 24 * time.Hour)
@@ -48,9 +48,13 @@ func ExampleFinder_Restore() {
 	_, gone := fsys.Stat("pics/orphan.jpg")
 	fmt.Println("quarantined:", rep.Quarantined.Files, "gone from its path:", gone != nil)
 
-	n, _, _ := f.Restore(ctx, rep.QuarantineRun)
+	q := orphan.NewQuarantine(fsys, "trash", orphan.QuarantineOptions{})
+	restored, err := q.Restore(ctx, rep.QuarantineRun)
+	if err != nil {
+		panic(err)
+	}
 	back, _ := afero.ReadFile(fsys, "pics/orphan.jpg")
-	fmt.Println("restored:", n, string(back))
+	fmt.Println("restored:", restored.Restored.Files, string(back))
 	// Output:
 	// quarantined: 1 gone from its path: true
 	// restored: 1 pics/orphan.jpg

@@ -53,7 +53,7 @@ func TestApplyUnderFaults(t *testing.T) {
 					if quarantine {
 						opts.Quarantine = "trash"
 					}
-					f := orphan.New(ffs, orphan.Paths("pics/ref.jpg"), opts)
+					f := orphan.New(ffs, orphan.Paths("pics/ref.jpg", "other/ref.jpg"), opts)
 					plan, err := f.Find(t.Context())
 					require.NoError(t, err)
 					require.Len(t, plan.Orphans, 3)
@@ -75,13 +75,11 @@ func TestApplyUnderFaults(t *testing.T) {
 					}
 					if quarantine {
 						if rep != nil && rep.QuarantineRun != "" {
-							_, fails, err := f.Restore(t.Context(), rep.QuarantineRun)
+							// A file the manifest lists but that never moved is
+							// still at its path: not moved, not a failure.
+							restored, err := orphan.NewQuarantine(base, "trash", orphan.QuarantineOptions{}).Restore(t.Context(), rep.QuarantineRun)
 							require.NoError(t, err, "op %d", n)
-							for _, fl := range fails {
-								// A file the manifest lists but that never moved is
-								// still at its path.
-								assert.Equal(t, "path is taken", fl.Error, "op %d: %+v", n, fl)
-							}
+							assert.Empty(t, restored.Failures, "op %d", n)
 						}
 						for p, body := range orphans {
 							got, err := afero.ReadFile(base, p)
@@ -118,17 +116,20 @@ func TestPurgeUnderFaults(t *testing.T) {
 		for _, p := range []string{"pics/o1.jpg", "pics/o2.jpg", "other/o3.jpg"} {
 			storagetest.WriteFile(t, base, p, []byte(p), now.Add(-10*day))
 		}
-		f := orphan.New(base, orphan.Paths("pics/ref.jpg"), orphan.Options{Now: clock, MaxFraction: -1, Quarantine: "trash"})
+		f := orphan.New(base, orphan.Paths("pics/ref.jpg", "other/ref.jpg"), orphan.Options{Now: clock, MaxFraction: -1, Quarantine: "trash"})
 		plan, err := f.Find(t.Context())
 		require.NoError(t, err)
 		rep, err := f.Apply(t.Context(), plan)
 		require.NoError(t, err)
-		stray := "trash/" + rep.QuarantineRun + "/pics/stray.jpg"
+		stray := "trash/.mediaclean-quarantine/" + rep.QuarantineRun + "/pics/stray.jpg"
 		storagetest.WriteFile(t, base, stray, []byte("not ours"), time.Time{})
 
 		ffs := storagetest.NewFaultFs(base, storagetest.Fault{N: n})
-		later := orphan.New(ffs, orphan.Paths("x"), orphan.Options{Quarantine: "trash", Now: func() time.Time { return now.Add(40 * day) }})
-		purged, _, _ := later.Purge(t.Context(), 30*day)
+		later := func(fsys afero.Fs) *orphan.Quarantine {
+			return orphan.NewQuarantine(fsys, "trash", orphan.QuarantineOptions{Now: func() time.Time { return now.Add(40 * day) }})
+		}
+		prep, _ := later(ffs).Purge(t.Context(), 30*day)
+		purged := prep.Runs
 		fired := ffs.Fired() > 0
 
 		left := storagetest.Files(t, base)
@@ -136,10 +137,10 @@ func TestPurgeUnderFaults(t *testing.T) {
 		assert.Contains(t, left, stray, "op %d: a file the manifest does not list was purged", n)
 		if fired && len(purged) == 0 {
 			// The run stays purgeable: a second purge without faults finishes it.
-			purged, fails, err := orphan.New(base, orphan.Paths("x"), orphan.Options{Quarantine: "trash", Now: func() time.Time { return now.Add(40 * day) }}).Purge(t.Context(), 30*day)
+			again, err := later(base).Purge(t.Context(), 30*day)
 			require.NoError(t, err, "op %d", n)
-			assert.Empty(t, fails, "op %d", n)
-			assert.Equal(t, []string{rep.QuarantineRun}, purged, "op %d", n)
+			assert.Empty(t, again.Failures, "op %d", n)
+			assert.Equal(t, []string{rep.QuarantineRun}, again.Runs, "op %d", n)
 		}
 		if !fired {
 			assert.Equal(t, []string{rep.QuarantineRun}, purged)
@@ -219,7 +220,7 @@ func TestApplyRechecksEachBatchJustBeforeIt(t *testing.T) {
 	for i := range 50 {
 		put(t, rfs, fmt.Sprintf("kept/%02d.jpg", i), 10, 10*day)
 	}
-	refs := make([]string, 0, 50)
+	refs := []string{"pics/0/referenced.jpg"}
 	for i := range 50 {
 		refs = append(refs, fmt.Sprintf("kept/%02d.jpg", i))
 	}
@@ -267,7 +268,7 @@ func TestApplyRechecksEachBatchOnS3(t *testing.T) {
 	}
 	var last string
 	rewritten := false
-	f := orphan.New(fsys, orphan.Paths("none.jpg"), orphan.Options{Now: clock, MinAge: -1, MaxFraction: -1, OnEvent: func(e orphan.Event) {
+	f := orphan.New(fsys, orphan.Paths("pics/none.jpg"), orphan.Options{Now: clock, MinAge: -1, MaxFraction: -1, OnEvent: func(e orphan.Event) {
 		if e.Action == "delete" && !rewritten {
 			rewritten = true
 			put(t, fsys, last, 11, 0) // another size, a new LastModified

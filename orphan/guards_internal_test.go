@@ -14,28 +14,30 @@ import (
 // TestGuardsAreLoadBearing (P8): each scenario deletes nothing with its
 // guard on, and deletes a file that must be kept with the guard off.
 func TestGuardsAreLoadBearing(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	old := now.Add(-10 * 24 * time.Hour)
 	errDB := errors.New("connection reset")
 	scenarios := []struct {
 		name  string
-		guard *bool
+		off   func(g *guards)
 		refs  func(refs *[]string) Provider
 		opts  Options
 		young bool // c.jpg is young
 		// between runs Find and Apply, to simulate a row committing.
 		between func(refs *[]string)
 	}{
-		{name: "provider", guard: &guards.provider, refs: func(r *[]string) Provider {
+		{name: "provider", off: func(g *guards) { g.provider = false }, refs: func(r *[]string) Provider {
 			return ProviderFunc(func(ctx context.Context, fn func(string) error) error {
 				fn("pics/a.jpg")
 				return errDB // the stream breaks before b.jpg and c.jpg
 			})
 		}, opts: Options{MaxFraction: -1}},
-		{name: "empty", guard: &guards.empty, refs: func(r *[]string) Provider { return Paths() }, opts: Options{MaxFraction: -1}},
-		{name: "grace", guard: &guards.grace, refs: func(r *[]string) Provider { return Paths("pics/a.jpg", "pics/b.jpg") }, young: true},
-		{name: "limits", guard: &guards.limits, refs: func(r *[]string) Provider { return Paths("pics/a.jpg") }, opts: Options{MaxFraction: 0.5}},
-		{name: "recheck", guard: &guards.recheck, refs: func(r *[]string) Provider {
+		{name: "empty", off: func(g *guards) { g.empty = false }, refs: func(r *[]string) Provider { return Paths() }, opts: Options{MaxFraction: -1, Unreferenced: []string{"**"}}},
+		{name: "grace", off: func(g *guards) { g.grace = false }, refs: func(r *[]string) Provider { return Paths("pics/a.jpg", "pics/b.jpg") }, young: true},
+		{name: "limits", off: func(g *guards) { g.limits = false }, refs: func(r *[]string) Provider { return Paths("pics/a.jpg") }, opts: Options{MaxFraction: 0.5}},
+		{name: "coverage", off: func(g *guards) { g.coverage = false }, refs: func(r *[]string) Provider { return Paths("docs/a.pdf") }, opts: Options{MaxFraction: -1}},
+		{name: "recheck", off: func(g *guards) { g.recheck = false }, refs: func(r *[]string) Provider {
 			return ProviderFunc(func(ctx context.Context, fn func(string) error) error {
 				for _, p := range *r {
 					fn(p)
@@ -44,7 +46,7 @@ func TestGuardsAreLoadBearing(t *testing.T) {
 			})
 		}, opts: Options{MaxFraction: -1}, between: func(r *[]string) { *r = append(*r, "pics/b.jpg", "pics/c.jpg") }},
 	}
-	run := func(s int) (deleted int) {
+	run := func(s int, on bool) (deleted int) {
 		sc := scenarios[s]
 		fsys := afero.NewMemMapFs()
 		for _, p := range []string{"a.jpg", "b.jpg", "c.jpg"} {
@@ -59,6 +61,9 @@ func TestGuardsAreLoadBearing(t *testing.T) {
 		opts := sc.opts
 		opts.Now = func() time.Time { return now }
 		f := New(fsys, prov, opts)
+		if !on {
+			sc.off(&f.guards)
+		}
 		plan, err := f.Find(context.Background())
 		if err != nil {
 			return 0
@@ -72,10 +77,9 @@ func TestGuardsAreLoadBearing(t *testing.T) {
 	}
 	for i, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			with := run(i)
-			*sc.guard = false
-			without := run(i)
-			*sc.guard = true
+			t.Parallel()
+			with := run(i, true)
+			without := run(i, false)
 			if without <= with {
 				t.Fatalf("guard %s: %d deleted with it, %d without: it is not load-bearing", sc.name, with, without)
 			}

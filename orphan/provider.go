@@ -17,14 +17,6 @@ type Provider interface {
 	References(ctx context.Context, fn func(path string) error) error
 }
 
-// Lookup is the optional batch interface of providers that can answer
-// directly whether given paths are referenced. Finder.Apply uses it for its
-// last re-check when present, instead of streaming every reference again.
-// It returns one bool per path, in order.
-type Lookup interface {
-	Referenced(ctx context.Context, paths []string) ([]bool, error)
-}
-
 // ProviderFunc adapts a function to [Provider].
 type ProviderFunc func(ctx context.Context, fn func(path string) error) error
 
@@ -47,10 +39,13 @@ func Paths(paths ...string) Provider {
 }
 
 // Lines returns a Provider of the non-empty lines that open returns, one
-// path per line (surrounding spaces, a CR and a leading byte-order mark
-// are trimmed). open is called on every References call, so the provider
-// can be streamed more than once; a read error is returned, so a truncated
-// read deletes nothing.
+// path per line. Only the line ending (LF or CRLF) and a leading
+// byte-order mark are removed: a stored path may start with a space, a
+// no-break space or an ideographic space, so nothing else is trimmed
+// (the finder drops trailing ASCII spaces itself, which no stored path
+// has). open is called on every References call, so the provider can be
+// streamed more than once; a read error is returned, so a truncated read
+// deletes nothing.
 func Lines(open func() (io.ReadCloser, error)) Provider {
 	return ProviderFunc(func(ctx context.Context, fn func(string) error) error {
 		rc, err := open()
@@ -66,11 +61,11 @@ func Lines(open func() (io.ReadCloser, error)) Provider {
 					return err
 				}
 			}
-			line := sc.Text()
+			line := strings.TrimSuffix(sc.Text(), "\r")
 			if n == 0 {
 				line = strings.TrimPrefix(line, "\ufeff") // a byte-order mark
 			}
-			if line = strings.TrimSpace(line); line != "" {
+			if line != "" {
 				if err := fn(line); err != nil {
 					return err
 				}

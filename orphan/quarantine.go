@@ -6,7 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/afero"
@@ -14,12 +18,32 @@ import (
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
-// quarantine is one Apply's trash folder: <Quarantine>/<run>/ holds the
-// moved files at their stored paths and manifest.json.
-type quarantine struct {
-	dir      string
-	run      string
-	manifest Manifest
+// Quarantine is a trash folder below the storage root that orphans are
+// moved into instead of being deleted (O9): a run of [Finder.Apply] with
+// Options.Quarantine set moves its files to
+// "DIR/.mediaclean-quarantine/RUN/<stored path>" and records them in that
+// run's manifest.json. The reserved name makes the area recognisable from
+// storage alone: every listing skips it, so no sweep or orphan search
+// sees a quarantined file whatever its options, and nothing but Restore
+// and Purge deletes or moves what is inside.
+type Quarantine struct {
+	fs   afero.Fs
+	dir  string
+	opts QuarantineOptions
+}
+
+// QuarantineOptions configure a [Quarantine]. The zero value gives
+// documented defaults.
+type QuarantineOptions struct {
+	// DryRun makes Restore and Purge report what they would do, and do
+	// nothing.
+	DryRun bool
+	// Now is the clock for Purge. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives one line per restored, purged or failed file.
+	Logger *slog.Logger
+	// OnEvent, when set, receives every per-file decision.
+	OnEvent func(Event)
 }
 
 // Manifest records a quarantine run, for Restore and Purge.
@@ -31,45 +55,89 @@ type Manifest struct {
 
 const manifestName = "manifest.json"
 
-func (f *Finder) newQuarantine() (*quarantine, error) {
+// NewQuarantine returns the quarantine at dir, a directory below the root.
+// It panics if dir is not a valid stored path.
+func NewQuarantine(fsys afero.Fs, dir string, opts QuarantineOptions) *Quarantine {
+	dir = strings.Trim(dir, "/")
+	if err := storage.ValidPath(dir); err != nil {
+		panic(fmt.Sprintf("orphan: invalid quarantine directory: %v", err))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Quarantine{fs: fsys, dir: dir, opts: opts}
+}
+
+func (q *Quarantine) event(ctx context.Context, e Event) { emit(ctx, q.opts.OnEvent, q.opts.Logger, e) }
+
+// runDir is the folder of run.
+func (q *Quarantine) runDir(run string) string { return storage.QuarantineRunDir(q.dir, run) }
+
+// quarantine moves targets into a new run of the finder's quarantine, a
+// batch at a time. The manifest is written ahead: it lists a batch before
+// any of its files moves, so every moved file is in a saved manifest even
+// if a later write fails; then it is saved with what really moved.
+func (f *Finder) quarantine(ctx context.Context, rep *Report, targets []storage.Target, opts storage.DeleteOptions) error {
+	if len(targets) == 0 {
+		return nil
+	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	now := f.now().UTC()
 	run := now.Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
-	q := &quarantine{dir: storage.Join(f.opts.Quarantine, run), run: run, manifest: Manifest{Run: run, Created: now, Files: []Orphan{}}}
-	if err := f.fs.MkdirAll(q.dir, 0o755); err != nil {
-		return nil, storage.Wrap("quarantine", q.dir, err)
+	q := NewQuarantine(f.fs, f.opts.Quarantine, QuarantineOptions{})
+	m := Manifest{Run: run, Created: now, Files: []Orphan{}}
+	outcome := opts.OnOutcome
+	var moved []Orphan
+	opts.OnOutcome = func(o storage.Outcome) {
+		if o.Action == storage.ActionMove {
+			moved = append(moved, Orphan{Path: o.Path, Size: o.Size, ModTime: o.ModTime})
+		}
+		outcome(o)
 	}
-	return q, nil
+	for start := 0; start < len(targets); start += applyBatch {
+		batch := slices.Clone(targets[start:min(start+applyBatch, len(targets))])
+		for i := range batch {
+			batch[i].MoveTo = storage.Join(q.runDir(run), batch[i].Path)
+		}
+		ahead := m
+		for _, t := range batch {
+			ahead.Files = append(slices.Clip(ahead.Files), Orphan{Path: t.Path, Size: t.Size, ModTime: t.ModTime})
+		}
+		if err := q.save(ctx, ahead); err != nil {
+			return err // nothing of this batch has moved
+		}
+		rep.QuarantineRun = run // a manifest exists from here on
+		moved = m.Files
+		err := storage.Delete(ctx, f.fs, batch, opts)
+		m.Files = moved
+		if serr := q.save(ctx, m); serr != nil {
+			return serr // the write-ahead manifest still lists them
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (q *quarantine) move(fsys afero.Fs, o Orphan) error {
-	dst := storage.Join(q.dir, o.Path)
-	if err := fsys.MkdirAll(storage.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	if _, err := fsys.Stat(dst); err == nil {
-		return &storage.PathError{Op: "quarantine", Path: dst, Err: fs.ErrExist}
-	}
-	return fsys.Rename(o.Path, dst)
-}
-
-func (q *quarantine) save(fsys afero.Fs) error {
-	b, err := json.MarshalIndent(q.manifest, "", "  ")
+func (q *Quarantine) save(ctx context.Context, m Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
 	// Replaced atomically: a failed save must leave the previous
 	// (write-ahead) manifest intact, or moved files could not be restored.
-	return storage.WriteFileAtomic(context.Background(), fsys, storage.Join(q.dir, manifestName), b)
+	return storage.WriteFileAtomic(ctx, q.fs, storage.Join(q.runDir(m.Run), manifestName), b)
 }
 
-func (f *Finder) readManifest(run string) (*Manifest, error) {
-	if err := storage.ValidPath(run); err != nil {
-		return nil, err
+// Manifest reads the manifest of run.
+func (q *Quarantine) Manifest(ctx context.Context, run string) (*Manifest, error) {
+	if err := storage.ValidPath(run); err != nil || strings.Contains(run, "/") {
+		return nil, &storage.PathError{Op: "read", Path: run, Err: storage.ErrUnsafePath}
 	}
-	p := storage.Join(storage.Join(f.opts.Quarantine, run), manifestName)
-	b, err := afero.ReadFile(f.fs, p)
+	p := storage.Join(q.runDir(run), manifestName)
+	b, err := afero.ReadFile(storage.WithContext(ctx, q.fs), p)
 	if err != nil {
 		return nil, storage.Wrap("read", p, err)
 	}
@@ -77,106 +145,201 @@ func (f *Finder) readManifest(run string) (*Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, storage.Wrap("read", p, err)
 	}
+	if m.Run != run {
+		return nil, &storage.PathError{Op: "read", Path: p, Err: errors.New("manifest of another run")}
+	}
 	return &m, nil
 }
 
-// Restore moves the files of a quarantine run back to their stored paths.
-// A file whose path is taken again is left in quarantine and reported as
-// failed. It returns the number restored.
-func (f *Finder) Restore(ctx context.Context, run string) (int, []Failure, error) {
-	if f.opts.Quarantine == "" {
-		return 0, nil, errors.New("orphan: no quarantine directory configured")
+// Runs returns the manifests of the quarantine's runs, oldest first. Runs
+// whose manifest cannot be read are left out.
+func (q *Quarantine) Runs(ctx context.Context) ([]*Manifest, error) {
+	area := storage.Join(q.dir, storage.QuarantineDirName)
+	entries, err := afero.ReadDir(storage.WithContext(ctx, q.fs), area)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
-	m, err := f.readManifest(run)
 	if err != nil {
-		return 0, nil, err
+		return nil, storage.Wrap("list", area, err)
 	}
-	n := 0
-	var fails []Failure
-	for _, o := range m.Files {
-		if err := ctx.Err(); err != nil {
-			return n, fails, err
-		}
-		if storage.ValidPath(o.Path) != nil {
-			fails = append(fails, Failure{Path: o.Path, Error: "unsafe path in manifest"})
-			continue
-		}
-		if _, err := f.fs.Stat(o.Path); err == nil {
-			fails = append(fails, Failure{Path: o.Path, Error: "path is taken"})
-			continue
-		}
-		if err := f.fs.MkdirAll(storage.Dir(o.Path), 0o755); err == nil {
-			err = f.fs.Rename(storage.Join(storage.Join(f.opts.Quarantine, run), o.Path), o.Path)
-			if err == nil {
-				n++
-				continue
-			}
-			fails = append(fails, Failure{Path: o.Path, Error: err.Error()})
-		}
-	}
-	return n, fails, nil
-}
-
-// Purge deletes quarantine runs created more than retention ago and
-// returns their names. It deletes exactly the files each run's manifest
-// lists, then the manifest, then the directories left empty: anything
-// else found in a run folder is kept, and so is the folder. Runs without a
-// readable manifest are kept. Failures are reported, not returned.
-func (f *Finder) Purge(ctx context.Context, retention time.Duration) ([]string, []Failure, error) {
-	if f.opts.Quarantine == "" {
-		return nil, nil, errors.New("orphan: no quarantine directory configured")
-	}
-	entries, err := afero.ReadDir(f.fs, f.opts.Quarantine)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, nil
-		}
-		return nil, nil, storage.Wrap("list", f.opts.Quarantine, err)
-	}
-	var purged []string
-	var fails []Failure
-	now := f.now()
+	var out []*Manifest
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
-			return purged, fails, err
+			return nil, err
 		}
 		if !e.IsDir() {
 			continue
 		}
-		m, err := f.readManifest(e.Name())
-		if err != nil || m.Run != e.Name() || now.Sub(m.Created) <= retention {
+		if m, err := q.Manifest(ctx, e.Name()); err == nil {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Manifest) int { return a.Created.Compare(b.Created) })
+	return out, nil
+}
+
+// RestoreReport says what Restore did.
+type RestoreReport struct {
+	Run      string        `json:"run"`
+	DryRun   bool          `json:"dry_run"`
+	Restored storage.Count `json:"restored"`
+	// NotMoved counts files the manifest lists that are not in the
+	// quarantine but at their own path: the run was stopped before it
+	// moved them (or they were restored already).
+	NotMoved storage.Count `json:"not_moved"`
+	// Failed counts files that could not be put back: their path is taken
+	// again, their directory cannot be made, or they are lost.
+	Failed   storage.Count     `json:"failed"`
+	Failures []storage.Failure `json:"failures,omitempty"`
+}
+
+// Restore moves the files of a quarantine run back to their stored paths.
+// A file is never put back over anything at its path (a file, a
+// directory, a link, even a dangling one): it stays in quarantine and is
+// reported as failed. The error matches ErrDeleteFailed when some files
+// could not be restored.
+func (q *Quarantine) Restore(ctx context.Context, run string) (*RestoreReport, error) {
+	rep := &RestoreReport{Run: run, DryRun: q.opts.DryRun}
+	m, err := q.Manifest(ctx, run)
+	if err != nil {
+		return rep, err
+	}
+	fail := func(p string, size int64, why string) {
+		rep.Failed.Add(size)
+		if len(rep.Failures) < storage.MaxFailures {
+			rep.Failures = append(rep.Failures, storage.Failure{Path: p, Error: why})
+		}
+		q.event(ctx, Event{Action: ActionFail, Path: p, Size: size, Reason: why})
+	}
+	targets := make([]storage.Target, 0, len(m.Files))
+	for _, o := range m.Files {
+		if storage.ValidPath(o.Path) != nil {
+			fail(o.Path, o.Size, "unsafe path in manifest")
 			continue
 		}
-		runDir := storage.Join(f.opts.Quarantine, m.Run)
-		paths := []string{}
-		dirs := []string{}
+		targets = append(targets, storage.Target{Path: storage.Join(q.runDir(run), o.Path), MoveTo: o.Path, Size: o.Size})
+	}
+	err = storage.Delete(ctx, q.fs, targets, storage.DeleteOptions{
+		DryRun: q.opts.DryRun,
+		Allow:  storage.AllowQuarantine,
+		OnOutcome: func(o storage.Outcome) {
+			switch {
+			case o.Action == storage.ActionMove || o.Action == storage.ActionWouldMove:
+				rep.Restored.Add(o.Size)
+				q.event(ctx, Event{Action: o.Action, Path: o.MoveTo, Size: o.Size})
+			case o.Reason == storage.KeptGone:
+				// Not in quarantine: never moved, or restored already, if
+				// it is at its path; lost otherwise.
+				if _, err := storage.Lstat(storage.WithContext(ctx, q.fs), o.MoveTo); err == nil {
+					rep.NotMoved.Add(o.Size)
+					q.event(ctx, Event{Action: ActionKeep, Path: o.MoveTo, Size: o.Size, Reason: "not_moved"})
+				} else {
+					fail(o.MoveTo, o.Size, "not in quarantine and not at its path")
+				}
+			case o.Reason == storage.KeptTaken:
+				fail(o.MoveTo, o.Size, "path is taken")
+			case o.Reason == storage.KeptCancelled:
+			case o.Err != nil:
+				fail(o.MoveTo, o.Size, o.Err.Error())
+			default:
+				fail(o.MoveTo, o.Size, o.Reason)
+			}
+		},
+	})
+	if err != nil {
+		return rep, err
+	}
+	if rep.Failed.Files > 0 {
+		return rep, fmt.Errorf("orphan: restore %s: %w: %d files not restored", run, ErrDeleteFailed, rep.Failed.Files)
+	}
+	return rep, nil
+}
+
+// PurgeReport says what Purge did.
+type PurgeReport struct {
+	DryRun bool `json:"dry_run"`
+	// Runs names the runs purged (in a dry run, that would be).
+	Runs     []string          `json:"runs"`
+	Deleted  storage.Count     `json:"deleted"`
+	Failed   storage.Count     `json:"failed"`
+	Failures []storage.Failure `json:"failures,omitempty"`
+}
+
+// Purge deletes the quarantine runs created more than retention ago. It
+// deletes exactly the files each run's manifest lists, then the manifest,
+// then the directories left empty: anything else found in a run folder is
+// kept, and so is the folder. Runs without a readable manifest are kept.
+// The error matches ErrDeleteFailed when some deletions failed; such a run
+// keeps its manifest and can be purged again.
+func (q *Quarantine) Purge(ctx context.Context, retention time.Duration) (*PurgeReport, error) {
+	rep := &PurgeReport{DryRun: q.opts.DryRun, Runs: []string{}}
+	runs, err := q.Runs(ctx)
+	if err != nil {
+		return rep, err
+	}
+	now := q.opts.Now()
+	for _, m := range runs {
+		if !storage.OlderThan(now, m.Created, retention) {
+			continue
+		}
+		dir := q.runDir(m.Run)
+		var targets []storage.Target
+		var dirs []string
 		for _, o := range m.Files {
 			if storage.ValidPath(o.Path) != nil {
-				fails = append(fails, Failure{Path: o.Path, Error: "unsafe path in manifest"})
-				continue
+				continue // Delete would refuse it anyway
 			}
-			p := storage.Join(runDir, o.Path)
-			paths = append(paths, p)
+			p := storage.Join(dir, o.Path)
+			targets = append(targets, storage.Target{Path: p, Size: o.Size})
 			dirs = append(dirs, storage.Dir(p))
 		}
 		failed := false
-		for i, err := range storage.RemoveFiles(ctx, f.fs, paths) {
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		opts := storage.DeleteOptions{DryRun: q.opts.DryRun, Allow: storage.AllowQuarantine, OnOutcome: func(o storage.Outcome) {
+			switch {
+			case o.Action == storage.ActionDelete || o.Action == storage.ActionWouldDelete:
+				rep.Deleted.Add(o.Size)
+				q.event(ctx, Event{Action: ActionPurge, Path: o.Path, Size: o.Size})
+			case o.Reason == storage.KeptGone:
+			default:
 				failed = true
-				fails = append(fails, Failure{Path: paths[i], Error: err.Error()})
-				continue
+				why := o.Reason
+				if o.Err != nil {
+					why = o.Err.Error()
+				}
+				rep.Failed.Add(o.Size)
+				if len(rep.Failures) < storage.MaxFailures {
+					rep.Failures = append(rep.Failures, storage.Failure{Path: o.Path, Error: why})
+				}
+				q.event(ctx, Event{Action: ActionFail, Path: o.Path, Size: o.Size, Reason: o.Reason, Err: o.Err})
 			}
-			f.event(ctx, Event{Action: "purge", Path: paths[i]})
+		}}
+		if err := storage.Delete(ctx, q.fs, targets, opts); err != nil {
+			return rep, err
 		}
 		if failed {
 			continue // keep the manifest: the run can be purged again
 		}
-		if err := storage.RemoveFiles(ctx, f.fs, []string{storage.Join(runDir, manifestName)})[0]; err != nil {
-			fails = append(fails, Failure{Path: storage.Join(runDir, manifestName), Error: err.Error()})
+		manifest := opts
+		manifest.OnOutcome = func(o storage.Outcome) {
+			if o.Action == storage.ActionFail {
+				failed = true
+				rep.Failed.Add(0)
+				rep.Failures = append(rep.Failures, storage.Failure{Path: o.Path, Error: o.Err.Error()})
+			}
+		}
+		if err := storage.Delete(ctx, q.fs, []storage.Target{{Path: storage.Join(dir, manifestName)}}, manifest); err != nil {
+			return rep, err
+		}
+		if failed {
 			continue
 		}
-		storage.RemoveEmptyDirs(ctx, f.fs, append(dirs, runDir), f.opts.Quarantine, storage.DeleteOptions{})
-		purged = append(purged, m.Run)
+		if !q.opts.DryRun {
+			storage.RemoveEmptyDirs(ctx, q.fs, append(dirs, dir), q.dir, storage.DeleteOptions{Allow: storage.AllowQuarantine})
+		}
+		rep.Runs = append(rep.Runs, m.Run)
 	}
-	return purged, fails, nil
+	if rep.Failed.Files > 0 {
+		return rep, fmt.Errorf("orphan: purge: %w: %d files", ErrDeleteFailed, rep.Failed.Files)
+	}
+	return rep, nil
 }

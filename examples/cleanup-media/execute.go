@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,8 +27,8 @@ type Output struct {
 	DryRun  bool          `json:"dry_run"`
 	Sweep   *sweep.Report `json:"sweep"`
 	Orphans *OrphanOutput `json:"orphans"`
-	// Purged names the quarantine runs deleted by --purge-after.
-	Purged []string `json:"purged,omitempty"`
+	// Purged says what --purge-after deleted.
+	Purged *orphan.PurgeReport `json:"purged,omitempty"`
 }
 
 // OrphanOutput is the orphan check's part of Output.
@@ -59,17 +60,27 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 	defer fsys.Close()
 
 	if c.restore != "" {
-		f := orphan.New(fsys, orphan.Paths(), orphan.Options{Quarantine: c.quarantine})
-		n, fails, err := f.Restore(ctx, c.restore)
+		q := orphan.NewQuarantine(fsys, c.quarantine, orphan.QuarantineOptions{DryRun: c.dryRun})
+		rep, err := q.Restore(ctx, c.restore)
+		if c.json {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(rep)
+		} else {
+			verb := "Restored"
+			if c.dryRun {
+				verb = "Dry run: would restore"
+			}
+			fmt.Fprintf(stdout, "%s %d files from run %s.\n", verb, rep.Restored.Files, c.restore)
+			if rep.NotMoved.Files > 0 {
+				fmt.Fprintf(stdout, "%d files the run lists were never moved: they are at their paths.\n", rep.NotMoved.Files)
+			}
+			for _, fl := range rep.Failures {
+				fmt.Fprintf(stdout, "  not restored: %s (%s)\n", fl.Path, fl.Error)
+			}
+		}
 		if err != nil {
 			return fail(exitError, "restore: %v", err)
-		}
-		fmt.Fprintf(stdout, "Restored %d files from %s/%s.\n", n, c.quarantine, c.restore)
-		for _, fl := range fails {
-			fmt.Fprintf(stdout, "  not restored: %s (%s)\n", fl.Path, fl.Error)
-		}
-		if len(fails) > 0 {
-			return exitError
 		}
 		return exitOK
 	}
@@ -87,18 +98,28 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 
 	var finder *orphan.Finder
 	if c.checkOrphans {
-		refs, closeRefs, code, err := c.references()
+		refs, closeRefs, code, err := c.references(ctx)
 		if err != nil {
 			return fail(code, "%v", err)
 		}
 		defer closeRefs()
-		minAge := c.minAge
+		// 0 turns a guard off here; the library's zero means its default.
+		minAge, maxFraction := c.minAge, c.maxFraction
 		if minAge == 0 {
 			minAge = -1
 		}
+		if maxFraction == 0 {
+			maxFraction = -1
+		}
+		// Files the age rules of this run manage are expected to have
+		// no reference: the coverage guard does not count them.
+		unreferenced := slices.Clone(c.unreferenced)
+		for _, r := range c.sweepRules() {
+			unreferenced = append(unreferenced, r.Glob)
+		}
 		finder = orphan.New(fsys, refs, orphan.Options{
-			MinAge: minAge, MaxDeletes: c.maxDelete, MaxFraction: c.maxFraction, Force: c.force,
-			Quarantine: c.quarantine,
+			MinAge: minAge, MaxDeletes: c.maxDelete, MaxFraction: maxFraction, Force: c.force,
+			Quarantine: c.quarantine, Unreferenced: unreferenced,
 			OnEvent: func(e orphan.Event) {
 				prog.count()
 				if e.Action != "orphan" {
@@ -112,22 +133,24 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 		})
 		prog.phase("finding orphans")
 		plan, err := finder.Find(ctx)
-		if err == nil && !c.force {
-			err = finder.CheckLimits(plan)
+		if err == nil {
+			err = finder.Check(plan)
 		}
 		if err != nil {
+			prog.stop()
+			if plan != nil && len(plan.Uncovered) > 0 && errors.Is(err, orphan.ErrUncovered) {
+				fmt.Fprintln(stderr, "cleanup-media: these directories hold files older than the grace period, and no reference points into them:")
+				for _, d := range plan.Uncovered {
+					fmt.Fprintf(stderr, "  %s\n", d)
+				}
+				fmt.Fprintln(stderr, "Is a reference query missing (--refs-sql for every file column)? If they are meant to hold unreferenced files, pass --unreferenced 'DIR/**'.")
+			}
 			return fail(guardCode(err), "orphan check refused, nothing deleted: %v", err)
 		}
 		out.Orphans = &OrphanOutput{Plan: plan}
 	}
 
-	var rules []sweep.Rule
-	if c.qrAge > 0 {
-		rules = append(rules, sweep.Rule{Name: "qr_codes", Glob: "qr_codes/**", MaxAge: time.Duration(c.qrAge) * 24 * time.Hour})
-	}
-	for _, r := range c.rules {
-		rules = append(rules, sweep.Rule{Glob: r.glob, MaxAge: r.age})
-	}
+	rules := c.sweepRules()
 	if len(rules) > 0 {
 		var protected []string
 		if c.quarantine != "" {
@@ -162,14 +185,14 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 			return fail(guardCode(err), "orphans: %v", err)
 		}
 	}
-	if c.purgeAfter > 0 && !c.dryRun {
-		purger := orphan.New(fsys, orphan.Paths(), orphan.Options{Quarantine: c.quarantine})
-		purged, fails, err := purger.Purge(ctx, c.purgeAfter)
-		out.Purged = purged
-		if err != nil || len(fails) > 0 {
+	if c.purgeAfter > 0 {
+		q := orphan.NewQuarantine(fsys, c.quarantine, orphan.QuarantineOptions{DryRun: c.dryRun})
+		rep, err := q.Purge(ctx, c.purgeAfter)
+		out.Purged = rep
+		if err != nil {
 			prog.stop()
 			c.print(stdout, out)
-			return fail(exitError, "purge: %v %v", err, fails)
+			return fail(exitError, "purge: %v", err)
 		}
 	}
 	prog.stop()
@@ -178,6 +201,18 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cleanup-media: nothing to do (--qr-age 0, no --rule, no --check-orphans)")
 	}
 	return exitOK
+}
+
+// sweepRules are the age rules of this run: --qr-age and --rule.
+func (c *config) sweepRules() []sweep.Rule {
+	var rules []sweep.Rule
+	if c.qrAge > 0 {
+		rules = append(rules, sweep.Rule{Name: "qr_codes", Glob: "qr_codes/**", MaxAge: c.qrAge})
+	}
+	for _, r := range c.rules {
+		rules = append(rules, sweep.Rule{Glob: r.glob, MaxAge: r.age})
+	}
+	return rules
 }
 
 func reason(r string) string {
@@ -189,7 +224,10 @@ func reason(r string) string {
 
 // guardCode tells a guard's refusal (3) from any other error (1).
 func guardCode(err error) int {
-	for _, g := range []error{orphan.ErrProvider, orphan.ErrNoReferences, orphan.ErrDeleteLimit, orphan.ErrFractionLimit, orphan.ErrBytesLimit} {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return exitError // stopped by a signal: not a guard's refusal
+	}
+	for _, g := range []error{orphan.ErrProvider, orphan.ErrNoReferences, orphan.ErrUncovered, orphan.ErrDeleteLimit, orphan.ErrFractionLimit, orphan.ErrBytesLimit} {
 		if errors.Is(err, g) {
 			return exitRefused
 		}
@@ -199,16 +237,16 @@ func guardCode(err error) int {
 
 // references builds the provider from --refs-sql and --refs-file. An
 // unreadable file or an unknown driver is an error before anything runs.
-func (c *config) references() (orphan.Provider, func(), int, error) {
+func (c *config) references(ctx context.Context) (orphan.Provider, func(), int, error) {
 	var providers []orphan.Provider
 	closeAll := func() {}
 	if c.refsFile != "" {
-		f, err := os.Open(c.refsFile)
+		name, cleanup, err := readableRefs(ctx, c.refsFile)
 		if err != nil {
 			return nil, nil, exitError, fmt.Errorf("references file: %w", err)
 		}
-		f.Close()
-		providers = append(providers, orphan.File(c.refsFile))
+		closeAll = cleanup
+		providers = append(providers, orphan.File(name))
 	}
 	if len(c.refsSQL) > 0 {
 		driver, dsn, ok := strings.Cut(c.db, ":")
@@ -225,10 +263,54 @@ func (c *config) references() (orphan.Provider, func(), int, error) {
 		if err != nil {
 			return nil, nil, exitError, err
 		}
-		closeAll = func() { db.Close() }
+		prev := closeAll
+		closeAll = func() { db.Close(); prev() }
 		providers = append(providers, sqlrefs.New(db, c.refsSQL...))
 	}
 	return orphan.Combine(providers...), closeAll, exitOK, nil
+}
+
+// readableRefs returns a file that holds the references of name and can
+// be read twice (Find and Apply each stream them): name itself when it is
+// a regular file, or else (a pipe such as "<(psql ...)", a FIFO, a
+// device) a temporary copy, read once. The copy is read on its own
+// goroutine, so that a FIFO no writer opens, or a pipe that never ends,
+// does not keep a signal from stopping the run.
+func readableRefs(ctx context.Context, name string) (string, func(), error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return "", nil, err
+	}
+	if fi.Mode().IsRegular() {
+		return name, func() {}, nil
+	}
+	if fi.IsDir() {
+		return "", nil, fmt.Errorf("%s is a directory", name)
+	}
+	tmp, err := os.CreateTemp("", "cleanup-media-refs-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	done := make(chan error, 1)
+	go func() {
+		src, err := os.Open(name) // blocks on a FIFO until a writer comes
+		if err == nil {
+			_, err = io.Copy(tmp, src)
+			src.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err() // the reader stays blocked; the process is ending
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return tmp.Name(), cleanup, nil
 }
 
 func (c *config) print(w io.Writer, out Output) {
@@ -257,6 +339,9 @@ func (c *config) print(w io.Writer, out Output) {
 	if o := out.Orphans; o != nil {
 		p := o.Plan
 		fmt.Fprintf(w, "Orphaned files: %d (%s wasted) of %d scanned.\n", p.Total.Files, humanize.Bytes(uint64(p.Total.Bytes)), p.Scanned.Files)
+		if p.InvalidReferences > 0 {
+			fmt.Fprintf(w, "References that are not valid stored paths, so keep nothing: %d of %d.\n", p.InvalidReferences, p.References)
+		}
 		if len(p.Dirs) > 0 {
 			fmt.Fprintln(w, "Directories with the most orphans:")
 			for _, d := range p.Dirs {
@@ -275,8 +360,14 @@ func (c *config) print(w io.Writer, out Output) {
 			}
 		}
 	}
-	for _, run := range out.Purged {
-		fmt.Fprintf(w, "Purged quarantine run %s.\n", run)
+	if out.Purged != nil {
+		verb := "Purged"
+		if out.DryRun {
+			verb = "Would purge"
+		}
+		for _, run := range out.Purged.Runs {
+			fmt.Fprintf(w, "%s quarantine run %s.\n", verb, run)
+		}
 	}
 }
 

@@ -5,10 +5,14 @@
 //	cleanup-media --root /srv/app/media --dry-run --verbose --check-orphans \
 //	    --db sqlite:/srv/app/app.db --refs-sql "SELECT picture FROM users"
 //
-// Exit codes: 0 done (including nothing to do), 1 error, 2 usage, 3 refused
-// by a guard (no references, a failing query, a plan over a limit).
-// Nothing is deleted on exit codes 1 to 3 unless the error came after
-// deletions had begun, which the report then says.
+// Exit codes: 0 done (including nothing to do), 1 error (including
+// deletions that failed), 2 usage, 3 refused by a guard (no references, a
+// failing query, a directory no reference points into, a plan over a
+// limit). Nothing is deleted on exit codes 2 and 3, nor on 1 unless the
+// error came after deletions had begun, which the report then says.
+//
+// Ages take one syntax everywhere: 90m, 36h, 7d, 2w. A limit or a grace
+// period of 0 turns it off.
 package main
 
 import (
@@ -19,10 +23,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mediaclean/mediaclean/examples/internal/age"
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/sweep"
 )
 
 // Exit codes.
@@ -34,7 +41,10 @@ const (
 )
 
 func main() {
+	// The first SIGINT or SIGTERM cancels the run, which stops between
+	// files and deletes nothing more; a second one ends the process.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -44,12 +54,13 @@ type config struct {
 	root         string
 	dryRun       bool
 	verbose      bool
-	qrAge        int
+	qrAge        time.Duration
 	checkOrphans bool
 	rules        []ruleFlag
 	refsSQL      []string
 	db           string
 	refsFile     string
+	unreferenced []string
 	minAge       time.Duration
 	maxDelete    int
 	maxFraction  float64
@@ -74,32 +85,22 @@ type rulesFlag []ruleFlag
 
 func (r *rulesFlag) String() string { return "" }
 func (r *rulesFlag) Set(v string) error {
-	glob, age, ok := strings.Cut(v, "=")
+	glob, a, ok := strings.Cut(v, "=")
 	if !ok || glob == "" {
 		return errors.New("want GLOB=AGE, such as 'receipts/**=365d'")
 	}
-	d, err := parseAge(age)
+	if err := storage.CheckGlobs(glob); err != nil {
+		return fmt.Errorf("bad glob %q", glob)
+	}
+	d, err := age.Parse(a, 0)
 	if err != nil {
 		return err
 	}
+	if d == 0 {
+		return fmt.Errorf("rule %q: an age of 0 would delete every file it matches", v)
+	}
 	*r = append(*r, ruleFlag{glob, d})
 	return nil
-}
-
-// parseAge accepts Go durations plus a number of days: "36h", "7d".
-func parseAge(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseFloat(days, 64)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("bad age %q", s)
-		}
-		return time.Duration(n * float64(24*time.Hour)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("bad age %q: want a positive duration such as 36h or 7d", s)
-	}
-	return d, nil
 }
 
 const usageText = `cleanup-media removes old and orphaned media files.
@@ -110,8 +111,12 @@ Exit codes:
   0  done (including nothing to do)
   1  error (missing root, unreadable references, failing storage)
   2  usage (unknown or invalid flag)
-  3  refused by a guard: no references, a failing reference query, or a
-     plan over --max-delete or --max-fraction (use --force to override)
+  3  refused by a guard: no references, a failing reference query, a
+     directory holding old files that no reference points into (see
+     --unreferenced), or a plan over --max-delete or --max-fraction
+     (--force overrides the last two and the directory check)
+
+Ages: 90m, 36h, 7d, 2w. A limit or grace period of 0 turns it off.
 
 Flags:
 `
@@ -127,19 +132,23 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.root, "root", "", "media root `DIR` (required)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "report what would be deleted, delete nothing")
 	fs.BoolVar(&c.verbose, "verbose", false, "list every file deleted or kept, and why")
-	fs.IntVar(&c.qrAge, "qr-age", 7, "delete QR codes (qr_codes/**) older than `DAYS`; 0 disables")
+	c.qrAge = 7 * 24 * time.Hour
+	fs.Var(age.Value{D: &c.qrAge, Bare: 24 * time.Hour}, "qr-age", "delete QR codes (qr_codes/**) older than `AGE` (a bare number counts days); 0 disables")
 	fs.BoolVar(&c.checkOrphans, "check-orphans", false, "find and remove files no reference names")
 	fs.Var(&rules, "rule", "also delete files matching `GLOB=AGE` (such as 'tmp/**=1d'); repeatable")
 	fs.Var(&refsSQL, "refs-sql", "`QUERY` returning one column of referenced paths; repeatable; needs --db")
 	fs.StringVar(&c.db, "db", "", "database as `DRIVER:DSN`; built in: sqlite:PATH")
-	fs.StringVar(&c.refsFile, "refs-file", "", "`FILE` of referenced paths, one per line")
-	fs.DurationVar(&c.minAge, "min-age", 24*time.Hour, "grace period: never treat files younger than `DURATION` as orphans; 0 turns it off")
+	fs.StringVar(&c.refsFile, "refs-file", "", "`FILE` of referenced paths, one per line (a pipe works too)")
+	var unreferenced listFlag
+	fs.Var(&unreferenced, "unreferenced", "`GLOB` of files expected to have no reference (such as 'tmp/**'): the directory check does not count them; repeatable")
+	c.minAge = 24 * time.Hour
+	fs.Var(age.Value{D: &c.minAge}, "min-age", "grace period: never treat files younger than `AGE` as orphans; 0 turns it off")
 	fs.IntVar(&c.maxDelete, "max-delete", 0, "refuse to delete more than `N` orphans (0: no limit)")
-	fs.Float64Var(&c.maxFraction, "max-fraction", 0.5, "refuse to delete more than fraction `F` of scanned files as orphans")
+	fs.Float64Var(&c.maxFraction, "max-fraction", 0.5, "refuse to delete more than fraction `F` of scanned files as orphans (0: no limit)")
 	fs.BoolVar(&c.force, "force", false, "apply an orphan plan over a limit")
 	fs.StringVar(&c.quarantine, "quarantine", "", "move orphans into `DIR` (relative to the root) instead of deleting them")
 	fs.StringVar(&c.restore, "restore", "", "move the files of quarantine `RUN` back to their paths, and do nothing else (needs --quarantine)")
-	fs.DurationVar(&c.purgeAfter, "purge-after", 0, "also delete quarantine runs older than `AGE` for good, only the files their manifests list (needs --quarantine)")
+	fs.Var(age.Value{D: &c.purgeAfter}, "purge-after", "also delete quarantine runs older than `AGE` for good, only the files their manifests list (needs --quarantine)")
 	fs.BoolVar(&c.json, "json", false, "print the reports as JSON")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -149,26 +158,25 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		return nil, err
 	}
-	c.rules, c.refsSQL = rules, refsSQL
+	c.rules, c.refsSQL, c.unreferenced = rules, refsSQL, unreferenced
 	switch {
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case c.root == "":
 		return nil, errors.New("--root is required")
-	case c.qrAge < 0:
-		return nil, errors.New("--qr-age must be 0 or more days")
 	case len(c.refsSQL) > 0 && c.db == "":
 		return nil, errors.New("--refs-sql needs --db")
 	case c.checkOrphans && len(c.refsSQL) == 0 && c.refsFile == "":
 		return nil, errors.New("--check-orphans needs --refs-sql or --refs-file")
-	case c.minAge < 0:
-		return nil, errors.New("--min-age must be 0 or more (0 turns the grace period off)")
 	case c.maxFraction < 0 || c.maxFraction > 1:
-		return nil, errors.New("--max-fraction must be between 0 and 1")
+		return nil, errors.New("--max-fraction must be between 0 and 1 (0: no limit)")
+	case storage.CheckGlobs(c.unreferenced...) != nil:
+		return nil, fmt.Errorf("--unreferenced: %v", storage.CheckGlobs(c.unreferenced...))
 	case (c.restore != "" || c.purgeAfter != 0) && c.quarantine == "":
 		return nil, errors.New("--restore and --purge-after need --quarantine")
-	case c.purgeAfter < 0:
-		return nil, errors.New("--purge-after must be positive")
+	}
+	if err := sweep.CheckOptions(sweep.Options{Rules: c.sweepRules()}); len(c.sweepRules()) > 0 && err != nil {
+		return nil, err
 	}
 	return c, nil
 }

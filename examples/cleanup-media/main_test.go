@@ -164,7 +164,7 @@ func TestGuardsAndErrorsChangeNothing(t *testing.T) {
 	}{
 		{"empty reference query", func(f fixture) []string {
 			return []string{"--root", f.root, "--check-orphans", "--db", "sqlite:" + f.db, "--refs-sql", "SELECT picture FROM users WHERE 0"}
-		}, exitRefused, "no references"},
+		}, exitRefused, "no valid references"},
 		{"failing query", func(f fixture) []string {
 			return []string{"--root", f.root, "--check-orphans", "--db", "sqlite:" + f.db, "--refs-sql", "SELECT picture FROM no_such_table"}
 		}, exitRefused, "no_such_table"},
@@ -180,7 +180,7 @@ func TestGuardsAndErrorsChangeNothing(t *testing.T) {
 		{"bad rule", func(f fixture) []string { return []string{"--root", f.root, "--rule", "tmp/**"} }, exitUsage, "GLOB=AGE"},
 		{"negative grace period", func(f fixture) []string {
 			return []string{"--root", f.root, "--check-orphans", "--refs-file", f.db, "--min-age", "-5h"}
-		}, exitUsage, "--min-age must be 0 or more"},
+		}, exitUsage, "must not be negative"},
 		{"unknown driver", func(f fixture) []string {
 			return []string{"--root", f.root, "--check-orphans", "--db", "postgres:x", "--refs-sql", "SELECT 1"}
 		}, exitUsage, "not built in"},
@@ -213,7 +213,7 @@ func TestRulesAndQuarantine(t *testing.T) {
 	// --qr-age 0 disables the QR rule, so old.png is left to the orphan
 	// check, which moves it and orphan.jpg into the quarantine.
 	for _, p := range []string{"manifest.json", "profile_pics/orphan.jpg", "qr_codes/1/old.png"} {
-		assert.Contains(t, files, "trash/"+out.run+"/"+p)
+		assert.Contains(t, files, "trash/.mediaclean-quarantine/"+out.run+"/"+p)
 	}
 	assert.NotContains(t, files, "profile_pics/orphan.jpg")
 }

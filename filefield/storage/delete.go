@@ -301,14 +301,24 @@ func (d *deleter) batch(ctx context.Context, batch []Target) []Outcome {
 	}
 	todo, err := d.recheck(ctx, todo, keep)
 	if err != nil {
-		for _, t := range todo {
-			if ctx.Err() != nil {
+		if ctx.Err() != nil {
+			for _, t := range todo {
 				keep(t, KeptCancelled)
-			} else {
-				out = append(out, Outcome{Target: t, Action: ActionFail, Err: err})
 			}
+			return out
 		}
-		return out
+		// One file's directory could not be read safely (a link, say):
+		// check file by file, and what fails keeps its file.
+		var ok []Target
+		for _, t := range todo {
+			one, err := d.recheck(ctx, []Target{t}, keep)
+			if err != nil {
+				out = append(out, outcome(t, err))
+				continue
+			}
+			ok = append(ok, one...)
+		}
+		todo = ok
 	}
 	var moves, removes []Target
 	for _, t := range todo {

@@ -64,7 +64,7 @@ func TestRequestCounts(t *testing.T) {
 	fill(t, srv, bucket, n)
 	count.Reset()
 	fsys = s3fs.New(srv.Client(&count), bucket, s3fs.Options{})
-	f := orphan.New(fsys, orphan.Paths("d0/f00000.png"), orphan.Options{MaxFraction: -1})
+	f := orphan.New(fsys, orphan.Paths("d0/f00000.png"), orphan.Options{MaxFraction: -1, Unreferenced: []string{"**"}})
 	plan, err := f.Find(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, n/1000, count.Get("list"), "orphan plan: list calls")

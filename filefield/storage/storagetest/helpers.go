@@ -1,7 +1,6 @@
 package storagetest
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -29,20 +28,34 @@ func WriteFile(tb testing.TB, fsys afero.Fs, p string, data []byte, mtime time.T
 	}
 }
 
-// Files returns the paths of every non-directory entry in fsys, sorted,
-// using the portable walk. It fails tb on any error.
+// Files returns the paths of every non-directory entry in fsys, sorted:
+// all of them, quarantine areas included (which every storage listing
+// skips), read with Readdir and following no link. It fails tb on any
+// error.
 func Files(tb testing.TB, fsys afero.Fs) []string {
 	tb.Helper()
 	var out []string
-	err := storage.Walk(context.Background(), fsys, "", func(e storage.Entry) error {
-		if !e.IsDir() {
-			out = append(out, e.Path)
+	var walk func(dir string)
+	walk = func(dir string) {
+		f, err := fsys.Open(dir)
+		if err != nil {
+			tb.Fatal(err)
 		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
+		infos, err := f.Readdir(-1)
+		f.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, fi := range infos {
+			p := storage.Join(dir, fi.Name())
+			if fi.IsDir() {
+				walk(p)
+			} else {
+				out = append(out, p)
+			}
+		}
 	}
+	walk(".")
 	slices.Sort(out)
 	return out
 }

@@ -1,0 +1,93 @@
+// Package age parses the one duration syntax of the example programs:
+// Go durations ("90m", "36h", "1h30m") plus days and weeks ("7d", "2w",
+// "1.5d"), so that every flag taking an age reads the same way.
+package age
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Parse parses s as an age: a Go duration, or a number followed by "d"
+// (days) or "w" (weeks). A bare number means that many of bare, when bare
+// is not zero ("--qr-age 7" counts days, as the seed's command did), and
+// is an error otherwise. Negative ages are refused; zero is allowed.
+func Parse(s string, bare time.Duration) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	unit := time.Duration(0)
+	num := s
+	switch {
+	case strings.HasSuffix(s, "d"):
+		unit, num = 24*time.Hour, s[:len(s)-1]
+	case strings.HasSuffix(s, "w"):
+		unit, num = 7*24*time.Hour, s[:len(s)-1]
+	default:
+		if n, err := strconv.ParseFloat(s, 64); err == nil && bare != 0 {
+			return scale(s, n, bare)
+		}
+	}
+	if unit != 0 {
+		n, err := strconv.ParseFloat(num, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad age %q: want a number before %q, such as 7d or 2w", s, s[len(s)-1:])
+		}
+		return scale(s, n, unit)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad age %q: want a duration such as 90m, 36h, 7d or 2w", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("bad age %q: must not be negative", s)
+	}
+	return d, nil
+}
+
+func scale(s string, n float64, unit time.Duration) (time.Duration, error) {
+	if n < 0 || n != n || n*float64(unit) > float64(1<<62) {
+		return 0, fmt.Errorf("bad age %q: must be between 0 and about 146 years", s)
+	}
+	return time.Duration(n * float64(unit)), nil
+}
+
+// Format writes d in the same syntax: whole weeks and days as "2w" and
+// "7d", anything else as a Go duration.
+func Format(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d != 0 && d%(7*day) == 0:
+		return strconv.FormatInt(int64(d/(7*day)), 10) + "w"
+	case d != 0 && d%day == 0:
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	return d.String()
+}
+
+// Value is a flag.Value for an age, with the bare unit of Parse.
+type Value struct {
+	D    *time.Duration
+	Bare time.Duration
+}
+
+// String formats the age.
+func (v Value) String() string {
+	if v.D == nil {
+		return ""
+	}
+	return Format(*v.D)
+}
+
+// Set parses an age.
+func (v Value) Set(s string) error {
+	d, err := Parse(s, v.Bare)
+	if err != nil {
+		return err
+	}
+	*v.D = d
+	return nil
+}
+
+// Type names the flag's value for help texts (pflag).
+func (v Value) Type() string { return "age" }

@@ -1,0 +1,43 @@
+package age
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	const day = 24 * time.Hour
+	for _, c := range []struct {
+		s    string
+		bare time.Duration
+		want time.Duration
+		ok   bool
+	}{
+		{"90m", 0, 90 * time.Minute, true},
+		{"36h", 0, 36 * time.Hour, true},
+		{"7d", 0, 7 * day, true},
+		{"1.5d", 0, 36 * time.Hour, true},
+		{"2w", 0, 14 * day, true},
+		{"0", 0, 0, true},
+		{"0d", 0, 0, true},
+		{"7", day, 7 * day, true},
+		{"7", 0, 0, false},
+		{"-1d", 0, 0, false},
+		{"-5m", 0, 0, false},
+		{"d", 0, 0, false},
+		{"7x", 0, 0, false},
+		{"NaNd", 0, 0, false},
+		{"1e300d", 0, 0, false},
+	} {
+		got, err := Parse(c.s, c.bare)
+		if (err == nil) != c.ok || (c.ok && got != c.want) {
+			t.Errorf("Parse(%q, %v) = %v, %v; want %v, ok=%v", c.s, c.bare, got, err, c.want, c.ok)
+		}
+	}
+	for _, d := range []time.Duration{7 * day, 14 * day, 36 * time.Hour, 90 * time.Minute} {
+		if got, err := Parse(Format(d), 0); err != nil || got != d {
+			t.Errorf("Parse(Format(%v)) = %v, %v", d, got, err)
+		}
+	}
+}

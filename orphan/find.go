@@ -1,0 +1,215 @@
+package orphan
+
+import (
+	"context"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Find lists storage, then streams the references, and returns the plan.
+// Storage is listed first so that a file uploaded during the run either is
+// not listed or is young. Any listing, provider or stat error returns no
+// plan, as do the guards that need no limit: no valid reference at all
+// ([ErrNoReferences]). Plan.Uncovered and [Finder.Check] tell the
+// others.
+//
+// On backends that list names faster than sizes (RootFs), only the files
+// that could be orphans (unreferenced, not excluded) are stat'ed, after the
+// references are in: see [Plan.Unmeasured] and [Options.MeasureAll].
+func (f *Finder) Find(ctx context.Context) (*Plan, error) {
+	now, started := f.now(), time.Now()
+	plan := &Plan{Created: now, Kept: storage.KeptTally{}, Orphans: []Orphan{}}
+	defer func() { plan.Duration = time.Since(started) }()
+	keep := func(reason, path string, size int64) {
+		plan.Kept.Add(reason, size)
+		f.event(ctx, Event{Action: ActionKeep, Path: path, Reason: reason, Size: size})
+	}
+	list := func(ctx context.Context, fsys afero.Fs, dir string, fn func(storage.Entry) error) error {
+		return storage.ListNames(ctx, fsys, dir, nil, fn) // nothing is measured yet
+	}
+	if f.opts.MeasureAll {
+		list = storage.List
+	}
+	stored := hashes{seed: maphash.MakeSeed()}
+	var cands candidates
+	for _, dir := range f.scanRoots() {
+		err := list(ctx, f.fs, dir, func(e storage.Entry) error {
+			if e.IsDir() {
+				return nil
+			}
+			if !e.IsRegular() {
+				keep(KeptNotRegular, e.Path, 0)
+				return nil
+			}
+			// A zero ModTime marks a file listed by name only; its size
+			// is read later if it can be an orphan.
+			plan.Scanned.Add(e.Size)
+			if e.ModTime.IsZero() {
+				plan.Unmeasured++
+			}
+			stored.add(e.Path)
+			if reason := f.excludedByName(e.Path); reason != "" {
+				keep(reason, e.Path, e.Size)
+				if reason == KeptUnrecognised && len(plan.Unrecognised) < maxListed {
+					plan.Unrecognised = append(plan.Unrecognised, e.Path)
+				}
+				return nil
+			}
+			return cands.add(e.Path, e.Size, e.ModTime)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	storedSet := newPathSet(stored.seed, &stored)
+	refs, counts, err := f.loadRefs(ctx, storedSet)
+	if err != nil {
+		return nil, err
+	}
+	storedSet = nil
+	plan.MissingCount, plan.Missing = counts.missingCount, counts.missing
+	plan.References, plan.InvalidReferences = counts.n, counts.invalid
+	if counts.n == counts.invalid && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && f.guards.empty {
+		return nil, ErrNoReferences
+	}
+	var onReferenced func(path string, size int64)
+	if f.opts.OnEvent != nil {
+		onReferenced = func(path string, size int64) {
+			f.opts.OnEvent(Event{Action: ActionKeep, Path: path, Reason: KeptReferenced, Size: size})
+		}
+	}
+	unreferenced, referenced := cands.unreferenced(refs, onReferenced)
+	if referenced.Files > 0 {
+		plan.Kept[KeptReferenced] = referenced
+	}
+	if plan.Orphans, err = f.measure(ctx, plan, unreferenced, now, keep); err != nil {
+		return nil, err
+	}
+	var tally storage.DirTally
+	for _, c := range plan.Orphans {
+		plan.Total.Add(c.Size)
+		tally.Add(c.Path, c.Size)
+		f.event(ctx, Event{Action: ActionOrphan, Path: c.Path, Size: c.Size})
+	}
+	slices.SortFunc(plan.Orphans, func(a, b Orphan) int { return strings.Compare(a.Path, b.Path) })
+	plan.Dirs = tally.Top(f.opts.TopDirs)
+	plan.Uncovered = f.uncovered(plan.Orphans, counts.covered)
+	plan.made = f
+	return plan, nil
+}
+
+// measure stats the unreferenced files the listing did not measure, all in
+// one batch, and keeps what is young, gone or no longer a regular file; it
+// returns the rest, the orphans, reusing the slice.
+func (f *Finder) measure(ctx context.Context, plan *Plan, files []Orphan, now time.Time, keep func(reason, path string, size int64)) ([]Orphan, error) {
+	const (
+		gone = iota
+		measured
+		notRegular
+	)
+	var idx []int32 // positions in files of the unmeasured ones
+	for i := range files {
+		if files[i].ModTime.IsZero() {
+			idx = append(idx, int32(i))
+		}
+	}
+	if len(idx) > 0 {
+		paths := make([]string, len(idx))
+		for j, i := range idx {
+			paths[j] = files[i].Path
+		}
+		state := make([]uint8, len(idx))
+		err := storage.StatFiles(ctx, f.fs, paths, func(j int, e storage.Entry) error {
+			o := &files[idx[j]]
+			o.Size, o.ModTime, state[j] = e.Size, e.ModTime, measured
+			if !e.IsRegular() {
+				state[j] = notRegular
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			switch state[j] {
+			case gone:
+				files[i].ModTime = time.Time{}
+			case notRegular:
+				files[i].Size, files[i].ModTime = -1, time.Time{}
+			default:
+				plan.Scanned.Bytes += files[i].Size
+				plan.Unmeasured--
+			}
+		}
+	}
+	out := files[:0]
+	for _, o := range files {
+		switch {
+		case o.Size < 0:
+			keep(KeptNotRegular, o.Path, 0)
+		case o.ModTime.IsZero():
+			keep(KeptChanged, o.Path, 0) // gone since it was listed
+		case f.young(o.ModTime, now):
+			keep(KeptYoung, o.Path, o.Size)
+		default:
+			out = append(out, o)
+		}
+	}
+	return slices.Clip(out), nil
+}
+
+// excluded says why the file at p, last modified at mod, can never be an
+// orphan, or "" if it can. Find and Apply both ask it, so a plan that was
+// saved, edited or made with other options cannot delete what this finder
+// would not have planned.
+func (f *Finder) excluded(p string, mod, now time.Time) string {
+	if reason := f.excludedByName(p); reason != "" {
+		return reason
+	}
+	if f.young(mod, now) {
+		return KeptYoung
+	}
+	return ""
+}
+
+// excludedByName is the part of excluded that needs only the path.
+func (f *Finder) excludedByName(p string) string {
+	switch {
+	case !f.inScope(p):
+		return KeptExcluded
+	case storage.IsTempName(p):
+		return KeptInFlight
+	case storage.ValidPath(p) != nil || (len(f.opts.Shapes) > 0 && !storage.MatchAny(f.opts.Shapes, p)):
+		return KeptUnrecognised
+	case storage.MatchAny(f.opts.Protected, p):
+		return KeptProtected
+	}
+	return ""
+}
+
+// young reports whether a file last modified at mod is inside the grace
+// period (O4): not older than MinAge, or modified in the future.
+func (f *Finder) young(mod, now time.Time) bool {
+	if !f.guards.grace {
+		return false
+	}
+	return mod.After(now) || (f.opts.MinAge >= 0 && !storage.OlderThan(now, mod, f.opts.MinAge))
+}
+
+func (f *Finder) inScope(p string) bool {
+	if len(f.opts.Dirs) == 0 {
+		return true
+	}
+	for _, d := range f.opts.Dirs {
+		if strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}

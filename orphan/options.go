@@ -1,0 +1,206 @@
+package orphan
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Sentinel errors; each guard has its own. Apply returns them with its
+// report, having deleted nothing.
+var (
+	// ErrProvider: the reference provider failed or was cancelled (O2).
+	ErrProvider = errors.New("reference provider failed")
+	// ErrNoReferences: the provider returned no valid reference while
+	// storage holds files, and Options.AllowEmpty is not set (O3).
+	ErrNoReferences = errors.New("no valid references while storage holds files")
+	// ErrUncovered: a directory holds files older than the grace period
+	// and not one valid reference points into it, and it is not declared
+	// in Options.Unreferenced (O12). The usual cause is a reference query
+	// that is missing, such as one file column of the application left
+	// out. The error names the directories.
+	ErrUncovered = errors.New("directories with old files and no reference into them")
+	// ErrDeleteLimit, ErrFractionLimit, ErrBytesLimit: the plan is over a
+	// blast-radius limit and Options.Force is not set (O8).
+	ErrDeleteLimit   = errors.New("plan exceeds the maximum number of deletions")
+	ErrFractionLimit = errors.New("plan exceeds the maximum fraction of scanned files")
+	ErrBytesLimit    = errors.New("plan exceeds the maximum bytes to delete")
+	// ErrInvalidPlan: a plan handed to Apply cannot be a plan this
+	// package made (a negative size, an unsafe path).
+	ErrInvalidPlan = errors.New("invalid plan")
+	// ErrDeleteFailed is storage.ErrDeleteFailed: some deletions or moves
+	// failed, and Apply did what its report says and no more.
+	ErrDeleteFailed = storage.ErrDeleteFailed
+)
+
+// Defaults used when the matching Options field is zero.
+const (
+	DefaultMinAge        = 24 * time.Hour
+	DefaultMaxFraction   = 0.5
+	DefaultTopDirs       = 10
+	DefaultCoverageDepth = 1
+	maxListed            = 10_000 // cap on Unrecognised and Missing lists
+)
+
+// Options configure a [Finder]. The zero value gives documented defaults.
+type Options struct {
+	// Dirs limits the scan to these directories below the root; empty
+	// scans the whole root. A directory inside another one listed is
+	// scanned once.
+	Dirs []string
+	// Protected lists globs of paths never scanned as candidates (and
+	// never deleted).
+	Protected []string
+	// Shapes lists globs stored paths look like ("profile_pics/*.jpg");
+	// when set, files matching none are reported as unrecognised and never
+	// deleted (O5).
+	Shapes []string
+	// MinAge is the grace period: files not older than this are never
+	// orphans, so an upload whose row has not committed yet survives (O4).
+	// Zero means DefaultMinAge (one day); negative means none.
+	MinAge time.Duration
+	// Unreferenced lists globs of files expected to have no reference
+	// ("tmp/**", "qr_codes/**"): the coverage guard does not count them.
+	Unreferenced []string
+	// CoverageDepth is how deep the coverage guard looks: 1 (the default,
+	// when zero) checks each top-level directory of the scan, 2 each of
+	// their subdirectories, and so on.
+	CoverageDepth int
+	// MaxDeletes, MaxFraction and MaxBytes are the blast-radius limits
+	// (O8). Zero MaxFraction means DefaultMaxFraction (half the scanned
+	// files); zero MaxDeletes and MaxBytes mean no limit; a negative
+	// MaxFraction means no limit.
+	MaxDeletes  int
+	MaxFraction float64
+	MaxBytes    int64
+	// Force applies a plan that a limit or the coverage guard refuses.
+	Force bool
+	// AllowEmpty allows an empty reference set (O3).
+	AllowEmpty bool
+	// StripPrefixes are removed from the front of references before they
+	// are compared ("/media/", "https://cdn.example.com/media/"); the
+	// first that matches is removed (O6). A reference with a query, a
+	// fragment or %-escapes also matches the path without them.
+	StripPrefixes []string
+	// Quarantine, when set, is a directory below the root that orphans are
+	// moved into instead of being deleted (O9), under
+	// storage.QuarantineDirName; see [Quarantine].
+	Quarantine string
+	// MeasureAll reads the size of every scanned file, so the plan's
+	// Scanned and Kept carry all bytes (Plan.Unmeasured is 0). On a local
+	// disk that is one more system call per file, which roughly doubles
+	// the time of Find; object stores and MemMapFs list sizes for free.
+	MeasureAll bool
+	// TopDirs is the length of Plan.Dirs. Zero means DefaultTopDirs.
+	TopDirs int
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives one line per deleted, quarantined or failed file.
+	Logger *slog.Logger
+	// OnEvent, when set, receives every per-file decision, on the
+	// goroutine that called Find or Apply.
+	OnEvent func(Event)
+}
+
+// Finder finds and removes files no record references. It is safe for
+// concurrent use.
+type Finder struct {
+	fs     afero.Fs
+	refs   Provider
+	opts   Options
+	now    func() time.Time
+	guards guards
+}
+
+// guards are the finder's safety checks, all on. Only this package's
+// tests turn one off on a finder of their own, to show that it is
+// load-bearing: with it off, a test that passes with it on must fail.
+type guards struct {
+	provider, empty, grace, limits, recheck, coverage bool
+}
+
+// New returns a Finder over fsys fed by refs. It panics on a malformed
+// glob, quarantine directory or directory to scan: programming errors, not
+// input. [CheckOptions] returns the same problems as an error.
+func New(fsys afero.Fs, refs Provider, opts Options) *Finder {
+	if err := CheckOptions(opts); err != nil {
+		panic("orphan: " + err.Error())
+	}
+	f := &Finder{fs: fsys, refs: refs, opts: opts, now: opts.Now, guards: guards{true, true, true, true, true, true}}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	if f.opts.MinAge == 0 {
+		f.opts.MinAge = DefaultMinAge
+	}
+	if f.opts.MaxFraction == 0 {
+		f.opts.MaxFraction = DefaultMaxFraction
+	}
+	if f.opts.TopDirs == 0 {
+		f.opts.TopDirs = DefaultTopDirs
+	}
+	if f.opts.CoverageDepth <= 0 {
+		f.opts.CoverageDepth = DefaultCoverageDepth
+	}
+	f.opts.Quarantine = strings.Trim(opts.Quarantine, "/")
+	f.opts.Dirs = scanDirs(opts.Dirs)
+	return f
+}
+
+// CheckOptions returns what New would panic on, as an error: for options
+// built from a command line or a configuration file.
+func CheckOptions(opts Options) error {
+	for _, globs := range [][]string{opts.Protected, opts.Shapes, opts.Unreferenced} {
+		if err := storage.CheckGlobs(globs...); err != nil {
+			return err
+		}
+	}
+	if q := strings.Trim(opts.Quarantine, "/"); q != "" {
+		if err := storage.ValidPath(q); err != nil {
+			return fmt.Errorf("invalid quarantine directory: %w", err)
+		}
+	}
+	for _, d := range opts.Dirs {
+		if _, err := storage.CleanDir(d); err != nil {
+			return fmt.Errorf("invalid directory to scan: %w", err)
+		}
+	}
+	return nil
+}
+
+// scanDirs cleans the directories to scan and drops any inside another
+// (or repeated), so that no file is listed, counted or planned twice. Nil
+// means the whole root.
+func scanDirs(dirs []string) []string {
+	var out []string
+	for _, d := range dirs {
+		d, _ := storage.CleanDir(d)
+		if d == "" {
+			return nil
+		}
+		out = append(out, d)
+	}
+	slices.Sort(out) // a parent sorts before what is inside it
+	var keep []string
+	for _, d := range out {
+		if !slices.ContainsFunc(keep, func(k string) bool { return d == k || strings.HasPrefix(d, k+"/") }) {
+			keep = append(keep, d)
+		}
+	}
+	return keep
+}
+
+// scanRoots returns the directories to list: Dirs, or the root.
+func (f *Finder) scanRoots() []string {
+	if len(f.opts.Dirs) == 0 {
+		return []string{""}
+	}
+	return f.opts.Dirs
+}

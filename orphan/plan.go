@@ -1,0 +1,100 @@
+package orphan
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Reasons a scanned file is not an orphan, the keys of Plan.Kept and
+// Report.Kept. Those shared with the storage layer (and sweep and
+// filefield) have its values.
+const (
+	KeptReferenced   = "referenced"
+	KeptYoung        = "young"
+	KeptProtected    = storage.KeptProtected // matches Options.Protected
+	KeptExcluded     = "excluded"            // outside Options.Dirs
+	KeptInFlight     = "in_flight"           // a filefield temp file
+	KeptUnrecognised = "unrecognised"        // not a valid stored path, or matches no Options.Shapes
+	KeptChanged      = storage.KeptChanged   // Apply: the file changed since Find
+	KeptGone         = storage.KeptGone      // Apply: the file was gone already
+	KeptNotRegular   = storage.KeptNotRegular
+)
+
+// Orphan is a file no record references.
+type Orphan struct {
+	Path    string    `json:"path"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mtime"`
+}
+
+// Plan is what Find found: the orphans and the audit figures (the seed's
+// "how many orphaned files, total storage wasted, which directories have
+// the most"). It marshals to JSON and can be applied later. Apply treats
+// a plan as a list of candidates: it checks every file again, and
+// computes the figures its guards use itself.
+type Plan struct {
+	Created time.Time `json:"created"`
+	// Duration is how long Find took.
+	Duration time.Duration      `json:"duration_ns"`
+	Scanned  storage.Count      `json:"scanned"`
+	Orphans  []Orphan           `json:"orphans"`
+	Total    storage.Count      `json:"total"`
+	Dirs     []storage.DirCount `json:"dirs"`
+	Kept     storage.KeptTally  `json:"kept"`
+	// References counts the references streamed, InvalidReferences those
+	// that are not valid stored paths after normalisation: they can match
+	// no file.
+	References        int `json:"references"`
+	InvalidReferences int `json:"invalid_references"`
+	// Uncovered lists the directories the coverage guard refuses: they
+	// hold orphans older than the grace period and not one valid
+	// reference points into them (see ErrUncovered).
+	Uncovered []string `json:"uncovered,omitempty"`
+	// Unrecognised lists (up to 10,000) files whose names match no shape.
+	Unrecognised []string `json:"unrecognised,omitempty"`
+	// Missing lists (up to 10,000, sorted) references whose files do not
+	// exist (O10); MissingCount counts them all.
+	Missing      []string `json:"missing,omitempty"`
+	MissingCount int      `json:"missing_count"`
+	// Unmeasured counts scanned files whose size was never read, so
+	// Scanned.Bytes and Kept's bytes leave them out. On backends that list
+	// names faster than sizes (RootFs), Find reads sizes only of files that
+	// can be orphans, which makes a plan about twice as fast; set
+	// Options.MeasureAll to read them all. Orphans are always measured.
+	Unmeasured int `json:"unmeasured"`
+
+	// made is set by Find and lost in JSON: Apply trusts the scanned
+	// count only of a plan its own finder made in this process.
+	made *Finder
+}
+
+// Check returns the sentinel of the first guard the plan's own figures
+// trip (the coverage guard, then the blast-radius limits), or nil; with
+// Options.Force it returns nil. Apply does not rely on it: it recomputes
+// every figure it guards on.
+func (f *Finder) Check(plan *Plan) error {
+	return f.check(len(plan.Orphans), plan.Scanned.Files, plan.Total.Bytes, plan.Uncovered)
+}
+
+func (f *Finder) check(n, scanned int, bytes int64, uncovered []string) error {
+	if f.opts.Force {
+		return nil
+	}
+	if len(uncovered) > 0 && f.guards.coverage {
+		return fmt.Errorf("%w: %q; declare them in Options.Unreferenced (--unreferenced) if they are expected to hold unreferenced files", ErrUncovered, uncovered)
+	}
+	if !f.guards.limits {
+		return nil
+	}
+	switch {
+	case f.opts.MaxDeletes > 0 && n > f.opts.MaxDeletes:
+		return fmt.Errorf("%w: %d > %d", ErrDeleteLimit, n, f.opts.MaxDeletes)
+	case f.opts.MaxFraction > 0 && n > 0 && float64(n) > f.opts.MaxFraction*float64(scanned):
+		return fmt.Errorf("%w: %d of %d files", ErrFractionLimit, n, scanned)
+	case f.opts.MaxBytes > 0 && bytes > f.opts.MaxBytes:
+		return fmt.Errorf("%w: %d > %d bytes", ErrBytesLimit, bytes, f.opts.MaxBytes)
+	}
+	return nil
+}
