@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -321,9 +320,9 @@ func (f *Fs) Rename(oldname, newname string) error {
 	if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
 		return pathErr("rename", oldname, err)
 	}
-	// CopySource is "bucket/key", URL-encoded: keys with spaces or "+"
-	// must survive the trip.
-	src := url.PathEscape(f.bucket) + "/" + escapeKey(okey)
+	// CopySource is "bucket/key", percent-encoded; servers decode it as a
+	// query value would be, so a raw "+" would name a key with a space.
+	src := escapeKey(f.bucket) + "/" + escapeKey(okey)
 	if _, err := f.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &f.bucket, Key: &nkey, CopySource: &src}); err != nil {
 		return pathErr("rename", oldname, err)
 	}
@@ -333,12 +332,27 @@ func (f *Fs) Rename(oldname, newname string) error {
 	return nil
 }
 
+// escapeKey percent-encodes every byte of k (as %XX) except "/" and the
+// unreserved characters A-Z, a-z, 0-9, "-", "_", "." and "~": the form in
+// which every server decodes a CopySource back to k. url.PathEscape is not
+// enough: it leaves "+", "&", "=", "$", ",", ";" and "@" as they are, and
+// servers decode a "+" as a space.
 func escapeKey(k string) string {
-	segs := strings.Split(k, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(k))
+	for i := 0; i < len(k); i++ {
+		switch c := k[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
+			c == '-', c == '_', c == '.', c == '~', c == '/':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
 	}
-	return strings.Join(segs, "/")
+	return b.String()
 }
 
 // Chmod does nothing: objects have no mode.
