@@ -2,7 +2,6 @@ package s3fs
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -60,11 +59,15 @@ func (f *file) Close() error {
 	if f.excl {
 		in.IfNoneMatch = aws.String("*") // create-only: never overwrite
 	}
-	if _, err := f.fs.client.PutObject(context.Background(), in); err != nil {
+	ctx := f.fs.context()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := f.fs.client.PutObject(ctx, in); err != nil {
 		if isPreconditionFailed(err) {
 			return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrExist}
 		}
-		return pathErr("close", f.name, err)
+		return opErr(ctx, "close", f.name, err)
 	}
 	return nil
 }
@@ -76,22 +79,29 @@ func (f *file) Read(p []byte) (int, error) {
 	if f.off >= f.info.size {
 		return 0, io.EOF
 	}
+	ctx := f.fs.context()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	if f.body == nil || f.bodyAt != f.off {
 		if f.body != nil {
 			f.body.Close()
 		}
 		rng := fmt.Sprintf("bytes=%d-", f.off)
-		out, err := f.fs.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
+		out, err := f.fs.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
 		if err != nil {
-			return 0, pathErr("read", f.name, err)
+			return 0, opErr(ctx, "read", f.name, err)
 		}
 		f.body, f.bodyAt = out.Body, f.off
 	}
 	n, err := f.body.Read(p)
 	f.off += int64(n)
 	f.bodyAt = f.off
-	if err == io.EOF && f.off < f.info.size {
+	switch {
+	case err == io.EOF && f.off < f.info.size:
 		err = io.ErrUnexpectedEOF
+	case err != nil && err != io.EOF && ctx.Err() != nil:
+		err = ctx.Err()
 	}
 	return n, err
 }
@@ -103,15 +113,22 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	if off >= f.info.size {
 		return 0, io.EOF
 	}
+	ctx := f.fs.context()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	rng := fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1)
-	out, err := f.fs.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
+	out, err := f.fs.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
 	if err != nil {
-		return 0, pathErr("read", f.name, err)
+		return 0, opErr(ctx, "read", f.name, err)
 	}
 	defer out.Body.Close()
 	n, err := io.ReadFull(out.Body, p)
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		err = io.EOF
+	case err != nil && err != io.EOF && ctx.Err() != nil:
+		err = ctx.Err()
 	}
 	return n, err
 }
@@ -171,12 +188,16 @@ func (f *file) Readdir(n int) ([]os.FileInfo, error) {
 	if f.name != "" {
 		prefix += f.name + "/"
 	}
+	ctx := f.fs.context()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out []os.FileInfo
 	p := s3.NewListObjectsV2Paginator(f.fs.client, &s3.ListObjectsV2Input{Bucket: &f.fs.bucket, Prefix: &prefix, Delimiter: aws.String("/"), MaxKeys: aws.Int32(pageSize)})
 	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
+		page, err := p.NextPage(ctx)
 		if err != nil {
-			return out, pathErr("readdir", f.name, err)
+			return out, opErr(ctx, "readdir", f.name, err)
 		}
 		for _, cp := range page.CommonPrefixes {
 			name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), prefix), "/")

@@ -18,6 +18,12 @@
 //     other; filefield therefore writes final keys directly (the backend is
 //     a storage.AtomicCreator) and never renames.
 //   - Rename is CopyObject then DeleteObject: not atomic.
+//   - Requests are made with context.Background(), or with the context
+//     given to WithContext: the Fs it returns, and the files opened
+//     through it, send no request once that context is done and return
+//     its error itself (not wrapped), so errors.Is(err,
+//     context.DeadlineExceeded) holds for an operation that ran out of
+//     time. ListTree, ListRange and RemoveFiles take their own context.
 //   - Modification times are the objects' LastModified; Chtimes is not
 //     supported.
 //   - Batch removal reports a key that did not exist as removed, and cannot
@@ -64,7 +70,8 @@ type Options struct {
 type Fs struct {
 	client *s3.Client
 	bucket string
-	prefix string // normalised, ending in "/" unless empty
+	prefix string          // normalised, ending in "/" unless empty
+	ctx    context.Context // of every request; nil means context.Background()
 }
 
 var (
@@ -82,6 +89,26 @@ func New(client *s3.Client, bucket string, opts Options) *Fs {
 		p += "/"
 	}
 	return &Fs{client: client, bucket: bucket, prefix: p}
+}
+
+// WithContext returns a shallow copy of f, as an afero.Fs whose dynamic
+// type is *Fs, that makes every request with ctx: those of Stat, Open,
+// OpenFile, Remove, RemoveAll and Rename, and those of the files it opens
+// (their reads, Readdir, and the upload on Close). Once ctx is done, they
+// return ctx.Err() itself, not wrapped. ListTree, ListRange and
+// RemoveFiles use the context they are given, on f and on the copy alike.
+func (f *Fs) WithContext(ctx context.Context) afero.Fs {
+	c := *f
+	c.ctx = ctx
+	return &c
+}
+
+// context returns the context of f's requests.
+func (f *Fs) context() context.Context {
+	if f.ctx == nil {
+		return context.Background()
+	}
+	return f.ctx
 }
 
 // CreatesAtomically reports true: objects appear whole on Close.
@@ -140,6 +167,15 @@ func pathErr(op, name string, err error) error {
 	return &fs.PathError{Op: op, Path: name, Err: err}
 }
 
+// opErr is pathErr for the failure of a request made with ctx: once ctx is
+// done, whatever the request said, it returns ctx.Err(), unwrapped.
+func opErr(ctx context.Context, op, name string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return pathErr(op, name, err)
+}
+
 // fileInfo describes an object or a virtual directory.
 type fileInfo struct {
 	name  string
@@ -170,16 +206,19 @@ func (f *Fs) stat(ctx context.Context, name string) (*fileInfo, error) {
 	if rel == "" {
 		return &fileInfo{name: "/", isDir: true}, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	out, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key})
 	if err == nil {
 		return &fileInfo{name: base, size: aws.ToInt64(out.ContentLength), mod: aws.ToTime(out.LastModified)}, nil
 	}
 	if !isNotFound(err) {
-		return nil, pathErr("stat", name, err)
+		return nil, opErr(ctx, "stat", name, err)
 	}
 	dir, err := f.hasChildren(ctx, key)
 	if err != nil {
-		return nil, pathErr("stat", name, err)
+		return nil, opErr(ctx, "stat", name, err)
 	}
 	if dir {
 		return &fileInfo{name: base, isDir: true}, nil
@@ -198,7 +237,7 @@ func (f *Fs) hasChildren(ctx context.Context, key string) (bool, error) {
 
 // Stat returns the FileInfo of an object or a virtual directory.
 func (f *Fs) Stat(name string) (os.FileInfo, error) {
-	fi, err := f.stat(context.Background(), name)
+	fi, err := f.stat(f.context(), name)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +263,7 @@ func (f *Fs) Open(name string) (afero.File, error) {
 // OpenFile opens an object. Writing needs O_CREATE, with O_TRUNC or
 // O_EXCL: objects cannot be appended to or written in place.
 func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) {
-	ctx := context.Background()
+	ctx := f.context()
 	rel, key, err := f.key(name)
 	if err != nil {
 		return nil, err
@@ -242,12 +281,15 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 	if strings.ContainsRune(rel, 0) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: storage.ErrUnsafePath}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	excl := flag&os.O_EXCL != 0
 	if excl {
 		if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key}); err == nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrExist}
 		} else if !isNotFound(err) {
-			return nil, pathErr("open", name, err)
+			return nil, opErr(ctx, "open", name, err)
 		}
 	}
 	return &file{fs: f, name: rel, key: key, writing: true, excl: excl, buf: &bytes.Buffer{}}, nil
@@ -256,18 +298,21 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 // Remove deletes an object. A virtual directory with keys below it is not
 // removed (ENOTEMPTY); a missing key is fs.ErrNotExist.
 func (f *Fs) Remove(name string) error {
-	ctx := context.Background()
+	ctx := f.context()
 	_, key, err := f.key(name)
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key}); err != nil {
 		if !isNotFound(err) {
-			return pathErr("remove", name, err)
+			return opErr(ctx, "remove", name, err)
 		}
 		dir, err := f.hasChildren(ctx, key)
 		if err != nil {
-			return pathErr("remove", name, err)
+			return opErr(ctx, "remove", name, err)
 		}
 		if dir {
 			return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
@@ -275,14 +320,14 @@ func (f *Fs) Remove(name string) error {
 		return pathErr("remove", name, fs.ErrNotExist)
 	}
 	if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &key}); err != nil {
-		return pathErr("remove", name, err)
+		return opErr(ctx, "remove", name, err)
 	}
 	return nil
 }
 
 // RemoveAll deletes an object and every key below it.
 func (f *Fs) RemoveAll(name string) error {
-	ctx := context.Background()
+	ctx := f.context()
 	rel, _, err := f.key(name)
 	if err != nil {
 		return err
@@ -308,7 +353,7 @@ func (f *Fs) RemoveAll(name string) error {
 
 // Rename copies oldname to newname, then deletes oldname. It is not atomic.
 func (f *Fs) Rename(oldname, newname string) error {
-	ctx := context.Background()
+	ctx := f.context()
 	_, okey, err := f.key(oldname)
 	if err != nil {
 		return err
@@ -317,17 +362,20 @@ func (f *Fs) Rename(oldname, newname string) error {
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
-		return pathErr("rename", oldname, err)
+		return opErr(ctx, "rename", oldname, err)
 	}
 	// CopySource is "bucket/key", percent-encoded; servers decode it as a
 	// query value would be, so a raw "+" would name a key with a space.
 	src := escapeKey(f.bucket) + "/" + escapeKey(okey)
 	if _, err := f.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &f.bucket, Key: &nkey, CopySource: &src}); err != nil {
-		return pathErr("rename", oldname, err)
+		return opErr(ctx, "rename", oldname, err)
 	}
 	if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
-		return pathErr("rename", oldname, err)
+		return opErr(ctx, "rename", oldname, err)
 	}
 	return nil
 }
@@ -382,6 +430,9 @@ func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path st
 		}
 		page, err := p.NextPage(ctx)
 		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return cerr
+			}
 			return &storage.PathError{Op: "list", Path: path, Err: err}
 		}
 		for _, o := range page.Contents {
@@ -470,7 +521,12 @@ func (f *Fs) RemoveFiles(ctx context.Context, paths []string) []error {
 		out, err := f.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &f.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
 		if err != nil {
 			for _, id := range ids {
-				errs[index[aws.ToString(id.Key)]] = &storage.PathError{Op: "remove", Path: strings.TrimPrefix(aws.ToString(id.Key), f.prefix), Err: err}
+				i := index[aws.ToString(id.Key)]
+				if cerr := ctx.Err(); cerr != nil {
+					errs[i] = cerr
+				} else {
+					errs[i] = &storage.PathError{Op: "remove", Path: paths[i], Err: err}
+				}
 			}
 			continue
 		}
