@@ -2,6 +2,7 @@ package s3fs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -64,12 +65,21 @@ func (f *file) Close() error {
 		return err
 	}
 	if _, err := f.fs.client.PutObject(ctx, in); err != nil {
-		if isPreconditionFailed(err) {
-			return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrExist}
-		}
-		return opErr(ctx, "close", f.name, err)
+		return f.closeErr(ctx, err)
 	}
 	return nil
+}
+
+// closeErr is the error of a Close whose upload failed with err: fs.ErrExist
+// when a create-only upload was refused because the key exists, and then
+// nothing more is done, since the object there is someone else's; ctx's
+// error once ctx is done; otherwise err as a *fs.PathError, which never
+// matches fs.ErrExist.
+func (f *file) closeErr(ctx context.Context, err error) error {
+	if f.excl && isExists(err) {
+		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrExist}
+	}
+	return opErr(ctx, "close", f.name, err)
 }
 
 func (f *file) Read(p []byte) (int, error) {

@@ -17,6 +17,12 @@
 //     create-only (If-None-Match: *), so two writers cannot overwrite each
 //     other; filefield therefore writes final keys directly (the backend is
 //     a storage.AtomicCreator) and never renames.
+//   - A create-only Close that the server refuses because the key exists
+//     (412 PreconditionFailed, or 409 ConditionalRequestConflict, which AWS
+//     returns while another conditional write of the key is in flight)
+//     returns an error matching fs.ErrExist and does nothing more: the
+//     object there is someone else's. A Close that failed for any other
+//     reason returns an error that does not match fs.ErrExist.
 //   - Rename is CopyObject then DeleteObject: not atomic.
 //   - Requests are made with context.Background(), or with the context
 //     given to WithContext: the Fs it returns, and the files opened
@@ -151,13 +157,21 @@ func isNotFound(err error) bool {
 	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
 }
 
-func isPreconditionFailed(err error) bool {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed {
-		return true
-	}
+// isExists reports whether err refuses a create-only write (If-None-Match:
+// *) because the key exists: 412 PreconditionFailed, or 409
+// ConditionalRequestConflict, which AWS S3 returns when another
+// conditional write of the key is in flight and is taken as lost to it.
+// Any other 409 (such as OperationAborted) is not.
+func isExists(err error) bool {
 	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed"
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "PreconditionFailed", "ConditionalRequestConflict":
+			return true
+		}
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed
 }
 
 func pathErr(op, name string, err error) error {
