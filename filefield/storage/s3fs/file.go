@@ -1,8 +1,6 @@
 package s3fs
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +11,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // file is an open object: read with ranged GETs, or written into a buffer
-// and uploaded whole on Close.
+// of at most one part, uploaded on Close or, past one part, as a multipart
+// upload (see upload.go).
 type file struct {
 	fs   *Fs
 	name string // relative to the prefix
@@ -30,17 +30,22 @@ type file struct {
 	listed bool
 
 	// writing
-	writing bool
-	excl    bool
-	buf     *bytes.Buffer
-	closed  bool
+	writing  bool
+	excl     bool
+	buf      []byte  // written bytes not yet uploaded: at most fs.partSize
+	size     int64   // bytes written
+	uploadID *string // of the multipart upload, once one is started
+	parts    []types.CompletedPart
+	err      error // a failed write's, returned by every later Write and Close
+
+	closed bool
 }
 
 func (f *file) Name() string { return f.name }
 
 func (f *file) Stat() (os.FileInfo, error) {
 	if f.writing {
-		return &fileInfo{name: path.Base("/" + f.name), size: int64(f.buf.Len())}, nil
+		return &fileInfo{name: path.Base("/" + f.name), size: f.size}, nil
 	}
 	return f.info, nil
 }
@@ -53,33 +58,10 @@ func (f *file) Close() error {
 	if f.body != nil {
 		f.body.Close()
 	}
-	if !f.writing {
-		return nil
-	}
-	in := &s3.PutObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Body: bytes.NewReader(f.buf.Bytes()), ContentLength: aws.Int64(int64(f.buf.Len()))}
-	if f.excl {
-		in.IfNoneMatch = aws.String("*") // create-only: never overwrite
-	}
-	ctx := f.fs.context()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if _, err := f.fs.client.PutObject(ctx, in); err != nil {
-		return f.closeErr(ctx, err)
+	if f.writing {
+		return f.finish()
 	}
 	return nil
-}
-
-// closeErr is the error of a Close whose upload failed with err: fs.ErrExist
-// when a create-only upload was refused because the key exists, and then
-// nothing more is done, since the object there is someone else's; ctx's
-// error once ctx is done; otherwise err as a *fs.PathError, which never
-// matches fs.ErrExist.
-func (f *file) closeErr(ctx context.Context, err error) error {
-	if f.excl && isExists(err) {
-		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrExist}
-	}
-	return opErr(ctx, "close", f.name, err)
 }
 
 func (f *file) Read(p []byte) (int, error) {
@@ -161,15 +143,6 @@ func (f *file) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-func (f *file) Write(p []byte) (int, error) {
-	if !f.writing || f.closed {
-		return 0, &fs.PathError{Op: "write", Path: f.name, Err: fs.ErrClosed}
-	}
-	return f.buf.Write(p)
-}
-
-func (f *file) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
-
 func (f *file) WriteAt([]byte, int64) (int, error) {
 	return 0, &fs.PathError{Op: "writeat", Path: f.name, Err: errors.ErrUnsupported}
 }
@@ -178,7 +151,8 @@ func (f *file) Truncate(int64) error {
 	return &fs.PathError{Op: "truncate", Path: f.name, Err: errors.ErrUnsupported}
 }
 
-// Sync does nothing: the object is uploaded whole on Close.
+// Sync does nothing: parts are uploaded as the buffer fills, and the
+// object appears on Close.
 func (f *file) Sync() error { return nil }
 
 // Readdir lists a virtual directory's objects and subdirectories, all in
@@ -234,11 +208,4 @@ func (f *file) Readdirnames(n int) ([]string, error) {
 		names[i] = fi.Name()
 	}
 	return names, err
-}
-
-// Abort discards a file opened for writing without uploading it.
-func (f *file) Abort() error {
-	f.closed = true
-	f.buf = nil
-	return nil
 }

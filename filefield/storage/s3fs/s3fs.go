@@ -12,17 +12,39 @@
 //   - Directories are virtual: a name is a directory when keys exist below
 //     it. Mkdir and MkdirAll do nothing; Stat of a key that is only a prefix
 //     of other keys ("uploads/1" beside "uploads/12.jpg") is fs.ErrNotExist.
-//   - Files opened for writing are buffered in memory and uploaded whole on
-//     Close, so a file appears complete or not at all. O_EXCL creates are
-//     create-only (If-None-Match: *), so two writers cannot overwrite each
-//     other; filefield therefore writes final keys directly (the backend is
+//   - Files opened for writing buffer at most Options.PartSize bytes (8
+//     MiB by default) in memory. A file that fits is uploaded with one
+//     PutObject on Close. A larger one streams as a multipart upload:
+//     each time the buffer is full and more bytes come, it is uploaded as
+//     a part and reused; Close uploads the last part and completes the
+//     upload. Either way the object appears on Close, complete, or not at
+//     all; filefield therefore writes final keys directly (the backend is
 //     a storage.AtomicCreator) and never renames.
+//   - A multipart upload that fails anywhere (a part, the completion, the
+//     context running out) is aborted with AbortMultipartUpload, as it is
+//     by the file's Abort method, so a failed Close leaves neither an
+//     object nor stored parts. The abort runs on a context of its own,
+//     bounded by 10 s, since it must run even when the caller's is done;
+//     if it fails too, the error says so and the upload stays pending (a
+//     bucket lifecycle rule with AbortIncompleteMultipartUpload reclaims
+//     such uploads, and those of files never closed). A completion that
+//     got no answer (the deadline passed, the connection broke) may still
+//     have stored the object: Close cannot know.
+//   - O_EXCL creates are create-only: OpenFile refuses an existing key,
+//     and the upload carries If-None-Match: *, on PutObject and on
+//     CompleteMultipartUpload alike, so two writers cannot overwrite each
+//     other. AWS S3 honours the condition on both; versitygw v1.8.0 (the
+//     version the tests run) does too, checking it again under its
+//     per-key lock just before publishing the object, and leaves the
+//     refused upload pending, which s3fs then aborts. On a server that
+//     ignored the condition on CompleteMultipartUpload, an O_EXCL file
+//     larger than PartSize could overwrite a key created after OpenFile.
 //   - A create-only Close that the server refuses because the key exists
 //     (412 PreconditionFailed, or 409 ConditionalRequestConflict, which AWS
 //     returns while another conditional write of the key is in flight)
-//     returns an error matching fs.ErrExist and does nothing more: the
-//     object there is someone else's. A Close that failed for any other
-//     reason returns an error that does not match fs.ErrExist.
+//     returns an error matching fs.ErrExist and does nothing more to the
+//     key: the object there is someone else's. A Close that failed for
+//     any other reason returns an error that does not match fs.ErrExist.
 //   - Rename is CopyObject then DeleteObject: not atomic.
 //   - Requests are made with context.Background(), or with the context
 //     given to WithContext: the Fs it returns, and the files opened
@@ -34,11 +56,10 @@
 //     supported.
 //   - Batch removal reports a key that did not exist as removed, and cannot
 //     tell a "directory" from a missing key: S3's DeleteObjects does not
-//     say. See storagetest.S3Divergences.
+//     say. See storagetest.ObjectStoreDivergences.
 package s3fs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,15 +90,22 @@ type Options struct {
 	// Prefix is prepended to every key, such as "media/". Empty means the
 	// bucket's root.
 	Prefix string
+	// PartSize is the most a file open for writing buffers in memory, and
+	// the size of each part when it is uploaded in parts. Zero means
+	// DefaultPartSize (8 MiB); less than MinPartSize (5 MiB, S3's smallest
+	// part) means MinPartSize. S3 allows 10,000 parts, so an object can
+	// hold at most 10,000 times PartSize bytes.
+	PartSize int
 }
 
 // Fs is an afero.Fs over one bucket (and key prefix) of an S3-compatible
 // server. It is safe for concurrent use.
 type Fs struct {
-	client *s3.Client
-	bucket string
-	prefix string          // normalised, ending in "/" unless empty
-	ctx    context.Context // of every request; nil means context.Background()
+	client   *s3.Client
+	bucket   string
+	prefix   string          // normalised, ending in "/" unless empty
+	partSize int             // bytes
+	ctx      context.Context // of every request; nil means context.Background()
 }
 
 var (
@@ -94,7 +122,14 @@ func New(client *s3.Client, bucket string, opts Options) *Fs {
 	if p != "" {
 		p += "/"
 	}
-	return &Fs{client: client, bucket: bucket, prefix: p}
+	ps := opts.PartSize
+	switch {
+	case ps == 0:
+		ps = DefaultPartSize
+	case ps < MinPartSize:
+		ps = MinPartSize
+	}
+	return &Fs{client: client, bucket: bucket, prefix: p, partSize: ps}
 }
 
 // WithContext returns a shallow copy of f, as an afero.Fs whose dynamic
@@ -258,7 +293,7 @@ func (f *Fs) Stat(name string) (os.FileInfo, error) {
 	return fi, nil
 }
 
-// Create creates or truncates an object, uploaded on Close.
+// Create creates or truncates an object, stored on Close.
 func (f *Fs) Create(name string) (afero.File, error) {
 	return f.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 }
@@ -306,7 +341,7 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 			return nil, opErr(ctx, "open", name, err)
 		}
 	}
-	return &file{fs: f, name: rel, key: key, writing: true, excl: excl, buf: &bytes.Buffer{}}, nil
+	return &file{fs: f, name: rel, key: key, writing: true, excl: excl}, nil
 }
 
 // Remove deletes an object. A virtual directory with keys below it is not

@@ -30,3 +30,11 @@ func TestEscapeKey(t *testing.T) {
 	assert.Equal(t, "k/x%2By.png", escapeKey("k/x+y.png"))
 	assert.Equal(t, "a-b_c.d~e/%25%20%26", escapeKey("a-b_c.d~e/% &"))
 }
+
+// PartSize defaults to 8 MiB and is never below S3's 5 MiB minimum.
+func TestPartSize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[int]int{0: DefaultPartSize, 1: MinPartSize, MinPartSize - 1: MinPartSize, MinPartSize: MinPartSize, 64 << 20: 64 << 20} {
+		assert.Equal(t, want, New(nil, "b", Options{PartSize: in}).partSize, "PartSize %d", in)
+	}
+}
