@@ -16,20 +16,20 @@ import (
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 )
 
-// within runs op and returns its error and how long it took, giving up
+// within runs op and returns how long it took and its error, giving up
 // (and failing t) after 10 s, so that an operation that ignores its
 // context fails the test instead of hanging it.
-func within(t *testing.T, op func() error) (error, time.Duration) {
+func within(t *testing.T, op func() error) (time.Duration, error) {
 	t.Helper()
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- op() }()
 	select {
 	case err := <-done:
-		return err, time.Since(start)
+		return time.Since(start), err
 	case <-time.After(10 * time.Second):
 		t.Fatal("the operation ignored its context: still running after 10s")
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -105,7 +105,7 @@ func TestContextStalledServer(t *testing.T) {
 			p.Stall(s3test.Is(c.stall...))
 			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 			defer cancel()
-			err, took := within(t, func() error { return c.op(base.WithContext(ctx)) })
+			took, err := within(t, func() error { return c.op(base.WithContext(ctx)) })
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
 			assert.Less(t, took, time.Second)
 

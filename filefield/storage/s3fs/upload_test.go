@@ -191,7 +191,7 @@ func TestFailedMultipartLeavesNothing(t *testing.T) {
 				assert.NotErrorIs(t, err, fs.ErrExist)
 				assert.Zero(t, pending(t, srv.Client(nil), bucket), "the upload was aborted at once")
 			}
-			err, _ = within(t, func() error { return c.end(f) })
+			_, err = within(t, func() error { return c.end(f) })
 			switch {
 			case c.name == "Abort":
 				assert.NoError(t, err)
