@@ -2,6 +2,8 @@
 // v1.8.0 on a loopback port, storing objects as files in a temporary
 // folder. It installs versitygw with "go install" into the user's cache
 // the first time (about 90 s), so "go test ./..." works on a fresh machine.
+// A Proxy in front of it stalls or fails chosen requests, for tests of
+// deadlines and failures.
 package s3test
 
 import (
