@@ -1,8 +1,6 @@
 package s3fs
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +11,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // file is an open object: read with ranged GETs, or written into a buffer
-// and uploaded whole on Close.
+// of at most one part, uploaded on Close or, past one part, as a multipart
+// upload (see upload.go).
 type file struct {
 	fs   *Fs
 	name string // relative to the prefix
@@ -30,17 +30,22 @@ type file struct {
 	listed bool
 
 	// writing
-	writing bool
-	excl    bool
-	buf     *bytes.Buffer
-	closed  bool
+	writing  bool
+	excl     bool
+	buf      []byte  // written bytes not yet uploaded: at most fs.partSize
+	size     int64   // bytes written
+	uploadID *string // of the multipart upload, once one is started
+	parts    []types.CompletedPart
+	err      error // a failed write's, returned by every later Write and Close
+
+	closed bool
 }
 
 func (f *file) Name() string { return f.name }
 
 func (f *file) Stat() (os.FileInfo, error) {
 	if f.writing {
-		return &fileInfo{name: path.Base("/" + f.name), size: int64(f.buf.Len())}, nil
+		return &fileInfo{name: path.Base("/" + f.name), size: f.size}, nil
 	}
 	return f.info, nil
 }
@@ -53,18 +58,8 @@ func (f *file) Close() error {
 	if f.body != nil {
 		f.body.Close()
 	}
-	if !f.writing {
-		return nil
-	}
-	in := &s3.PutObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Body: bytes.NewReader(f.buf.Bytes()), ContentLength: aws.Int64(int64(f.buf.Len()))}
-	if f.excl {
-		in.IfNoneMatch = aws.String("*") // create-only: never overwrite
-	}
-	if _, err := f.fs.client.PutObject(context.Background(), in); err != nil {
-		if isPreconditionFailed(err) {
-			return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrExist}
-		}
-		return pathErr("close", f.name, err)
+	if f.writing {
+		return f.finish()
 	}
 	return nil
 }
@@ -76,22 +71,29 @@ func (f *file) Read(p []byte) (int, error) {
 	if f.off >= f.info.size {
 		return 0, io.EOF
 	}
+	ctx := f.fs.context()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	if f.body == nil || f.bodyAt != f.off {
 		if f.body != nil {
 			f.body.Close()
 		}
 		rng := fmt.Sprintf("bytes=%d-", f.off)
-		out, err := f.fs.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
+		out, err := f.fs.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
 		if err != nil {
-			return 0, pathErr("read", f.name, err)
+			return 0, opErr(ctx, "read", f.name, err)
 		}
 		f.body, f.bodyAt = out.Body, f.off
 	}
 	n, err := f.body.Read(p)
 	f.off += int64(n)
 	f.bodyAt = f.off
-	if err == io.EOF && f.off < f.info.size {
+	switch {
+	case err == io.EOF && f.off < f.info.size:
 		err = io.ErrUnexpectedEOF
+	case err != nil && err != io.EOF && ctx.Err() != nil:
+		err = ctx.Err()
 	}
 	return n, err
 }
@@ -103,15 +105,22 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	if off >= f.info.size {
 		return 0, io.EOF
 	}
+	ctx := f.fs.context()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	rng := fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1)
-	out, err := f.fs.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
+	out, err := f.fs.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.fs.bucket, Key: &f.key, Range: &rng})
 	if err != nil {
-		return 0, pathErr("read", f.name, err)
+		return 0, opErr(ctx, "read", f.name, err)
 	}
 	defer out.Body.Close()
 	n, err := io.ReadFull(out.Body, p)
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		err = io.EOF
+	case err != nil && err != io.EOF && ctx.Err() != nil:
+		err = ctx.Err()
 	}
 	return n, err
 }
@@ -134,15 +143,6 @@ func (f *file) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-func (f *file) Write(p []byte) (int, error) {
-	if !f.writing || f.closed {
-		return 0, &fs.PathError{Op: "write", Path: f.name, Err: fs.ErrClosed}
-	}
-	return f.buf.Write(p)
-}
-
-func (f *file) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
-
 func (f *file) WriteAt([]byte, int64) (int, error) {
 	return 0, &fs.PathError{Op: "writeat", Path: f.name, Err: errors.ErrUnsupported}
 }
@@ -151,7 +151,8 @@ func (f *file) Truncate(int64) error {
 	return &fs.PathError{Op: "truncate", Path: f.name, Err: errors.ErrUnsupported}
 }
 
-// Sync does nothing: the object is uploaded whole on Close.
+// Sync does nothing: parts are uploaded as the buffer fills, and the
+// object appears on Close.
 func (f *file) Sync() error { return nil }
 
 // Readdir lists a virtual directory's objects and subdirectories, all in
@@ -171,12 +172,16 @@ func (f *file) Readdir(n int) ([]os.FileInfo, error) {
 	if f.name != "" {
 		prefix += f.name + "/"
 	}
+	ctx := f.fs.context()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out []os.FileInfo
 	p := s3.NewListObjectsV2Paginator(f.fs.client, &s3.ListObjectsV2Input{Bucket: &f.fs.bucket, Prefix: &prefix, Delimiter: aws.String("/"), MaxKeys: aws.Int32(pageSize)})
 	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
+		page, err := p.NextPage(ctx)
 		if err != nil {
-			return out, pathErr("readdir", f.name, err)
+			return out, opErr(ctx, "readdir", f.name, err)
 		}
 		for _, cp := range page.CommonPrefixes {
 			name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), prefix), "/")
@@ -203,11 +208,4 @@ func (f *file) Readdirnames(n int) ([]string, error) {
 		names[i] = fi.Name()
 	}
 	return names, err
-}
-
-// Abort discards a file opened for writing without uploading it.
-func (f *file) Abort() error {
-	f.closed = true
-	f.buf = nil
-	return nil
 }

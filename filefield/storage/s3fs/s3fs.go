@@ -12,27 +12,59 @@
 //   - Directories are virtual: a name is a directory when keys exist below
 //     it. Mkdir and MkdirAll do nothing; Stat of a key that is only a prefix
 //     of other keys ("uploads/1" beside "uploads/12.jpg") is fs.ErrNotExist.
-//   - Files opened for writing are buffered in memory and uploaded whole on
-//     Close, so a file appears complete or not at all. O_EXCL creates are
-//     create-only (If-None-Match: *), so two writers cannot overwrite each
-//     other; filefield therefore writes final keys directly (the backend
+//   - Files opened for writing buffer at most Options.PartSize bytes (8
+//     MiB by default) in memory. A file that fits is uploaded with one
+//     PutObject on Close. A larger one streams as a multipart upload:
+//     each time the buffer is full and more bytes come, it is uploaded as
+//     a part and reused; Close uploads the last part and completes the
+//     upload. Either way the object appears on Close, complete, or not at
+//     all; filefield therefore writes final keys directly (the backend
 //     reports storage.Features.AtomicCreate) and never renames.
+//   - A multipart upload that fails anywhere (a part, the completion, the
+//     context running out) is aborted with AbortMultipartUpload, as it is
+//     by the file's Abort method, so a failed Close leaves neither an
+//     object nor stored parts. The abort runs on a context of its own,
+//     bounded by 10 s, since it must run even when the caller's is done;
+//     if it fails too, the error says so and the upload stays pending (a
+//     bucket lifecycle rule with AbortIncompleteMultipartUpload reclaims
+//     such uploads, and those of files never closed). A completion that
+//     got no answer (the deadline passed, the connection broke) may still
+//     have stored the object: Close cannot know.
+//   - O_EXCL creates are create-only: OpenFile refuses an existing key,
+//     and the upload carries If-None-Match: *, on PutObject and on
+//     CompleteMultipartUpload alike, so two writers cannot overwrite each
+//     other. AWS S3 honours the condition on both; versitygw v1.8.0 (the
+//     version the tests run) does too, checking it again under its
+//     per-key lock just before publishing the object, and leaves the
+//     refused upload pending, which s3fs then aborts. On a server that
+//     ignored the condition on CompleteMultipartUpload, an O_EXCL file
+//     larger than PartSize could overwrite a key created after OpenFile.
+//   - A create-only Close that the server refuses because the key exists
+//     (412 PreconditionFailed, or 409 ConditionalRequestConflict, which AWS
+//     returns while another conditional write of the key is in flight)
+//     returns an error matching fs.ErrExist and does nothing more to the
+//     key: the object there is someone else's. A Close that failed for
+//     any other reason returns an error that does not match fs.ErrExist.
 //   - Rename is CopyObject then DeleteObject: not atomic.
+//   - Requests are made with context.Background(), or with the context
+//     given to WithContext: the Fs it returns, and the files opened
+//     through it, send no request once that context is done and return
+//     its error itself (not wrapped), so errors.Is(err,
+//     context.DeadlineExceeded) holds for an operation that ran out of
+//     time. ListTree, ListRange and RemoveFiles take their own context.
 //   - Modification times are the objects' LastModified; Chtimes is not
 //     supported.
 //   - Batch removal reports a key that did not exist as removed, and cannot
 //     tell a "directory" from a missing key: S3's DeleteObjects does not
-//     say. See storagetest.S3Divergences.
+//     say. See storagetest.ObjectStoreDivergences.
 package s3fs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -58,14 +90,22 @@ type Options struct {
 	// Prefix is prepended to every key, such as "media/". Empty means the
 	// bucket's root.
 	Prefix string
+	// PartSize is the most a file open for writing buffers in memory, and
+	// the size of each part when it is uploaded in parts. Zero means
+	// DefaultPartSize (8 MiB); less than MinPartSize (5 MiB, S3's smallest
+	// part) means MinPartSize. S3 allows 10,000 parts, so an object can
+	// hold at most 10,000 times PartSize bytes.
+	PartSize int
 }
 
 // Fs is an afero.Fs over one bucket (and key prefix) of an S3-compatible
 // server. It is safe for concurrent use.
 type Fs struct {
-	client *s3.Client
-	bucket string
-	prefix string // normalised, ending in "/" unless empty
+	client   *s3.Client
+	bucket   string
+	prefix   string          // normalised, ending in "/" unless empty
+	partSize int             // bytes
+	ctx      context.Context // of every request; nil means context.Background()
 }
 
 var (
@@ -82,7 +122,34 @@ func New(client *s3.Client, bucket string, opts Options) *Fs {
 	if p != "" {
 		p += "/"
 	}
-	return &Fs{client: client, bucket: bucket, prefix: p}
+	ps := opts.PartSize
+	switch {
+	case ps == 0:
+		ps = DefaultPartSize
+	case ps < MinPartSize:
+		ps = MinPartSize
+	}
+	return &Fs{client: client, bucket: bucket, prefix: p, partSize: ps}
+}
+
+// WithContext returns a shallow copy of f, as an afero.Fs whose dynamic
+// type is *Fs, that makes every request with ctx: those of Stat, Open,
+// OpenFile, Remove, RemoveAll and Rename, and those of the files it opens
+// (their reads, Readdir, and the upload on Close). Once ctx is done, they
+// return ctx.Err() itself, not wrapped. ListTree, ListRange and
+// RemoveFiles use the context they are given, on f and on the copy alike.
+func (f *Fs) WithContext(ctx context.Context) afero.Fs {
+	c := *f
+	c.ctx = ctx
+	return &c
+}
+
+// context returns the context of f's requests.
+func (f *Fs) context() context.Context {
+	if f.ctx == nil {
+		return context.Background()
+	}
+	return f.ctx
 }
 
 // Features reports an object store's: objects appear whole on Close and
@@ -128,13 +195,21 @@ func isNotFound(err error) bool {
 	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
 }
 
-func isPreconditionFailed(err error) bool {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed {
-		return true
-	}
+// isExists reports whether err refuses a create-only write (If-None-Match:
+// *) because the key exists: 412 PreconditionFailed, or 409
+// ConditionalRequestConflict, which AWS S3 returns when another
+// conditional write of the key is in flight and is taken as lost to it.
+// Any other 409 (such as OperationAborted) is not.
+func isExists(err error) bool {
 	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed"
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "PreconditionFailed", "ConditionalRequestConflict":
+			return true
+		}
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed
 }
 
 func pathErr(op, name string, err error) error {
@@ -142,6 +217,15 @@ func pathErr(op, name string, err error) error {
 		err = fs.ErrNotExist
 	}
 	return &fs.PathError{Op: op, Path: name, Err: err}
+}
+
+// opErr is pathErr for the failure of a request made with ctx: once ctx is
+// done, whatever the request said, it returns ctx.Err(), unwrapped.
+func opErr(ctx context.Context, op, name string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return pathErr(op, name, err)
 }
 
 // fileInfo describes an object or a virtual directory.
@@ -174,16 +258,19 @@ func (f *Fs) stat(ctx context.Context, name string) (*fileInfo, error) {
 	if rel == "" {
 		return &fileInfo{name: "/", isDir: true}, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	out, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key})
 	if err == nil {
 		return &fileInfo{name: base, size: aws.ToInt64(out.ContentLength), mod: aws.ToTime(out.LastModified)}, nil
 	}
 	if !isNotFound(err) {
-		return nil, pathErr("stat", name, err)
+		return nil, opErr(ctx, "stat", name, err)
 	}
 	dir, err := f.hasChildren(ctx, key)
 	if err != nil {
-		return nil, pathErr("stat", name, err)
+		return nil, opErr(ctx, "stat", name, err)
 	}
 	if dir {
 		return &fileInfo{name: base, isDir: true}, nil
@@ -202,14 +289,14 @@ func (f *Fs) hasChildren(ctx context.Context, key string) (bool, error) {
 
 // Stat returns the FileInfo of an object or a virtual directory.
 func (f *Fs) Stat(name string) (os.FileInfo, error) {
-	fi, err := f.stat(context.Background(), name)
+	fi, err := f.stat(f.context(), name)
 	if err != nil {
 		return nil, err
 	}
 	return fi, nil
 }
 
-// Create creates or truncates an object, uploaded on Close.
+// Create creates or truncates an object, stored on Close.
 func (f *Fs) Create(name string) (afero.File, error) {
 	return f.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 }
@@ -228,7 +315,7 @@ func (f *Fs) Open(name string) (afero.File, error) {
 // OpenFile opens an object. Writing needs O_CREATE, with O_TRUNC or
 // O_EXCL: objects cannot be appended to or written in place.
 func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) {
-	ctx := context.Background()
+	ctx := f.context()
 	rel, key, err := f.key(name)
 	if err != nil {
 		return nil, err
@@ -246,32 +333,38 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 	if strings.ContainsRune(rel, 0) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: storage.ErrUnsafePath}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	excl := flag&os.O_EXCL != 0
 	if excl {
 		if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key}); err == nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrExist}
 		} else if !isNotFound(err) {
-			return nil, pathErr("open", name, err)
+			return nil, opErr(ctx, "open", name, err)
 		}
 	}
-	return &file{fs: f, name: rel, key: key, writing: true, excl: excl, buf: &bytes.Buffer{}}, nil
+	return &file{fs: f, name: rel, key: key, writing: true, excl: excl}, nil
 }
 
 // Remove deletes an object. A virtual directory with keys below it is not
 // removed (ENOTEMPTY); a missing key is fs.ErrNotExist.
 func (f *Fs) Remove(name string) error {
-	ctx := context.Background()
+	ctx := f.context()
 	_, key, err := f.key(name)
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key}); err != nil {
 		if !isNotFound(err) {
-			return pathErr("remove", name, err)
+			return opErr(ctx, "remove", name, err)
 		}
 		dir, err := f.hasChildren(ctx, key)
 		if err != nil {
-			return pathErr("remove", name, err)
+			return opErr(ctx, "remove", name, err)
 		}
 		if dir {
 			return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
@@ -279,14 +372,14 @@ func (f *Fs) Remove(name string) error {
 		return pathErr("remove", name, fs.ErrNotExist)
 	}
 	if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &key}); err != nil {
-		return pathErr("remove", name, err)
+		return opErr(ctx, "remove", name, err)
 	}
 	return nil
 }
 
 // RemoveAll deletes an object and every key below it.
 func (f *Fs) RemoveAll(name string) error {
-	ctx := context.Background()
+	ctx := f.context()
 	rel, _, err := f.key(name)
 	if err != nil {
 		return err
@@ -312,7 +405,7 @@ func (f *Fs) RemoveAll(name string) error {
 
 // Rename copies oldname to newname, then deletes oldname. It is not atomic.
 func (f *Fs) Rename(oldname, newname string) error {
-	ctx := context.Background()
+	ctx := f.context()
 	_, okey, err := f.key(oldname)
 	if err != nil {
 		return err
@@ -321,27 +414,45 @@ func (f *Fs) Rename(oldname, newname string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
-		return pathErr("rename", oldname, err)
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	// CopySource is "bucket/key", URL-encoded: keys with spaces or "+"
-	// must survive the trip.
-	src := url.PathEscape(f.bucket) + "/" + escapeKey(okey)
+	if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
+		return opErr(ctx, "rename", oldname, err)
+	}
+	// CopySource is "bucket/key", percent-encoded; servers decode it as a
+	// query value would be, so a raw "+" would name a key with a space.
+	src := escapeKey(f.bucket) + "/" + escapeKey(okey)
 	if _, err := f.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &f.bucket, Key: &nkey, CopySource: &src}); err != nil {
-		return pathErr("rename", oldname, err)
+		return opErr(ctx, "rename", oldname, err)
 	}
 	if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
-		return pathErr("rename", oldname, err)
+		return opErr(ctx, "rename", oldname, err)
 	}
 	return nil
 }
 
+// escapeKey percent-encodes every byte of k (as %XX) except "/" and the
+// unreserved characters A-Z, a-z, 0-9, "-", "_", "." and "~": the form in
+// which every server decodes a CopySource back to k. url.PathEscape is not
+// enough: it leaves "+", "&", "=", "$", ",", ";" and "@" as they are, and
+// servers decode a "+" as a space.
 func escapeKey(k string) string {
-	segs := strings.Split(k, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(k))
+	for i := 0; i < len(k); i++ {
+		switch c := k[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
+			c == '-', c == '_', c == '.', c == '~', c == '/':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
 	}
-	return strings.Join(segs, "/")
+	return b.String()
 }
 
 // Chmod does nothing: objects have no mode.
@@ -371,6 +482,9 @@ func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path st
 		}
 		page, err := p.NextPage(ctx)
 		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return cerr
+			}
 			return &storage.PathError{Op: "list", Path: path, Err: err}
 		}
 		for _, o := range page.Contents {
@@ -459,7 +573,12 @@ func (f *Fs) RemoveFiles(ctx context.Context, paths []string) []error {
 		out, err := f.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &f.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
 		if err != nil {
 			for _, id := range ids {
-				errs[index[aws.ToString(id.Key)]] = &storage.PathError{Op: "remove", Path: strings.TrimPrefix(aws.ToString(id.Key), f.prefix), Err: err}
+				i := index[aws.ToString(id.Key)]
+				if cerr := ctx.Err(); cerr != nil {
+					errs[i] = cerr
+				} else {
+					errs[i] = &storage.PathError{Op: "remove", Path: paths[i], Err: err}
+				}
 			}
 			continue
 		}

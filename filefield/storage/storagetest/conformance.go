@@ -76,6 +76,7 @@ var checks = []check{
 	{"RemoveNonEmptyDir", checkRemoveNonEmptyDir},
 	{"RefusesNUL", checkNUL},
 	{"OddNames", checkOddNames},
+	{"KeyCharacters", checkKeyCharacters},
 	{"ModTimeRoundTrip", checkModTime},
 	{"ListWhileDeleting", checkListWhileDeleting},
 	{"FastPathsAgree", checkFastPathsAgree},

@@ -2,6 +2,8 @@
 // v1.8.0 on a loopback port, storing objects as files in a temporary
 // folder. It installs versitygw with "go install" into the user's cache
 // the first time (about 90 s), so "go test ./..." works on a fresh machine.
+// A Proxy in front of it stalls or fails chosen requests, for tests of
+// deadlines and failures.
 package s3test
 
 import (
@@ -189,13 +191,15 @@ func (s *Server) Stop() {
 
 // Client returns an S3 client for the server. counter, when not nil,
 // counts the HTTP requests it sends.
-func (s *Server) Client(counter *Counter) *s3.Client {
+func (s *Server) Client(counter *Counter) *s3.Client { return newClient(s.Endpoint, counter) }
+
+func newClient(endpoint string, counter *Counter) *s3.Client {
 	var hc s3.HTTPClient = http.DefaultClient
 	if counter != nil {
 		hc = &countingClient{c: http.DefaultClient, n: counter}
 	}
 	return s3.New(s3.Options{
-		BaseEndpoint:               aws.String(s.Endpoint),
+		BaseEndpoint:               aws.String(endpoint),
 		Region:                     "us-east-1",
 		Credentials:                credentials.NewStaticCredentialsProvider(access, secret, ""),
 		UsePathStyle:               true,
@@ -232,6 +236,12 @@ type BackdatingFs struct {
 	dir string
 }
 
+// WithContext returns a BackdatingFs over b's s3fs.Fs.WithContext(ctx):
+// its requests use ctx, and its Chtimes still back-dates.
+func (b *BackdatingFs) WithContext(ctx context.Context) afero.Fs {
+	return &BackdatingFs{Fs: b.Fs.WithContext(ctx).(*s3fs.Fs), dir: b.dir}
+}
+
 // Chtimes back-dates the object's file on the server.
 func (b *BackdatingFs) Chtimes(name string, atime, mtime time.Time) error {
 	if _, err := b.Fs.Stat(name); err != nil {
@@ -240,8 +250,9 @@ func (b *BackdatingFs) Chtimes(name string, atime, mtime time.Time) error {
 	return os.Chtimes(filepath.Join(b.dir, filepath.FromSlash(strings.TrimLeft(name, "/"))), atime, mtime)
 }
 
-// Counter counts S3 requests by kind: "list" (ListObjectsV2),
-// "delete-batch" (DeleteObjects), "head", "get", "put", "delete", "other".
+// Counter counts S3 requests by kind, as named by Kind: "list"
+// (ListObjectsV2), "delete-batch" (DeleteObjects), "copy", the multipart
+// kinds, and otherwise "head", "get", "put", "delete" or "other".
 type Counter struct {
 	mu sync.Mutex
 	n  map[string]int
@@ -267,22 +278,7 @@ type countingClient struct {
 }
 
 func (cc *countingClient) Do(r *http.Request) (*http.Response, error) {
-	kind := "other"
-	q := r.URL.Query()
-	switch {
-	case r.Method == http.MethodGet && q.Get("list-type") == "2":
-		kind = "list"
-	case r.Method == http.MethodPost && q.Has("delete"):
-		kind = "delete-batch"
-	case r.Method == http.MethodHead:
-		kind = "head"
-	case r.Method == http.MethodGet:
-		kind = "get"
-	case r.Method == http.MethodPut:
-		kind = "put"
-	case r.Method == http.MethodDelete:
-		kind = "delete"
-	}
+	kind := Kind(r)
 	cc.n.mu.Lock()
 	if cc.n.n == nil {
 		cc.n.n = map[string]int{}

@@ -1,0 +1,224 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// keyChars are the characters checkKeyCharacters puts into names: every
+// printable ASCII byte a stored path segment may hold (all but "/", "\"
+// and ":"), and some multi-byte UTF-8 ones, including two spaces that are
+// not ASCII's.
+func keyChars() []string {
+	var cs []string
+	for c := byte(0x20); c < 0x7f; c++ {
+		if c != '/' && c != '\\' && c != ':' {
+			cs = append(cs, string(c))
+		}
+	}
+	return append(cs, "é", "ü", "中", "😀", "\u00a0", "\u3000")
+}
+
+// lookalikes are names that differ only in how a space or a plus is
+// written, raw or percent-encoded.
+var lookalikes = []string{"x+y", "x y", "x%20y", "x%2By", "x%2by", "x++y", "x+%20y", "+x+", "%2B", "%20"}
+
+// wrongKeys returns the names a server or client would reach instead of n
+// by decoding or encoding it once too often or the wrong way: "a b" for
+// "a+b" (a query-style decoding), "a%2Bb" for "a+b" (an encoding nobody
+// decoded), "a+b" for "a b". Only valid stored paths other than n are
+// returned.
+func wrongKeys(n string) []string {
+	cands := []string{
+		strings.ReplaceAll(n, "+", " "),
+		strings.ReplaceAll(n, " ", "+"),
+		eachSegment(n, url.QueryEscape),
+		eachSegment(n, url.PathEscape),
+	}
+	if d, err := url.QueryUnescape(n); err == nil {
+		cands = append(cands, d)
+	}
+	if d, err := url.PathUnescape(n); err == nil {
+		cands = append(cands, d)
+	}
+	var out []string
+	for _, c := range cands {
+		if c != n && storage.ValidPath(c) == nil && !contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// eachSegment applies fn to each segment of the slash path p.
+func eachSegment(p string, fn func(string) string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = fn(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// keyNames returns the names checkKeyCharacters stores: each of keyChars at
+// the start, middle and end of a file name and in the middle of a
+// directory name, the lookalikes, and the wrong keys of all of these as
+// decoys. Names storage.ValidPath refuses (a segment starting with a dot,
+// ending in a dot or space) are left out.
+func keyNames() []string {
+	var names []string
+	add := func(n string) {
+		if storage.ValidPath(n) == nil && !contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, c := range keyChars() {
+		for _, n := range []string{c + "k", "k" + c + "k", "k" + c, "d" + c + "d/k"} {
+			add(n)
+		}
+	}
+	for _, n := range lookalikes {
+		add(n)
+	}
+	for _, n := range names {
+		for _, w := range wrongKeys(n) {
+			add(w)
+		}
+	}
+	return names
+}
+
+// errList collects a check's failures, keeping the first few: one broken
+// encoding fails hundreds of names the same way.
+type errList struct {
+	errs []error
+	more int
+}
+
+func (l *errList) add(format string, args ...any) {
+	if len(l.errs) == 30 {
+		l.more++
+		return
+	}
+	l.errs = append(l.errs, fmt.Errorf(format, args...))
+}
+
+func (l *errList) err() error {
+	if l.more > 0 {
+		l.errs = append(l.errs, fmt.Errorf("and %d more", l.more))
+	}
+	return errors.Join(l.errs...)
+}
+
+// checkKeyCharacters stores a file for every character a stored name may
+// hold, at the start, middle and end of a segment, beside decoys named
+// what a wrong encoding or decoding of its name would give ("a b" beside
+// "a+b"). It renames each into another directory and checks, by content,
+// that exactly that file moved and its decoys are untouched; then it
+// lists, stats, reads and removes them, checking the decoys after each
+// removal.
+func checkKeyCharacters(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	names := keyNames()
+	src, dst := dir+"/src", dir+"/dst"
+	content := map[string][]byte{}
+	where := map[string]string{} // name -> src or dst; absent once removed
+	for i, n := range names {
+		content[n] = fmt.Appendf(nil, "%d:%s\n", i, n)
+		if err := writeFile(fsys, src+"/"+n, content[n]); err != nil {
+			return fmt.Errorf("create %q: %v", n, err)
+		}
+		where[n] = src
+	}
+	var errs errList
+	same := func(p, n string) {
+		if got, err := afero.ReadFile(fsys, p); err != nil {
+			errs.add("read %q: %v", p, err)
+		} else if !bytes.Equal(got, content[n]) {
+			errs.add("%q holds %q, want %q", p, got, content[n])
+		}
+	}
+	decoys := func(n, after string) {
+		for _, w := range wrongKeys(n) {
+			if d, ok := where[w]; ok {
+				if got, err := afero.ReadFile(fsys, d+"/"+w); err != nil || !bytes.Equal(got, content[w]) {
+					errs.add("after %s %q, its decoy %q holds (%q, %v), want %q", after, n, d+"/"+w, got, err, content[w])
+				}
+			}
+		}
+	}
+
+	for _, n := range names {
+		if err := fsys.MkdirAll(storage.Dir(dst+"/"+n), 0o755); err != nil {
+			return err
+		}
+		if err := fsys.Rename(src+"/"+n, dst+"/"+n); err != nil {
+			errs.add("rename %q: %v", n, err)
+			continue
+		}
+		where[n] = dst
+		same(dst+"/"+n, n)
+		if _, err := fsys.Stat(src + "/" + n); !errors.Is(err, fs.ErrNotExist) {
+			errs.add("after renaming %q, Stat of the old name: %v, want fs.ErrNotExist", n, err)
+		}
+		decoys(n, "renaming")
+	}
+
+	if left, err := regularFiles(ctx, fsys, src); err != nil {
+		errs.add("%v", err)
+	} else if len(left) != 0 {
+		errs.add("%d files left in the source directory after renaming every one", len(left))
+	}
+	listed, err := regularFiles(ctx, fsys, dst)
+	if err != nil {
+		errs.add("%v", err)
+	}
+	for _, n := range names {
+		if e, ok := listed[dst+"/"+n]; !ok || e.Size != int64(len(content[n])) {
+			errs.add("listing has %q as %+v (listed: %v), want size %d", n, e, ok, len(content[n]))
+		}
+		delete(listed, dst+"/"+n)
+	}
+	for p := range listed {
+		errs.add("listing has %q, which was never written", p)
+	}
+
+	for _, n := range names {
+		p := dst + "/" + n
+		if fi, err := fsys.Stat(p); err != nil || fi.IsDir() || fi.Size() != int64(len(content[n])) {
+			errs.add("Stat(%q): (%v, %v), want a file of %d bytes", p, fi, err, len(content[n]))
+		}
+		same(p, n)
+		if err := fsys.Remove(p); err != nil {
+			errs.add("Remove(%q): %v", p, err)
+			continue
+		}
+		delete(where, n)
+		if _, err := fsys.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			errs.add("after Remove, Stat(%q): %v, want fs.ErrNotExist", p, err)
+		}
+		decoys(n, "removing")
+	}
+	if left, err := regularFiles(ctx, fsys, dir); err != nil {
+		errs.add("%v", err)
+	} else if len(left) != 0 {
+		errs.add("%d files left after removing every one", len(left))
+	}
+	return errs.err()
+}
