@@ -11,8 +11,10 @@
 // Remove of a missing file gives fs.ErrNotExist; O_EXCL refuses an existing
 // file; Rename replaces an existing target; listing while deleting visits
 // each entry once and neither panics nor hangs; names with spaces, "+", "%"
-// and non-ASCII round-trip; Chtimes round-trips; and the fast paths (List,
-// RemoveFiles) agree with the portable ones.
+// and non-ASCII round-trip; every character a stored path may hold
+// survives a rename next to the decoys a wrong encoding would hit
+// ("a b" beside "a+b" and "a%2Bb"); Chtimes round-trips; and the fast
+// paths (List, RemoveFiles) agree with the portable ones.
 //
 // Known divergences are declared in [Divergences], never skipped: the
 // suite checks that a declared divergence is still there.
