@@ -114,6 +114,7 @@ var (
 	_ storage.RangeLister     = (*Fs)(nil)
 	_ storage.BatchRemover    = (*Fs)(nil)
 	_ storage.FeatureReporter = (*Fs)(nil)
+	_ storage.Mover           = (*Fs)(nil)
 )
 
 // New returns an Fs on bucket through client.
@@ -428,6 +429,48 @@ func (f *Fs) Rename(oldname, newname string) error {
 	}
 	if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
 		return opErr(ctx, "rename", oldname, err)
+	}
+	return nil
+}
+
+// MoveFile implements storage.Mover: it copies oldname to newname only
+// if newname does not exist, then deletes oldname. The destination is
+// checked with a HEAD first, and the copy also carries If-None-Match: *,
+// which servers that support conditional copies honour: there a key
+// created between the two is not replaced either. A missing oldname is
+// fs.ErrNotExist, an existing newname fs.ErrExist. Keys have no links,
+// and every object is a regular file.
+func (f *Fs) MoveFile(oldname, newname string) error {
+	ctx := f.context()
+	_, okey, err := f.key(oldname)
+	if err != nil {
+		return err
+	}
+	rel, nkey, err := f.key(newname)
+	if err != nil {
+		return err
+	}
+	if rel == "" {
+		return &storage.PathError{Op: "move", Path: newname, Err: storage.ErrUnsafePath}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &nkey}); err == nil {
+		return &fs.PathError{Op: "move", Path: newname, Err: fs.ErrExist}
+	} else if !isNotFound(err) {
+		return opErr(ctx, "move", newname, err)
+	}
+	src := escapeKey(f.bucket) + "/" + escapeKey(okey)
+	_, err = f.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &f.bucket, Key: &nkey, CopySource: &src, IfNoneMatch: aws.String("*")})
+	if err != nil && isExists(err) {
+		return &fs.PathError{Op: "move", Path: newname, Err: fs.ErrExist}
+	}
+	if err != nil {
+		return opErr(ctx, "move", oldname, err)
+	}
+	if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
+		return opErr(ctx, "move", oldname, err)
 	}
 	return nil
 }

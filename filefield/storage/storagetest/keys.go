@@ -77,6 +77,15 @@ func contains(s []string, v string) bool {
 	return false
 }
 
+// KeyNames returns names that hold every character a stored path may
+// hold (each printable ASCII character but "/", "\" and ":", and
+// multi-byte ones, two non-ASCII spaces among them) at the start, middle
+// and end of a name and inside a directory name, with the names a wrong
+// encoding or decoding would reach instead ("a b" for "a+b", "a%2Bb"):
+// for tests that check a backend, or code over it, acts on exactly the
+// file it was given. Every name is a valid stored path.
+func KeyNames() []string { return keyNames() }
+
 // keyNames returns the names checkKeyCharacters stores: each of keyChars at
 // the start, middle and end of a file name and in the middle of a
 // directory name, the lookalikes, and the wrong keys of all of these as
