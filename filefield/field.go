@@ -1,7 +1,6 @@
 package filefield
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -38,18 +37,12 @@ var typeExtensions = map[string]string{
 
 // RefChecker answers whether any row other than the one being changed still
 // references a stored path (F8). Fields consult it before deleting an old
-// file; an error or true keeps the file.
-type RefChecker interface {
-	IsReferenced(ctx context.Context, path string) (bool, error)
-}
+// file; an error or true keeps the file. It is storage.RefChecker, which
+// sweep asks too.
+type RefChecker = storage.RefChecker
 
 // RefCheckerFunc adapts a function to [RefChecker].
-type RefCheckerFunc func(ctx context.Context, path string) (bool, error)
-
-// IsReferenced calls f.
-func (f RefCheckerFunc) IsReferenced(ctx context.Context, path string) (bool, error) {
-	return f(ctx, path)
-}
+type RefCheckerFunc = storage.RefCheckerFunc
 
 // Options configure a [Field]. The zero value gives documented defaults.
 type Options struct {

@@ -11,7 +11,7 @@ import (
 // Report.Kept. Those shared with the storage layer (and sweep and
 // filefield) have its values.
 const (
-	KeptReferenced   = "referenced"
+	KeptReferenced   = storage.KeptReferenced
 	KeptYoung        = "young"
 	KeptProtected    = storage.KeptProtected // matches Options.Protected
 	KeptExcluded     = "excluded"            // outside Options.Dirs

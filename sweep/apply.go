@@ -58,10 +58,15 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 			break
 		}
 		part := plan[start:min(start+round, len(plan))]
-		targets := make([]storage.Target, len(part))
+		targets := make([]storage.Target, 0, len(part))
 		rules = make(map[string]int32, len(part))
-		for i, c := range part {
-			targets[i] = storage.Target{Path: c.path, Size: c.size}
+		for _, c := range part {
+			if reason, err := s.referenced(ctx, c); reason != "" {
+				rep.Kept.Add(reason, c.size)
+				s.event(ctx, Event{Action: ActionKeep, Path: c.path, Rule: s.ruleName(c), Reason: reason, Size: c.size, Err: err})
+				continue
+			}
+			targets = append(targets, storage.Target{Path: c.path, Size: c.size})
 			rules[c.path] = c.rule
 		}
 		if err := storage.Delete(ctx, s.fs, targets, opts); err != nil {
@@ -79,6 +84,22 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 		return fmt.Errorf("sweep: %w: %d files (%d bytes); see the report", storage.ErrDeleteFailed, rep.Failed.Files, rep.Failed.Bytes)
 	}
 	return nil
+}
+
+// referenced asks Options.Refs about c, just before its deletion, and
+// returns why it must be kept, or "". Temp files are nobody's reference.
+func (s *Sweeper) referenced(ctx context.Context, c candidate) (string, error) {
+	if s.opts.Refs == nil || c.rule < 0 {
+		return "", nil
+	}
+	used, err := s.opts.Refs.IsReferenced(ctx, c.path)
+	switch {
+	case err != nil:
+		return KeptCheckFailed, err
+	case used:
+		return KeptReferenced, nil
+	}
+	return "", nil
 }
 
 // ErrDeleteFailed is storage.ErrDeleteFailed: some planned deletions

@@ -3,6 +3,8 @@ package sweep
 import (
 	"log/slog"
 	"time"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
 // Defaults used when the matching Options field is zero.
@@ -49,6 +51,12 @@ type Options struct {
 	Dir string
 	// Protected lists globs of paths no rule deletes.
 	Protected []string
+	// Refs, when set, is asked about each file just before it would be
+	// deleted: a file a row still references is kept (KeptReferenced), and
+	// so is one the check fails for (KeptCheckFailed). Set it when rows
+	// may point at files the rules match, as an application's QR codes
+	// do, so that a sweep never leaves a row pointing at nothing.
+	Refs storage.RefChecker
 	// DryRun reports what would be deleted and deletes nothing.
 	DryRun bool
 	// RemoveEmptyDirs removes directories that the sweep left empty,

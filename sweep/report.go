@@ -19,6 +19,10 @@ const (
 	KeptNoTime     = "no_time"              // TimeFromName could not read a time
 	KeptNotRegular = storage.KeptNotRegular // a symlink, FIFO, socket or device
 	KeptChanged    = storage.KeptChanged    // changed type just before its deletion
+	// KeptReferenced and KeptCheckFailed: Options.Refs said a row still
+	// references the file, or could not say.
+	KeptReferenced  = storage.KeptReferenced
+	KeptCheckFailed = storage.KeptCheckFailed
 )
 
 // Action is what a sweep did, or would do, to a file.

@@ -1,6 +1,8 @@
 package sweep_test
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/sweep"
 )
 
@@ -108,4 +111,27 @@ func TestShadowedRulesAreRefused(t *testing.T) {
 	} {
 		assert.Error(t, sweep.CheckOptions(bad))
 	}
+}
+
+// With Options.Refs, a file a row still references is never swept, and a
+// failing check keeps the file too.
+func TestSweepKeepsReferencedFiles(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+		put(t, fsys, "qr_codes/1/used.png", 1, 30*day)
+		put(t, fsys, "qr_codes/1/stale.png", 1, 30*day)
+		put(t, fsys, "qr_codes/2/unknown.png", 1, 30*day)
+		refs := storage.RefCheckerFunc(func(_ context.Context, p string) (bool, error) {
+			if p == "qr_codes/2/unknown.png" {
+				return false, errors.New("database gone")
+			}
+			return p == "qr_codes/1/used.png", nil
+		})
+		rep, err := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "qr_codes/**", MaxAge: 7 * day}}, Now: clock, Refs: refs}).Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.Deleted.Files)
+		assert.Equal(t, 1, rep.Kept[sweep.KeptReferenced].Files)
+		assert.Equal(t, 1, rep.Kept[sweep.KeptCheckFailed].Files)
+		assert.Equal(t, []string{"qr_codes/1/used.png", "qr_codes/2/unknown.png"}, files(t, fsys))
+	})
 }

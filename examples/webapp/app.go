@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +25,8 @@ import (
 const schema = `
 CREATE TABLE IF NOT EXISTS users (
 	id INTEGER PRIMARY KEY, name TEXT NOT NULL,
-	picture TEXT NOT NULL DEFAULT '', signature TEXT NOT NULL DEFAULT '', qr_code TEXT NOT NULL DEFAULT '');
+	picture TEXT NOT NULL DEFAULT '', signature TEXT NOT NULL DEFAULT '', qr_code TEXT NOT NULL DEFAULT '',
+	qr_created INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS forum_messages (
 	id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, body TEXT NOT NULL, image TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS donations (
@@ -56,6 +58,7 @@ type App struct {
 	log    *slog.Logger
 	kinds  map[string]*kind
 	qr     *filefield.Field
+	qrAge  time.Duration
 	sweep  *sweep.Sweeper
 	finder func(opts orphan.Options) *orphan.Finder
 
@@ -72,7 +75,11 @@ func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qr
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	a := &App{db: db, fs: fsys, log: log, kinds: map[string]*kind{}}
+	// Databases made before QR codes expired through their rows.
+	if _, err := db.ExecContext(ctx, `ALTER TABLE users ADD COLUMN qr_created INTEGER NOT NULL DEFAULT 0`); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	a := &App{db: db, fs: fsys, log: log, kinds: map[string]*kind{}, qrAge: qrAge}
 	images := []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
 	field := func(name, dir string, types []string) *filefield.Field {
 		return filefield.New(name, fsys, filefield.Options{Dir: dir, AllowedTypes: types, Logger: log})
@@ -86,18 +93,22 @@ func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qr
 		a.kinds[k.name] = k
 	}
 	a.qr = field("qr_codes", "qr_codes/{owner}", []string{"image/png"})
+	// QR codes expire through their rows (expireQR); the sweeper removes
+	// what is left over, and never a code a row still shows.
 	a.sweep = sweep.New(fsys, sweep.Options{
 		Rules:  []sweep.Rule{{Name: "qr_codes", Glob: "qr_codes/**", MaxAge: qrAge}},
 		Logger: log,
-		OnReport: func(r *sweep.Report, err error) {
-			a.mu.Lock()
-			a.lastSweep, a.sweepErr = r, err
-			a.mu.Unlock()
-		},
+		Refs: storage.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
+			var n int
+			err := db.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE qr_code = ?`, p).Scan(&n)
+			return n > 0, err
+		}),
 	})
 	refs := sqlrefs.New(db, refQueries...)
 	a.finder = func(opts orphan.Options) *orphan.Finder {
 		opts.Logger = log
+		// The sweeper manages qr_codes/: its files may have no row.
+		opts.Unreferenced = append(opts.Unreferenced, "qr_codes/**")
 		return orphan.New(fsys, refs, opts)
 	}
 	return a, nil
@@ -142,9 +153,70 @@ func (a *App) media(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
 }
 
-// RunSweeper sweeps QR codes every interval until ctx ends.
+// RunSweeper expires and sweeps QR codes now and every interval until
+// ctx ends.
 func (a *App) RunSweeper(ctx context.Context, every time.Duration) {
-	_ = a.sweep.Run(ctx, every)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		a.sweepQR(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweepQR expires QR codes older than qrAge through their rows, so that
+// no page shows a code whose file is gone, then sweeps the QR folder for
+// leftovers (files no row references any more: a crash between a commit
+// and its file change, say).
+func (a *App) sweepQR(ctx context.Context) {
+	err := a.expireQR(ctx)
+	rep, serr := a.sweep.Sweep(ctx)
+	a.mu.Lock()
+	a.lastSweep, a.sweepErr = rep, errors.Join(err, serr)
+	a.mu.Unlock()
+}
+
+// expireQR clears, in one transaction, the QR codes of users whose code is
+// older than qrAge; their files are deleted after the commit.
+func (a *App) expireQR(ctx context.Context) error {
+	_, err := filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+		cutoff := time.Now().Add(-a.qrAge).Unix()
+		rows, err := tx.QueryContext(ctx, `SELECT id, qr_code FROM users WHERE qr_code != '' AND qr_created < ?`, cutoff)
+		if err != nil {
+			return err
+		}
+		type expired struct {
+			id   int64
+			path string
+		}
+		var all []expired
+		for rows.Next() {
+			var e expired
+			if err := rows.Scan(&e.id, &e.path); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, e := range all {
+			if _, err := b.Add(a.qr.Delete(ctx, e.path)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET qr_code = '', qr_created = 0 WHERE id = ? AND qr_code = ?`, e.id, e.path); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
 }
 
 func (a *App) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
@@ -226,7 +298,7 @@ func (a *App) generateQR(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE users SET qr_code = ? WHERE id = ?", ch.New, id)
+		_, err = tx.ExecContext(ctx, "UPDATE users SET qr_code = ?, qr_created = ? WHERE id = ?", ch.New, time.Now().Unix(), id)
 		return err
 	})
 	if err != nil {

@@ -243,3 +243,46 @@ func TestAdminOrphanDryRunThenApply(t *testing.T) {
 	_, page = e.get("/admin")
 	assert.True(t, strings.Contains(string(page), "Last sweep"))
 }
+
+// A QR sweep never leaves a row pointing at a deleted code: codes older
+// than the age expire through their rows, and the sweeper keeps whatever
+// a row still shows, even a file older than the age.
+func TestQRSweepLeavesNoBrokenImage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, name := range []string{"ann", "bob", "cy"} {
+		require.Equal(t, http.StatusSeeOther, e.post("/users", map[string]string{"name": name}, nil, ""))
+	}
+	for _, id := range []string{"1", "2", "3"} {
+		require.Equal(t, http.StatusSeeOther, e.postForm("/qr/"+id, nil).StatusCode)
+	}
+	qr := func(id int) string {
+		var p string
+		require.NoError(t, e.db.QueryRow(`SELECT qr_code FROM users WHERE id = ?`, id).Scan(&p))
+		return p
+	}
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	// ann's code is old by its row and its file; bob's file is old but
+	// his row says it was made now (a clock that disagrees); cy's is new.
+	_, err := e.db.Exec(`UPDATE users SET qr_created = ? WHERE id = 1`, old.Unix())
+	require.NoError(t, err)
+	annQR, bobQR, cyQR := qr(1), qr(2), qr(3)
+	for _, p := range []string{annQR, bobQR} {
+		require.NoError(t, e.fs.Chtimes(p, old, old))
+	}
+	// A leftover code no row shows, old: the sweeper's to remove.
+	storagetest.WriteFile(t, e.fs, "qr_codes/9/leftover.png", png("left"), old)
+
+	require.Equal(t, http.StatusSeeOther, e.postForm("/admin/sweep", nil).StatusCode)
+	assert.Empty(t, qr(1), "ann's expired code is cleared from her row")
+	assert.Equal(t, bobQR, qr(2))
+	assert.Equal(t, cyQR, qr(3))
+	left := storagetest.Files(t, e.fs)
+	assert.NotContains(t, left, annQR)
+	assert.NotContains(t, left, "qr_codes/9/leftover.png")
+	for _, id := range []int{1, 2, 3} {
+		if p := qr(id); p != "" {
+			assert.Contains(t, left, p, "user %d's row points at a file that is there", id)
+		}
+	}
+}

@@ -231,10 +231,7 @@ func (a *App) orphans(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) sweepNow(w http.ResponseWriter, r *http.Request) {
-	rep, err := a.sweep.Sweep(r.Context())
-	a.mu.Lock()
-	a.lastSweep, a.sweepErr = rep, err
-	a.mu.Unlock()
+	a.sweepQR(r.Context())
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 

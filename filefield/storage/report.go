@@ -2,6 +2,7 @@ package storage
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"slices"
 )
@@ -84,3 +85,24 @@ const MaxFailures = 100
 // moves failed (a full disk, a server gone away): the run did what its
 // report says and no more. Every package returns this one sentinel.
 var ErrDeleteFailed = errors.New("some deletions failed")
+
+// RefChecker answers whether any row still references a stored path.
+// filefield asks it before deleting a stale file, and sweep before
+// deleting a file a rule matched; an error or true keeps the file.
+type RefChecker interface {
+	IsReferenced(ctx context.Context, path string) (bool, error)
+}
+
+// RefCheckerFunc adapts a function to [RefChecker].
+type RefCheckerFunc func(ctx context.Context, path string) (bool, error)
+
+// IsReferenced calls f.
+func (f RefCheckerFunc) IsReferenced(ctx context.Context, path string) (bool, error) {
+	return f(ctx, path)
+}
+
+// Reasons a reference check keeps a file, in every package that asks one.
+const (
+	KeptReferenced  = "referenced"   // a row still references it
+	KeptCheckFailed = "check_failed" // the reference check failed: kept, fail closed
+)
