@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
+	"github.com/mediaclean/mediaclean/examples/internal/appdb"
 	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
@@ -54,7 +55,7 @@ func newEnv(t *testing.T) *env {
 func newEnvOn(t *testing.T, fsys afero.Fs) *env {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)")
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
@@ -99,7 +100,7 @@ func (e *env) postForm(path string, values url.Values) *http.Response {
 func (e *env) referenced() []string {
 	e.t.Helper()
 	var out []string
-	for _, q := range refQueries {
+	for _, q := range appdb.RefQueries() {
 		rows, err := e.db.Query(q)
 		require.NoError(e.t, err)
 		for rows.Next() {

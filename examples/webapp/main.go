@@ -91,7 +91,7 @@ func run(addr, data string, qrAge, sweepEvery time.Duration, s3c s3Config) error
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "app.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "app.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mediaclean/mediaclean/examples/internal/appdb"
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+)
+
+// appData builds the example app's database and media folder: 100 users
+// with a picture, 10 of them with an e-signature and 20 with a QR code,
+// 30 donations with a receipt and 20 forum messages with an image, all
+// older than a day; plus old files no row references, in every folder.
+// It returns the media root, the database and the orphans.
+func appData(t *testing.T) (root, dbPath string, orphans []string) {
+	t.Helper()
+	base := t.TempDir()
+	root, dbPath = filepath.Join(base, "media"), filepath.Join(base, "app.db")
+	require.NoError(t, os.MkdirAll(root, 0o755))
+	fsys, err := storage.NewRootFs(root)
+	require.NoError(t, err)
+	defer fsys.Close()
+	db, err := sql.Open("sqlite", "file:"+dbPath)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(appdb.Schema)
+	require.NoError(t, err)
+	old := time.Now().Add(-3 * 24 * time.Hour)
+	file := func(p string) string {
+		storagetest.WriteFile(t, fsys, p, []byte(p), old)
+		return p
+	}
+	for i := 1; i <= 100; i++ {
+		pic := file(fmt.Sprintf("profile_pics/%032x.jpg", i))
+		var sig, qr string
+		if i <= 10 {
+			sig = file(fmt.Sprintf("e_signatures/%032x.png", i))
+		}
+		if i <= 20 {
+			qr = file(fmt.Sprintf("qr_codes/%d/%032x.png", i, i))
+		}
+		_, err := db.Exec(`INSERT INTO users (id, name, picture, signature, qr_code, qr_created) VALUES (?, ?, ?, ?, ?, ?)`, i, fmt.Sprint("user ", i), pic, sig, qr, old.Unix())
+		require.NoError(t, err)
+	}
+	for i := 1; i <= 30; i++ {
+		_, err := db.Exec(`INSERT INTO donations (user_id, amount, receipt) VALUES (?, '10', ?)`, i, file(fmt.Sprintf("donation_receipts/%032x.pdf", i)))
+		require.NoError(t, err)
+	}
+	for i := 1; i <= 20; i++ {
+		_, err := db.Exec(`INSERT INTO forum_messages (user_id, body, image) VALUES (?, 'hi', ?)`, i, file(fmt.Sprintf("forum_images/2026/11/%032x.png", i)))
+		require.NoError(t, err)
+	}
+	for _, c := range appdb.FileColumns {
+		orphans = append(orphans, file(c.Dir+"/orphan.png"))
+	}
+	return root, dbPath, orphans
+}
+
+// readmeCommands returns the cleanup-media command lines of the README:
+// the shell example, the crontab line and the systemd ExecStart, each as
+// its arguments, with the binary, a cron schedule, "ExecStart=" and output
+// redirections taken off.
+func readmeCommands(t *testing.T) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	out := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		i := strings.Index(line, "cleanup-media --root")
+		if i < 0 {
+			continue
+		}
+		kind := "sh"
+		switch {
+		case strings.HasPrefix(line, "ExecStart="):
+			kind = "systemd"
+		case strings.HasPrefix(line, "0 2 * * *"):
+			kind = "cron"
+		}
+		cmd := line[i+len("cleanup-media"):]
+		if j := strings.Index(cmd, ">>"); j >= 0 {
+			cmd = cmd[:j]
+		}
+		out[kind] = shellWords(t, cmd)
+	}
+	return out
+}
+
+// shellWords splits s into words as a shell (or systemd) would: spaces
+// separate, double or single quotes group.
+func shellWords(t *testing.T, s string) []string {
+	var words []string
+	var cur strings.Builder
+	in, quote := false, byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteByte(c)
+		case c == '"' || c == '\'':
+			quote, in = c, true
+		case c == ' ' || c == '\t':
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+				in = false
+			}
+		case c == '\\':
+			t.Fatalf("a line continuation or escape in %q: keep README commands on one line", s)
+		default:
+			cur.WriteByte(c)
+			in = true
+		}
+	}
+	require.Zero(t, quote, "unbalanced quote in %q", s)
+	if in {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// The README's cron, systemd and shell lines, run as written against the
+// example app's schema and data, delete the orphans and nothing a row
+// references. (Once they listed only users.picture: run verbatim, they
+// deleted every receipt and signature, 45 of 146 files, under the
+// fraction limit.)
+func TestREADMECommandsRunVerbatim(t *testing.T) {
+	t.Parallel()
+	cmds := readmeCommands(t)
+	require.ElementsMatch(t, []string{"sh", "cron", "systemd"}, keys(cmds))
+	for kind, args := range cmds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			root, db, orphans := appData(t)
+			for i, a := range args {
+				a = strings.ReplaceAll(a, "/srv/app/media", root)
+				args[i] = strings.ReplaceAll(a, "/srv/app/app.db", db)
+			}
+			before := listAll(t, root)
+			r := runCmd(t, args...)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			after := listAll(t, root)
+			for _, p := range before {
+				if !slices.Contains(orphans, p) {
+					assert.Contains(t, after, p, "a referenced file was deleted")
+				}
+			}
+			if slices.Contains(args, "--dry-run") {
+				assert.Equal(t, before, after)
+				return
+			}
+			for _, o := range orphans {
+				assert.NotContains(t, after, o)
+			}
+		})
+	}
+}
+
+func keys(m map[string][]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func listAll(t *testing.T, root string) []string {
+	t.Helper()
+	fsys, err := storage.NewRootFs(root)
+	require.NoError(t, err)
+	defer fsys.Close()
+	return storagetest.Files(t, fsys)
+}
+
+// A run that leaves out a file column is refused by the coverage guard,
+// deleting nothing, and says which directories made it refuse.
+func TestMissingReferenceQueryIsRefused(t *testing.T) {
+	t.Parallel()
+	root, db, _ := appData(t)
+	before := listAll(t, root)
+	r := runCmd(t, "--root", root, "--qr-age", "7d", "--check-orphans", "--db", "sqlite:"+db, "--refs-sql", "SELECT picture FROM users")
+	assert.Equal(t, exitRefused, r.code, r.stderr)
+	for _, d := range []string{"donation_receipts", "e_signatures", "forum_images"} {
+		assert.Contains(t, r.stderr, "  "+d+"\n")
+	}
+	assert.NotContains(t, r.stderr, "qr_codes", "the QR rule manages qr_codes/")
+	assert.Equal(t, before, listAll(t, root), "nothing deleted, not even QR codes")
+
+	// Declared as expected to hold unreferenced files, they are deleted.
+	r = runCmd(t, "--root", root, "--qr-age", "7d", "--check-orphans", "--db", "sqlite:"+db, "--refs-sql", "SELECT picture FROM users",
+		"--unreferenced", "donation_receipts/**", "--unreferenced", "e_signatures/**", "--unreferenced", "forum_images/**", "--max-fraction", "0")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+}
