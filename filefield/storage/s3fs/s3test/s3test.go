@@ -226,7 +226,7 @@ func (s *Server) NewBucket(tb testing.TB) string {
 func (s *Server) Fs(tb testing.TB, prefix string) *BackdatingFs {
 	tb.Helper()
 	bucket := s.NewBucket(tb)
-	return &BackdatingFs{Fs: s3fs.New(s.Client(nil), bucket, s3fs.Options{Prefix: prefix}), dir: filepath.Join(s.Dir, bucket, strings.Trim(prefix, "/"))}
+	return &BackdatingFs{Fs: s3fs.New(s.Client(nil), bucket, s3fs.Options{Prefix: prefix}), dir: filepath.Join(s.Dir, bucket, strings.Trim(prefix, "/")), Bucket: bucket}
 }
 
 // BackdatingFs is an s3fs.Fs whose Chtimes sets the object's
@@ -234,6 +234,8 @@ func (s *Server) Fs(tb testing.TB, prefix string) *BackdatingFs {
 type BackdatingFs struct {
 	*s3fs.Fs
 	dir string
+	// Bucket is the bucket's name.
+	Bucket string
 }
 
 // WithContext returns a BackdatingFs over b's s3fs.Fs.WithContext(ctx):
