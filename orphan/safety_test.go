@@ -1,0 +1,293 @@
+package orphan_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+	"github.com/mediaclean/mediaclean/orphan"
+	"github.com/mediaclean/mediaclean/sweep"
+)
+
+// A plan naming a file through a directory link inside the root
+// ("link/x.png" with link -> real) must not move the linked file into
+// the quarantine, as delete mode refuses to delete it.
+func TestQuarantineRefusesLinkedDirectories(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"RootFs", "OsFs"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fsys := backends[name](t)
+			dir := diskDir(t, fsys)
+			put(t, fsys, "real/x.png", 5, 10*day)
+			require.NoError(t, os.Symlink("real", filepath.Join(dir, "link")))
+			f := orphan.New(fsys, orphan.Paths("real/x.png"), orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1, Unreferenced: []string{"**"}})
+			plan := &orphan.Plan{Orphans: []orphan.Orphan{{Path: "link/x.png", Size: 5, ModTime: now.Add(-10 * day)}}}
+			rep, err := f.Apply(t.Context(), plan)
+			require.NoError(t, err)
+			assert.Zero(t, rep.Quarantined.Files)
+			assert.Equal(t, 1, rep.Kept[storage.KeptUnsafe].Files)
+			_, err = os.Lstat(filepath.Join(dir, "real", "x.png"))
+			assert.NoError(t, err, "the referenced file stays where it is")
+		})
+	}
+}
+
+// diskDir returns the directory under a RootFs or BasePathFs backend.
+func diskDir(t *testing.T, fsys afero.Fs) string {
+	t.Helper()
+	switch v := fsys.(type) {
+	case *storage.RootFs:
+		return v.Root().Name()
+	case *afero.BasePathFs:
+		p, err := v.RealPath("/")
+		require.NoError(t, err)
+		return p
+	}
+	t.Fatalf("no directory under %T", fsys)
+	return ""
+}
+
+// After a run with a quarantine, the usual run without one (the same cron
+// line minus --quarantine) and a sweep of everything leave the quarantine
+// alone: its files keep their old times, so they would be orphans and
+// old, but no listing sees them.
+func TestPlainRunsLeaveTheQuarantineAlone(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		ctx := t.Context()
+		put(t, fsys, "pics/ref.jpg", 10, 10*day)
+		put(t, fsys, "pics/orphan.jpg", 20, 10*day)
+		refs := orphan.Paths("pics/ref.jpg")
+		q := orphan.New(fsys, refs, orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1})
+		plan, err := q.Find(ctx)
+		require.NoError(t, err)
+		rep, err := q.Apply(ctx, plan)
+		require.NoError(t, err)
+		require.Equal(t, 1, rep.Quarantined.Files)
+		inTrash := files(t, fsys)
+
+		plain := orphan.New(fsys, refs, orphan.Options{Now: func() time.Time { return now.Add(60 * day) }, MaxFraction: -1, Force: true})
+		plan, err = plain.Find(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, plan.Orphans, "the trash is not storage")
+		assert.Equal(t, 1, plan.Scanned.Files)
+		_, err = plain.Apply(ctx, plan)
+		require.NoError(t, err)
+		_, err = sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: time.Nanosecond}}, Now: func() time.Time { return now.Add(60 * day) }}).Sweep(ctx)
+		require.NoError(t, err)
+
+		left := files(t, fsys)
+		for _, p := range inTrash {
+			if strings.HasPrefix(p, "trash/") {
+				assert.Contains(t, left, p)
+			}
+		}
+		restored, err := orphan.NewQuarantine(fsys, "trash", orphan.QuarantineOptions{}).Restore(ctx, rep.QuarantineRun)
+		require.NoError(t, err)
+		assert.Equal(t, 1, restored.Restored.Files)
+	})
+}
+
+// A reference file's lines are paths as they are: one starting with a
+// space, a no-break space or an ideographic space names a file that
+// starts with it, and keeps it.
+func TestReferenceFilesKeepNamesWithSpaces(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		names := []string{"pics/ lead.jpg", "pics/\u00a0nbsp.jpg", "pics/\u3000wide.jpg", "pics/a\u00a0b.jpg"}
+		for _, p := range names {
+			put(t, fsys, p, 3, 10*day)
+		}
+		put(t, fsys, "pics/orphan.jpg", 3, 10*day)
+		refFile := filepath.Join(t.TempDir(), "refs.txt")
+		require.NoError(t, os.WriteFile(refFile, []byte(strings.Join(names, "\r\n")+"\r\n"), 0o644))
+		f := orphan.New(fsys, orphan.File(refFile), orphan.Options{Now: clock, MaxFraction: -1})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		require.Len(t, plan.Orphans, 1)
+		assert.Equal(t, "pics/orphan.jpg", plan.Orphans[0].Path)
+		assert.Zero(t, plan.InvalidReferences)
+	})
+}
+
+// A CHAR(n) column pads its values with spaces; no stored path ends in
+// one, so the padded reference still keeps its file.
+func TestPaddedReferencesKeepTheirFiles(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		put(t, fsys, "pics/a.jpg", 3, 10*day)
+		put(t, fsys, "pics/b.jpg", 3, 10*day)
+		f := orphan.New(fsys, orphan.Paths("pics/a.jpg                    ", "  pics/c.jpg  "), orphan.Options{Now: clock, MaxFraction: -1})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		require.Len(t, plan.Orphans, 1)
+		assert.Equal(t, "pics/b.jpg", plan.Orphans[0].Path)
+		assert.Zero(t, plan.InvalidReferences)
+	})
+}
+
+// Apply computes what it guards on itself: an edited plan that says no
+// file was scanned, or that its orphans weigh nothing, is refused as the
+// true figures are.
+func TestApplyTrustsNoFigureOfAPlan(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		ctx := t.Context()
+		for i := range 10 {
+			put(t, fsys, "pics/"+string(rune('a'+i))+".jpg", 100, 10*day)
+		}
+		refs := orphan.Paths("pics/a.jpg")
+		plan, err := orphan.New(fsys, refs, orphan.Options{Now: clock, MaxFraction: -1}).Find(ctx)
+		require.NoError(t, err)
+		require.Len(t, plan.Orphans, 9)
+		// Saved, edited, loaded: as a file on disk would be.
+		b, err := json.Marshal(plan)
+		require.NoError(t, err)
+		var edited orphan.Plan
+		require.NoError(t, json.Unmarshal(b, &edited))
+		edited.Scanned = storage.Count{}
+		edited.Total = storage.Count{}
+		edited.Uncovered = nil
+
+		_, err = orphan.New(fsys, refs, orphan.Options{Now: clock}).Apply(ctx, &edited)
+		assert.ErrorIs(t, err, orphan.ErrFractionLimit, "9 of 10 files, whatever the plan says")
+		_, err = orphan.New(fsys, refs, orphan.Options{Now: clock, MaxFraction: -1, MaxBytes: 500}).Apply(ctx, &edited)
+		assert.ErrorIs(t, err, orphan.ErrBytesLimit, "900 bytes, whatever the plan says")
+		_, err = orphan.New(fsys, orphan.Paths("docs/x.pdf"), orphan.Options{Now: clock, MaxFraction: -1}).Apply(ctx, &edited)
+		assert.ErrorIs(t, err, orphan.ErrUncovered)
+		_, err = orphan.New(fsys, orphan.Paths("\x00", "../x"), orphan.Options{Now: clock, MaxFraction: -1}).Apply(ctx, &edited)
+		assert.ErrorIs(t, err, orphan.ErrNoReferences)
+		neg := edited
+		neg.Orphans = append([]orphan.Orphan{{Path: "pics/b.jpg", Size: -1000}}, edited.Orphans...)
+		_, err = orphan.New(fsys, refs, orphan.Options{Now: clock, MaxFraction: -1, MaxBytes: 500}).Apply(ctx, &neg)
+		assert.ErrorIs(t, err, orphan.ErrInvalidPlan)
+		assert.Len(t, files(t, fsys), 10, "nothing deleted")
+
+		// An edited size or time keeps the file.
+		edited.Orphans[0].Size = 99
+		edited.Orphans[1].ModTime = edited.Orphans[1].ModTime.Add(-time.Hour)
+		rep, err := orphan.New(fsys, refs, orphan.Options{Now: clock, MaxFraction: -1}).Apply(ctx, &edited)
+		require.NoError(t, err)
+		assert.Equal(t, 7, rep.Deleted.Files)
+		assert.Equal(t, 2, rep.Kept[orphan.KeptChanged].Files)
+	})
+}
+
+// Restore reports every file it cannot put back, and replaces nothing:
+// not a file that took the path again, not a dangling link, and not a
+// regular file where the file's directory should be.
+func TestRestoreReportsWhatItCannotPutBack(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"RootFs", "OsFs", "MemMapFs"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			fsys := backends[name](t)
+			for _, p := range []string{"a/taken.jpg", "a/link.jpg", "b/x.jpg", "a/ok.jpg"} {
+				put(t, fsys, p, 4, 10*day)
+			}
+			f := orphan.New(fsys, orphan.Paths("a/ref.jpg", "b/ref.jpg"), orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1})
+			plan, err := f.Find(ctx)
+			require.NoError(t, err)
+			rep, err := f.Apply(ctx, plan)
+			require.NoError(t, err)
+			require.Equal(t, 4, rep.Quarantined.Files)
+			put(t, fsys, "a/taken.jpg", 9, 0) // a new upload took the path
+			require.NoError(t, fsys.Remove("b"))
+			put(t, fsys, "b", 1, 0) // a file where the directory was
+			if name != "MemMapFs" {
+				require.NoError(t, os.Symlink("nowhere", filepath.Join(diskDir(t, fsys), "a", "link.jpg")))
+			} else {
+				put(t, fsys, "a/link.jpg", 1, 0)
+			}
+			restored, err := orphan.NewQuarantine(fsys, "trash", orphan.QuarantineOptions{}).Restore(ctx, rep.QuarantineRun)
+			assert.ErrorIs(t, err, orphan.ErrDeleteFailed)
+			assert.Equal(t, 1, restored.Restored.Files, "a/ok.jpg")
+			assert.Equal(t, 3, restored.Failed.Files)
+			got, err := afero.ReadFile(fsys, "a/taken.jpg")
+			require.NoError(t, err)
+			assert.Len(t, got, 9, "the new upload is untouched")
+			area := "trash/.mediaclean-quarantine/" + rep.QuarantineRun + "/"
+			for _, p := range []string{"a/taken.jpg", "a/link.jpg", "b/x.jpg"} {
+				_, err := fsys.Stat(area + p)
+				assert.NoError(t, err, "%s stays in quarantine", p)
+			}
+		})
+	}
+}
+
+// A planned file gone before its quarantine move is already gone, as in
+// delete mode: not a failure.
+func TestFileGoneBeforeItsMoveIsNotAFailure(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		ctx := t.Context()
+		put(t, fsys, "pics/ref.jpg", 1, 10*day)
+		put(t, fsys, "pics/a.jpg", 1, 10*day)
+		put(t, fsys, "pics/b.jpg", 1, 10*day)
+		for _, quarantine := range []string{"", "trash"} {
+			f := orphan.New(fsys, orphan.Paths("pics/ref.jpg"), orphan.Options{Now: clock, Quarantine: quarantine, MaxFraction: -1})
+			plan, err := f.Find(ctx)
+			require.NoError(t, err)
+			require.Len(t, plan.Orphans, 2)
+			require.NoError(t, fsys.Remove("pics/a.jpg"))
+			rep, err := f.Apply(ctx, plan)
+			require.NoError(t, err, "mode %q", quarantine)
+			assert.Equal(t, 1, rep.Kept[orphan.KeptGone].Files)
+			assert.Zero(t, rep.Failed.Files)
+			put(t, fsys, "pics/a.jpg", 1, 10*day)
+			put(t, fsys, "pics/b.jpg", 1, 10*day)
+		}
+	})
+}
+
+// Nothing Apply does with a plan crosses into the quarantine area or out
+// of the root, whatever the plan says.
+func TestApplyRefusesHostilePlans(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+		ctx := t.Context()
+		put(t, fsys, "pics/ref.jpg", 1, 10*day)
+		put(t, fsys, "pics/orphan.jpg", 1, 10*day)
+		f := orphan.New(fsys, orphan.Paths("pics/ref.jpg"), orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1})
+		plan, err := f.Find(ctx)
+		require.NoError(t, err)
+		rep, err := f.Apply(ctx, plan)
+		require.NoError(t, err)
+		q := "trash/.mediaclean-quarantine/" + rep.QuarantineRun
+		before := files(t, fsys)
+		old := now.Add(-10 * day)
+		hostile := &orphan.Plan{Orphans: []orphan.Orphan{
+			{Path: q + "/pics/orphan.jpg", Size: 1, ModTime: old},
+			{Path: q + "/manifest.json", Size: 1, ModTime: old},
+			{Path: "../outside.jpg", Size: 1, ModTime: old},
+			{Path: "/etc/passwd", Size: 1, ModTime: old},
+			{Path: "pics/../pics/ref.jpg", Size: 1, ModTime: old},
+			{Path: "pics/ref.jpg\x00.png", Size: 1, ModTime: old},
+		}}
+		rep, err = orphan.New(fsys, orphan.Paths("pics/ref.jpg"), orphan.Options{Now: clock, MaxFraction: -1, Force: true}).Apply(ctx, hostile)
+		require.NoError(t, err)
+		assert.Zero(t, rep.Deleted.Files)
+		assert.Equal(t, before, files(t, fsys))
+		// A manifest that lists paths out of its run restores nothing
+		// from elsewhere.
+		bad := []byte(`{"run":"evil","created":"2020-01-01T00:00:00Z","files":[{"path":"../../pics/ref.jpg"},{"path":"pics/ref.jpg"}]}`)
+		storagetest.WriteFile(t, fsys, "trash/.mediaclean-quarantine/evil/manifest.json", bad, time.Time{})
+		later := orphan.NewQuarantine(fsys, "trash", orphan.QuarantineOptions{Now: func() time.Time { return now.Add(999 * day) }})
+		_, _ = later.Restore(ctx, "evil")
+		_, _ = later.Purge(ctx, day)
+		got, err := afero.ReadFile(fsys, "pics/ref.jpg")
+		require.NoError(t, err, "a live file a manifest names is not purged")
+		assert.Len(t, got, 1)
+	})
+}
