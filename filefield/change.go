@@ -12,7 +12,7 @@ import (
 
 // Result says what a Commit or Rollback did. Failures are reported here,
 // never returned as errors: the database change already happened, so a
-// file that could not be deleted is for a retry or the orphan finder (F12).
+// file that could not be deleted is for a retry or the orphan finder.
 type Result struct {
 	Deleted []string  `json:"deleted"`
 	Kept    []Kept    `json:"kept"`
@@ -72,7 +72,7 @@ func (f *Field) Save(ctx context.Context, up Upload) (*Change, error) {
 }
 
 // Replace stores a new file for a record whose row holds old ("" if it held
-// none). old is validated first (F7); if it is unsafe or outside the field's
+// none). old is validated first; if it is unsafe or outside the field's
 // directory nothing is stored and the error wraps ErrUnsafePath. Commit
 // deletes old; Rollback deletes the new file and keeps old.
 func (f *Field) Replace(ctx context.Context, old string, up Upload) (*Change, error) {
@@ -96,7 +96,7 @@ func (f *Field) replace(ctx context.Context, old string, up Upload) (*Change, er
 }
 
 // Delete records that the row holding old goes away. Nothing happens until
-// Commit, which deletes old. old is validated first (F7).
+// Commit, which deletes old. old is validated first.
 func (f *Field) Delete(ctx context.Context, old string) (*Change, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func (c *Change) Commit(ctx context.Context) Result {
 // Rollback undoes the change after the database rolled back: it deletes
 // the new file (if this change created it) and keeps the old one. It is
 // idempotent, and does nothing after Commit. Cancellation of ctx does not
-// stop it, so a cancelled request still leaves no new file behind (F13).
+// stop it, so a cancelled request still leaves no new file behind.
 func (c *Change) Rollback(ctx context.Context) Result {
 	return c.finish(ctx, rolledBack, nil)
 }

@@ -15,29 +15,36 @@
 // # Guarantees
 //
 //   - No old file is deleted before Commit; an error, a panic, a failed
-//     tx.Commit or a cancelled context leaves the old file byte-identical
-//     (F1, F13).
+//     tx.Commit or a cancelled context leaves the old file byte-identical.
 //   - A new file is complete before any row can point at it: it is written
-//     to a temporary name with O_EXCL in the target directory, synced,
-//     closed, renamed into place, and the directory is synced. A failure at
-//     any step removes what was written (F2). On object stores
-//     (storage.AtomicCreator, such as s3fs), where an object appears whole
-//     on Close and rename is a copy, the final key is written directly,
-//     create-only; a failed write is aborted and stores nothing.
+//     (storage.PendingFile) to a temporary name with O_EXCL in the target
+//     directory, synced, closed, renamed into place without replacing
+//     anything, and the directory is synced. A failure at any step removes
+//     what was written, and never a file this write did not create. On
+//     object stores (storage.Features.AtomicCreate, such as s3fs), where
+//     an object appears whole on Close and rename is a copy, the final key
+//     is written directly, create-only; a failed write is aborted and
+//     stores nothing, and one refused because the key exists leaves that
+//     key's object alone.
 //   - Stored names are 128 random bits from crypto/rand (or the first 128
 //     bits of the content's SHA-256 with Options.HashNames) plus an
 //     extension from an allowlist, chosen from the sniffed content type; the
-//     client's file name is never part of a path (F3).
+//     client's file name is never part of a path.
 //   - Uploads are checked before anything is stored: size while streaming,
-//     content type by sniffing the first 512 bytes (F6).
+//     content type by sniffing the first 512 bytes.
 //   - Stored paths read back from rows are validated (storage.ValidPath and
 //     the field's directory) before any use; an unsafe one is refused and
-//     nothing is touched (F7).
-//   - Commit never deletes the new file's own path (F4), the default file,
-//     protected globs (F5), files in keep mode (F9), or a file that
-//     Options.Refs says is still referenced or cannot vouch for (F8).
+//     nothing is touched.
+//   - Commit never deletes the new file's own path, the default file,
+//     protected globs, files in keep mode, or a file that Options.Refs
+//     says is still referenced or cannot vouch for. Deletions go through
+//     storage.Delete, the one deletion pipeline.
+//   - With HashNames, identical uploads share one file, created once even
+//     when they race; a reuse renews the file's modification time; and a
+//     shared file is deleted, on Commit or Rollback, only when Options.Refs
+//     says no row uses it and it is older than Options.ReuseGrace.
 //   - A delete that fails after the commit is reported in the [Result] and
-//     logged, never returned as an error (F12).
+//     logged, never returned as an error.
 //
 // # Errors
 //
@@ -54,8 +61,8 @@
 //
 //   - Durability: the directory sync makes the rename durable on local
 //     disks; afero backends that cannot sync a directory skip it.
-//   - With HashNames, identical uploads share one file. Set Options.Refs so
-//     that a file still used by another row is not deleted.
+//   - With HashNames and without Options.Refs, no file is ever deleted: a
+//     shared file cannot be vouched for. The orphan finder collects them.
 //   - Commit and Rollback ignore cancellation of their context: they are
 //     short, and stopping halfway would leave files behind.
 //   - A crash between the database commit and Commit leaves the stale file;

@@ -24,7 +24,7 @@ const (
 const (
 	ReasonKeepMode     = "keep_mode"           // Options.Keep
 	ReasonProtected    = storage.KeptProtected // Options.Default or Options.Protected
-	ReasonSamePath     = "same_path"           // the new file has the old file's path (F4)
+	ReasonSamePath     = "same_path"           // the new file has the old file's path
 	ReasonReferenced   = "referenced"          // Options.Refs said another row uses it
 	ReasonCheckFailed  = "check_failed"        // Options.Refs returned an error
 	ReasonUnsafePath   = storage.KeptUnsafe    // the path failed validation

@@ -36,7 +36,7 @@ var typeExtensions = map[string]string{
 }
 
 // RefChecker answers whether any row other than the one being changed still
-// references a stored path (F8). Fields consult it before deleting an old
+// references a stored path. Fields consult it before deleting an old
 // file; an error or true keeps the file. It is storage.RefChecker, which
 // sweep asks too.
 type RefChecker = storage.RefChecker
@@ -52,7 +52,7 @@ type Options struct {
 	// which must be a single safe path segment), {yyyy}, {mm}, {dd} (the
 	// clock's UTC date) and {shard} (the first two characters of the new
 	// name). The part before the first placeholder is the field's
-	// directory: stored paths outside it are refused (F7). Empty means the
+	// directory: stored paths outside it are refused. Empty means the
 	// storage root.
 	Dir string
 	// MaxSize is the largest upload accepted, in bytes, enforced while
@@ -87,7 +87,7 @@ type Options struct {
 	// Keep makes the field keep old files instead of deleting them (history,
 	// soft delete). Stale files are then reported as kept.
 	Keep bool
-	// Refs, when set, is asked before an old file is deleted (F8).
+	// Refs, when set, is asked before an old file is deleted.
 	Refs RefChecker
 	// Companions, when set, returns the stored paths of files that belong
 	// with a stored file (thumbnails, variants); they are deleted with it.
@@ -179,7 +179,7 @@ func (f *Field) Name() string { return f.name }
 // Fs returns the filesystem the field stores files in.
 func (f *Field) Fs() afero.Fs { return f.fs }
 
-// CheckPath validates a stored path read back from a row (F7): it must be a
+// CheckPath validates a stored path read back from a row: it must be a
 // valid stored path inside the field's directory. The error wraps
 // ErrUnsafePath. CheckPath does not touch storage.
 func (f *Field) CheckPath(p string) error {

@@ -52,7 +52,7 @@ func randomName() string {
 // store writes the upload to its final path through a careful write
 // (storage.PendingFile): validate and sniff, write to a temporary name
 // with O_EXCL in the target directory, sync, close, rename into place
-// without replacing anything, sync the directory (F2); on object stores
+// without replacing anything, sync the directory; on object stores
 // the final key is written directly, create-only. On any failure what
 // was written is discarded; nothing that this call did not create is
 // ever removed.

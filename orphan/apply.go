@@ -25,7 +25,7 @@ const (
 	ActionPurge Action = "purge"
 )
 
-// Report says what Apply did (R1).
+// Report says what Apply did.
 type Report struct {
 	Planned storage.Count `json:"planned"`
 	Deleted storage.Count `json:"deleted"`
@@ -41,7 +41,7 @@ type Report struct {
 // Failure is one failed deletion or move.
 type Failure = storage.Failure
 
-// Event is one per-file decision (R3).
+// Event is one per-file decision.
 type Event struct {
 	Action Action `json:"action"`
 	Path   string `json:"path"`

@@ -16,7 +16,7 @@ import (
 // load: their paths in byte chunks and 8 pointer-free bytes each, plus 16
 // for size and mtime when the listing measured them, so a million files
 // listed by name cost 8 MB plus their path bytes, and nothing for the
-// garbage collector to scan (O11). Chunks and blocks are never grown in
+// garbage collector to scan. Chunks and blocks are never grown in
 // place, so no path or item is copied after it is added. Orphan values,
 // with their strings, are made only for the files that turn out to be
 // unreferenced.

@@ -10,24 +10,44 @@
 // queries with package sqlrefs), and returns a [Plan]: the orphans with
 // size and mtime, totals, the directories holding the most, unrecognised
 // names, and references whose files are missing. A Plan marshals to JSON.
-// [Finder.Apply] deletes it (or moves it into a quarantine folder), after
-// checking the limits and re-checking every file just before acting.
+// [Finder.Apply] deletes it (or moves it into a [Quarantine]), after
+// checking the guards again with figures of its own and re-checking every
+// file just before acting. Every deletion and move goes through
+// storage.Delete, the one deletion pipeline.
 //
 // # Guards (each returns its own sentinel and deletes nothing)
 //
 //   - [ErrProvider]: the provider failed, stopped midway, or ctx was
-//     cancelled (O2).
-//   - [ErrNoReferences]: no references while storage holds files, unless
-//     Options.AllowEmpty (O3).
+//     cancelled.
+//   - [ErrNoReferences]: no valid reference while storage holds files,
+//     unless Options.AllowEmpty.
+//   - [ErrUncovered]: a directory (each top directory of the scan, or
+//     Options.CoverageDepth deeper) holds files older than the grace
+//     period and not one valid reference points into it: the usual sign
+//     of a missing reference query. Options.Unreferenced declares
+//     directories that are expected to be so; Options.Force overrides.
 //   - [ErrDeleteLimit], [ErrFractionLimit] (default: more than half the
 //     scanned files), [ErrBytesLimit]: the plan is over a limit, unless
-//     Options.Force (O8).
+//     Options.Force.
 //
-// Files younger than Options.MinAge (default one day; future times are
+// Apply trusts no figure a plan carries: it streams the references again,
+// counts the orphans and their bytes itself, and counts the scanned files
+// afresh unless the plan came from the same Finder's Find in this
+// process. A plan is a list of candidates.
+//
+// Files not older than Options.MinAge (default one day; future times are
 // young) are never orphans, so an upload whose row has not committed yet
-// survives (O4). Apply keeps a file that changed (size, mtime, type) or
-// gained a reference since Find. Names that are not valid stored paths or
-// match no Options.Shapes are reported as unrecognised and never deleted.
+// survives. Apply keeps a file that changed (size, mtime, type) or gained
+// a reference since Find. Names that are not valid stored paths or match
+// no Options.Shapes are reported as unrecognised and never deleted.
+//
+// # Quarantine
+//
+// With Options.Quarantine, Apply moves orphans into
+// "DIR/.mediaclean-quarantine/RUN/" with a manifest, written ahead of the
+// moves. Every listing skips that area, so no later Finder or sweep sees
+// it, whatever its options; [Quarantine.Restore] and [Quarantine.Purge]
+// are the only ways out.
 //
 // # Cost
 //
@@ -41,7 +61,7 @@
 //
 // References are kept as 64-bit hashes (hash/maphash, random seed per run)
 // sorted and bucketed by their top bits: 8 bytes per distinct reference
-// plus about one byte of index, and 8 more while the set is built (O11).
+// plus about one byte of index, and 8 more while the set is built.
 // A collision can only make an orphan look referenced, which keeps a file.
 // The provider is read on the calling goroutine while one worker per CPU
 // (up to eight) normalises and hashes. Storage is streamed: every scanned

@@ -194,7 +194,7 @@ func (f *Finder) excludedByName(p string) string {
 }
 
 // young reports whether a file last modified at mod is inside the grace
-// period (O4): not older than MinAge, or modified in the future.
+// period: not older than MinAge, or modified in the future.
 func (f *Finder) young(mod, now time.Time) bool {
 	if !f.guards.grace {
 		return false

@@ -16,19 +16,19 @@ import (
 // Sentinel errors; each guard has its own. Apply returns them with its
 // report, having deleted nothing.
 var (
-	// ErrProvider: the reference provider failed or was cancelled (O2).
+	// ErrProvider: the reference provider failed or was cancelled.
 	ErrProvider = errors.New("reference provider failed")
 	// ErrNoReferences: the provider returned no valid reference while
-	// storage holds files, and Options.AllowEmpty is not set (O3).
+	// storage holds files, and Options.AllowEmpty is not set.
 	ErrNoReferences = errors.New("no valid references while storage holds files")
 	// ErrUncovered: a directory holds files older than the grace period
 	// and not one valid reference points into it, and it is not declared
-	// in Options.Unreferenced (O12). The usual cause is a reference query
+	// in Options.Unreferenced. The usual cause is a reference query
 	// that is missing, such as one file column of the application left
 	// out. The error names the directories.
 	ErrUncovered = errors.New("directories with old files and no reference into them")
 	// ErrDeleteLimit, ErrFractionLimit, ErrBytesLimit: the plan is over a
-	// blast-radius limit and Options.Force is not set (O8).
+	// blast-radius limit and Options.Force is not set.
 	ErrDeleteLimit   = errors.New("plan exceeds the maximum number of deletions")
 	ErrFractionLimit = errors.New("plan exceeds the maximum fraction of scanned files")
 	ErrBytesLimit    = errors.New("plan exceeds the maximum bytes to delete")
@@ -60,10 +60,10 @@ type Options struct {
 	Protected []string
 	// Shapes lists globs stored paths look like ("profile_pics/*.jpg");
 	// when set, files matching none are reported as unrecognised and never
-	// deleted (O5).
+	// deleted.
 	Shapes []string
 	// MinAge is the grace period: files not older than this are never
-	// orphans, so an upload whose row has not committed yet survives (O4).
+	// orphans, so an upload whose row has not committed yet survives.
 	// Zero means DefaultMinAge (one day); negative means none.
 	MinAge time.Duration
 	// Unreferenced lists globs of files expected to have no reference
@@ -74,7 +74,7 @@ type Options struct {
 	// their subdirectories, and so on.
 	CoverageDepth int
 	// MaxDeletes, MaxFraction and MaxBytes are the blast-radius limits
-	// (O8). Zero MaxFraction means DefaultMaxFraction (half the scanned
+	//. Zero MaxFraction means DefaultMaxFraction (half the scanned
 	// files); zero MaxDeletes and MaxBytes mean no limit; a negative
 	// MaxFraction means no limit.
 	MaxDeletes  int
@@ -82,15 +82,15 @@ type Options struct {
 	MaxBytes    int64
 	// Force applies a plan that a limit or the coverage guard refuses.
 	Force bool
-	// AllowEmpty allows an empty reference set (O3).
+	// AllowEmpty allows an empty reference set.
 	AllowEmpty bool
 	// StripPrefixes are removed from the front of references before they
 	// are compared ("/media/", "https://cdn.example.com/media/"); the
-	// first that matches is removed (O6). A reference with a query, a
+	// first that matches is removed. A reference with a query, a
 	// fragment or %-escapes also matches the path without them.
 	StripPrefixes []string
 	// Quarantine, when set, is a directory below the root that orphans are
-	// moved into instead of being deleted (O9), under
+	// moved into instead of being deleted, under
 	// storage.QuarantineDirName; see [Quarantine].
 	Quarantine string
 	// MeasureAll reads the size of every scanned file, so the plan's

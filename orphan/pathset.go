@@ -7,7 +7,7 @@ import (
 )
 
 // pathSet is a set of stored paths kept as 64-bit hashes: 8 bytes per
-// path, plus one byte or so of index (O11). A collision can only make an
+// path, plus one byte or so of index. A collision can only make an
 // orphan look referenced, which keeps a file: the safe direction.
 //
 // The hashes are sorted and bucketed by their top bits, with an index of

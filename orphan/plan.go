@@ -55,7 +55,7 @@ type Plan struct {
 	// Unrecognised lists (up to 10,000) files whose names match no shape.
 	Unrecognised []string `json:"unrecognised,omitempty"`
 	// Missing lists (up to 10,000, sorted) references whose files do not
-	// exist (O10); MissingCount counts them all.
+	// exist; MissingCount counts them all.
 	Missing      []string `json:"missing,omitempty"`
 	MissingCount int      `json:"missing_count"`
 	// Unmeasured counts scanned files whose size was never read, so

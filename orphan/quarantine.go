@@ -19,7 +19,7 @@ import (
 )
 
 // Quarantine is a trash folder below the storage root that orphans are
-// moved into instead of being deleted (O9): a run of [Finder.Apply] with
+// moved into instead of being deleted: a run of [Finder.Apply] with
 // Options.Quarantine set moves its files to
 // "DIR/.mediaclean-quarantine/RUN/<stored path>" and records them in that
 // run's manifest.json. The reserved name makes the area recognisable from

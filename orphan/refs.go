@@ -16,7 +16,7 @@ import (
 // maxForms is the most stored paths one reference can name.
 const maxForms = 6
 
-// normalise returns the stored paths ref may name (O6): ref itself,
+// normalise returns the stored paths ref may name: ref itself,
 // cleaned, after the first matching StripPrefixes entry; without trailing
 // spaces, which no stored path has (a CHAR(n) column pads with them); also
 // without leading spaces, which a stored path may have, so both are kept;
@@ -114,7 +114,7 @@ type refCounts struct {
 }
 
 // loadRefs streams every reference into a set. Given stored, it also
-// counts the references that are not in it and lists some (O10). The
+// counts the references that are not in it and lists some. The
 // provider runs on the calling goroutine and hands references over in
 // batches; one worker per CPU (up to eight) normalises and hashes them, so
 // that work overlaps the provider's own (reading lines, scanning rows). Any
@@ -234,7 +234,7 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 
 // uncovered returns, sorted, the cover keys of orphans that no valid
 // reference points into, leaving out orphans declared in
-// Options.Unreferenced (O12).
+// Options.Unreferenced.
 func (f *Finder) uncovered(orphans []Orphan, covered map[string]bool) []string {
 	if !f.guards.coverage {
 		return nil

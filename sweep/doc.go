@@ -20,7 +20,7 @@
 //
 //   - Only regular files are removed: never a symbolic link's target, a
 //     directory (except empty ones with RemoveEmptyDirs, never the root or
-//     Options.Dir), a FIFO, a socket or a device (S4).
+//     Options.Dir), a FIFO, a socket or a device.
 //   - Nothing outside the root: listing never follows a symbolic link, and
 //     on storage.RootFs removal follows none either.
 //   - A path that is not a valid stored path (storage.ValidPath) or matches

@@ -60,7 +60,7 @@ type Options struct {
 	// DryRun reports what would be deleted and deletes nothing.
 	DryRun bool
 	// RemoveEmptyDirs removes directories that the sweep left empty,
-	// bottom-up, never the root (S5).
+	// bottom-up, never the root.
 	RemoveEmptyDirs bool
 	// MaxDeletes, MaxBytes and MaxDuration are budgets: when one is
 	// reached the sweep stops cleanly and Report.Stopped says which. Zero
@@ -85,7 +85,7 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one line per deleted or failed file. Nil is silent.
 	Logger *slog.Logger
-	// OnEvent, when set, receives every per-file decision (R3).
+	// OnEvent, when set, receives every per-file decision.
 	OnEvent func(Event)
 	// OnReport, when set, receives each report of Run.
 	OnReport func(*Report, error)

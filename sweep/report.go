@@ -43,7 +43,7 @@ const (
 	StoppedMaxDuration = "max_duration"
 )
 
-// Report is the result of one sweep (R1, R2). In a dry run, Deleted counts
+// Report is the result of one sweep. In a dry run, Deleted counts
 // what would have been deleted.
 type Report struct {
 	DryRun  bool              `json:"dry_run"`
@@ -69,7 +69,7 @@ type Report struct {
 	Unmeasured int `json:"unmeasured"`
 }
 
-// Event is one per-file decision (R3).
+// Event is one per-file decision.
 type Event struct {
 	// Action is ActionDelete (ActionWouldDelete in a dry run),
 	// ActionKeep or ActionFail.
