@@ -25,25 +25,51 @@
 // so "../media-secret/x" reaches a sibling directory, and it follows links
 // out of its base (TestBasePathFsEscapes shows both).
 //
-// # Fast paths
+// # The deletion pipeline
 //
-// Backends may implement [Lister] (recursive listing with size and mtime),
-// [NameLister] (a listing that stats only the files the caller wants,
-// where a stat costs more than the listing), [BatchStater] (stats of many files per call),
-// [BatchRemover] (removal of many files per call), [DirRemover] and
-// [DirSyncer]. The helpers [List], [ListNames], [StatFiles], [RemoveFiles],
-// [RemoveEmptyDirs] and [SyncDir] use them when present and fall back to
-// portable code otherwise. The fallback listing, [Walk], reads each
-// directory once with Readdir(-1); it never uses afero.Walk (which stats
-// every entry again) nor Readdir(n) paging (which panics on MemMapFs when
-// entries are removed in between).
+// [Delete] is the one place where anything in user storage is deleted or
+// moved: filefield, sweep and orphan (quarantine, restore and purge
+// included) all call it, and a test checks that nothing else in the
+// module calls Remove, RemoveAll or Rename on user storage. It refuses
+// what may not be touched (a path [ValidPath] refuses, a protected glob,
+// a quarantine area), removes or moves only regular files, follows no
+// link, never replaces a file by a move, can re-check each file's size
+// and time just before acting, and reports exactly one [Outcome] per
+// file. [PendingFile] is the one careful write, and removes nothing it
+// did not create.
+//
+// # Quarantine areas
+//
+// A directory named [QuarantineDirName] is reserved: every listing skips
+// it, and Delete touches what is inside only when asked to
+// ([AllowQuarantine]), so quarantined files are safe from any sweep or
+// orphan search, whatever its options.
+//
+// # Features and fast paths
+//
+// Code above the storage layer chooses a strategy from [Features]
+// (cheap names, atomic creates, range listings, no links followed), which
+// backends and wrappers report, never from which interfaces a value
+// happens to implement. Backends may implement fast paths: [Lister]
+// (recursive listing with size and mtime), [NameLister] (a listing that
+// stats only the files the caller wants, where a stat costs more than
+// the listing), [RangeLister], [BatchStater] (stats of many files per
+// call), [BatchRemover] (removal of many files per call), [Mover] (a
+// safe move), [DirRemover] and [DirSyncer]. The helpers [List],
+// [ListNames], [ListRange], [StatFiles], [RemoveFiles], [MoveFile] and
+// [SyncDir] use them when present and fall back to portable code
+// otherwise, with the same results. The fallback listing, [Walk], reads
+// each directory once with Readdir(-1); it never uses afero.Walk (which
+// stats every entry again) nor Readdir(n) paging (which panics on MemMapFs
+// when entries are removed in between).
 //
 // # Object stores
 //
-// Backends that implement [AtomicCreator] (package s3fs) store a file whole
-// on Close and copy on rename; filefield then writes final names directly,
-// and aborts a failed write through [Aborter]. Their directories are
-// virtual.
+// Backends reporting [Features].AtomicCreate (package s3fs) store a file
+// whole on Close and copy on rename; [PendingFile] then writes final
+// names directly, and aborts a failed write. Their directories are
+// virtual. [WithContext] binds such a backend to a context, so that every
+// request honours it.
 //
 // # Errors
 //
