@@ -63,7 +63,10 @@ type Options struct {
 	// Empty means DefaultTypes. "*" accepts any type.
 	AllowedTypes []string
 	// Extensions lists the lowercase extensions (".jpg") stored names may
-	// end with. Empty means the extensions of AllowedTypes.
+	// end with. Empty means the extensions of AllowedTypes; with "*" among
+	// them, the extension of every type the field knows (.jpg, .png, .gif,
+	// .webp, .bmp, .pdf, .txt) and ".bin" for any other type: the client's
+	// own extension is used only when Extensions allows it.
 	Extensions []string
 	// HashNames names files by the SHA-256 of their content (first 128
 	// bits, hex) instead of 128 random bits. Identical uploads then share
@@ -113,6 +116,7 @@ type Field struct {
 	maxSize    int64
 	reuseGrace time.Duration
 	anyType    bool
+	binary     bool // unknown types are stored as .bin
 	types      map[string]bool
 	exts       map[string]bool
 	clockNow   func() time.Time
@@ -168,6 +172,12 @@ func New(name string, fsys afero.Fs, opts Options) *Field {
 			if e, ok := typeExtensions[t]; ok {
 				f.exts[e] = true
 			}
+		}
+		if f.anyType {
+			for _, e := range typeExtensions {
+				f.exts[e] = true
+			}
+			f.binary = true
 		}
 	}
 	return f

@@ -126,6 +126,9 @@ func TestIdenticalUploadsRaceOneCreates(t *testing.T) {
 				for _, p := range paths {
 					assert.Equal(t, paths[0], p)
 				}
+				// No loser removed the winner's file: every row would
+				// point at it.
+				assert.Equal(t, string(png(tag)), read(t, fsys, paths[0]))
 			}
 		})
 	}

@@ -231,10 +231,14 @@ func (e *typeError) Error() string        { return ErrTypeNotAllowed.Error() + "
 func (e *typeError) Is(target error) bool { return target == ErrTypeNotAllowed }
 
 // extension picks the stored file's extension: the sniffed type's own when
-// it has one, else the client's, lowercased; either must be allowed.
+// it has one, else ".bin" for a field that takes any type with no
+// extension list, else the client's, lowercased; it must be allowed.
 func (f *Field) extension(ctype, clientName string) (string, bool) {
 	if e, ok := typeExtensions[ctype]; ok {
 		return e, f.exts[e]
+	}
+	if f.binary {
+		return ".bin", true
 	}
 	base := clientName[strings.LastIndexAny(clientName, `/\`)+1:]
 	e := strings.ToLower(path.Ext(base))

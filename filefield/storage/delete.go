@@ -233,7 +233,6 @@ func (d *deleter) files(ctx context.Context, targets []Target) {
 		return
 	}
 	workers := max(d.opts.Concurrency, 1)
-	type job struct{ batch []Target }
 	jobs := make(chan []Target)
 	results := make(chan []Outcome)
 	var wg sync.WaitGroup
