@@ -184,3 +184,39 @@ func TestRedteamHostileOldPaths(t *testing.T) {
 	}
 	assert.Equal(t, []string{"pics/.mediaclean-quarantine/r/pics/a.png", "secret/x.png"}, files(t, fsys))
 }
+
+// HashNames on RootFs: identical concurrent uploads create the file once
+// (the others reuse it), and rolling every one of them back while one row
+// may still commit deletes nothing inside ReuseGrace.
+func TestRedteamHashNamesConcurrentIdenticalUploads(t *testing.T) {
+	t.Parallel()
+	fsys := backends[0].new(t)
+	field := filefield.New("pics", fsys, filefield.Options{
+		Dir: "pics", HashNames: true,
+		Refs: filefield.RefCheckerFunc(func(context.Context, string) (bool, error) { return false, nil }),
+	})
+	const n = 8
+	changes := make([]*filefield.Change, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ch, err := field.Save(context.Background(), upload("same"))
+			if err == nil {
+				changes[i] = ch
+			}
+		})
+	}
+	wg.Wait()
+	created := 0
+	for _, ch := range changes {
+		require.NotNil(t, ch)
+		assert.Equal(t, changes[0].New, ch.New)
+		for _, k := range ch.Rollback(t.Context()).Kept {
+			if k.Reason == filefield.ReasonRecentlyStored {
+				created++
+			}
+		}
+	}
+	assert.Equal(t, 1, created, "one upload created the file")
+	assert.Equal(t, []string{changes[0].New}, files(t, fsys))
+}

@@ -423,3 +423,20 @@ func TestRedteamQuarantineInsideScannedDirs(t *testing.T) {
 	}
 	assert.Len(t, files(t, fsys), 4, "two live files, the quarantined one and its manifest")
 }
+
+// URL schemes and host names are case-insensitive: a reference stored as
+// "HTTPS://CDN.Example.com/media/pics/a.jpg" names the same file as the
+// configured prefix "https://cdn.example.com/media/". Today it matches no
+// prefix, is not a stored path (it has a colon), keeps nothing, and the
+// file is deleted.
+func TestRedteamRefsURLSchemeAndHostCase(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	for _, p := range []string{"pics/a.jpg", "pics/b.jpg", "pics/keep.jpg"} {
+		put(t, fsys, p, 10, 10*day)
+	}
+	refs := orphan.Paths("HTTPS://cdn.example.com/media/pics/a.jpg", "https://CDN.Example.COM/media/pics/b.jpg", "https://cdn.example.com/media/pics/keep.jpg")
+	plan, err := orphan.New(fsys, refs, orphan.Options{Now: clock, MaxFraction: -1, StripPrefixes: []string{"https://cdn.example.com/media/"}}).Find(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, orphanPaths(plan), "InvalidReferences=%d", plan.InvalidReferences)
+}

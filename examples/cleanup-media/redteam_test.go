@@ -197,3 +197,18 @@ func TestRedteamQuarantineLinkOut(t *testing.T) {
 	assert.Equal(t, before, f.files(t))
 	f.outsideIntact(t)
 }
+
+// An operator adds a long retention rule for receipts (kept ten years by
+// law) to the README's cron line, and the receipts query goes missing.
+// The rule's glob silently exempts donation_receipts/ from the coverage
+// guard, so instead of a refusal every receipt older than a day is
+// deleted as an orphan, 3650 days early.
+func TestRedteamRetentionRuleDisablesCoverage(t *testing.T) {
+	t.Parallel()
+	root, db, orphans := appData(t)
+	before := listAll(t, root)
+	args := append(without(readmeCron(t, root, db), "SELECT receipt FROM donations"), "--rule", "donation_receipts/**=3650d")
+	r := runCmd(t, args...)
+	assert.Equal(t, exitRefused, r.code, r.stderr)
+	assert.Empty(t, lost(before, listAll(t, root), orphans), "referenced files deleted")
+}
