@@ -197,6 +197,10 @@ func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool) {
 			f.keep(ctx, r, p, ReasonShared, nil)
 			return
 		}
+		// No upload in this process reuses p until the deletion is done
+		// (a reuse meanwhile stores its bytes under a name of its own).
+		unlock := hashLocks.lock(p)
+		defer unlock()
 		fi, err := storage.Lstat(storage.WithContext(ctx, f.fs), p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -222,32 +226,45 @@ func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool) {
 			return
 		}
 	}
-	targets := []storage.Target{main}
-	if f.opts.Companions != nil {
-		for _, c := range f.opts.Companions(p) {
-			switch {
-			case c == p:
-				continue
-			case f.protected(c):
-				f.keep(ctx, r, c, ReasonProtected, nil)
-				continue
-			}
-			targets = append(targets, storage.Target{Path: c})
-		}
+	// The file first, then its companions, and those only if it went: a
+	// file kept (changed, say) keeps its thumbnails.
+	if !f.delete(ctx, r, []storage.Target{main}) || f.opts.Companions == nil {
+		return
 	}
+	var companions []storage.Target
+	for _, c := range f.opts.Companions(p) {
+		switch {
+		case c == p:
+			continue
+		case f.protected(c):
+			f.keep(ctx, r, c, ReasonProtected, nil)
+			continue
+		}
+		companions = append(companions, storage.Target{Path: c})
+	}
+	f.delete(ctx, r, companions)
+}
+
+// delete deletes targets through storage.Delete, records the outcomes in
+// r and reports them, and says whether every target went (or was gone).
+func (f *Field) delete(ctx context.Context, r *Result, targets []storage.Target) (gone bool) {
+	gone = true
 	_ = storage.Delete(ctx, f.fs, targets, storage.DeleteOptions{
 		Protected: f.opts.Protected,
 		OnOutcome: func(o storage.Outcome) {
-			switch o.Action {
-			case storage.ActionDelete:
+			switch {
+			case o.Action == storage.ActionDelete:
 				r.Deleted = append(r.Deleted, o.Path)
 				f.emit(ctx, Event{Action: ActionDelete, Path: o.Path, Size: o.Size})
-			case storage.ActionKeep:
+			case o.Action == storage.ActionKeep:
+				gone = gone && o.Reason == storage.KeptGone
 				f.keep(ctx, r, o.Path, o.Reason, o.Err)
 			default:
+				gone = false
 				r.Failed = append(r.Failed, Failure{Path: o.Path, Error: o.Err.Error()})
 				f.emit(ctx, Event{Action: ActionFail, Path: o.Path, Err: o.Err})
 			}
 		},
 	})
+	return gone
 }

@@ -62,13 +62,55 @@ func TestRedteamHashNamesReuseKeepsCompanions(t *testing.T) {
 			require.NoError(t, err)
 			res := del.Commit(t.Context())
 			require.NotNil(t, reused)
-			require.Equal(t, first.New, reused.New, "the second upload reuses the file")
 			reused.Commit(t.Context())
+			_, err = fsys.Stat(reused.New)
+			assert.NoError(t, err, "the reusing upload's file is there: %+v", res)
+			if reused.New == first.New {
+				_, err = fsys.Stat(rtThumb(first.New))
+				assert.NoError(t, err, "its thumbnail must stay too: %+v", res)
+			}
+		})
+	}
+}
 
-			_, err = fsys.Stat(first.New)
-			assert.NoError(t, err, "the reused file stays: %+v", res)
-			_, err = fsys.Stat(rtThumb(first.New))
-			assert.NoError(t, err, "its thumbnail must stay too: %+v", res)
+// The same, with the reuse made by another process: this one sees only
+// the file's new time. The file is kept as changed, and so is its
+// thumbnail.
+func TestRedteamHashNamesOtherProcessReuseKeepsCompanions(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends[:3] {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			fsys := b.new(t)
+			var path string
+			var once sync.Once
+			refs := filefield.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
+				once.Do(func() {
+					now := time.Now()
+					require.NoError(t, fsys.Chtimes(path, now, now)) // another process reused it
+				})
+				return false, nil
+			})
+			field := filefield.New("pics", fsys, filefield.Options{
+				Dir: "pics", HashNames: true, Refs: refs,
+				Companions: func(p string) []string { return []string{rtThumb(p)} },
+			})
+			first, err := field.Save(t.Context(), upload("same"))
+			require.NoError(t, err)
+			first.Commit(t.Context())
+			path = first.New
+			require.NoError(t, fsys.MkdirAll("thumbs", 0o755))
+			require.NoError(t, afero.WriteFile(fsys, rtThumb(first.New), []byte("thumb"), 0o644))
+			old := time.Now().Add(-48 * time.Hour)
+			require.NoError(t, fsys.Chtimes(first.New, old, old))
+			del, err := field.Delete(t.Context(), first.New)
+			require.NoError(t, err)
+			res := del.Commit(t.Context())
+			assert.Empty(t, res.Deleted)
+			for _, p := range []string{first.New, rtThumb(first.New)} {
+				_, err = fsys.Stat(p)
+				assert.NoError(t, err, "%s stays: %+v", p, res)
+			}
 		})
 	}
 }

@@ -134,6 +134,18 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 	}
 	name := hex.EncodeToString(h.Sum(nil)[:16])
 	st := stored{path: storage.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
+	unlock := hashLocks.share(st.path)
+	if unlock == nil {
+		// This process is deleting the file with these bytes right now:
+		// they are stored under a name of their own instead.
+		rname := randomName()
+		st.path = storage.Join(f.resolveShard(tmpl, rname), rname+ext)
+		if err := pf.CommitAs(st.path); err != nil {
+			return stored{}, writeError(ctx, err, up.Name, st.path)
+		}
+		return st, nil
+	}
+	defer unlock()
 	err = pf.CommitAs(st.path)
 	if errors.Is(err, fs.ErrExist) {
 		st.created = false
@@ -180,6 +192,18 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 		}
 		return pf.Commit()
 	}
+	unlock := hashLocks.share(st.path)
+	if unlock == nil {
+		// This process is deleting the object with these bytes right
+		// now: they are stored under a name of their own instead.
+		rname := randomName()
+		st.path = storage.Join(f.resolveShard(tmpl, rname), rname+ext)
+		if err := rewrite(storage.WriteOptions{FreshName: true}); err != nil {
+			return stored{}, writeError(ctx, err, up.Name, st.path)
+		}
+		return st, nil
+	}
+	defer unlock()
 	err = rewrite(storage.WriteOptions{})
 	if errors.Is(err, fs.ErrExist) {
 		// The same bytes are stored already (perhaps by a concurrent

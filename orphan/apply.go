@@ -108,11 +108,11 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	if counts.n == counts.invalid && !f.opts.AllowEmpty && f.guards.empty {
 		return rep, ErrNoReferences
 	}
-	scanned := plan.Scanned.Files
-	if plan.made != f {
-		if scanned, err = f.countScanned(ctx); err != nil {
-			return rep, err
-		}
+	var scanned int
+	if plan.made != nil && plan.made.finder == f {
+		scanned = plan.made.scanned
+	} else if scanned, err = f.countScanned(ctx); err != nil {
+		return rep, err
 	}
 	if err := f.check(len(orphans), scanned, rep.Planned.Bytes, f.uncovered(orphans, counts.covered)); err != nil {
 		return rep, err

@@ -100,7 +100,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	slices.SortFunc(plan.Orphans, func(a, b Orphan) int { return strings.Compare(a.Path, b.Path) })
 	plan.Dirs = tally.Top(f.opts.TopDirs)
 	plan.Uncovered = f.uncovered(plan.Orphans, counts.covered)
-	plan.made = f
+	plan.made = &madeBy{finder: f, scanned: plan.Scanned.Files}
 	return plan, nil
 }
 

@@ -66,8 +66,15 @@ type Plan struct {
 	Unmeasured int `json:"unmeasured"`
 
 	// made is set by Find and lost in JSON: Apply trusts the scanned
-	// count only of a plan its own finder made in this process.
-	made *Finder
+	// count only of a plan its own finder made in this process, and only
+	// the count Find recorded here.
+	made *madeBy
+}
+
+// madeBy records which Finder made a plan, and what it scanned.
+type madeBy struct {
+	finder  *Finder
+	scanned int
 }
 
 // Check returns the sentinel of the first guard the plan's own figures

@@ -5,46 +5,55 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/url"
+	"path"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
 // maxForms is the most stored paths one reference can name.
-const maxForms = 6
+const maxForms = 12
 
-// normalise returns the stored paths ref may name: ref itself,
-// cleaned, after the first matching StripPrefixes entry; without trailing
-// spaces, which no stored path has (a CHAR(n) column pads with them); also
-// without leading spaces, which a stored path may have, so both are kept;
-// and for a reference written as a URL path, with a query, a fragment or
-// %-escapes ("x.jpg?v=3", "my%20photo.jpg"), also that path without its
-// query and fragment, escaped and unescaped. Matching more paths can only
-// keep more files, the safe direction. Paths that cannot be stored paths
-// are left out; n == 0 means none could.
+// normalise returns the stored paths ref may name: ref itself, cleaned,
+// after the first matching StripPrefixes entry (its scheme and host
+// compared without regard to case); without a leading byte-order mark
+// and without trailing ASCII white space, which no stored path has (a
+// CHAR(n) column pads with spaces; exports leave "\r"); also without
+// leading white space and without Unicode spaces at either end, which a
+// stored path may have, so both forms are kept; with ".." segments
+// resolved when they stay inside the root; and for a reference written as a URL
+// path, with a query, a fragment or %-escapes ("x.jpg?v=3",
+// "my%20photo.jpg"), also that path without its query and fragment,
+// escaped and unescaped. Matching more paths can only keep more files,
+// the safe direction. Paths that cannot be stored paths are left out;
+// n == 0 means none could.
 func (f *Finder) normalise(ref string) (paths [maxForms]string, n int) {
-	ref = strings.TrimRight(ref, " ")
 	add := func(r string) {
 		p, err := storage.Clean(r)
-		if err == nil && !slices.Contains(paths[:n], p) && n < maxForms {
+		if err == nil && n < maxForms && !slices.Contains(paths[:n], p) {
 			paths[n] = p
 			n++
 		}
 	}
-	for i, r := range [2]string{ref, strings.TrimLeft(ref, " ")} {
-		if i == 1 && r == ref {
-			break
+	base := strings.TrimRight(strings.TrimPrefix(ref, "\ufeff"), " \t\r\n")
+	bases := [3]string{base, strings.TrimLeft(base, " \t\r\n"), strings.TrimFunc(base, unicode.IsSpace)}
+	for i, r := range bases {
+		if (i == 1 && r == bases[0]) || (i == 2 && (r == bases[0] || r == bases[1])) {
+			continue
 		}
-		for _, pre := range f.opts.StripPrefixes {
-			if strings.HasPrefix(r, pre) {
-				r = r[len(pre):]
-				break
+		r = f.stripPrefix(r)
+		add(r)
+		if strings.Contains(r, "..") {
+			// "a/b/../c" is "a/c"; a reference that climbs above the
+			// root names nothing in it.
+			if c := path.Clean(strings.TrimLeft(r, "/")); c != ".." && !strings.HasPrefix(c, "../") {
+				add(c)
 			}
 		}
-		add(r)
 		if strings.ContainsAny(r, "?#%") {
 			u := r
 			if i := strings.IndexAny(u, "?#"); i >= 0 {
@@ -57,6 +66,29 @@ func (f *Finder) normalise(ref string) (paths [maxForms]string, n int) {
 		}
 	}
 	return paths, n
+}
+
+// stripPrefix removes the first of Options.StripPrefixes that ref starts
+// with. A prefix with a scheme ("https://cdn.example.com/media/") matches
+// its scheme and host in any case, as URLs do; the rest exactly.
+func (f *Finder) stripPrefix(ref string) string {
+	for _, pre := range f.opts.StripPrefixes {
+		if len(ref) < len(pre) {
+			continue
+		}
+		head := ref[:len(pre)]
+		origin := 0 // bytes of pre compared without case
+		if i := strings.Index(pre, "://"); i >= 0 {
+			origin = len(pre)
+			if j := strings.IndexByte(pre[i+3:], '/'); j >= 0 {
+				origin = i + 3 + j
+			}
+		}
+		if strings.EqualFold(head[:origin], pre[:origin]) && head[origin:] == pre[origin:] {
+			return ref[len(pre):]
+		}
+	}
+	return ref
 }
 
 // coverKey returns the directory of p that the coverage guard counts
@@ -142,7 +174,7 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 			var owner []int32
 			var hs []uint64
 			var found []bool
-			last := "\x00" // the last cover key added, with its "/"
+			last := "\x00" // the last cover key added
 			for batch := range batches {
 				forms, owner = forms[:0], owner[:0]
 				for ri, ref := range batch {
@@ -153,11 +185,9 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 					}
 					for _, p := range paths[:n] {
 						w.add(p)
-						if !strings.HasPrefix(p, last) {
-							if k, ok := f.coverKey(p); ok {
-								w.covered[k] = true
-								last = k + "/"
-							}
+						if k, ok := f.coverKey(p); ok && k != last {
+							w.covered[k] = true
+							last = k // references often come grouped
 						}
 						if stored != nil {
 							forms, owner = append(forms, p), append(owner, int32(ri))
@@ -261,3 +291,35 @@ func (f *Finder) uncovered(orphans []Orphan, covered map[string]bool) []string {
 	slices.Sort(out)
 	return out
 }
+
+// ReferenceSet is a set of references loaded once from a Finder's
+// provider, normalised as Find normalises them: it answers whether a
+// stored path is referenced (storage.RefChecker), for a sweep that must
+// keep what rows still reference. It holds 8 bytes per reference.
+type ReferenceSet struct {
+	set        *pathSet
+	n, invalid int
+}
+
+// LoadReferences streams the finder's references into a ReferenceSet.
+// A provider error is wrapped in ErrProvider; a set without one valid
+// reference is ErrNoReferences, unless Options.AllowEmpty.
+func (f *Finder) LoadReferences(ctx context.Context) (*ReferenceSet, error) {
+	set, counts, err := f.loadRefs(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if counts.n == counts.invalid && !f.opts.AllowEmpty && f.guards.empty {
+		return nil, ErrNoReferences
+	}
+	return &ReferenceSet{set: set, n: counts.n, invalid: counts.invalid}, nil
+}
+
+// IsReferenced reports whether p is in the set. A hash collision can only
+// say yes wrongly, which keeps a file.
+func (r *ReferenceSet) IsReferenced(_ context.Context, p string) (bool, error) {
+	return r.set.has(p), nil
+}
+
+// Len returns the number of references streamed, valid or not.
+func (r *ReferenceSet) Len() int { return r.n }

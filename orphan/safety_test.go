@@ -165,7 +165,7 @@ func TestApplyTrustsNoFigureOfAPlan(t *testing.T) {
 		assert.ErrorIs(t, err, orphan.ErrBytesLimit, "900 bytes, whatever the plan says")
 		_, err = orphan.New(fsys, orphan.Paths("docs/x.pdf"), orphan.Options{Now: clock, MaxFraction: -1}).Apply(ctx, &edited)
 		assert.ErrorIs(t, err, orphan.ErrUncovered)
-		_, err = orphan.New(fsys, orphan.Paths("\x00", "../x"), orphan.Options{Now: clock, MaxFraction: -1}).Apply(ctx, &edited)
+		_, err = orphan.New(fsys, orphan.Paths("\x00", "C:\\x.jpg", "a\x01b"), orphan.Options{Now: clock, MaxFraction: -1}).Apply(ctx, &edited)
 		assert.ErrorIs(t, err, orphan.ErrNoReferences)
 		neg := edited
 		neg.Orphans = append([]orphan.Orphan{{Path: "pics/b.jpg", Size: -1000}}, edited.Orphans...)

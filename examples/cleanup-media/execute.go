@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,13 +21,28 @@ import (
 	"github.com/mediaclean/mediaclean/sweep"
 )
 
-// Output is what --json prints.
+// Output is what --json prints: one JSON document on stdout, for a run
+// that succeeded and for one that did not (then Error says why, and the
+// reports say what was done before).
 type Output struct {
 	DryRun  bool          `json:"dry_run"`
 	Sweep   *sweep.Report `json:"sweep"`
 	Orphans *OrphanOutput `json:"orphans"`
+	// Restored says what --restore did.
+	Restored *orphan.RestoreReport `json:"restored,omitempty"`
+	// Error is set when the command exits with a code other than 0.
+	Error *ErrorOutput `json:"error,omitempty"`
 	// Purged says what --purge-after deleted.
 	Purged *orphan.PurgeReport `json:"purged,omitempty"`
+}
+
+// ErrorOutput says why a run ended with an error.
+type ErrorOutput struct {
+	// ExitCode is the command's: 1 error, 2 usage, 3 refused by a guard.
+	ExitCode int    `json:"exit_code"`
+	Message  string `json:"message"`
+	// Uncovered names the directories the coverage guard refused.
+	Uncovered []string `json:"uncovered,omitempty"`
 }
 
 // OrphanOutput is the orphan check's part of Output.
@@ -40,8 +54,22 @@ type OrphanOutput struct {
 // execute plans first and acts after: the orphan plan and its guards run
 // before anything is deleted, so a refused check deletes nothing at all.
 func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
+	out := Output{DryRun: c.dryRun}
+	prog := newProgress(stderr, false)
+	defer prog.stop()
+	// fail ends the run: one line on stderr, and with --json the document
+	// on stdout, with the error and what was done before it.
 	fail := func(code int, format string, args ...any) int {
-		fmt.Fprintf(stderr, "cleanup-media: "+format+"\n", args...)
+		prog.stop()
+		msg := fmt.Sprintf(format, args...)
+		fmt.Fprintf(stderr, "cleanup-media: %s\n", msg)
+		if c.json {
+			out.Error = &ErrorOutput{ExitCode: code, Message: msg}
+			if out.Orphans != nil && out.Orphans.Plan != nil {
+				out.Error.Uncovered = out.Orphans.Plan.Uncovered
+			}
+			c.print(stdout, out)
+		}
 		return code
 	}
 	if fi, err := os.Stat(c.root); err != nil || !fi.IsDir() {
@@ -62,10 +90,12 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 	if c.restore != "" {
 		q := orphan.NewQuarantine(fsys, c.quarantine, orphan.QuarantineOptions{DryRun: c.dryRun})
 		rep, err := q.Restore(ctx, c.restore)
+		out.Restored = rep
+		if err != nil {
+			return fail(exitError, "restore: %v", err)
+		}
 		if c.json {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(rep)
+			c.print(stdout, out)
 		} else {
 			verb := "Restored"
 			if c.dryRun {
@@ -75,12 +105,6 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 			if rep.NotMoved.Files > 0 {
 				fmt.Fprintf(stdout, "%d files the run lists were never moved: they are at their paths.\n", rep.NotMoved.Files)
 			}
-			for _, fl := range rep.Failures {
-				fmt.Fprintf(stdout, "  not restored: %s (%s)\n", fl.Path, fl.Error)
-			}
-		}
-		if err != nil {
-			return fail(exitError, "restore: %v", err)
 		}
 		return exitOK
 	}
@@ -92,12 +116,13 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 			verbose = stderr
 		}
 	}
-	prog := newProgress(stdout, stderr, !c.verbose && !c.json)
+	prog = newProgress(stderr, !c.verbose && !c.json)
 	defer prog.stop()
-	out := Output{DryRun: c.dryRun}
 
+	// With references (--refs-sql, --refs-file), the orphan check plans
+	// against them, and the sweep keeps every file they name.
 	var finder *orphan.Finder
-	if c.checkOrphans {
+	if len(c.refsSQL) > 0 || c.refsFile != "" {
 		refs, closeRefs, code, err := c.references(ctx)
 		if err != nil {
 			return fail(code, "%v", err)
@@ -111,15 +136,11 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 		if maxFraction == 0 {
 			maxFraction = -1
 		}
-		// Files the age rules of this run manage are expected to have
-		// no reference: the coverage guard does not count them.
-		unreferenced := slices.Clone(c.unreferenced)
-		for _, r := range c.sweepRules() {
-			unreferenced = append(unreferenced, r.Glob)
-		}
+		// The age rules' folders are not declared unreferenced: a missing
+		// reference query there would otherwise delete what rows use.
 		finder = orphan.New(fsys, refs, orphan.Options{
 			MinAge: minAge, MaxDeletes: c.maxDelete, MaxFraction: maxFraction, Force: c.force,
-			Quarantine: c.quarantine, Unreferenced: unreferenced,
+			Quarantine: c.quarantine, Unreferenced: c.unreferenced,
 			OnEvent: func(e orphan.Event) {
 				prog.count()
 				if e.Action != "orphan" {
@@ -131,8 +152,13 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 				}
 			},
 		})
+	}
+	if c.checkOrphans {
 		prog.phase("finding orphans")
 		plan, err := finder.Find(ctx)
+		if plan != nil {
+			out.Orphans = &OrphanOutput{Plan: plan}
+		}
 		if err == nil {
 			err = finder.Check(plan)
 		}
@@ -147,7 +173,6 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 			}
 			return fail(guardCode(err), "orphan check refused, nothing deleted: %v", err)
 		}
-		out.Orphans = &OrphanOutput{Plan: plan}
 	}
 
 	rules := c.sweepRules()
@@ -156,8 +181,17 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 		if c.quarantine != "" {
 			protected = []string{c.quarantine + "/**"}
 		}
+		var refs storage.RefChecker
+		if finder != nil {
+			prog.phase("reading references")
+			set, err := finder.LoadReferences(ctx)
+			if err != nil {
+				return fail(guardCode(err), "sweep refused, nothing deleted: %v", err)
+			}
+			refs = set
+		}
 		s := sweep.New(fsys, sweep.Options{
-			Rules: rules, DryRun: c.dryRun, Protected: protected, TempMaxAge: -1,
+			Rules: rules, DryRun: c.dryRun, Protected: protected, TempMaxAge: -1, Refs: refs,
 			OnEvent: func(e sweep.Event) {
 				prog.count()
 				if e.Action != "keep" || c.verbose {
@@ -169,19 +203,21 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 		rep, err := s.Sweep(ctx)
 		out.Sweep = rep
 		if err != nil {
-			prog.stop()
-			c.print(stdout, out) // what was done before the failure
+			if !c.json {
+				c.print(stdout, out) // what was done before the failure
+			}
 			return fail(exitError, "sweep: %v", err)
 		}
 	}
 
-	if finder != nil && !c.dryRun {
+	if c.checkOrphans && !c.dryRun {
 		prog.phase("removing orphans")
 		rep, err := finder.Apply(ctx, out.Orphans.Plan)
 		out.Orphans.Applied = rep
 		if err != nil {
-			prog.stop()
-			c.print(stdout, out)
+			if !c.json {
+				c.print(stdout, out)
+			}
 			return fail(guardCode(err), "orphans: %v", err)
 		}
 	}
@@ -190,8 +226,9 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 		rep, err := q.Purge(ctx, c.purgeAfter)
 		out.Purged = rep
 		if err != nil {
-			prog.stop()
-			c.print(stdout, out)
+			if !c.json {
+				c.print(stdout, out)
+			}
 			return fail(exitError, "purge: %v", err)
 		}
 	}
@@ -371,7 +408,7 @@ func (c *config) print(w io.Writer, out Output) {
 	}
 }
 
-// progress shows a one-line counter on stderr while stdout is a terminal.
+// progress shows a one-line counter on stderr while stderr is a terminal.
 type progress struct {
 	on    bool
 	w     io.Writer
@@ -381,9 +418,9 @@ type progress struct {
 	ended atomic.Bool
 }
 
-func newProgress(stdout, stderr io.Writer, want bool) *progress {
+func newProgress(stderr io.Writer, want bool) *progress {
 	p := &progress{w: stderr, done: make(chan struct{})}
-	if f, ok := stdout.(*os.File); ok && want {
+	if f, ok := stderr.(*os.File); ok && want {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.on = true
 		}

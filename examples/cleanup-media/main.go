@@ -168,8 +168,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("--refs-sql needs --db")
 	case c.checkOrphans && len(c.refsSQL) == 0 && c.refsFile == "":
 		return nil, errors.New("--check-orphans needs --refs-sql or --refs-file")
-	case c.maxFraction < 0 || c.maxFraction > 1:
+	case !(c.maxFraction >= 0 && c.maxFraction <= 1): // NaN too
 		return nil, errors.New("--max-fraction must be between 0 and 1 (0: no limit)")
+	case c.maxDelete < 0:
+		return nil, errors.New("--max-delete must be 0 (no limit) or more")
 	case storage.CheckGlobs(c.unreferenced...) != nil:
 		return nil, fmt.Errorf("--unreferenced: %v", storage.CheckGlobs(c.unreferenced...))
 	case (c.restore != "" || c.purgeAfter != 0) && c.quarantine == "":

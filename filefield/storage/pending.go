@@ -121,6 +121,9 @@ func (p *PendingFile) open(name string, flag int) error {
 	if err := p.ctx.Err(); err != nil {
 		return err
 	}
+	if err := noLinkDirs(p.fs, Dir(name)); err != nil {
+		return wrap("create", name, err)
+	}
 	f, err := p.fs.OpenFile(name, flag, 0o644)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The directory is made on first use only: most writes go to a
@@ -187,6 +190,9 @@ func (p *PendingFile) CommitAs(name string) error {
 	if err == nil {
 		err = p.ctx.Err()
 	}
+	if err == nil && Dir(name) != Dir(p.tmp) {
+		err = noLinkDirs(p.fs, Dir(name))
+	}
 	if err == nil {
 		if p.opts.Replace {
 			err = p.fs.Rename(p.tmp, name)
@@ -251,4 +257,28 @@ func WriteFileAtomic(ctx context.Context, fsys afero.Fs, name string, data []byt
 		return wrap("write", name, err)
 	}
 	return p.Commit()
+}
+
+// noLinkDirs checks, on backends that do not refuse links themselves
+// (Features.NoFollow), that no existing segment of dir is a symbolic link
+// or a file: a write through one would land outside the tree. Missing
+// segments are fine; they are made.
+func noLinkDirs(fsys afero.Fs, dir string) error {
+	if FeaturesOf(fsys).NoFollow {
+		return nil
+	}
+	for d := dir; d != "." && d != ""; d = Dir(d) {
+		fi, err := lstat(fsys, d)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return ErrSymlink
+		case !fi.IsDir():
+			return ErrNotRegular
+		}
+	}
+	return nil
 }

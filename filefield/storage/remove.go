@@ -15,7 +15,8 @@ import (
 // was already gone, and any other error where it was not removed.
 // Implementations must:
 //
-//   - remove only non-directories, refusing directories with [ErrNotRegular];
+//   - remove only regular files, refusing anything else (directories,
+//     links, FIFOs, sockets, devices) with [ErrNotRegular];
 //   - never follow a symbolic link in any path segment (a link in the last
 //     segment is removed itself, never its target);
 //   - stop at a cancelled ctx, reporting ctx.Err() for each path not tried.

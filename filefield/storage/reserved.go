@@ -32,12 +32,13 @@ func InQuarantine(p string) bool {
 // stored path the file had, or the run's manifest. ok is false unless p
 // has exactly that shape, with a valid directory, run and rest.
 func QuarantinePath(p string) (dir, run, rest string, ok bool) {
-	i := strings.Index(p, QuarantineDirName+"/")
-	if i < 0 || (i > 0 && p[i-1] != '/') {
-		return "", "", "", false
-	}
-	if i > 0 {
-		dir = p[:i-1]
+	i := 0 // where the reserved segment starts
+	if !strings.HasPrefix(p, QuarantineDirName+"/") {
+		j := strings.Index(p, "/"+QuarantineDirName+"/")
+		if j < 0 {
+			return "", "", "", false
+		}
+		i, dir = j+1, p[:j]
 		if ValidPath(dir) != nil {
 			return "", "", "", false
 		}

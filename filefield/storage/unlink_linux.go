@@ -7,20 +7,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// unlinkFile removes the non-directory base inside the directory open as
-// dir, with one unlinkat(2) on the directory's descriptor: no path lookup,
-// no link followed, and no stat first, since unlinkat without AT_REMOVEDIR
-// refuses directories itself (EISDIR).
+// unlinkFile removes the regular file base inside the directory open as
+// dir, with an fstatat(AT_SYMLINK_NOFOLLOW) and an unlinkat(2) on the
+// directory's descriptor: no path lookup, no link followed. Anything but a
+// regular file (a link, a FIFO, a socket, a device, a directory) is
+// refused with ErrNotRegular, even one swapped in since it was listed.
 func unlinkFile(_ *os.Root, dir *os.File, base string) error {
 	rc, err := dir.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var uerr error
-	if err := rc.Control(func(fd uintptr) { uerr = syscall.Unlinkat(int(fd), base) }); err != nil {
+	notRegular := false
+	if err := rc.Control(func(fd uintptr) {
+		var st unix.Stat_t
+		if uerr = unix.Fstatat(int(fd), base, &st, unix.AT_SYMLINK_NOFOLLOW); uerr != nil {
+			return
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			notRegular = true
+			return
+		}
+		uerr = syscall.Unlinkat(int(fd), base)
+	}); err != nil {
 		return err
 	}
-	if uerr == syscall.EISDIR {
+	if notRegular || uerr == syscall.EISDIR {
 		return ErrNotRegular
 	}
 	if uerr != nil {

@@ -4,14 +4,14 @@ package storage
 
 import "os"
 
-// unlinkFile removes the non-directory base inside the directory open as
-// root, refusing directories.
+// unlinkFile removes the regular file base inside the directory open as
+// root, refusing anything else.
 func unlinkFile(root *os.Root, _ *os.File, base string) error {
 	fi, err := root.Lstat(base)
 	if err != nil {
 		return err
 	}
-	if fi.IsDir() {
+	if !fi.Mode().IsRegular() {
 		return ErrNotRegular
 	}
 	return root.Remove(base)
