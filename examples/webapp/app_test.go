@@ -6,13 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,10 @@ import (
 
 type env struct {
 	t     *testing.T
-	srv   *httptest.Server
+	app   *App
+	srv   *http.Server
+	url   string // http://127.0.0.1:port
+	ln    *countingListener
 	db    *sql.DB
 	media string // the local media folder ("" on S3)
 	fs    afero.Fs
@@ -51,19 +55,48 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// newEnvOn starts the app on fsys.
+// newEnvOn starts the app on fsys, with the database settings and the
+// HTTP server run uses, on a loopback port whose bytes are counted.
 func newEnvOn(t *testing.T, fsys afero.Fs) *env {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)")
+	db, err := openDB(filepath.Join(dir, "app.db"))
 	require.NoError(t, err)
-	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
 	app, err := NewApp(t.Context(), db, fsys, slog.New(slog.NewTextHandler(io.Discard, nil)), 7*24*time.Hour)
 	require.NoError(t, err)
-	srv := httptest.NewServer(app.Routes())
-	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, fs: fsys}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ln := &countingListener{Listener: l}
+	srv := app.Server()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &env{t: t, app: app, srv: srv, url: "http://" + l.Addr().String(), ln: ln, db: db, fs: fsys}
+}
+
+// countingListener counts the bytes the server reads from its connections.
+type countingListener struct {
+	net.Listener
+	read atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, n: &l.read}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // client does not follow redirects, so the tests see each status.
@@ -82,7 +115,7 @@ func (e *env) post(path string, fields map[string]string, file []byte, filename 
 		fw.Write(file)
 	}
 	require.NoError(e.t, w.Close())
-	resp, err := client.Post(e.srv.URL+path, w.FormDataContentType(), &buf)
+	resp, err := client.Post(e.url+path, w.FormDataContentType(), &buf)
 	require.NoError(e.t, err)
 	resp.Body.Close()
 	return resp.StatusCode
@@ -90,7 +123,7 @@ func (e *env) post(path string, fields map[string]string, file []byte, filename 
 
 func (e *env) postForm(path string, values url.Values) *http.Response {
 	e.t.Helper()
-	resp, err := client.PostForm(e.srv.URL+path, values)
+	resp, err := client.PostForm(e.url+path, values)
 	require.NoError(e.t, err)
 	resp.Body.Close()
 	return resp
@@ -126,7 +159,7 @@ func (e *env) inSync(step string) []string {
 
 func (e *env) get(path string) (int, []byte) {
 	e.t.Helper()
-	resp, err := client.Get(e.srv.URL + path)
+	resp, err := client.Get(e.url + path)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,7 +90,7 @@ func run(addr, data string, qrAge, sweepEvery time.Duration, s3c s3Config) error
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "app.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+	db, err := openDB(filepath.Join(data, "app.db"))
 	if err != nil {
 		return err
 	}
@@ -110,7 +109,8 @@ func run(addr, data string, qrAge, sweepEvery time.Duration, s3c s3Config) error
 	}
 	go app.RunSweeper(ctx, sweepEvery)
 
-	srv := &http.Server{Addr: addr, Handler: app.Routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := app.Server()
+	srv.Addr = addr
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	fmt.Printf("mediaclean example running: open http://%s/ (data in %s)\n", addr, data)
