@@ -39,7 +39,15 @@ type env struct {
 	fs    afero.Fs
 }
 
-func TestMain(m *testing.M) { s3test.Main(m) }
+func TestMain(m *testing.M) {
+	// The test binary doubles as the program: runMain starts it so.
+	if args, ok := os.LookupEnv(mainArgsEnv); ok {
+		os.Args = append([]string{"webapp"}, strings.Split(args, "\n")...)
+		main()
+		os.Exit(0)
+	}
+	s3test.Main(m)
+}
 
 // newEnv starts the app on a media folder on the os.Root backend.
 func newEnv(t *testing.T) *env {

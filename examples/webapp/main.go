@@ -19,7 +19,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -38,22 +40,33 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	data := flag.String("data", "./data", "folder for the database and the media (created if missing)")
-	qrAge := flag.Duration("qr-age", 7*24*time.Hour, "QR codes older than this are swept")
-	sweepEvery := flag.Duration("sweep-every", time.Hour, "how often the in-process sweeper runs")
-	var s3c s3Config
-	flag.StringVar(&s3c.endpoint, "s3-endpoint", "", "keep media in an S3-compatible bucket at this `URL` instead of data/media")
-	flag.StringVar(&s3c.bucket, "s3-bucket", "", "the bucket (with -s3-endpoint)")
-	flag.StringVar(&s3c.prefix, "s3-prefix", "media/", "key prefix inside the bucket")
-	flag.StringVar(&s3c.region, "s3-region", "us-east-1", "the region")
+	var cfg config
+	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	flag.StringVar(&cfg.data, "data", "./data", "folder for the database and the media (created if missing)")
+	flag.DurationVar(&cfg.qrAge, "qr-age", 7*24*time.Hour, "QR codes older than this are swept")
+	flag.DurationVar(&cfg.sweepEvery, "sweep-every", time.Hour, "how often the in-process sweeper runs")
+	flag.StringVar(&cfg.s3.endpoint, "s3-endpoint", "", "keep media in an S3-compatible bucket at this `URL` instead of data/media")
+	flag.StringVar(&cfg.s3.bucket, "s3-bucket", "", "the bucket (with -s3-endpoint)")
+	flag.StringVar(&cfg.s3.prefix, "s3-prefix", "media/", "key prefix inside the bucket")
+	flag.StringVar(&cfg.s3.region, "s3-region", "us-east-1", "the region")
 	flag.Parse()
 	// Credentials come from the environment, never from flags (which show in ps).
-	s3c.access, s3c.secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	if err := run(*addr, *data, *qrAge, *sweepEvery, s3c); err != nil {
+	cfg.s3.access, cfg.s3.secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, cfg, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "webapp:", err)
 		os.Exit(1)
 	}
+}
+
+// config is what the flags set.
+type config struct {
+	addr              string
+	data              string
+	qrAge, sweepEvery time.Duration
+	s3                s3Config
 }
 
 type s3Config struct {
@@ -85,35 +98,44 @@ func mediaFs(data string, c s3Config) (afero.Fs, func(), error) {
 	return s3fs.New(client, c.bucket, s3fs.Options{Prefix: c.prefix}), func() {}, nil
 }
 
-func run(addr, data string, qrAge, sweepEvery time.Duration, s3c s3Config) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := os.MkdirAll(data, 0o755); err != nil {
+// run serves the application on cfg.addr until ctx ends. It binds the
+// port first, so that a taken port fails before anything is opened, and
+// says the server runs only once it listens.
+func run(ctx context.Context, cfg config, stdout io.Writer) error {
+	ln, err := listen(cfg.addr)
+	if err != nil {
 		return err
 	}
-	db, err := openDB(filepath.Join(data, "app.db"))
+	defer ln.Close()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := os.MkdirAll(cfg.data, 0o755); err != nil {
+		return err
+	}
+	db, err := openDB(filepath.Join(cfg.data, "app.db"))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	fsys, closeFs, err := mediaFs(data, s3c)
+	fsys, closeFs, err := mediaFs(cfg.data, cfg.s3)
 	if err != nil {
 		return err
 	}
 	defer closeFs()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	app, err := NewApp(ctx, db, fsys, log, qrAge)
+	app, err := NewApp(ctx, db, fsys, log, cfg.qrAge)
 	if err != nil {
 		return err
 	}
-	go app.RunSweeper(ctx, sweepEvery)
+	sweeper := make(chan struct{})
+	go func() { defer close(sweeper); app.RunSweeper(ctx, cfg.sweepEvery) }()
+	defer func() { stop(); <-sweeper }()
 
 	srv := app.Server()
-	srv.Addr = addr
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	fmt.Printf("mediaclean example running: open http://%s/ (data in %s)\n", addr, data)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "mediaclean example running: open http://%s/ (data in %s)\n", browseAddr(ln.Addr()), cfg.data)
 	select {
 	case err := <-errc:
 		return err
@@ -125,4 +147,29 @@ func run(addr, data string, qrAge, sweepEvery time.Duration, s3c s3Config) error
 		return err
 	}
 	return nil
+}
+
+// listen binds addr, and says plainly when the port is taken.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("cannot listen on %s: the address is already in use (is another server running there?); choose another with -addr", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// browseAddr is the listener's address as a browser would open it:
+// localhost for a wildcard address.
+func browseAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
