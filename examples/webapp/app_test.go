@@ -52,13 +52,19 @@ func TestMain(m *testing.M) {
 // newEnv starts the app on a media folder on the os.Root backend.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvConfig(t, nil)
+}
+
+// newEnvConfig is newEnv with the server configured by setup.
+func newEnvConfig(t *testing.T, setup func(*config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	media := filepath.Join(dir, "media")
 	require.NoError(t, os.MkdirAll(media, 0o755))
 	fsys, err := storage.NewRootFs(media)
 	require.NoError(t, err)
 	t.Cleanup(func() { fsys.Close() })
-	e := newEnvOn(t, fsys)
+	e := newEnvOnConfig(t, fsys, setup)
 	e.media = media
 	return e
 }
@@ -66,6 +72,12 @@ func newEnv(t *testing.T) *env {
 // newEnvOn starts the app on fsys, with the database settings and the
 // HTTP server run uses, on a loopback port whose bytes are counted.
 func newEnvOn(t *testing.T, fsys afero.Fs) *env {
+	t.Helper()
+	return newEnvOnConfig(t, fsys, nil)
+}
+
+// newEnvOnConfig is newEnvOn with the server configured by setup.
+func newEnvOnConfig(t *testing.T, fsys afero.Fs, setup func(*config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := openDB(filepath.Join(dir, "app.db"))
@@ -76,10 +88,23 @@ func newEnvOn(t *testing.T, fsys afero.Fs) *env {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ln := &countingListener{Listener: l}
-	srv := app.Server()
+	cfg := defaultConfig()
+	cfg.addr = l.Addr().String()
+	if setup != nil {
+		setup(&cfg)
+	}
+	srv, err := app.Server(cfg)
+	require.NoError(t, err)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return &env{t: t, app: app, srv: srv, url: "http://" + l.Addr().String(), ln: ln, db: db, fs: fsys}
+}
+
+// port is the server's port.
+func (e *env) port() string {
+	_, port, err := net.SplitHostPort(e.ln.Addr().String())
+	require.NoError(e.t, err)
+	return port
 }
 
 // countingListener counts the bytes the server reads from its connections.

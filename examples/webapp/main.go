@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,15 +41,21 @@ import (
 )
 
 func main() {
-	var cfg config
-	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	flag.StringVar(&cfg.data, "data", "./data", "folder for the database and the media (created if missing)")
-	flag.DurationVar(&cfg.qrAge, "qr-age", 7*24*time.Hour, "QR codes older than this are swept")
-	flag.DurationVar(&cfg.sweepEvery, "sweep-every", time.Hour, "how often the in-process sweeper runs")
+	cfg := defaultConfig()
+	flag.StringVar(&cfg.addr, "addr", cfg.addr, "address to listen on")
+	flag.Func("allowed-hosts", "comma-separated host `names` the server answers to besides the address's host (and, on loopback, localhost names and loopback IPs); requests for any other Host are refused (DNS rebinding)", func(s string) error {
+		for h := range strings.SplitSeq(s, ",") {
+			cfg.allowedHosts = append(cfg.allowedHosts, strings.TrimSpace(h))
+		}
+		return nil
+	})
+	flag.StringVar(&cfg.data, "data", cfg.data, "folder for the database and the media (created if missing)")
+	flag.DurationVar(&cfg.qrAge, "qr-age", cfg.qrAge, "QR codes older than this are swept")
+	flag.DurationVar(&cfg.sweepEvery, "sweep-every", cfg.sweepEvery, "how often the in-process sweeper runs")
 	flag.StringVar(&cfg.s3.endpoint, "s3-endpoint", "", "keep media in an S3-compatible bucket at this `URL` instead of data/media")
 	flag.StringVar(&cfg.s3.bucket, "s3-bucket", "", "the bucket (with -s3-endpoint)")
-	flag.StringVar(&cfg.s3.prefix, "s3-prefix", "media/", "key prefix inside the bucket")
-	flag.StringVar(&cfg.s3.region, "s3-region", "us-east-1", "the region")
+	flag.StringVar(&cfg.s3.prefix, "s3-prefix", cfg.s3.prefix, "key prefix inside the bucket")
+	flag.StringVar(&cfg.s3.region, "s3-region", cfg.s3.region, "the region")
 	flag.Parse()
 	// Credentials come from the environment, never from flags (which show in ps).
 	cfg.s3.access, cfg.s3.secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
@@ -64,9 +71,21 @@ func main() {
 // config is what the flags set.
 type config struct {
 	addr              string
+	allowedHosts      []string // Host names allowed besides the address's own
 	data              string
 	qrAge, sweepEvery time.Duration
 	s3                s3Config
+}
+
+// defaultConfig is the configuration with no flags.
+func defaultConfig() config {
+	return config{
+		addr:       "127.0.0.1:8080",
+		data:       "./data",
+		qrAge:      7 * 24 * time.Hour,
+		sweepEvery: time.Hour,
+		s3:         s3Config{prefix: "media/", region: "us-east-1"},
+	}
 }
 
 type s3Config struct {
@@ -102,6 +121,9 @@ func mediaFs(data string, c s3Config) (afero.Fs, func(), error) {
 // port first, so that a taken port fails before anything is opened, and
 // says the server runs only once it listens.
 func run(ctx context.Context, cfg config, stdout io.Writer) error {
+	if _, err := newHostPolicy(cfg.addr, cfg.allowedHosts); err != nil {
+		return err
+	}
 	ln, err := listen(cfg.addr)
 	if err != nil {
 		return err
@@ -132,7 +154,10 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	go func() { defer close(sweeper); app.RunSweeper(ctx, cfg.sweepEvery) }()
 	defer func() { stop(); <-sweeper }()
 
-	srv := app.Server()
+	srv, err := app.Server(cfg)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "mediaclean example running: open http://%s/ (data in %s)\n", browseAddr(ln.Addr()), cfg.data)

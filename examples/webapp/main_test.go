@@ -93,3 +93,36 @@ func TestRunListensThenSaysSo(t *testing.T) {
 		t.Fatal("run did not return after its context ended")
 	}
 }
+
+// The program with -allowed-hosts answers to those names, refuses others,
+// and stops on SIGINT with code 0; a malformed -allowed-hosts is refused
+// before the port is bound.
+func TestProgramAllowedHostsAndInterrupt(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	code, _, stderr := runMain(t, ctx, "-addr", "127.0.0.1:0", "-data", t.TempDir(), "-allowed-hosts", "http://x.example")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "-allowed-hosts")
+
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), mainArgsEnv+"="+strings.Join([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-allowed-hosts", "media.example.org, box.lan"}, "\n"))
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	m := regexp.MustCompile(`open (http://[^ ]+/) `).FindStringSubmatch(line)
+	require.NotNil(t, m, line)
+	for host, want := range map[string]int{"media.example.org": http.StatusOK, "box.lan:80": http.StatusOK, "evil.example": http.StatusMisdirectedRequest} {
+		req, err := http.NewRequest("GET", m[1], nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, host)
+	}
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	assert.NoError(t, cmd.Wait(), "SIGINT stops the program cleanly")
+}

@@ -2,7 +2,12 @@ package main
 
 import (
 	"database/sql"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -12,7 +17,141 @@ func openDB(path string) (*sql.DB, error) {
 	return sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 }
 
-// Server returns the HTTP server run serves the application with.
-func (a *App) Server() *http.Server {
-	return &http.Server{Handler: a.Routes(), ReadHeaderTimeout: 10 * time.Second}
+// Server returns the HTTP server run serves the application with. Every
+// request goes through, in order: the Host check (DNS rebinding) and the
+// cross-origin check (CSRF), then the routes.
+func (a *App) Server(cfg config) (*http.Server, error) {
+	hosts, err := newHostPolicy(cfg.addr, cfg.allowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.log.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		http.Error(w, "403 Forbidden: cross-origin form submissions are refused", http.StatusForbidden)
+	}))
+	h := csrf.Handler(a.Routes())
+	h = hosts.handler(a, h)
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, nil
+}
+
+// hostPolicy says which Host headers the server answers. A page whose DNS
+// name an attacker points at 127.0.0.1 (DNS rebinding) is same-origin
+// with itself, so the cross-origin check lets its requests through; its
+// Host header still carries the attacker's name, and that is refused.
+type hostPolicy struct {
+	names    map[string]bool // lowercase, without port or trailing dot
+	loopback bool            // localhost names and loopback IPs
+	anyIP    bool            // any IP literal: a rebinding page's Host is a name
+}
+
+// newHostPolicy allows the host of addr, and extra names (-allowed-hosts,
+// "name" or "name:port"; the port is ignored). Bound to loopback
+// (127.0.0.1, ::1, localhost), it also allows localhost names and loopback
+// IPs; bound to every interface (":8080", "0.0.0.0:8080"), those and any IP
+// literal, since the names the machine is reached by are not known: give
+// them with -allowed-hosts.
+func newHostPolicy(addr string, extra []string) (*hostPolicy, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	p := &hostPolicy{names: map[string]bool{}}
+	switch h := normHost(host); {
+	case h == "":
+		p.loopback, p.anyIP = true, true
+	case isLocalhostName(h):
+		p.loopback = true
+	default:
+		if ip, err := netip.ParseAddr(h); err == nil {
+			p.anyIP = ip.IsUnspecified()
+			p.loopback = ip.Unmap().IsLoopback() || p.anyIP
+		}
+		p.names[h] = true
+	}
+	for _, e := range extra {
+		h := e
+		if hh, port, err := net.SplitHostPort(e); err == nil {
+			if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+				return nil, fmt.Errorf("-allowed-hosts: %q: bad port", e)
+			}
+			h = hh
+		}
+		h = normHost(h)
+		if !validHostName(h) {
+			return nil, fmt.Errorf("-allowed-hosts: %q is not a host name (a name or IP, with an optional port)", e)
+		}
+		p.names[h] = true
+	}
+	return p, nil
+}
+
+// allows reports whether a request's Host header (host or host:port) is
+// one the server answers to.
+func (p *hostPolicy) allows(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = normHost(host)
+	switch {
+	case host == "":
+		return false
+	case p.names[host]:
+		return true
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return p.anyIP || (p.loopback && ip.Unmap().IsLoopback())
+	}
+	return p.loopback && isLocalhostName(host)
+}
+
+func (p *hostPolicy) handler(a *App, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !p.allows(r.Host) {
+			a.log.WarnContext(r.Context(), "request for a foreign host refused", "host", r.Host, "path", r.URL.Path)
+			w.Header().Set("Connection", "close")
+			http.Error(w, "421 Misdirected Request: this server does not answer to that host name", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// normHost lowercases a host, drops IPv6 brackets and a trailing dot.
+func normHost(h string) string {
+	h = strings.ToLower(h)
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	return strings.TrimSuffix(h, ".")
+}
+
+// isLocalhostName: browsers resolve localhost and *.localhost to loopback
+// themselves (RFC 6761), so no DNS answer can point them elsewhere.
+func isLocalhostName(h string) bool {
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
+}
+
+// validHostName accepts an IP literal or a DNS name of letters, digits,
+// hyphens and dots.
+func validHostName(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
