@@ -26,11 +26,12 @@ import (
 // kind is one file column: the field that keeps its files and the row
 // column that holds the stored path.
 type kind struct {
-	name   string // URL name
-	label  string
-	table  string
-	column string
-	field  *filefield.Field
+	name    string // URL name
+	label   string
+	table   string
+	column  string
+	field   *filefield.Field
+	maxSize int64 // the field's MaxSize
 }
 
 // App is the seed's application: users with a profile picture, an
@@ -66,7 +67,7 @@ func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qr
 	a := &App{db: db, fs: fsys, log: log, kinds: map[string]*kind{}, qrAge: qrAge}
 	images := []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
 	field := func(name, dir string, types []string) *filefield.Field {
-		return filefield.New(name, fsys, filefield.Options{Dir: dir, AllowedTypes: types, Logger: log})
+		return filefield.New(name, fsys, filefield.Options{Dir: dir, AllowedTypes: types, MaxSize: maxUpload, Logger: log})
 	}
 	for _, k := range []*kind{
 		{name: "picture", label: "Profile picture", table: "users", column: "picture", field: field("profile_pics", "profile_pics", images)},
@@ -74,6 +75,7 @@ func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qr
 		{name: "image", label: "Forum image", table: "forum_messages", column: "image", field: field("forum_images", "forum_images/{yyyy}/{mm}", images)},
 		{name: "receipt", label: "Donation receipt", table: "donations", column: "receipt", field: field("donation_receipts", "donation_receipts", append(images, "application/pdf"))},
 	} {
+		k.maxSize = maxUpload
 		a.kinds[k.name] = k
 	}
 	a.qr = field("qr_codes", "qr_codes/{owner}", []string{"image/png"})
@@ -108,13 +110,24 @@ func (a *App) Routes() http.Handler {
 	mux.HandleFunc("POST /forum", a.createMessage)
 	mux.HandleFunc("POST /donations", a.createDonation)
 	mux.HandleFunc("POST /files/{kind}/{id}", a.replaceFile)
-	mux.HandleFunc("POST /qr/{id}", a.generateQR)
-	mux.HandleFunc("POST /delete/{table}/{id}", a.deleteRow)
+	mux.HandleFunc("POST /qr/{id}", a.textForm(a.generateQR))
+	mux.HandleFunc("POST /delete/{table}/{id}", a.textForm(a.deleteRow))
 	mux.HandleFunc("GET /admin", a.admin)
-	mux.HandleFunc("POST /admin/orphans", a.orphans)
-	mux.HandleFunc("POST /admin/sweep", a.sweepNow)
+	mux.HandleFunc("POST /admin/orphans", a.textForm(a.orphans))
+	mux.HandleFunc("POST /admin/sweep", a.textForm(a.sweepNow))
 	mux.HandleFunc("GET /media/{path...}", a.media)
 	return mux
+}
+
+// textForm bounds the body of a form with no file to maxTextForm.
+func (a *App) textForm(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := limitBody(w, r, maxTextForm); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // media serves stored files: valid stored paths of regular files only, so
@@ -205,20 +218,29 @@ func (a *App) expireQR(ctx context.Context) error {
 	return err
 }
 
-func (a *App) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
-	a.log.WarnContext(r.Context(), "request failed", "path", r.URL.Path, "error", err)
+// fail answers a failed request with the status errStatus gives err.
+func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := errStatus(err)
+	a.log.WarnContext(r.Context(), "request failed", "path", r.URL.Path, "status", code, "error", err)
 	http.Error(w, err.Error(), code)
 }
 
-// uploadStatus maps a filefield rejection to an HTTP status.
-func uploadStatus(err error) int {
+// errStatus maps an error to an HTTP status: an httpError's own, a
+// filefield rejection's, 404 for a missing row, else 500.
+func errStatus(err error) int {
+	var he *httpError
+	var mbe *http.MaxBytesError
 	switch {
-	case errors.Is(err, filefield.ErrTooLarge):
+	case errors.As(err, &he):
+		return he.code
+	case errors.Is(err, filefield.ErrTooLarge), errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, filefield.ErrTypeNotAllowed), errors.Is(err, filefield.ErrExtensionNotAllowed):
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, filefield.ErrEmpty), errors.Is(err, http.ErrMissingFile), errors.Is(err, filefield.ErrUnsafePath):
 		return http.StatusBadRequest
+	case errors.Is(err, sql.ErrNoRows):
+		return http.StatusNotFound
 	}
 	return http.StatusInternalServerError
 }
@@ -238,6 +260,10 @@ func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if err := limitBody(w, r, k.maxSize+formAllowance); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
 		var old string
 		if err := tx.QueryRowContext(ctx, "SELECT "+k.column+" FROM "+k.table+" WHERE id = ?", id).Scan(&old); err != nil {
@@ -251,11 +277,7 @@ func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
-		code := uploadStatus(err)
-		if errors.Is(err, sql.ErrNoRows) {
-			code = http.StatusNotFound
-		}
-		a.fail(w, r, code, err)
+		a.fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -272,7 +294,7 @@ func (a *App) generateQR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	png, err := qrcode.Encode(fmt.Sprintf("attendance:user:%d:%d", id, time.Now().UnixNano()), qrcode.Medium, 256)
 	if err != nil {
-		a.fail(w, r, http.StatusInternalServerError, err)
+		a.fail(w, r, err)
 		return
 	}
 	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
@@ -288,7 +310,7 @@ func (a *App) generateQR(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
-		a.fail(w, r, http.StatusInternalServerError, err)
+		a.fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -348,7 +370,7 @@ func (a *App) deleteRow(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		a.fail(w, r, http.StatusInternalServerError, err)
+		a.fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)

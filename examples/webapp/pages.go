@@ -8,8 +8,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"strconv"
-	"strings"
+	"net/url"
 	"time"
 
 	"github.com/mediaclean/mediaclean/filefield"
@@ -20,66 +19,80 @@ import (
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
-const maxForm = 32 << 20
+// newRow is a form that creates a row, with an optional file.
+type newRow struct {
+	kind *kind
+	// insert inserts the row; its last parameter is the stored path of
+	// the file ("" for none).
+	insert string
+	// args checks the form's text fields and returns the other parameters.
+	args func(url.Values) ([]any, error)
+}
 
-// createRow inserts a row and, when the form carries a file, stores it in
-// the same transaction.
-func (a *App) createRow(w http.ResponseWriter, r *http.Request, k *kind, insert string, args func(*http.Request) []any) {
-	if err := r.ParseMultipartForm(maxForm); err != nil && err != http.ErrNotMultipart {
-		a.fail(w, r, http.StatusBadRequest, err)
+// createRow inserts a row and, when the form carries a file, stores it
+// first, streaming, before the transaction opens: the row is inserted
+// with the file's path, and the file is removed if the insert fails.
+func (a *App) createRow(w http.ResponseWriter, r *http.Request, nr newRow) {
+	ctx := r.Context()
+	if err := limitBody(w, r, nr.kind.maxSize+formAllowance); err != nil {
+		a.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	_, err := filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
-		res, err := tx.ExecContext(ctx, insert, args(r)...)
-		if err != nil {
+	var args []any
+	var ch *filefield.Change
+	defer func() {
+		if ch != nil {
+			ch.Rollback(ctx) // nothing after the commit
+		}
+	}()
+	values, err := readForm(r, func(values url.Values, p *multipart.Part) error {
+		// The fields come first: a bad one stores nothing.
+		var err error
+		if args, err = nr.args(values); err != nil {
 			return err
 		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		fh := formFileHeader(r)
-		if fh == nil {
-			return nil
-		}
-		ch, err := b.Add(k.field.FileHeader(ctx, fh, "", strconv.FormatInt(id, 10)))
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, "UPDATE "+k.table+" SET "+k.column+" = ? WHERE id = ?", ch.New, id)
+		ch, err = nr.kind.field.Save(ctx, filefield.Upload{Body: p, Name: p.FileName()})
+		return err
+	})
+	if err == nil && args == nil {
+		args, err = nr.args(values)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	path := ""
+	if ch != nil {
+		path = ch.New
+	}
+	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+		b.Add(ch, nil)
+		_, err := tx.ExecContext(ctx, nr.insert, append(args, path)...)
 		return err
 	})
 	if err != nil {
-		a.fail(w, r, uploadStatus(err), err)
+		a.fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-func formFileHeader(r *http.Request) *multipart.FileHeader {
-	if r.MultipartForm == nil || len(r.MultipartForm.File["file"]) == 0 {
-		return nil
-	}
-	return r.MultipartForm.File["file"][0]
-}
-
 func (a *App) createUser(w http.ResponseWriter, r *http.Request) {
-	a.createRow(w, r, a.kinds["picture"], "INSERT INTO users (name) VALUES (?)", func(r *http.Request) []any {
-		return []any{strings.TrimSpace(r.FormValue("name"))}
-	})
+	a.createRow(w, r, newRow{a.kinds["picture"], "INSERT INTO users (name, picture) VALUES (?, ?)", func(v url.Values) ([]any, error) {
+		return []any{formValue(v, "name")}, nil
+	}})
 }
 
 func (a *App) createMessage(w http.ResponseWriter, r *http.Request) {
-	a.createRow(w, r, a.kinds["image"], "INSERT INTO forum_messages (user_id, body) VALUES (?, ?)", func(r *http.Request) []any {
-		return []any{r.FormValue("user_id"), r.FormValue("body")}
-	})
+	a.createRow(w, r, newRow{a.kinds["image"], "INSERT INTO forum_messages (user_id, body, image) VALUES (?, ?, ?)", func(v url.Values) ([]any, error) {
+		return []any{v.Get("user_id"), v.Get("body")}, nil
+	}})
 }
 
 func (a *App) createDonation(w http.ResponseWriter, r *http.Request) {
-	a.createRow(w, r, a.kinds["receipt"], "INSERT INTO donations (user_id, amount) VALUES (?, ?)", func(r *http.Request) []any {
-		return []any{r.FormValue("user_id"), r.FormValue("amount")}
-	})
+	a.createRow(w, r, newRow{a.kinds["receipt"], "INSERT INTO donations (user_id, amount, receipt) VALUES (?, ?, ?)", func(v url.Values) ([]any, error) {
+		return []any{v.Get("user_id"), v.Get("amount")}, nil
+	}})
 }
 
 type user struct {
@@ -105,14 +118,14 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	data.Kinds = a.kinds
 	rows, err := a.db.QueryContext(ctx, "SELECT id, name, picture, signature, qr_code FROM users ORDER BY id")
 	if err != nil {
-		a.fail(w, r, http.StatusInternalServerError, err)
+		a.fail(w, r, err)
 		return
 	}
 	for rows.Next() {
 		var u user
 		if err := rows.Scan(&u.ID, &u.Name, &u.Picture, &u.Signature, &u.QR); err != nil {
 			rows.Close()
-			a.fail(w, r, http.StatusInternalServerError, err)
+			a.fail(w, r, err)
 			return
 		}
 		data.Users = append(data.Users, u)
@@ -126,7 +139,7 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		{"SELECT id, user_id, amount, receipt FROM donations ORDER BY id", &data.Donations},
 	} {
 		if err := scanRows(ctx, a.db, q.sql, q.dst); err != nil {
-			a.fail(w, r, http.StatusInternalServerError, err)
+			a.fail(w, r, err)
 			return
 		}
 	}
@@ -162,7 +175,7 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		a.fail(w, r, http.StatusInternalServerError, err)
+		a.fail(w, r, err)
 		return
 	}
 	a.mu.Lock()
@@ -187,7 +200,7 @@ func (a *App) orphans(w http.ResponseWriter, r *http.Request) {
 	if v := r.FormValue("min_age"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			a.fail(w, r, http.StatusBadRequest, err)
+			a.fail(w, r, userErr(http.StatusBadRequest, "the grace period must be a duration such as 24h"))
 			return
 		}
 		minAge = d

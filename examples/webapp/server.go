@@ -31,7 +31,21 @@ func (a *App) Server(cfg config) (*http.Server, error) {
 			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 		http.Error(w, "403 Forbidden: cross-origin form submissions are refused", http.StatusForbidden)
 	}))
-	h := csrf.Handler(a.Routes())
+	routes := a.Routes()
+	// Every body is bounded: by the largest form with a file here, and
+	// by each route's own, smaller limit in its handler.
+	var maxBody int64
+	for _, k := range a.kinds {
+		maxBody = max(maxBody, k.maxSize+formAllowance)
+	}
+	h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := limitBody(w, r, maxBody); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		routes.ServeHTTP(w, r)
+	}))
+	h = csrf.Handler(h)
 	h = hosts.handler(a, h)
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, nil
 }
