@@ -5,8 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime/multipart"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,8 +245,19 @@ func errStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, sql.ErrNoRows):
 		return http.StatusNotFound
+	case isTimeout(err):
+		return http.StatusRequestTimeout
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return http.StatusBadRequest // the body was cut short
 	}
 	return http.StatusInternalServerError
+}
+
+// isTimeout reports a read deadline that passed: the body took longer
+// than the server's body timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func pathID(r *http.Request) (int64, error) {
@@ -250,8 +265,10 @@ func pathID(r *http.Request) (int64, error) {
 }
 
 // replaceFile uploads a new file for one row's column, replacing the old
-// one: inside the transaction, so the old file is deleted only if the
-// UPDATE commits, and the new one is removed if it does not.
+// one. The file is read and stored first, with no transaction open (a
+// slow or stalled upload holds no database handle); then one short
+// transaction points the row at it, and only if that commits is the file
+// the row held until then deleted. If it does not, the new file is.
 func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
 	k, ok := a.kinds[r.PathValue("kind")]
 	id, err := pathID(r)
@@ -264,23 +281,58 @@ func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
-		var old string
-		if err := tx.QueryRowContext(ctx, "SELECT "+k.column+" FROM "+k.table+" WHERE id = ?", id).Scan(&old); err != nil {
-			return err
+	// A short query first: no file is read for a row that is not there.
+	sel := "SELECT " + k.column + " FROM " + k.table + " WHERE id = ?"
+	var old string
+	if err := a.db.QueryRowContext(ctx, sel, id).Scan(&old); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var ch *filefield.Change
+	defer func() {
+		if ch != nil {
+			ch.Rollback(ctx) // nothing after the commit
 		}
-		ch, err := b.Add(k.field.FormFile(ctx, r, "file", old, strconv.FormatInt(id, 10)))
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, "UPDATE "+k.table+" SET "+k.column+" = ? WHERE id = ?", ch.New, id)
+	}()
+	_, err = readForm(r, func(_ url.Values, p *multipart.Part) error {
+		var err error
+		ch, err = k.field.Save(ctx, filefield.Upload{Body: p, Name: p.FileName(), Owner: strconv.FormatInt(id, 10)})
 		return err
 	})
+	if err == nil && ch == nil {
+		err = userErr(http.StatusBadRequest, "the form has no file")
+	}
+	if err == nil {
+		err = a.setFile(ctx, k.field, k.table, k.column, id, ch, "")
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// setFile points the row's column at the stored file of ch, in one
+// transaction, along with the extra assignments set (", qr_created = ?"
+// and its arguments). The path the row holds then (another request may
+// have replaced it since it was read) is deleted after the commit; ch's
+// file is deleted if the transaction fails.
+func (a *App) setFile(ctx context.Context, f *filefield.Field, table, column string, id int64, ch *filefield.Change, set string, args ...any) error {
+	_, err := filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+		b.Add(ch, nil)
+		var cur string
+		if err := tx.QueryRowContext(ctx, "SELECT "+column+" FROM "+table+" WHERE id = ?", id).Scan(&cur); err != nil {
+			return err // sql.ErrNoRows: the row was deleted meanwhile
+		}
+		if cur != "" {
+			if _, err := b.Add(f.Delete(ctx, cur)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE "+table+" SET "+column+" = ?"+set+" WHERE id = ?", append(append([]any{ch.New}, args...), id)...)
+		return err
+	})
+	return err
 }
 
 // generateQR makes the user's attendance QR code, replacing the previous
@@ -292,23 +344,21 @@ func (a *App) generateQR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	var exists bool
+	if err := a.db.QueryRowContext(ctx, "SELECT 1 FROM users WHERE id = ?", id).Scan(&exists); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	png, err := qrcode.Encode(fmt.Sprintf("attendance:user:%d:%d", id, time.Now().UnixNano()), qrcode.Medium, 256)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
-		var old string
-		if err := tx.QueryRowContext(ctx, "SELECT qr_code FROM users WHERE id = ?", id).Scan(&old); err != nil {
-			return err
-		}
-		ch, err := b.Add(a.qr.Replace(ctx, old, filefield.Upload{Body: bytesReader(png), Name: "qr.png", Owner: strconv.FormatInt(id, 10)}))
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, "UPDATE users SET qr_code = ?, qr_created = ? WHERE id = ?", ch.New, time.Now().Unix(), id)
-		return err
-	})
+	ch, err := a.qr.Save(ctx, filefield.Upload{Body: bytesReader(png), Name: "qr.png", Owner: strconv.FormatInt(id, 10)})
+	if err == nil {
+		defer ch.Rollback(ctx) // nothing after the commit
+		err = a.setFile(ctx, a.qr, "users", "qr_code", id, ch, ", qr_created = ?", time.Now().Unix())
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -129,8 +129,11 @@ func readForm(r *http.Request, onFile func(url.Values, *multipart.Part) error) (
 // too large, or malformed.
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	switch {
+	case errors.As(err, &mbe):
 		return &httpError{code: http.StatusRequestEntityTooLarge, msg: tooLarge(mbe.Limit).Error(), err: err}
+	case isTimeout(err):
+		return &httpError{code: http.StatusRequestTimeout, msg: "the request took too long to send", err: err}
 	}
 	return &httpError{code: http.StatusBadRequest, msg: "the form could not be read", err: err}
 }

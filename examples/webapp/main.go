@@ -49,6 +49,7 @@ func main() {
 		}
 		return nil
 	})
+	flag.DurationVar(&cfg.bodyTimeout, "body-timeout", cfg.bodyTimeout, "how long a client may take to send a request, upload included; a slower one gets 408 and its partial file is removed")
 	flag.StringVar(&cfg.data, "data", cfg.data, "folder for the database and the media (created if missing)")
 	flag.DurationVar(&cfg.qrAge, "qr-age", cfg.qrAge, "QR codes older than this are swept")
 	flag.DurationVar(&cfg.sweepEvery, "sweep-every", cfg.sweepEvery, "how often the in-process sweeper runs")
@@ -72,6 +73,7 @@ func main() {
 type config struct {
 	addr              string
 	allowedHosts      []string // Host names allowed besides the address's own
+	bodyTimeout       time.Duration
 	data              string
 	qrAge, sweepEvery time.Duration
 	s3                s3Config
@@ -80,11 +82,12 @@ type config struct {
 // defaultConfig is the configuration with no flags.
 func defaultConfig() config {
 	return config{
-		addr:       "127.0.0.1:8080",
-		data:       "./data",
-		qrAge:      7 * 24 * time.Hour,
-		sweepEvery: time.Hour,
-		s3:         s3Config{prefix: "media/", region: "us-east-1"},
+		addr:        "127.0.0.1:8080",
+		bodyTimeout: defaultBodyTimeout,
+		data:        "./data",
+		qrAge:       7 * 24 * time.Hour,
+		sweepEvery:  time.Hour,
+		s3:          s3Config{prefix: "media/", region: "us-east-1"},
 	}
 }
 

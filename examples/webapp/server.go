@@ -17,6 +17,10 @@ func openDB(path string) (*sql.DB, error) {
 	return sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 }
 
+// defaultBodyTimeout is how long a client may take to send a request,
+// its body included: 10 MiB at about 170 KiB/s.
+const defaultBodyTimeout = time.Minute
+
 // Server returns the HTTP server run serves the application with. Every
 // request goes through, in order: the Host check (DNS rebinding) and the
 // cross-origin check (CSRF), then the routes.
@@ -47,7 +51,20 @@ func (a *App) Server(cfg config) (*http.Server, error) {
 	}))
 	h = csrf.Handler(h)
 	h = hosts.handler(a, h)
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, nil
+	bodyTimeout := cfg.bodyTimeout
+	if bodyTimeout <= 0 {
+		bodyTimeout = defaultBodyTimeout
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A request, body included, gets bodyTimeout; a stalled upload
+		// then fails its read, and its pending file is removed.
+		ReadTimeout: bodyTimeout,
+		// The response is due within a minute after the body.
+		WriteTimeout: bodyTimeout + time.Minute,
+		IdleTimeout:  2 * time.Minute,
+	}, nil
 }
 
 // hostPolicy says which Host headers the server answers. A page whose DNS
