@@ -29,14 +29,15 @@ import (
 )
 
 type env struct {
-	t     *testing.T
-	app   *App
-	srv   *http.Server
-	url   string // http://127.0.0.1:port
-	ln    *countingListener
-	db    *sql.DB
-	media string // the local media folder ("" on S3)
-	fs    afero.Fs
+	t      *testing.T
+	app    *App
+	srv    *http.Server
+	url    string // http://127.0.0.1:port
+	ln     *countingListener
+	db     *sql.DB
+	dbPath string
+	media  string // the local media folder ("" on S3)
+	fs     afero.Fs
 }
 
 func TestMain(m *testing.M) {
@@ -80,7 +81,8 @@ func newEnvOn(t *testing.T, fsys afero.Fs) *env {
 func newEnvOnConfig(t *testing.T, fsys afero.Fs, setup func(*config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := openDB(filepath.Join(dir, "app.db"))
+	dbPath := filepath.Join(dir, "app.db")
+	db, err := openDB(dbPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	app, err := NewApp(t.Context(), db, fsys, slog.New(slog.NewTextHandler(io.Discard, nil)), 7*24*time.Hour)
@@ -97,7 +99,7 @@ func newEnvOnConfig(t *testing.T, fsys afero.Fs, setup func(*config)) *env {
 	require.NoError(t, err)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return &env{t: t, app: app, srv: srv, url: "http://" + l.Addr().String(), ln: ln, db: db, fs: fsys}
+	return &env{t: t, app: app, srv: srv, url: "http://" + l.Addr().String(), ln: ln, db: db, dbPath: dbPath, fs: fsys}
 }
 
 // port is the server's port.
