@@ -260,8 +260,9 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// pathID is the row id in the path: a positive integer.
 func pathID(r *http.Request) (int64, error) {
-	return strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return positiveID(r.PathValue("id"))
 }
 
 // replaceFile uploads a new file for one row's column, replacing the old

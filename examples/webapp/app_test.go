@@ -139,6 +139,19 @@ var client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) er
 
 func (e *env) post(path string, fields map[string]string, file []byte, filename string) int {
 	e.t.Helper()
+	code, _ := e.postFile(path, fields, file, filename)
+	return code
+}
+
+// postMultipart posts a multipart form with a file named f.png (nil: no
+// file) and returns the status and the body.
+func (e *env) postMultipart(path string, fields map[string]string, file []byte) (int, string) {
+	e.t.Helper()
+	return e.postFile(path, fields, file, "f.png")
+}
+
+func (e *env) postFile(path string, fields map[string]string, file []byte, filename string) (int, string) {
+	e.t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	for k, v := range fields {
@@ -152,8 +165,10 @@ func (e *env) post(path string, fields map[string]string, file []byte, filename 
 	require.NoError(e.t, w.Close())
 	resp, err := client.Post(e.url+path, w.FormDataContentType(), &buf)
 	require.NoError(e.t, err)
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return resp.StatusCode, string(body)
 }
 
 func (e *env) postForm(path string, values url.Values) *http.Response {

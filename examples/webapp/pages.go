@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mediaclean/mediaclean/filefield"
@@ -26,7 +27,7 @@ type newRow struct {
 	// the file ("" for none).
 	insert string
 	// args checks the form's text fields and returns the other parameters.
-	args func(url.Values) ([]any, error)
+	args func(context.Context, url.Values) ([]any, error)
 }
 
 // createRow inserts a row and, when the form carries a file, stores it
@@ -48,14 +49,14 @@ func (a *App) createRow(w http.ResponseWriter, r *http.Request, nr newRow) {
 	values, err := readForm(r, func(values url.Values, p *multipart.Part) error {
 		// The fields come first: a bad one stores nothing.
 		var err error
-		if args, err = nr.args(values); err != nil {
+		if args, err = nr.args(ctx, values); err != nil {
 			return err
 		}
 		ch, err = nr.kind.field.Save(ctx, filefield.Upload{Body: p, Name: p.FileName()})
 		return err
 	})
 	if err == nil && args == nil {
-		args, err = nr.args(values)
+		args, err = nr.args(ctx, values)
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -68,6 +69,9 @@ func (a *App) createRow(w http.ResponseWriter, r *http.Request, nr newRow) {
 	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
 		b.Add(ch, nil)
 		_, err := tx.ExecContext(ctx, nr.insert, append(args, path)...)
+		if isForeignKey(err) {
+			return userErr(http.StatusConflict, "the user was deleted meanwhile")
+		}
 		return err
 	})
 	if err != nil {
@@ -78,20 +82,31 @@ func (a *App) createRow(w http.ResponseWriter, r *http.Request, nr newRow) {
 }
 
 func (a *App) createUser(w http.ResponseWriter, r *http.Request) {
-	a.createRow(w, r, newRow{a.kinds["picture"], "INSERT INTO users (name, picture) VALUES (?, ?)", func(v url.Values) ([]any, error) {
-		return []any{formValue(v, "name")}, nil
+	a.createRow(w, r, newRow{a.kinds["picture"], "INSERT INTO users (name, picture) VALUES (?, ?)", func(_ context.Context, v url.Values) ([]any, error) {
+		name, err := text(v, "name", "name", maxNameLen, false)
+		return []any{name}, err
 	}})
 }
 
 func (a *App) createMessage(w http.ResponseWriter, r *http.Request) {
-	a.createRow(w, r, newRow{a.kinds["image"], "INSERT INTO forum_messages (user_id, body, image) VALUES (?, ?, ?)", func(v url.Values) ([]any, error) {
-		return []any{v.Get("user_id"), v.Get("body")}, nil
+	a.createRow(w, r, newRow{a.kinds["image"], "INSERT INTO forum_messages (user_id, body, image) VALUES (?, ?, ?)", func(ctx context.Context, v url.Values) ([]any, error) {
+		body, err := text(v, "body", "message", maxMessageLen, true)
+		if err != nil {
+			return nil, err
+		}
+		id, err := a.userID(ctx, v)
+		return []any{id, body}, err
 	}})
 }
 
 func (a *App) createDonation(w http.ResponseWriter, r *http.Request) {
-	a.createRow(w, r, newRow{a.kinds["receipt"], "INSERT INTO donations (user_id, amount, receipt) VALUES (?, ?, ?)", func(v url.Values) ([]any, error) {
-		return []any{v.Get("user_id"), v.Get("amount")}, nil
+	a.createRow(w, r, newRow{a.kinds["receipt"], "INSERT INTO donations (user_id, amount, receipt) VALUES (?, ?, ?)", func(ctx context.Context, v url.Values) ([]any, error) {
+		amt, err := amount(v)
+		if err != nil {
+			return nil, err
+		}
+		id, err := a.userID(ctx, v)
+		return []any{id, amt}, err
 	}})
 }
 
@@ -102,7 +117,7 @@ type user struct {
 
 type row struct {
 	ID     int64
-	UserID int64
+	UserID string // as stored: rows of older databases may hold anything
 	Text   string
 	File   string
 }
@@ -197,13 +212,18 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 // last plan (action=apply). min_age is the grace period, default 24h.
 func (a *App) orphans(w http.ResponseWriter, r *http.Request) {
 	minAge := 24 * time.Hour
-	if v := r.FormValue("min_age"); v != "" {
+	if v := strings.TrimSpace(r.FormValue("min_age")); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil {
-			a.fail(w, r, userErr(http.StatusBadRequest, "the grace period must be a duration such as 24h"))
+		if err != nil || d < 0 {
+			a.fail(w, r, userErr(http.StatusBadRequest, "the grace period must be a duration such as 24h, 0 or more"))
 			return
 		}
 		minAge = d
+	}
+	action := r.FormValue("action")
+	if action != "" && action != "find" && action != "apply" {
+		a.fail(w, r, userErr(http.StatusBadRequest, "unknown action"))
+		return
 	}
 	if minAge == 0 {
 		minAge = -1 // an explicit 0 means no grace period
@@ -211,7 +231,7 @@ func (a *App) orphans(w http.ResponseWriter, r *http.Request) {
 	f := a.finder(orphan.Options{MinAge: minAge})
 	ctx := r.Context()
 	var msg string
-	switch r.FormValue("action") {
+	switch action {
 	case "apply":
 		a.mu.Lock()
 		plan := a.lastPlan
@@ -273,7 +293,7 @@ only after the commit. <a href="/admin">Admin: storage report, sweeps and orphan
 
 <h2>Users</h2>
 <form method="post" action="/users" enctype="multipart/form-data">
-<input name="name" placeholder="name" required> picture: <input type="file" name="file"> <button>Add user</button></form>
+<input name="name" placeholder="name" maxlength="100" required> picture: <input type="file" name="file"> <button>Add user</button></form>
 <table><tr><th>id</th><th>name</th><th>profile picture</th><th>e-signature</th><th>attendance QR code</th><th></th></tr>
 {{range .Users}}<tr><td>{{.ID}}</td><td>{{.Name}}</td>
 <td>{{if .Picture}}<img src="/media/{{.Picture}}" alt="picture">{{end}}
@@ -285,16 +305,16 @@ only after the commit. <a href="/admin">Admin: storage report, sweeps and orphan
 <td><form method="post" action="/delete/users/{{.ID}}"><button>Delete</button></form></td></tr>{{end}}</table>
 
 <h2>Forum</h2>
-<form method="post" action="/forum" enctype="multipart/form-data">user id <input name="user_id" size="3" required>
-<input name="body" placeholder="message" required> image: <input type="file" name="file"> <button>Post</button></form>
+<form method="post" action="/forum" enctype="multipart/form-data">user id <input name="user_id" type="number" min="1" style="width:4em" required>
+<input name="body" placeholder="message" maxlength="2000" required> image: <input type="file" name="file"> <button>Post</button></form>
 <table>{{range .Messages}}<tr><td>{{.ID}}</td><td>user {{.UserID}}</td><td>{{.Text}}</td>
 <td>{{if .File}}<img src="/media/{{.File}}" alt="image">{{end}}
 <form method="post" action="/files/image/{{.ID}}" enctype="multipart/form-data"><input type="file" name="file" required><button>Replace image</button></form></td>
 <td><form method="post" action="/delete/forum_messages/{{.ID}}"><button>Delete</button></form></td></tr>{{end}}</table>
 
 <h2>Donations</h2>
-<form method="post" action="/donations" enctype="multipart/form-data">user id <input name="user_id" size="3" required>
-<input name="amount" placeholder="amount" required> receipt: <input type="file" name="file"> <button>Add</button></form>
+<form method="post" action="/donations" enctype="multipart/form-data">user id <input name="user_id" type="number" min="1" style="width:4em" required>
+<input name="amount" placeholder="amount" inputmode="decimal" pattern="[0-9]{1,9}([.][0-9]{1,2})?" required> receipt: <input type="file" name="file"> <button>Add</button></form>
 <table>{{range .Donations}}<tr><td>{{.ID}}</td><td>user {{.UserID}}</td><td>{{.Text}}</td>
 <td>{{if .File}}<a href="/media/{{.File}}">receipt</a>{{end}}
 <form method="post" action="/files/receipt/{{.ID}}" enctype="multipart/form-data"><input type="file" name="file" required><button>Replace receipt</button></form></td>
