@@ -12,9 +12,15 @@ import (
 )
 
 // openDB opens the SQLite database at path with the connection settings
-// the service relies on: a busy timeout, WAL and enforced foreign keys.
+// the service relies on: WAL, enforced foreign keys, and transactions that
+// take the write lock when they begin (_txlock=immediate), waiting up to
+// the busy timeout for it. A deferred transaction that reads, then writes,
+// fails at once with "database is locked" when another wrote since its
+// read began (SQLite cannot wait for that, the busy timeout does not
+// apply); an immediate one waits its turn at BEGIN. Every transaction here
+// writes, and each is short: files are stored before it opens.
 func openDB(path string) (*sql.DB, error) {
-	return sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+	return sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 }
 
 // defaultBodyTimeout is how long a client may take to send a request,
