@@ -7,15 +7,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/dustin/go-humanize"
 	"github.com/skip2/go-qrcode"
 	"github.com/spf13/afero"
 
@@ -69,7 +74,7 @@ func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qr
 		return nil, fmt.Errorf("schema: %w", err)
 	}
 	a := &App{db: db, fs: fsys, log: log, kinds: map[string]*kind{}, qrAge: qrAge}
-	images := []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
+	images := inlineTypes
 	field := func(name, dir string, types []string) *filefield.Field {
 		return filefield.New(name, fsys, filefield.Options{Dir: dir, AllowedTypes: types, MaxSize: maxUpload, Logger: log})
 	}
@@ -153,8 +158,41 @@ func (a *App) media(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	// An upload must not run in the app's origin: a PDF with JavaScript,
+	// an HTML or SVG file. The type comes from the stored name (whose
+	// extension filefield chose from the sniffed content) and is never
+	// sniffed by the browser; the file is sandboxed; and anything but an
+	// image the app shows inline is a download.
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", mediaPolicy)
+	ext := strings.ToLower(path.Ext(fi.Name()))
+	if ctype, ok := inlineExts[ext]; ok {
+		h.Set("Content-Type", ctype)
+	} else {
+		ctype := downloadExts[ext]
+		if ctype == "" {
+			ctype = "application/octet-stream"
+		}
+		h.Set("Content-Type", ctype)
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fi.Name()}))
+	}
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
 }
+
+// inlineTypes are the image types the app accepts for pictures,
+// signatures and forum images, and shows inline; inlineExts their
+// extensions. Anything else under /media/ downloads: downloadExts are
+// the types of those that the app stores (receipts).
+var (
+	inlineTypes  = []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
+	inlineExts   = map[string]string{".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif", ".webp": "image/webp"}
+	downloadExts = map[string]string{".pdf": "application/pdf"}
+)
+
+// mediaPolicy sandboxes what /media/ serves: no scripts, no plugins, no
+// loads, no framing, an origin of its own.
+const mediaPolicy = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 // RunSweeper expires and sweeps QR codes now and every interval until
 // ctx ends.
@@ -222,15 +260,65 @@ func (a *App) expireQR(ctx context.Context) error {
 	return err
 }
 
-// fail answers a failed request with the status errStatus gives err.
+// fail answers a failed request with the status errStatus gives err and
+// a message for the user: the status text, and for a rejection what is
+// wrong with the request. The error itself, which may hold SQL errors,
+// stored paths or temp file names, goes to the log only.
 func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := errStatus(err)
-	a.log.WarnContext(r.Context(), "request failed", "path", r.URL.Path, "status", code, "error", err)
-	http.Error(w, err.Error(), code)
+	level := slog.LevelWarn
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	a.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", code, "error", err)
+	errorPage(w, code, publicMessage(err, code))
+}
+
+// errorPage writes a plain-text error page: the status text and msg.
+func errorPage(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Del("Content-Disposition")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	if r, n := utf8.DecodeRuneInString(msg); n > 0 {
+		msg = string(unicode.ToUpper(r)) + msg[n:]
+	}
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	fmt.Fprintf(w, "%s\n\n%s\n", http.StatusText(code), msg)
+}
+
+// publicMessage says what went wrong in words fit for the user; for a
+// failure on the server's side, only that it was one.
+func publicMessage(err error, code int) string {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.msg
+	case code >= 500:
+		return "Something went wrong on the server. The details are in its log."
+	case errors.Is(err, filefield.ErrTooLarge):
+		return fmt.Sprintf("The file is too large (the limit is %s).", humanize.IBytes(maxUpload))
+	case errors.Is(err, filefield.ErrTypeNotAllowed), errors.Is(err, filefield.ErrExtensionNotAllowed):
+		return "This type of file is not allowed here."
+	case errors.Is(err, filefield.ErrEmpty):
+		return "The file is empty."
+	case errors.Is(err, http.ErrMissingFile):
+		return "The form has no file."
+	case code == http.StatusNotFound:
+		return "There is no such record."
+	case code == http.StatusRequestTimeout:
+		return "The request took too long to send."
+	}
+	return "The request could not be handled."
 }
 
 // errStatus maps an error to an HTTP status: an httpError's own, a
-// filefield rejection's, 404 for a missing row, else 500.
+// filefield rejection's, 404 for a missing row, else 500 (an unsafe path
+// read back from a row, too: the fault is the database's, not the
+// request's).
 func errStatus(err error) int {
 	var he *httpError
 	var mbe *http.MaxBytesError
@@ -241,7 +329,7 @@ func errStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, filefield.ErrTypeNotAllowed), errors.Is(err, filefield.ErrExtensionNotAllowed):
 		return http.StatusUnsupportedMediaType
-	case errors.Is(err, filefield.ErrEmpty), errors.Is(err, http.ErrMissingFile), errors.Is(err, filefield.ErrUnsafePath):
+	case errors.Is(err, filefield.ErrEmpty), errors.Is(err, http.ErrMissingFile):
 		return http.StatusBadRequest
 	case errors.Is(err, sql.ErrNoRows):
 		return http.StatusNotFound

@@ -158,7 +158,7 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	render(w, homePage, data)
+	a.render(w, r, homePage, data)
 }
 
 func scanRows(ctx context.Context, db *sql.DB, q string, dst *[]row) error {
@@ -205,7 +205,7 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		QRMaxAge string
 	}{tally.Top(0), total, a.lastSweep, a.sweepErr, a.lastPlan, a.lastApply, r.URL.Query().Get("error"), ""}
 	a.mu.Unlock()
-	render(w, adminPage, data)
+	a.render(w, r, adminPage, data)
 }
 
 // orphans runs the orphan check as a dry run (action=find) or applies the
@@ -268,10 +268,10 @@ func (a *App) sweepNow(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 
-func render(w http.ResponseWriter, t *template.Template, data any) {
+func (a *App) render(w http.ResponseWriter, r *http.Request, t *template.Template, data any) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		a.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
