@@ -8,7 +8,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/dustin/go-humanize"
 )
@@ -137,6 +136,3 @@ func bodyError(err error) error {
 	}
 	return &httpError{code: http.StatusBadRequest, msg: "the form could not be read", err: err}
 }
-
-// formValue is a text field, trimmed.
-func formValue(v url.Values, key string) string { return strings.TrimSpace(v.Get(key)) }

@@ -1,17 +1,27 @@
 // Command webapp is the seed's application in Go: users with a profile
 // picture, an e-signature and an attendance QR code, forum messages with an
 // image, and donations with a receipt. Every file change goes through
-// mediaclean's filefield inside the database transaction, a sweeper deletes
-// old QR codes in-process, and the admin page shows the storage report and
-// runs the orphan check.
+// mediaclean's filefield with the database transaction that records it
+// (uploads are streamed to storage first, then the row changes in one short
+// transaction; the old file is deleted only after the commit), a sweeper
+// deletes old QR codes in-process, and the admin page shows the storage
+// report and runs the orphan check.
 //
 //	go run ./examples/webapp                # http://127.0.0.1:8080, data in ./data
 //	go run ./examples/webapp -addr :9000 -data /var/lib/app -qr-age 24h
+//	go run ./examples/webapp -addr :8080 -allowed-hosts media.example.org -body-timeout 2m
 //
 // It uses SQLite (data/app.db) and a local media folder (data/media) on the
 // symlink-safe os.Root backend; nothing else needs installing. With
 // -s3-endpoint and -s3-bucket (credentials in AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY) the media live in an S3-compatible bucket.
+//
+// The server answers only to the Host names of its address (on loopback,
+// also localhost names and loopback IPs; on every interface, any IP
+// literal) and those of -allowed-hosts, refuses cross-origin form posts,
+// bounds every request body (a file field's 10 MiB plus 64 KiB) and the
+// time to send it (-body-timeout, 60 s), and serves uploads sandboxed,
+// never sniffed, and as downloads unless they are images.
 package main
 
 import (

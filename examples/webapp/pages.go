@@ -288,8 +288,8 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;tex
 
 var homePage = template.Must(template.New("home").Funcs(funcs).Parse(`<!doctype html><title>mediaclean example</title>` + style + `
 <h1>mediaclean example</h1>
-<p>Every upload below goes through filefield inside the database transaction: replace a file and the old one is deleted
-only after the commit. <a href="/admin">Admin: storage report, sweeps and orphans</a></p>
+<p>Every upload below goes through filefield: it is stored first, then the row changes in one short transaction; replace a
+file and the old one is deleted only after the commit. <a href="/admin">Admin: storage report, sweeps and orphans</a></p>
 
 <h2>Users</h2>
 <form method="post" action="/users" enctype="multipart/form-data">
