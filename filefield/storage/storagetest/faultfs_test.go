@@ -88,3 +88,22 @@ func TestFaultFsByKindAndSticky(t *testing.T) {
 	assert.NoError(t, err, "a failed remove must not remove")
 	assert.Equal(t, 2, ffs.Fired())
 }
+
+// A wrapper reports exactly its base's features: a spy over MemMapFs is a
+// plain afero.Fs to code that asks, as MemMapFs is, so tests through it
+// take the decisions MemMapFs users get; over RootFs it is a local disk.
+func TestFaultFsReportsItsBaseFeatures(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, storage.Features{}, storage.FeaturesOf(storagetest.NewSpyFs(afero.NewMemMapFs())))
+	rfs, err := storage.NewRootFs(t.TempDir())
+	require.NoError(t, err)
+	defer rfs.Close()
+	assert.Equal(t, rfs.Features(), storage.FeaturesOf(storagetest.NewSpyFs(rfs)))
+	assert.Equal(t, rfs.Features(), storage.FeaturesOf(storagetest.NewSpyFs(storagetest.NewSpyFs(rfs))))
+	// Bound to a context, still the same, and still recording.
+	spy := storagetest.NewSpyFs(rfs)
+	bound := storage.WithContext(t.Context(), spy)
+	assert.Equal(t, rfs.Features(), storage.FeaturesOf(bound))
+	_, _ = bound.Stat("x")
+	assert.NotEmpty(t, spy.Ops())
+}
