@@ -199,7 +199,7 @@ func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool) {
 		}
 		// No upload in this process reuses p until the deletion is done
 		// (a reuse meanwhile stores its bytes under a name of its own).
-		unlock := hashLocks.lock(p)
+		unlock := f.locks.lock(p)
 		defer unlock()
 		fi, err := storage.Lstat(storage.WithContext(ctx, f.fs), p)
 		switch {

@@ -75,7 +75,9 @@ type Options struct {
 	// uploads whose rows have not committed, so a HashNames field deletes
 	// a file, on Commit or Rollback, only when Refs says no row uses it and
 	// it was last written more than ReuseGrace ago; without Refs it never
-	// deletes. What it keeps, the orphan finder collects later.
+	// deletes. What it keeps, the orphan finder collects later. Within one
+	// Field, a deletion and a reuse of the same file exclude each other;
+	// use one Field per kind of file for the life of the process.
 	HashNames bool
 	// ReuseGrace: with HashNames, files written or reused more recently
 	// than this are never deleted. Zero means DefaultReuseGrace (one day,
@@ -117,6 +119,7 @@ type Field struct {
 	reuseGrace time.Duration
 	anyType    bool
 	binary     bool // unknown types are stored as .bin
+	locks      *pathLocks
 	types      map[string]bool
 	exts       map[string]bool
 	clockNow   func() time.Time
@@ -126,7 +129,7 @@ type Field struct {
 // files in fsys. It panics if opts.Dir or a protected glob is malformed:
 // those are programming errors, not input.
 func New(name string, fsys afero.Fs, opts Options) *Field {
-	f := &Field{name: name, fs: fsys, opts: opts, maxSize: opts.MaxSize, clockNow: opts.Now}
+	f := &Field{name: name, fs: fsys, opts: opts, maxSize: opts.MaxSize, clockNow: opts.Now, locks: newPathLocks()}
 	if f.maxSize == 0 {
 		f.maxSize = DefaultMaxSize
 	}

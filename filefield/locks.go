@@ -10,15 +10,15 @@ import (
 // without it a reuse could touch the file just after the deletion's last
 // check and just before the unlink, and its row would commit pointing at
 // nothing. A deletion holds a path's lock exclusively; uploads share it,
-// so identical uploads still meet on one file. Paths share 256 locks by
-// hash; a collision only makes an upload store its bytes under a name of
-// its own.
+// so identical uploads still meet on one file. Each Field has its own
+// locks, and paths share 256 of them by hash: a collision only makes an
+// upload store its bytes under a name of its own.
 type pathLocks struct {
 	seed maphash.Seed
 	mu   [256]sync.RWMutex
 }
 
-var hashLocks = &pathLocks{seed: maphash.MakeSeed()}
+func newPathLocks() *pathLocks { return &pathLocks{seed: maphash.MakeSeed()} }
 
 func (l *pathLocks) of(p string) *sync.RWMutex {
 	return &l.mu[maphash.String(l.seed, p)%uint64(len(l.mu))]

@@ -134,7 +134,7 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 	}
 	name := hex.EncodeToString(h.Sum(nil)[:16])
 	st := stored{path: storage.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
-	unlock := hashLocks.share(st.path)
+	unlock := f.locks.share(st.path)
 	if unlock == nil {
 		// This process is deleting the file with these bytes right now:
 		// they are stored under a name of their own instead.
@@ -192,7 +192,7 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 		}
 		return pf.Commit()
 	}
-	unlock := hashLocks.share(st.path)
+	unlock := f.locks.share(st.path)
 	if unlock == nil {
 		// This process is deleting the object with these bytes right
 		// now: they are stored under a name of their own instead.
