@@ -13,25 +13,38 @@ import (
 // filefield temp file where filefield writes them; not protected; a
 // regular file; no link on the way), honours DryRun, and reports one
 // outcome per file on this goroutine, so events and their callbacks never
-// run on a worker. MaxDuration is checked between rounds of batches.
+// run on a worker. MaxDuration ends the deletions through their context.
 func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, started time.Time) error {
 	var tally storage.DirTally
 	var emptied []string
-	var rules map[string]int32 // the rule of each path of the round, for events
+	// The time budget ends the deletions through a context of their own:
+	// what they had not reached when it ran out is kept, as over budget.
+	dctx := ctx
+	if s.opts.MaxDuration > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(ctx, started.Add(s.opts.MaxDuration))
+		defer cancel()
+	}
+	overBudget := func() bool { return dctx.Err() != nil && ctx.Err() == nil }
+	var part []candidate // the round whose outcomes come in
 	opts := storage.DeleteOptions{
 		Protected:   s.opts.Protected,
 		DryRun:      s.opts.DryRun,
 		Allow:       storage.AllowTemp,
 		Concurrency: s.opts.Concurrency,
 		OnOutcome: func(o storage.Outcome) {
-			e := Event{Action: o.Action, Path: o.Path, Rule: s.ruleName(candidate{rule: rules[o.Path]}), Reason: o.Reason, Size: o.Size, Err: o.Err}
+			e := Event{Action: o.Action, Path: o.Path, Rule: s.ruleName(part[o.Index]), Reason: o.Reason, Size: o.Size, Err: o.Err}
 			switch o.Action {
 			case storage.ActionDelete, storage.ActionWouldDelete:
 				rep.Deleted.Add(o.Size)
 				tally.Add(o.Path, o.Size)
 				emptied = append(emptied, storage.Dir(o.Path))
 			case storage.ActionKeep:
-				if o.Reason == storage.KeptGone || o.Reason == storage.KeptCancelled {
+				switch {
+				case o.Reason == storage.KeptCancelled && overBudget():
+					rep.Kept.Add(KeptBudget, o.Size)
+					return
+				case o.Reason == storage.KeptGone || o.Reason == storage.KeptCancelled:
 					return // someone else did the job, or it was not tried
 				}
 				rep.Kept.Add(o.Reason, o.Size)
@@ -44,33 +57,27 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 			s.event(ctx, e)
 		},
 	}
-	// Rounds of Concurrency batches, so the time budget is checked as the
-	// deletions go.
-	round := 1000 * s.opts.Concurrency
-	stopped := false
-	for start := 0; start < len(plan); start += round {
-		if s.opts.MaxDuration > 0 && time.Since(started) > s.opts.MaxDuration {
-			rep.Stopped = StoppedMaxDuration
-			for _, c := range plan[start:] {
-				rep.Kept.Add(KeptBudget, c.size)
-			}
-			stopped = true
-			break
-		}
-		part := plan[start:min(start+round, len(plan))]
+	// Rounds bound the memory of the targets; each keeps every worker busy.
+	const round = 64 * 1000
+	next := 0 // the first candidate no round reached
+	for ; next < len(plan) && dctx.Err() == nil; next += len(part) {
+		part = plan[next:min(next+round, len(plan))]
 		targets := make([]storage.Target, 0, len(part))
-		rules = make(map[string]int32, len(part))
-		for _, c := range part {
+		for i, c := range part {
 			if reason, err := s.referenced(ctx, c); reason != "" {
 				rep.Kept.Add(reason, c.size)
 				s.event(ctx, Event{Action: ActionKeep, Path: c.path, Rule: s.ruleName(c), Reason: reason, Size: c.size, Err: err})
 				continue
 			}
-			targets = append(targets, storage.Target{Path: c.path, Size: c.size})
-			rules[c.path] = c.rule
+			targets = append(targets, storage.Target{Path: c.path, Size: c.size, Index: i})
 		}
-		if err := storage.Delete(ctx, s.fs, targets, opts); err != nil {
-			break
+		_ = storage.Delete(dctx, s.fs, targets, opts)
+	}
+	stopped := overBudget()
+	if stopped {
+		rep.Stopped = StoppedMaxDuration
+		for _, c := range plan[next:] {
+			rep.Kept.Add(KeptBudget, c.size)
 		}
 	}
 	rep.TopDirs = tally.Top(s.opts.TopDirs)

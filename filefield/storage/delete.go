@@ -57,6 +57,9 @@ type Target struct {
 	// Dir removes the empty directory Path instead of a file: only if it
 	// is a real directory (not a link) and empty, never the root.
 	Dir bool `json:"-"`
+	// Index is the caller's own number for the target, reported back in
+	// its Outcome as it is.
+	Index int `json:"-"`
 }
 
 // Outcome is what Delete did with one target. Action is ActionDelete,
