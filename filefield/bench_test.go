@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/mediaclean/mediaclean/filefield"
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 )
 
 var benchBody = append(append([]byte(nil), pngBytes...), bytes.Repeat([]byte{7}, 100<<10)...)
@@ -16,7 +16,7 @@ var benchBody = append(append([]byte(nil), pngBytes...), bytes.Repeat([]byte{7},
 // on the local os.Root backend.
 func BenchmarkReplaceCommit(b *testing.B) {
 	dir := b.TempDir()
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	if err != nil {
 		b.Fatal(err)
 	}

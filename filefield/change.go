@@ -2,8 +2,6 @@ package filefield
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"sync"
 	"time"
 
@@ -201,19 +199,20 @@ func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool) {
 		// (a reuse meanwhile stores its bytes under a name of its own).
 		unlock := f.locks.lock(p)
 		defer unlock()
-		fi, err := storage.Lstat(storage.WithContext(ctx, f.fs), p)
+		var now *storage.Entry
+		err := storage.Restat(ctx, f.fs, []string{p}, func(_ int, e storage.Entry) error { now = &e; return nil })
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			f.keep(ctx, r, p, ReasonAlreadyGone, nil)
-			return
 		case err != nil:
 			f.keep(ctx, r, p, ReasonCheckFailed, err)
 			return
-		case f.reuseGrace >= 0 && time.Since(fi.ModTime()) < f.reuseGrace:
+		case now == nil:
+			f.keep(ctx, r, p, ReasonAlreadyGone, nil)
+			return
+		case f.reuseGrace >= 0 && time.Since(now.ModTime) < f.reuseGrace:
 			f.keep(ctx, r, p, ReasonRecentlyStored, nil)
 			return
 		}
-		main.Size, main.ModTime, main.Check = fi.Size(), fi.ModTime(), true
+		main.Size, main.ModTime, main.Check = now.Size, now.ModTime, true
 	}
 	if (stale || f.opts.HashNames) && f.opts.Refs != nil {
 		used, err := f.opts.Refs.IsReferenced(ctx, p)

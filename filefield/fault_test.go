@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield"
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
@@ -80,10 +80,11 @@ func TestFaultInjection(t *testing.T) {
 // rename removes the new file, so no row comes to point at it.
 func TestDirSyncFailureTakesFileBack(t *testing.T) {
 	t.Parallel()
-	rfs, err := storage.NewRootFs(t.TempDir())
+	rfs, err := rootfs.New(t.TempDir())
 	require.NoError(t, err)
 	defer rfs.Close()
-	ffs := storagetest.NewFaultFs(rfs, storagetest.Fault{Kind: storagetest.OpSyncDir, N: 1})
+	// The second sync is the directory's (the first is the file's).
+	ffs := storagetest.NewFaultFs(rfs, storagetest.Fault{Kind: storagetest.OpSync, N: 2})
 	f := filefield.New("pics", ffs, filefield.Options{Dir: "pics"})
 	_, err = f.Save(t.Context(), upload("a"))
 	require.Error(t, err)

@@ -1,6 +1,7 @@
 package filefield
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -41,8 +42,14 @@ var typeExtensions = map[string]string{
 // sweep asks too.
 type RefChecker = storage.RefChecker
 
-// RefCheckerFunc adapts a function to [RefChecker].
-type RefCheckerFunc = storage.RefCheckerFunc
+// RefCheckerFunc adapts a function to [RefChecker] (and to the
+// storage.RefChecker sweep.Options.Refs takes).
+type RefCheckerFunc func(ctx context.Context, path string) (bool, error)
+
+// IsReferenced calls f.
+func (f RefCheckerFunc) IsReferenced(ctx context.Context, path string) (bool, error) {
+	return f(ctx, path)
+}
 
 // Options configure a [Field]. The zero value gives documented defaults.
 type Options struct {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
@@ -320,7 +321,7 @@ func hashNamesShareAndSurviveRollback(t *testing.T, fsys afero.Fs) {
 // The spy pins the write sequence on the local backend (F2).
 func TestWriteSequenceOnRootFs(t *testing.T) {
 	t.Parallel()
-	rfs, err := storage.NewRootFs(t.TempDir())
+	rfs, err := rootfs.New(t.TempDir())
 	require.NoError(t, err)
 	defer rfs.Close()
 	spy := storagetest.NewSpyFs(rfs)
@@ -337,14 +338,15 @@ func TestWriteSequenceOnRootFs(t *testing.T) {
 			assert.Contains(t, op.Path, storage.TempPrefix)
 		case storagetest.OpRename:
 			assert.Contains(t, op.Path, storage.TempPrefix)
-		case storagetest.OpSyncDir:
-			assert.Equal(t, "pics", op.Path)
 		}
 		if len(seq) > 0 && seq[len(seq)-1] == string(op.Kind) {
 			continue // several writes
 		}
 		seq = append(seq, string(op.Kind))
 	}
-	assert.Equal(t, []string{"create", "write", "sync", "close", "rename", "syncdir"}, seq)
+	// The directory sync: open, sync, close of "pics".
+	assert.Equal(t, []string{"create", "write", "sync", "close", "rename", "open", "sync", "close"}, seq)
+	ops := spy.Ops()
+	assert.Equal(t, storagetest.Op{Kind: storagetest.OpOpen, Path: "pics"}, ops[len(ops)-3])
 	assert.Equal(t, []string{ch.New}, files(t, rfs))
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield"
-	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/orphan"
 )
@@ -181,7 +180,7 @@ func TestHashNamesDeleteOnlyUnsharedOldFiles(t *testing.T) {
 		res = del.Commit(ctx)
 		require.Len(t, res.Kept, 1)
 		assert.Equal(t, filefield.ReasonShared, res.Kept[0].Reason)
-		_, err = storage.Lstat(fsys, recent.New)
+		_, err = fsys.Stat(recent.New)
 		assert.NoError(t, err)
 	})
 }

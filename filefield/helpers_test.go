@@ -10,6 +10,7 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
@@ -24,7 +25,7 @@ type backend struct {
 // a real S3-compatible server: every behaviour test runs on all four.
 var backends = []backend{
 	{"RootFs", func(t *testing.T) afero.Fs {
-		rfs, err := storage.NewRootFs(t.TempDir())
+		rfs, err := rootfs.New(t.TempDir())
 		require.NoError(t, err)
 		t.Cleanup(func() { rfs.Close() })
 		return rfs

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield"
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 )
 
 func rtThumb(p string) string { return "thumbs/" + p[strings.LastIndexByte(p, '/')+1:] }
@@ -186,7 +186,7 @@ func TestRedteamCommitKeepsNonRegularOld(t *testing.T) {
 			dir := t.TempDir()
 			var fsys afero.Fs
 			if name == "RootFs" {
-				rfs, err := storage.NewRootFs(dir)
+				rfs, err := rootfs.New(dir)
 				require.NoError(t, err)
 				t.Cleanup(func() { rfs.Close() })
 				fsys = rfs

@@ -98,7 +98,7 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 		return f.storeHashed(ctx, up, head, tmpl, ext, ctype)
 	}
 	name := randomName()
-	final := storage.Join(f.resolveShard(tmpl, name), name+ext)
+	final := path.Join(f.resolveShard(tmpl, name), name+ext)
 	pf, err := storage.Create(ctx, f.fs, final, storage.WriteOptions{FreshName: true})
 	if err != nil {
 		return st, err
@@ -108,7 +108,7 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 		pf.Abort()
 		return st, writeError(ctx, err, up.Name, final)
 	}
-	if err := pf.Commit(); err != nil {
+	if err := pf.Commit(final); err != nil {
 		// fs.ErrExist: 128 random bits do not collide, so the random
 		// source is broken; nothing was replaced.
 		return st, writeError(ctx, err, up.Name, final)
@@ -122,7 +122,9 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 // the name is taken, the same bytes are already stored: that file is
 // used and touched, so that its age says it is in use again.
 func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string) (stored, error) {
-	pf, err := storage.CreateTemp(ctx, f.fs, f.resolveShard(tmpl, ""))
+	// A provisional name in the directory before {shard}; Commit gives
+	// the real one.
+	pf, err := storage.Create(ctx, f.fs, path.Join(f.resolveShard(tmpl, ""), "pending"+ext), storage.WriteOptions{})
 	if err != nil {
 		return stored{}, err
 	}
@@ -133,20 +135,20 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 		return stored{}, writeError(ctx, err, up.Name, "")
 	}
 	name := hex.EncodeToString(h.Sum(nil)[:16])
-	st := stored{path: storage.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
+	st := stored{path: path.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
 	unlock := f.locks.share(st.path)
 	if unlock == nil {
 		// This process is deleting the file with these bytes right now:
 		// they are stored under a name of their own instead.
 		rname := randomName()
-		st.path = storage.Join(f.resolveShard(tmpl, rname), rname+ext)
-		if err := pf.CommitAs(st.path); err != nil {
+		st.path = path.Join(f.resolveShard(tmpl, rname), rname+ext)
+		if err := pf.Commit(st.path); err != nil {
 			return stored{}, writeError(ctx, err, up.Name, st.path)
 		}
 		return st, nil
 	}
 	defer unlock()
-	err = pf.CommitAs(st.path)
+	err = pf.Commit(st.path)
 	if errors.Is(err, fs.ErrExist) {
 		st.created = false
 		err = f.touch(ctx, st.path, nil)
@@ -177,7 +179,7 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 		return stored{}, writeError(ctx, err, up.Name, "spool")
 	}
 	name := hex.EncodeToString(h.Sum(nil)[:16])
-	st := stored{path: storage.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
+	st := stored{path: path.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
 	rewrite := func(opts storage.WriteOptions) error {
 		if _, err := spool.Seek(0, io.SeekStart); err != nil {
 			return err
@@ -190,14 +192,14 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 			pf.Abort()
 			return err
 		}
-		return pf.Commit()
+		return pf.Commit(st.path)
 	}
 	unlock := f.locks.share(st.path)
 	if unlock == nil {
 		// This process is deleting the object with these bytes right
 		// now: they are stored under a name of their own instead.
 		rname := randomName()
-		st.path = storage.Join(f.resolveShard(tmpl, rname), rname+ext)
+		st.path = path.Join(f.resolveShard(tmpl, rname), rname+ext)
 		if err := rewrite(storage.WriteOptions{FreshName: true}); err != nil {
 			return stored{}, writeError(ctx, err, up.Name, st.path)
 		}
@@ -232,7 +234,7 @@ func (f *Field) touch(ctx context.Context, p string, rewrite func() error) error
 	if err != nil {
 		// Gone in between (a delete raced the reuse): report it, the
 		// client can upload again. Nothing was stored.
-		return storage.Wrap("touch", p, err)
+		return &PathError{Op: "touch", Path: p, Err: err}
 	}
 	return nil
 }
@@ -246,7 +248,11 @@ func writeError(ctx context.Context, err error, clientName, p string) error {
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return err
 	}
-	return storage.Wrap("write", p, err)
+	var pe *PathError
+	if errors.As(err, &pe) {
+		return err // named already
+	}
+	return &PathError{Op: "write", Path: p, Err: err}
 }
 
 type typeError struct{ ctype string }

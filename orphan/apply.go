@@ -166,8 +166,8 @@ func candidatesOf(plan *Plan) ([]Orphan, error) {
 func (f *Finder) countScanned(ctx context.Context) (int, error) {
 	n := 0
 	for _, dir := range f.scanRoots() {
-		err := storage.ListNames(ctx, f.fs, dir, nil, func(e storage.Entry) error {
-			if e.IsRegular() {
+		err := storage.List(ctx, f.fs, storage.ListOptions{Dir: dir, Measure: measureNone}, func(e storage.Entry) error {
+			if e.Type.IsRegular() {
 				n++
 			}
 			return nil

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
 )
@@ -15,7 +15,7 @@ import (
 // exist (examples/bench compares it with comm).
 func BenchmarkFind(b *testing.B) {
 	const files = 100_000
-	rfs, err := storage.NewRootFs(b.TempDir())
+	rfs, err := rootfs.New(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -51,7 +51,7 @@
 //
 // # Cost
 //
-// On backends that list names faster than sizes (storage.RootFs: a stat
+// On backends that list names faster than sizes (rootfs.Fs: a stat
 // costs more than reading the directory record), Find lists names only,
 // streams the references, and then stats just the files that can be
 // orphans: unreferenced and not excluded. Referenced and excluded files
@@ -90,7 +90,7 @@
 // the net for that. References are compared with listed names byte for
 // byte after normalisation: on a case-insensitive filesystem a reference
 // differing only in case, and a reference through a directory link inside
-// the root, do not keep their file. On backends other than storage.RootFs, a directory
+// the root, do not keep their file. On backends other than rootfs.Fs, a directory
 // swapped for a symbolic link between the re-check and the removal can
 // redirect a removal.
 package orphan

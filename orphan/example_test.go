@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/orphan"
 )
 
@@ -65,7 +65,7 @@ func ExampleQuarantine_Restore() {
 func ExampleFinder_Find_localDisk() {
 	dir, _ := os.MkdirTemp("", "media-")
 	defer os.RemoveAll(dir)
-	fsys, _ := storage.NewRootFs(dir)
+	fsys, _ := rootfs.New(dir)
 	defer fsys.Close()
 	old := time.Now().Add(-30 * 24 * time.Hour)
 	for _, p := range []string{"pics/a.jpg", "pics/b.jpg", "pics/c.jpg"} {

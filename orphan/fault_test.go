@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
 )
@@ -32,7 +33,7 @@ func TestApplyUnderFaults(t *testing.T) {
 		for name, newFs := range map[string]func(t *testing.T) afero.Fs{
 			"MemMapFs": func(*testing.T) afero.Fs { return afero.NewMemMapFs() },
 			"RootFs": func(t *testing.T) afero.Fs {
-				rfs, err := storage.NewRootFs(t.TempDir())
+				rfs, err := rootfs.New(t.TempDir())
 				require.NoError(t, err)
 				t.Cleanup(func() { rfs.Close() })
 				return rfs
@@ -158,7 +159,7 @@ func TestPurgeUnderFaults(t *testing.T) {
 // directory or a link is not regular. A failing stat gives no plan.
 func TestFindMeasuresWhatChangedSinceListing(t *testing.T) {
 	t.Parallel()
-	rfs, err := storage.NewRootFs(t.TempDir())
+	rfs, err := rootfs.New(t.TempDir())
 	require.NoError(t, err)
 	defer rfs.Close()
 	for _, p := range []string{"a/gone.jpg", "a/rewritten.jpg", "a/now-dir.jpg", "a/now-link.jpg", "a/orphan.jpg", "a/ref.jpg"} {
@@ -210,7 +211,7 @@ func TestFindMeasuresWhatChangedSinceListing(t *testing.T) {
 // one goes, which is 1,000 files (one batch) earlier.
 func TestApplyRechecksEachBatchJustBeforeIt(t *testing.T) {
 	t.Parallel()
-	rfs, err := storage.NewRootFs(t.TempDir())
+	rfs, err := rootfs.New(t.TempDir())
 	require.NoError(t, err)
 	defer rfs.Close()
 	const n = 1001

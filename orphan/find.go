@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/afero"
-
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
@@ -30,20 +28,18 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 		plan.Kept.Add(reason, size)
 		f.event(ctx, Event{Action: ActionKeep, Path: path, Reason: reason, Size: size})
 	}
-	list := func(ctx context.Context, fsys afero.Fs, dir string, fn func(storage.Entry) error) error {
-		return storage.ListNames(ctx, fsys, dir, nil, fn) // nothing is measured yet
-	}
+	measure := measureNone // nothing is measured yet
 	if f.opts.MeasureAll {
-		list = storage.List
+		measure = nil
 	}
 	stored := hashes{seed: maphash.MakeSeed()}
 	var cands candidates
 	for _, dir := range f.scanRoots() {
-		err := list(ctx, f.fs, dir, func(e storage.Entry) error {
-			if e.IsDir() {
+		err := storage.List(ctx, f.fs, storage.ListOptions{Dir: dir, Measure: measure}, func(e storage.Entry) error {
+			if e.Type.IsDir() {
 				return nil
 			}
-			if !e.IsRegular() {
+			if !e.Type.IsRegular() {
 				keep(KeptNotRegular, e.Path, 0)
 				return nil
 			}
@@ -104,6 +100,11 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	return plan, nil
 }
 
+// measureNone measures no file in a listing: where names are cheaper than
+// sizes, only the files that can be orphans are measured, after the
+// references are in.
+func measureNone(string) bool { return false }
+
 // measure stats the unreferenced files the listing did not measure, all in
 // one batch, and keeps what is young, gone or no longer a regular file; it
 // returns the rest, the orphans, reusing the slice.
@@ -125,10 +126,10 @@ func (f *Finder) measure(ctx context.Context, plan *Plan, files []Orphan, now ti
 			paths[j] = files[i].Path
 		}
 		state := make([]uint8, len(idx))
-		err := storage.StatFiles(ctx, f.fs, paths, func(j int, e storage.Entry) error {
+		err := storage.Restat(ctx, f.fs, paths, func(j int, e storage.Entry) error {
 			o := &files[idx[j]]
 			o.Size, o.ModTime, state[j] = e.Size, e.ModTime, measured
-			if !e.IsRegular() {
+			if !e.Type.IsRegular() {
 				state[j] = notRegular
 			}
 			return nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
@@ -131,7 +133,7 @@ func newWorld(t *testing.T, backend string, seed uint64) *world {
 		require.NoError(t, os.Symlink("../outside", filepath.Join(media, "link")))
 		require.NoError(t, os.MkdirAll(filepath.Join(media, "pics"), 0o755))
 		require.NoError(t, os.Symlink("../../outside/secret.png", filepath.Join(media, "pics", "escape.png")))
-		rfs, err := storage.NewRootFs(media)
+		rfs, err := rootfs.New(media)
 		require.NoError(t, err)
 		t.Cleanup(func() { rfs.Close() })
 		w.fs = rfs
@@ -175,7 +177,7 @@ func newWorld(t *testing.T, backend string, seed uint64) *world {
 	_, err = w.db.Exec(`CREATE TABLE rows (id INTEGER PRIMARY KEY, path TEXT NOT NULL);
 		CREATE TABLE audit (id INTEGER PRIMARY KEY, row_id INTEGER REFERENCES rows(id) DEFERRABLE INITIALLY DEFERRED)`)
 	require.NoError(t, err)
-	refs := storage.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
+	refs := filefield.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
 		var n int
 		err := w.db.QueryRowContext(ctx, `SELECT count(*) FROM rows WHERE path = ?`, p).Scan(&n)
 		return n > 0, err
@@ -439,7 +441,7 @@ func (w *world) legacy() {
 }
 
 func (w *world) refChecker() storage.RefChecker {
-	return storage.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
+	return filefield.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
 		var n int
 		err := w.db.QueryRowContext(ctx, `SELECT count(*) FROM rows WHERE path = ?`, p).Scan(&n)
 		return n > 0, err
@@ -548,7 +550,7 @@ func (w *world) passTime() {
 	d := []time.Duration{time.Hour, 25 * time.Hour, 72 * time.Hour}[w.rnd.IntN(3)]
 	w.shift += d
 	for _, p := range storagetest.Files(w.t, w.fs) {
-		fi, err := storage.Lstat(w.fs, p)
+		fi, err := w.fs.Stat(p)
 		if err != nil || !fi.Mode().IsRegular() || strings.HasSuffix(p, "manifest.json") {
 			continue
 		}
@@ -589,7 +591,7 @@ func (w *world) check(step int) {
 	}
 	for run, moved := range w.runs {
 		for p := range moved {
-			q := storage.Join(storage.QuarantineRunDir("trash", run), p)
+			q := path.Join(path.Join("trash", storage.QuarantineDirName, run), p)
 			b, err := afero.ReadFile(w.fs, q)
 			if err != nil {
 				b, err = afero.ReadFile(w.fs, p) // restored

@@ -168,7 +168,7 @@ func CheckOptions(opts Options) error {
 		}
 	}
 	for _, d := range opts.Dirs {
-		if _, err := storage.CleanDir(d); err != nil {
+		if _, err := storage.Clean(d, true); err != nil {
 			return fmt.Errorf("invalid directory to scan: %w", err)
 		}
 	}
@@ -181,7 +181,7 @@ func CheckOptions(opts Options) error {
 func scanDirs(dirs []string) []string {
 	var out []string
 	for _, d := range dirs {
-		d, _ := storage.CleanDir(d)
+		d, _ := storage.Clean(d, true)
 		if d == "" {
 			return nil
 		}

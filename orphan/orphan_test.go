@@ -18,6 +18,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
@@ -38,7 +39,7 @@ func files(t *testing.T, fsys afero.Fs) []string { return storagetest.Files(t, f
 
 var backends = map[string]func(t *testing.T) afero.Fs{
 	"RootFs": func(t *testing.T) afero.Fs {
-		rfs, err := storage.NewRootFs(t.TempDir())
+		rfs, err := rootfs.New(t.TempDir())
 		require.NoError(t, err)
 		t.Cleanup(func() { rfs.Close() })
 		return rfs
@@ -122,7 +123,7 @@ func TestFindApplyOnSQLite(t *testing.T) {
 		plan, err = f.Find(t.Context())
 		require.NoError(t, err)
 		check(plan)
-		if _, byName := fsys.(storage.NameLister); byName {
+		if storage.FeaturesOf(fsys).CheapNames {
 			assert.Equal(t, 3, plan.Unmeasured)
 			assert.Equal(t, storage.Count{Files: 6, Bytes: 1000}, plan.Scanned)
 			assert.Equal(t, storage.Count{Files: 2}, plan.Kept[orphan.KeptReferenced])
@@ -259,7 +260,7 @@ func TestSymlinksAndHostileReferences(t *testing.T) {
 	require.NoError(t, os.Symlink("../outside", filepath.Join(media, "link")))
 	require.NoError(t, os.Symlink("/", filepath.Join(media, "dir")))
 	require.NoError(t, os.WriteFile(filepath.Join(media, "pics", "a.jpg"), []byte("a"), 0o644))
-	rfs, err := storage.NewRootFs(media)
+	rfs, err := rootfs.New(media)
 	require.NoError(t, err)
 	defer rfs.Close()
 	f := orphan.New(rfs, orphan.Paths("../../etc/passwd", "../outside/passwd", "/etc/passwd", "pics/a.jpg"), orphan.Options{Now: clock, MinAge: -1, MaxFraction: -1, Unreferenced: []string{"**"}})

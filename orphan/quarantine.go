@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -71,7 +72,9 @@ func NewQuarantine(fsys afero.Fs, dir string, opts QuarantineOptions) *Quarantin
 func (q *Quarantine) event(ctx context.Context, e Event) { emit(ctx, q.opts.OnEvent, q.opts.Logger, e) }
 
 // runDir is the folder of run.
-func (q *Quarantine) runDir(run string) string { return storage.QuarantineRunDir(q.dir, run) }
+func (q *Quarantine) runDir(run string) string {
+	return path.Join(q.dir, storage.QuarantineDirName, run)
+}
 
 // quarantine moves targets into a new run of the finder's quarantine, a
 // batch at a time. The manifest is written ahead: it lists a batch before
@@ -98,7 +101,7 @@ func (f *Finder) quarantine(ctx context.Context, rep *Report, targets []storage.
 	for start := 0; start < len(targets); start += applyBatch {
 		batch := slices.Clone(targets[start:min(start+applyBatch, len(targets))])
 		for i := range batch {
-			batch[i].MoveTo = storage.Join(q.runDir(run), batch[i].Path)
+			batch[i].MoveTo = path.Join(q.runDir(run), batch[i].Path)
 		}
 		ahead := m
 		for _, t := range batch {
@@ -128,7 +131,16 @@ func (q *Quarantine) save(ctx context.Context, m Manifest) error {
 	}
 	// Replaced atomically: a failed save must leave the previous
 	// (write-ahead) manifest intact, or moved files could not be restored.
-	return storage.WriteFileAtomic(ctx, q.fs, storage.Join(q.runDir(m.Run), manifestName), b)
+	name := path.Join(q.runDir(m.Run), manifestName)
+	pf, err := storage.Create(ctx, q.fs, name, storage.WriteOptions{Replace: true})
+	if err != nil {
+		return err
+	}
+	if _, err := pf.Write(b); err != nil {
+		pf.Abort()
+		return err
+	}
+	return pf.Commit(name)
 }
 
 // Manifest reads the manifest of run.
@@ -136,14 +148,14 @@ func (q *Quarantine) Manifest(ctx context.Context, run string) (*Manifest, error
 	if err := storage.ValidPath(run); err != nil || strings.Contains(run, "/") {
 		return nil, &storage.PathError{Op: "read", Path: run, Err: storage.ErrUnsafePath}
 	}
-	p := storage.Join(q.runDir(run), manifestName)
+	p := path.Join(q.runDir(run), manifestName)
 	b, err := afero.ReadFile(storage.WithContext(ctx, q.fs), p)
 	if err != nil {
-		return nil, storage.Wrap("read", p, err)
+		return nil, &storage.PathError{Op: "read", Path: p, Err: err}
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, storage.Wrap("read", p, err)
+		return nil, &storage.PathError{Op: "read", Path: p, Err: err}
 	}
 	if m.Run != run {
 		return nil, &storage.PathError{Op: "read", Path: p, Err: errors.New("manifest of another run")}
@@ -154,13 +166,13 @@ func (q *Quarantine) Manifest(ctx context.Context, run string) (*Manifest, error
 // Runs returns the manifests of the quarantine's runs, oldest first. Runs
 // whose manifest cannot be read are left out.
 func (q *Quarantine) Runs(ctx context.Context) ([]*Manifest, error) {
-	area := storage.Join(q.dir, storage.QuarantineDirName)
+	area := path.Join(q.dir, storage.QuarantineDirName)
 	entries, err := afero.ReadDir(storage.WithContext(ctx, q.fs), area)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, storage.Wrap("list", area, err)
+		return nil, &storage.PathError{Op: "list", Path: area, Err: err}
 	}
 	var out []*Manifest
 	for _, e := range entries {
@@ -217,11 +229,11 @@ func (q *Quarantine) Restore(ctx context.Context, run string) (*RestoreReport, e
 			fail(o.Path, o.Size, "unsafe path in manifest")
 			continue
 		}
-		targets = append(targets, storage.Target{Path: storage.Join(q.runDir(run), o.Path), MoveTo: o.Path, Size: o.Size})
+		targets = append(targets, storage.Target{Path: path.Join(q.runDir(run), o.Path), MoveTo: o.Path, Size: o.Size})
 	}
 	err = storage.Delete(ctx, q.fs, targets, storage.DeleteOptions{
-		DryRun: q.opts.DryRun,
-		Allow:  storage.AllowQuarantine,
+		DryRun:          q.opts.DryRun,
+		AllowQuarantine: true,
 		OnOutcome: func(o storage.Outcome) {
 			switch {
 			case o.Action == storage.ActionMove || o.Action == storage.ActionWouldMove:
@@ -230,7 +242,7 @@ func (q *Quarantine) Restore(ctx context.Context, run string) (*RestoreReport, e
 			case o.Reason == storage.KeptGone:
 				// Not in quarantine: never moved, or restored already, if
 				// it is at its path; lost otherwise.
-				if _, err := storage.Lstat(storage.WithContext(ctx, q.fs), o.MoveTo); err == nil {
+				if there(ctx, q.fs, o.MoveTo) {
 					rep.NotMoved.Add(o.Size)
 					q.event(ctx, Event{Action: ActionKeep, Path: o.MoveTo, Size: o.Size, Reason: "not_moved"})
 				} else {
@@ -253,6 +265,13 @@ func (q *Quarantine) Restore(ctx context.Context, run string) (*RestoreReport, e
 		return rep, fmt.Errorf("orphan: restore %s: %w: %d files not restored", run, ErrDeleteFailed, rep.Failed.Files)
 	}
 	return rep, nil
+}
+
+// there reports whether something is at p (a link included).
+func there(ctx context.Context, fsys afero.Fs, p string) bool {
+	found := false
+	_ = storage.Restat(ctx, fsys, []string{p}, func(int, storage.Entry) error { found = true; return nil })
+	return found
 }
 
 // PurgeReport says what Purge did.
@@ -289,12 +308,12 @@ func (q *Quarantine) Purge(ctx context.Context, retention time.Duration) (*Purge
 			if storage.ValidPath(o.Path) != nil {
 				continue // Delete would refuse it anyway
 			}
-			p := storage.Join(dir, o.Path)
+			p := path.Join(dir, o.Path)
 			targets = append(targets, storage.Target{Path: p, Size: o.Size})
-			dirs = append(dirs, storage.Dir(p))
+			dirs = append(dirs, path.Dir(p))
 		}
 		failed := false
-		opts := storage.DeleteOptions{DryRun: q.opts.DryRun, Allow: storage.AllowQuarantine, OnOutcome: func(o storage.Outcome) {
+		opts := storage.DeleteOptions{DryRun: q.opts.DryRun, AllowQuarantine: true, OnOutcome: func(o storage.Outcome) {
 			switch {
 			case o.Action == storage.ActionDelete || o.Action == storage.ActionWouldDelete:
 				rep.Deleted.Add(o.Size)
@@ -327,14 +346,14 @@ func (q *Quarantine) Purge(ctx context.Context, retention time.Duration) (*Purge
 				rep.Failures = append(rep.Failures, storage.Failure{Path: o.Path, Error: o.Err.Error()})
 			}
 		}
-		if err := storage.Delete(ctx, q.fs, []storage.Target{{Path: storage.Join(dir, manifestName)}}, manifest); err != nil {
+		if err := storage.Delete(ctx, q.fs, []storage.Target{{Path: path.Join(dir, manifestName)}}, manifest); err != nil {
 			return rep, err
 		}
 		if failed {
 			continue
 		}
 		if !q.opts.DryRun {
-			storage.RemoveEmptyDirs(ctx, q.fs, append(dirs, dir), q.dir, storage.DeleteOptions{Allow: storage.AllowQuarantine})
+			storage.RemoveEmptyDirs(ctx, q.fs, append(dirs, dir), q.dir, storage.DeleteOptions{AllowQuarantine: true})
 		}
 		rep.Runs = append(rep.Runs, m.Run)
 	}

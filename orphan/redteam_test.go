@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/orphan"
 )
 
@@ -25,7 +25,7 @@ func rtLocal(t *testing.T) map[string]func(t *testing.T) (afero.Fs, string) {
 	return map[string]func(t *testing.T) (afero.Fs, string){
 		"RootFs": func(t *testing.T) (afero.Fs, string) {
 			dir := t.TempDir()
-			rfs, err := storage.NewRootFs(dir)
+			rfs, err := rootfs.New(dir)
 			require.NoError(t, err)
 			t.Cleanup(func() { rfs.Close() })
 			return rfs, dir

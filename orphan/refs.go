@@ -33,7 +33,7 @@ const maxForms = 12
 // n == 0 means none could.
 func (f *Finder) normalise(ref string) (paths [maxForms]string, n int) {
 	add := func(r string) {
-		p, err := storage.Clean(r)
+		p, err := storage.Clean(r, false)
 		if err == nil && n < maxForms && !slices.Contains(paths[:n], p) {
 			paths[n] = p
 			n++
@@ -276,7 +276,7 @@ func (f *Finder) uncovered(orphans []Orphan, covered map[string]bool) []string {
 		if storage.MatchAny(f.opts.Unreferenced, o.Path) {
 			continue
 		}
-		if d := storage.Dir(o.Path); d != lastDir {
+		if d := path.Dir(o.Path); d != lastDir {
 			lastDir = d
 		} else {
 			continue // decided with the file before: plans are sorted

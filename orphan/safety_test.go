@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
 	"github.com/mediaclean/mediaclean/sweep"
@@ -46,7 +47,7 @@ func TestQuarantineRefusesLinkedDirectories(t *testing.T) {
 func diskDir(t *testing.T, fsys afero.Fs) string {
 	t.Helper()
 	switch v := fsys.(type) {
-	case *storage.RootFs:
+	case *rootfs.Fs:
 		return v.Root().Name()
 	case *afero.BasePathFs:
 		p, err := v.RealPath("/")

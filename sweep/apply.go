@@ -3,6 +3,7 @@ package sweep
 import (
 	"context"
 	"fmt"
+	"path"
 	"time"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -30,7 +31,7 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 	opts := storage.DeleteOptions{
 		Protected:   s.opts.Protected,
 		DryRun:      s.opts.DryRun,
-		Allow:       storage.AllowTemp,
+		AllowTemp:   true,
 		Concurrency: s.opts.Concurrency,
 		OnOutcome: func(o storage.Outcome) {
 			e := Event{Action: o.Action, Path: o.Path, Rule: s.ruleName(part[o.Index]), Reason: o.Reason, Size: o.Size, Err: o.Err}
@@ -38,7 +39,7 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 			case storage.ActionDelete, storage.ActionWouldDelete:
 				rep.Deleted.Add(o.Size)
 				tally.Add(o.Path, o.Size)
-				emptied = append(emptied, storage.Dir(o.Path))
+				emptied = append(emptied, path.Dir(o.Path))
 			case storage.ActionKeep:
 				switch {
 				case o.Reason == storage.KeptCancelled && overBudget():

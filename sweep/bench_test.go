@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/sweep"
 )
@@ -35,7 +35,7 @@ func rootFs(b *testing.B) afero.Fs {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rfs, err := storage.NewRootFs(filepath.Clean(dir))
+	rfs, err := rootfs.New(filepath.Clean(dir))
 	if err != nil {
 		b.Fatal(err)
 	}

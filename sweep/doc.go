@@ -10,7 +10,7 @@
 // decides it. A dry run is the same sweep without the deletions, and gives
 // the same report.
 //
-// On a backend that lists names faster than sizes (storage.RootFs), the
+// On a backend that lists names faster than sizes (rootfs.Fs), the
 // listing stats only the files a rule matches by name, and filefield temp
 // files: a QR-code sweep ("qr_codes/**") of a large media folder no longer
 // stats every avatar. Report.Unmeasured counts the files it did not stat.
@@ -22,7 +22,7 @@
 //     directory (except empty ones with RemoveEmptyDirs, never the root or
 //     Options.Dir), a FIFO, a socket or a device.
 //   - Nothing outside the root: listing never follows a symbolic link, and
-//     on storage.RootFs removal follows none either.
+//     on rootfs.Fs removal follows none either.
 //   - A path that is not a valid stored path (storage.ValidPath) or matches
 //     Options.Protected is never removed; the deletion choke point checks
 //     again what the plan already checked.
@@ -44,7 +44,7 @@
 //
 // # Caveats
 //
-// On backends other than storage.RootFs, a directory swapped for a link
+// On backends other than rootfs.Fs, a directory swapped for a link
 // between listing and removal can redirect a removal; use RootFs on local
 // disks. Files are re-checked for validity and protection, not for age,
 // just before removal: a file rewritten between listing and removal under

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 		s.event(ctx, Event{Action: ActionKeep, Path: p, Rule: s.ruleName(candidate{rule: ri}), Reason: reason, Size: size})
 	}
 	visit := func(e storage.Entry) error {
-		if e.IsDir() {
+		if e.Type.IsDir() {
 			return nil
 		}
 		if err := tick(); err != nil {
@@ -73,7 +74,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 		if !temp {
 			ri = s.match(e.Path)
 		}
-		if !e.IsRegular() {
+		if !e.Type.IsRegular() {
 			if ri >= 0 {
 				keep(ri, e.Path, KeptNotRegular, 0)
 			}
@@ -116,7 +117,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 		}
 		c := candidate{path: e.Path, size: e.Size, t: t.UnixNano(), rule: ri}
 		if r.KeepLatest > 0 {
-			g := storage.Dir(e.Path)
+			g := path.Dir(e.Path)
 			if r.Group != nil {
 				g = r.Group(e.Path)
 			}
@@ -130,7 +131,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 	if s.namesFirst() {
 		err = s.listNamesFirst(ctx, rep, temps, tick, visit)
 	} else {
-		err = storage.List(ctx, s.fs, s.opts.Dir, visit)
+		err = storage.List(ctx, s.fs, storage.ListOptions{Dir: s.opts.Dir}, visit)
 	}
 	if errors.Is(err, errStop) {
 		return nil, false, nil
@@ -182,8 +183,8 @@ func (s *Sweeper) namesFirst() bool {
 func (s *Sweeper) listNamesFirst(ctx context.Context, rep *Report, temps bool, tick func() error, visit func(storage.Entry) error) error {
 	wanted := func(p string) bool { return (temps && storage.IsTempName(p)) || s.match(p) >= 0 }
 	var need []string
-	err := storage.ListNames(ctx, s.fs, s.opts.Dir, wanted, func(e storage.Entry) error {
-		if !e.IsRegular() || !e.ModTime.IsZero() {
+	err := storage.List(ctx, s.fs, storage.ListOptions{Dir: s.opts.Dir, Measure: wanted}, func(e storage.Entry) error {
+		if !e.Type.IsRegular() || !e.ModTime.IsZero() {
 			return visit(e)
 		}
 		if wanted(e.Path) {
@@ -197,7 +198,7 @@ func (s *Sweeper) listNamesFirst(ctx context.Context, rep *Report, temps bool, t
 	if err != nil {
 		return err
 	}
-	return storage.StatFiles(ctx, s.fs, need, func(_ int, e storage.Entry) error { return visit(e) })
+	return storage.Restat(ctx, s.fs, need, func(_ int, e storage.Entry) error { return visit(e) })
 }
 
 func (s *Sweeper) decideAge(ctx context.Context, rep *Report, now time.Time, c candidate, del *[]candidate) {

@@ -1,3 +1,5 @@
+//go:build unix
+
 package sweep_test
 
 // Red-team tests: each asserts the safe, documented behaviour. Those that
@@ -6,6 +8,7 @@ package sweep_test
 import (
 	"context"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/sweep"
 )
@@ -33,11 +37,11 @@ func TestRedteamSweepSwapToSpecialFileBeforeRemoval(t *testing.T) {
 			fsys, dir := b.new(t)
 			old := time.Now().Add(-30 * 24 * time.Hour)
 			for _, p := range []string{"qr_codes/1/a.png", "qr_codes/2/b.png", "profile_pics/live.jpg"} {
-				require.NoError(t, fsys.MkdirAll(storage.Dir(p), 0o755))
+				require.NoError(t, fsys.MkdirAll(path.Dir(p), 0o755))
 				require.NoError(t, afero.WriteFile(fsys, p, []byte("x"), 0o644))
 				require.NoError(t, fsys.Chtimes(p, old, old))
 			}
-			refs := storage.RefCheckerFunc(func(_ context.Context, p string) (bool, error) {
+			refs := filefield.RefCheckerFunc(func(_ context.Context, p string) (bool, error) {
 				full := filepath.Join(dir, filepath.FromSlash(p))
 				require.NoError(t, os.Remove(full))
 				if strings.HasSuffix(p, "a.png") {
@@ -67,7 +71,7 @@ func TestRedteamSweepTempNamesOnObjectStores(t *testing.T) {
 	fsys := objectStoreLike{afero.NewMemMapFs()}
 	old := time.Now().Add(-30 * 24 * time.Hour)
 	for _, p := range []string{"up/" + storage.TempPrefix + strings.Repeat("ab", 16), storage.TempPrefix + strings.Repeat("cd", 16), "up/x.png"} {
-		require.NoError(t, fsys.MkdirAll(storage.Dir(p), 0o755))
+		require.NoError(t, fsys.MkdirAll(path.Dir(p), 0o755))
 		require.NoError(t, afero.WriteFile(fsys, p, []byte("x"), 0o644))
 		require.NoError(t, fsys.Chtimes(p, old, old))
 	}
@@ -96,7 +100,7 @@ func TestRedteamSweepEmptyDirsNearRootAndQuarantine(t *testing.T) {
 			fsys, _ := b.new(t)
 			old := time.Now().Add(-30 * 24 * time.Hour)
 			for _, p := range []string{"qr/1/a.png", "qr2/b.png", "qr/.mediaclean-quarantine/r/manifest.json"} {
-				require.NoError(t, fsys.MkdirAll(storage.Dir(p), 0o755))
+				require.NoError(t, fsys.MkdirAll(path.Dir(p), 0o755))
 				require.NoError(t, afero.WriteFile(fsys, p, []byte("x"), 0o644))
 				require.NoError(t, fsys.Chtimes(p, old, old))
 			}

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/sweep"
 )
 
@@ -121,7 +121,7 @@ func TestSweepKeepsReferencedFiles(t *testing.T) {
 		put(t, fsys, "qr_codes/1/used.png", 1, 30*day)
 		put(t, fsys, "qr_codes/1/stale.png", 1, 30*day)
 		put(t, fsys, "qr_codes/2/unknown.png", 1, 30*day)
-		refs := storage.RefCheckerFunc(func(_ context.Context, p string) (bool, error) {
+		refs := filefield.RefCheckerFunc(func(_ context.Context, p string) (bool, error) {
 			if p == "qr_codes/2/unknown.png" {
 				return false, errors.New("database gone")
 			}

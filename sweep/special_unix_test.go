@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/sweep"
 )
 
@@ -28,7 +28,7 @@ func TestSpecialFilesLeftAlone(t *testing.T) {
 	for _, p := range []string{filepath.Join(dir, "fifo"), sock} {
 		require.NoError(t, os.Chtimes(p, now.Add(-100*day), now.Add(-100*day)))
 	}
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	require.NoError(t, err)
 	defer rfs.Close()
 	rep, err := sweep.New(rfs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock}).Sweep(t.Context())

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/sweep"
@@ -33,7 +34,7 @@ type backend struct {
 var backends = []backend{
 	{"RootFs", true, func(t *testing.T) (afero.Fs, string) {
 		dir := t.TempDir()
-		rfs, err := storage.NewRootFs(dir)
+		rfs, err := rootfs.New(dir)
 		require.NoError(t, err)
 		t.Cleanup(func() { rfs.Close() })
 		return rfs, dir
@@ -261,7 +262,7 @@ func TestSymlinkEscapes(t *testing.T) {
 			require.NoError(t, os.Symlink(secret, filepath.Join(media, "file-link.png")))
 			var fsys afero.Fs = afero.NewBasePathFs(afero.NewOsFs(), media)
 			if b.name == "RootFs" {
-				rfs, err := storage.NewRootFs(media)
+				rfs, err := rootfs.New(media)
 				require.NoError(t, err)
 				defer rfs.Close()
 				fsys = rfs
@@ -305,7 +306,7 @@ func TestDeepChain(t *testing.T) {
 	require.NoError(t, os.WriteFile(put, []byte("x"), 0o644))
 	require.NoError(t, os.Chtimes(put, now.Add(-100*day), now.Add(-100*day)))
 
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	require.NoError(t, err)
 	defer rfs.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -360,7 +361,7 @@ func TestNewRefusesRuleThatDeletesEverything(t *testing.T) {
 // match anything ("**") lists with sizes in one pass instead.
 func TestNarrowRulesStatOnlyWhatTheyMatch(t *testing.T) {
 	t.Parallel()
-	rfs, err := storage.NewRootFs(t.TempDir())
+	rfs, err := rootfs.New(t.TempDir())
 	require.NoError(t, err)
 	defer rfs.Close()
 	mem := afero.NewMemMapFs()
@@ -417,12 +418,13 @@ func TestNarrowRulesStatOnlyWhatTheyMatch(t *testing.T) {
 	}
 }
 
-// namesOnly is a RootFs whose ListNames measures nothing, whatever the
+// namesOnly is a RootFs whose listing measures nothing, whatever the
 // caller wants.
-type namesOnly struct{ *storage.RootFs }
+type namesOnly struct{ *rootfs.Fs }
 
-func (n namesOnly) ListNames(ctx context.Context, dir string, _ func(string) bool, fn func(storage.Entry) error) error {
-	return n.RootFs.ListNames(ctx, dir, nil, fn)
+func (n namesOnly) ListFiles(ctx context.Context, opts storage.ListOptions, fn func(storage.Entry) error) error {
+	opts.Measure = func(string) bool { return false }
+	return n.Fs.ListFiles(ctx, opts, fn)
 }
 
 // TestTimeBudgetWhileListingNames: a sweep that lists names first still
@@ -430,7 +432,7 @@ func (n namesOnly) ListNames(ctx context.Context, dir string, _ func(string) boo
 // are stat'ed: it stops within the first 1024 files and deletes nothing.
 func TestTimeBudgetWhileListingNames(t *testing.T) {
 	t.Parallel()
-	rfs, err := storage.NewRootFs(t.TempDir())
+	rfs, err := rootfs.New(t.TempDir())
 	require.NoError(t, err)
 	defer rfs.Close()
 	for i := range 2000 {
@@ -460,7 +462,7 @@ func TestDirOutsideTheRootIsRefused(t *testing.T) {
 	require.NoError(t, os.Chtimes(stale, now.Add(-30*day), now.Add(-30*day)))
 	bfs := afero.NewBasePathFs(afero.NewOsFs(), filepath.Join(base, "media"))
 	rules := []sweep.Rule{{Glob: "**", MaxAge: day}}
-	for _, dir := range []string{"../media-secret", "qr/../../media-secret", "a\\b"} {
+	for _, dir := range []string{"../media-secret", "qr/../../media-secret", "C:\\x"} {
 		assert.Panics(t, func() { sweep.New(bfs, sweep.Options{Rules: rules, Now: clock, Dir: dir}) }, dir)
 	}
 	_, err := os.Stat(stale)

@@ -46,7 +46,7 @@ func New(fsys afero.Fs, opts Options) *Sweeper {
 		}
 		s.rules = append(s.rules, r)
 	}
-	s.opts.Dir, _ = storage.CleanDir(opts.Dir)
+	s.opts.Dir, _ = storage.Clean(opts.Dir, true)
 	if s.opts.Concurrency <= 0 {
 		s.opts.Concurrency = DefaultConcurrency
 	}
@@ -89,7 +89,7 @@ func CheckOptions(opts Options) error {
 	if err := storage.CheckGlobs(opts.Protected...); err != nil {
 		return fmt.Errorf("invalid protected glob: %w", err)
 	}
-	if _, err := storage.CleanDir(opts.Dir); err != nil {
+	if _, err := storage.Clean(opts.Dir, true); err != nil {
 		return fmt.Errorf("invalid directory to sweep: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
 	"github.com/mediaclean/mediaclean/sweep"
@@ -36,7 +37,7 @@ func (b *bench) fresh() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	if err != nil {
 		return "", err
 	}
@@ -80,7 +81,7 @@ func (b *bench) sweepFresh() (*sweep.Report, time.Duration, []string, error) {
 		return nil, 0, nil, err
 	}
 	defer os.RemoveAll(dir)
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -133,7 +134,7 @@ func (b *bench) t2DryRun() (Result, error) {
 		return Result{}, err
 	}
 	defer os.RemoveAll(dir)
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	if err != nil {
 		return Result{}, err
 	}
@@ -169,7 +170,7 @@ func (b *bench) t3Orphans() (Result, error) {
 		return Result{}, err
 	}
 	defer os.RemoveAll(dir)
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	if err != nil {
 		return Result{}, err
 	}
@@ -253,12 +254,12 @@ func (b *bench) t3Orphans() (Result, error) {
 
 // storageFloor times what any plan with orphan sizes and times must do on
 // storage: list the names, then stat the orphans.
-func storageFloor(rfs *storage.RootFs, plan *orphan.Plan) (time.Duration, error) {
+func storageFloor(rfs *rootfs.Fs, plan *orphan.Plan) (time.Duration, error) {
 	ctx := context.Background()
 	start := time.Now()
 	files := 0
-	if err := rfs.ListNames(ctx, "", nil, func(e storage.Entry) error {
-		if e.IsRegular() {
+	if err := rfs.ListFiles(ctx, storage.ListOptions{Measure: func(string) bool { return false }}, func(e storage.Entry) error {
+		if e.Type.IsRegular() {
 			files++
 		}
 		return nil
@@ -291,7 +292,7 @@ func (b *bench) t4Replace() (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		rfs, err := storage.NewRootFs(dir)
+		rfs, err := rootfs.New(dir)
 		if err != nil {
 			return Result{}, err
 		}

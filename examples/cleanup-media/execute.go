@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/orphan"
 	"github.com/mediaclean/mediaclean/orphan/sqlrefs"
 	"github.com/mediaclean/mediaclean/sweep"
@@ -81,7 +82,7 @@ func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
 		}
 		c.quarantine = strings.Trim(c.quarantine, "/")
 	}
-	fsys, err := storage.NewRootFs(c.root)
+	fsys, err := rootfs.New(c.root)
 	if err != nil {
 		return fail(exitError, "%v", err)
 	}

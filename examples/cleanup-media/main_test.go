@@ -18,6 +18,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
@@ -76,7 +77,7 @@ func newFixture(t *testing.T) fixture {
 	base := t.TempDir()
 	f := fixture{root: filepath.Join(base, "media"), db: filepath.Join(base, "app.db"), outside: filepath.Join(base, "outside")}
 	require.NoError(t, os.MkdirAll(f.root, 0o755))
-	fsys, err := storage.NewRootFs(f.root)
+	fsys, err := rootfs.New(f.root)
 	require.NoError(t, err)
 	defer fsys.Close()
 	now := time.Now()
@@ -113,7 +114,7 @@ func newFixture(t *testing.T) fixture {
 }
 
 func (f fixture) files(t *testing.T) []string {
-	fsys, err := storage.NewRootFs(f.root)
+	fsys, err := rootfs.New(f.root)
 	require.NoError(t, err)
 	defer fsys.Close()
 	return storagetest.Files(t, fsys)

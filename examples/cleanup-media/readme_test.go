@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/examples/internal/appdb"
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
@@ -28,7 +28,7 @@ func appData(t *testing.T) (root, dbPath string, orphans []string) {
 	base := t.TempDir()
 	root, dbPath = filepath.Join(base, "media"), filepath.Join(base, "app.db")
 	require.NoError(t, os.MkdirAll(root, 0o755))
-	fsys, err := storage.NewRootFs(root)
+	fsys, err := rootfs.New(root)
 	require.NoError(t, err)
 	defer fsys.Close()
 	db, err := sql.Open("sqlite", "file:"+dbPath)
@@ -179,7 +179,7 @@ func keys(m map[string][]string) []string {
 
 func listAll(t *testing.T, root string) []string {
 	t.Helper()
-	fsys, err := storage.NewRootFs(root)
+	fsys, err := rootfs.New(root)
 	require.NoError(t, err)
 	defer fsys.Close()
 	return storagetest.Files(t, fsys)

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Red-team tests: each asserts the safe, documented behaviour. Those that

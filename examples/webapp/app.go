@@ -93,7 +93,7 @@ func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qr
 	a.sweep = sweep.New(fsys, sweep.Options{
 		Rules:  []sweep.Rule{{Name: "qr_codes", Glob: "qr_codes/**", MaxAge: qrAge}},
 		Logger: log,
-		Refs: storage.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
+		Refs: filefield.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
 			var n int
 			err := db.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE qr_code = ?`, p).Scan(&n)
 			return n > 0, err

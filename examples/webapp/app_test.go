@@ -23,7 +23,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/examples/internal/appdb"
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
@@ -62,7 +62,7 @@ func newEnvConfig(t *testing.T, setup func(*config)) *env {
 	dir := t.TempDir()
 	media := filepath.Join(dir, "media")
 	require.NoError(t, os.MkdirAll(media, 0o755))
-	fsys, err := storage.NewRootFs(media)
+	fsys, err := rootfs.New(media)
 	require.NoError(t, err)
 	t.Cleanup(func() { fsys.Close() })
 	e := newEnvOnConfig(t, fsys, setup)

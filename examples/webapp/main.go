@@ -46,7 +46,7 @@ import (
 	"github.com/spf13/afero"
 	_ "modernc.org/sqlite"
 
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 )
 
@@ -113,7 +113,7 @@ func mediaFs(data string, c s3Config) (afero.Fs, func(), error) {
 		if err := os.MkdirAll(media, 0o755); err != nil {
 			return nil, nil, err
 		}
-		rfs, err := storage.NewRootFs(media)
+		rfs, err := rootfs.New(media)
 		if err != nil {
 			return nil, nil, err
 		}

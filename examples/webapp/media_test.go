@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
@@ -136,7 +137,7 @@ func TestStorageFailurePageHidesPaths(t *testing.T) {
 	t.Parallel()
 	media := filepath.Join(t.TempDir(), "media")
 	require.NoError(t, os.MkdirAll(media, 0o755))
-	rfs, err := storage.NewRootFs(media)
+	rfs, err := rootfs.New(media)
 	require.NoError(t, err)
 	t.Cleanup(func() { rfs.Close() })
 	e := newEnvOnConfig(t, storagetest.NewFaultFs(rfs, storagetest.Fault{N: 1, Kind: storagetest.OpWrite, Sticky: true, Err: syscall.ENOSPC}), nil)

@@ -182,8 +182,8 @@ func scanRows(ctx context.Context, db *sql.DB, q string, dst *[]row) error {
 func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 	var tally storage.DirTally
 	var total storage.Count
-	err := storage.List(r.Context(), a.fs, "", func(e storage.Entry) error {
-		if e.IsRegular() {
+	err := storage.List(r.Context(), a.fs, storage.ListOptions{Dir: ""}, func(e storage.Entry) error {
+		if e.Type.IsRegular() {
 			tally.Add(e.Path, e.Size)
 			total.Add(e.Size)
 		}

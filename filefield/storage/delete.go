@@ -72,21 +72,6 @@ type Outcome struct {
 	Err    error
 }
 
-// Allow widens what Delete may touch beyond valid stored paths.
-type Allow uint8
-
-// Allow flags.
-const (
-	// AllowTemp lets Delete remove filefield's temporary files
-	// (TempPrefix followed by 32 hex digits, in a valid directory), on
-	// backends where filefield writes them: not on object stores, where
-	// such a name belongs to someone else.
-	AllowTemp Allow = 1 << iota
-	// AllowQuarantine lets Delete remove files inside a quarantine area
-	// and move them back out to the stored path they came from.
-	AllowQuarantine
-)
-
 // DeleteOptions configure [Delete]. The zero value deletes valid stored
 // paths, one batch at a time.
 type DeleteOptions struct {
@@ -96,8 +81,14 @@ type DeleteOptions struct {
 	// DryRun checks every target as a real run would before acting, and
 	// reports ActionWouldDelete or ActionWouldMove instead of acting.
 	DryRun bool
-	// Allow widens the paths Delete may touch.
-	Allow Allow
+	// AllowTemp lets Delete remove the temporary files of careful writes
+	// (TempPrefix followed by 32 hex digits, in a valid directory), on
+	// backends where they are written: not on object stores, where such a
+	// name belongs to someone else.
+	AllowTemp bool
+	// AllowQuarantine lets Delete remove files inside a quarantine area
+	// and move them back out to the stored path they came from.
+	AllowQuarantine bool
 	// Concurrency bounds the batches of files acted on at once; zero
 	// means one.
 	Concurrency int
@@ -118,11 +109,11 @@ const batchLen = 1000
 // [KeptUnsafe]) unless
 //
 //   - a deletion's Path is a valid stored path ([ValidPath]), or a
-//     filefield temporary file with [AllowTemp], or lies in a quarantine
-//     area with [AllowQuarantine];
+//     filefield temporary file with AllowTemp, or lies in a quarantine
+//     area with AllowQuarantine;
 //   - a move takes a valid stored path P into a quarantine area, to
-//     "DIR/.mediaclean-quarantine/RUN/P" (see [QuarantinePath]), or, with
-//     [AllowQuarantine], takes such a path back to P;
+//     "DIR/.mediaclean-quarantine/RUN/P" (see quarantinePath), or, with
+//     AllowQuarantine, takes such a path back to P;
 //   - no end of it matches opts.Protected (else [KeptProtected]).
 //
 // Only regular files are deleted or moved, and no symbolic link is
@@ -180,7 +171,7 @@ type deleter struct {
 func (d *deleter) refuse(t Target) string {
 	switch {
 	case t.Dir:
-		if t.Path == "" || t.Path == "." || (ValidPath(t.Path) != nil && !(d.opts.Allow&AllowQuarantine != 0 && inQuarantineDir(t.Path))) {
+		if t.Path == "" || t.Path == "." || (ValidPath(t.Path) != nil && !(d.opts.AllowQuarantine && inQuarantineDir(t.Path))) {
 			return KeptUnsafe
 		}
 		return ""
@@ -190,10 +181,10 @@ func (d *deleter) refuse(t Target) string {
 		}
 		return d.protected(t.Path)
 	}
-	if _, _, rest, ok := QuarantinePath(t.MoveTo); ok && rest == t.Path && ValidPath(t.Path) == nil {
+	if _, _, rest, ok := quarantinePath(t.MoveTo); ok && rest == t.Path && ValidPath(t.Path) == nil {
 		return d.protected(t.Path) // into a quarantine
 	}
-	if _, _, rest, ok := QuarantinePath(t.Path); ok && rest == t.MoveTo && d.opts.Allow&AllowQuarantine != 0 {
+	if _, _, rest, ok := quarantinePath(t.Path); ok && rest == t.MoveTo && d.opts.AllowQuarantine {
 		return d.protected(t.MoveTo) // restored
 	}
 	return KeptUnsafe
@@ -211,13 +202,13 @@ func (d *deleter) deletable(p string) bool {
 	if ValidPath(p) == nil {
 		return true
 	}
-	if d.opts.Allow&AllowQuarantine != 0 {
-		if _, _, _, ok := QuarantinePath(p); ok {
+	if d.opts.AllowQuarantine {
+		if _, _, _, ok := quarantinePath(p); ok {
 			return true
 		}
 	}
-	if d.opts.Allow&AllowTemp != 0 && IsTempName(p) && !d.feat.AtomicCreate {
-		dir := Dir(p)
+	if d.opts.AllowTemp && IsTempName(p) && !d.feat.AtomicCreate {
+		dir := dirOf(p)
 		return (dir == "." || ValidPath(dir) == nil) && validTempName(p[strings.LastIndexByte(p, '/')+1:])
 	}
 	return false
@@ -226,7 +217,7 @@ func (d *deleter) deletable(p string) bool {
 // inQuarantineDir reports whether p is a directory inside a quarantine
 // area: "DIR/.mediaclean-quarantine" and below.
 func inQuarantineDir(p string) bool {
-	return InQuarantine(p) && !strings.Contains(p, "..") && !strings.HasPrefix(p, "/")
+	return inQuarantine(p) && !strings.Contains(p, "..") && !strings.HasPrefix(p, "/")
 }
 
 // files acts on file targets in batches, opts.Concurrency at a time, and
@@ -295,7 +286,7 @@ func (d *deleter) batch(ctx context.Context, batch []Target) []Outcome {
 			case errors.Is(err, ErrSymlink) || errors.Is(err, ErrNotRegular):
 				keep(t, KeptUnsafe) // a link, or a file where a directory should be
 			default:
-				out = append(out, Outcome{Target: t, Action: ActionFail, Err: wrap("stat", Dir(t.Path), err)})
+				out = append(out, Outcome{Target: t, Action: ActionFail, Err: wrap("stat", dirOf(t.Path), err)})
 			}
 			continue
 		}
@@ -391,7 +382,7 @@ func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Targe
 		return targets, nil
 	}
 	now := make(map[string]Entry, len(paths))
-	if err := restat(ctx, d.fs, d.feat, paths, func(e Entry) { now[e.Path] = e }); err != nil {
+	if err := Restat(ctx, d.fs, paths, func(_ int, e Entry) error { now[e.Path] = e; return nil }); err != nil {
 		return targets, err
 	}
 	out := targets[:0]
@@ -404,7 +395,7 @@ func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Targe
 		switch {
 		case !ok:
 			keep(t, KeptGone)
-		case !e.IsRegular():
+		case !e.Type.IsRegular():
 			keep(t, KeptNotRegular)
 		case e.Size != t.Size || !e.ModTime.Truncate(time.Second).Equal(t.ModTime.Truncate(time.Second)):
 			keep(t, KeptChanged)
@@ -413,32 +404,6 @@ func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Targe
 		}
 	}
 	return out, nil
-}
-
-// relistAbove is the number of files from which a re-check on a backend
-// with cheap range listings lists their key range rather than stat each:
-// on S3 a stat is a request, while a listing takes 1000 keys a request.
-const relistAbove = 100
-
-// restat calls fn with the current entry of each of paths that exists
-// (sorted or not), without following a final link: a listing of their
-// key range where that is cheap and they are many, else StatFiles.
-func restat(ctx context.Context, fsys afero.Fs, feat Features, paths []string, fn func(Entry)) error {
-	if !feat.RangeListing || len(paths) <= relistAbove {
-		return StatFiles(ctx, fsys, paths, func(_ int, e Entry) error { fn(e); return nil })
-	}
-	first, last := paths[0], paths[0]
-	want := make(map[string]bool, len(paths))
-	for _, p := range paths {
-		first, last = min(first, p), max(last, p)
-		want[p] = true
-	}
-	return ListRange(ctx, fsys, first, last, func(e Entry) error {
-		if want[e.Path] {
-			fn(e)
-		}
-		return nil
-	})
 }
 
 // noLinks checks, on backends that do not guarantee it themselves, that
@@ -452,7 +417,7 @@ func (d *deleter) noLinks(t Target) error {
 		if p == "" {
 			continue
 		}
-		if err := d.dirOK(Dir(p), p == t.MoveTo); err != nil {
+		if err := d.dirOK(dirOf(p), p == t.MoveTo); err != nil {
 			return err
 		}
 	}
@@ -469,7 +434,7 @@ func (d *deleter) dirOK(dir string, dest bool) error {
 	err, seen := d.links[dir]
 	d.mu.Unlock()
 	if !seen {
-		if err = d.dirOK(Dir(dir), dest); err == nil {
+		if err = d.dirOK(dirOf(dir), dest); err == nil {
 			fi, lerr := lstat(d.fs, dir)
 			switch {
 			case lerr != nil:
@@ -492,7 +457,7 @@ func (d *deleter) dirOK(dir string, dest bool) error {
 
 // removeDir removes the empty directory t.Path, or says why not.
 func (d *deleter) removeDir(t Target) Outcome {
-	if err := d.noLinks(Target{Path: Join(t.Path, "x")}); err != nil {
+	if err := d.noLinks(Target{Path: join(t.Path, "x")}); err != nil {
 		return outcome(t, err)
 	}
 	fi, err := lstat(d.fs, t.Path)
@@ -514,8 +479,8 @@ func (d *deleter) removeDir(t Target) Outcome {
 	if len(names) > 0 || !isEOF(err) {
 		return Outcome{Target: t, Action: ActionKeep, Reason: KeptNotEmpty}
 	}
-	if dr, ok := d.fs.(DirRemover); ok {
-		err = dr.RemoveDir(t.Path)
+	if r, ok := d.fs.(Remover); ok {
+		err = r.RemoveDir(t.Path) // atomic: never a file swapped in
 	} else {
 		err = d.fs.Remove(t.Path)
 	}

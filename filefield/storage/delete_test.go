@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 )
 
 // localBackends are the backends on a real directory (where links exist)
@@ -22,7 +24,7 @@ func localBackends(t *testing.T) map[string]func(t *testing.T) (afero.Fs, string
 	return map[string]func(t *testing.T) (afero.Fs, string){
 		"RootFs": func(t *testing.T) (afero.Fs, string) {
 			dir := t.TempDir()
-			rfs, err := storage.NewRootFs(dir)
+			rfs, err := rootfs.New(dir)
 			require.NoError(t, err)
 			t.Cleanup(func() { rfs.Close() })
 			return rfs, dir
@@ -37,7 +39,7 @@ func localBackends(t *testing.T) map[string]func(t *testing.T) (afero.Fs, string
 
 func writeAt(t *testing.T, fsys afero.Fs, p, content string, mtime time.Time) {
 	t.Helper()
-	require.NoError(t, fsys.MkdirAll(storage.Dir(p), 0o755))
+	require.NoError(t, fsys.MkdirAll(path.Dir(p), 0o755))
 	require.NoError(t, afero.WriteFile(fsys, p, []byte(content), 0o644))
 	if !mtime.IsZero() {
 		require.NoError(t, fsys.Chtimes(p, mtime, mtime))
@@ -111,7 +113,7 @@ func TestDeleteRefusesWhatItMayNotTouch(t *testing.T) {
 
 			// With the right permission, temp files and quarantined files go.
 			out := deleteAll(t, fsys, []storage.Target{{Path: "a/" + temp}, {Path: "t/.mediaclean-quarantine/r1/a/x.jpg"}},
-				storage.DeleteOptions{Allow: storage.AllowTemp | storage.AllowQuarantine})
+				storage.DeleteOptions{AllowTemp: true, AllowQuarantine: true})
 			for p, o := range out {
 				assert.Equal(t, storage.ActionDelete, o.Action, p)
 			}
@@ -134,7 +136,7 @@ func TestDeleteTempNamesOnlyWhereFilefieldWritesThem(t *testing.T) {
 	temp := "q/" + storage.TempPrefix + strings.Repeat("0f", 16)
 	fsys := features{afero.NewMemMapFs(), storage.Features{AtomicCreate: true}}
 	writeAt(t, fsys, temp, "theirs", time.Time{})
-	out := deleteAll(t, fsys, []storage.Target{{Path: temp}}, storage.DeleteOptions{Allow: storage.AllowTemp})
+	out := deleteAll(t, fsys, []storage.Target{{Path: temp}}, storage.DeleteOptions{AllowTemp: true})
 	assert.Equal(t, storage.KeptUnsafe, out[temp].Reason)
 	_, err := fsys.Stat(temp)
 	assert.NoError(t, err)
@@ -230,14 +232,14 @@ func TestMovesNeverReplace(t *testing.T) {
 			// Restoring over a dangling link replaces nothing either.
 			if dir != "" {
 				require.NoError(t, os.Symlink("nowhere", filepath.Join(dir, "a", "x.jpg")))
-				out = deleteAll(t, fsys, []storage.Target{{Path: q + "/a/x.jpg", MoveTo: "a/x.jpg"}}, storage.DeleteOptions{Allow: storage.AllowQuarantine})
+				out = deleteAll(t, fsys, []storage.Target{{Path: q + "/a/x.jpg", MoveTo: "a/x.jpg"}}, storage.DeleteOptions{AllowQuarantine: true})
 				assert.Equal(t, storage.KeptTaken, out[q+"/a/x.jpg"].Reason)
 				target, err := os.Readlink(filepath.Join(dir, "a", "x.jpg"))
 				require.NoError(t, err)
 				assert.Equal(t, "nowhere", target, "the link is still there")
 				require.NoError(t, os.Remove(filepath.Join(dir, "a", "x.jpg")))
 			}
-			out = deleteAll(t, fsys, []storage.Target{{Path: q + "/a/x.jpg", MoveTo: "a/x.jpg"}}, storage.DeleteOptions{Allow: storage.AllowQuarantine})
+			out = deleteAll(t, fsys, []storage.Target{{Path: q + "/a/x.jpg", MoveTo: "a/x.jpg"}}, storage.DeleteOptions{AllowQuarantine: true})
 			assert.Equal(t, storage.ActionMove, out[q+"/a/x.jpg"].Action)
 			assert.Equal(t, "orphan", string(must(afero.ReadFile(fsys, "a/x.jpg"))))
 		})
@@ -360,7 +362,7 @@ func TestListingsSkipQuarantine(t *testing.T) {
 			collect := func(list func(fn func(storage.Entry) error) error) []string {
 				var got []string
 				require.NoError(t, list(func(e storage.Entry) error {
-					if !e.IsDir() {
+					if !e.Type.IsDir() {
 						got = append(got, e.Path)
 					}
 					return nil
@@ -369,35 +371,19 @@ func TestListingsSkipQuarantine(t *testing.T) {
 				return got
 			}
 			ctx := t.Context()
-			assert.Equal(t, want, collect(func(fn func(storage.Entry) error) error { return storage.List(ctx, fsys, "", fn) }))
-			assert.Equal(t, want, collect(func(fn func(storage.Entry) error) error { return storage.Walk(ctx, fsys, "", fn) }))
-			assert.Equal(t, want, collect(func(fn func(storage.Entry) error) error { return storage.ListNames(ctx, fsys, "", nil, fn) }))
-			assert.Equal(t, want, collect(func(fn func(storage.Entry) error) error { return storage.ListRange(ctx, fsys, "", "\xff", fn) }))
+			assert.Equal(t, want, collect(func(fn func(storage.Entry) error) error {
+				return storage.List(ctx, fsys, storage.ListOptions{}, fn)
+			}))
+			plain := struct{ afero.Fs }{fsys} // no fast paths: the portable walk
+			assert.Equal(t, want, collect(func(fn func(storage.Entry) error) error {
+				return storage.List(ctx, plain, storage.ListOptions{}, fn)
+			}))
+			assert.Equal(t, want, collect(func(fn func(storage.Entry) error) error {
+				return storage.List(ctx, fsys, storage.ListOptions{Measure: func(string) bool { return false }}, fn)
+			}))
+			assert.Equal(t, want, collect(func(fn func(storage.Entry) error) error {
+				return storage.List(ctx, fsys, storage.ListOptions{From: "", To: "\xff"}, fn)
+			}))
 		})
-	}
-}
-
-func TestQuarantinePath(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		p, dir, run, rest string
-		ok                bool
-	}{
-		{"trash/.mediaclean-quarantine/r1/a/b.jpg", "trash", "r1", "a/b.jpg", true},
-		{".mediaclean-quarantine/r1/b.jpg", "", "r1", "b.jpg", true},
-		{"x/trash/.mediaclean-quarantine/r1/manifest.json", "x/trash", "r1", "manifest.json", true},
-		{"trash/.mediaclean-quarantine/r1", "", "", "", false},
-		{"trash/.mediaclean-quarantine/../a.jpg", "", "", "", false},
-		{"trash/.mediaclean-quarantine/r1/../../a.jpg", "", "", "", false},
-		{"trash/x.mediaclean-quarantine/r1/a.jpg", "", "", "", false},
-		{"../.mediaclean-quarantine/r1/a.jpg", "", "", "", false},
-		{"t/.mediaclean-quarantine/r/.mediaclean-quarantine/r/a.jpg", "", "", "", false},
-	} {
-		dir, run, rest, ok := storage.QuarantinePath(c.p)
-		assert.Equal(t, c.ok, ok, c.p)
-		if c.ok {
-			assert.Equal(t, []string{c.dir, c.run, c.rest}, []string{dir, run, rest}, c.p)
-		}
-		assert.Equal(t, strings.Contains(c.p, "/.mediaclean-quarantine/") || strings.HasPrefix(c.p, ".mediaclean-quarantine/"), storage.InQuarantine(c.p), c.p)
 	}
 }

@@ -1,7 +1,8 @@
 // Package storage is the storage layer that filefield, sweep and orphan
 // stand on. It holds, once, the parts where a mistake deletes the wrong
-// file: stored-path validation, a symlink-safe local backend, listing, and
-// removal.
+// file: stored-path validation, listing, the careful write, and the one
+// deletion pipeline. The backends live beside it: package rootfs (a local
+// disk) and package s3fs (S3 and S3-compatible stores).
 //
 // It lives below filefield because mediaclean's top level is fixed to its
 // three user-facing packages; sweep and orphan import it too.
@@ -18,9 +19,10 @@
 //
 // # Backends
 //
-// Any [afero.Fs] works. For a local disk use [RootFs], built on [os.Root]:
-// nothing done through it leaves its root, through ".." or through a
-// symbolic link, and its destructive operations follow no link at all.
+// Any [afero.Fs] works. For a local disk use package rootfs, built on
+// [os.Root]: nothing done through it leaves its root, through ".." or
+// through a symbolic link, and its destructive operations follow no link
+// at all.
 // afero.BasePathFs is not a safe substitute: it checks names as text only,
 // so "../media-secret/x" reaches a sibling directory, and it follows links
 // out of its base (TestBasePathFsEscapes shows both).
@@ -50,18 +52,17 @@
 // Code above the storage layer chooses a strategy from [Features]
 // (cheap names, atomic creates, range listings, no links followed), which
 // backends and wrappers report, never from which interfaces a value
-// happens to implement. Backends may implement fast paths: [Lister]
-// (recursive listing with size and mtime), [NameLister] (a listing that
-// stats only the files the caller wants, where a stat costs more than
-// the listing), [RangeLister], [BatchStater] (stats of many files per
-// call), [BatchRemover] (removal of many files per call), [Mover] (a
-// safe move), [DirRemover] and [DirSyncer]. The helpers [List],
-// [ListNames], [ListRange], [StatFiles], [RemoveFiles], [MoveFile] and
-// [SyncDir] use them when present and fall back to portable code
-// otherwise, with the same results. The fallback listing, [Walk], reads
-// each directory once with Readdir(-1); it never uses afero.Walk (which
-// stats every entry again) nor Readdir(n) paging (which panics on MemMapFs
-// when entries are removed in between).
+// happens to implement. Backends may implement fast paths: [Lister] (one
+// listing entry point: a directory or a key range, measuring what the
+// caller asks), [Stater] (stats of many files per call), [Remover]
+// (removal of many files per call, and of an empty directory alone) and
+// [Mover] (a safe move). [List], [Restat], [RemoveFiles] and [MoveFile]
+// use them when present and fall back to portable code otherwise, with
+// the same results; [Restat], the re-check of files decided on earlier,
+// picks its own strategy (a listing of the key range where that is cheap).
+// The portable listing reads each directory once with Readdir(-1); it
+// never uses afero.Walk (which stats every entry again) nor Readdir(n)
+// paging (which panics on MemMapFs when entries are removed in between).
 //
 // # Object stores
 //
@@ -80,8 +81,8 @@
 //
 // # Caveats
 //
-// RootFs's Stat, Open, OpenFile, Mkdir, MkdirAll, Chtimes and a Rename
-// across directories follow symbolic links that stay inside the root, as
-// os.Root does; only escapes are refused there. On platforms without
-// openat (Plan 9, js) os.Root checks paths lexically only.
+// On backends that do not report Features.NoFollow, the pipeline and the
+// careful write check each directory segment with Lstat before acting,
+// which leaves a window between the check and the act; use rootfs on a
+// local disk.
 package storage

@@ -23,7 +23,7 @@ func RemoveEmptyDirs(ctx context.Context, fsys afero.Fs, dirs []string, stop str
 	stop = strings.Trim(stop, "/")
 	set := map[string]bool{}
 	for _, d := range dirs {
-		for ; d != stop && d != "." && d != "" && !set[d]; d = Dir(d) {
+		for ; d != stop && d != "." && d != "" && !set[d]; d = dirOf(d) {
 			if stop != "" && !strings.HasPrefix(d, stop+"/") {
 				break // not below stop: never touched
 			}
@@ -57,14 +57,6 @@ func RemoveEmptyDirs(ctx context.Context, fsys afero.Fs, dirs []string, stop str
 	}
 	_ = Delete(ctx, fsys, targets, opts)
 	return removed
-}
-
-// DirRemover is the optional interface of backends that can remove an
-// empty directory and nothing else, atomically (rmdir, unlinkat with
-// AT_REMOVEDIR). Delete uses it when present, so that a file swapped in
-// for the directory after the emptiness check is never removed.
-type DirRemover interface {
-	RemoveDir(name string) error
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }

@@ -60,6 +60,3 @@ func wrap(op, path string, err error) error {
 	}
 	return &PathError{Op: op, Path: path, Err: unwrapOSPathError(err)}
 }
-
-// Wrap is the exported form of wrap for the packages built on this one.
-func Wrap(op, path string, err error) error { return wrap(op, path, err) }

@@ -29,16 +29,11 @@ type Features struct {
 	NoFollow bool `json:"no_follow"`
 }
 
-// FeatureReporter is implemented by backends (and wrappers, which report
-// their base's features) that describe themselves.
-type FeatureReporter interface {
-	Features() Features
-}
-
-// FeaturesOf returns fsys's self-description, or the zero Features for a
-// backend that gives none.
+// FeaturesOf returns what fsys says of itself through a method
+// Features() Features (backends have one, and wrappers report their
+// base's), or the zero Features for a backend that says nothing.
 func FeaturesOf(fsys afero.Fs) Features {
-	if r, ok := fsys.(FeatureReporter); ok {
+	if r, ok := fsys.(interface{ Features() Features }); ok {
 		return r.Features()
 	}
 	return Features{}

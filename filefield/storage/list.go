@@ -20,25 +20,39 @@ type Entry struct {
 	// ModTime is the modification time (LastModified on object stores).
 	// Listings may leave it zero for entries that are neither regular files
 	// nor directories (links, FIFOs, sockets): RootFs types those from the
-	// directory record without a stat. ListNames may leave it, and Size,
-	// zero for regular files too: such a file was not measured.
+	// directory record without a stat. A listing with ListOptions.Measure
+	// may leave it, and Size, zero for regular files too: such a file was
+	// not measured.
 	ModTime time.Time `json:"mtime"`
 	// Type holds the type bits of the entry's mode (fs.ModeDir,
-	// fs.ModeSymlink, ...), zero for a regular file. It describes the entry
-	// itself, never the target of a symbolic link.
+	// fs.ModeSymlink, ...), zero for a regular file: Type.IsRegular() and
+	// Type.IsDir() tell. It describes the entry itself, never the target
+	// of a symbolic link.
 	Type fs.FileMode `json:"type"`
 }
 
-// IsRegular reports whether the entry is a regular file.
-func (e Entry) IsRegular() bool { return e.Type == 0 }
+// ListOptions say what [List] lists. The zero value lists the whole tree,
+// every file measured.
+type ListOptions struct {
+	// Dir is the directory to list below: "" or "." for the root.
+	Dir string
+	// From and To, when To is set, narrow the listing to the paths p with
+	// From <= p <= To in byte order: a key range, which object stores
+	// list from their start key.
+	From, To string
+	// Measure, when set, says which regular files need a size and a time:
+	// on backends where listing names is much cheaper (Features.CheapNames)
+	// the others come unmeasured, with a zero Size and ModTime. Callers
+	// must accept either: a file it wants is measured, one it does not may
+	// be.
+	Measure func(path string) bool
+}
 
-// IsDir reports whether the entry is a directory.
-func (e Entry) IsDir() bool { return e.Type&fs.ModeDir != 0 }
-
-// Lister is the optional fast-path listing interface a backend may
-// implement. ListTree calls fn once for every entry below dir ("" or "." for
-// the root, not dir itself) until fn returns an error, and returns that
-// error. Implementations must:
+// Lister is the optional fast path of backends with a listing of their
+// own. ListFiles calls fn once for every entry below opts.Dir (not for
+// the directory itself) until fn returns an error, and returns that error;
+// it may report entries outside [opts.From, opts.To], which List filters
+// out. Implementations must:
 //
 //   - report each entry at most once, with size, mtime and type from the
 //     listing itself (no extra request or system call per entry where the
@@ -53,20 +67,37 @@ func (e Entry) IsDir() bool { return e.Type&fs.ModeDir != 0 }
 // stores have none); entries come in no particular order. fn is never called
 // concurrently.
 type Lister interface {
-	ListTree(ctx context.Context, dir string, fn func(Entry) error) error
+	ListFiles(ctx context.Context, opts ListOptions, fn func(Entry) error) error
 }
 
-// List calls fn for every entry below dir, using the backend's [Lister] when
-// it has one and [Walk] otherwise.
+// List calls fn for every entry opts selects: through the backend's
+// [Lister] when it has one, else by reading each directory once with
+// Readdir(-1) (never afero.Walk, which stats every entry again, nor
+// Readdir(n) paging, which panics on MemMapFs when entries are removed in
+// between), following no link. Directories deeper than a valid stored path
+// can be are reported but not entered.
 //
 // Every listing skips quarantine areas (see [QuarantineDirName]): nothing
 // inside one is reported, whatever the backend.
-func List(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
+func List(ctx context.Context, fsys afero.Fs, opts ListOptions, fn func(Entry) error) error {
 	fn = skipQuarantine(fn)
-	if l, ok := fsys.(Lister); ok {
-		return l.ListTree(ctx, dir, fn)
+	if opts.To != "" {
+		inner := fn
+		fn = func(e Entry) error {
+			if e.Path < opts.From || e.Path > opts.To {
+				return nil
+			}
+			return inner(e)
+		}
 	}
-	return Walk(ctx, fsys, dir, fn)
+	if l, ok := fsys.(Lister); ok {
+		return l.ListFiles(ctx, opts, fn)
+	}
+	dir := strings.Trim(opts.Dir, "/")
+	if dir == "" {
+		dir = "."
+	}
+	return walkDir(ctx, fsys, dir, fn)
 }
 
 // skipQuarantine wraps a listing callback so that it never sees a
@@ -75,118 +106,14 @@ func List(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) 
 // stores list keys, not directories).
 func skipQuarantine(fn func(Entry) error) func(Entry) error {
 	return func(e Entry) error {
-		if strings.Contains(e.Path, QuarantineDirName) && InQuarantine(e.Path) {
-			if e.IsDir() {
+		if strings.Contains(e.Path, QuarantineDirName) && inQuarantine(e.Path) {
+			if e.Type.IsDir() {
 				return fs.SkipDir
 			}
 			return nil
 		}
 		return fn(e)
 	}
-}
-
-// NameLister is the optional interface of backends whose listing needs an
-// extra system call per file for size and mtime (a local disk: one fstatat
-// each), where reading names alone is several times faster. ListNames is
-// [Lister.ListTree] except that a regular file comes with zero Size and
-// zero ModTime unless measure (when not nil) returns true for its path.
-// measure may be called from several goroutines at once. Callers that need
-// sizes later, for some files, ask [StatFiles].
-type NameLister interface {
-	ListNames(ctx context.Context, dir string, measure func(path string) bool, fn func(Entry) error) error
-}
-
-// ListNames calls fn for every entry below dir, cheaply: through the
-// backend's [NameLister] when it has one, measuring the regular files
-// measure wants (none if it is nil), else through [List], which measures
-// every file. A regular file whose ModTime is zero was not measured: its
-// Size is unknown too. Callers must not rely on measure being honoured
-// beyond that: a file it wants may still come unmeasured, and one it does
-// not want measured.
-func ListNames(ctx context.Context, fsys afero.Fs, dir string, measure func(path string) bool, fn func(Entry) error) error {
-	if l, ok := fsys.(NameLister); ok {
-		return l.ListNames(ctx, dir, measure, skipQuarantine(fn))
-	}
-	return List(ctx, fsys, dir, fn)
-}
-
-// RangeLister is the optional interface of backends that can list a range
-// of paths cheaply, in order (object stores: a listing from a start key).
-// ListRange calls fn for at least every entry whose path p has
-// first <= p <= last in byte order, and may report entries outside that
-// range too; it otherwise behaves as [Lister.ListTree].
-type RangeLister interface {
-	ListRange(ctx context.Context, first, last string, fn func(Entry) error) error
-}
-
-// ListRange calls fn for every entry whose path lies between first and
-// last inclusive, in byte order: through the backend's [RangeLister] when
-// it has one, else by filtering a listing of the whole tree.
-func ListRange(ctx context.Context, fsys afero.Fs, first, last string, fn func(Entry) error) error {
-	fn = skipQuarantine(fn)
-	inRange := func(e Entry) error {
-		if e.Path < first || e.Path > last {
-			return nil
-		}
-		return fn(e)
-	}
-	if l, ok := fsys.(RangeLister); ok {
-		return l.ListRange(ctx, first, last, inRange)
-	}
-	return List(ctx, fsys, "", inRange)
-}
-
-// BatchStater is the optional interface of backends that stat many files
-// faster together than one by one. StatFiles must behave as [StatFiles]
-// documents.
-type BatchStater interface {
-	StatFiles(ctx context.Context, paths []string, fn func(i int, e Entry) error) error
-}
-
-// StatFiles calls fn with an Entry for each of paths that exists, without
-// following a link at the end of the path, and with the path's index i. A
-// path that does not exist is skipped; any other error ends the call with
-// that error, as does an error from fn.
-// fn is never called concurrently, and calls come in no particular order.
-// Backends implementing [BatchStater] are fastest when the paths of a
-// directory are adjacent.
-func StatFiles(ctx context.Context, fsys afero.Fs, paths []string, fn func(i int, e Entry) error) error {
-	if b, ok := fsys.(BatchStater); ok {
-		return b.StatFiles(ctx, paths, fn)
-	}
-	for i, p := range paths {
-		if i%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		fi, err := Lstat(fsys, p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return wrap("stat", p, err)
-		}
-		if err := fn(i, EntryOf(p, fi)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Walk is the portable listing that [List] falls back to. It reads each
-// directory once, whole, with Readdir(-1), and takes size, mtime and type
-// from that listing (afero.Walk stats every entry again; paging with
-// Readdir(n) while entries are removed panics on MemMapFs). Directories are
-// reported before their contents and symbolic links are never followed.
-//
-// Directories deeper than a valid stored path can be are reported but not
-// entered: nothing below them can be a stored path.
-func Walk(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
-	if dir == "" {
-		dir = "."
-	}
-	return walkDir(ctx, fsys, dir, skipQuarantine(fn))
 }
 
 func walkDir(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
@@ -198,14 +125,14 @@ func walkDir(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) erro
 		return wrap("list", dir, err)
 	}
 	for _, fi := range infos {
-		e := EntryOf(Join(dir, fi.Name()), fi)
+		e := entryOf(join(dir, fi.Name()), fi)
 		if err := fn(e); err != nil {
-			if errors.Is(err, fs.SkipDir) && e.IsDir() {
+			if errors.Is(err, fs.SkipDir) && e.Type.IsDir() {
 				continue
 			}
 			return err
 		}
-		if e.IsDir() && len(e.Path) < MaxPathLen {
+		if e.Type.IsDir() && len(e.Path) < MaxPathLen {
 			if err := walkDir(ctx, fsys, e.Path, fn); err != nil {
 				return err
 			}
@@ -226,11 +153,72 @@ func readDir(fsys afero.Fs, dir string) ([]os.FileInfo, error) {
 	return infos, err
 }
 
-// EntryOf builds an Entry from a path and the FileInfo a listing returned.
-func EntryOf(path string, fi fs.FileInfo) Entry {
+// entryOf builds an Entry from a path and the FileInfo a listing returned.
+func entryOf(path string, fi fs.FileInfo) Entry {
 	e := Entry{Path: path, ModTime: fi.ModTime(), Type: fi.Mode().Type()}
 	if e.Type == 0 {
 		e.Size = fi.Size()
 	}
 	return e
+}
+
+// Stater is the optional interface of backends that stat many files faster
+// together than one by one (a local disk, with one directory handle for
+// many names). StatFiles must behave as [Restat] documents, following no
+// link in any segment.
+type Stater interface {
+	StatFiles(ctx context.Context, paths []string, fn func(i int, e Entry) error) error
+}
+
+// relistAbove is the number of files from which a re-check on a backend
+// with cheap range listings lists their key range rather than stat each:
+// on S3 a stat is a request, while a listing takes 1000 keys a request.
+const relistAbove = 100
+
+// Restat calls fn with the current Entry of each of paths that exists,
+// without following a link at the end of the path, with the path's index
+// i: the re-check of files decided on earlier. A path that does not exist
+// is skipped; any other error ends the call with that error, as does an
+// error from fn. fn is never called concurrently, and calls come in no
+// particular order. The strategy is the storage layer's: a listing of the
+// paths' key range where that is cheap ([Features].RangeListing) and they
+// are many, the backend's [Stater], or one Lstat each.
+func Restat(ctx context.Context, fsys afero.Fs, paths []string, fn func(i int, e Entry) error) error {
+	if FeaturesOf(fsys).RangeListing && len(paths) > relistAbove {
+		first, last := paths[0], paths[0]
+		at := make(map[string][]int, len(paths))
+		for i, p := range paths {
+			first, last = min(first, p), max(last, p)
+			at[p] = append(at[p], i)
+		}
+		return List(ctx, fsys, ListOptions{From: first, To: last}, func(e Entry) error {
+			for _, i := range at[e.Path] {
+				if err := fn(i, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if s, ok := fsys.(Stater); ok {
+		return s.StatFiles(ctx, paths, fn)
+	}
+	for i, p := range paths {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		fi, err := lstat(fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return wrap("stat", p, err)
+		}
+		if err := fn(i, entryOf(p, fi)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

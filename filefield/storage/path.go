@@ -211,31 +211,23 @@ func isWindowsDevice(seg string) bool {
 	return false
 }
 
-// CleanDir checks a directory given in options (a folder to sweep or to
-// scan) and returns it without leading or trailing slashes, or "" for the
-// root ("", ".", "/"). Anything else must be a valid stored path: a
-// backend that checks names as text (afero.BasePathFs) would take "../x"
-// outside its root.
-func CleanDir(dir string) (string, error) {
-	d := strings.Trim(dir, "/")
-	if d == "" || d == "." {
-		return "", nil
-	}
-	if err := ValidPath(d); err != nil {
-		return "", err
-	}
-	return d, nil
-}
-
-// Clean normalises a reference to a stored path and validates it. It is
-// lenient in the ways that can only make a reference match more files,
-// which is the safe direction for a cleaner: it turns backslashes into
-// slashes, drops leading "/" and "./", collapses repeated slashes and "."
-// segments, and converts to Unicode normal form C. It never resolves "..":
-// a path with a ".." segment is refused, as is anything else [ValidPath]
-// refuses after normalisation.
-func Clean(p string) (string, error) {
+// Clean normalises p, a reference or a directory given in options, to a
+// stored path and validates it. It is lenient in the ways that can only
+// make a reference match more files, which is the safe direction for a
+// cleaner: it turns backslashes into slashes, drops leading "/" and "./",
+// collapses repeated slashes and "." segments, and converts to Unicode
+// normal form C. It never resolves "..": a path with a ".." segment is
+// refused, as is anything else [ValidPath] refuses after normalisation.
+// With dir, p names a directory, and the root ("", ".", "/") is allowed
+// and returned as "".
+func Clean(p string, dir bool) (string, error) {
 	orig := p
+	if dir {
+		p = strings.Trim(p, "/")
+		if p == "" || p == "." {
+			return "", nil
+		}
+	}
 	if strings.IndexByte(p, '\\') >= 0 {
 		p = strings.ReplaceAll(p, `\`, "/")
 	}
@@ -258,18 +250,18 @@ func Clean(p string) (string, error) {
 	return p, nil
 }
 
-// Join joins a directory and a name with a slash; an empty or "." dir is the
+// join joins a directory and a name with a slash; an empty or "." dir is the
 // root.
-func Join(dir, name string) string {
+func join(dir, name string) string {
 	if dir == "" || dir == "." {
 		return name
 	}
 	return dir + "/" + name
 }
 
-// Dir returns all but the last segment of a slash path, or "." for a name
+// dirOf returns all but the last segment of a slash path, or "." for a name
 // at the root.
-func Dir(p string) string {
+func dirOf(p string) string {
 	i := strings.LastIndexByte(p, '/')
 	if i < 0 {
 		return "."

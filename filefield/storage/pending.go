@@ -77,7 +77,7 @@ type PendingFile struct {
 	ctx   context.Context
 	fs    afero.Fs
 	f     afero.File
-	name  string // final name; "" until CommitAs for CreateTemp
+	name  string // the name given to Create
 	tmp   string // temporary name; "" when writing name directly
 	opts  WriteOptions
 	state int
@@ -100,20 +100,7 @@ func Create(ctx context.Context, fsys afero.Fs, name string, opts WriteOptions) 
 		}
 		return p, p.open(name, flag)
 	}
-	p.tmp = Join(Dir(name), tempName())
-	return p, p.open(p.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-}
-
-// CreateTemp starts a careful write into dir whose final name is given
-// later, to CommitAs: for names taken from the content, such as a hash.
-// Backends with [Features].AtomicCreate have no temporary names; there
-// CreateTemp fails with errors.ErrUnsupported.
-func CreateTemp(ctx context.Context, fsys afero.Fs, dir string) (*PendingFile, error) {
-	fsys = WithContext(ctx, fsys)
-	if FeaturesOf(fsys).AtomicCreate {
-		return nil, &PathError{Op: "create", Path: dir, Err: errors.ErrUnsupported}
-	}
-	p := &PendingFile{ctx: ctx, fs: fsys, tmp: Join(dir, tempName())}
+	p.tmp = join(dirOf(name), tempName())
 	return p, p.open(p.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 }
 
@@ -121,15 +108,15 @@ func (p *PendingFile) open(name string, flag int) error {
 	if err := p.ctx.Err(); err != nil {
 		return err
 	}
-	if err := noLinkDirs(p.fs, Dir(name)); err != nil {
+	if err := noLinkDirs(p.fs, dirOf(name)); err != nil {
 		return wrap("create", name, err)
 	}
 	f, err := p.fs.OpenFile(name, flag, 0o644)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The directory is made on first use only: most writes go to a
 		// directory that exists, and checking every time costs a lookup.
-		if err := p.fs.MkdirAll(Dir(name), 0o755); err != nil {
-			return wrap("mkdir", Dir(name), err)
+		if err := p.fs.MkdirAll(dirOf(name), 0o755); err != nil {
+			return wrap("mkdir", dirOf(name), err)
 		}
 		f, err = p.fs.OpenFile(name, flag, 0o644)
 	}
@@ -151,15 +138,15 @@ func (p *PendingFile) Write(b []byte) (int, error) {
 	return p.f.Write(b)
 }
 
-// Commit makes the content visible under the name given to Create.
-func (p *PendingFile) Commit() error { return p.CommitAs(p.name) }
-
-// CommitAs makes the content visible under name: the file is synced,
-// closed and renamed into place (never replacing an existing file unless
-// WriteOptions.Replace), and name's directory is synced. Any failure
-// before the rename removes the temporary file. An error matching
-// fs.ErrExist means name was taken and is left as it was.
-func (p *PendingFile) CommitAs(name string) error {
+// Commit makes the content visible under name, usually the name given
+// to Create: the file is synced, closed and renamed into place (never
+// replacing an existing file unless WriteOptions.Replace), and name's
+// directory is synced. Another name (a content hash known only once the
+// content is written) works where the file was written under a temporary
+// name, not on object stores. Any failure before the rename removes the
+// temporary file. An error matching fs.ErrExist means name was taken and
+// is left as it was.
+func (p *PendingFile) Commit(name string) error {
 	if p.state != pendingOpen {
 		return &PathError{Op: "commit", Path: name, Err: fs.ErrClosed}
 	}
@@ -190,8 +177,8 @@ func (p *PendingFile) CommitAs(name string) error {
 	if err == nil {
 		err = p.ctx.Err()
 	}
-	if err == nil && Dir(name) != Dir(p.tmp) {
-		err = noLinkDirs(p.fs, Dir(name))
+	if err == nil && dirOf(name) != dirOf(p.tmp) {
+		err = noLinkDirs(p.fs, dirOf(name))
 	}
 	if err == nil {
 		if p.opts.Replace {
@@ -204,7 +191,7 @@ func (p *PendingFile) CommitAs(name string) error {
 		_ = p.fs.Remove(p.tmp) // our own O_EXCL temporary file
 		return wrap("write", name, err)
 	}
-	if err := SyncDir(p.fs, Dir(name)); err != nil {
+	if err := syncDir(p.fs, dirOf(name)); err != nil {
 		// In place, but it may not survive a crash.
 		if p.opts.FreshName {
 			_ = p.fs.Remove(name)
@@ -244,21 +231,6 @@ func (p *PendingFile) abortDirect() {
 	}
 }
 
-// WriteFileAtomic replaces name with data through a [PendingFile] with
-// Replace, so that a reader, or a crash, sees the old content or the new,
-// never a mix or an empty file.
-func WriteFileAtomic(ctx context.Context, fsys afero.Fs, name string, data []byte) error {
-	p, err := Create(ctx, fsys, name, WriteOptions{Replace: true})
-	if err != nil {
-		return err
-	}
-	if _, err := p.Write(data); err != nil {
-		p.Abort()
-		return wrap("write", name, err)
-	}
-	return p.Commit()
-}
-
 // noLinkDirs checks, on backends that do not refuse links themselves
 // (Features.NoFollow), that no existing segment of dir is a symbolic link
 // or a file: a write through one would land outside the tree. Missing
@@ -267,7 +239,7 @@ func noLinkDirs(fsys afero.Fs, dir string) error {
 	if FeaturesOf(fsys).NoFollow {
 		return nil
 	}
-	for d := dir; d != "." && d != ""; d = Dir(d) {
+	for d := dir; d != "." && d != ""; d = dirOf(d) {
 		fi, err := lstat(fsys, d)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

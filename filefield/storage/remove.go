@@ -8,23 +8,27 @@ import (
 	"github.com/spf13/afero"
 )
 
-// BatchRemover is the optional fast-path removal interface a backend may
-// implement (S3's DeleteObjects, for example); [Delete] uses it. RemoveFiles
-// removes the named files and returns one error per path, in order: nil
-// where the file was removed, an error matching [fs.ErrNotExist] where it
-// was already gone, and any other error where it was not removed.
-// Implementations must:
+// Remover is the optional fast path of backends that remove files in
+// batches (S3's DeleteObjects), or more safely than afero's Remove can say
+// (RootFs); [Delete] uses it. RemoveFiles removes the named files and
+// returns one error per path, in order: nil where the file was removed, an
+// error matching [fs.ErrNotExist] where it was already gone, and any other
+// error where it was not removed. RemoveDir removes the empty directory
+// name and nothing else: not a file or link swapped in under that name, not
+// a directory that filled up since it was found empty. Implementations
+// must:
 //
 //   - remove only regular files, refusing anything else (directories,
 //     links, FIFOs, sockets, devices) with [ErrNotRegular];
 //   - never follow a symbolic link in any path segment (a link in the last
 //     segment is removed itself, never its target);
 //   - stop at a cancelled ctx, reporting ctx.Err() for each path not tried.
-type BatchRemover interface {
+type Remover interface {
 	RemoveFiles(ctx context.Context, paths []string) []error
+	RemoveDir(name string) error
 }
 
-// RemoveFiles removes the named files with the backend's [BatchRemover]
+// RemoveFiles removes the named files with the backend's [Remover]
 // when it has one, and otherwise one by one (Lstat, then Remove if it is
 // a regular file), checking ctx before each. Errors are *PathError
 // values. It applies none of [Delete]'s checks: it is the fast path
@@ -33,7 +37,7 @@ func RemoveFiles(ctx context.Context, fsys afero.Fs, paths []string) []error {
 	if len(paths) == 0 {
 		return nil
 	}
-	if br, ok := fsys.(BatchRemover); ok {
+	if br, ok := fsys.(Remover); ok {
 		return br.RemoveFiles(ctx, paths)
 	}
 	errs := make([]error, len(paths))
@@ -96,7 +100,7 @@ func MoveFile(fsys afero.Fs, oldname, newname string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return wrap("move", newname, err)
 	}
-	if err := fsys.MkdirAll(Dir(newname), 0o755); err != nil {
+	if err := fsys.MkdirAll(dirOf(newname), 0o755); err != nil {
 		return wrap("move", newname, err)
 	}
 	return wrap("move", oldname, fsys.Rename(oldname, newname))
@@ -108,11 +112,4 @@ func lstat(fsys afero.Fs, p string) (fs.FileInfo, error) {
 		return fi, err
 	}
 	return fsys.Stat(p)
-}
-
-// Lstat returns the FileInfo of p without following a final symbolic link
-// where the backend can tell links apart (afero.Lstater), and Stat otherwise.
-func Lstat(fsys afero.Fs, p string) (fs.FileInfo, error) {
-	fi, err := lstat(fsys, p)
-	return fi, wrap("stat", p, err)
 }

@@ -37,7 +37,7 @@ func (t *DirTally) Add(p string, size int64) {
 	if t.m == nil {
 		t.m = map[string]*Count{}
 	}
-	d := Dir(p)
+	d := dirOf(p)
 	c := t.m[d]
 	if c == nil {
 		c = &Count{}
@@ -91,14 +91,6 @@ var ErrDeleteFailed = errors.New("some deletions failed")
 // deleting a file a rule matched; an error or true keeps the file.
 type RefChecker interface {
 	IsReferenced(ctx context.Context, path string) (bool, error)
-}
-
-// RefCheckerFunc adapts a function to [RefChecker].
-type RefCheckerFunc func(ctx context.Context, path string) (bool, error)
-
-// IsReferenced calls f.
-func (f RefCheckerFunc) IsReferenced(ctx context.Context, path string) (bool, error) {
-	return f(ctx, path)
 }
 
 // Reasons a reference check keeps a file, in every package that asks one.

@@ -12,8 +12,8 @@ import "strings"
 // that the next run might forget.
 const QuarantineDirName = ".mediaclean-quarantine"
 
-// InQuarantine reports whether any segment of p is [QuarantineDirName].
-func InQuarantine(p string) bool {
+// inQuarantine reports whether any segment of p is [QuarantineDirName].
+func inQuarantine(p string) bool {
 	for {
 		i := strings.Index(p, QuarantineDirName)
 		if i < 0 {
@@ -27,11 +27,11 @@ func InQuarantine(p string) bool {
 	}
 }
 
-// QuarantinePath splits a path inside a quarantine area into the
+// quarantinePath splits a path inside a quarantine area into the
 // quarantine's directory ("" for the root), the run and the rest: the
 // stored path the file had, or the run's manifest. ok is false unless p
 // has exactly that shape, with a valid directory, run and rest.
-func QuarantinePath(p string) (dir, run, rest string, ok bool) {
+func quarantinePath(p string) (dir, run, rest string, ok bool) {
 	i := 0 // where the reserved segment starts
 	if !strings.HasPrefix(p, QuarantineDirName+"/") {
 		j := strings.Index(p, "/"+QuarantineDirName+"/")
@@ -48,9 +48,4 @@ func QuarantinePath(p string) (dir, run, rest string, ok bool) {
 		return "", "", "", false
 	}
 	return dir, run, rest, true
-}
-
-// QuarantineRunDir returns the directory of run in the quarantine at dir.
-func QuarantineRunDir(dir, run string) string {
-	return Join(Join(dir, QuarantineDirName), run)
 }

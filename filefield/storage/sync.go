@@ -7,21 +7,11 @@ import (
 	"github.com/spf13/afero"
 )
 
-// DirSyncer is the optional interface of backends that can flush a
-// directory's entries to stable storage, so that a rename into it survives a
-// crash.
-type DirSyncer interface {
-	SyncDir(dir string) error
-}
-
-// SyncDir flushes dir's entries where the backend allows it: through
-// [DirSyncer] when implemented, otherwise by opening dir and calling Sync.
-// Backends that cannot sync a directory (EINVAL, errors.ErrUnsupported) are
-// not an error: there is nothing more the caller could do.
-func SyncDir(fsys afero.Fs, dir string) error {
-	if ds, ok := fsys.(DirSyncer); ok {
-		return wrap("syncdir", dir, ds.SyncDir(dir))
-	}
+// syncDir flushes dir's entries to stable storage, so that a rename into
+// it survives a crash: it opens dir and calls Sync. Backends that cannot
+// sync a directory (EINVAL, errors.ErrUnsupported) are not an error: there
+// is nothing more the caller could do.
+func syncDir(fsys afero.Fs, dir string) error {
 	f, err := fsys.Open(dir)
 	if err != nil {
 		return wrap("syncdir", dir, err)

@@ -51,7 +51,7 @@
 //     through it, send no request once that context is done and return
 //     its error itself (not wrapped), so errors.Is(err,
 //     context.DeadlineExceeded) holds for an operation that ran out of
-//     time. ListTree, ListRange and RemoveFiles take their own context.
+//     time. ListFiles and RemoveFiles take their own context.
 //   - Modification times are the objects' LastModified; Chtimes is not
 //     supported.
 //   - Batch removal reports a key that did not exist as removed, and cannot
@@ -109,12 +109,10 @@ type Fs struct {
 }
 
 var (
-	_ afero.Fs                = (*Fs)(nil)
-	_ storage.Lister          = (*Fs)(nil)
-	_ storage.RangeLister     = (*Fs)(nil)
-	_ storage.BatchRemover    = (*Fs)(nil)
-	_ storage.FeatureReporter = (*Fs)(nil)
-	_ storage.Mover           = (*Fs)(nil)
+	_ afero.Fs        = (*Fs)(nil)
+	_ storage.Lister  = (*Fs)(nil)
+	_ storage.Remover = (*Fs)(nil)
+	_ storage.Mover   = (*Fs)(nil)
 )
 
 // New returns an Fs on bucket through client.
@@ -137,7 +135,7 @@ func New(client *s3.Client, bucket string, opts Options) *Fs {
 // type is *Fs, that makes every request with ctx: those of Stat, Open,
 // OpenFile, Remove, RemoveAll and Rename, and those of the files it opens
 // (their reads, Readdir, and the upload on Close). Once ctx is done, they
-// return ctx.Err() itself, not wrapped. ListTree, ListRange and
+// return ctx.Err() itself, not wrapped. ListFiles and
 // RemoveFiles use the context they are given, on f and on the copy alike.
 func (f *Fs) WithContext(ctx context.Context) afero.Fs {
 	c := *f
@@ -389,7 +387,7 @@ func (f *Fs) RemoveAll(name string) error {
 		return &storage.PathError{Op: "removeall", Path: name, Err: storage.ErrUnsafePath}
 	}
 	paths := []string{rel}
-	err = f.ListTree(ctx, rel, func(e storage.Entry) error {
+	err = f.ListFiles(ctx, storage.ListOptions{Dir: rel}, func(e storage.Entry) error {
 		paths = append(paths, e.Path)
 		return nil
 	})
@@ -546,48 +544,67 @@ func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path st
 	return nil
 }
 
-// ListRange implements storage.RangeLister with ListObjectsV2 from just
-// before first, stopping at last: a batch of 1000 adjacent keys costs one
-// request.
-func (f *Fs) ListRange(ctx context.Context, first, last string, fn func(storage.Entry) error) error {
-	if first == "" || last < first {
+// ListFiles implements storage.Lister with ListObjectsV2, 1000 keys a
+// page, taking size and LastModified from the listing. Only objects are
+// reported (there are no directories), so fs.SkipDir never comes up. A key
+// range (opts.From to opts.To) starts the listing just before From and
+// stops after To: a batch of 1000 adjacent keys costs one request.
+func (f *Fs) ListFiles(ctx context.Context, opts storage.ListOptions, fn func(storage.Entry) error) error {
+	rel, key, err := f.key(opts.Dir)
+	if err != nil {
+		return err
+	}
+	in := &s3.ListObjectsV2Input{Prefix: &f.prefix}
+	if rel != "" {
+		in.Prefix = aws.String(key + "/")
+	}
+	if opts.To == "" {
+		return f.listObjects(ctx, in, opts.Dir, fn)
+	}
+	if opts.To < opts.From {
 		return nil
 	}
-	// StartAfter is exclusive; a proper prefix of first sorts just before it.
-	after := f.prefix + first[:len(first)-1]
-	return f.listObjects(ctx, &s3.ListObjectsV2Input{Prefix: &f.prefix, StartAfter: &after}, first, func(e storage.Entry) error {
+	if opts.From != "" {
+		// StartAfter is exclusive; a proper prefix of From sorts just
+		// before it.
+		in.StartAfter = aws.String(f.prefix + opts.From[:len(opts.From)-1])
+	}
+	return f.listObjects(ctx, in, opts.From, func(e storage.Entry) error {
 		switch {
-		case e.Path > last:
+		case e.Path > opts.To:
 			return errEndOfRange
-		case e.Path < first:
+		case e.Path < opts.From:
 			return nil
 		}
 		if err := fn(e); err != nil {
 			return err
 		}
-		if e.Path == last {
+		if e.Path == opts.To {
 			return errEndOfRange
 		}
 		return nil
 	})
 }
 
-// ListTree implements storage.Lister with ListObjectsV2, 1000 keys a
-// page, taking size and LastModified from the listing. Only objects are
-// reported (there are no directories), so fs.SkipDir never comes up.
-func (f *Fs) ListTree(ctx context.Context, dir string, fn func(storage.Entry) error) error {
-	rel, key, err := f.key(dir)
+// RemoveDir removes nothing: directories are virtual. It reports
+// fs.ErrNotExist when no key is below name, and ENOTEMPTY when some are.
+func (f *Fs) RemoveDir(name string) error {
+	ctx := f.context()
+	_, key, err := f.key(name)
 	if err != nil {
 		return err
 	}
-	prefix := f.prefix
-	if rel != "" {
-		prefix = key + "/"
+	dir, err := f.hasChildren(ctx, key)
+	if err != nil {
+		return opErr(ctx, "rmdir", name, err)
 	}
-	return f.listObjects(ctx, &s3.ListObjectsV2Input{Prefix: &prefix}, dir, fn)
+	if dir {
+		return &fs.PathError{Op: "rmdir", Path: name, Err: syscall.ENOTEMPTY}
+	}
+	return &fs.PathError{Op: "rmdir", Path: name, Err: fs.ErrNotExist}
 }
 
-// RemoveFiles implements storage.BatchRemover with DeleteObjects, 1000
+// RemoveFiles implements storage.Remover with DeleteObjects, 1000
 // keys a call, checking the per-key errors inside the 200 response.
 func (f *Fs) RemoveFiles(ctx context.Context, paths []string) []error {
 	errs := make([]error, len(paths))

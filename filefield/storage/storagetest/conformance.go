@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -114,7 +115,7 @@ func CheckFS(ctx context.Context, fsys afero.Fs, d Divergences) error {
 }
 
 func writeFile(fsys afero.Fs, name string, data []byte) error {
-	if err := fsys.MkdirAll(storage.Dir(name), 0o755); err != nil {
+	if err := fsys.MkdirAll(path.Dir(name), 0o755); err != nil {
 		return err
 	}
 	return afero.WriteFile(fsys, name, data, 0o644)
@@ -270,7 +271,7 @@ func checkOddNames(ctx context.Context, fsys afero.Fs, dir string, _ Divergences
 		}
 	}
 	var listed []string
-	err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+	err := storage.List(ctx, fsys, storage.ListOptions{Dir: dir}, func(e storage.Entry) error {
 		listed = append(listed, strings.TrimPrefix(e.Path, dir+"/"))
 		return nil
 	})
@@ -316,7 +317,7 @@ func checkModTime(ctx context.Context, fsys afero.Fs, dir string, d Divergences)
 	if fi, err := fsys.Stat(name); err != nil || !fi.ModTime().Equal(want) {
 		errs = append(errs, fmt.Errorf("Stat after Chtimes: (%v, %v), want mtime %v", fi, err, want))
 	}
-	err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+	err := storage.List(ctx, fsys, storage.ListOptions{Dir: dir}, func(e storage.Entry) error {
 		if !e.ModTime.Equal(want) {
 			return fmt.Errorf("listed mtime %v, want %v", e.ModTime, want)
 		}
@@ -340,9 +341,9 @@ func checkListWhileDeleting(ctx context.Context, fsys afero.Fs, dir string, _ Di
 	seen := map[string]int{}
 	done := make(chan error, 1)
 	go func() {
-		done <- storage.List(ctx, fsys, dir, func(e storage.Entry) error {
+		done <- storage.List(ctx, fsys, storage.ListOptions{Dir: dir}, func(e storage.Entry) error {
 			seen[e.Path]++
-			if e.IsRegular() {
+			if e.Type.IsRegular() {
 				return fsys.Remove(e.Path)
 			}
 			return nil
@@ -371,8 +372,8 @@ func checkListWhileDeleting(ctx context.Context, fsys afero.Fs, dir string, _ Di
 		errs = append(errs, fmt.Errorf("listed %d files while deleting, want %d", files, n))
 	}
 	left := 0
-	if err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
-		if e.IsRegular() {
+	if err := storage.List(ctx, fsys, storage.ListOptions{Dir: dir}, func(e storage.Entry) error {
+		if e.Type.IsRegular() {
 			left++
 		}
 		return nil
@@ -386,17 +387,19 @@ func checkListWhileDeleting(ctx context.Context, fsys afero.Fs, dir string, _ Di
 }
 
 // checkFastPathsAgree compares the backend's fast paths with the portable
-// ones: List against Walk, and RemoveFiles against what is left.
+// ones: List against the portable walk, and RemoveFiles against what is left.
 func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Divergences) error {
 	for i := range 30 {
 		if err := writeFile(fsys, fmt.Sprintf("%s/a/b%d/f%02d.jpg", dir, i%4, i), bytes.Repeat([]byte{'y'}, i)); err != nil {
 			return err
 		}
 	}
-	collect := func(list func(context.Context, afero.Fs, string, func(storage.Entry) error) error) (map[string]storage.Entry, error) {
+	// plain is fsys without its fast paths: storage.List's portable walk.
+	plain := struct{ afero.Fs }{fsys}
+	collect := func(fsys afero.Fs) (map[string]storage.Entry, error) {
 		m := map[string]storage.Entry{}
-		err := list(ctx, fsys, dir, func(e storage.Entry) error {
-			if e.IsRegular() {
+		err := storage.List(ctx, fsys, storage.ListOptions{Dir: dir}, func(e storage.Entry) error {
+			if e.Type.IsRegular() {
 				e.ModTime = e.ModTime.Truncate(time.Second)
 				m[e.Path] = e
 			}
@@ -404,13 +407,13 @@ func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Diver
 		})
 		return m, err
 	}
-	fast, err := collect(storage.List)
+	fast, err := collect(fsys)
 	if err != nil {
 		return fmt.Errorf("storage.List: %v", err)
 	}
-	slow, err := collect(storage.Walk)
+	slow, err := collect(plain)
 	if err != nil {
-		return fmt.Errorf("storage.Walk: %v", err)
+		return fmt.Errorf("storage.List without fast paths: %v", err)
 	}
 	var errs []error
 	if len(fast) != 30 {
@@ -418,12 +421,12 @@ func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Diver
 	}
 	for p, e := range slow {
 		if f, ok := fast[p]; !ok || f.Size != e.Size || !f.ModTime.Equal(e.ModTime) {
-			errs = append(errs, fmt.Errorf("storage.List and storage.Walk disagree on %q: %+v vs %+v", p, f, e))
+			errs = append(errs, fmt.Errorf("storage.List with and without fast paths disagree on %q: %+v vs %+v", p, f, e))
 		}
 	}
 	for p := range fast {
 		if _, ok := slow[p]; !ok {
-			errs = append(errs, fmt.Errorf("storage.List found %q, Walk did not", p))
+			errs = append(errs, fmt.Errorf("storage.List found %q, the portable walk did not", p))
 		}
 	}
 	// RemoveFiles: an existing file, a missing one, a directory.
@@ -455,8 +458,8 @@ func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Diver
 }
 
 // checkNamesThenStats checks the names-first path the orphan finder takes:
-// ListNames finds what List finds, and StatFiles gives what List gave for
-// the files ListNames left unmeasured, skips a missing path and calls back
+// A listing that measures nothing finds what List finds, and Restat gives
+// what List gave for the files it left unmeasured, skips a missing path and calls back
 // with each path's own index.
 func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
 	for i := range 12 {
@@ -471,31 +474,31 @@ func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Diver
 	var errs []error
 	var unmeasured []string
 	names := 0
-	if err := storage.ListNames(ctx, fsys, dir, nil, func(e storage.Entry) error {
-		if !e.IsRegular() {
+	if err := storage.List(ctx, fsys, storage.ListOptions{Dir: dir, Measure: func(string) bool { return false }}, func(e storage.Entry) error {
+		if !e.Type.IsRegular() {
 			return nil
 		}
 		names++
 		want, ok := full[e.Path]
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("ListNames found %q, List did not", e.Path))
+			errs = append(errs, fmt.Errorf("a names-only listing found %q, List did not", e.Path))
 		case e.ModTime.IsZero():
 			unmeasured = append(unmeasured, e.Path)
 		case e.Size != want.Size || !e.ModTime.Equal(want.ModTime):
-			errs = append(errs, fmt.Errorf("ListNames and List disagree on %q: %+v vs %+v", e.Path, e, want))
+			errs = append(errs, fmt.Errorf("a names-only listing and List disagree on %q: %+v vs %+v", e.Path, e, want))
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("storage.ListNames: %v", err)
+		return fmt.Errorf("storage.List, names only: %v", err)
 	}
 	if names != len(full) {
-		errs = append(errs, fmt.Errorf("ListNames found %d files, List %d", names, len(full)))
+		errs = append(errs, fmt.Errorf("a names-only listing found %d files, List %d", names, len(full)))
 	}
 	slices.Sort(unmeasured)
 	paths := slices.Insert(slices.Clone(unmeasured), len(unmeasured)/2, dir+"/n0/missing.jpg")
 	seen := map[int]bool{}
-	if err := storage.StatFiles(ctx, fsys, paths, func(i int, e storage.Entry) error {
+	if err := storage.Restat(ctx, fsys, paths, func(i int, e storage.Entry) error {
 		want, ok := full[e.Path]
 		switch {
 		case seen[i]:
@@ -504,7 +507,7 @@ func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Diver
 			errs = append(errs, fmt.Errorf("StatFiles reported %q at index %d", e.Path, i))
 		case !ok:
 			errs = append(errs, fmt.Errorf("StatFiles reported %q, which List did not find", e.Path))
-		case e.Size != want.Size || !e.ModTime.Equal(want.ModTime) || !e.IsRegular():
+		case e.Size != want.Size || !e.ModTime.Equal(want.ModTime) || !e.Type.IsRegular():
 			errs = append(errs, fmt.Errorf("StatFiles and List disagree on %q: %+v vs %+v", e.Path, e, want))
 		}
 		seen[i] = true
@@ -517,7 +520,7 @@ func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Diver
 	}
 	stop := errors.New("stop")
 	if len(paths) > 1 {
-		if err := storage.StatFiles(ctx, fsys, paths, func(int, storage.Entry) error { return stop }); !errors.Is(err, stop) {
+		if err := storage.Restat(ctx, fsys, paths, func(int, storage.Entry) error { return stop }); !errors.Is(err, stop) {
 			errs = append(errs, fmt.Errorf("StatFiles returned %v, not the error of its callback", err))
 		}
 	}
@@ -542,8 +545,8 @@ func checkRangeListing(ctx context.Context, fsys afero.Fs, dir string, _ Diverge
 	for _, r := range [][2]string{{"a/1.jpg", "a/2.jpg"}, {"a/0.jpg", "b/1.jpg"}, {"a/10.jpg", "a/10.jpg"}, {"a/3.jpg", "a/9.jpg"}} {
 		first, last := dir+"/"+r[0], dir+"/"+r[1]
 		got := map[string]storage.Entry{}
-		if err := storage.ListRange(ctx, fsys, first, last, func(e storage.Entry) error {
-			if e.IsRegular() {
+		if err := storage.List(ctx, fsys, storage.ListOptions{From: first, To: last}, func(e storage.Entry) error {
+			if e.Type.IsRegular() {
 				got[e.Path] = e
 			}
 			return nil
@@ -568,8 +571,8 @@ func checkRangeListing(ctx context.Context, fsys afero.Fs, dir string, _ Diverge
 // regularFiles lists the regular files below dir with storage.List.
 func regularFiles(ctx context.Context, fsys afero.Fs, dir string) (map[string]storage.Entry, error) {
 	files := map[string]storage.Entry{}
-	err := storage.List(ctx, fsys, dir, func(e storage.Entry) error {
-		if e.IsRegular() {
+	err := storage.List(ctx, fsys, storage.ListOptions{Dir: dir}, func(e storage.Entry) error {
+		if e.Type.IsRegular() {
 			files[e.Path] = e
 		}
 		return nil

@@ -6,14 +6,14 @@ import (
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
 func TestConformanceRootFs(t *testing.T) {
 	t.Parallel()
 	storagetest.TestFS(t, func(t *testing.T) afero.Fs {
-		rfs, err := storage.NewRootFs(t.TempDir())
+		rfs, err := rootfs.New(t.TempDir())
 		require.NoError(t, err)
 		t.Cleanup(func() { rfs.Close() })
 		return rfs
@@ -37,7 +37,7 @@ func TestConformanceMemMapFs(t *testing.T) {
 func TestConformanceFaultFsForwards(t *testing.T) {
 	t.Parallel()
 	storagetest.TestFS(t, func(t *testing.T) afero.Fs {
-		rfs, err := storage.NewRootFs(t.TempDir())
+		rfs, err := rootfs.New(t.TempDir())
 		require.NoError(t, err)
 		t.Cleanup(func() { rfs.Close() })
 		return storagetest.NewSpyFs(rfs)
@@ -54,7 +54,7 @@ func TestCheckFSReportsMisbehaviour(t *testing.T) {
 	for _, name := range []string{"CreateWithoutParent", "RemoveNonEmptyDir", "RefusesNUL"} {
 		require.ErrorContains(t, err, name)
 	}
-	rfs, rerr := storage.NewRootFs(t.TempDir())
+	rfs, rerr := rootfs.New(t.TempDir())
 	require.NoError(t, rerr)
 	defer rfs.Close()
 	err = storagetest.CheckFS(t.Context(), rfs, storagetest.MemMapFsDivergences)

@@ -29,8 +29,7 @@ const (
 	OpMkdir   OpKind = "mkdir"   // Mkdir or MkdirAll
 	OpStat    OpKind = "stat"    // Stat, LstatIfPossible, or one path of StatFiles
 	OpChtimes OpKind = "chtimes" // Chtimes, Chmod, Chown
-	OpList    OpKind = "list"    // Readdir, Readdirnames, or a whole ListTree or ListNames
-	OpSyncDir OpKind = "syncdir" // SyncDir
+	OpList    OpKind = "list"    // Readdir, Readdirnames, or a whole ListFiles
 )
 
 // Op is one recorded operation.
@@ -61,11 +60,11 @@ type Fault struct {
 // FaultFs wraps an [afero.Fs], records every operation, and fails the one
 // its [Fault] selects. Files it opens are wrapped too, so writes, syncs and
 // closes are counted. It reports the wrapped backend's storage.Features
-// and forwards the storage fast paths (Lister, NameLister, RangeLister,
-// BatchStater, BatchRemover, Mover, DirRemover, DirSyncer, afero.Lstater,
-// WithContext) through the storage helpers, which fall back to portable
-// code where the backend has no fast path: code under test takes the
-// same decisions as on the wrapped backend, and gets the same results.
+// and forwards the storage fast paths (Lister, Stater, Remover, Mover,
+// afero.Lstater, WithContext) through the storage helpers, which fall back
+// to portable code where the backend has no fast path: code under test
+// takes the same decisions as on the wrapped backend, and gets the same
+// results.
 // It is safe for concurrent use.
 type FaultFs struct {
 	fs afero.Fs
@@ -265,45 +264,28 @@ func (f *FaultFs) Chtimes(name string, atime, mtime time.Time) error {
 	return f.fs.Chtimes(name, atime, mtime)
 }
 
-// ListTree implements storage.Lister, counting the whole listing as one
-// OpList and using the wrapped backend's fast path when it has one.
-func (f *FaultFs) ListTree(ctx context.Context, dir string, fn func(storage.Entry) error) error {
-	if err := f.hook(Op{Kind: OpList, Path: dir}); err != nil {
+// ListFiles implements storage.Lister, counting the whole listing as one
+// OpList, through storage.List on the wrapped backend (its fast path when
+// it has one).
+func (f *FaultFs) ListFiles(ctx context.Context, opts storage.ListOptions, fn func(storage.Entry) error) error {
+	if err := f.hook(Op{Kind: OpList, Path: opts.Dir}); err != nil {
 		return err
 	}
-	return storage.List(ctx, f.fs, dir, fn)
+	return storage.List(ctx, f.fs, opts, fn)
 }
 
-// ListNames implements storage.NameLister, counting the whole listing as
-// one OpList and using the wrapped backend's fast path when it has one.
-func (f *FaultFs) ListNames(ctx context.Context, dir string, measure func(string) bool, fn func(storage.Entry) error) error {
-	if err := f.hook(Op{Kind: OpList, Path: dir}); err != nil {
-		return err
-	}
-	return storage.ListNames(ctx, f.fs, dir, measure, fn)
-}
-
-// ListRange implements storage.RangeLister, counting the whole listing as
-// one OpList.
-func (f *FaultFs) ListRange(ctx context.Context, first, last string, fn func(storage.Entry) error) error {
-	if err := f.hook(Op{Kind: OpList, Path: first}); err != nil {
-		return err
-	}
-	return storage.ListRange(ctx, f.fs, first, last, fn)
-}
-
-// StatFiles implements storage.BatchStater, counting one OpStat per path;
-// a failed path fails the whole call, as a failing stat does.
+// StatFiles implements storage.Stater, counting one OpStat per path; a
+// failed path fails the whole call, as a failing stat does.
 func (f *FaultFs) StatFiles(ctx context.Context, paths []string, fn func(int, storage.Entry) error) error {
 	for _, p := range paths {
 		if err := f.hook(Op{Kind: OpStat, Path: p}); err != nil {
 			return err
 		}
 	}
-	return storage.StatFiles(ctx, f.fs, paths, fn)
+	return storage.Restat(ctx, f.fs, paths, fn)
 }
 
-// RemoveFiles implements storage.BatchRemover, counting one OpRemove per
+// RemoveFiles implements storage.Remover, counting one OpRemove per
 // path; paths whose operation is failed are not passed on.
 func (f *FaultFs) RemoveFiles(ctx context.Context, paths []string) []error {
 	errs := make([]error, len(paths))
@@ -323,16 +305,17 @@ func (f *FaultFs) RemoveFiles(ctx context.Context, paths []string) []error {
 	return errs
 }
 
-// RemoveDir forwards storage.DirRemover, counted as an OpRemove; on a
-// backend without it, it removes name only if it is a directory.
+// RemoveDir implements storage.Remover, counted as an OpRemove: through
+// the wrapped backend's RemoveDir, or, on a backend without one, by
+// removing name only if Lstat shows a directory.
 func (f *FaultFs) RemoveDir(name string) error {
 	if err := f.hook(Op{Kind: OpRemove, Path: name}); err != nil {
 		return err
 	}
-	if dr, ok := f.fs.(storage.DirRemover); ok {
-		return dr.RemoveDir(name)
+	if r, ok := f.fs.(storage.Remover); ok {
+		return r.RemoveDir(name)
 	}
-	fi, err := storage.Lstat(f.fs, name)
+	fi, err := lstat(f.fs, name)
 	if err != nil {
 		return err
 	}
@@ -342,12 +325,12 @@ func (f *FaultFs) RemoveDir(name string) error {
 	return f.fs.Remove(name)
 }
 
-// SyncDir implements storage.DirSyncer.
-func (f *FaultFs) SyncDir(dir string) error {
-	if err := f.hook(Op{Kind: OpSyncDir, Path: dir}); err != nil {
-		return err
+func lstat(fsys afero.Fs, name string) (os.FileInfo, error) {
+	if l, ok := fsys.(afero.Lstater); ok {
+		fi, _, err := l.LstatIfPossible(name)
+		return fi, err
 	}
-	return storage.SyncDir(f.fs, dir)
+	return fsys.Stat(name)
 }
 
 type faultFile struct {

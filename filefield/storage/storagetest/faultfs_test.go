@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
@@ -95,7 +96,7 @@ func TestFaultFsByKindAndSticky(t *testing.T) {
 func TestFaultFsReportsItsBaseFeatures(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, storage.Features{}, storage.FeaturesOf(storagetest.NewSpyFs(afero.NewMemMapFs())))
-	rfs, err := storage.NewRootFs(t.TempDir())
+	rfs, err := rootfs.New(t.TempDir())
 	require.NoError(t, err)
 	defer rfs.Close()
 	assert.Equal(t, rfs.Features(), storage.FeaturesOf(storagetest.NewSpyFs(rfs)))

@@ -1,13 +1,12 @@
 package storagetest
 
 import (
+	"path"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/spf13/afero"
-
-	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
 // WriteFile writes data to p in fsys, creating parent directories, and sets
@@ -15,7 +14,7 @@ import (
 // old files without waiting. It fails tb on any error.
 func WriteFile(tb testing.TB, fsys afero.Fs, p string, data []byte, mtime time.Time) {
 	tb.Helper()
-	if err := fsys.MkdirAll(storage.Dir(p), 0o755); err != nil {
+	if err := fsys.MkdirAll(path.Dir(p), 0o755); err != nil {
 		tb.Fatal(err)
 	}
 	if err := afero.WriteFile(fsys, p, data, 0o644); err != nil {
@@ -47,7 +46,7 @@ func Files(tb testing.TB, fsys afero.Fs) []string {
 			tb.Fatal(err)
 		}
 		for _, fi := range infos {
-			p := storage.Join(dir, fi.Name())
+			p := path.Join(dir, fi.Name())
 			if fi.IsDir() {
 				walk(p)
 			} else {

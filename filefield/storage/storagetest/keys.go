@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/spf13/afero"
@@ -174,7 +175,7 @@ func checkKeyCharacters(ctx context.Context, fsys afero.Fs, dir string, _ Diverg
 	}
 
 	for _, n := range names {
-		if err := fsys.MkdirAll(storage.Dir(dst+"/"+n), 0o755); err != nil {
+		if err := fsys.MkdirAll(path.Dir(dst+"/"+n), 0o755); err != nil {
 			return err
 		}
 		if err := fsys.Rename(src+"/"+n, dst+"/"+n); err != nil {

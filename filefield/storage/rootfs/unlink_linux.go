@@ -1,17 +1,19 @@
-package storage
+package rootfs
 
 import (
 	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
 // unlinkFile removes the regular file base inside the directory open as
 // dir, with an fstatat(AT_SYMLINK_NOFOLLOW) and an unlinkat(2) on the
 // directory's descriptor: no path lookup, no link followed. Anything but a
 // regular file (a link, a FIFO, a socket, a device, a directory) is
-// refused with ErrNotRegular, even one swapped in since it was listed.
+// refused with storage.ErrNotRegular, even one swapped in since it was listed.
 func unlinkFile(_ *os.Root, dir *os.File, base string) error {
 	rc, err := dir.SyscallConn()
 	if err != nil {
@@ -33,7 +35,7 @@ func unlinkFile(_ *os.Root, dir *os.File, base string) error {
 		return err
 	}
 	if notRegular || uerr == syscall.EISDIR {
-		return ErrNotRegular
+		return storage.ErrNotRegular
 	}
 	if uerr != nil {
 		return &os.PathError{Op: "unlinkat", Path: base, Err: uerr}

@@ -1,4 +1,4 @@
-package storage
+package rootfs
 
 import (
 	"context"
@@ -9,9 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
-// ListTree implements [Lister]. It reads each directory once through a
+// ListFiles implements [storage.Lister]. It reads each directory once through a
 // handle on it (getdents plus one fstatat per entry, no path lookups) and
 // opens subdirectories through their parent's handle, checking that each
 // is the directory the listing saw; it never enters a symbolic link.
@@ -20,20 +22,20 @@ import (
 // than four cores): the work is system calls, which block, so more workers
 // than cores keeps the cores busy (on 2 cores, 8 workers beat 4 by about 5%
 // in examples/bench T2). fn is still called from one goroutine at a time, a
-// directory's entries together.
-func (r *RootFs) ListTree(ctx context.Context, dir string, fn func(Entry) error) error {
-	return r.listTree(ctx, dir, nil, fn)
+// directory's entries together. With opts.Measure, only the regular files
+// it wants are stat'ed, since a stat costs more on a local disk than
+// reading the directory does; directories still are, for the check that
+// each opened directory is the one listed. A key range (opts.To) is not
+// narrowed here: storage.List filters it.
+func (r *Fs) ListFiles(ctx context.Context, opts storage.ListOptions, fn func(storage.Entry) error) error {
+	var skipStat func(string) bool
+	if opts.Measure != nil {
+		skipStat = func(p string) bool { return !opts.Measure(p) }
+	}
+	return r.listTree(ctx, opts.Dir, skipStat, fn)
 }
 
-// ListNames implements [NameLister]: ListTree with an fstatat only for the
-// regular files measure wants, since a stat costs more on a local disk
-// than reading the directory does. Directories are still stat'ed, for the
-// check that each opened directory is the one listed.
-func (r *RootFs) ListNames(ctx context.Context, dir string, measure func(path string) bool, fn func(Entry) error) error {
-	return r.listTree(ctx, dir, func(p string) bool { return measure == nil || !measure(p) }, fn)
-}
-
-func (r *RootFs) listTree(ctx context.Context, dir string, skipStat func(path string) bool, fn func(Entry) error) error {
+func (r *Fs) listTree(ctx context.Context, dir string, skipStat func(path string) bool, fn func(storage.Entry) error) error {
 	dir = slash(dir)
 	d, err := r.openDir(dir)
 	if err != nil {
@@ -48,7 +50,7 @@ func (r *RootFs) listTree(ctx context.Context, dir string, skipStat func(path st
 	return w.run(&dirJob{path: dir, opened: top}, fn)
 }
 
-// syscallWorkers is how many goroutines ListTree and StatFiles run: their
+// syscallWorkers is how many goroutines ListFiles and StatFiles run: their
 // work is system calls, which block, so more workers than cores keeps the
 // cores busy.
 func syscallWorkers() int { return max(8, 2*runtime.GOMAXPROCS(0)) }
@@ -58,7 +60,7 @@ func syscallWorkers() int { return max(8, 2*runtime.GOMAXPROCS(0)) }
 // between is refused.
 func openListed(parent *os.Root, e *dirEntry) (*os.Root, error) {
 	if e.typ&fs.ModeSymlink != 0 {
-		return nil, ErrSymlink
+		return nil, storage.ErrSymlink
 	}
 	sub, err := parent.OpenRoot(e.name)
 	if err != nil {
@@ -66,7 +68,7 @@ func openListed(parent *os.Root, e *dirEntry) (*os.Root, error) {
 	}
 	if !sameDir(sub, e.id) {
 		sub.Close()
-		return nil, ErrChanged
+		return nil, storage.ErrChanged
 	}
 	return sub, nil
 }
@@ -109,14 +111,14 @@ type dirResult struct {
 	path   string
 	handle *dirHandle
 	infos  []dirEntry
-	// entries are infos as Entry values, built by the worker so that the
+	// entries are infos as storage.Entry values, built by the worker so that the
 	// goroutine calling fn only calls it.
-	entries []Entry
+	entries []storage.Entry
 	err     error
 }
 
 type treeWalk struct {
-	r        *RootFs
+	r        *Fs
 	ctx      context.Context
 	skipStat func(path string) bool // nil: stat every file
 }
@@ -144,15 +146,15 @@ func (w *treeWalk) read(job *dirJob) dirResult {
 		h.release()
 		return dirResult{path: job.path, err: wrap("list", job.path, err)}
 	}
-	entries := make([]Entry, len(infos))
+	entries := make([]storage.Entry, len(infos))
 	for i := range infos {
 		de := &infos[i]
-		entries[i] = Entry{Path: de.path, Size: de.size, ModTime: de.mod, Type: de.typ}
+		entries[i] = storage.Entry{Path: de.path, Size: de.size, ModTime: de.mod, Type: de.typ}
 	}
 	return dirResult{path: job.path, handle: h, infos: infos, entries: entries}
 }
 
-func (w *treeWalk) run(first *dirJob, fn func(Entry) error) error {
+func (w *treeWalk) run(first *dirJob, fn func(storage.Entry) error) error {
 	ctx, cancel := context.WithCancel(w.ctx)
 	defer cancel()
 	workers := syscallWorkers()
@@ -223,7 +225,7 @@ func (w *treeWalk) run(first *dirJob, fn func(Entry) error) error {
 
 // emit calls fn for a read directory's entries and returns its children to
 // read. The handle stays open until every child has been opened.
-func (w *treeWalk) emit(ctx context.Context, res dirResult, fn func(Entry) error) ([]*dirJob, error) {
+func (w *treeWalk) emit(ctx context.Context, res dirResult, fn func(storage.Entry) error) ([]*dirJob, error) {
 	if res.err != nil {
 		return nil, res.err
 	}
@@ -249,12 +251,12 @@ func (w *treeWalk) emit(ctx context.Context, res dirResult, fn func(Entry) error
 		de := &res.infos[i]
 		e := res.entries[i]
 		if err := fn(e); err != nil {
-			if errors.Is(err, fs.SkipDir) && e.IsDir() {
+			if errors.Is(err, fs.SkipDir) && e.Type.IsDir() {
 				continue
 			}
 			return nil, err
 		}
-		if e.IsDir() && len(e.Path) < MaxPathLen {
+		if e.Type.IsDir() && len(e.Path) < storage.MaxPathLen {
 			res.handle.refs.Add(1)
 			children = append(children, &dirJob{path: e.Path, parent: res.handle, want: *de})
 		}

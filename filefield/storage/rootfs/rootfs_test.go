@@ -1,4 +1,4 @@
-package storage_test
+package rootfs_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 )
 
 // escapeTree lays out
@@ -85,7 +86,7 @@ func outsideIntact(t *testing.T, base string) {
 func TestRootFsNoEscape(t *testing.T) {
 	t.Parallel()
 	base := escapeTree(t)
-	rfs, err := storage.NewRootFs(filepath.Join(base, "media"))
+	rfs, err := rootfs.New(filepath.Join(base, "media"))
 	require.NoError(t, err)
 	t.Cleanup(func() { rfs.Close() })
 
@@ -95,16 +96,16 @@ func TestRootFsNoEscape(t *testing.T) {
 	// Fast paths: the listing reports the links as links and enters none;
 	// batch removal through a link is refused.
 	var files []string
-	require.NoError(t, rfs.ListTree(t.Context(), "", func(e storage.Entry) error {
-		if e.IsRegular() {
+	require.NoError(t, rfs.ListFiles(t.Context(), storage.ListOptions{Dir: ""}, func(e storage.Entry) error {
+		if e.Type.IsRegular() {
 			files = append(files, e.Path)
 		}
 		return nil
 	}))
 	assert.Equal(t, []string{"ok.jpg"}, files)
 	files = nil
-	require.NoError(t, rfs.ListNames(t.Context(), "", nil, func(e storage.Entry) error {
-		if e.IsRegular() {
+	require.NoError(t, rfs.ListFiles(t.Context(), storage.ListOptions{Measure: measureNone}, func(e storage.Entry) error {
+		if e.Type.IsRegular() {
 			files = append(files, e.Path)
 		}
 		return nil
@@ -144,13 +145,13 @@ func TestListNamesThenStatFiles(t *testing.T) {
 		want = append(want, "d"+strconv.Itoa(i%7)+"/"+strconv.Itoa(i)+".png")
 	}
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "d0", "sub.png"), 0o755))
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	require.NoError(t, err)
 	defer rfs.Close()
 
 	var paths []string
-	require.NoError(t, rfs.ListNames(t.Context(), "", nil, func(e storage.Entry) error {
-		if e.IsRegular() {
+	require.NoError(t, rfs.ListFiles(t.Context(), storage.ListOptions{Measure: measureNone}, func(e storage.Entry) error {
+		if e.Type.IsRegular() {
 			assert.True(t, e.ModTime.IsZero() && e.Size == 0, "ListNames measured %+v", e)
 			paths = append(paths, e.Path)
 		}
@@ -160,8 +161,8 @@ func TestListNamesThenStatFiles(t *testing.T) {
 
 	// With a measure function, exactly the files it wants are measured.
 	measured := 0
-	require.NoError(t, rfs.ListNames(t.Context(), "", func(p string) bool { return strings.HasPrefix(p, "d3/") }, func(e storage.Entry) error {
-		if !e.IsRegular() {
+	require.NoError(t, rfs.ListFiles(t.Context(), storage.ListOptions{Measure: func(p string) bool { return strings.HasPrefix(p, "d3/") }}, func(e storage.Entry) error {
+		if !e.Type.IsRegular() {
 			return nil
 		}
 		if strings.HasPrefix(e.Path, "d3/") {
@@ -185,9 +186,9 @@ func TestListNamesThenStatFiles(t *testing.T) {
 	for i, p := range want {
 		assert.Equal(t, int64(i), got[p].Size, p)
 		assert.True(t, got[p].ModTime.Equal(mtime), p)
-		assert.True(t, got[p].IsRegular(), p)
+		assert.True(t, got[p].Type.IsRegular(), p)
 	}
-	assert.True(t, got["d0/sub.png"].IsDir(), "a directory is reported as one")
+	assert.True(t, got["d0/sub.png"].Type.IsDir(), "a directory is reported as one")
 
 	for _, bad := range []string{"d0/..", "d0/.", ""} {
 		err := rfs.StatFiles(t.Context(), []string{"d0/1.png", bad}, func(int, storage.Entry) error { return nil })
@@ -220,7 +221,7 @@ func TestRootFsRemoveRefusesInnerSymlinks(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "real", "a.jpg"), []byte("a"), 0o644))
 	require.NoError(t, os.Symlink("real", filepath.Join(dir, "alias")))
 	require.NoError(t, os.Symlink("real/a.jpg", filepath.Join(dir, "file-link")))
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	require.NoError(t, err)
 	t.Cleanup(func() { rfs.Close() })
 
@@ -244,7 +245,7 @@ func TestRootFsSwapRace(t *testing.T) {
 	t.Parallel()
 	base := escapeTree(t)
 	media := filepath.Join(base, "media")
-	rfs, err := storage.NewRootFs(media)
+	rfs, err := rootfs.New(media)
 	require.NoError(t, err)
 	t.Cleanup(func() { rfs.Close() })
 	for i := range 200 {
@@ -259,8 +260,8 @@ func TestRootFsSwapRace(t *testing.T) {
 			_ = os.Rename(sub, filepath.Join(media, "swapped-away"))
 			_ = os.Symlink(filepath.Join(base, "outside"), sub)
 		}()
-		_ = rfs.ListTree(context.Background(), "", func(e storage.Entry) error {
-			if e.IsRegular() && filepath.Base(e.Path) == "secret.txt" {
+		_ = rfs.ListFiles(context.Background(), storage.ListOptions{Dir: ""}, func(e storage.Entry) error {
+			if e.Type.IsRegular() && filepath.Base(e.Path) == "secret.txt" {
 				rfs.RemoveFiles(context.Background(), []string{e.Path})
 			}
 			return nil
@@ -283,7 +284,7 @@ func TestWalkFallbackSkipsLinksAndHonoursSkipDir(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(base, "media", "skip", "x.jpg"), []byte("x"), 0o644))
 	osfs := afero.NewBasePathFs(afero.NewOsFs(), filepath.Join(base, "media"))
 	var got []string
-	err := storage.Walk(t.Context(), osfs, "", func(e storage.Entry) error {
+	err := storage.List(t.Context(), plain{osfs}, storage.ListOptions{}, func(e storage.Entry) error {
 		got = append(got, e.Path)
 		if e.Path == "skip" {
 			return fs.SkipDir
@@ -295,7 +296,7 @@ func TestWalkFallbackSkipsLinksAndHonoursSkipDir(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err = storage.Walk(ctx, osfs, "", func(storage.Entry) error { return nil })
+	err = storage.List(ctx, plain{osfs}, storage.ListOptions{}, func(storage.Entry) error { return nil })
 	assert.True(t, errors.Is(err, context.Canceled))
 }
 
@@ -312,13 +313,13 @@ func TestListTreeStopsCleanly(t *testing.T) {
 			require.NoError(t, os.WriteFile(filepath.Join(sub, strconv.Itoa(j)+".png"), []byte("x"), 0o644))
 		}
 	}
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	require.NoError(t, err)
 	defer rfs.Close()
 
 	stop := errors.New("stop")
 	n := 0
-	err = rfs.ListTree(t.Context(), "", func(e storage.Entry) error {
+	err = rfs.ListFiles(t.Context(), storage.ListOptions{Dir: ""}, func(e storage.Entry) error {
 		if n++; n == 100 {
 			return stop
 		}
@@ -327,11 +328,11 @@ func TestListTreeStopsCleanly(t *testing.T) {
 	assert.ErrorIs(t, err, stop)
 
 	var files int
-	require.NoError(t, rfs.ListTree(t.Context(), "", func(e storage.Entry) error {
-		if e.IsDir() && strings.HasSuffix(e.Path, "/e") && !strings.HasPrefix(e.Path, "d1/") {
+	require.NoError(t, rfs.ListFiles(t.Context(), storage.ListOptions{Dir: ""}, func(e storage.Entry) error {
+		if e.Type.IsDir() && strings.HasSuffix(e.Path, "/e") && !strings.HasPrefix(e.Path, "d1/") {
 			return fs.SkipDir
 		}
-		if e.IsRegular() {
+		if e.Type.IsRegular() {
 			files++
 		}
 		return nil
@@ -340,7 +341,7 @@ func TestListTreeStopsCleanly(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	n = 0
-	err = rfs.ListTree(ctx, "", func(storage.Entry) error {
+	err = rfs.ListFiles(ctx, storage.ListOptions{Dir: ""}, func(storage.Entry) error {
 		if n++; n == 50 {
 			cancel()
 		}
@@ -360,7 +361,7 @@ func TestRootFsRemoveDirOnlyRemovesEmptyDirs(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "file.jpg"), []byte("f"), 0o644))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "target"), 0o755))
 	require.NoError(t, os.Symlink("target", filepath.Join(dir, "link")))
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	require.NoError(t, err)
 	defer rfs.Close()
 
@@ -388,7 +389,7 @@ func TestListTreeSurvivesAPanickingCallback(t *testing.T) {
 		require.NoError(t, os.MkdirAll(sub, 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(sub, "x.png"), []byte("x"), 0o644))
 	}
-	rfs, err := storage.NewRootFs(dir)
+	rfs, err := rootfs.New(dir)
 	require.NoError(t, err)
 	defer rfs.Close()
 	openFDs := func() int { // -1 where there is no /proc (not Linux)
@@ -399,10 +400,13 @@ func TestListTreeSurvivesAPanickingCallback(t *testing.T) {
 		return len(fds)
 	}
 	before, fds := goleak.IgnoreCurrent(), openFDs()
-	listNames := func(ctx context.Context, dir string, fn func(storage.Entry) error) error {
-		return rfs.ListNames(ctx, dir, nil, fn)
+	listTree := func(ctx context.Context, dir string, fn func(storage.Entry) error) error {
+		return rfs.ListFiles(ctx, storage.ListOptions{Dir: dir}, fn)
 	}
-	for _, list := range []func(context.Context, string, func(storage.Entry) error) error{rfs.ListTree, listNames} {
+	listNames := func(ctx context.Context, dir string, fn func(storage.Entry) error) error {
+		return rfs.ListFiles(ctx, storage.ListOptions{Dir: dir, Measure: measureNone}, fn)
+	}
+	for _, list := range []func(context.Context, string, func(storage.Entry) error) error{listTree, listNames} {
 		n := 0
 		assert.PanicsWithValue(t, "caller bug", func() {
 			_ = list(t.Context(), "", func(storage.Entry) error {

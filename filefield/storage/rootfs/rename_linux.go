@@ -1,10 +1,12 @@
-package storage
+package rootfs
 
 import (
 	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
 // renameNoReplace moves the regular file oldBase in the directory open as
@@ -28,7 +30,7 @@ func renameNoReplace(_ *os.Root, _, _ string, od *os.Root, oldBase string, nd *o
 		return &os.PathError{Op: "move", Path: oldBase, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return ErrNotRegular
+		return storage.ErrNotRegular
 	}
 	err = unix.Renameat2(ofd, oldBase, nfd, newBase, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {

@@ -1,10 +1,12 @@
 //go:build !linux
 
-package storage
+package rootfs
 
 import (
 	"io/fs"
 	"os"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
 // renameNoReplace moves the regular file oldBase in od to newBase in nd,
@@ -16,7 +18,7 @@ func renameNoReplace(root *os.Root, oldname, newname string, od *os.Root, oldBas
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return ErrNotRegular
+		return storage.ErrNotRegular
 	}
 	if _, err := nd.Lstat(newBase); err == nil {
 		return &os.PathError{Op: "move", Path: newBase, Err: fs.ErrExist}

@@ -1,18 +1,21 @@
-package storage
+package rootfs
 
 import (
 	"context"
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
-// RootFs is the symlink-safe local backend: an [afero.Fs] over a directory,
+// Fs is the symlink-safe local backend: an [afero.Fs] over a directory,
 // built on [os.Root]. Nothing done through it reads, writes, renames or
 // removes anything outside its root, whether the name says ".." or a
 // symbolic link points out: os.Root refuses such paths. On top of that, its
@@ -26,37 +29,35 @@ import (
 // out of its base; see the package documentation.
 //
 // Names are slash-separated and relative to the root; a leading "/" is
-// ignored, so "/a" and "a" name the same file. RootFs is safe for concurrent
+// ignored, so "/a" and "a" name the same file. Fs is safe for concurrent
 // use. Close it when done.
-type RootFs struct {
+type Fs struct {
 	root *os.Root
 }
 
 var (
-	_ afero.Fs      = (*RootFs)(nil)
-	_ afero.Lstater = (*RootFs)(nil)
-	_ Lister        = (*RootFs)(nil)
-	_ NameLister    = (*RootFs)(nil)
-	_ BatchStater   = (*RootFs)(nil)
-	_ BatchRemover  = (*RootFs)(nil)
-	_ DirSyncer     = (*RootFs)(nil)
-	_ DirRemover    = (*RootFs)(nil)
+	_ afero.Fs        = (*Fs)(nil)
+	_ afero.Lstater   = (*Fs)(nil)
+	_ storage.Lister  = (*Fs)(nil)
+	_ storage.Stater  = (*Fs)(nil)
+	_ storage.Remover = (*Fs)(nil)
+	_ storage.Mover   = (*Fs)(nil)
 )
 
-// NewRootFs opens dir, which must exist, as the root of a RootFs.
-func NewRootFs(dir string) (*RootFs, error) {
+// New opens dir, which must exist, as the root of a Fs.
+func New(dir string) (*Fs, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, wrap("open root", dir, err)
 	}
-	return &RootFs{root: r}, nil
+	return &Fs{root: r}, nil
 }
 
 // Close releases the root directory handle.
-func (r *RootFs) Close() error { return r.root.Close() }
+func (r *Fs) Close() error { return r.root.Close() }
 
 // Root returns the underlying os.Root.
-func (r *RootFs) Root() *os.Root { return r.root }
+func (r *Fs) Root() *os.Root { return r.root }
 
 // rel turns an afero name into a name relative to the root.
 func rel(name string) string {
@@ -76,26 +77,26 @@ func slash(name string) string {
 	return name
 }
 
-// Name returns "RootFs".
-func (r *RootFs) Name() string { return "RootFs" }
+// Name returns "Fs".
+func (r *Fs) Name() string { return "Fs" }
 
 // Create creates or truncates the named file.
-func (r *RootFs) Create(name string) (afero.File, error) {
+func (r *Fs) Create(name string) (afero.File, error) {
 	return r.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
 }
 
 // Mkdir creates a directory.
-func (r *RootFs) Mkdir(name string, perm os.FileMode) error {
+func (r *Fs) Mkdir(name string, perm os.FileMode) error {
 	return r.root.Mkdir(rel(name), perm)
 }
 
 // MkdirAll creates a directory and any missing parents.
-func (r *RootFs) MkdirAll(name string, perm os.FileMode) error {
+func (r *Fs) MkdirAll(name string, perm os.FileMode) error {
 	return r.root.MkdirAll(rel(name), perm)
 }
 
 // Open opens the named file for reading.
-func (r *RootFs) Open(name string) (afero.File, error) {
+func (r *Fs) Open(name string) (afero.File, error) {
 	f, err := r.root.Open(rel(name))
 	if err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func (r *RootFs) Open(name string) (afero.File, error) {
 }
 
 // OpenFile opens the named file with the given flags.
-func (r *RootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+func (r *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
 	f, err := r.root.OpenFile(rel(name), flag, perm)
 	if err != nil {
 		return nil, err
@@ -115,19 +116,19 @@ func (r *RootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 // Remove removes the named file or empty directory without following a
 // symbolic link in any segment of name: a link as the last segment is
 // removed itself.
-func (r *RootFs) Remove(name string) error {
+func (r *Fs) Remove(name string) error {
 	return r.inParent("remove", name, func(d *os.Root, base string) error { return d.Remove(base) })
 }
 
 // inParent calls fn with a verified handle on name's directory (opened
 // segment by segment, no link followed) and name's last segment. The root
 // itself is refused.
-func (r *RootFs) inParent(op, name string, fn func(d *os.Root, base string) error) error {
+func (r *Fs) inParent(op, name string, fn func(d *os.Root, base string) error) error {
 	p := slash(name)
 	if p == "." {
-		return &PathError{Op: op, Path: name, Err: ErrUnsafePath}
+		return &storage.PathError{Op: op, Path: name, Err: storage.ErrUnsafePath}
 	}
-	d, err := r.openDir(Dir(p))
+	d, err := r.openDir(path.Dir(p))
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func (r *RootFs) inParent(op, name string, fn func(d *os.Root, base string) erro
 // RemoveDir removes the empty directory name, and nothing else: not a file
 // or link swapped in under that name, not a non-empty directory. It
 // follows no symbolic link in any segment.
-func (r *RootFs) RemoveDir(name string) error {
+func (r *Fs) RemoveDir(name string) error {
 	return r.inParent("rmdir", name, func(d *os.Root, base string) error {
 		f, err := d.Open(".")
 		if err != nil {
@@ -150,18 +151,18 @@ func (r *RootFs) RemoveDir(name string) error {
 }
 
 // RemoveAll removes name and everything below it, within the root.
-func (r *RootFs) RemoveAll(name string) error {
+func (r *Fs) RemoveAll(name string) error {
 	if slash(name) == "." {
-		return &PathError{Op: "removeall", Path: name, Err: ErrUnsafePath}
+		return &storage.PathError{Op: "removeall", Path: name, Err: storage.ErrUnsafePath}
 	}
 	return r.root.RemoveAll(rel(name))
 }
 
 // Rename renames oldname to newname. Within one directory it does so
 // through a verified handle on that directory, following no link.
-func (r *RootFs) Rename(oldname, newname string) error {
+func (r *Fs) Rename(oldname, newname string) error {
 	o, n := slash(oldname), slash(newname)
-	if dir := Dir(o); dir == Dir(n) && o != "." && n != "." {
+	if dir := path.Dir(o); dir == path.Dir(n) && o != "." && n != "." {
 		d, err := r.openDir(dir)
 		if err != nil {
 			return err
@@ -174,49 +175,31 @@ func (r *RootFs) Rename(oldname, newname string) error {
 
 // Stat returns the FileInfo of the named file, following links inside the
 // root.
-func (r *RootFs) Stat(name string) (os.FileInfo, error) { return r.root.Stat(rel(name)) }
+func (r *Fs) Stat(name string) (os.FileInfo, error) { return r.root.Stat(rel(name)) }
 
 // LstatIfPossible returns the FileInfo of the named file without following
 // a final symbolic link.
-func (r *RootFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+func (r *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 	fi, err := r.root.Lstat(rel(name))
 	return fi, true, err
 }
 
 // Chmod changes the mode of the named file.
-func (r *RootFs) Chmod(name string, mode os.FileMode) error { return r.root.Chmod(rel(name), mode) }
+func (r *Fs) Chmod(name string, mode os.FileMode) error { return r.root.Chmod(rel(name), mode) }
 
 // Chown changes the owner of the named file.
-func (r *RootFs) Chown(name string, uid, gid int) error { return r.root.Chown(rel(name), uid, gid) }
+func (r *Fs) Chown(name string, uid, gid int) error { return r.root.Chown(rel(name), uid, gid) }
 
 // Chtimes changes the access and modification times of the named file.
-func (r *RootFs) Chtimes(name string, atime, mtime time.Time) error {
+func (r *Fs) Chtimes(name string, atime, mtime time.Time) error {
 	return r.root.Chtimes(rel(name), atime, mtime)
-}
-
-// SyncDir flushes the directory's entries to stable storage.
-func (r *RootFs) SyncDir(dir string) error {
-	d, err := r.openDir(slash(dir))
-	if err != nil {
-		return err
-	}
-	defer r.closeDir(d)
-	f, err := d.Open(".")
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // openDir opens the directory dir (a slash path, "." for the root) segment
 // by segment. It refuses a segment that is a symbolic link, and checks that
 // each directory opened is the one that Lstat saw, so a directory swapped
 // for a link between the two steps is refused too.
-func (r *RootFs) openDir(dir string) (*os.Root, error) {
+func (r *Fs) openDir(dir string) (*os.Root, error) {
 	cur := r.root
 	if dir == "." || dir == "" {
 		return cur, nil
@@ -236,7 +219,7 @@ func (r *RootFs) openDir(dir string) (*os.Root, error) {
 // for seg; when nil, openSub takes an Lstat itself.
 func openSub(parent *os.Root, seg string, want fs.FileInfo) (*os.Root, error) {
 	if seg == "" || seg == "." || seg == ".." {
-		return nil, ErrUnsafePath
+		return nil, storage.ErrUnsafePath
 	}
 	if want == nil {
 		fi, err := parent.Lstat(seg)
@@ -246,7 +229,7 @@ func openSub(parent *os.Root, seg string, want fs.FileInfo) (*os.Root, error) {
 		want = fi
 	}
 	if want.Mode()&fs.ModeSymlink != 0 {
-		return nil, ErrSymlink
+		return nil, storage.ErrSymlink
 	}
 	if !want.IsDir() {
 		return nil, errors.New("not a directory")
@@ -258,21 +241,21 @@ func openSub(parent *os.Root, seg string, want fs.FileInfo) (*os.Root, error) {
 	got, err := sub.Stat(".")
 	if err != nil || !os.SameFile(want, got) {
 		sub.Close()
-		return nil, ErrChanged
+		return nil, storage.ErrChanged
 	}
 	return sub, nil
 }
 
-func (r *RootFs) closeDir(d *os.Root) {
+func (r *Fs) closeDir(d *os.Root) {
 	if d != r.root {
 		d.Close()
 	}
 }
 
-// RemoveFiles implements [BatchRemover]. Files are removed by name through
+// RemoveFiles implements [storage.Remover]. Files are removed by name through
 // a verified handle on their directory, opened once per directory; on Linux
 // each removal is a single unlinkat on that handle.
-func (r *RootFs) RemoveFiles(ctx context.Context, paths []string) []error {
+func (r *Fs) RemoveFiles(ctx context.Context, paths []string) []error {
 	errs := make([]error, len(paths))
 	dirs := make(map[string]*openedDir)
 	defer func() {
@@ -298,17 +281,17 @@ type openedDir struct {
 	file *os.File // the directory itself, for unlinkat
 }
 
-func (d *openedDir) close(r *RootFs) {
+func (d *openedDir) close(r *Fs) {
 	d.file.Close()
 	r.closeDir(d.root)
 }
 
-func (r *RootFs) removeFile(dirs map[string]*openedDir, p string) error {
+func (r *Fs) removeFile(dirs map[string]*openedDir, p string) error {
 	p = slash(p)
 	if p == "." {
-		return &PathError{Op: "remove", Path: p, Err: ErrUnsafePath}
+		return &storage.PathError{Op: "remove", Path: p, Err: storage.ErrUnsafePath}
 	}
-	dir, base := Dir(p), p[strings.LastIndexByte(p, '/')+1:]
+	dir, base := path.Dir(p), p[strings.LastIndexByte(p, '/')+1:]
 	d, ok := dirs[dir]
 	if !ok {
 		root, err := r.openDir(dir)
@@ -324,4 +307,26 @@ func (r *RootFs) removeFile(dirs map[string]*openedDir, p string) error {
 		dirs[dir] = d
 	}
 	return wrap("remove", p, unlinkFile(d.root, d.file, base))
+}
+
+// wrap returns err as a *storage.PathError for op and path, unless it
+// already is one, dropping the os package's own path wrapper, whose path
+// is a host path the caller did not ask about.
+func wrap(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *storage.PathError
+	if errors.As(err, &pe) {
+		return err
+	}
+	var ope *fs.PathError
+	if errors.As(err, &ope) {
+		err = ope.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		err = le.Err
+	}
+	return &storage.PathError{Op: op, Path: path, Err: err}
 }

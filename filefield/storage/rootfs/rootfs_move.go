@@ -1,32 +1,35 @@
-package storage
+package rootfs
 
 import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"strings"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
-// Features reports RootFs's: names list cheaply, and nothing destructive
+// Features reports a local disk's: names list cheaply, and nothing destructive
 // follows a link.
-func (r *RootFs) Features() Features { return Features{CheapNames: true, NoFollow: true} }
+func (r *Fs) Features() storage.Features { return storage.Features{CheapNames: true, NoFollow: true} }
 
-// MoveFile implements [Mover]: it moves the regular file oldname to
+// MoveFile implements [storage.Mover]: it moves the regular file oldname to
 // newname through verified handles on both directories, creating
 // newname's missing directories one segment at a time, following no
 // symbolic link in either path, and never replacing newname: on Linux
 // with renameat2(RENAME_NOREPLACE), atomically.
-func (r *RootFs) MoveFile(oldname, newname string) error {
+func (r *Fs) MoveFile(oldname, newname string) error {
 	o, n := slash(oldname), slash(newname)
 	if o == "." || n == "." {
-		return &PathError{Op: "move", Path: oldname, Err: ErrUnsafePath}
+		return &storage.PathError{Op: "move", Path: oldname, Err: storage.ErrUnsafePath}
 	}
-	od, err := r.openDir(Dir(o))
+	od, err := r.openDir(path.Dir(o))
 	if err != nil {
 		return err
 	}
 	defer r.closeDir(od)
-	nd, err := r.openDirCreate(Dir(n))
+	nd, err := r.openDirCreate(path.Dir(n))
 	if err != nil {
 		return err
 	}
@@ -35,7 +38,7 @@ func (r *RootFs) MoveFile(oldname, newname string) error {
 }
 
 // openDirCreate is openDir, creating missing segments as it goes.
-func (r *RootFs) openDirCreate(dir string) (*os.Root, error) {
+func (r *Fs) openDirCreate(dir string) (*os.Root, error) {
 	cur := r.root
 	if dir == "." || dir == "" {
 		return cur, nil

@@ -1,8 +1,12 @@
 //go:build !linux
 
-package storage
+package rootfs
 
-import "os"
+import (
+	"os"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
 
 // unlinkFile removes the regular file base inside the directory open as
 // root, refusing anything else.
@@ -12,7 +16,7 @@ func unlinkFile(root *os.Root, _ *os.File, base string) error {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return ErrNotRegular
+		return storage.ErrNotRegular
 	}
 	return root.Remove(base)
 }
@@ -25,7 +29,7 @@ func rmdirAt(root *os.Root, _ *os.File, base string) error {
 		return err
 	}
 	if !fi.IsDir() {
-		return ErrChanged
+		return storage.ErrChanged
 	}
 	return root.Remove(base)
 }

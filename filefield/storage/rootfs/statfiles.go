@@ -1,20 +1,23 @@
-package storage
+package rootfs
 
 import (
 	"context"
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
-// StatFiles implements [BatchStater]. Each run of adjacent paths in one
+// StatFiles implements [storage.Stater]. Each run of adjacent paths in one
 // directory is stat'ed through one verified handle on that directory (no
 // link followed on the way, one fstatat per name on Linux), by several
-// workers at once as in ListTree; fn is called from the calling goroutine.
-func (r *RootFs) StatFiles(ctx context.Context, paths []string, fn func(i int, e Entry) error) error {
+// workers at once as in ListFiles; fn is called from the calling goroutine.
+func (r *Fs) StatFiles(ctx context.Context, paths []string, fn func(i int, e storage.Entry) error) error {
 	type group struct {
 		dir    string
 		lo, hi int // paths[lo:hi]
@@ -23,9 +26,9 @@ func (r *RootFs) StatFiles(ctx context.Context, paths []string, fn func(i int, e
 	for i, p := range paths {
 		p = slash(p)
 		if base := p[strings.LastIndexByte(p, '/')+1:]; base == "." || base == ".." || base == "" {
-			return &PathError{Op: "stat", Path: p, Err: ErrUnsafePath}
+			return &storage.PathError{Op: "stat", Path: p, Err: storage.ErrUnsafePath}
 		}
-		d := Dir(p)
+		d := path.Dir(p)
 		if n := len(groups); n > 0 && groups[n-1].dir == d {
 			groups[n-1].hi = i + 1
 			continue
@@ -66,7 +69,7 @@ func (r *RootFs) StatFiles(ctx context.Context, paths []string, fn func(i int, e
 					r.closeDir(d)
 				}
 				if pe := (*os.PathError)(nil); errors.As(err, &pe) && !strings.Contains(pe.Path, "/") {
-					res.err = wrap("stat", Join(g.dir, pe.Path), pe.Err)
+					res.err = wrap("stat", path.Join(g.dir, pe.Path), pe.Err)
 				} else if err != nil {
 					res.err = wrap("stat", g.dir, err)
 				}
@@ -105,7 +108,7 @@ func (r *RootFs) StatFiles(ctx context.Context, paths []string, fn func(i int, e
 			if err != nil {
 				break
 			}
-			err = fn(s.i, Entry{Path: paths[s.i], Size: s.size, ModTime: s.mod, Type: s.typ})
+			err = fn(s.i, storage.Entry{Path: paths[s.i], Size: s.size, ModTime: s.mod, Type: s.typ})
 		}
 		if err != nil {
 			break

@@ -1,20 +1,23 @@
-package storage_test
+package rootfs_test
 
 import (
 	"testing"
 	"time"
 
+	"github.com/spf13/afero"
+
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
 const benchFiles = 10_000
 
-// benchTree is a RootFs over benchFiles files, 1000 per directory, and
+// benchTree is a Fs over benchFiles files, 1000 per directory, and
 // their paths in listing order.
-func benchTree(b *testing.B) (*storage.RootFs, []string) {
+func benchTree(b *testing.B) (*rootfs.Fs, []string) {
 	b.Helper()
-	rfs, err := storage.NewRootFs(b.TempDir())
+	rfs, err := rootfs.New(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -24,8 +27,8 @@ func benchTree(b *testing.B) (*storage.RootFs, []string) {
 		b.Fatal(err)
 	}
 	var paths []string
-	if err := rfs.ListNames(b.Context(), "", nil, func(e storage.Entry) error {
-		if e.IsRegular() {
+	if err := rfs.ListFiles(b.Context(), storage.ListOptions{Measure: measureNone}, func(e storage.Entry) error {
+		if e.Type.IsRegular() {
 			paths = append(paths, e.Path)
 		}
 		return nil
@@ -42,8 +45,8 @@ func BenchmarkListTree(b *testing.B) {
 	rfs, _ := benchTree(b)
 	for b.Loop() {
 		n := 0
-		if err := rfs.ListTree(b.Context(), "", func(e storage.Entry) error {
-			if e.IsRegular() && !e.ModTime.IsZero() {
+		if err := rfs.ListFiles(b.Context(), storage.ListOptions{Dir: ""}, func(e storage.Entry) error {
+			if e.Type.IsRegular() && !e.ModTime.IsZero() {
 				n++
 			}
 			return nil
@@ -58,8 +61,8 @@ func BenchmarkListNames(b *testing.B) {
 	rfs, _ := benchTree(b)
 	for b.Loop() {
 		n := 0
-		if err := rfs.ListNames(b.Context(), "", nil, func(e storage.Entry) error {
-			if e.IsRegular() {
+		if err := rfs.ListFiles(b.Context(), storage.ListOptions{Measure: measureNone}, func(e storage.Entry) error {
+			if e.Type.IsRegular() {
 				n++
 			}
 			return nil
@@ -75,7 +78,7 @@ func BenchmarkStatFiles(b *testing.B) {
 	for b.Loop() {
 		n := 0
 		if err := rfs.StatFiles(b.Context(), paths, func(_ int, e storage.Entry) error {
-			if e.IsRegular() && e.Size > 0 {
+			if e.Type.IsRegular() && e.Size > 0 {
 				n++
 			}
 			return nil
@@ -85,3 +88,9 @@ func BenchmarkStatFiles(b *testing.B) {
 	}
 	b.ReportMetric(benchFiles, "files/op")
 }
+
+// measureNone lists names only.
+func measureNone(string) bool { return false }
+
+// plain hides a backend's fast paths: storage.List walks it.
+type plain struct{ afero.Fs }
