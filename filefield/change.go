@@ -142,9 +142,9 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 		if c.Old != "" {
 			switch {
 			case c.Old == c.New:
-				f.keep(ctx, &r, c.Old, ReasonSamePath, nil)
+				f.keep(ctx, &r, c.Old, KeptSamePath, nil)
 			case inUse[c.Old]:
-				f.keep(ctx, &r, c.Old, ReasonInUseByBatch, nil)
+				f.keep(ctx, &r, c.Old, KeptInUseByBatch, nil)
 			default:
 				f.remove(ctx, &r, c.Old, true)
 			}
@@ -154,7 +154,7 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 			if c.created {
 				f.remove(ctx, &r, c.New, false)
 			} else {
-				f.keep(ctx, &r, c.New, ReasonNotCreated, nil)
+				f.keep(ctx, &r, c.New, KeptNotCreated, nil)
 			}
 		}
 	}
@@ -177,71 +177,85 @@ func (f *Field) keep(ctx context.Context, r *Result, p, reason string, err error
 // Options.ReuseGrace ago; its size and time are checked again just
 // before the deletion, so a reuse in between keeps it.
 func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool) {
-	if err := storage.ValidPath(p); err != nil {
-		f.keep(ctx, r, p, ReasonUnsafePath, nil)
+	switch {
+	case storage.ValidPath(p) != nil:
+		f.keep(ctx, r, p, KeptUnsafe, nil)
 		return
-	}
-	if f.protected(p) {
-		f.keep(ctx, r, p, ReasonProtected, nil)
+	case f.protected(p):
+		f.keep(ctx, r, p, KeptProtected, nil)
 		return
-	}
-	if stale && f.opts.Keep {
-		f.keep(ctx, r, p, ReasonKeepMode, nil)
+	case stale && f.opts.Keep:
+		f.keep(ctx, r, p, KeptKeepMode, nil)
 		return
 	}
 	main := storage.Target{Path: p}
 	if f.opts.HashNames {
-		if f.opts.Refs == nil {
-			f.keep(ctx, r, p, ReasonShared, nil)
-			return
-		}
 		// No upload in this process reuses p until the deletion is done
 		// (a reuse meanwhile stores its bytes under a name of its own).
 		unlock := f.locks.lock(p)
 		defer unlock()
-		var now *storage.Entry
-		err := storage.Restat(ctx, f.fs, []string{p}, func(_ int, e storage.Entry) error { now = &e; return nil })
-		switch {
-		case err != nil:
-			f.keep(ctx, r, p, ReasonCheckFailed, err)
-			return
-		case now == nil:
-			f.keep(ctx, r, p, ReasonAlreadyGone, nil)
-			return
-		case f.reuseGrace >= 0 && time.Since(now.ModTime) < f.reuseGrace:
-			f.keep(ctx, r, p, ReasonRecentlyStored, nil)
+		var reason string
+		var err error
+		if main, reason, err = f.shared(ctx, p); reason != "" {
+			f.keep(ctx, r, p, reason, err)
 			return
 		}
-		main.Size, main.ModTime, main.Check = now.Size, now.ModTime, true
 	}
 	if (stale || f.opts.HashNames) && f.opts.Refs != nil {
 		used, err := f.opts.Refs.IsReferenced(ctx, p)
 		switch {
 		case err != nil:
-			f.keep(ctx, r, p, ReasonCheckFailed, err)
+			f.keep(ctx, r, p, KeptCheckFailed, err)
 			return
 		case used:
-			f.keep(ctx, r, p, ReasonReferenced, nil)
+			f.keep(ctx, r, p, KeptReferenced, nil)
 			return
 		}
 	}
 	// The file first, then its companions, and those only if it went: a
 	// file kept (changed, say) keeps its thumbnails.
-	if !f.delete(ctx, r, []storage.Target{main}) || f.opts.Companions == nil {
-		return
+	if f.delete(ctx, r, []storage.Target{main}) && f.opts.Companions != nil {
+		f.delete(ctx, r, f.companions(ctx, r, p))
 	}
-	var companions []storage.Target
+}
+
+// shared checks a content-named file before its deletion: without
+// Options.Refs it cannot be vouched for; one gone is gone; one written or
+// reused within ReuseGrace may be an upload's in flight. It returns the
+// target to delete, with the size and time to check again just before,
+// or why the file stays.
+func (f *Field) shared(ctx context.Context, p string) (storage.Target, string, error) {
+	if f.opts.Refs == nil {
+		return storage.Target{}, KeptShared, nil
+	}
+	var now *storage.Entry
+	err := storage.Restat(ctx, f.fs, []string{p}, func(_ int, e storage.Entry) error { now = &e; return nil })
+	switch {
+	case err != nil:
+		return storage.Target{}, KeptCheckFailed, err
+	case now == nil:
+		return storage.Target{}, KeptGone, nil
+	case f.reuseGrace >= 0 && time.Since(now.ModTime) < f.reuseGrace:
+		return storage.Target{}, KeptRecentlyStored, nil
+	}
+	return storage.Target{Path: p, Size: now.Size, ModTime: now.ModTime, Check: true}, "", nil
+}
+
+// companions returns the companions of p to delete with it, keeping
+// protected ones.
+func (f *Field) companions(ctx context.Context, r *Result, p string) []storage.Target {
+	var out []storage.Target
 	for _, c := range f.opts.Companions(p) {
 		switch {
 		case c == p:
 			continue
 		case f.protected(c):
-			f.keep(ctx, r, c, ReasonProtected, nil)
+			f.keep(ctx, r, c, KeptProtected, nil)
 			continue
 		}
-		companions = append(companions, storage.Target{Path: c})
+		out = append(out, storage.Target{Path: c})
 	}
-	f.delete(ctx, r, companions)
+	return out
 }
 
 // delete deletes targets through storage.Delete, records the outcomes in

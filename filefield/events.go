@@ -19,26 +19,26 @@ const (
 	ActionFail   = storage.ActionFail   // a delete failed; the file may still be there
 )
 
-// Reasons a file is kept. The storage layer's reasons (already_gone,
-// changed, unsafe_path, protected, not_regular) mean the same here.
+// Reasons a file is kept, the same names and values as sweep's and
+// orphan's where they mean the same (they are the storage layer's).
 const (
-	ReasonKeepMode     = "keep_mode"           // Options.Keep
-	ReasonProtected    = storage.KeptProtected // Options.Default or Options.Protected
-	ReasonSamePath     = "same_path"           // the new file has the old file's path
-	ReasonReferenced   = "referenced"          // Options.Refs said another row uses it
-	ReasonCheckFailed  = "check_failed"        // Options.Refs returned an error
-	ReasonUnsafePath   = storage.KeptUnsafe    // the path failed validation
-	ReasonNotCreated   = "not_created"         // rollback of a hash-named file that existed before
-	ReasonAlreadyGone  = storage.KeptGone      // the file was not there to delete
-	ReasonChanged      = storage.KeptChanged   // the file changed just before its deletion
-	ReasonInUseByBatch = "in_use_by_batch"     // another change of the same batch stores this path
-	// ReasonShared: a content-named file (HashNames) that another row or
+	KeptKeepMode     = "keep_mode"             // Options.Keep
+	KeptProtected    = storage.KeptProtected   // Options.Default or Options.Protected
+	KeptSamePath     = "same_path"             // the new file has the old file's path
+	KeptReferenced   = storage.KeptReferenced  // Options.Refs said another row uses it
+	KeptCheckFailed  = storage.KeptCheckFailed // Options.Refs returned an error
+	KeptUnsafe       = storage.KeptUnsafe      // the path failed validation
+	KeptNotCreated   = "not_created"           // rollback of a hash-named file that existed before
+	KeptGone         = storage.KeptGone        // the file was not there to delete
+	KeptChanged      = storage.KeptChanged     // the file changed just before its deletion
+	KeptInUseByBatch = "in_use_by_batch"       // another change of the same batch stores this path
+	// KeptShared: a content-named file (HashNames) that another row or
 	// an upload in flight may share, and Options.Refs is not set to say.
-	ReasonShared = "shared"
-	// ReasonRecentlyStored: a content-named file written or reused within
+	KeptShared = "shared"
+	// KeptRecentlyStored: a content-named file written or reused within
 	// Options.ReuseGrace; an upload whose row has not committed may be
 	// using it.
-	ReasonRecentlyStored = "recently_stored"
+	KeptRecentlyStored = "recently_stored"
 )
 
 // Event describes one thing a field did or declined to do to a file.

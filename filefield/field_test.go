@@ -164,15 +164,15 @@ func TestProtectedKeepAndRefs(t *testing.T) {
 	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Default: "pics/default.png", Protected: []string{"pics/keep/**"}})
 	ch, err := f.Replace(ctx, "pics/default.png", upload("a"))
 	require.NoError(t, err)
-	assert.Equal(t, []filefield.Kept{{Path: "pics/default.png", Reason: filefield.ReasonProtected}}, ch.Commit(ctx).Kept)
+	assert.Equal(t, []filefield.Kept{{Path: "pics/default.png", Reason: filefield.KeptProtected}}, ch.Commit(ctx).Kept)
 	del, err := f.Delete(ctx, "pics/keep/x.png")
 	require.NoError(t, err)
-	assert.Equal(t, filefield.ReasonProtected, del.Commit(ctx).Kept[0].Reason)
+	assert.Equal(t, filefield.KeptProtected, del.Commit(ctx).Kept[0].Reason)
 
 	keeper := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Keep: true})
 	ch2, err := keeper.Replace(ctx, ch.New, upload("b"))
 	require.NoError(t, err)
-	assert.Equal(t, filefield.ReasonKeepMode, ch2.Commit(ctx).Kept[0].Reason)
+	assert.Equal(t, filefield.KeptKeepMode, ch2.Commit(ctx).Kept[0].Reason)
 
 	var asked []string
 	refs := filefield.RefCheckerFunc(func(_ context.Context, p string) (bool, error) {
@@ -185,10 +185,10 @@ func TestProtectedKeepAndRefs(t *testing.T) {
 	shared := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Refs: refs})
 	c1, err := shared.Delete(ctx, ch.New)
 	require.NoError(t, err)
-	assert.Equal(t, filefield.ReasonReferenced, c1.Commit(ctx).Kept[0].Reason)
+	assert.Equal(t, filefield.KeptReferenced, c1.Commit(ctx).Kept[0].Reason)
 	c2, err := shared.Delete(ctx, ch2.New)
 	require.NoError(t, err)
-	assert.Equal(t, filefield.ReasonCheckFailed, c2.Commit(ctx).Kept[0].Reason, "a failing checker keeps the file")
+	assert.Equal(t, filefield.KeptCheckFailed, c2.Commit(ctx).Kept[0].Reason, "a failing checker keeps the file")
 	assert.Equal(t, []string{ch.New, ch2.New}, asked)
 	assert.ElementsMatch(t, []string{"pics/default.png", "pics/keep/x.png", ch.New, ch2.New}, files(t, fsys))
 }
@@ -207,7 +207,7 @@ func TestCompanionsGoWithTheirFile(t *testing.T) {
 	require.NoError(t, err)
 	res := del.Commit(ctx)
 	assert.ElementsMatch(t, []string{a.New, "thumbs/" + a.New}, res.Deleted)
-	assert.Equal(t, []filefield.Kept{{Path: "../escape", Reason: filefield.ReasonUnsafePath}}, res.Kept)
+	assert.Equal(t, []filefield.Kept{{Path: "../escape", Reason: filefield.KeptUnsafe}}, res.Kept)
 	assert.Empty(t, files(t, fsys))
 }
 
@@ -309,12 +309,12 @@ func hashNamesShareAndSurviveRollback(t *testing.T, fsys afero.Fs) {
 	b, err := f.Save(ctx, upload("same"))
 	require.NoError(t, err)
 	assert.Equal(t, a.New, b.New)
-	assert.Equal(t, filefield.ReasonNotCreated, b.Rollback(ctx).Kept[0].Reason)
+	assert.Equal(t, filefield.KeptNotCreated, b.Rollback(ctx).Kept[0].Reason)
 	assert.Equal(t, []string{a.New}, files(t, fsys))
 	// Replacing a file with identical bytes keeps it (F4).
 	c, err := f.Replace(ctx, a.New, upload("same"))
 	require.NoError(t, err)
-	assert.Equal(t, filefield.ReasonSamePath, c.Commit(ctx).Kept[0].Reason)
+	assert.Equal(t, filefield.KeptSamePath, c.Commit(ctx).Kept[0].Reason)
 	assert.Equal(t, []string{a.New}, files(t, fsys))
 }
 

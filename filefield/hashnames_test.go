@@ -170,7 +170,7 @@ func TestHashNamesDeleteOnlyUnsharedOldFiles(t *testing.T) {
 		require.NoError(t, err)
 		res := del.Commit(ctx)
 		require.Len(t, res.Kept, 1)
-		assert.Equal(t, filefield.ReasonRecentlyStored, res.Kept[0].Reason)
+		assert.Equal(t, filefield.KeptRecentlyStored, res.Kept[0].Reason)
 
 		// Without Refs a shared file is never deleted.
 		noRefs := filefield.New("pics", fsys, filefield.Options{Dir: "pics", HashNames: true})
@@ -179,7 +179,7 @@ func TestHashNamesDeleteOnlyUnsharedOldFiles(t *testing.T) {
 		require.NoError(t, err)
 		res = del.Commit(ctx)
 		require.Len(t, res.Kept, 1)
-		assert.Equal(t, filefield.ReasonShared, res.Kept[0].Reason)
+		assert.Equal(t, filefield.KeptShared, res.Kept[0].Reason)
 		_, err = fsys.Stat(recent.New)
 		assert.NoError(t, err)
 	})

@@ -254,7 +254,7 @@ func TestRedteamHashNamesConcurrentIdenticalUploads(t *testing.T) {
 		require.NotNil(t, ch)
 		assert.Equal(t, changes[0].New, ch.New)
 		for _, k := range ch.Rollback(t.Context()).Kept {
-			if k.Reason == filefield.ReasonRecentlyStored {
+			if k.Reason == filefield.KeptRecentlyStored {
 				created++
 			}
 		}

@@ -145,6 +145,71 @@ type refCounts struct {
 	covered      map[string]bool // coverKey of every valid reference
 }
 
+// refWorker normalises and hashes references, batch by batch, and counts
+// what loadRefs reports.
+type refWorker struct {
+	hashes
+	f                     *Finder
+	stored                *pathSet // the stored files, or nil
+	invalid, missingCount int
+	missing               []string
+	covered               map[string]bool
+	last                  string // the last cover key added
+	// Each form of each reference of a batch, with the reference it came
+	// from; the stored-file lookups are done per batch.
+	forms []string
+	owner []int32
+	hs    []uint64
+	found []bool
+}
+
+func (w *refWorker) batch(batch []string) {
+	w.forms, w.owner = w.forms[:0], w.owner[:0]
+	for ri, ref := range batch {
+		paths, n := w.f.normalise(ref)
+		if n == 0 {
+			w.invalid++
+			continue
+		}
+		for _, p := range paths[:n] {
+			w.add(p)
+			if k, ok := w.f.coverKey(p); ok && k != w.last {
+				w.covered[k] = true
+				w.last = k // references often come grouped
+			}
+			if w.stored != nil {
+				w.forms, w.owner = append(w.forms, p), append(w.owner, int32(ri))
+			}
+		}
+	}
+	if w.stored != nil {
+		w.countMissing()
+	}
+}
+
+// countMissing counts the references of the batch none of whose forms is
+// a stored file.
+func (w *refWorker) countMissing() {
+	forms := w.forms
+	w.hs, w.found = w.hs[:0], slices.Grow(w.found[:0], len(forms))[:len(forms)]
+	for _, p := range forms {
+		w.hs = append(w.hs, maphash.String(w.stored.seed, p))
+	}
+	w.stored.hasHashes(w.hs, w.found)
+	for k := 0; k < len(forms); {
+		ri, exists := w.owner[k], false
+		first := forms[k]
+		for ; k < len(forms) && w.owner[k] == ri; k++ {
+			exists = exists || w.found[k]
+		}
+		if !exists {
+			if w.missingCount++; len(w.missing) < maxListed {
+				w.missing = append(w.missing, first)
+			}
+		}
+	}
+}
+
 // loadRefs streams every reference into a set. Given stored, it also
 // counts the references that are not in it and lists some. The
 // provider runs on the calling goroutine and hands references over in
@@ -153,68 +218,16 @@ type refCounts struct {
 // provider error is wrapped in ErrProvider.
 func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCounts, error) {
 	const batchLen = 1024
-	type worker struct {
-		hashes
-		invalid, missingCount int
-		missing               []string
-		covered               map[string]bool
-	}
 	seed := maphash.MakeSeed()
-	workers := make([]worker, cpuWorkers())
+	workers := make([]refWorker, cpuWorkers())
 	batches := make(chan []string, len(workers))
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &workers[i]
-		w.seed = seed
-		w.covered = map[string]bool{}
+		w.f, w.stored, w.seed, w.covered, w.last = f, stored, seed, map[string]bool{}, "\x00"
 		wg.Go(func() {
-			// Each form of each reference of a batch, with the reference
-			// it came from; the stored-file lookups are done per batch.
-			var forms []string
-			var owner []int32
-			var hs []uint64
-			var found []bool
-			last := "\x00" // the last cover key added
 			for batch := range batches {
-				forms, owner = forms[:0], owner[:0]
-				for ri, ref := range batch {
-					paths, n := f.normalise(ref)
-					if n == 0 {
-						w.invalid++
-						continue
-					}
-					for _, p := range paths[:n] {
-						w.add(p)
-						if k, ok := f.coverKey(p); ok && k != last {
-							w.covered[k] = true
-							last = k // references often come grouped
-						}
-						if stored != nil {
-							forms, owner = append(forms, p), append(owner, int32(ri))
-						}
-					}
-				}
-				if stored == nil {
-					continue
-				}
-				hs, found = hs[:0], slices.Grow(found[:0], len(forms))[:len(forms)]
-				for _, p := range forms {
-					hs = append(hs, maphash.String(stored.seed, p))
-				}
-				stored.hasHashes(hs, found)
-				// A reference is missing when none of its forms exists.
-				for k := 0; k < len(forms); {
-					ri, exists := owner[k], false
-					first := forms[k]
-					for ; k < len(forms) && owner[k] == ri; k++ {
-						exists = exists || found[k]
-					}
-					if !exists {
-						if w.missingCount++; len(w.missing) < maxListed {
-							w.missing = append(w.missing, first)
-						}
-					}
-				}
+				w.batch(batch)
 			}
 		})
 	}

@@ -40,6 +40,16 @@ type Rule struct {
 	TimeFromName func(path string) (time.Time, bool)
 }
 
+// Budget bounds what one sweep does. Zero fields mean no bound.
+type Budget struct {
+	// Files is the most files deleted.
+	Files int
+	// Bytes is the most bytes deleted.
+	Bytes int64
+	// Time is the longest a sweep runs, listing and deleting.
+	Time time.Duration
+}
+
 // Options configure a [Sweeper]. The zero value (with Rules) gives
 // documented defaults.
 type Options struct {
@@ -62,12 +72,10 @@ type Options struct {
 	// RemoveEmptyDirs removes directories that the sweep left empty,
 	// bottom-up, never the root.
 	RemoveEmptyDirs bool
-	// MaxDeletes, MaxBytes and MaxDuration are budgets: when one is
-	// reached the sweep stops cleanly and Report.Stopped says which. Zero
-	// means no limit.
-	MaxDeletes  int
-	MaxBytes    int64
-	MaxDuration time.Duration
+	// Budget bounds one sweep: when a budget is spent the sweep stops
+	// cleanly, keeps the rest, and Report.Stopped says which. (Budgets
+	// stop; orphan's limits refuse a whole plan.)
+	Budget Budget
 	// Concurrency bounds parallel deletion batches; 1 is sequential. Zero
 	// means DefaultConcurrency.
 	Concurrency int

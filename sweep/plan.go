@@ -35,103 +35,30 @@ func (s *Sweeper) ruleName(c candidate) string {
 
 var errStop = errors.New("stop")
 
+// planner decides the files of one sweep as the listing reports them.
+type planner struct {
+	s       *Sweeper
+	ctx     context.Context
+	rep     *Report
+	started time.Time
+	now     time.Time
+	temps   bool // filefield's temp files are cleaned here
+	groups  map[groupKey][]candidate
+	del     []candidate
+	n       int
+}
+
 // plan lists the tree and decides every file. complete is false when the
 // listing ran out of time: the plan may then be partial and is not applied.
 func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del []candidate, complete bool, err error) {
-	now := s.now()
-	// filefield writes temporary files only where it renames them into
-	// place; on object stores such a name is someone else's file.
-	temps := !storage.FeaturesOf(s.fs).AtomicCreate
-	groups := map[groupKey][]candidate{}
-	n := 0
-	// tick counts a listed file and, every 1024, checks ctx and the time
-	// budget.
-	tick := func() error {
-		if n++; n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if s.opts.MaxDuration > 0 && time.Since(started) > s.opts.MaxDuration {
-				rep.Stopped = StoppedMaxDuration
-				return errStop
-			}
-		}
-		return nil
-	}
-	keep := func(ri int32, p, reason string, size int64) {
-		rep.Kept.Add(reason, size)
-		s.event(ctx, Event{Action: ActionKeep, Path: p, Rule: s.ruleName(candidate{rule: ri}), Reason: reason, Size: size})
-	}
-	visit := func(e storage.Entry) error {
-		if e.Type.IsDir() {
-			return nil
-		}
-		if err := tick(); err != nil {
-			return err
-		}
-		temp := temps && storage.IsTempName(e.Path)
-		ri := int32(-1)
-		if !temp {
-			ri = s.match(e.Path)
-		}
-		if !e.Type.IsRegular() {
-			if ri >= 0 {
-				keep(ri, e.Path, KeptNotRegular, 0)
-			}
-			return nil
-		}
-		rep.Scanned.Add(e.Size)
-		if temp {
-			if s.opts.TempMaxAge >= 0 && storage.OlderThan(now, e.ModTime, s.opts.TempMaxAge) {
-				del = append(del, candidate{path: e.Path, size: e.Size, t: e.ModTime.UnixNano(), rule: -1})
-			} else {
-				rep.Kept.Add(KeptInFlight, e.Size)
-			}
-			return nil
-		}
-		if ri < 0 {
-			return nil
-		}
-		r := &s.rules[ri]
-		rep.Matched.Add(e.Size)
-		reason := ""
-		switch {
-		case storage.MatchAny(s.opts.Protected, e.Path):
-			reason = KeptProtected
-		case storage.MatchAny(r.Exclude, e.Path):
-			reason = KeptExcluded
-		case storage.ValidPath(e.Path) != nil:
-			reason = KeptUnsafe
-		}
-		if reason != "" {
-			keep(ri, e.Path, reason, e.Size)
-			return nil
-		}
-		t := e.ModTime
-		if r.TimeFromName != nil {
-			var ok bool
-			if t, ok = r.TimeFromName(e.Path); !ok {
-				keep(ri, e.Path, KeptNoTime, e.Size)
-				return nil
-			}
-		}
-		c := candidate{path: e.Path, size: e.Size, t: t.UnixNano(), rule: ri}
-		if r.KeepLatest > 0 {
-			g := path.Dir(e.Path)
-			if r.Group != nil {
-				g = r.Group(e.Path)
-			}
-			k := groupKey{ri, g}
-			groups[k] = append(groups[k], c)
-			return nil
-		}
-		s.decideAge(ctx, rep, now, c, &del)
-		return nil
-	}
+	p := &planner{s: s, ctx: ctx, rep: rep, started: started, now: s.now(), groups: map[groupKey][]candidate{},
+		// filefield writes temporary files only where it renames them
+		// into place; on object stores such a name is someone else's.
+		temps: !storage.FeaturesOf(s.fs).AtomicCreate}
 	if s.namesFirst() {
-		err = s.listNamesFirst(ctx, rep, temps, tick, visit)
+		err = s.listNamesFirst(ctx, rep, p.temps, p.tick, p.visit)
 	} else {
-		err = storage.List(ctx, s.fs, storage.ListOptions{Dir: s.opts.Dir}, visit)
+		err = storage.List(ctx, s.fs, storage.ListOptions{Dir: s.opts.Dir}, p.visit)
 	}
 	if errors.Is(err, errStop) {
 		return nil, false, nil
@@ -139,23 +66,125 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 	if err != nil {
 		return nil, false, err
 	}
-	for _, g := range groups {
+	for _, g := range p.groups {
 		// Newest first; equal times by path, so the plan is deterministic.
 		slices.SortFunc(g, func(a, b candidate) int { return cmp.Or(cmp.Compare(b.t, a.t), cmp.Compare(a.path, b.path)) })
 		for i, c := range g {
 			if i < s.rules[c.rule].KeepLatest {
-				keep(c.rule, c.path, KeptLatest, c.size)
+				p.keep(c.rule, c.path, KeptLatest, c.size)
 				continue
 			}
-			s.decideAge(ctx, rep, now, c, &del)
+			p.decideAge(c)
 		}
 	}
-	if s.opts.MaxDeletes > 0 || s.opts.MaxBytes > 0 {
+	if s.opts.Budget.Files > 0 || s.opts.Budget.Bytes > 0 {
 		// A budget cuts the plan somewhere: sort it, so that a dry run and
 		// the real run cut in the same place.
-		slices.SortFunc(del, func(a, b candidate) int { return strings.Compare(a.path, b.path) })
+		slices.SortFunc(p.del, func(a, b candidate) int { return strings.Compare(a.path, b.path) })
 	}
-	return s.budget(rep, del), true, nil
+	return s.budget(rep, p.del), true, nil
+}
+
+// tick counts a listed file and, every 1024, checks ctx and the time
+// budget.
+func (p *planner) tick() error {
+	if p.n++; p.n%1024 == 0 {
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+		if b := p.s.opts.Budget.Time; b > 0 && time.Since(p.started) > b {
+			p.rep.Stopped = StoppedTime
+			return errStop
+		}
+	}
+	return nil
+}
+
+func (p *planner) keep(ri int32, path, reason string, size int64) {
+	p.rep.Kept.Add(reason, size)
+	p.s.event(p.ctx, Event{Action: ActionKeep, Path: path, Rule: p.s.ruleName(candidate{rule: ri}), Reason: reason, Size: size})
+}
+
+// visit decides one listed entry.
+func (p *planner) visit(e storage.Entry) error {
+	if e.Type.IsDir() {
+		return nil
+	}
+	if err := p.tick(); err != nil {
+		return err
+	}
+	temp := p.temps && storage.IsTempName(e.Path)
+	ri := int32(-1)
+	if !temp {
+		ri = p.s.match(e.Path)
+	}
+	switch {
+	case !e.Type.IsRegular():
+		if ri >= 0 {
+			p.keep(ri, e.Path, KeptNotRegular, 0)
+		}
+		return nil
+	case temp:
+		p.rep.Scanned.Add(e.Size)
+		if p.s.opts.TempMaxAge >= 0 && storage.OlderThan(p.now, e.ModTime, p.s.opts.TempMaxAge) {
+			p.del = append(p.del, candidate{path: e.Path, size: e.Size, t: e.ModTime.UnixNano(), rule: -1})
+		} else {
+			p.rep.Kept.Add(KeptInFlight, e.Size)
+		}
+		return nil
+	}
+	p.rep.Scanned.Add(e.Size)
+	if ri >= 0 {
+		p.rep.Matched.Add(e.Size)
+		p.matched(e, ri)
+	}
+	return nil
+}
+
+// matched decides a regular file rule ri matched.
+func (p *planner) matched(e storage.Entry, ri int32) {
+	r := &p.s.rules[ri]
+	reason := ""
+	switch {
+	case storage.MatchAny(p.s.opts.Protected, e.Path):
+		reason = KeptProtected
+	case storage.MatchAny(r.Exclude, e.Path):
+		reason = KeptExcluded
+	case storage.ValidPath(e.Path) != nil:
+		reason = KeptUnsafe
+	}
+	t, ok := e.ModTime, true
+	if reason == "" && r.TimeFromName != nil {
+		if t, ok = r.TimeFromName(e.Path); !ok {
+			reason = KeptNoTime
+		}
+	}
+	if reason != "" {
+		p.keep(ri, e.Path, reason, e.Size)
+		return
+	}
+	c := candidate{path: e.Path, size: e.Size, t: t.UnixNano(), rule: ri}
+	if r.KeepLatest == 0 {
+		p.decideAge(c)
+		return
+	}
+	g := path.Dir(e.Path)
+	if r.Group != nil {
+		g = r.Group(e.Path)
+	}
+	k := groupKey{ri, g}
+	p.groups[k] = append(p.groups[k], c)
+}
+
+// decideAge plans c if it is older than its rule's MaxAge (or the rule
+// has none), and keeps it as young otherwise.
+func (p *planner) decideAge(c candidate) {
+	maxAge := p.s.rules[c.rule].MaxAge
+	if maxAge == 0 || storage.OlderThan(p.now, time.Unix(0, c.t), maxAge) {
+		p.del = append(p.del, c)
+		return
+	}
+	p.keep(c.rule, c.path, KeptYoung, c.size)
 }
 
 // namesFirst reports whether the sweep should measure, in its listing,
@@ -201,26 +230,16 @@ func (s *Sweeper) listNamesFirst(ctx context.Context, rep *Report, temps bool, t
 	return storage.Restat(ctx, s.fs, need, func(_ int, e storage.Entry) error { return visit(e) })
 }
 
-func (s *Sweeper) decideAge(ctx context.Context, rep *Report, now time.Time, c candidate, del *[]candidate) {
-	maxAge := s.rules[c.rule].MaxAge
-	if maxAge == 0 || storage.OlderThan(now, time.Unix(0, c.t), maxAge) {
-		*del = append(*del, c)
-		return
-	}
-	rep.Kept.Add(KeptYoung, c.size)
-	s.event(ctx, Event{Action: ActionKeep, Path: c.path, Rule: s.ruleName(c), Reason: KeptYoung, Size: c.size})
-}
-
-// budget cuts the plan at MaxDeletes and MaxBytes, in plan order.
+// budget cuts the plan at the files and bytes budgets, in plan order.
 func (s *Sweeper) budget(rep *Report, del []candidate) []candidate {
 	var bytes int64
 	for i, c := range del {
 		stop := ""
 		switch {
-		case s.opts.MaxDeletes > 0 && i >= s.opts.MaxDeletes:
-			stop = StoppedMaxDeletes
-		case s.opts.MaxBytes > 0 && bytes+c.size > s.opts.MaxBytes:
-			stop = StoppedMaxBytes
+		case s.opts.Budget.Files > 0 && i >= s.opts.Budget.Files:
+			stop = StoppedFiles
+		case s.opts.Budget.Bytes > 0 && bytes+c.size > s.opts.Budget.Bytes:
+			stop = StoppedBytes
 		}
 		if stop != "" {
 			rep.Stopped = stop

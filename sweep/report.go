@@ -38,9 +38,9 @@ const (
 
 // Values of Report.Stopped.
 const (
-	StoppedMaxDeletes  = "max_deletes"
-	StoppedMaxBytes    = "max_bytes"
-	StoppedMaxDuration = "max_duration"
+	StoppedFiles = "budget_files"
+	StoppedBytes = "budget_bytes"
+	StoppedTime  = "budget_time"
 )
 
 // Report is the result of one sweep. In a dry run, Deleted counts

@@ -174,7 +174,7 @@ func TestDryRunAndRealRunSamePlan(t *testing.T) {
 		before := files(t, fsys)
 		collect := func(dry bool) ([]string, *sweep.Report) {
 			var got []string
-			s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "qr_codes/**", MaxAge: 7 * day}}, Now: clock, DryRun: dry, MaxDeletes: 5,
+			s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "qr_codes/**", MaxAge: 7 * day}}, Now: clock, DryRun: dry, Budget: sweep.Budget{Files: 5},
 				OnEvent: func(e sweep.Event) {
 					if e.Action == "delete" || e.Action == "would_delete" {
 						got = append(got, e.Path)
@@ -190,7 +190,7 @@ func TestDryRunAndRealRunSamePlan(t *testing.T) {
 		assert.Equal(t, dry, real)
 		assert.Len(t, real, 5)
 		assert.Equal(t, drep.Deleted, rrep.Deleted)
-		assert.Equal(t, sweep.StoppedMaxDeletes, rrep.Stopped)
+		assert.Equal(t, sweep.StoppedFiles, rrep.Stopped)
 		assert.True(t, drep.DryRun)
 		assert.Equal(t, len(before)-5, len(files(t, fsys)))
 		assert.Positive(t, rrep.Kept[sweep.KeptBudget].Files)
@@ -203,17 +203,17 @@ func TestBudgets(t *testing.T) {
 	for i := range 10 {
 		put(t, fsys, "q/"+string(rune('a'+i))+".png", 100, 10*day)
 	}
-	s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, MaxBytes: 350})
+	s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, Budget: sweep.Budget{Bytes: 350}})
 	rep, err := s.Sweep(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, sweep.StoppedMaxBytes, rep.Stopped)
+	assert.Equal(t, sweep.StoppedBytes, rep.Stopped)
 	assert.Equal(t, 3, rep.Deleted.Files)
 	assert.Len(t, files(t, fsys), 7)
 
-	s = sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, MaxDuration: time.Nanosecond})
+	s = sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, Budget: sweep.Budget{Time: time.Nanosecond}})
 	rep, err = s.Sweep(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, sweep.StoppedMaxDuration, rep.Stopped)
+	assert.Equal(t, sweep.StoppedTime, rep.Stopped)
 	assert.Zero(t, rep.Deleted.Files)
 	assert.Len(t, files(t, fsys), 7)
 }
@@ -439,9 +439,9 @@ func TestTimeBudgetWhileListingNames(t *testing.T) {
 		put(t, rfs, fmt.Sprintf("pics/%d/%04d.jpg", i%4, i), 1, 400*day)
 	}
 	put(t, rfs, "q/old.png", 1, 30*day)
-	rep, err := sweep.New(rfs, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, MaxDuration: time.Nanosecond}).Sweep(t.Context())
+	rep, err := sweep.New(rfs, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, Budget: sweep.Budget{Time: time.Nanosecond}}).Sweep(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, sweep.StoppedMaxDuration, rep.Stopped)
+	assert.Equal(t, sweep.StoppedTime, rep.Stopped)
 	assert.LessOrEqual(t, rep.Unmeasured, 1024, "the listing went on past the budget")
 	assert.Zero(t, rep.Deleted.Files)
 	_, err = rfs.Stat("q/old.png")

@@ -76,9 +76,17 @@ func unsafeReason(p string) string {
 	case p[len(p)-1] == '/':
 		return "trailing slash"
 	}
-	// One pass over the bytes; for an all-ASCII path (the common key) it
-	// checks the segments too, reporting their reasons only after every
-	// byte passed, so the reason does not depend on the path's length.
+	if reason, ascii := asciiReason(p); reason != "" || ascii {
+		return reason
+	}
+	return unicodeReason(p)
+}
+
+// asciiReason makes one pass over p's bytes and refuses the bytes no
+// stored path holds; for an all-ASCII path (the common key, ascii) it
+// checks the segments too, reporting their reasons only after every byte
+// passed, so the reason does not depend on the path's length.
+func asciiReason(p string) (reason string, ascii bool) {
 	ascii, start, segReason := true, 0, ""
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -92,23 +100,30 @@ func unsafeReason(p string) string {
 			}
 			start = i + 1
 		case c == 0:
-			return "NUL character"
+			return "NUL character", false
 		case c == '\\':
-			return "backslash"
+			return "backslash", false
 		case c == ':':
-			return "colon (drive letter or stream name)"
+			return "colon (drive letter or stream name)", false
 		case c < 0x20 || c == 0x7f:
-			return "control character"
+			return "control character", false
 		default: // c >= utf8.RuneSelf
 			ascii = false
 		}
 	}
-	if ascii {
-		if segReason == "" {
-			segReason = unsafeSegment(p[start:], true)
-		}
-		return segReason
+	if !ascii {
+		return "", false
 	}
+	if segReason == "" {
+		segReason = unsafeSegment(p[start:], true)
+	}
+	return segReason, true
+}
+
+// unicodeReason checks a path with non-ASCII bytes, which asciiReason
+// passed: valid UTF-8, no control or invisible formatting character, NFC,
+// and every segment.
+func unicodeReason(p string) string {
 	if !utf8.ValidString(p) {
 		return "invalid UTF-8"
 	}

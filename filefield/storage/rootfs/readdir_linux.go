@@ -45,68 +45,82 @@ func readDirHandle(d *os.Root, prefix string, skipStat func(path string) bool) (
 	var ierr error
 	cerr := rc.Control(func(fd uintptr) {
 		var st unix.Stat_t
-		for {
-			n, err := unix.Getdents(int(fd), buf)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				ierr = err
-				return
-			}
-			if n <= 0 {
-				return
-			}
+		ierr = eachRecord(int(fd), buf, func(n int) {
 			if out == nil {
 				// Records of short names take about 32 bytes: size the slice
 				// once rather than growing it ten times per directory.
 				out = make([]dirEntry, 0, n/32+1)
 			}
-			for rec := buf[:n]; len(rec) >= 19; {
-				// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
-				reclen := int(binary.NativeEndian.Uint16(rec[16:18]))
-				if reclen < 19 || reclen > len(rec) {
-					ierr = errors.New("getdents: malformed record")
-					return
-				}
-				typ, raw := rec[18], rec[19:reclen]
-				rec = rec[reclen:]
-				if i := bytes.IndexByte(raw, 0); i >= 0 {
-					raw = raw[:i]
-				}
-				if len(raw) == 0 || (raw[0] == '.' && (len(raw) == 1 || (len(raw) == 2 && raw[1] == '.'))) {
-					continue
-				}
-				path := prefix + string(raw)
-				e := dirEntry{path: path, name: path[len(prefix):]}
-				if typ != unix.DT_REG && typ != unix.DT_DIR && typ != unix.DT_UNKNOWN || typ == unix.DT_REG && skipStat != nil && skipStat(path) {
-					// Links, FIFOs, sockets, devices: typed from the record
-					// (d_type is the S_IFMT bits shifted right by 12).
-					e.typ = modeType(uint32(typ) << 12)
-					out = append(out, e)
-					continue
-				}
-				// Regular files, directories and DT_UNKNOWN: stat for size,
-				// time, identity (and type, when the record had none).
-				if err := unix.Fstatat(int(fd), e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-					if err == unix.ENOENT {
-						continue
-					}
-					ierr = &os.PathError{Op: "fstatat", Path: e.name, Err: err}
-					return
-				}
-				e.mod, e.id = time.Unix(st.Mtim.Unix()), fileID{uint64(st.Dev), st.Ino}
-				if e.typ = modeType(st.Mode); e.typ == 0 {
-					e.size = st.Size
-				}
+		}, func(typ uint8, raw []byte) error {
+			path := prefix + string(raw)
+			e := dirEntry{path: path, name: path[len(prefix):]}
+			if typ != unix.DT_REG && typ != unix.DT_DIR && typ != unix.DT_UNKNOWN || typ == unix.DT_REG && skipStat != nil && skipStat(path) {
+				// Links, FIFOs, sockets, devices: typed from the record
+				// (d_type is the S_IFMT bits shifted right by 12).
+				e.typ = modeType(uint32(typ) << 12)
 				out = append(out, e)
+				return nil
 			}
-		}
+			// Regular files, directories and DT_UNKNOWN: stat for size,
+			// time, identity (and type, when the record had none).
+			if err := unix.Fstatat(int(fd), e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				if err == unix.ENOENT {
+					return nil // removed while reading
+				}
+				return &os.PathError{Op: "fstatat", Path: e.name, Err: err}
+			}
+			e.mod, e.id = time.Unix(st.Mtim.Unix()), fileID{uint64(st.Dev), st.Ino}
+			if e.typ = modeType(st.Mode); e.typ == 0 {
+				e.size = st.Size
+			}
+			out = append(out, e)
+			return nil
+		})
 	})
 	if cerr != nil {
 		return nil, cerr
 	}
 	return out, ierr
+}
+
+// eachRecord reads the directory open as fd with getdents into buf and
+// calls fn with the type and name of every record but "." and "..";
+// first, when not nil, learns the size of the first read.
+func eachRecord(fd int, buf []byte, first func(n int), fn func(typ uint8, name []byte) error) error {
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return nil
+		}
+		if first != nil {
+			first(n)
+			first = nil
+		}
+		for rec := buf[:n]; len(rec) >= 19; {
+			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+			reclen := int(binary.NativeEndian.Uint16(rec[16:18]))
+			if reclen < 19 || reclen > len(rec) {
+				return errors.New("getdents: malformed record")
+			}
+			typ, raw := rec[18], rec[19:reclen]
+			rec = rec[reclen:]
+			if i := bytes.IndexByte(raw, 0); i >= 0 {
+				raw = raw[:i]
+			}
+			if len(raw) == 0 || (raw[0] == '.' && (len(raw) == 1 || (len(raw) == 2 && raw[1] == '.'))) {
+				continue
+			}
+			if err := fn(typ, raw); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // statNames stats names inside the directory open as d with one

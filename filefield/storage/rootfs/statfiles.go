@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io/fs"
@@ -18,63 +19,20 @@ import (
 // link followed on the way, one fstatat per name on Linux), by several
 // workers at once as in ListFiles; fn is called from the calling goroutine.
 func (r *Fs) StatFiles(ctx context.Context, paths []string, fn func(i int, e storage.Entry) error) error {
-	type group struct {
-		dir    string
-		lo, hi int // paths[lo:hi]
-	}
-	var groups []group
-	for i, p := range paths {
-		p = slash(p)
-		if base := p[strings.LastIndexByte(p, '/')+1:]; base == "." || base == ".." || base == "" {
-			return &storage.PathError{Op: "stat", Path: p, Err: storage.ErrUnsafePath}
-		}
-		d := path.Dir(p)
-		if n := len(groups); n > 0 && groups[n-1].dir == d {
-			groups[n-1].hi = i + 1
-			continue
-		}
-		groups = append(groups, group{dir: d, lo: i, hi: i + 1})
-	}
-	type stat struct {
-		i    int
-		size int64
-		mod  time.Time
-		typ  fs.FileMode
-	}
-	type result struct {
-		stats []stat
-		err   error
+	groups, err := statGroups(paths)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan group)
-	results := make(chan result)
+	jobs := make(chan statGroup)
+	results := make(chan statResult)
 	var wg sync.WaitGroup
 	for range min(len(groups), syscallWorkers()) {
 		wg.Go(func() {
 			for g := range jobs {
-				res := result{stats: make([]stat, 0, g.hi-g.lo)}
-				d, err := r.openDir(g.dir)
-				if errors.Is(err, fs.ErrNotExist) {
-					err = nil // the directory is gone, and its files with it
-				} else if err == nil {
-					names := make([]string, g.hi-g.lo)
-					for j, p := range paths[g.lo:g.hi] {
-						p = slash(p)
-						names[j] = p[strings.LastIndexByte(p, '/')+1:]
-					}
-					err = statNames(d, names, func(j int, size int64, mod time.Time, typ fs.FileMode) {
-						res.stats = append(res.stats, stat{g.lo + j, size, mod, typ})
-					})
-					r.closeDir(d)
-				}
-				if pe := (*os.PathError)(nil); errors.As(err, &pe) && !strings.Contains(pe.Path, "/") {
-					res.err = wrap("stat", path.Join(g.dir, pe.Path), pe.Err)
-				} else if err != nil {
-					res.err = wrap("stat", g.dir, err)
-				}
 				select {
-				case results <- res:
+				case results <- r.statGroup(paths, g):
 				case <-ctx.Done():
 				}
 			}
@@ -90,25 +48,23 @@ func (r *Fs) StatFiles(ctx context.Context, paths []string, fn func(i int, e sto
 			}
 		}
 	})
-	var err error
 	for range groups {
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		var res result
+		var res statResult
 		select {
 		case res = <-results:
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
-		if err == nil {
-			err = res.err
+		if err = cmp.Or(err, res.err); err != nil {
+			break
 		}
 		for _, s := range res.stats {
-			if err != nil {
+			if err = fn(s.i, storage.Entry{Path: paths[s.i], Size: s.size, ModTime: s.mod, Type: s.typ}); err != nil {
 				break
 			}
-			err = fn(s.i, storage.Entry{Path: paths[s.i], Size: s.size, ModTime: s.mod, Type: s.typ})
 		}
 		if err != nil {
 			break
@@ -117,4 +73,68 @@ func (r *Fs) StatFiles(ctx context.Context, paths []string, fn func(i int, e sto
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// statGroup is a run of adjacent paths in one directory: paths[lo:hi].
+type statGroup struct {
+	dir    string
+	lo, hi int
+}
+
+// statGroups splits paths into runs by directory, refusing a path whose
+// last segment could be a directory's own name ("", ".", "..").
+func statGroups(paths []string) ([]statGroup, error) {
+	var groups []statGroup
+	for i, p := range paths {
+		p = slash(p)
+		if base := p[strings.LastIndexByte(p, '/')+1:]; base == "." || base == ".." || base == "" {
+			return nil, &storage.PathError{Op: "stat", Path: p, Err: storage.ErrUnsafePath}
+		}
+		d := path.Dir(p)
+		if n := len(groups); n > 0 && groups[n-1].dir == d {
+			groups[n-1].hi = i + 1
+			continue
+		}
+		groups = append(groups, statGroup{dir: d, lo: i, hi: i + 1})
+	}
+	return groups, nil
+}
+
+type stat struct {
+	i    int
+	size int64
+	mod  time.Time
+	typ  fs.FileMode
+}
+
+type statResult struct {
+	stats []stat
+	err   error
+}
+
+// statGroup stats one group's files through a verified handle on their
+// directory. A directory that is gone took its files with it.
+func (r *Fs) statGroup(paths []string, g statGroup) statResult {
+	res := statResult{stats: make([]stat, 0, g.hi-g.lo)}
+	d, err := r.openDir(g.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return res
+	}
+	if err == nil {
+		names := make([]string, g.hi-g.lo)
+		for j, p := range paths[g.lo:g.hi] {
+			p = slash(p)
+			names[j] = p[strings.LastIndexByte(p, '/')+1:]
+		}
+		err = statNames(d, names, func(j int, size int64, mod time.Time, typ fs.FileMode) {
+			res.stats = append(res.stats, stat{g.lo + j, size, mod, typ})
+		})
+		r.closeDir(d)
+	}
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) && !strings.Contains(pe.Path, "/") {
+		res.err = wrap("stat", path.Join(g.dir, pe.Path), pe.Err)
+	} else if err != nil {
+		res.err = wrap("stat", g.dir, err)
+	}
+	return res
 }
