@@ -19,7 +19,7 @@ import (
 // file is left, and at most the one stale file remains.
 func TestFaultInjection(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, base afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, base afero.Fs, _ string) {
 		ctx := t.Context()
 		setup := filefield.New("pics", base, filefield.Options{Dir: "pics"})
 		old, err := setup.Save(ctx, upload("old"))

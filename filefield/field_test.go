@@ -23,7 +23,7 @@ import (
 // one exists.
 func TestReplaceCommitLeavesOnlyNewFile(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		pics := filefield.New("profile_pics", fsys, filefield.Options{Dir: "profile_pics"})
 		first, err := pics.Save(ctx, upload("first"))
@@ -48,7 +48,7 @@ func TestReplaceCommitLeavesOnlyNewFile(t *testing.T) {
 
 func TestReplaceRollbackKeepsOldFile(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		pics := filefield.New("profile_pics", fsys, filefield.Options{Dir: "profile_pics"})
 		first, err := pics.Save(ctx, upload("first"))
@@ -68,7 +68,7 @@ func TestReplaceRollbackKeepsOldFile(t *testing.T) {
 // The seed's QR case: generating twice leaves one file per user.
 func TestQRCodeOnePerOwner(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		qr := filefield.New("qr_codes", fsys, filefield.Options{Dir: "qr_codes/{owner}"})
 		current := map[string]string{}
@@ -102,7 +102,7 @@ func TestIdenticalUploadsGetDifferentNames(t *testing.T) {
 
 func TestRejectionsLeaveNothing(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics/{owner}", MaxSize: 1000})
 		tests := []struct {
@@ -233,7 +233,7 @@ func TestFailedDeleteAfterCommitIsReportedNotRaised(t *testing.T) {
 
 func TestCancelledContextLeavesNothing(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
 		old, err := f.Save(t.Context(), upload("old"))
 		require.NoError(t, err)
@@ -263,7 +263,7 @@ func (c *cancelReader) Read(p []byte) (int, error) {
 
 func TestParallelReplaces(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics/{owner}"})
 		var wg sync.WaitGroup
@@ -296,7 +296,7 @@ func TestParallelReplaces(t *testing.T) {
 
 func TestHashNamesShareAndSurviveRollback(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, hashNamesShareAndSurviveRollback)
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) { hashNamesShareAndSurviveRollback(t, fsys) })
 }
 
 func hashNamesShareAndSurviveRollback(t *testing.T, fsys afero.Fs) {

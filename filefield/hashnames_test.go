@@ -13,6 +13,7 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
 )
 
@@ -31,7 +32,7 @@ func refsFromDB(db *sql.DB) filefield.RefChecker {
 // The rollback must not delete the file B's committed row uses.
 func TestHashNamesRollbackKeepsAFileACommittedRowUses(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		db := openDB(t)
 		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", HashNames: true, Refs: refsFromDB(db)})
@@ -52,7 +53,7 @@ func TestHashNamesRollbackKeepsAFileACommittedRowUses(t *testing.T) {
 // any age rule) would delete it while the new row's transaction is open.
 func TestHashNamesReuseRenewsTheFileAge(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		hashReuseRenewsAge(t, fsys, fsys)
 	})
 	t.Run("S3 without settable times", func(t *testing.T) {
@@ -93,12 +94,12 @@ func hashReuseRenewsAge(t *testing.T, backdate, fsys afero.Fs) {
 func TestIdenticalUploadsRaceOneCreates(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends {
-		if b.name != "RootFs" && b.name != "S3" {
+		if b.Name != "RootFs" && b.Name != "S3" {
 			continue // no atomic create-only rename or write there
 		}
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fsys := b.new(t)
+			fsys, _ := b.New(t)
 			for round := range 5 {
 				var mu sync.Mutex
 				stores := 0
@@ -138,7 +139,7 @@ func TestIdenticalUploadsRaceOneCreates(t *testing.T) {
 // recently stored one stays for the orphan finder.
 func TestHashNamesDeleteOnlyUnsharedOldFiles(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		db := openDB(t)
 		_, err := db.Exec(`INSERT INTO users (id, picture) VALUES (2, '')`)

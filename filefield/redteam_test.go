@@ -30,9 +30,9 @@ func rtThumb(p string) string { return "thumbs/" + p[strings.LastIndexByte(p, '/
 func TestRedteamHashNamesReuseKeepsCompanions(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends[:3] {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fsys := b.new(t)
+			fsys, _ := b.New(t)
 			var field *filefield.Field
 			var reused *filefield.Change
 			var once sync.Once
@@ -79,9 +79,9 @@ func TestRedteamHashNamesReuseKeepsCompanions(t *testing.T) {
 func TestRedteamHashNamesOtherProcessReuseKeepsCompanions(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends[:3] {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fsys := b.new(t)
+			fsys, _ := b.New(t)
 			var path string
 			var once sync.Once
 			refs := filefield.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
@@ -232,7 +232,7 @@ func TestRedteamHostileOldPaths(t *testing.T) {
 // may still commit deletes nothing inside ReuseGrace.
 func TestRedteamHashNamesConcurrentIdenticalUploads(t *testing.T) {
 	t.Parallel()
-	fsys := backends[0].new(t)
+	fsys, _ := backends[0].New(t)
 	field := filefield.New("pics", fsys, filefield.Options{
 		Dir: "pics", HashNames: true,
 		Refs: filefield.RefCheckerFunc(func(context.Context, string) (bool, error) { return false, nil }),

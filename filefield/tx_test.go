@@ -13,6 +13,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
 // openDB opens a real SQLite database with a users table whose picture
@@ -84,7 +85,7 @@ func TestWithTxOnSQLite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+			storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 				ctx := t.Context()
 				db := openDB(t)
 				f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})

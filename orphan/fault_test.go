@@ -16,6 +16,7 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
 )
@@ -262,7 +263,7 @@ func TestApplyRechecksEachBatchJustBeforeIt(t *testing.T) {
 // batch.
 func TestApplyRechecksEachBatchOnS3(t *testing.T) {
 	t.Parallel()
-	fsys := backends["S3"](t)
+	fsys := s3test.Shared(t).Fs(t, "")
 	const n = 1001
 	for i := range n {
 		put(t, fsys, fmt.Sprintf("pics/%04d.jpg", i), 10, 10*day)

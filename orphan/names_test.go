@@ -29,7 +29,7 @@ func TestQuarantineMovesExactlyTheFileNamed(t *testing.T) {
 			names = append(names, n)
 		}
 	}
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		var refs []string
 		for _, n := range names {

@@ -37,29 +37,8 @@ func put(t *testing.T, fsys afero.Fs, p string, size int, age time.Duration) {
 
 func files(t *testing.T, fsys afero.Fs) []string { return storagetest.Files(t, fsys) }
 
-var backends = map[string]func(t *testing.T) afero.Fs{
-	"RootFs": func(t *testing.T) afero.Fs {
-		rfs, err := rootfs.New(t.TempDir())
-		require.NoError(t, err)
-		t.Cleanup(func() { rfs.Close() })
-		return rfs
-	},
-	"OsFs":     func(t *testing.T) afero.Fs { return afero.NewBasePathFs(afero.NewOsFs(), t.TempDir()) },
-	"MemMapFs": func(t *testing.T) afero.Fs { return afero.NewMemMapFs() },
-	"S3":       func(t *testing.T) afero.Fs { return s3test.Shared(t).Fs(t, "") },
-}
-
-// forEachBackend runs fn as a parallel subtest on a fresh backend of each
-// kind.
-func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs)) {
-	t.Helper()
-	for name, newFs := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, newFs(t))
-		})
-	}
-}
+// backends: RootFs, OsFs and MemMapFs, then a real S3 server.
+var backends = append(storagetest.LocalBackends(), s3test.Backend(""))
 
 // TestMain stops the S3 server the S3 backend starts on first use, then
 // checks that no goroutine is left (the reference workers, the parallel
@@ -78,7 +57,7 @@ func seedTree(t *testing.T, fsys afero.Fs) {
 
 func TestFindApplyOnSQLite(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		seedTree(t, fsys)
 		db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "app.db"))
 		require.NoError(t, err)
@@ -280,7 +259,7 @@ func TestSymlinksAndHostileReferences(t *testing.T) {
 
 func TestQuarantineRestorePurge(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		put(t, fsys, "pics/a.jpg", 10, 10*day)
 		require.NoError(t, afero.WriteFile(fsys, "pics/b.jpg", []byte("precious bytes"), 0o644))
 		mt := now.Add(-10 * day)
@@ -371,7 +350,7 @@ func TestLinesProviderFailsOnReadError(t *testing.T) {
 // file: a file rewritten or removed after Find is still kept.
 func TestRecheckByRelisting(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		for i := range 150 {
 			put(t, fsys, fmt.Sprintf("pics/%03d.jpg", i), 10, 10*day)
 		}
@@ -394,7 +373,7 @@ func TestRecheckByRelisting(t *testing.T) {
 // file that changed meanwhile is still caught by the re-check.
 func TestPlanJSONRoundTrip(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		seedTree(t, fsys)
 		f := orphan.New(fsys, orphan.Paths("profile_pics/a.jpg", "forum_images/d.png"), orphan.Options{Now: clock, MaxFraction: -1})
 		plan, err := f.Find(t.Context())
@@ -421,7 +400,7 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 // options deletes nothing this one would not have planned.
 func TestApplyRefusesWhatFindWouldNotPlan(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		old := 10 * day
 		paths := map[string]time.Duration{
 			"pics/ok.jpg":                      old,       // a real orphan
@@ -462,7 +441,7 @@ func TestApplyRefusesWhatFindWouldNotPlan(t *testing.T) {
 // not a valid stored path is a programming error.
 func TestOverlappingDirsScanOnce(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		for _, p := range []string{"a/b/x.jpg", "a/y.jpg", "a-b/z.jpg", "c/w.jpg"} {
 			put(t, fsys, p, 10, 10*day)
 		}
@@ -494,7 +473,7 @@ func TestOverlappingDirsScanOnce(t *testing.T) {
 // exists.
 func TestURLReferencesKeepTheirFiles(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		for _, p := range []string{"pics/a.jpg", "pics/my photo.jpg", "pics/b.png", "pics/c%20d.png", "pics/orphan.jpg"} {
 			put(t, fsys, p, 10, 10*day)
 		}
@@ -522,7 +501,7 @@ func TestURLReferencesKeepTheirFiles(t *testing.T) {
 // backend, whether the listing measured it or not.
 func TestFindReportsEveryDecision(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		seedTree(t, fsys)
 		got := map[string]string{}
 		f := orphan.New(fsys, orphan.Paths("profile_pics/a.jpg", "forum_images/d.png"), orphan.Options{

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
-	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
 	"github.com/mediaclean/mediaclean/sweep"
@@ -24,11 +23,10 @@ import (
 // the quarantine, as delete mode refuses to delete it.
 func TestQuarantineRefusesLinkedDirectories(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"RootFs", "OsFs"} {
-		t.Run(name, func(t *testing.T) {
+	for _, b := range backends[:2] {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fsys := backends[name](t)
-			dir := diskDir(t, fsys)
+			fsys, dir := b.New(t)
 			put(t, fsys, "real/x.png", 5, 10*day)
 			require.NoError(t, os.Symlink("real", filepath.Join(dir, "link")))
 			f := orphan.New(fsys, orphan.Paths("real/x.png"), orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1, Unreferenced: []string{"**"}})
@@ -43,28 +41,13 @@ func TestQuarantineRefusesLinkedDirectories(t *testing.T) {
 	}
 }
 
-// diskDir returns the directory under a RootFs or BasePathFs backend.
-func diskDir(t *testing.T, fsys afero.Fs) string {
-	t.Helper()
-	switch v := fsys.(type) {
-	case *rootfs.Fs:
-		return v.Root().Name()
-	case *afero.BasePathFs:
-		p, err := v.RealPath("/")
-		require.NoError(t, err)
-		return p
-	}
-	t.Fatalf("no directory under %T", fsys)
-	return ""
-}
-
 // After a run with a quarantine, the usual run without one (the same cron
 // line minus --quarantine) and a sweep of everything leave the quarantine
 // alone: its files keep their old times, so they would be orphans and
 // old, but no listing sees them.
 func TestPlainRunsLeaveTheQuarantineAlone(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		put(t, fsys, "pics/ref.jpg", 10, 10*day)
 		put(t, fsys, "pics/orphan.jpg", 20, 10*day)
@@ -104,7 +87,7 @@ func TestPlainRunsLeaveTheQuarantineAlone(t *testing.T) {
 // starts with it, and keeps it.
 func TestReferenceFilesKeepNamesWithSpaces(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		names := []string{"pics/ lead.jpg", "pics/\u00a0nbsp.jpg", "pics/\u3000wide.jpg", "pics/a\u00a0b.jpg"}
 		for _, p := range names {
 			put(t, fsys, p, 3, 10*day)
@@ -125,7 +108,7 @@ func TestReferenceFilesKeepNamesWithSpaces(t *testing.T) {
 // one, so the padded reference still keeps its file.
 func TestPaddedReferencesKeepTheirFiles(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		put(t, fsys, "pics/a.jpg", 3, 10*day)
 		put(t, fsys, "pics/b.jpg", 3, 10*day)
 		f := orphan.New(fsys, orphan.Paths("pics/a.jpg                    ", "  pics/c.jpg  "), orphan.Options{Now: clock, MaxFraction: -1})
@@ -142,7 +125,7 @@ func TestPaddedReferencesKeepTheirFiles(t *testing.T) {
 // true figures are.
 func TestApplyTrustsNoFigureOfAPlan(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		for i := range 10 {
 			put(t, fsys, "pics/"+string(rune('a'+i))+".jpg", 100, 10*day)
@@ -189,11 +172,11 @@ func TestApplyTrustsNoFigureOfAPlan(t *testing.T) {
 // regular file where the file's directory should be.
 func TestRestoreReportsWhatItCannotPutBack(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"RootFs", "OsFs", "MemMapFs"} {
-		t.Run(name, func(t *testing.T) {
+	for _, b := range backends[:3] {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			fsys := backends[name](t)
+			fsys, dir := b.New(t)
 			for _, p := range []string{"a/taken.jpg", "a/link.jpg", "b/x.jpg", "a/ok.jpg"} {
 				put(t, fsys, p, 4, 10*day)
 			}
@@ -206,8 +189,8 @@ func TestRestoreReportsWhatItCannotPutBack(t *testing.T) {
 			put(t, fsys, "a/taken.jpg", 9, 0) // a new upload took the path
 			require.NoError(t, fsys.Remove("b"))
 			put(t, fsys, "b", 1, 0) // a file where the directory was
-			if name != "MemMapFs" {
-				require.NoError(t, os.Symlink("nowhere", filepath.Join(diskDir(t, fsys), "a", "link.jpg")))
+			if dir != "" {
+				require.NoError(t, os.Symlink("nowhere", filepath.Join(dir, "a", "link.jpg")))
 			} else {
 				put(t, fsys, "a/link.jpg", 1, 0)
 			}
@@ -231,7 +214,7 @@ func TestRestoreReportsWhatItCannotPutBack(t *testing.T) {
 // delete mode: not a failure.
 func TestFileGoneBeforeItsMoveIsNotAFailure(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		put(t, fsys, "pics/ref.jpg", 1, 10*day)
 		put(t, fsys, "pics/a.jpg", 1, 10*day)
@@ -256,7 +239,7 @@ func TestFileGoneBeforeItsMoveIsNotAFailure(t *testing.T) {
 // of the root, whatever the plan says.
 func TestApplyRefusesHostilePlans(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		ctx := t.Context()
 		put(t, fsys, "pics/ref.jpg", 1, 10*day)
 		put(t, fsys, "pics/orphan.jpg", 1, 10*day)

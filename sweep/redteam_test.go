@@ -32,9 +32,9 @@ import (
 func TestRedteamSweepSwapToSpecialFileBeforeRemoval(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends[:2] {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fsys, dir := b.new(t)
+			fsys, dir := b.New(t)
 			old := time.Now().Add(-30 * 24 * time.Hour)
 			for _, p := range []string{"qr_codes/1/a.png", "qr_codes/2/b.png", "profile_pics/live.jpg"} {
 				require.NoError(t, fsys.MkdirAll(path.Dir(p), 0o755))
@@ -95,9 +95,9 @@ func (objectStoreLike) Features() storage.Features {
 func TestRedteamSweepEmptyDirsNearRootAndQuarantine(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends[:3] {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fsys, _ := b.new(t)
+			fsys, _ := b.New(t)
 			old := time.Now().Add(-30 * 24 * time.Hour)
 			for _, p := range []string{"qr/1/a.png", "qr2/b.png", "qr/.mediaclean-quarantine/r/manifest.json"} {
 				require.NoError(t, fsys.MkdirAll(path.Dir(p), 0o755))

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/sweep"
 )
 
@@ -22,12 +23,12 @@ import (
 func TestSweepRemovesOnlyRegularFilesWithValidNames(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends {
-		if !b.disk {
+		if !b.OnDisk() {
 			continue // links and control characters need a real directory
 		}
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fsys, dir := b.new(t)
+			fsys, dir := b.New(t)
 			outside := filepath.Join(t.TempDir(), "outside.png")
 			require.NoError(t, os.WriteFile(outside, []byte("x"), 0o644))
 			for _, p := range []string{"old.png", "bad\x01name.png"} {
@@ -117,7 +118,7 @@ func TestShadowedRulesAreRefused(t *testing.T) {
 // failing check keeps the file too.
 func TestSweepKeepsReferencedFiles(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		put(t, fsys, "qr_codes/1/used.png", 1, 30*day)
 		put(t, fsys, "qr_codes/1/stale.png", 1, 30*day)
 		put(t, fsys, "qr_codes/2/unknown.png", 1, 30*day)

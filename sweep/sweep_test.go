@@ -25,37 +25,8 @@ var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func clock() time.Time { return now }
 
-type backend struct {
-	name string
-	disk bool
-	new  func(t *testing.T) (afero.Fs, string)
-}
-
-var backends = []backend{
-	{"RootFs", true, func(t *testing.T) (afero.Fs, string) {
-		dir := t.TempDir()
-		rfs, err := rootfs.New(dir)
-		require.NoError(t, err)
-		t.Cleanup(func() { rfs.Close() })
-		return rfs, dir
-	}},
-	{"OsFs", true, func(t *testing.T) (afero.Fs, string) {
-		dir := t.TempDir()
-		return afero.NewBasePathFs(afero.NewOsFs(), dir), dir
-	}},
-	{"MemMapFs", false, func(t *testing.T) (afero.Fs, string) { return afero.NewMemMapFs(), "" }},
-	{"S3", false, func(t *testing.T) (afero.Fs, string) { return s3test.Shared(t).Fs(t, ""), "" }},
-}
-
-func forEachBackend(t *testing.T, fn func(t *testing.T, fsys afero.Fs, dir string, disk bool)) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			fsys, dir := b.new(t)
-			fn(t, fsys, dir, b.disk)
-		})
-	}
-}
+// backends: RootFs, OsFs and MemMapFs, then a real S3 server.
+var backends = append(storagetest.LocalBackends(), s3test.Backend(""))
 
 // put writes a file aged age (negative: in the future).
 func put(t *testing.T, fsys afero.Fs, p string, size int, age time.Duration) {
@@ -74,7 +45,7 @@ var (
 
 func TestSweepRules(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		put(t, fsys, "qr_codes/1/old.png", 10, 8*day)
 		put(t, fsys, "qr_codes/1/young.png", 20, 6*day)
 		put(t, fsys, "qr_codes/1/future.png", 30, -3*day)
@@ -151,7 +122,7 @@ func TestSweepRules(t *testing.T) {
 // KeepLatest 1 per owner: the seed's one QR code per user.
 func TestKeepLatestPerOwner(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		put(t, fsys, "qr_codes/1/a.png", 1, 3*day)
 		put(t, fsys, "qr_codes/1/b.png", 1, 2*day)
 		put(t, fsys, "qr_codes/1/c.png", 1, 1*day)
@@ -167,7 +138,7 @@ func TestKeepLatestPerOwner(t *testing.T) {
 
 func TestDryRunAndRealRunSamePlan(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		for i := range 50 {
 			put(t, fsys, fmt.Sprintf("qr_codes/%d/%02d.png", i%5, i), i, time.Duration(i)*day/5)
 		}
@@ -199,28 +170,29 @@ func TestDryRunAndRealRunSamePlan(t *testing.T) {
 
 func TestBudgets(t *testing.T) {
 	t.Parallel()
-	fsys := afero.NewMemMapFs()
-	for i := range 10 {
-		put(t, fsys, "q/"+string(rune('a'+i))+".png", 100, 10*day)
-	}
-	s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, Budget: sweep.Budget{Bytes: 350}})
-	rep, err := s.Sweep(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, sweep.StoppedBytes, rep.Stopped)
-	assert.Equal(t, 3, rep.Deleted.Files)
-	assert.Len(t, files(t, fsys), 7)
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		for i := range 10 {
+			put(t, fsys, "q/"+string(rune('a'+i))+".png", 100, 10*day)
+		}
+		s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, Budget: sweep.Budget{Bytes: 350}})
+		rep, err := s.Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, sweep.StoppedBytes, rep.Stopped)
+		assert.Equal(t, 3, rep.Deleted.Files)
+		assert.Len(t, files(t, fsys), 7)
 
-	s = sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, Budget: sweep.Budget{Time: time.Nanosecond}})
-	rep, err = s.Sweep(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, sweep.StoppedTime, rep.Stopped)
-	assert.Zero(t, rep.Deleted.Files)
-	assert.Len(t, files(t, fsys), 7)
+		s = sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "q/**", MaxAge: day}}, Now: clock, Budget: sweep.Budget{Time: time.Nanosecond}})
+		rep, err = s.Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, sweep.StoppedTime, rep.Stopped)
+		assert.Zero(t, rep.Deleted.Files)
+		assert.Len(t, files(t, fsys), 7)
+	})
 }
 
 func TestEmptyDirsRemovedNeverRoot(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		put(t, fsys, "qr_codes/1/2026/a.png", 1, 10*day)
 		put(t, fsys, "qr_codes/2/a.png", 1, 10*day)
 		put(t, fsys, "qr_codes/2/b.png", 1, day)
@@ -247,26 +219,16 @@ func TestEmptyDirsRemovedNeverRoot(t *testing.T) {
 func TestSymlinkEscapes(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends[:2] {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			base := t.TempDir()
-			outside := filepath.Join(base, "outside")
-			media := filepath.Join(base, "media")
-			require.NoError(t, os.MkdirAll(outside, 0o755))
-			require.NoError(t, os.MkdirAll(media, 0o755))
+			fsys, media := b.New(t)
+			outside := t.TempDir()
 			secret := filepath.Join(outside, "old.png")
 			require.NoError(t, os.WriteFile(secret, []byte("secret"), 0o644))
 			require.NoError(t, os.Chtimes(secret, now.Add(-100*day), now.Add(-100*day)))
-			require.NoError(t, os.Symlink("../outside", filepath.Join(media, "link")))
+			require.NoError(t, os.Symlink(outside, filepath.Join(media, "link")))
 			require.NoError(t, os.Symlink("/", filepath.Join(media, "dir")))
 			require.NoError(t, os.Symlink(secret, filepath.Join(media, "file-link.png")))
-			var fsys afero.Fs = afero.NewBasePathFs(afero.NewOsFs(), media)
-			if b.name == "RootFs" {
-				rfs, err := rootfs.New(media)
-				require.NoError(t, err)
-				defer rfs.Close()
-				fsys = rfs
-			}
 			s := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: time.Nanosecond}}, Now: clock, RemoveEmptyDirs: true})
 			rep, err := s.Sweep(t.Context())
 			require.NoError(t, err)
@@ -318,33 +280,35 @@ func TestDeepChain(t *testing.T) {
 
 func TestFailedDeletesAreReported(t *testing.T) {
 	t.Parallel()
-	mem := afero.NewMemMapFs()
-	for i := range 5 {
-		put(t, mem, "q/"+string(rune('a'+i))+".png", 10, 10*day)
-	}
-	ffs := storagetest.NewFaultFs(mem, storagetest.Fault{Kind: storagetest.OpRemove, N: 2, Sticky: true})
-	rep, err := sweep.New(ffs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock, Concurrency: 1}).Sweep(t.Context())
-	require.ErrorIs(t, err, sweep.ErrDeleteFailed)
-	assert.Equal(t, 1, rep.Deleted.Files)
-	assert.Equal(t, 4, rep.Failed.Files)
-	assert.Len(t, rep.Failures, 4)
-	assert.Len(t, files(t, mem), 4)
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, mem afero.Fs, _ string) {
+		for i := range 5 {
+			put(t, mem, "q/"+string(rune('a'+i))+".png", 10, 10*day)
+		}
+		ffs := storagetest.NewFaultFs(mem, storagetest.Fault{Kind: storagetest.OpRemove, N: 2, Sticky: true})
+		rep, err := sweep.New(ffs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock, Concurrency: 1}).Sweep(t.Context())
+		require.ErrorIs(t, err, sweep.ErrDeleteFailed)
+		assert.Equal(t, 1, rep.Deleted.Files)
+		assert.Equal(t, 4, rep.Failed.Files)
+		assert.Len(t, rep.Failures, 4)
+		assert.Len(t, files(t, mem), 4)
+	})
 }
 
 func TestListingErrorDeletesNothing(t *testing.T) {
 	t.Parallel()
-	mem := afero.NewMemMapFs()
-	put(t, mem, "q/a.png", 10, 10*day)
-	ffs := storagetest.NewFaultFs(mem, storagetest.Fault{Kind: storagetest.OpList, N: 1})
-	_, err := sweep.New(ffs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock}).Sweep(t.Context())
-	require.ErrorIs(t, err, syscall.ENOSPC)
-	assert.Equal(t, []string{"q/a.png"}, files(t, mem))
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, mem afero.Fs, _ string) {
+		put(t, mem, "q/a.png", 10, 10*day)
+		ffs := storagetest.NewFaultFs(mem, storagetest.Fault{Kind: storagetest.OpList, N: 1})
+		_, err := sweep.New(ffs, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock}).Sweep(t.Context())
+		require.ErrorIs(t, err, syscall.ENOSPC)
+		assert.Equal(t, []string{"q/a.png"}, files(t, mem))
 
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err = sweep.New(mem, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock}).Sweep(ctx)
-	require.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, []string{"q/a.png"}, files(t, mem))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err = sweep.New(mem, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: day}}, Now: clock}).Sweep(ctx)
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, []string{"q/a.png"}, files(t, mem))
+	})
 }
 
 func TestNewRefusesRuleThatDeletesEverything(t *testing.T) {
@@ -478,7 +442,7 @@ func TestDirOutsideTheRootIsRefused(t *testing.T) {
 // from the key. Every file here is new by mtime; only the names are old.
 func TestTimeFromName(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, fsys afero.Fs, _ string, _ bool) {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
 		for _, p := range []string{"qr/20261101T000000Z-a.png", "qr/20261124T000000Z-b.png", "qr/no-date.png"} {
 			storagetest.WriteFile(t, fsys, p, []byte("x"), time.Time{})
 		}
@@ -505,10 +469,10 @@ func TestTimeFromName(t *testing.T) {
 func TestSweepUnderFaults(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends[:3] {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			for n := 1; ; n++ {
-				base, _ := b.new(t)
+				base, _ := b.New(t)
 				put(t, base, "qr/1/old.png", 3, 10*day)
 				put(t, base, "qr/2/old.png", 4, 10*day)
 				put(t, base, "qr/1/young.png", 5, day)

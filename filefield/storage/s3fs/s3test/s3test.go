@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
 // Version is the versitygw release the tests run against.
@@ -291,3 +292,14 @@ func (cc *countingClient) Do(r *http.Request) (*http.Response, error) {
 
 // Afero is a convenience: s.Fs(tb, "") as an afero.Fs.
 func (s *Server) Afero(tb testing.TB) afero.Fs { return s.Fs(tb, "") }
+
+// Backend returns the S3 backend of a storagetest matrix: each New makes
+// an s3fs.Fs on a fresh bucket of the shared server (under prefix), as
+// Shared(t).Fs(t, prefix) does. It has no directory.
+//
+//	backends := append(storagetest.LocalBackends(), s3test.Backend(""))
+func Backend(prefix string) storagetest.Backend {
+	return storagetest.Backend{Name: "S3", New: func(t *testing.T) (afero.Fs, string) {
+		return Shared(t).Fs(t, prefix), ""
+	}}
+}
