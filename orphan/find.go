@@ -186,7 +186,9 @@ func (f *Finder) excludedByName(p string) string {
 		return KeptExcluded
 	case storage.IsTempName(p):
 		return KeptInFlight
-	case storage.ValidPath(p) != nil || (len(f.opts.Shapes) > 0 && !storage.MatchAny(f.opts.Shapes, p)):
+	case storage.ValidPath(p) != nil:
+		return KeptUnsafe
+	case len(f.opts.Shapes) > 0 && !storage.MatchAny(f.opts.Shapes, p):
 		return KeptUnrecognised
 	case storage.MatchAny(f.opts.Protected, p):
 		return KeptProtected

@@ -12,11 +12,12 @@ import (
 // filefield) have its values.
 const (
 	KeptReferenced   = storage.KeptReferenced
-	KeptYoung        = "young"
+	KeptYoung        = storage.KeptYoung
 	KeptProtected    = storage.KeptProtected // matches Options.Protected
 	KeptExcluded     = "excluded"            // outside Options.Dirs
-	KeptInFlight     = "in_flight"           // a filefield temp file
-	KeptUnrecognised = "unrecognised"        // not a valid stored path, or matches no Options.Shapes
+	KeptInFlight     = storage.KeptInFlight  // a filefield temp file
+	KeptUnsafe       = storage.KeptUnsafe    // not a valid stored path: never touched
+	KeptUnrecognised = "unrecognised"        // a valid path that matches no Options.Shapes
 	KeptChanged      = storage.KeptChanged   // Apply: the file changed since Find
 	KeptGone         = storage.KeptGone      // Apply: the file was gone already
 	KeptNotRegular   = storage.KeptNotRegular

@@ -9,12 +9,12 @@ import (
 // Reasons a matched file is kept, the keys of Report.Kept. Those shared
 // with the storage layer (and orphan and filefield) have its values.
 const (
-	KeptYoung      = "young"                // not older than the rule's MaxAge (or a future time)
+	KeptYoung      = storage.KeptYoung      // not older than the rule's MaxAge (or a future time)
 	KeptLatest     = "latest"               // among the KeepLatest newest of its group
 	KeptProtected  = storage.KeptProtected  // matches Options.Protected
 	KeptExcluded   = "excluded"             // matches the rule's Exclude
 	KeptUnsafe     = storage.KeptUnsafe     // not a valid stored path
-	KeptInFlight   = "in_flight"            // a filefield temp file younger than TempMaxAge
+	KeptInFlight   = storage.KeptInFlight   // a filefield temp file younger than TempMaxAge
 	KeptBudget     = "budget"               // a budget was reached first
 	KeptNoTime     = "no_time"              // TimeFromName could not read a time
 	KeptNotRegular = storage.KeptNotRegular // a symlink, FIFO, socket or device

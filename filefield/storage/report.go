@@ -98,3 +98,10 @@ const (
 	KeptReferenced  = "referenced"   // a row still references it
 	KeptCheckFailed = "check_failed" // the reference check failed: kept, fail closed
 )
+
+// Reasons sweep and orphan keep a file they scanned, with the same
+// meaning in both.
+const (
+	KeptYoung    = "young"     // not older than the age boundary (see OlderThan), or dated in the future
+	KeptInFlight = "in_flight" // a temp file of a careful write still in progress
+)

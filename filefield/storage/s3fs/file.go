@@ -177,18 +177,26 @@ func (f *file) Readdir(n int) ([]os.FileInfo, error) {
 		return nil, err
 	}
 	var out []os.FileInfo
-	p := s3.NewListObjectsV2Paginator(f.fs.client, &s3.ListObjectsV2Input{Bucket: &f.fs.bucket, Prefix: &prefix, Delimiter: aws.String("/"), MaxKeys: aws.Int32(pageSize)})
+	p := s3.NewListObjectsV2Paginator(f.fs.client, &s3.ListObjectsV2Input{Bucket: &f.fs.bucket, Prefix: &prefix, Delimiter: aws.String("/"), MaxKeys: aws.Int32(pageSize), EncodingType: listEncoding})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return out, opErr(ctx, "readdir", f.name, err)
 		}
 		for _, cp := range page.CommonPrefixes {
-			name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), prefix), "/")
+			k, err := listedKey(page.EncodingType, cp.Prefix)
+			if err != nil {
+				return out, opErr(ctx, "readdir", f.name, err)
+			}
+			name := strings.TrimSuffix(strings.TrimPrefix(k, prefix), "/")
 			out = append(out, &fileInfo{name: name, isDir: true})
 		}
 		for _, o := range page.Contents {
-			name := strings.TrimPrefix(aws.ToString(o.Key), prefix)
+			k, err := listedKey(page.EncodingType, o.Key)
+			if err != nil {
+				return out, opErr(ctx, "readdir", f.name, err)
+			}
+			name := strings.TrimPrefix(k, prefix)
 			if name == "" || strings.HasSuffix(name, "/") {
 				continue
 			}

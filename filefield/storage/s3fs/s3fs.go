@@ -515,7 +515,7 @@ var errEndOfRange = errors.New("end of range")
 // folder markers some tools write are skipped. fn returns errEndOfRange
 // to stop early. path names the listing in errors.
 func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path string, fn func(storage.Entry) error) error {
-	in.Bucket, in.MaxKeys = &f.bucket, aws.Int32(pageSize)
+	in.Bucket, in.MaxKeys, in.EncodingType = &f.bucket, aws.Int32(pageSize), listEncoding
 	p := s3.NewListObjectsV2Paginator(f.client, in)
 	for p.HasMorePages() {
 		if err := ctx.Err(); err != nil {
@@ -529,7 +529,10 @@ func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path st
 			return &storage.PathError{Op: "list", Path: path, Err: err}
 		}
 		for _, o := range page.Contents {
-			k := aws.ToString(o.Key)
+			k, err := listedKey(page.EncodingType, o.Key)
+			if err != nil {
+				return &storage.PathError{Op: "list", Path: path, Err: err}
+			}
 			if strings.HasSuffix(k, "/") {
 				continue
 			}
