@@ -56,20 +56,5 @@ func (f *Field) emit(ctx context.Context, e Event) {
 	if f.opts.OnEvent != nil {
 		f.opts.OnEvent(e)
 	}
-	if f.opts.Logger == nil {
-		return
-	}
-	level := slog.LevelInfo
-	attrs := []slog.Attr{slog.String("field", e.Field), slog.String("path", e.Path)}
-	if e.Reason != "" {
-		attrs = append(attrs, slog.String("reason", e.Reason))
-	}
-	if e.Size != 0 {
-		attrs = append(attrs, slog.Int64("size", e.Size))
-	}
-	if e.Err != nil {
-		level = slog.LevelWarn
-		attrs = append(attrs, slog.String("error", e.Err.Error()))
-	}
-	f.opts.Logger.LogAttrs(ctx, level, "filefield "+string(e.Action), attrs...)
+	storage.LogEvent(ctx, f.opts.Logger, "filefield", e.Action, e.Path, e.Size, e.Reason, e.Err, slog.String("field", e.Field))
 }

@@ -104,8 +104,9 @@ type Options struct {
 	// Companions, when set, returns the stored paths of files that belong
 	// with a stored file (thumbnails, variants); they are deleted with it.
 	Companions func(path string) []string
-	// Logger receives one structured line per stored, deleted, kept or
-	// failed file. Nil means silent.
+	// Logger receives one structured line per event: stores and
+	// deletions at Info, failures at Warn, decisions to keep at Debug
+	// (see storage.LogEvent). Nil means silent.
 	Logger *slog.Logger
 	// OnEvent, when set, is called for every event, synchronously.
 	OnEvent func(Event)

@@ -50,25 +50,12 @@ type Event struct {
 	Err    error  `json:"-"`
 }
 
-// emit sends an event to a callback and a logger: one line per deletion,
-// move or failure; keeps and findings only to the callback.
+// emit sends an event to a callback and a logger.
 func emit(ctx context.Context, onEvent func(Event), log *slog.Logger, e Event) {
 	if onEvent != nil {
 		onEvent(e)
 	}
-	if log == nil || e.Action == ActionOrphan || e.Action == ActionKeep {
-		return
-	}
-	level := slog.LevelInfo
-	attrs := []slog.Attr{slog.String("path", e.Path), slog.Int64("size", e.Size)}
-	if e.Reason != "" {
-		attrs = append(attrs, slog.String("reason", e.Reason))
-	}
-	if e.Err != nil {
-		level = slog.LevelWarn
-		attrs = append(attrs, slog.String("error", e.Err.Error()))
-	}
-	log.LogAttrs(ctx, level, "orphan "+string(e.Action), attrs...)
+	storage.LogEvent(ctx, log, "orphan", e.Action, e.Path, e.Size, e.Reason, e.Err)
 }
 
 func (f *Finder) event(ctx context.Context, e Event) { emit(ctx, f.opts.OnEvent, f.opts.Logger, e) }

@@ -3,6 +3,7 @@ package orphan
 import (
 	"context"
 	"hash/maphash"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -75,9 +76,11 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 		return nil, ErrNoReferences
 	}
 	var onReferenced func(path string, size int64)
-	if f.opts.OnEvent != nil {
+	if f.opts.OnEvent != nil || (f.opts.Logger != nil && f.opts.Logger.Enabled(ctx, slog.LevelDebug)) {
+		// Only when someone listens: a billion referenced files make no
+		// billion events for nobody.
 		onReferenced = func(path string, size int64) {
-			f.opts.OnEvent(Event{Action: ActionKeep, Path: path, Reason: KeptReferenced, Size: size})
+			f.event(ctx, Event{Action: ActionKeep, Path: path, Reason: KeptReferenced, Size: size})
 		}
 	}
 	unreferenced, referenced := cands.unreferenced(refs, onReferenced)

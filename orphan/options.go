@@ -102,7 +102,9 @@ type Options struct {
 	TopDirs int
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
-	// Logger receives one line per deleted, quarantined or failed file.
+	// Logger receives one line per event: deletions and moves at Info,
+	// failures at Warn, findings and decisions to keep at Debug (see
+	// storage.LogEvent). Nil is silent.
 	Logger *slog.Logger
 	// OnEvent, when set, receives every per-file decision, on the
 	// goroutine that called Find or Apply.

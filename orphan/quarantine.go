@@ -41,7 +41,8 @@ type QuarantineOptions struct {
 	DryRun bool
 	// Now is the clock for Purge. Nil means time.Now.
 	Now func() time.Time
-	// Logger receives one line per restored, purged or failed file.
+	// Logger receives one line per event: restores and purges at Info,
+	// failures at Warn, decisions to keep at Debug. Nil is silent.
 	Logger *slog.Logger
 	// OnEvent, when set, receives every per-file decision.
 	OnEvent func(Event)

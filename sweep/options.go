@@ -91,7 +91,9 @@ type Options struct {
 	Jitter float64
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
-	// Logger receives one line per deleted or failed file. Nil is silent.
+	// Logger receives one line per event: deletions at Info, failures at
+	// Warn, every decision to keep at Debug (see storage.LogEvent). Nil is
+	// silent.
 	Logger *slog.Logger
 	// OnEvent, when set, receives every per-file decision.
 	OnEvent func(Event)

@@ -153,17 +153,5 @@ func (s *Sweeper) event(ctx context.Context, e Event) {
 	if s.opts.OnEvent != nil {
 		s.opts.OnEvent(e)
 	}
-	if s.opts.Logger == nil || e.Action == ActionKeep {
-		return
-	}
-	level := slog.LevelInfo
-	attrs := []slog.Attr{slog.String("path", e.Path), slog.String("rule", e.Rule), slog.Int64("size", e.Size)}
-	if e.Reason != "" {
-		attrs = append(attrs, slog.String("reason", e.Reason))
-	}
-	if e.Err != nil {
-		level = slog.LevelWarn
-		attrs = append(attrs, slog.String("error", e.Err.Error()))
-	}
-	s.opts.Logger.LogAttrs(ctx, level, "sweep "+string(e.Action), attrs...)
+	storage.LogEvent(ctx, s.opts.Logger, "sweep", e.Action, e.Path, e.Size, e.Reason, e.Err, slog.String("rule", e.Rule))
 }
