@@ -75,15 +75,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	if counts.n == counts.invalid && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && f.guards.empty {
 		return nil, ErrNoReferences
 	}
-	var onReferenced func(path string, size int64)
-	if f.opts.OnEvent != nil || (f.opts.Logger != nil && f.opts.Logger.Enabled(ctx, slog.LevelDebug)) {
-		// Only when someone listens: a billion referenced files make no
-		// billion events for nobody.
-		onReferenced = func(path string, size int64) {
-			f.event(ctx, Event{Action: ActionKeep, Path: path, Reason: KeptReferenced, Size: size})
-		}
-	}
-	unreferenced, referenced := cands.unreferenced(refs, onReferenced)
+	unreferenced, referenced := cands.unreferenced(refs, f.onReferenced(ctx))
 	if referenced.Files > 0 {
 		plan.Kept[KeptReferenced] = referenced
 	}
@@ -218,4 +210,16 @@ func (f *Finder) inScope(p string) bool {
 		}
 	}
 	return false
+}
+
+// onReferenced returns the callback that emits a keep event for each
+// referenced candidate, or nil when no one listens: a billion referenced
+// files make no billion events for nobody.
+func (f *Finder) onReferenced(ctx context.Context) func(path string, size int64) {
+	if f.opts.OnEvent == nil && (f.opts.Logger == nil || !f.opts.Logger.Enabled(ctx, slog.LevelDebug)) {
+		return nil
+	}
+	return func(path string, size int64) {
+		f.event(ctx, Event{Action: ActionKeep, Path: path, Reason: KeptReferenced, Size: size})
+	}
 }

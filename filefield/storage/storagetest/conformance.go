@@ -394,8 +394,16 @@ func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Diver
 			return err
 		}
 	}
-	// plain is fsys without its fast paths: storage.List's portable walk.
-	plain := struct{ afero.Fs }{fsys}
+	if err := checkListAgrees(ctx, fsys, dir); err != nil {
+		return err
+	}
+	return checkRemoveFiles(ctx, fsys, dir, d)
+}
+
+// checkListAgrees compares storage.List on fsys with the portable walk on
+// fsys without its fast paths, over the 30 files checkFastPathsAgree
+// wrote.
+func checkListAgrees(ctx context.Context, fsys afero.Fs, dir string) error {
 	collect := func(fsys afero.Fs) (map[string]storage.Entry, error) {
 		m := map[string]storage.Entry{}
 		err := storage.List(ctx, fsys, storage.ListOptions{Dir: dir}, func(e storage.Entry) error {
@@ -411,7 +419,7 @@ func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Diver
 	if err != nil {
 		return fmt.Errorf("storage.List: %v", err)
 	}
-	slow, err := collect(plain)
+	slow, err := collect(struct{ afero.Fs }{fsys})
 	if err != nil {
 		return fmt.Errorf("storage.List without fast paths: %v", err)
 	}
@@ -429,12 +437,19 @@ func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Diver
 			errs = append(errs, fmt.Errorf("storage.List found %q, the portable walk did not", p))
 		}
 	}
-	// RemoveFiles: an existing file, a missing one, a directory.
+	return errors.Join(errs...)
+}
+
+// checkRemoveFiles removes an existing file, a missing one, a directory
+// and another file with storage.RemoveFiles, and checks each result and
+// what is left.
+func checkRemoveFiles(ctx context.Context, fsys afero.Fs, dir string, d Divergences) error {
 	paths := []string{dir + "/a/b0/f00.jpg", dir + "/a/b0/missing.jpg", dir + "/a/b1", dir + "/a/b2/f02.jpg"}
 	res := storage.RemoveFiles(ctx, fsys, paths)
 	if len(res) != len(paths) {
-		return errors.Join(append(errs, fmt.Errorf("RemoveFiles returned %d results for %d paths", len(res), len(paths)))...)
+		return fmt.Errorf("RemoveFiles returned %d results for %d paths", len(res), len(paths))
 	}
+	var errs []error
 	if res[0] != nil || res[3] != nil {
 		errs = append(errs, fmt.Errorf("RemoveFiles of existing files: %v, %v", res[0], res[3]))
 	}
@@ -458,9 +473,9 @@ func checkFastPathsAgree(ctx context.Context, fsys afero.Fs, dir string, d Diver
 }
 
 // checkNamesThenStats checks the names-first path the orphan finder takes:
-// A listing that measures nothing finds what List finds, and Restat gives
-// what List gave for the files it left unmeasured, skips a missing path and calls back
-// with each path's own index.
+// a listing that measures nothing finds what List finds, and Restat gives
+// what List gave for the files it left unmeasured, skips a missing path
+// and calls back with each path's own index.
 func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
 	for i := range 12 {
 		if err := writeFile(fsys, fmt.Sprintf("%s/n%d/f%02d.jpg", dir, i%3, i), bytes.Repeat([]byte{'z'}, i+1)); err != nil {
@@ -471,8 +486,19 @@ func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Diver
 	if err != nil {
 		return err
 	}
-	var errs []error
-	var unmeasured []string
+	unmeasured, errs, err := namesOnly(ctx, fsys, dir, full)
+	if err != nil {
+		return err
+	}
+	slices.Sort(unmeasured)
+	paths := slices.Insert(slices.Clone(unmeasured), len(unmeasured)/2, dir+"/n0/missing.jpg")
+	errs = append(errs, checkRestat(ctx, fsys, paths, len(unmeasured), full))
+	return errors.Join(errs...)
+}
+
+// namesOnly lists dir measuring nothing, compares what it finds with
+// full, and returns the paths it left unmeasured.
+func namesOnly(ctx context.Context, fsys afero.Fs, dir string, full map[string]storage.Entry) (unmeasured []string, errs []error, err error) {
 	names := 0
 	if err := storage.List(ctx, fsys, storage.ListOptions{Dir: dir, Measure: func(string) bool { return false }}, func(e storage.Entry) error {
 		if !e.Type.IsRegular() {
@@ -490,44 +516,50 @@ func checkNamesThenStats(ctx context.Context, fsys afero.Fs, dir string, _ Diver
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("storage.List, names only: %v", err)
+		return nil, nil, fmt.Errorf("storage.List, names only: %v", err)
 	}
 	if names != len(full) {
 		errs = append(errs, fmt.Errorf("a names-only listing found %d files, List %d", names, len(full)))
 	}
-	slices.Sort(unmeasured)
-	paths := slices.Insert(slices.Clone(unmeasured), len(unmeasured)/2, dir+"/n0/missing.jpg")
+	return unmeasured, errs, nil
+}
+
+// checkRestat restats paths (existing files but one) and checks each
+// callback against full, and that an error from the callback stops it.
+func checkRestat(ctx context.Context, fsys afero.Fs, paths []string, existing int, full map[string]storage.Entry) error {
+	var errs []error
 	seen := map[int]bool{}
 	if err := storage.Restat(ctx, fsys, paths, func(i int, e storage.Entry) error {
 		want, ok := full[e.Path]
 		switch {
 		case seen[i]:
-			errs = append(errs, fmt.Errorf("StatFiles reported index %d twice", i))
+			errs = append(errs, fmt.Errorf("Restat reported index %d twice", i))
 		case i < 0 || i >= len(paths) || paths[i] != e.Path:
-			errs = append(errs, fmt.Errorf("StatFiles reported %q at index %d", e.Path, i))
+			errs = append(errs, fmt.Errorf("Restat reported %q at index %d", e.Path, i))
 		case !ok:
-			errs = append(errs, fmt.Errorf("StatFiles reported %q, which List did not find", e.Path))
+			errs = append(errs, fmt.Errorf("Restat reported %q, which List did not find", e.Path))
 		case e.Size != want.Size || !e.ModTime.Equal(want.ModTime) || !e.Type.IsRegular():
-			errs = append(errs, fmt.Errorf("StatFiles and List disagree on %q: %+v vs %+v", e.Path, e, want))
+			errs = append(errs, fmt.Errorf("Restat and List disagree on %q: %+v vs %+v", e.Path, e, want))
 		}
 		seen[i] = true
 		return nil
 	}); err != nil {
-		return fmt.Errorf("storage.StatFiles: %v", err)
+		return fmt.Errorf("storage.Restat: %v", err)
 	}
-	if len(seen) != len(unmeasured) {
-		errs = append(errs, fmt.Errorf("StatFiles reported %d of %d existing files", len(seen), len(unmeasured)))
+	if len(seen) != existing {
+		errs = append(errs, fmt.Errorf("Restat reported %d of %d existing files", len(seen), existing))
 	}
 	stop := errors.New("stop")
 	if len(paths) > 1 {
 		if err := storage.Restat(ctx, fsys, paths, func(int, storage.Entry) error { return stop }); !errors.Is(err, stop) {
-			errs = append(errs, fmt.Errorf("StatFiles returned %v, not the error of its callback", err))
+			errs = append(errs, fmt.Errorf("Restat returned %v, not the error of its callback", err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// checkRangeListing checks that ListRange reports every file between its
+// checkRangeListing checks that a key-range List (ListOptions.From and
+// To) reports every file between its
 // bounds, inclusive, with what List reports for it: including the bounds
 // themselves, names that share a prefix with them, and a range of one.
 func checkRangeListing(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
@@ -551,17 +583,17 @@ func checkRangeListing(ctx context.Context, fsys afero.Fs, dir string, _ Diverge
 			}
 			return nil
 		}); err != nil {
-			return fmt.Errorf("ListRange(%q, %q): %v", r[0], r[1], err)
+			return fmt.Errorf("List from %q to %q: %v", r[0], r[1], err)
 		}
 		for p, want := range full {
 			e, ok := got[p]
 			switch {
 			case p >= first && p <= last && !ok:
-				errs = append(errs, fmt.Errorf("ListRange(%q, %q) missed %q", r[0], r[1], p))
+				errs = append(errs, fmt.Errorf("List from %q to %q missed %q", r[0], r[1], p))
 			case ok && (p < first || p > last):
-				errs = append(errs, fmt.Errorf("ListRange(%q, %q) reported %q, outside the range", r[0], r[1], p))
+				errs = append(errs, fmt.Errorf("List from %q to %q reported %q, outside the range", r[0], r[1], p))
 			case ok && (e.Size != want.Size || !e.ModTime.Equal(want.ModTime)):
-				errs = append(errs, fmt.Errorf("ListRange and List disagree on %q: %+v vs %+v", p, e, want))
+				errs = append(errs, fmt.Errorf("a key-range List and List disagree on %q: %+v vs %+v", p, e, want))
 			}
 		}
 	}

@@ -145,90 +145,117 @@ func (l *errList) err() error {
 // lists, stats, reads and removes them, checking the decoys after each
 // removal.
 func checkKeyCharacters(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
-	names := keyNames()
-	src, dst := dir+"/src", dir+"/dst"
-	content := map[string][]byte{}
-	where := map[string]string{} // name -> src or dst; absent once removed
-	for i, n := range names {
-		content[n] = fmt.Appendf(nil, "%d:%s\n", i, n)
-		if err := writeFile(fsys, src+"/"+n, content[n]); err != nil {
+	k := &keyCheck{fsys: fsys, names: keyNames(), src: dir + "/src", dst: dir + "/dst", content: map[string][]byte{}, where: map[string]string{}}
+	for i, n := range k.names {
+		k.content[n] = fmt.Appendf(nil, "%d:%s\n", i, n)
+		if err := writeFile(fsys, k.src+"/"+n, k.content[n]); err != nil {
 			return fmt.Errorf("create %q: %v", n, err)
 		}
-		where[n] = src
+		k.where[n] = k.src
 	}
-	var errs errList
-	same := func(p, n string) {
-		if got, err := afero.ReadFile(fsys, p); err != nil {
-			errs.add("read %q: %v", p, err)
-		} else if !bytes.Equal(got, content[n]) {
-			errs.add("%q holds %q, want %q", p, got, content[n])
-		}
+	if err := k.renameAll(); err != nil {
+		return err
 	}
-	decoys := func(n, after string) {
-		for _, w := range wrongKeys(n) {
-			if d, ok := where[w]; ok {
-				if got, err := afero.ReadFile(fsys, d+"/"+w); err != nil || !bytes.Equal(got, content[w]) {
-					errs.add("after %s %q, its decoy %q holds (%q, %v), want %q", after, n, d+"/"+w, got, err, content[w])
-				}
+	k.checkListing(ctx)
+	k.removeAll()
+	if left, err := regularFiles(ctx, fsys, dir); err != nil {
+		k.errs.add("%v", err)
+	} else if len(left) != 0 {
+		k.errs.add("%d files left after removing every one", len(left))
+	}
+	return k.errs.err()
+}
+
+// keyCheck is the state of checkKeyCharacters.
+type keyCheck struct {
+	fsys     afero.Fs
+	names    []string
+	src, dst string
+	content  map[string][]byte
+	where    map[string]string // name -> src or dst; absent once removed
+	errs     errList
+}
+
+// same checks that p holds name n's content.
+func (k *keyCheck) same(p, n string) {
+	if got, err := afero.ReadFile(k.fsys, p); err != nil {
+		k.errs.add("read %q: %v", p, err)
+	} else if !bytes.Equal(got, k.content[n]) {
+		k.errs.add("%q holds %q, want %q", p, got, k.content[n])
+	}
+}
+
+// decoys checks that the files a wrong encoding of n would hit are intact.
+func (k *keyCheck) decoys(n, after string) {
+	for _, w := range wrongKeys(n) {
+		if d, ok := k.where[w]; ok {
+			if got, err := afero.ReadFile(k.fsys, d+"/"+w); err != nil || !bytes.Equal(got, k.content[w]) {
+				k.errs.add("after %s %q, its decoy %q holds (%q, %v), want %q", after, n, d+"/"+w, got, err, k.content[w])
 			}
 		}
 	}
+}
 
-	for _, n := range names {
-		if err := fsys.MkdirAll(path.Dir(dst+"/"+n), 0o755); err != nil {
+// renameAll moves every file from src to dst, one at a time.
+func (k *keyCheck) renameAll() error {
+	for _, n := range k.names {
+		if err := k.fsys.MkdirAll(path.Dir(k.dst+"/"+n), 0o755); err != nil {
 			return err
 		}
-		if err := fsys.Rename(src+"/"+n, dst+"/"+n); err != nil {
-			errs.add("rename %q: %v", n, err)
+		if err := k.fsys.Rename(k.src+"/"+n, k.dst+"/"+n); err != nil {
+			k.errs.add("rename %q: %v", n, err)
 			continue
 		}
-		where[n] = dst
-		same(dst+"/"+n, n)
-		if _, err := fsys.Stat(src + "/" + n); !errors.Is(err, fs.ErrNotExist) {
-			errs.add("after renaming %q, Stat of the old name: %v, want fs.ErrNotExist", n, err)
+		k.where[n] = k.dst
+		k.same(k.dst+"/"+n, n)
+		if _, err := k.fsys.Stat(k.src + "/" + n); !errors.Is(err, fs.ErrNotExist) {
+			k.errs.add("after renaming %q, Stat of the old name: %v, want fs.ErrNotExist", n, err)
 		}
-		decoys(n, "renaming")
+		k.decoys(n, "renaming")
 	}
+	return nil
+}
 
-	if left, err := regularFiles(ctx, fsys, src); err != nil {
-		errs.add("%v", err)
+// checkListing checks that src is empty and dst lists every file, with
+// its size, and nothing else.
+func (k *keyCheck) checkListing(ctx context.Context) {
+	if left, err := regularFiles(ctx, k.fsys, k.src); err != nil {
+		k.errs.add("%v", err)
 	} else if len(left) != 0 {
-		errs.add("%d files left in the source directory after renaming every one", len(left))
+		k.errs.add("%d files left in the source directory after renaming every one", len(left))
 	}
-	listed, err := regularFiles(ctx, fsys, dst)
+	listed, err := regularFiles(ctx, k.fsys, k.dst)
 	if err != nil {
-		errs.add("%v", err)
+		k.errs.add("%v", err)
 	}
-	for _, n := range names {
-		if e, ok := listed[dst+"/"+n]; !ok || e.Size != int64(len(content[n])) {
-			errs.add("listing has %q as %+v (listed: %v), want size %d", n, e, ok, len(content[n]))
+	for _, n := range k.names {
+		if e, ok := listed[k.dst+"/"+n]; !ok || e.Size != int64(len(k.content[n])) {
+			k.errs.add("listing has %q as %+v (listed: %v), want size %d", n, e, ok, len(k.content[n]))
 		}
-		delete(listed, dst+"/"+n)
+		delete(listed, k.dst+"/"+n)
 	}
 	for p := range listed {
-		errs.add("listing has %q, which was never written", p)
+		k.errs.add("listing has %q, which was never written", p)
 	}
+}
 
-	for _, n := range names {
-		p := dst + "/" + n
-		if fi, err := fsys.Stat(p); err != nil || fi.IsDir() || fi.Size() != int64(len(content[n])) {
-			errs.add("Stat(%q): (%v, %v), want a file of %d bytes", p, fi, err, len(content[n]))
+// removeAll stats, reads and removes each file in dst, checking its
+// decoys after each removal.
+func (k *keyCheck) removeAll() {
+	for _, n := range k.names {
+		p := k.dst + "/" + n
+		if fi, err := k.fsys.Stat(p); err != nil || fi.IsDir() || fi.Size() != int64(len(k.content[n])) {
+			k.errs.add("Stat(%q): (%v, %v), want a file of %d bytes", p, fi, err, len(k.content[n]))
 		}
-		same(p, n)
-		if err := fsys.Remove(p); err != nil {
-			errs.add("Remove(%q): %v", p, err)
+		k.same(p, n)
+		if err := k.fsys.Remove(p); err != nil {
+			k.errs.add("Remove(%q): %v", p, err)
 			continue
 		}
-		delete(where, n)
-		if _, err := fsys.Stat(p); !errors.Is(err, fs.ErrNotExist) {
-			errs.add("after Remove, Stat(%q): %v, want fs.ErrNotExist", p, err)
+		delete(k.where, n)
+		if _, err := k.fsys.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			k.errs.add("after Remove, Stat(%q): %v, want fs.ErrNotExist", p, err)
 		}
-		decoys(n, "removing")
+		k.decoys(n, "removing")
 	}
-	if left, err := regularFiles(ctx, fsys, dir); err != nil {
-		errs.add("%v", err)
-	} else if len(left) != 0 {
-		errs.add("%d files left after removing every one", len(left))
-	}
-	return errs.err()
 }
