@@ -154,28 +154,30 @@ func TestGuardsDeleteNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			fsys := afero.NewMemMapFs()
-			seedTree(t, fsys)
-			before := files(t, fsys)
-			tt.opts.Now = clock
-			f := orphan.New(fsys, tt.refs, tt.opts)
-			plan, err := f.Find(t.Context())
-			if err == nil {
-				_, err = f.Apply(t.Context(), plan)
-			}
-			require.ErrorIs(t, err, tt.want)
-			assert.Equal(t, before, files(t, fsys), "nothing deleted")
-
-			// Forcing (or allowing empty) is the only way past a limit.
-			if errors.Is(tt.want, orphan.ErrFractionLimit) || errors.Is(tt.want, orphan.ErrDeleteLimit) || errors.Is(tt.want, orphan.ErrUncovered) {
-				tt.opts.Force = true
-				f = orphan.New(fsys, tt.refs, tt.opts)
+			storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+				seedTree(t, fsys)
+				before := files(t, fsys)
+				opts := tt.opts // each backend's own copy
+				opts.Now = clock
+				f := orphan.New(fsys, tt.refs, opts)
 				plan, err := f.Find(t.Context())
-				require.NoError(t, err)
-				rep, err := f.Apply(t.Context(), plan)
-				require.NoError(t, err)
-				assert.Positive(t, rep.Deleted.Files)
-			}
+				if err == nil {
+					_, err = f.Apply(t.Context(), plan)
+				}
+				require.ErrorIs(t, err, tt.want)
+				assert.Equal(t, before, files(t, fsys), "nothing deleted")
+
+				// Forcing (or allowing empty) is the only way past a limit.
+				if errors.Is(tt.want, orphan.ErrFractionLimit) || errors.Is(tt.want, orphan.ErrDeleteLimit) || errors.Is(tt.want, orphan.ErrUncovered) {
+					opts.Force = true
+					f = orphan.New(fsys, tt.refs, opts)
+					plan, err := f.Find(t.Context())
+					require.NoError(t, err)
+					rep, err := f.Apply(t.Context(), plan)
+					require.NoError(t, err)
+					assert.Positive(t, rep.Deleted.Files)
+				}
+			})
 		})
 	}
 }
