@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield"
-	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
 func rtThumb(p string) string { return "thumbs/" + p[strings.LastIndexByte(p, '/')+1:] }
@@ -180,85 +180,77 @@ func TestRedteamHashNamesReuseRacesDeletion(t *testing.T) {
 // unlinked; on OsFs it is kept.
 func TestRedteamCommitKeepsNonRegularOld(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"RootFs", "OsFs"} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			var fsys afero.Fs
-			if name == "RootFs" {
-				rfs, err := rootfs.New(dir)
-				require.NoError(t, err)
-				t.Cleanup(func() { rfs.Close() })
-				fsys = rfs
-			} else {
-				fsys = afero.NewBasePathFs(afero.NewOsFs(), dir)
-			}
-			require.NoError(t, os.MkdirAll(filepath.Join(dir, "pics"), 0o755))
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "pics", "shared.png"), png("x"), 0o644))
-			require.NoError(t, os.Symlink("shared.png", filepath.Join(dir, "pics", "old.png")))
-			field := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
-			ch, err := field.Replace(t.Context(), "pics/old.png", upload("new"))
-			require.NoError(t, err)
-			res := ch.Commit(t.Context())
-			_, err = os.Lstat(filepath.Join(dir, "pics", "old.png"))
-			assert.NoError(t, err, "a link is not a regular file: %+v", res)
-		})
-	}
+	storagetest.ForEachBackend(t, backends[:2], func(t *testing.T, fsys afero.Fs, dir string) {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "pics"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "pics", "shared.png"), png("x"), 0o644))
+		require.NoError(t, os.Symlink("shared.png", filepath.Join(dir, "pics", "old.png")))
+		field := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+		ch, err := field.Replace(t.Context(), "pics/old.png", upload("new"))
+		require.NoError(t, err)
+		res := ch.Commit(t.Context())
+		_, err = os.Lstat(filepath.Join(dir, "pics", "old.png"))
+		assert.NoError(t, err, "a link is not a regular file: %+v", res)
+	})
 }
 
 // Hostile stored paths read back from rows are refused before anything
 // is stored or deleted (F7), whatever their disguise.
 func TestRedteamHostileOldPaths(t *testing.T) {
 	t.Parallel()
-	fsys := afero.NewMemMapFs()
-	require.NoError(t, afero.WriteFile(fsys, "secret/x.png", []byte("s"), 0o644))
-	require.NoError(t, afero.WriteFile(fsys, "pics/.mediaclean-quarantine/r/pics/a.png", []byte("q"), 0o644))
-	field := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
-	for _, old := range []string{
-		"pics/../secret/x.png", "/secret/x.png", "pics\\..\\secret\\x.png", "pics/x.png\x00", "pics/./../secret/x.png",
-		"pics/.mediaclean-quarantine/r/pics/a.png", "pics2/../secret/x.png", "picsx/a.png", "pics", "pics/",
-		"pics/\u202ex.png", "pics/\uff0e\uff0e/secret/x.png",
-	} {
-		_, err := field.Replace(t.Context(), old, upload("n"))
-		assert.ErrorIs(t, err, filefield.ErrUnsafePath, "%q", old)
-		_, err = field.Delete(t.Context(), old)
-		assert.ErrorIs(t, err, filefield.ErrUnsafePath, "%q", old)
-	}
-	assert.Equal(t, []string{"pics/.mediaclean-quarantine/r/pics/a.png", "secret/x.png"}, files(t, fsys))
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		storagetest.WriteFile(t, fsys, "secret/x.png", []byte("s"), time.Time{})
+		storagetest.WriteFile(t, fsys, "pics/.mediaclean-quarantine/r/pics/a.png", []byte("q"), time.Time{})
+		field := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+		for _, old := range []string{
+			"pics/../secret/x.png", "/secret/x.png", "pics\\..\\secret\\x.png", "pics/x.png\x00", "pics/./../secret/x.png",
+			"pics/.mediaclean-quarantine/r/pics/a.png", "pics2/../secret/x.png", "picsx/a.png", "pics", "pics/",
+			"pics/\u202ex.png", "pics/\uff0e\uff0e/secret/x.png",
+		} {
+			_, err := field.Replace(t.Context(), old, upload("n"))
+			assert.ErrorIs(t, err, filefield.ErrUnsafePath, "%q", old)
+			_, err = field.Delete(t.Context(), old)
+			assert.ErrorIs(t, err, filefield.ErrUnsafePath, "%q", old)
+		}
+		assert.Equal(t, []string{"pics/.mediaclean-quarantine/r/pics/a.png", "secret/x.png"}, files(t, fsys))
+	})
 }
 
-// HashNames on RootFs: identical concurrent uploads create the file once
-// (the others reuse it), and rolling every one of them back while one row
-// may still commit deletes nothing inside ReuseGrace.
+// HashNames on RootFs and S3, whose renames or creates can refuse to
+// replace (TestIdenticalUploadsRaceOneCreates): identical concurrent
+// uploads create the file once (the others reuse it), and rolling every
+// one of them back while one row may still commit deletes nothing inside
+// ReuseGrace.
 func TestRedteamHashNamesConcurrentIdenticalUploads(t *testing.T) {
 	t.Parallel()
-	fsys, _ := backends[0].New(t)
-	field := filefield.New("pics", fsys, filefield.Options{
-		Dir: "pics", HashNames: true,
-		Refs: filefield.RefCheckerFunc(func(context.Context, string) (bool, error) { return false, nil }),
-	})
-	const n = 8
-	changes := make([]*filefield.Change, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			ch, err := field.Save(context.Background(), upload("same"))
-			if err == nil {
-				changes[i] = ch
-			}
+	atomic := []storagetest.Backend{backends[0], backends[3]}
+	storagetest.ForEachBackend(t, atomic, func(t *testing.T, fsys afero.Fs, _ string) {
+		field := filefield.New("pics", fsys, filefield.Options{
+			Dir: "pics", HashNames: true,
+			Refs: filefield.RefCheckerFunc(func(context.Context, string) (bool, error) { return false, nil }),
 		})
-	}
-	wg.Wait()
-	created := 0
-	for _, ch := range changes {
-		require.NotNil(t, ch)
-		assert.Equal(t, changes[0].New, ch.New)
-		for _, k := range ch.Rollback(t.Context()).Kept {
-			if k.Reason == filefield.KeptRecentlyStored {
-				created++
+		const n = 8
+		changes := make([]*filefield.Change, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				ch, err := field.Save(context.Background(), upload("same"))
+				if err == nil {
+					changes[i] = ch
+				}
+			})
+		}
+		wg.Wait()
+		created := 0
+		for _, ch := range changes {
+			require.NotNil(t, ch)
+			assert.Equal(t, changes[0].New, ch.New)
+			for _, k := range ch.Rollback(t.Context()).Kept {
+				if k.Reason == filefield.KeptRecentlyStored {
+					created++
+				}
 			}
 		}
-	}
-	assert.Equal(t, 1, created, "one upload created the file")
-	assert.Equal(t, []string{changes[0].New}, files(t, fsys))
+		assert.Equal(t, 1, created, "one upload created the file")
+		assert.Equal(t, []string{changes[0].New}, files(t, fsys))
+	})
 }
