@@ -29,48 +29,44 @@ func rtThumb(p string) string { return "thumbs/" + p[strings.LastIndexByte(p, '/
 // image whose thumbnail is gone.
 func TestRedteamHashNamesReuseKeepsCompanions(t *testing.T) {
 	t.Parallel()
-	for _, b := range backends[:3] {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			fsys, _ := b.New(t)
-			var field *filefield.Field
-			var reused *filefield.Change
-			var once sync.Once
-			refs := filefield.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
-				// While this query runs, another request uploads the same
-				// bytes; its row is not committed yet.
-				once.Do(func() {
-					var err error
-					reused, err = field.Save(ctx, upload("same"))
-					require.NoError(t, err)
-				})
-				return false, nil
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		var field *filefield.Field
+		var reused *filefield.Change
+		var once sync.Once
+		refs := filefield.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
+			// While this query runs, another request uploads the same
+			// bytes; its row is not committed yet.
+			once.Do(func() {
+				var err error
+				reused, err = field.Save(ctx, upload("same"))
+				require.NoError(t, err)
 			})
-			field = filefield.New("pics", fsys, filefield.Options{
-				Dir: "pics", HashNames: true, Refs: refs,
-				Companions: func(p string) []string { return []string{rtThumb(p)} },
-			})
-			first, err := field.Save(t.Context(), upload("same"))
-			require.NoError(t, err)
-			first.Commit(t.Context())
-			require.NoError(t, fsys.MkdirAll("thumbs", 0o755))
-			require.NoError(t, afero.WriteFile(fsys, rtThumb(first.New), []byte("thumb"), 0o644))
-			old := time.Now().Add(-48 * time.Hour)
-			require.NoError(t, fsys.Chtimes(first.New, old, old))
-
-			del, err := field.Delete(t.Context(), first.New)
-			require.NoError(t, err)
-			res := del.Commit(t.Context())
-			require.NotNil(t, reused)
-			reused.Commit(t.Context())
-			_, err = fsys.Stat(reused.New)
-			assert.NoError(t, err, "the reusing upload's file is there: %+v", res)
-			if reused.New == first.New {
-				_, err = fsys.Stat(rtThumb(first.New))
-				assert.NoError(t, err, "its thumbnail must stay too: %+v", res)
-			}
+			return false, nil
 		})
-	}
+		field = filefield.New("pics", fsys, filefield.Options{
+			Dir: "pics", HashNames: true, Refs: refs,
+			Companions: func(p string) []string { return []string{rtThumb(p)} },
+		})
+		first, err := field.Save(t.Context(), upload("same"))
+		require.NoError(t, err)
+		first.Commit(t.Context())
+		require.NoError(t, fsys.MkdirAll("thumbs", 0o755))
+		require.NoError(t, afero.WriteFile(fsys, rtThumb(first.New), []byte("thumb"), 0o644))
+		old := time.Now().Add(-48 * time.Hour)
+		require.NoError(t, fsys.Chtimes(first.New, old, old))
+
+		del, err := field.Delete(t.Context(), first.New)
+		require.NoError(t, err)
+		res := del.Commit(t.Context())
+		require.NotNil(t, reused)
+		reused.Commit(t.Context())
+		_, err = fsys.Stat(reused.New)
+		assert.NoError(t, err, "the reusing upload's file is there: %+v", res)
+		if reused.New == first.New {
+			_, err = fsys.Stat(rtThumb(first.New))
+			assert.NoError(t, err, "its thumbnail must stay too: %+v", res)
+		}
+	})
 }
 
 // The same, with the reuse made by another process: this one sees only
@@ -78,41 +74,37 @@ func TestRedteamHashNamesReuseKeepsCompanions(t *testing.T) {
 // thumbnail.
 func TestRedteamHashNamesOtherProcessReuseKeepsCompanions(t *testing.T) {
 	t.Parallel()
-	for _, b := range backends[:3] {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			fsys, _ := b.New(t)
-			var path string
-			var once sync.Once
-			refs := filefield.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
-				once.Do(func() {
-					now := time.Now()
-					require.NoError(t, fsys.Chtimes(path, now, now)) // another process reused it
-				})
-				return false, nil
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		var path string
+		var once sync.Once
+		refs := filefield.RefCheckerFunc(func(ctx context.Context, p string) (bool, error) {
+			once.Do(func() {
+				now := time.Now()
+				require.NoError(t, fsys.Chtimes(path, now, now)) // another process reused it
 			})
-			field := filefield.New("pics", fsys, filefield.Options{
-				Dir: "pics", HashNames: true, Refs: refs,
-				Companions: func(p string) []string { return []string{rtThumb(p)} },
-			})
-			first, err := field.Save(t.Context(), upload("same"))
-			require.NoError(t, err)
-			first.Commit(t.Context())
-			path = first.New
-			require.NoError(t, fsys.MkdirAll("thumbs", 0o755))
-			require.NoError(t, afero.WriteFile(fsys, rtThumb(first.New), []byte("thumb"), 0o644))
-			old := time.Now().Add(-48 * time.Hour)
-			require.NoError(t, fsys.Chtimes(first.New, old, old))
-			del, err := field.Delete(t.Context(), first.New)
-			require.NoError(t, err)
-			res := del.Commit(t.Context())
-			assert.Empty(t, res.Deleted)
-			for _, p := range []string{first.New, rtThumb(first.New)} {
-				_, err = fsys.Stat(p)
-				assert.NoError(t, err, "%s stays: %+v", p, res)
-			}
+			return false, nil
 		})
-	}
+		field := filefield.New("pics", fsys, filefield.Options{
+			Dir: "pics", HashNames: true, Refs: refs,
+			Companions: func(p string) []string { return []string{rtThumb(p)} },
+		})
+		first, err := field.Save(t.Context(), upload("same"))
+		require.NoError(t, err)
+		first.Commit(t.Context())
+		path = first.New
+		require.NoError(t, fsys.MkdirAll("thumbs", 0o755))
+		require.NoError(t, afero.WriteFile(fsys, rtThumb(first.New), []byte("thumb"), 0o644))
+		old := time.Now().Add(-48 * time.Hour)
+		require.NoError(t, fsys.Chtimes(first.New, old, old))
+		del, err := field.Delete(t.Context(), first.New)
+		require.NoError(t, err)
+		res := del.Commit(t.Context())
+		assert.Empty(t, res.Deleted)
+		for _, p := range []string{first.New, rtThumb(first.New)} {
+			_, err = fsys.Stat(p)
+			assert.NoError(t, err, "%s stays: %+v", p, res)
+		}
+	})
 }
 
 // racyFs runs hook once, just before the first Remove of a path it
