@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
@@ -89,15 +90,16 @@ func TestQRCodeOnePerOwner(t *testing.T) {
 
 func TestIdenticalUploadsGetDifferentNames(t *testing.T) {
 	t.Parallel()
-	fsys := afero.NewMemMapFs()
-	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
-	a, err := f.Save(t.Context(), upload("same"))
-	require.NoError(t, err)
-	b, err := f.Replace(t.Context(), a.New, upload("same"))
-	require.NoError(t, err)
-	assert.NotEqual(t, a.New, b.New)
-	b.Commit(t.Context())
-	assert.Equal(t, []string{b.New}, files(t, fsys))
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+		a, err := f.Save(t.Context(), upload("same"))
+		require.NoError(t, err)
+		b, err := f.Replace(t.Context(), a.New, upload("same"))
+		require.NoError(t, err)
+		assert.NotEqual(t, a.New, b.New)
+		b.Commit(t.Context())
+		assert.Equal(t, []string{b.New}, files(t, fsys))
+	})
 }
 
 func TestRejectionsLeaveNothing(t *testing.T) {
@@ -141,94 +143,98 @@ func TestHostileStoredPathsTouchNothing(t *testing.T) {
 	t.Parallel()
 	hostile := []string{"../x", "/etc/passwd", `C:\x`, "a/../../b", "pics/../../etc/passwd", "pics/a\x00.png",
 		"pics/a\n.png", "pics/./a.png", "pics//a.png", "pics/", "other/a.png", "picsx/a.png", `pics\a.png`, "pics/.htaccess"}
-	mem := afero.NewMemMapFs()
-	spy := storagetest.NewSpyFs(mem)
-	f := filefield.New("pics", spy, filefield.Options{Dir: "pics"})
-	for _, p := range hostile {
-		_, err := f.Replace(t.Context(), p, upload("x"))
-		assert.ErrorIs(t, err, filefield.ErrUnsafePath, "Replace(%q)", p)
-		_, err = f.Delete(t.Context(), p)
-		assert.ErrorIs(t, err, filefield.ErrUnsafePath, "Delete(%q)", p)
-		assert.ErrorIs(t, f.CheckPath(p), filefield.ErrUnsafePath, "CheckPath(%q)", p)
-	}
-	assert.Empty(t, spy.Ops(), "storage was touched")
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, base afero.Fs, _ string) {
+		spy := storagetest.NewSpyFs(base)
+		f := filefield.New("pics", spy, filefield.Options{Dir: "pics"})
+		for _, p := range hostile {
+			_, err := f.Replace(t.Context(), p, upload("x"))
+			assert.ErrorIs(t, err, filefield.ErrUnsafePath, "Replace(%q)", p)
+			_, err = f.Delete(t.Context(), p)
+			assert.ErrorIs(t, err, filefield.ErrUnsafePath, "Delete(%q)", p)
+			assert.ErrorIs(t, f.CheckPath(p), filefield.ErrUnsafePath, "CheckPath(%q)", p)
+		}
+		assert.Empty(t, spy.Ops(), "storage was touched")
+	})
 }
 
 func TestProtectedKeepAndRefs(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	fsys := afero.NewMemMapFs()
-	require.NoError(t, afero.WriteFile(fsys, "pics/default.png", png("default"), 0o644))
-	require.NoError(t, afero.WriteFile(fsys, "pics/keep/x.png", png("k"), 0o644))
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		ctx := t.Context()
+		storagetest.WriteFile(t, fsys, "pics/default.png", png("default"), time.Time{})
+		storagetest.WriteFile(t, fsys, "pics/keep/x.png", png("k"), time.Time{})
 
-	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Default: "pics/default.png", Protected: []string{"pics/keep/**"}})
-	ch, err := f.Replace(ctx, "pics/default.png", upload("a"))
-	require.NoError(t, err)
-	assert.Equal(t, []filefield.Kept{{Path: "pics/default.png", Reason: filefield.KeptProtected}}, ch.Commit(ctx).Kept)
-	del, err := f.Delete(ctx, "pics/keep/x.png")
-	require.NoError(t, err)
-	assert.Equal(t, filefield.KeptProtected, del.Commit(ctx).Kept[0].Reason)
+		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Default: "pics/default.png", Protected: []string{"pics/keep/**"}})
+		ch, err := f.Replace(ctx, "pics/default.png", upload("a"))
+		require.NoError(t, err)
+		assert.Equal(t, []filefield.Kept{{Path: "pics/default.png", Reason: filefield.KeptProtected}}, ch.Commit(ctx).Kept)
+		del, err := f.Delete(ctx, "pics/keep/x.png")
+		require.NoError(t, err)
+		assert.Equal(t, filefield.KeptProtected, del.Commit(ctx).Kept[0].Reason)
 
-	keeper := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Keep: true})
-	ch2, err := keeper.Replace(ctx, ch.New, upload("b"))
-	require.NoError(t, err)
-	assert.Equal(t, filefield.KeptKeepMode, ch2.Commit(ctx).Kept[0].Reason)
+		keeper := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Keep: true})
+		ch2, err := keeper.Replace(ctx, ch.New, upload("b"))
+		require.NoError(t, err)
+		assert.Equal(t, filefield.KeptKeepMode, ch2.Commit(ctx).Kept[0].Reason)
 
-	var asked []string
-	refs := filefield.RefCheckerFunc(func(_ context.Context, p string) (bool, error) {
-		asked = append(asked, p)
-		if strings.HasSuffix(p, ch.New[len(ch.New)-8:]) {
-			return true, nil
-		}
-		return false, errors.New("database down")
+		var asked []string
+		refs := filefield.RefCheckerFunc(func(_ context.Context, p string) (bool, error) {
+			asked = append(asked, p)
+			if strings.HasSuffix(p, ch.New[len(ch.New)-8:]) {
+				return true, nil
+			}
+			return false, errors.New("database down")
+		})
+		shared := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Refs: refs})
+		c1, err := shared.Delete(ctx, ch.New)
+		require.NoError(t, err)
+		assert.Equal(t, filefield.KeptReferenced, c1.Commit(ctx).Kept[0].Reason)
+		c2, err := shared.Delete(ctx, ch2.New)
+		require.NoError(t, err)
+		assert.Equal(t, filefield.KeptCheckFailed, c2.Commit(ctx).Kept[0].Reason, "a failing checker keeps the file")
+		assert.Equal(t, []string{ch.New, ch2.New}, asked)
+		assert.ElementsMatch(t, []string{"pics/default.png", "pics/keep/x.png", ch.New, ch2.New}, files(t, fsys))
 	})
-	shared := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Refs: refs})
-	c1, err := shared.Delete(ctx, ch.New)
-	require.NoError(t, err)
-	assert.Equal(t, filefield.KeptReferenced, c1.Commit(ctx).Kept[0].Reason)
-	c2, err := shared.Delete(ctx, ch2.New)
-	require.NoError(t, err)
-	assert.Equal(t, filefield.KeptCheckFailed, c2.Commit(ctx).Kept[0].Reason, "a failing checker keeps the file")
-	assert.Equal(t, []string{ch.New, ch2.New}, asked)
-	assert.ElementsMatch(t, []string{"pics/default.png", "pics/keep/x.png", ch.New, ch2.New}, files(t, fsys))
 }
 
 func TestCompanionsGoWithTheirFile(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	fsys := afero.NewMemMapFs()
-	thumb := func(p string) []string { return []string{"thumbs/" + p, "../escape"} }
-	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Companions: thumb})
-	a, err := f.Save(ctx, upload("a"))
-	require.NoError(t, err)
-	require.NoError(t, afero.WriteFile(fsys, "thumbs/"+a.New, []byte("t"), 0o644))
-	require.NoError(t, fsys.MkdirAll("other", 0o755))
-	del, err := f.Delete(ctx, a.New)
-	require.NoError(t, err)
-	res := del.Commit(ctx)
-	assert.ElementsMatch(t, []string{a.New, "thumbs/" + a.New}, res.Deleted)
-	assert.Equal(t, []filefield.Kept{{Path: "../escape", Reason: filefield.KeptUnsafe}}, res.Kept)
-	assert.Empty(t, files(t, fsys))
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		ctx := t.Context()
+		thumb := func(p string) []string { return []string{"thumbs/" + p, "../escape"} }
+		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", Companions: thumb})
+		a, err := f.Save(ctx, upload("a"))
+		require.NoError(t, err)
+		storagetest.WriteFile(t, fsys, "thumbs/"+a.New, []byte("t"), time.Time{})
+		require.NoError(t, fsys.MkdirAll("other", 0o755))
+		del, err := f.Delete(ctx, a.New)
+		require.NoError(t, err)
+		res := del.Commit(ctx)
+		assert.ElementsMatch(t, []string{a.New, "thumbs/" + a.New}, res.Deleted)
+		assert.Equal(t, []filefield.Kept{{Path: "../escape", Reason: filefield.KeptUnsafe}}, res.Kept)
+		assert.Empty(t, files(t, fsys))
+	})
 }
 
 func TestFailedDeleteAfterCommitIsReportedNotRaised(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	mem := afero.NewMemMapFs()
-	ffs := storagetest.NewFaultFs(mem, storagetest.Fault{})
-	var events []filefield.Event
-	f := filefield.New("pics", ffs, filefield.Options{Dir: "pics", OnEvent: func(e filefield.Event) { events = append(events, e) }})
-	a, err := f.Save(ctx, upload("a"))
-	require.NoError(t, err)
-	b, err := f.Replace(ctx, a.New, upload("b"))
-	require.NoError(t, err)
-	ffs.Reset(storagetest.Fault{Kind: storagetest.OpRemove, N: 1})
-	res := b.Commit(ctx)
-	require.Len(t, res.Failed, 1)
-	assert.Equal(t, a.New, res.Failed[0].Path)
-	assert.Contains(t, res.Failed[0].Error, "no space left")
-	assert.Equal(t, filefield.ActionFail, events[len(events)-1].Action)
-	assert.ElementsMatch(t, []string{a.New, b.New}, files(t, mem))
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, base afero.Fs, _ string) {
+		ctx := t.Context()
+		ffs := storagetest.NewFaultFs(base, storagetest.Fault{})
+		var events []filefield.Event
+		f := filefield.New("pics", ffs, filefield.Options{Dir: "pics", OnEvent: func(e filefield.Event) { events = append(events, e) }})
+		a, err := f.Save(ctx, upload("a"))
+		require.NoError(t, err)
+		b, err := f.Replace(ctx, a.New, upload("b"))
+		require.NoError(t, err)
+		ffs.Reset(storagetest.Fault{Kind: storagetest.OpRemove, N: 1})
+		res := b.Commit(ctx)
+		require.Len(t, res.Failed, 1)
+		assert.Equal(t, a.New, res.Failed[0].Path)
+		assert.Contains(t, res.Failed[0].Error, "no space left")
+		assert.Equal(t, filefield.ActionFail, events[len(events)-1].Action)
+		assert.ElementsMatch(t, []string{a.New, b.New}, files(t, base))
+	})
 }
 
 func TestCancelledContextLeavesNothing(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
 // endless yields head, then filler bytes for ever (or up to n, if n > 0).
@@ -96,76 +97,78 @@ func (c readCounter) Read(p []byte) (int, error) {
 func TestFormFileReadsNoFurtherThanItMust(t *testing.T) {
 	t.Parallel()
 	const limit = 1 << 20
-	fsys := afero.NewMemMapFs()
-	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", MaxSize: limit})
-	ctx := t.Context()
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", MaxSize: limit})
+		ctx := t.Context()
 
-	r, read := streamedForm(t, nil, "big.png", &endless{head: png("big"), n: 200 << 20})
-	_, err := f.FormFile(ctx, r, "file", "", "")
-	require.ErrorIs(t, err, filefield.ErrTooLarge)
-	assert.Less(t, read.Load(), int64(limit+256<<10), "read %d bytes of a 200 MiB part for a 1 MiB limit", read.Load())
-	t.Logf("over-size part: read %d bytes for a %d-byte limit", read.Load(), limit)
-
-	r, read = streamedForm(t, nil, "endless.png", &endless{head: png("endless")})
-	done := make(chan error, 1)
-	go func() { _, err := f.FormFile(ctx, r, "file", "", ""); done <- err }()
-	select {
-	case err := <-done:
+		r, read := streamedForm(t, nil, "big.png", &endless{head: png("big"), n: 200 << 20})
+		_, err := f.FormFile(ctx, r, "file", "", "")
 		require.ErrorIs(t, err, filefield.ErrTooLarge)
-	case <-time.After(10 * time.Second):
-		t.Fatal("an endless part never returned")
-	}
-	assert.Less(t, read.Load(), int64(limit+256<<10))
+		assert.Less(t, read.Load(), int64(limit+256<<10), "read %d bytes of a 200 MiB part for a 1 MiB limit", read.Load())
+		t.Logf("over-size part: read %d bytes for a %d-byte limit", read.Load(), limit)
 
-	r, read = streamedForm(t, nil, "page.png", &endless{head: []byte("<html><script>"), n: 200 << 20})
-	_, err = f.FormFile(ctx, r, "file", "", "")
-	require.ErrorIs(t, err, filefield.ErrTypeNotAllowed)
-	assert.Less(t, read.Load(), int64(64<<10), "a refused type read %d bytes", read.Load())
+		r, read = streamedForm(t, nil, "endless.png", &endless{head: png("endless")})
+		done := make(chan error, 1)
+		go func() { _, err := f.FormFile(ctx, r, "file", "", ""); done <- err }()
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, filefield.ErrTooLarge)
+		case <-time.After(10 * time.Second):
+			t.Fatal("an endless part never returned")
+		}
+		assert.Less(t, read.Load(), int64(limit+256<<10))
 
-	// Fields before the file are skipped, but not without end.
-	r, read = streamedForm(t, map[string]io.Reader{"note": &endless{n: 100 << 20}}, "a.png", bytes.NewReader(png("a")))
-	_, err = f.FormFile(ctx, r, "file", "", "")
-	require.ErrorIs(t, err, filefield.ErrTooLarge)
-	assert.Less(t, read.Load(), int64(filefield.MaxFormSkip+256<<10))
+		r, read = streamedForm(t, nil, "page.png", &endless{head: []byte("<html><script>"), n: 200 << 20})
+		_, err = f.FormFile(ctx, r, "file", "", "")
+		require.ErrorIs(t, err, filefield.ErrTypeNotAllowed)
+		assert.Less(t, read.Load(), int64(64<<10), "a refused type read %d bytes", read.Load())
 
-	// With no size limit, a cancelled context stops an endless upload.
-	unlimited := filefield.New("pics", fsys, filefield.Options{Dir: "pics", MaxSize: -1})
-	cctx, cancel := context.WithCancel(ctx)
-	r, _ = streamedForm(t, nil, "endless.png", &endless{head: png("forever")})
-	go func() { _, err := unlimited.FormFile(cctx, r, "file", "", ""); done <- err }()
-	time.Sleep(100 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		assert.ErrorIs(t, err, context.Canceled)
-	case <-time.After(5 * time.Second):
-		t.Fatal("a cancelled upload did not stop")
-	}
-	assert.Empty(t, files(t, fsys), "nothing was stored")
+		// Fields before the file are skipped, but not without end.
+		r, read = streamedForm(t, map[string]io.Reader{"note": &endless{n: 100 << 20}}, "a.png", bytes.NewReader(png("a")))
+		_, err = f.FormFile(ctx, r, "file", "", "")
+		require.ErrorIs(t, err, filefield.ErrTooLarge)
+		assert.Less(t, read.Load(), int64(filefield.MaxFormSkip+256<<10))
+
+		// With no size limit, a cancelled context stops an endless upload.
+		unlimited := filefield.New("pics", fsys, filefield.Options{Dir: "pics", MaxSize: -1})
+		cctx, cancel := context.WithCancel(ctx)
+		r, _ = streamedForm(t, nil, "endless.png", &endless{head: png("forever")})
+		go func() { _, err := unlimited.FormFile(cctx, r, "file", "", ""); done <- err }()
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+		select {
+		case err := <-done:
+			assert.ErrorIs(t, err, context.Canceled)
+		case <-time.After(5 * time.Second):
+			t.Fatal("a cancelled upload did not stop")
+		}
+		assert.Empty(t, files(t, fsys), "nothing was stored")
+	})
 }
 
 // AllowedTypes ["*"] without Extensions accepts any type: known types get
 // their extension, others ".bin"; the client's name never decides.
 func TestAnyTypeAcceptsEveryUpload(t *testing.T) {
 	t.Parallel()
-	fsys := afero.NewMemMapFs()
-	f := filefield.New("any", fsys, filefield.Options{Dir: "any", AllowedTypes: []string{"*"}})
-	ctx := t.Context()
-	for body, ext := range map[string]string{
-		string(png("p")):           ".png",
-		"%PDF-1.7 receipt":         ".pdf",
-		"plain words":              ".txt",
-		"\x00\x01\x02binary data":  ".bin",
-		"<html><script>x</script>": ".txt",
-	} {
-		ch, err := f.Save(ctx, filefield.Upload{Body: strings.NewReader(body), Name: "evil.html"})
-		require.NoError(t, err, "%q", body)
-		if body == "<html><script>x</script>" {
-			assert.False(t, strings.HasSuffix(ch.New, ".html"), "the client's extension decided: %s", ch.New)
-			continue
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		f := filefield.New("any", fsys, filefield.Options{Dir: "any", AllowedTypes: []string{"*"}})
+		ctx := t.Context()
+		for body, ext := range map[string]string{
+			string(png("p")):           ".png",
+			"%PDF-1.7 receipt":         ".pdf",
+			"plain words":              ".txt",
+			"\x00\x01\x02binary data":  ".bin",
+			"<html><script>x</script>": ".txt",
+		} {
+			ch, err := f.Save(ctx, filefield.Upload{Body: strings.NewReader(body), Name: "evil.html"})
+			require.NoError(t, err, "%q", body)
+			if body == "<html><script>x</script>" {
+				assert.False(t, strings.HasSuffix(ch.New, ".html"), "the client's extension decided: %s", ch.New)
+				continue
+			}
+			assert.True(t, strings.HasSuffix(ch.New, ext), "%q stored as %s", body, ch.New)
 		}
-		assert.True(t, strings.HasSuffix(ch.New, ext), "%q stored as %s", body, ch.New)
-	}
+	})
 }
 
 // A Save with a deadline against an S3 server that stopped answering

@@ -120,24 +120,25 @@ func TestWithTxOnSQLite(t *testing.T) {
 // Delete then re-create in one transaction keeps the new file.
 func TestDeleteThenRecreateInOneTx(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	db := openDB(t)
-	fsys := afero.NewMemMapFs()
-	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", HashNames: true})
-	first, err := setPicture(ctx, db, f, "same", func(*sql.Tx) error { return nil })
-	require.NoError(t, err)
-	_, err = filefield.WithTx(ctx, db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
-		if _, err := b.Add(f.Delete(ctx, first)); err != nil {
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		ctx := t.Context()
+		db := openDB(t)
+		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", HashNames: true})
+		first, err := setPicture(ctx, db, f, "same", func(*sql.Tx) error { return nil })
+		require.NoError(t, err)
+		_, err = filefield.WithTx(ctx, db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+			if _, err := b.Add(f.Delete(ctx, first)); err != nil {
+				return err
+			}
+			ch, err := b.Add(f.Save(ctx, upload("same")))
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(`UPDATE users SET picture = ? WHERE id = 1`, ch.New)
 			return err
-		}
-		ch, err := b.Add(f.Save(ctx, upload("same")))
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(`UPDATE users SET picture = ? WHERE id = 1`, ch.New)
-		return err
+		})
+		require.NoError(t, err)
+		assert.Equal(t, first, picture(t, db))
+		assert.Equal(t, []string{first}, files(t, fsys), "the re-created file survives the delete of the same path")
 	})
-	require.NoError(t, err)
-	assert.Equal(t, first, picture(t, db))
-	assert.Equal(t, []string{first}, files(t, fsys), "the re-created file survives the delete of the same path")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,7 +19,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
-	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
@@ -154,28 +154,30 @@ func TestGuardsDeleteNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			fsys := afero.NewMemMapFs()
-			seedTree(t, fsys)
-			before := files(t, fsys)
-			tt.opts.Now = clock
-			f := orphan.New(fsys, tt.refs, tt.opts)
-			plan, err := f.Find(t.Context())
-			if err == nil {
-				_, err = f.Apply(t.Context(), plan)
-			}
-			require.ErrorIs(t, err, tt.want)
-			assert.Equal(t, before, files(t, fsys), "nothing deleted")
-
-			// Forcing (or allowing empty) is the only way past a limit.
-			if errors.Is(tt.want, orphan.ErrFractionLimit) || errors.Is(tt.want, orphan.ErrDeleteLimit) || errors.Is(tt.want, orphan.ErrUncovered) {
-				tt.opts.Force = true
-				f = orphan.New(fsys, tt.refs, tt.opts)
+			storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+				seedTree(t, fsys)
+				before := files(t, fsys)
+				opts := tt.opts // each backend's own copy
+				opts.Now = clock
+				f := orphan.New(fsys, tt.refs, opts)
 				plan, err := f.Find(t.Context())
-				require.NoError(t, err)
-				rep, err := f.Apply(t.Context(), plan)
-				require.NoError(t, err)
-				assert.Positive(t, rep.Deleted.Files)
-			}
+				if err == nil {
+					_, err = f.Apply(t.Context(), plan)
+				}
+				require.ErrorIs(t, err, tt.want)
+				assert.Equal(t, before, files(t, fsys), "nothing deleted")
+
+				// Forcing (or allowing empty) is the only way past a limit.
+				if errors.Is(tt.want, orphan.ErrFractionLimit) || errors.Is(tt.want, orphan.ErrDeleteLimit) || errors.Is(tt.want, orphan.ErrUncovered) {
+					opts.Force = true
+					f = orphan.New(fsys, tt.refs, opts)
+					plan, err := f.Find(t.Context())
+					require.NoError(t, err)
+					rep, err := f.Apply(t.Context(), plan)
+					require.NoError(t, err)
+					assert.Positive(t, rep.Deleted.Files)
+				}
+			})
 		})
 	}
 }
@@ -184,77 +186,79 @@ func TestGuardsDeleteNothing(t *testing.T) {
 // file that gains a reference between Find and Apply survives (re-check).
 func TestInFlightAndNewlyReferencedSurvive(t *testing.T) {
 	t.Parallel()
-	fsys := afero.NewMemMapFs()
-	put(t, fsys, "pics/old-orphan.jpg", 1, 10*day)
-	put(t, fsys, "pics/will-be-referenced.jpg", 1, 10*day)
-	// The upload: bytes written, row not yet committed.
-	put(t, fsys, "pics/uploading.jpg", 1, 0)
-	refs := []string{"pics/other.jpg"}
-	provider := orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
-		for _, r := range refs {
-			if err := fn(r); err != nil {
-				return err
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		put(t, fsys, "pics/old-orphan.jpg", 1, 10*day)
+		put(t, fsys, "pics/will-be-referenced.jpg", 1, 10*day)
+		// The upload: bytes written, row not yet committed.
+		put(t, fsys, "pics/uploading.jpg", 1, 0)
+		refs := []string{"pics/other.jpg"}
+		provider := orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
+			for _, r := range refs {
+				if err := fn(r); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
+			return nil
+		})
+		f := orphan.New(fsys, provider, orphan.Options{Now: clock, MaxFraction: -1})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		require.Len(t, plan.Orphans, 2)
+		// Between Find and Apply: a row comes to reference a planned file.
+		refs = append(refs, "pics/will-be-referenced.jpg")
+		rep, err := f.Apply(t.Context(), plan)
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.Deleted.Files)
+		assert.Equal(t, 1, rep.Kept[orphan.KeptReferenced].Files)
+		assert.Equal(t, []string{"pics/uploading.jpg", "pics/will-be-referenced.jpg"}, files(t, fsys))
 	})
-	f := orphan.New(fsys, provider, orphan.Options{Now: clock, MaxFraction: -1})
-	plan, err := f.Find(t.Context())
-	require.NoError(t, err)
-	require.Len(t, plan.Orphans, 2)
-	// Between Find and Apply: a row comes to reference a planned file.
-	refs = append(refs, "pics/will-be-referenced.jpg")
-	rep, err := f.Apply(t.Context(), plan)
-	require.NoError(t, err)
-	assert.Equal(t, 1, rep.Deleted.Files)
-	assert.Equal(t, 1, rep.Kept[orphan.KeptReferenced].Files)
-	assert.Equal(t, []string{"pics/uploading.jpg", "pics/will-be-referenced.jpg"}, files(t, fsys))
 }
 
 func TestChangedFileIsKept(t *testing.T) {
 	t.Parallel()
-	fsys := afero.NewMemMapFs()
-	put(t, fsys, "pics/a.jpg", 1, 10*day)
-	put(t, fsys, "pics/b.jpg", 1, 10*day)
-	f := orphan.New(fsys, orphan.Paths("pics/c.jpg"), orphan.Options{Now: clock, MaxFraction: -1})
-	plan, err := f.Find(t.Context())
-	require.NoError(t, err)
-	put(t, fsys, "pics/a.jpg", 2, 10*day) // rewritten with another size
-	rep, err := f.Apply(t.Context(), plan)
-	require.NoError(t, err)
-	assert.Equal(t, 1, rep.Kept[orphan.KeptChanged].Files)
-	assert.Equal(t, []string{"pics/a.jpg"}, files(t, fsys))
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		put(t, fsys, "pics/a.jpg", 1, 10*day)
+		put(t, fsys, "pics/b.jpg", 1, 10*day)
+		f := orphan.New(fsys, orphan.Paths("pics/c.jpg"), orphan.Options{Now: clock, MaxFraction: -1})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		put(t, fsys, "pics/a.jpg", 2, 10*day) // rewritten with another size
+		rep, err := f.Apply(t.Context(), plan)
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.Kept[orphan.KeptChanged].Files)
+		assert.Equal(t, []string{"pics/a.jpg"}, files(t, fsys))
+	})
 }
 
+// Links out of the root (a directory link, a link to "/") and references
+// that leave it find nothing to delete, and a plan tampered with to name a
+// file through a link, or out of the root, deletes nothing. On disk only:
+// the links are the point.
 func TestSymlinksAndHostileReferences(t *testing.T) {
 	t.Parallel()
-	base := t.TempDir()
-	outside := filepath.Join(base, "outside")
-	media := filepath.Join(base, "media")
-	require.NoError(t, os.MkdirAll(outside, 0o755))
-	require.NoError(t, os.MkdirAll(filepath.Join(media, "pics"), 0o755))
-	secret := filepath.Join(outside, "passwd")
-	require.NoError(t, os.WriteFile(secret, []byte("root"), 0o644))
-	require.NoError(t, os.Chtimes(secret, now.Add(-100*day), now.Add(-100*day)))
-	require.NoError(t, os.Symlink("../outside", filepath.Join(media, "link")))
-	require.NoError(t, os.Symlink("/", filepath.Join(media, "dir")))
-	require.NoError(t, os.WriteFile(filepath.Join(media, "pics", "a.jpg"), []byte("a"), 0o644))
-	rfs, err := rootfs.New(media)
-	require.NoError(t, err)
-	defer rfs.Close()
-	f := orphan.New(rfs, orphan.Paths("../../etc/passwd", "../outside/passwd", "/etc/passwd", "pics/a.jpg"), orphan.Options{Now: clock, MinAge: -1, MaxFraction: -1, Unreferenced: []string{"**"}})
-	plan, err := f.Find(t.Context())
-	require.NoError(t, err)
-	assert.Empty(t, plan.Orphans)
-	assert.Equal(t, 2, plan.InvalidReferences)
-	// A plan tampered with on disk cannot reach out either.
-	plan.Orphans = []orphan.Orphan{{Path: "link/passwd", Size: 4, ModTime: now.Add(-100 * day)}, {Path: "../outside/passwd", Size: 4, ModTime: now.Add(-100 * day)}}
-	rep, err := f.Apply(t.Context(), plan)
-	require.NoError(t, err)
-	assert.Zero(t, rep.Deleted.Files)
-	got, err := os.ReadFile(secret)
-	require.NoError(t, err)
-	assert.Equal(t, "root", string(got))
+	storagetest.ForEachBackend(t, backends[:2], func(t *testing.T, fsys afero.Fs, media string) {
+		outside := t.TempDir()
+		secret := filepath.Join(outside, "passwd")
+		require.NoError(t, os.WriteFile(secret, []byte("root"), 0o644))
+		require.NoError(t, os.Chtimes(secret, now.Add(-100*day), now.Add(-100*day)))
+		require.NoError(t, os.Symlink(outside, filepath.Join(media, "link")))
+		require.NoError(t, os.Symlink("/", filepath.Join(media, "dir")))
+		require.NoError(t, os.MkdirAll(filepath.Join(media, "pics"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(media, "pics", "a.jpg"), []byte("a"), 0o644))
+		f := orphan.New(fsys, orphan.Paths("../../etc/passwd", "../outside/passwd", "/etc/passwd", "pics/a.jpg"), orphan.Options{Now: clock, MinAge: -1, MaxFraction: -1, Unreferenced: []string{"**"}})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		assert.Empty(t, plan.Orphans)
+		assert.Equal(t, 2, plan.InvalidReferences)
+		// A plan tampered with on disk cannot reach out either.
+		plan.Orphans = []orphan.Orphan{{Path: "link/passwd", Size: 4, ModTime: now.Add(-100 * day)}, {Path: "../outside/passwd", Size: 4, ModTime: now.Add(-100 * day)}}
+		rep, err := f.Apply(t.Context(), plan)
+		require.NoError(t, err)
+		assert.Zero(t, rep.Deleted.Files)
+		got, err := os.ReadFile(secret)
+		require.NoError(t, err)
+		assert.Equal(t, "root", string(got))
+	})
 }
 
 func TestQuarantineRestorePurge(t *testing.T) {
@@ -527,21 +531,32 @@ func TestFindReportsEveryDecision(t *testing.T) {
 
 // TestProviderPanicLeavesNoWorkers: a provider that panics (a bug in a
 // custom one, recovered by an HTTP server) must not strand the reference
-// workers; goleak in TestMain would report them, and this checks at once.
+// workers, nor the listing's (parallel on RootFs and S3); goleak in
+// TestMain would report them, and this checks at once. The backends run
+// one after another, not as parallel subtests: goleak sees every
+// goroutine of the process.
 func TestProviderPanicLeavesNoWorkers(t *testing.T) {
-	fsys := afero.NewMemMapFs()
-	put(t, fsys, "pics/a.jpg", 10, 10*day)
-	panicky := orphan.ProviderFunc(func(_ context.Context, fn func(string) error) error {
-		for i := range 5000 {
-			if err := fn(fmt.Sprintf("pics/%d.jpg", i)); err != nil {
-				return err
-			}
-		}
-		panic("provider bug")
-	})
-	before := goleak.IgnoreCurrent()
-	assert.PanicsWithValue(t, "provider bug", func() {
-		orphan.New(fsys, panicky, orphan.Options{Now: clock}).Find(t.Context())
-	})
-	goleak.VerifyNone(t, before)
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			fsys, _ := b.New(t)
+			put(t, fsys, "pics/a.jpg", 10, 10*day)
+			panicky := orphan.ProviderFunc(func(_ context.Context, fn func(string) error) error {
+				for i := range 5000 {
+					if err := fn(fmt.Sprintf("pics/%d.jpg", i)); err != nil {
+						return err
+					}
+				}
+				panic("provider bug")
+			})
+			before := goleak.IgnoreCurrent()
+			assert.PanicsWithValue(t, "provider bug", func() {
+				orphan.New(fsys, panicky, orphan.Options{Now: clock}).Find(t.Context())
+			})
+			// An S3 request leaves its connection idle in the client's
+			// pool, with its reader and writer goroutines: not a worker.
+			// A connection a stranded worker still uses is not idle.
+			http.DefaultClient.CloseIdleConnections()
+			goleak.VerifyNone(t, before)
+		})
+	}
 }

@@ -172,42 +172,55 @@ func TestApplyTrustsNoFigureOfAPlan(t *testing.T) {
 // regular file where the file's directory should be.
 func TestRestoreReportsWhatItCannotPutBack(t *testing.T) {
 	t.Parallel()
-	for _, b := range backends[:3] {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			fsys, dir := b.New(t)
-			for _, p := range []string{"a/taken.jpg", "a/link.jpg", "b/x.jpg", "a/ok.jpg"} {
-				put(t, fsys, p, 4, 10*day)
-			}
-			f := orphan.New(fsys, orphan.Paths("a/ref.jpg", "b/ref.jpg"), orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1})
-			plan, err := f.Find(ctx)
-			require.NoError(t, err)
-			rep, err := f.Apply(ctx, plan)
-			require.NoError(t, err)
-			require.Equal(t, 4, rep.Quarantined.Files)
-			put(t, fsys, "a/taken.jpg", 9, 0) // a new upload took the path
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, dir string) {
+		ctx := t.Context()
+		objectStore := storage.FeaturesOf(fsys).AtomicCreate
+		for _, p := range []string{"a/taken.jpg", "a/link.jpg", "b/x.jpg", "a/ok.jpg"} {
+			put(t, fsys, p, 4, 10*day)
+		}
+		f := orphan.New(fsys, orphan.Paths("a/ref.jpg", "b/ref.jpg"), orphan.Options{Now: clock, Quarantine: "trash", MaxFraction: -1})
+		plan, err := f.Find(ctx)
+		require.NoError(t, err)
+		rep, err := f.Apply(ctx, plan)
+		require.NoError(t, err)
+		require.Equal(t, 4, rep.Quarantined.Files)
+		put(t, fsys, "a/taken.jpg", 9, 0) // a new upload took the path
+		if !objectStore {
 			require.NoError(t, fsys.Remove("b"))
 			put(t, fsys, "b", 1, 0) // a file where the directory was
-			if dir != "" {
-				require.NoError(t, os.Symlink("nowhere", filepath.Join(dir, "a", "link.jpg")))
-			} else {
-				put(t, fsys, "a/link.jpg", 1, 0)
-			}
-			restored, err := orphan.NewQuarantine(fsys, "trash", orphan.QuarantineOptions{}).Restore(ctx, rep.QuarantineRun)
-			assert.ErrorIs(t, err, orphan.ErrDeleteFailed)
+		}
+		// An object store has no directory "b" (it went with its last
+		// key), so no file can take its place: keys "b" and "b/x.jpg"
+		// are two names. Whether a server takes both is its own affair
+		// (AWS does; versitygw's posix gateway refuses the second with
+		// ObjectParentIsFile), so the case is not set up there.
+		if dir != "" {
+			require.NoError(t, os.Symlink("nowhere", filepath.Join(dir, "a", "link.jpg")))
+		} else {
+			put(t, fsys, "a/link.jpg", 1, 0)
+		}
+		restored, err := orphan.NewQuarantine(fsys, "trash", orphan.QuarantineOptions{}).Restore(ctx, rep.QuarantineRun)
+		assert.ErrorIs(t, err, orphan.ErrDeleteFailed)
+		got, err := afero.ReadFile(fsys, "a/taken.jpg")
+		require.NoError(t, err)
+		assert.Len(t, got, 9, "the new upload is untouched")
+		area := "trash/.mediaclean-quarantine/" + rep.QuarantineRun + "/"
+		stuck := []string{"a/taken.jpg", "a/link.jpg", "b/x.jpg"}
+		if objectStore {
+			assert.Equal(t, 2, restored.Restored.Files, "a/ok.jpg and b/x.jpg")
+			assert.Equal(t, 2, restored.Failed.Files)
+			stuck = stuck[:2]
+			_, err := fsys.Stat("b/x.jpg")
+			assert.NoError(t, err)
+		} else {
 			assert.Equal(t, 1, restored.Restored.Files, "a/ok.jpg")
 			assert.Equal(t, 3, restored.Failed.Files)
-			got, err := afero.ReadFile(fsys, "a/taken.jpg")
-			require.NoError(t, err)
-			assert.Len(t, got, 9, "the new upload is untouched")
-			area := "trash/.mediaclean-quarantine/" + rep.QuarantineRun + "/"
-			for _, p := range []string{"a/taken.jpg", "a/link.jpg", "b/x.jpg"} {
-				_, err := fsys.Stat(area + p)
-				assert.NoError(t, err, "%s stays in quarantine", p)
-			}
-		})
-	}
+		}
+		for _, p := range stuck {
+			_, err := fsys.Stat(area + p)
+			assert.NoError(t, err, "%s stays in quarantine", p)
+		}
+	})
 }
 
 // A planned file gone before its quarantine move is already gone, as in

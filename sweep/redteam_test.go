@@ -21,6 +21,7 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/sweep"
 )
 
@@ -65,23 +66,31 @@ func TestRedteamSweepSwapToSpecialFileBeforeRemoval(t *testing.T) {
 
 // On an object store (Features.AtomicCreate) filefield never writes temp
 // names, so an old ".mediaclean-tmp-<hex>" key is someone else's: a sweep,
-// even with a rule matching everything, keeps it.
+// even with a rule matching everything, keeps it. It runs on the real S3
+// backend and on a MemMapFs that says it is an object store; the other
+// backends clean old temp names up (TestSweepRules).
 func TestRedteamSweepTempNamesOnObjectStores(t *testing.T) {
 	t.Parallel()
-	fsys := objectStoreLike{afero.NewMemMapFs()}
-	old := time.Now().Add(-30 * 24 * time.Hour)
-	for _, p := range []string{"up/" + storage.TempPrefix + strings.Repeat("ab", 16), storage.TempPrefix + strings.Repeat("cd", 16), "up/x.png"} {
-		require.NoError(t, fsys.MkdirAll(path.Dir(p), 0o755))
-		require.NoError(t, afero.WriteFile(fsys, p, []byte("x"), 0o644))
-		require.NoError(t, fsys.Chtimes(p, old, old))
+	objectStores := []storagetest.Backend{
+		{Name: "MemMapFs-as-object-store", New: func(*testing.T) (afero.Fs, string) { return objectStoreLike{afero.NewMemMapFs()}, "" }},
+		backends[3],
 	}
-	rep, err := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: time.Hour}}, TempMaxAge: time.Minute}).Sweep(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, 1, rep.Deleted.Files, "%+v", rep)
-	for _, p := range []string{"up/" + storage.TempPrefix + strings.Repeat("ab", 16), storage.TempPrefix + strings.Repeat("cd", 16)} {
-		_, err := fsys.Stat(p)
-		assert.NoError(t, err, p)
-	}
+	storagetest.ForEachBackend(t, objectStores, func(t *testing.T, fsys afero.Fs, _ string) {
+		require.True(t, storage.FeaturesOf(fsys).AtomicCreate)
+		old := time.Now().Add(-30 * 24 * time.Hour)
+		for _, p := range []string{"up/" + storage.TempPrefix + strings.Repeat("ab", 16), storage.TempPrefix + strings.Repeat("cd", 16), "up/x.png"} {
+			require.NoError(t, fsys.MkdirAll(path.Dir(p), 0o755))
+			require.NoError(t, afero.WriteFile(fsys, p, []byte("x"), 0o644))
+			require.NoError(t, fsys.Chtimes(p, old, old))
+		}
+		rep, err := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "**", MaxAge: time.Hour}}, TempMaxAge: time.Minute}).Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.Deleted.Files, "%+v", rep)
+		for _, p := range []string{"up/" + storage.TempPrefix + strings.Repeat("ab", 16), storage.TempPrefix + strings.Repeat("cd", 16)} {
+			_, err := fsys.Stat(p)
+			assert.NoError(t, err, p)
+		}
+	})
 }
 
 type objectStoreLike struct{ afero.Fs }
@@ -91,7 +100,8 @@ func (objectStoreLike) Features() storage.Features {
 }
 
 // RemoveEmptyDirs never removes Options.Dir, the root, a quarantine
-// area, or a directory beside Dir sharing its prefix.
+// area, or a directory beside Dir sharing its prefix. Not on S3: an
+// object store has no directories, empty or not, to keep.
 func TestRedteamSweepEmptyDirsNearRootAndQuarantine(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends[:3] {
