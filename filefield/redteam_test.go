@@ -168,8 +168,8 @@ func TestRedteamHashNamesReuseRacesDeletion(t *testing.T) {
 
 // filefield's Commit of a stale path that is now a symbolic link (an
 // operator deduplicated files with links) or a FIFO: the storage layer
-// promises only regular files are deleted. On RootFs the entry is
-// unlinked; on OsFs it is kept.
+// promises only regular files are deleted, so the link stays, on RootFs
+// and on a plain OsFs alike.
 func TestRedteamCommitKeepsNonRegularOld(t *testing.T) {
 	t.Parallel()
 	storagetest.ForEachBackend(t, backends[:2], func(t *testing.T, fsys afero.Fs, dir string) {
