@@ -12,15 +12,19 @@ import (
 // never returned as errors: the database change already happened, so a
 // file that could not be deleted is for a retry or the orphan finder.
 type Result struct {
-	Deleted []string  `json:"deleted"`
-	Kept    []Kept    `json:"kept"`
-	Failed  []Failure `json:"failed"`
+	// Deleted lists the files deleted, main files before companions.
+	Deleted []string `json:"deleted"`
+	// Kept lists the files that stayed, each with its reason.
+	Kept []Kept `json:"kept"`
+	// Failed lists the files whose deletion failed; they may still be
+	// there.
+	Failed []Failure `json:"failed"`
 }
 
 // Kept is a file that was not deleted, and why.
 type Kept struct {
-	Path   string `json:"path"`
-	Reason string `json:"reason"`
+	Path   string `json:"path"`   // the stored path
+	Reason string `json:"reason"` // one of the Kept* reasons
 }
 
 // Failure is a file whose deletion failed.
@@ -46,8 +50,9 @@ type Change struct {
 	New string
 	// Old is the stored path the change makes stale, "" for a Save.
 	Old string
-	// Size and ContentType describe the new file.
-	Size        int64
+	// Size is the new file's length in bytes.
+	Size int64
+	// ContentType is the new file's sniffed MIME type.
 	ContentType string
 
 	created bool // New was written by this change

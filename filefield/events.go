@@ -43,12 +43,12 @@ const (
 
 // Event describes one thing a field did or declined to do to a file.
 type Event struct {
-	Field  string `json:"field"`
-	Action Action `json:"action"`
-	Path   string `json:"path"`
-	Reason string `json:"reason,omitempty"`
-	Size   int64  `json:"size,omitempty"`
-	Err    error  `json:"-"`
+	Field  string `json:"field"`            // the Field's name
+	Action Action `json:"action"`           // ActionStore, ActionDelete, ActionKeep or ActionFail
+	Path   string `json:"path"`             // the stored path
+	Reason string `json:"reason,omitempty"` // a Kept* reason, for ActionKeep
+	Size   int64  `json:"size,omitempty"`   // the file's size, when known
+	Err    error  `json:"-"`                // the failure, for ActionFail
 }
 
 func (f *Field) emit(ctx context.Context, e Event) {

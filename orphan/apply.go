@@ -3,62 +3,10 @@ package orphan
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
-
-// Action is what Find, Apply or a quarantine did, or would do, to a file.
-type Action = storage.Action
-
-// The actions of orphan events.
-const (
-	ActionOrphan = storage.ActionOrphan // found by Find
-	ActionDelete = storage.ActionDelete
-	ActionMove   = storage.ActionMove // quarantined, or restored
-	ActionKeep   = storage.ActionKeep
-	ActionFail   = storage.ActionFail
-	// ActionWouldMove: a dry-run restore would move the file back.
-	ActionWouldMove = storage.ActionWouldMove
-	// ActionPurge: a quarantined file deleted for good.
-	ActionPurge Action = "purge"
-)
-
-// Report says what Apply did.
-type Report struct {
-	Planned storage.Count `json:"planned"`
-	Deleted storage.Count `json:"deleted"`
-	// Quarantined counts files moved to QuarantineRun instead of deleted.
-	Quarantined   storage.Count     `json:"quarantined"`
-	QuarantineRun string            `json:"quarantine_run,omitempty"`
-	Kept          storage.KeptTally `json:"kept"`
-	Failed        storage.Count     `json:"failed"`
-	Failures      []storage.Failure `json:"failures,omitempty"`
-	Duration      time.Duration     `json:"duration_ns"`
-}
-
-// Failure is one failed deletion or move.
-type Failure = storage.Failure
-
-// Event is one per-file decision.
-type Event struct {
-	Action Action `json:"action"`
-	Path   string `json:"path"`
-	Reason string `json:"reason,omitempty"`
-	Size   int64  `json:"size"`
-	Err    error  `json:"-"`
-}
-
-// emit sends an event to a callback and a logger.
-func emit(ctx context.Context, onEvent func(Event), log *slog.Logger, e Event) {
-	if onEvent != nil {
-		onEvent(e)
-	}
-	storage.LogEvent(ctx, log, "orphan", e.Action, e.Path, e.Size, e.Reason, e.Err)
-}
-
-func (f *Finder) event(ctx context.Context, e Event) { emit(ctx, f.opts.OnEvent, f.opts.Logger, e) }
 
 const applyBatch = 1000
 

@@ -73,10 +73,13 @@ type Options struct {
 	// when zero) checks each top-level directory of the scan, 2 each of
 	// their subdirectories, and so on.
 	CoverageDepth int
-	// MaxDeletes, MaxFraction and MaxBytes are the blast-radius limits
-	//. Zero MaxFraction means DefaultMaxFraction (half the scanned
-	// files); zero MaxDeletes and MaxBytes mean no limit; a negative
-	// MaxFraction means no limit.
+	// MaxDeletes, MaxFraction and MaxBytes are the blast-radius limits.
+	// They refuse: a plan over any of them is not applied at all
+	// (ErrDeleteLimit, ErrFractionLimit, ErrBytesLimit), unlike a sweep's
+	// budgets, which stop a run partway. MaxDeletes caps the number of
+	// orphans (zero: no limit); MaxFraction their share of the scanned
+	// files (zero: DefaultMaxFraction, half; negative: no limit);
+	// MaxBytes their total size (zero: no limit).
 	MaxDeletes  int
 	MaxFraction float64
 	MaxBytes    int64

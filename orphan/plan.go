@@ -25,9 +25,9 @@ const (
 
 // Orphan is a file no record references.
 type Orphan struct {
-	Path    string    `json:"path"`
-	Size    int64     `json:"size"`
-	ModTime time.Time `json:"mtime"`
+	Path    string    `json:"path"`  // the stored path
+	Size    int64     `json:"size"`  // its size when Find saw it
+	ModTime time.Time `json:"mtime"` // its modification time when Find saw it
 }
 
 // Plan is what Find found: the orphans and the audit figures (the seed's
@@ -36,14 +36,23 @@ type Orphan struct {
 // a plan as a list of candidates: it checks every file again, and
 // computes the figures its guards use itself.
 type Plan struct {
+	// Created is when Find started.
 	Created time.Time `json:"created"`
 	// Duration is how long Find took.
-	Duration time.Duration      `json:"duration_ns"`
-	Scanned  storage.Count      `json:"scanned"`
-	Orphans  []Orphan           `json:"orphans"`
-	Total    storage.Count      `json:"total"`
-	Dirs     []storage.DirCount `json:"dirs"`
-	Kept     storage.KeptTally  `json:"kept"`
+	Duration time.Duration `json:"duration_ns"`
+	// Scanned counts the regular files listed (see Unmeasured for the
+	// bytes).
+	Scanned storage.Count `json:"scanned"`
+	// Orphans are the files to delete, sorted by path.
+	Orphans []Orphan `json:"orphans"`
+	// Total counts the orphans: the storage they waste.
+	Total storage.Count `json:"total"`
+	// Dirs are the directories with the most orphaned bytes, most first
+	// (Options.TopDirs of them).
+	Dirs []storage.DirCount `json:"dirs"`
+	// Kept counts, by Kept* reason, the scanned files that are not
+	// orphans.
+	Kept storage.KeptTally `json:"kept"`
 	// References counts the references streamed, InvalidReferences those
 	// that are not valid stored paths after normalisation: they can match
 	// no file.

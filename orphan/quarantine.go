@@ -50,9 +50,9 @@ type QuarantineOptions struct {
 
 // Manifest records a quarantine run, for Restore and Purge.
 type Manifest struct {
-	Run     string    `json:"run"`
-	Created time.Time `json:"created"`
-	Files   []Orphan  `json:"files"`
+	Run     string    `json:"run"`     // the run's folder name
+	Created time.Time `json:"created"` // when the run started; Purge ages runs by it
+	Files   []Orphan  `json:"files"`   // the files the run moved, by their stored paths
 }
 
 const manifestName = "manifest.json"
@@ -193,8 +193,9 @@ func (q *Quarantine) Runs(ctx context.Context) ([]*Manifest, error) {
 
 // RestoreReport says what Restore did.
 type RestoreReport struct {
-	Run      string        `json:"run"`
-	DryRun   bool          `json:"dry_run"`
+	Run    string `json:"run"`     // the run restored
+	DryRun bool   `json:"dry_run"` // nothing was moved
+	// Restored counts the files put back (in a dry run, that would be).
 	Restored storage.Count `json:"restored"`
 	// NotMoved counts files the manifest lists that are not in the
 	// quarantine but at their own path: the run was stopped before it
@@ -202,6 +203,7 @@ type RestoreReport struct {
 	NotMoved storage.Count `json:"not_moved"`
 	// Failed counts files that could not be put back: their path is taken
 	// again, their directory cannot be made, or they are lost.
+	// Failures lists the first storage.MaxFailures of them.
 	Failed   storage.Count     `json:"failed"`
 	Failures []storage.Failure `json:"failures,omitempty"`
 }
@@ -277,10 +279,13 @@ func there(ctx context.Context, fsys afero.Fs, p string) bool {
 
 // PurgeReport says what Purge did.
 type PurgeReport struct {
-	DryRun bool `json:"dry_run"`
+	DryRun bool `json:"dry_run"` // nothing was deleted
 	// Runs names the runs purged (in a dry run, that would be).
-	Runs     []string          `json:"runs"`
-	Deleted  storage.Count     `json:"deleted"`
+	Runs []string `json:"runs"`
+	// Deleted counts the quarantined files deleted for good.
+	Deleted storage.Count `json:"deleted"`
+	// Failed counts the deletions that failed; Failures lists the first
+	// storage.MaxFailures of them.
 	Failed   storage.Count     `json:"failed"`
 	Failures []storage.Failure `json:"failures,omitempty"`
 }

@@ -46,22 +46,29 @@ const (
 // Report is the result of one sweep. In a dry run, Deleted counts
 // what would have been deleted.
 type Report struct {
-	DryRun  bool              `json:"dry_run"`
-	Scanned storage.Count     `json:"scanned"`
-	Matched storage.Count     `json:"matched"`
-	Deleted storage.Count     `json:"deleted"`
-	Kept    storage.KeptTally `json:"kept"`
-	Failed  storage.Count     `json:"failed"`
-	// Failures lists the first 100 failed deletions.
+	// DryRun: nothing was deleted; Deleted counts what would have been.
+	DryRun bool `json:"dry_run"`
+	// Scanned counts the regular files listed (see Unmeasured).
+	Scanned storage.Count `json:"scanned"`
+	// Matched counts the files some rule matched.
+	Matched storage.Count `json:"matched"`
+	// Deleted counts the files deleted.
+	Deleted storage.Count `json:"deleted"`
+	// Kept counts, by Kept* reason, the matched files kept.
+	Kept storage.KeptTally `json:"kept"`
+	// Failed counts the deletions that failed.
+	Failed storage.Count `json:"failed"`
+	// Failures lists the first storage.MaxFailures failed deletions.
 	Failures []storage.Failure `json:"failures,omitempty"`
 	// DirsRemoved counts empty directories removed.
 	DirsRemoved int `json:"dirs_removed"`
 	// Stopped names the budget that stopped the sweep, if any.
 	Stopped string `json:"stopped,omitempty"`
 	// TopDirs are the directories with the most bytes deleted.
-	TopDirs  []storage.DirCount `json:"top_dirs"`
-	Started  time.Time          `json:"started"`
-	Duration time.Duration      `json:"duration_ns"`
+	TopDirs []storage.DirCount `json:"top_dirs"`
+	// Started is when the sweep started, Duration how long it took.
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
 	// Unmeasured counts scanned files no rule matches whose size was never
 	// read, so Scanned.Bytes leaves them out. On a backend that lists
 	// names faster than sizes (RootFs), a sweep stats only the files its
@@ -74,9 +81,9 @@ type Event struct {
 	// Action is ActionDelete (ActionWouldDelete in a dry run),
 	// ActionKeep or ActionFail.
 	Action Action `json:"action"`
-	Path   string `json:"path"`
-	Rule   string `json:"rule,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	Size   int64  `json:"size"`
-	Err    error  `json:"-"`
+	Path   string `json:"path"`             // the stored path
+	Rule   string `json:"rule,omitempty"`   // the glob of the rule that matched
+	Reason string `json:"reason,omitempty"` // a Kept* reason, for ActionKeep
+	Size   int64  `json:"size"`             // the file's size, when measured
+	Err    error  `json:"-"`                // the failure, for ActionFail
 }

@@ -7,7 +7,8 @@
 //
 // Each destructive run gets a freshly generated tree. Every comparison
 // checks that both sides did the same work (same files deleted, same
-// orphans found) and fails if not. Targets (REQUIREMENTS.md): T1 <= 0.75,
+// orphans found) and fails if not. The targets, as ratios of our time to
+// the GNU tools' on the same tree: T1 <= 0.75,
 // T2 <= 0.8, T3 <= 0.8 and <= 120 bytes per reference, T4 <= 1.2, T5 <= 1.5
 // (on versitygw, installed with go install on first use), T6 <= 2.
 package main

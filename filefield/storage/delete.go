@@ -50,8 +50,8 @@ type Target struct {
 	// modification time (to the second: object stores report whole
 	// seconds in some responses) and is a regular file.
 	Size    int64     `json:"size"`
-	ModTime time.Time `json:"mtime"`
-	Check   bool      `json:"-"`
+	ModTime time.Time `json:"mtime"` // see Size
+	Check   bool      `json:"-"`     // see Size
 	// MoveTo, when set, moves the file there instead of deleting it.
 	MoveTo string `json:"move_to,omitempty"`
 	// Dir removes the empty directory Path instead of a file: only if it
@@ -67,9 +67,9 @@ type Target struct {
 // ActionFail with Err.
 type Outcome struct {
 	Target
-	Action Action
-	Reason string
-	Err    error
+	Action Action // what was done, or in a dry run would be done
+	Reason string // a Kept* reason, for ActionKeep
+	Err    error  // the failure, for ActionFail
 }
 
 // DeleteOptions configure [Delete]. The zero value deletes valid stored
@@ -112,7 +112,7 @@ const batchLen = 1000
 //     filefield temporary file with AllowTemp, or lies in a quarantine
 //     area with AllowQuarantine;
 //   - a move takes a valid stored path P into a quarantine area, to
-//     "DIR/.mediaclean-quarantine/RUN/P" (see quarantinePath), or, with
+//     "DIR/.mediaclean-quarantine/RUN/P" (RUN one path segment), or, with
 //     AllowQuarantine, takes such a path back to P;
 //   - no end of it matches opts.Protected (else [KeptProtected]).
 //

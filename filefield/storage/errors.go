@@ -36,11 +36,12 @@ var (
 // Error quotes the path, so hostile names (control characters, newlines)
 // cannot forge log lines.
 type PathError struct {
-	Op   string `json:"op"`
-	Path string `json:"path"`
-	Err  error  `json:"-"`
+	Op   string `json:"op"`   // the operation: "delete", "move", "list", "store", ...
+	Path string `json:"path"` // the path as given, possibly hostile
+	Err  error  `json:"-"`    // the cause, matched with errors.Is
 }
 
+// Error returns "op "path": cause", the path quoted.
 func (e *PathError) Error() string {
 	return e.Op + " " + strconv.Quote(e.Path) + ": " + e.Err.Error()
 }

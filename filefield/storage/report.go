@@ -10,8 +10,8 @@ import (
 // Count is a number of files and their total size, the unit of every
 // mediaclean report.
 type Count struct {
-	Files int   `json:"files"`
-	Bytes int64 `json:"bytes"`
+	Files int   `json:"files"` // how many files
+	Bytes int64 `json:"bytes"` // their total size
 }
 
 // Add counts one file of size bytes.
@@ -22,7 +22,7 @@ func (c *Count) Add(size int64) {
 
 // DirCount is a Count for one directory.
 type DirCount struct {
-	Dir string `json:"dir"`
+	Dir string `json:"dir"` // the directory, slash-separated
 	Count
 }
 
@@ -74,8 +74,8 @@ func (k KeptTally) Add(reason string, size int64) {
 
 // Failure is one file a destructive step failed on.
 type Failure struct {
-	Path  string `json:"path"`
-	Error string `json:"error"`
+	Path  string `json:"path"`  // the file
+	Error string `json:"error"` // what went wrong, as text
 }
 
 // MaxFailures is how many failures a report lists; the counts cover all.

@@ -34,12 +34,14 @@ const (
 
 // Op is one recorded operation.
 type Op struct {
-	Kind OpKind
-	Path string
+	Kind OpKind // what was asked
+	Path string // of which path (the old one, for a rename)
 	// Flag holds the OpenFile flags for OpCreate and OpOpen.
 	Flag int
 }
 
+// String returns "kind path".
+// String returns "kind path".
 func (o Op) String() string { return string(o.Kind) + " " + o.Path }
 
 // Fault says which operation a [FaultFs] fails. The zero Fault fails

@@ -11,7 +11,7 @@ import (
 // directory, sizes cycling from 1 to 4 kB, every other file (the even
 // ones) dated Old, the rest New.
 type Tree struct {
-	Files  int
+	Files  int       // how many files
 	PerDir int       // zero means 1000
 	Old    time.Time // mtime of even-numbered files
 	New    time.Time // mtime of odd-numbered files; zero leaves it as written

@@ -9,8 +9,8 @@ import (
 
 // LogRecord is one line a LogRecorder kept.
 type LogRecord struct {
-	Level   slog.Level
-	Message string
+	Level   slog.Level // the record's level
+	Message string     // the record's message
 	// Attrs holds each attribute's value as text.
 	Attrs map[string]string
 }
@@ -19,6 +19,7 @@ type LogRecord struct {
 // for tests that check what a component logs. It is safe for concurrent
 // use.
 type LogRecorder struct {
+	// Level is the lowest level kept; the zero value is Info.
 	Level slog.Level
 
 	mu      sync.Mutex
