@@ -533,13 +533,13 @@ func checkRestat(ctx context.Context, fsys afero.Fs, paths []string, existing in
 		want, ok := full[e.Path]
 		switch {
 		case seen[i]:
-			errs = append(errs, fmt.Errorf("Restat reported index %d twice", i))
+			errs = append(errs, fmt.Errorf("storage.Restat reported index %d twice", i))
 		case i < 0 || i >= len(paths) || paths[i] != e.Path:
-			errs = append(errs, fmt.Errorf("Restat reported %q at index %d", e.Path, i))
+			errs = append(errs, fmt.Errorf("storage.Restat reported %q at index %d", e.Path, i))
 		case !ok:
-			errs = append(errs, fmt.Errorf("Restat reported %q, which List did not find", e.Path))
+			errs = append(errs, fmt.Errorf("storage.Restat reported %q, which List did not find", e.Path))
 		case e.Size != want.Size || !e.ModTime.Equal(want.ModTime) || !e.Type.IsRegular():
-			errs = append(errs, fmt.Errorf("Restat and List disagree on %q: %+v vs %+v", e.Path, e, want))
+			errs = append(errs, fmt.Errorf("storage.Restat and List disagree on %q: %+v vs %+v", e.Path, e, want))
 		}
 		seen[i] = true
 		return nil
@@ -547,12 +547,12 @@ func checkRestat(ctx context.Context, fsys afero.Fs, paths []string, existing in
 		return fmt.Errorf("storage.Restat: %v", err)
 	}
 	if len(seen) != existing {
-		errs = append(errs, fmt.Errorf("Restat reported %d of %d existing files", len(seen), existing))
+		errs = append(errs, fmt.Errorf("storage.Restat reported %d of %d existing files", len(seen), existing))
 	}
 	stop := errors.New("stop")
 	if len(paths) > 1 {
 		if err := storage.Restat(ctx, fsys, paths, func(int, storage.Entry) error { return stop }); !errors.Is(err, stop) {
-			errs = append(errs, fmt.Errorf("Restat returned %v, not the error of its callback", err))
+			errs = append(errs, fmt.Errorf("storage.Restat returned %v, not the error of its callback", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -583,15 +583,15 @@ func checkRangeListing(ctx context.Context, fsys afero.Fs, dir string, _ Diverge
 			}
 			return nil
 		}); err != nil {
-			return fmt.Errorf("List from %q to %q: %v", r[0], r[1], err)
+			return fmt.Errorf("storage.List from %q to %q: %v", r[0], r[1], err)
 		}
 		for p, want := range full {
 			e, ok := got[p]
 			switch {
 			case p >= first && p <= last && !ok:
-				errs = append(errs, fmt.Errorf("List from %q to %q missed %q", r[0], r[1], p))
+				errs = append(errs, fmt.Errorf("storage.List from %q to %q missed %q", r[0], r[1], p))
 			case ok && (p < first || p > last):
-				errs = append(errs, fmt.Errorf("List from %q to %q reported %q, outside the range", r[0], r[1], p))
+				errs = append(errs, fmt.Errorf("storage.List from %q to %q reported %q, outside the range", r[0], r[1], p))
 			case ok && (e.Size != want.Size || !e.ModTime.Equal(want.ModTime)):
 				errs = append(errs, fmt.Errorf("a key-range List and List disagree on %q: %+v vs %+v", p, e, want))
 			}
