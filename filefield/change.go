@@ -2,6 +2,7 @@ package filefield
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 
@@ -44,7 +45,6 @@ func (r *Result) merge(o Result) {
 //
 // A Change is safe for concurrent use; Commit and Rollback take effect once.
 type Change struct {
-	field *Field
 	// New is the stored path of the new file, "" for a Delete. Write it to
 	// the row.
 	New string
@@ -57,9 +57,19 @@ type Change struct {
 
 	created bool // New was written by this change
 
-	mu     sync.Mutex
-	state  int // 0 pending, 1 committed, 2 rolled back
-	result Result
+	*changeState
+}
+
+// changeState is the part of a Change that its abandonment check reads:
+// it must not refer to the Change, or the Change could never be
+// collected.
+type changeState struct {
+	field   *Field
+	newPath string
+	oldPath string
+	mu      sync.Mutex
+	state   int // pending, committed or rolledBack
+	result  Result
 }
 
 const (
@@ -67,6 +77,35 @@ const (
 	committed
 	rolledBack
 )
+
+// newChange makes a pending change, registers it in the scope ctx
+// carries (if any) or else with the field as pending, and arranges for it
+// to be reported if it is collected while pending.
+func (f *Field) newChange(ctx context.Context, newPath, old string, st stored) *Change {
+	c := &Change{New: newPath, Old: old, Size: st.size, ContentType: st.contentType, created: st.created,
+		changeState: &changeState{field: f, newPath: newPath, oldPath: old}}
+	if s := ScopeFrom(ctx); s == nil || !s.add(c) {
+		f.pending.put(c)
+	}
+	runtime.AddCleanup(c, (*changeState).abandoned, c.changeState)
+	return c
+}
+
+// abandoned reports a change collected while pending.
+func (st *changeState) abandoned() {
+	st.mu.Lock()
+	pend := st.state == pending
+	st.mu.Unlock()
+	st.field.pending.drop(st.newPath, nil)
+	if !pend {
+		return
+	}
+	p := st.newPath
+	if p == "" {
+		p = st.oldPath
+	}
+	st.field.emit(context.Background(), Event{Action: ActionAbandon, Path: p, Err: ErrAbandoned})
+}
 
 // Save stores a new file for a new record. The returned change's New is the
 // stored path to write to the row.
@@ -83,6 +122,9 @@ func (f *Field) Replace(ctx context.Context, old string, up Upload) (*Change, er
 }
 
 func (f *Field) replace(ctx context.Context, old string, up Upload) (*Change, error) {
+	if ScopeFrom(ctx).ended() {
+		return nil, ErrScopeEnded
+	}
 	if old != "" {
 		if err := f.CheckPath(old); err != nil {
 			return nil, err
@@ -95,7 +137,7 @@ func (f *Field) replace(ctx context.Context, old string, up Upload) (*Change, er
 	if st.created {
 		f.emit(ctx, Event{Action: ActionStore, Path: st.path, Size: st.size})
 	}
-	return &Change{field: f, New: st.path, Old: old, Size: st.size, ContentType: st.contentType, created: st.created}, nil
+	return f.newChange(ctx, st.path, old, st), nil
 }
 
 // Delete records that the row holding old goes away. Nothing happens until
@@ -104,10 +146,13 @@ func (f *Field) Delete(ctx context.Context, old string) (*Change, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if ScopeFrom(ctx).ended() {
+		return nil, ErrScopeEnded
+	}
 	if err := f.CheckPath(old); err != nil {
 		return nil, err
 	}
-	return &Change{field: f, Old: old}, nil
+	return f.newChange(ctx, "", old, stored{}), nil
 }
 
 // Commit finishes the change after the database commit: it deletes the old
@@ -139,6 +184,7 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 		return Result{}
 	}
 	c.state = to
+	c.field.pending.drop(c.New, c)
 	ctx = context.WithoutCancel(ctx)
 	f := c.field
 	var r Result
@@ -149,7 +195,7 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 			case c.Old == c.New:
 				f.keep(ctx, &r, c.Old, KeptSamePath, nil)
 			case inUse[c.Old]:
-				f.keep(ctx, &r, c.Old, KeptInUseByBatch, nil)
+				f.keep(ctx, &r, c.Old, KeptInUseByScope, nil)
 			default:
 				f.remove(ctx, &r, c.Old, true)
 			}

@@ -8,9 +8,17 @@
 // Save, Replace and Delete return a pending [Change]. Write Change.New to the
 // row inside the transaction; after the transaction commits, call Commit,
 // which deletes the stale file; if it rolls back, call Rollback, which
-// deletes the new file and keeps the old one. [WithTx] does this for a
-// database/sql transaction, and a [Batch] groups the changes of several
-// fields.
+// deletes the new file and keeps the old one.
+//
+// A [Scope] does that for every change of a transaction: Save, Replace and
+// Delete called with a context from [NewScope] register their change in
+// it by themselves, and the scope commits or rolls back all of them
+// together. Scopes nest like savepoints; only the outermost commit
+// deletes. [WithTx] runs a database/sql transaction in a scope, and
+// [RunInScope] any other transaction API (the subpackages for GORM and
+// pgx are built on it). A change made outside any scope and dropped while
+// pending is reported when the garbage collector finds it: an event with
+// [ActionAbandon] and [ErrAbandoned], logged at Warn.
 //
 // # Guarantees
 //
@@ -54,7 +62,7 @@
 //
 // # Concurrency
 //
-// A Field, a Change and a Batch are safe for concurrent use. Commit and
+// A Field, a Change and a Scope are safe for concurrent use. Commit and
 // Rollback take effect once; after one, the other does nothing.
 //
 // # Caveats

@@ -31,7 +31,7 @@ const (
 	KeptNotCreated   = "not_created"           // rollback of a hash-named file that existed before
 	KeptGone         = storage.KeptGone        // the file was not there to delete
 	KeptChanged      = storage.KeptChanged     // the file changed just before its deletion
-	KeptInUseByBatch = "in_use_by_batch"       // another change of the same batch stores this path
+	KeptInUseByScope = "in_use_by_scope"       // a later change of the same scope stores this path
 	// KeptShared: a content-named file (HashNames) that another row or
 	// an upload in flight may share, and Options.Refs is not set to say.
 	KeptShared = "shared"

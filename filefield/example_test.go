@@ -87,12 +87,12 @@ func ExampleWithTx() {
 	fsys := afero.NewMemMapFs()
 	pics := filefield.New("profile_pics", fsys, filefield.Options{Dir: "profile_pics"})
 	for range 3 {
-		_, err := filefield.WithTx(ctx, db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+		_, err := filefield.WithTx(ctx, db, nil, func(ctx context.Context, tx *sql.Tx) error {
 			var old string
 			if err := tx.QueryRow(`SELECT picture FROM users WHERE id = 1`).Scan(&old); err != nil {
 				return err
 			}
-			ch, err := b.Add(pics.Replace(ctx, old, filefield.Upload{Body: bytes.NewReader(pngBytes), Name: "me.png"}))
+			ch, err := pics.Replace(ctx, old, filefield.Upload{Body: bytes.NewReader(pngBytes), Name: "me.png"})
 			if err != nil {
 				return err
 			}

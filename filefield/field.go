@@ -128,6 +128,7 @@ type Field struct {
 	anyType    bool
 	binary     bool // unknown types are stored as .bin
 	locks      *pathLocks
+	pending    *pendingSet
 	types      map[string]bool
 	exts       map[string]bool
 	clockNow   func() time.Time
@@ -137,7 +138,7 @@ type Field struct {
 // files in fsys. It panics if opts.Dir or a protected glob is malformed:
 // those are programming errors, not input.
 func New(name string, fsys afero.Fs, opts Options) *Field {
-	f := &Field{name: name, fs: fsys, opts: opts, maxSize: opts.MaxSize, clockNow: opts.Now, locks: newPathLocks()}
+	f := &Field{name: name, fs: fsys, opts: opts, maxSize: opts.MaxSize, clockNow: opts.Now, locks: newPathLocks(), pending: &pendingSet{}}
 	if f.maxSize == 0 {
 		f.maxSize = DefaultMaxSize
 	}

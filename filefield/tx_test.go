@@ -45,12 +45,12 @@ func picture(t *testing.T, db *sql.DB) string {
 // picture inside a transaction, then let fail decide how it ends.
 func setPicture(ctx context.Context, db *sql.DB, f *filefield.Field, tag string, fail func(tx *sql.Tx) error) (string, error) {
 	var newPath string
-	_, err := filefield.WithTx(ctx, db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+	_, err := filefield.WithTx(ctx, db, nil, func(ctx context.Context, tx *sql.Tx) error {
 		var old string
 		if err := tx.QueryRowContext(ctx, `SELECT picture FROM users WHERE id = 1`).Scan(&old); err != nil {
 			return err
 		}
-		ch, err := b.Add(f.Replace(ctx, old, upload(tag)))
+		ch, err := f.Replace(ctx, old, upload(tag))
 		if err != nil {
 			return err
 		}
@@ -126,11 +126,11 @@ func TestDeleteThenRecreateInOneTx(t *testing.T) {
 		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", HashNames: true})
 		first, err := setPicture(ctx, db, f, "same", func(*sql.Tx) error { return nil })
 		require.NoError(t, err)
-		_, err = filefield.WithTx(ctx, db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
-			if _, err := b.Add(f.Delete(ctx, first)); err != nil {
+		_, err = filefield.WithTx(ctx, db, nil, func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := f.Delete(ctx, first); err != nil {
 				return err
 			}
-			ch, err := b.Add(f.Save(ctx, upload("same")))
+			ch, err := f.Save(ctx, upload("same"))
 			if err != nil {
 				return err
 			}

@@ -281,10 +281,10 @@ func (w *world) change(kind int) {
 				panic(r)
 			}
 		}()
-		_, err := filefield.WithTx(ctx, w.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+		_, err := filefield.WithTx(ctx, w.db, nil, func(ctx context.Context, tx *sql.Tx) error {
 			switch kind {
 			case 0:
-				ch, err := b.Add(f.Save(ctx, filefield.Upload{Body: bytes.NewReader(data), Name: "x.png", Owner: "7"}))
+				ch, err := f.Save(ctx, filefield.Upload{Body: bytes.NewReader(data), Name: "x.png", Owner: "7"})
 				if err != nil {
 					return err
 				}
@@ -295,7 +295,7 @@ func (w *world) change(kind int) {
 				}
 				id, _ = res.LastInsertId()
 			case 1:
-				ch, err := b.Add(f.Replace(ctx, old, filefield.Upload{Body: bytes.NewReader(data), Name: "x.png", Owner: "7"}))
+				ch, err := f.Replace(ctx, old, filefield.Upload{Body: bytes.NewReader(data), Name: "x.png", Owner: "7"})
 				if err != nil {
 					return err
 				}
@@ -304,7 +304,7 @@ func (w *world) change(kind int) {
 					return err
 				}
 			case 2:
-				if _, err := b.Add(f.Delete(ctx, old)); err != nil {
+				if _, err := f.Delete(ctx, old); err != nil {
 					return err
 				}
 				if _, err := tx.Exec(`DELETE FROM rows WHERE id = ?`, id); err != nil {

@@ -224,7 +224,7 @@ func (a *App) sweepQR(ctx context.Context) {
 // expireQR clears, in one transaction, the QR codes of users whose code is
 // older than qrAge; their files are deleted after the commit.
 func (a *App) expireQR(ctx context.Context) error {
-	_, err := filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+	_, err := filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
 		cutoff := time.Now().Add(-a.qrAge).Unix()
 		rows, err := tx.QueryContext(ctx, `SELECT id, qr_code FROM users WHERE qr_code != '' AND qr_created < ?`, cutoff)
 		if err != nil {
@@ -248,7 +248,7 @@ func (a *App) expireQR(ctx context.Context) error {
 			return err
 		}
 		for _, e := range all {
-			if _, err := b.Add(a.qr.Delete(ctx, e.path)); err != nil {
+			if _, err := a.qr.Delete(ctx, e.path); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE users SET qr_code = '', qr_created = 0 WHERE id = ? AND qr_code = ?`, e.id, e.path); err != nil {
@@ -407,14 +407,14 @@ func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
 // have replaced it since it was read) is deleted after the commit; ch's
 // file is deleted if the transaction fails.
 func (a *App) setFile(ctx context.Context, f *filefield.Field, table, column string, id int64, ch *filefield.Change, set string, args ...any) error {
-	_, err := filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
-		b.Add(ch, nil)
+	_, err := filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
+		filefield.ScopeFrom(ctx).Add(ch, nil)
 		var cur string
 		if err := tx.QueryRowContext(ctx, "SELECT "+column+" FROM "+table+" WHERE id = ?", id).Scan(&cur); err != nil {
 			return err // sql.ErrNoRows: the row was deleted meanwhile
 		}
 		if cur != "" {
-			if _, err := b.Add(f.Delete(ctx, cur)); err != nil {
+			if _, err := f.Delete(ctx, cur); err != nil {
 				return err
 			}
 		}
@@ -465,7 +465,7 @@ func (a *App) deleteRow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
+	_, err = filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
 		// Every file column of the rows that go, with the field that owns it.
 		type col struct {
 			query string
@@ -492,7 +492,7 @@ func (a *App) deleteRow(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 			for _, p := range paths {
-				if _, err := b.Add(c.field.Delete(ctx, p)); err != nil {
+				if _, err := c.field.Delete(ctx, p); err != nil {
 					return err
 				}
 			}

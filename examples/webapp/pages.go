@@ -66,8 +66,8 @@ func (a *App) createRow(w http.ResponseWriter, r *http.Request, nr newRow) {
 	if ch != nil {
 		path = ch.New
 	}
-	_, err = filefield.WithTx(ctx, a.db, nil, func(tx *sql.Tx, b *filefield.Batch) error {
-		b.Add(ch, nil)
+	_, err = filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
+		filefield.ScopeFrom(ctx).Add(ch, nil)
 		_, err := tx.ExecContext(ctx, nr.insert, append(args, path)...)
 		if isForeignKey(err) {
 			return userErr(http.StatusConflict, "the user was deleted meanwhile")

@@ -1,0 +1,96 @@
+package filefield
+
+import (
+	"sync"
+	"weak"
+)
+
+// pendingSet holds, by new path, the changes made outside any scope that
+// have not finished, so that an integration which sees a row take a path
+// can finish the change with the row's transaction (see Field.Claim). It
+// holds them weakly: a change nobody keeps is collected, and reported as
+// abandoned. Several changes may share a path (hash names).
+type pendingSet struct {
+	mu sync.Mutex
+	m  map[string][]weak.Pointer[Change]
+}
+
+func (p *pendingSet) put(c *Change) {
+	if c.New == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string][]weak.Pointer[Change]{}
+	}
+	p.m[c.New] = append(p.m[c.New], weak.Make(c))
+}
+
+// drop forgets c (nil: nothing but collected changes) under path.
+func (p *pendingSet) drop(path string, c *Change) {
+	if path == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.filter(path, func(v *Change) bool { return v != nil && v != c })
+}
+
+// filter keeps the entries of path whose change keep accepts.
+func (p *pendingSet) filter(path string, keep func(*Change) bool) {
+	ws := p.m[path]
+	out := ws[:0]
+	for _, w := range ws {
+		if keep(w.Value()) {
+			out = append(out, w)
+		}
+	}
+	if len(out) == 0 {
+		delete(p.m, path)
+	} else {
+		p.m[path] = out
+	}
+}
+
+// take removes and returns the oldest change still held under path.
+func (p *pendingSet) take(path string) *Change {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var got *Change
+	p.filter(path, func(v *Change) bool {
+		if v == nil {
+			return false
+		}
+		if got == nil {
+			got = v
+			return false
+		}
+		return true
+	})
+	return got
+}
+
+// Claim returns the unfinished change, made outside any scope, that
+// stored path, and takes it off the field's list: the caller now
+// finishes it, usually by adding it to the scope of the transaction that
+// writes path to a row (Scope.Add). It returns nil if there is none.
+//
+// Integrations that see a row take a new path (a GORM callback after an
+// insert or update) use it to finish the upload's change with the row's
+// transaction, so that a handler needs no file code: the new file goes if
+// the transaction rolls back.
+func (f *Field) Claim(path string) *Change {
+	for {
+		c := f.pending.take(path)
+		if c == nil {
+			return nil
+		}
+		c.mu.Lock()
+		st := c.state
+		c.mu.Unlock()
+		if st == pending {
+			return c
+		}
+	}
+}

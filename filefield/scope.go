@@ -1,0 +1,220 @@
+package filefield
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrScopeEnded is returned by Save, Replace, Delete and Scope.Add when
+// the scope their context carries has already committed or rolled back:
+// a change made then would belong to no transaction. Nothing is stored.
+var ErrScopeEnded = errors.New("filefield: the scope has already ended")
+
+// ErrAbandoned is the error of the event reported for a change that was
+// garbage-collected while pending: neither committed nor rolled back. Its
+// new file (if any) and its old file stay; the orphan finder collects
+// whichever no row references.
+var ErrAbandoned = errors.New("change neither committed nor rolled back")
+
+// ActionAbandon is the action of the event reported for an abandoned
+// change (see ErrAbandoned).
+const ActionAbandon Action = "abandon"
+
+type scopeKey struct{}
+
+// Scope collects the file changes of one unit of work, usually one
+// database transaction, and finishes them together: Commit after the
+// transaction commits deletes the stale files; Rollback deletes the new
+// ones and keeps the old. A Scope travels in a context: Save, Replace and
+// Delete called with a context from NewScope register their change in it
+// by themselves, so no change of the transaction can be forgotten.
+//
+// A path that a later change of a scope stores again (delete, then
+// re-create) is not deleted by an earlier one, nor is a hash-named path
+// any change of the scope stores.
+//
+// Scopes nest like savepoints. NewScope on a context that already carries
+// a scope makes a child: its Commit hands its changes to the parent and
+// deletes nothing; its Rollback rolls back its own changes at once. Only
+// the outermost Commit deletes stale files. A parent that commits with a
+// child still open commits the child's changes too, as a database commits
+// the work of a savepoint never released.
+//
+// A Scope is safe for concurrent use. Commit and Rollback take effect
+// once; after one, the other does nothing.
+type Scope struct {
+	parent *Scope
+
+	mu       sync.Mutex
+	changes  []*Change
+	children []*Scope
+	state    int
+	result   Result
+}
+
+// NewScope returns a context carrying a new scope, and the scope. If ctx
+// carries a scope already, the new one is its child.
+func NewScope(ctx context.Context) (context.Context, *Scope) {
+	s := &Scope{parent: ScopeFrom(ctx)}
+	if s.parent != nil {
+		s.parent.mu.Lock()
+		s.parent.children = append(s.parent.children, s)
+		s.parent.mu.Unlock()
+	}
+	return context.WithValue(ctx, scopeKey{}, s), s
+}
+
+// ScopeFrom returns the innermost scope ctx carries, or nil.
+func ScopeFrom(ctx context.Context) *Scope {
+	s, _ := ctx.Value(scopeKey{}).(*Scope)
+	return s
+}
+
+// Add registers c, a change made with a context that does not carry s,
+// and returns c and err unchanged, so that a call can be wrapped:
+// ch, err := s.Add(field.Replace(ctx, old, up)). A nil c is ignored. If s
+// has ended, c is not registered and the error is ErrScopeEnded (unless
+// err is set): finish c yourself.
+func (s *Scope) Add(c *Change, err error) (*Change, error) {
+	if c == nil {
+		return c, err
+	}
+	if !s.add(c) && err == nil {
+		err = ErrScopeEnded
+	}
+	return c, err
+}
+
+// add registers c unless s has ended.
+func (s *Scope) add(c *Change) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != pending {
+		return false
+	}
+	s.changes = append(s.changes, c)
+	c.field.pending.drop(c.New, c)
+	return true
+}
+
+// ended reports whether s, or a scope it belongs to, has ended.
+func (s *Scope) ended() bool {
+	for ; s != nil; s = s.parent {
+		s.mu.Lock()
+		st := s.state
+		s.mu.Unlock()
+		if st != pending {
+			return true
+		}
+	}
+	return false
+}
+
+// take ends s in state to and returns its changes and those of its
+// children still open, which end with it.
+func (s *Scope) take(to int) ([]*Change, bool) {
+	s.mu.Lock()
+	if s.state != pending {
+		s.mu.Unlock()
+		return nil, false
+	}
+	s.state = to
+	changes, children := s.changes, s.children
+	s.changes, s.children = nil, nil
+	s.mu.Unlock()
+	for _, c := range children {
+		if more, ok := c.take(to); ok {
+			changes = append(changes, more...)
+		}
+	}
+	return changes, true
+}
+
+// Commit finishes the scope after its transaction committed. A child
+// hands its changes to its parent and returns an empty Result. The
+// outermost scope commits every change, in order: stale files are
+// deleted, except paths another change of the scope stores. It is
+// idempotent: later calls return the first result. Cancellation of ctx
+// does not stop it (see Change.Commit).
+func (s *Scope) Commit(ctx context.Context) Result {
+	changes, ok := s.take(committed)
+	if !ok {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.state == committed {
+			return s.result
+		}
+		return Result{}
+	}
+	if s.parent != nil {
+		for _, c := range changes {
+			if !s.parent.add(c) {
+				// The parent ended first, which only a misuse does: finish
+				// the change as the parent finished.
+				s.parent.mu.Lock()
+				st := s.parent.state
+				s.parent.mu.Unlock()
+				c.finish(ctx, st, nil)
+			}
+		}
+		return Result{}
+	}
+	r := commitAll(ctx, changes)
+	s.mu.Lock()
+	s.result = r
+	s.mu.Unlock()
+	return r
+}
+
+// Rollback finishes the scope after its transaction rolled back (or, for
+// a child, after a rollback to its savepoint): every change rolls back,
+// newest first, deleting the new files it created and keeping the old.
+// It is idempotent and does nothing after Commit.
+func (s *Scope) Rollback(ctx context.Context) Result {
+	changes, ok := s.take(rolledBack)
+	if !ok {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.state == rolledBack {
+			return s.result
+		}
+		return Result{}
+	}
+	var r Result
+	for i := len(changes) - 1; i >= 0; i-- {
+		r.merge(changes[i].Rollback(ctx))
+	}
+	s.mu.Lock()
+	s.result = r
+	s.mu.Unlock()
+	return r
+}
+
+// commitAll commits changes in order. A change's stale file stays if a
+// later change of the same scope stores that path again (delete, then
+// re-create), or if any of them stores it under a hash name, which other
+// rows may share; a path stored earlier and then replaced is stale.
+func commitAll(ctx context.Context, changes []*Change) Result {
+	shared := map[string]bool{}
+	for _, c := range changes {
+		if c.New != "" && c.field.opts.HashNames {
+			shared[c.New] = true
+		}
+	}
+	inUse := make([]map[string]bool, len(changes))
+	later := map[string]bool{}
+	for i := len(changes) - 1; i >= 0; i-- {
+		if changes[i].Old != "" && (later[changes[i].Old] || shared[changes[i].Old]) {
+			inUse[i] = map[string]bool{changes[i].Old: true}
+		}
+		if changes[i].New != "" {
+			later[changes[i].New] = true
+		}
+	}
+	var r Result
+	for i, c := range changes {
+		r.merge(c.finish(ctx, committed, inUse[i]))
+	}
+	return r
+}

@@ -1,0 +1,73 @@
+package filefield
+
+import (
+	"context"
+	"database/sql"
+)
+
+// WithTx runs fn inside a database transaction, in a new Scope that the
+// context given to fn carries: every Save, Replace and Delete made with
+// that context belongs to the transaction by itself. If fn returns an
+// error or panics, or tx.Commit fails, the transaction and every file
+// change roll back: new files are deleted and old files stay. Only after
+// a successful tx.Commit are old files deleted. A panic is re-raised
+// after the rollback.
+//
+// The error is fn's, the commit's or BeginTx's, unwrapped; the Result says
+// what the file commit or rollback did.
+func WithTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) error) (Result, error) {
+	return RunInScope(ctx, func(ctx context.Context) (commit func() error, err error) {
+		tx, err := db.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		if err := runOrRollback(ctx, fn, tx); err != nil {
+			return nil, err
+		}
+		return tx.Commit, nil
+	})
+}
+
+// runOrRollback runs fn and rolls tx back if it fails or panics.
+func runOrRollback(ctx context.Context, fn func(context.Context, *sql.Tx) error, tx *sql.Tx) (err error) {
+	ok := false
+	defer func() {
+		if !ok {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// RunInScope is WithTx for any transaction API: it runs work in a new
+// Scope (see NewScope), and work returns the function that commits its
+// transaction. If work fails or panics, or commit fails, the scope rolls
+// back (work must roll its own transaction back then); after a successful
+// commit the scope commits, deleting the stale files. A panic is re-raised
+// after the rollback. The pgx and GORM integrations are built on it.
+func RunInScope(ctx context.Context, work func(ctx context.Context) (commit func() error, err error)) (res Result, err error) {
+	sctx, s := NewScope(ctx)
+	done := false
+	defer func() {
+		if !done {
+			// work panicked (or called runtime.Goexit): roll back, then
+			// let the panic go on.
+			s.Rollback(ctx)
+		}
+	}()
+	commit, err := work(sctx)
+	if err != nil {
+		done = true
+		return s.Rollback(ctx), err
+	}
+	if err := commit(); err != nil {
+		done = true
+		return s.Rollback(ctx), err
+	}
+	done = true
+	return s.Commit(ctx), nil
+}
