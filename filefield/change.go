@@ -2,7 +2,6 @@ package filefield
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"time"
 
@@ -68,7 +67,10 @@ type changeState struct {
 	newPath string
 	oldPath string
 	mu      sync.Mutex
-	state   int // pending, committed or rolledBack
+	scope   *Scope      // the first scope it was registered in
+	refs    RefChecker  // asked at Commit as well as Options.Refs
+	timer   *time.Timer // reports the change if it stays pending
+	state   int         // pending, committed or rolledBack
 	result  Result
 }
 
@@ -79,32 +81,38 @@ const (
 )
 
 // newChange makes a pending change, registers it in the scope ctx
-// carries (if any) or else with the field as pending, and arranges for it
-// to be reported if it is collected while pending.
+// carries (if any) and with the field (see Claim), and arranges for it to
+// be reported if it stays pending longer than Options.PendingTimeout.
 func (f *Field) newChange(ctx context.Context, newPath, old string, st stored) *Change {
 	c := &Change{New: newPath, Old: old, Size: st.size, ContentType: st.contentType, created: st.created,
 		changeState: &changeState{field: f, newPath: newPath, oldPath: old}}
-	if s := ScopeFrom(ctx); s == nil || !s.add(c) {
-		f.pending.put(c)
+	if s := ScopeFrom(ctx); s != nil {
+		s.add(c)
 	}
-	runtime.AddCleanup(c, (*changeState).abandoned, c.changeState)
+	f.pending.put(c)
+	if f.opts.PendingTimeout > 0 {
+		c.mu.Lock()
+		c.timer = time.AfterFunc(f.opts.PendingTimeout, func() { f.abandoned(c) })
+		c.mu.Unlock()
+	}
 	return c
 }
 
-// abandoned reports a change collected while pending.
-func (st *changeState) abandoned() {
-	st.mu.Lock()
-	pend := st.state == pending
-	st.mu.Unlock()
-	st.field.pending.drop(st.newPath, nil)
+// abandoned reports a change still pending at its timeout, and forgets
+// it: its files stay.
+func (f *Field) abandoned(c *Change) {
+	c.mu.Lock()
+	pend := c.state == pending
+	c.mu.Unlock()
 	if !pend {
 		return
 	}
-	p := st.newPath
+	f.pending.drop(c.New, c)
+	p := c.New
 	if p == "" {
-		p = st.oldPath
+		p = c.Old
 	}
-	st.field.emit(context.Background(), Event{Action: ActionAbandon, Path: p, Err: ErrAbandoned})
+	f.emit(context.Background(), Event{Action: ActionAbandon, Path: p, Err: ErrAbandoned})
 }
 
 // Save stores a new file for a new record. The returned change's New is the
@@ -146,13 +154,29 @@ func (f *Field) Delete(ctx context.Context, old string) (*Change, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	return f.DeleteUnreferenced(ctx, old, nil)
+}
+
+// DeleteUnreferenced is Delete with a reference check of the change's
+// own: at Commit, old is deleted only if refs, as well as Options.Refs,
+// says no row references it; an error from either keeps it. The ORM
+// integrations pass one that reads the committed rows of every column
+// that holds the field's paths, so that a row a savepoint rolled back,
+// or a copy of the path in another row, keeps the file. A nil refs is
+// Delete.
+func (f *Field) DeleteUnreferenced(ctx context.Context, old string, refs RefChecker) (*Change, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if ScopeFrom(ctx).ended() {
 		return nil, ErrScopeEnded
 	}
 	if err := f.CheckPath(old); err != nil {
 		return nil, err
 	}
-	return f.newChange(ctx, "", old, stored{}), nil
+	c := f.newChange(ctx, "", old, stored{})
+	c.refs = refs
+	return c, nil
 }
 
 // Commit finishes the change after the database commit: it deletes the old
@@ -185,6 +209,9 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 	}
 	c.state = to
 	c.field.pending.drop(c.New, c)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	ctx = context.WithoutCancel(ctx)
 	f := c.field
 	var r Result
@@ -197,13 +224,13 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 			case inUse[c.Old]:
 				f.keep(ctx, &r, c.Old, KeptInUseByScope, nil)
 			default:
-				f.remove(ctx, &r, c.Old, true)
+				f.remove(ctx, &r, c.Old, true, c.refs)
 			}
 		}
 	case rolledBack:
 		if c.New != "" {
 			if c.created {
-				f.remove(ctx, &r, c.New, false)
+				f.remove(ctx, &r, c.New, false, nil)
 			} else {
 				f.keep(ctx, &r, c.New, KeptNotCreated, nil)
 			}
@@ -227,7 +254,7 @@ func (f *Field) keep(ctx context.Context, r *Result, p, reason string, err error
 // if Options.Refs says no row uses it and it was last written more than
 // Options.ReuseGrace ago; its size and time are checked again just
 // before the deletion, so a reuse in between keeps it.
-func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool) {
+func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool, extra RefChecker) {
 	switch {
 	case storage.ValidPath(p) != nil:
 		f.keep(ctx, r, p, KeptUnsafe, nil)
@@ -252,8 +279,11 @@ func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool) {
 			return
 		}
 	}
-	if (stale || f.opts.HashNames) && f.opts.Refs != nil {
-		used, err := f.opts.Refs.IsReferenced(ctx, p)
+	for _, refs := range []RefChecker{f.opts.Refs, extra} {
+		if refs == nil || !(stale || f.opts.HashNames) {
+			continue
+		}
+		used, err := refs.IsReferenced(ctx, p)
 		switch {
 		case err != nil:
 			f.keep(ctx, r, p, KeptCheckFailed, err)

@@ -16,9 +16,11 @@
 // together. Scopes nest like savepoints; only the outermost commit
 // deletes. [WithTx] runs a database/sql transaction in a scope, and
 // [RunInScope] any other transaction API (the subpackages for GORM and
-// pgx are built on it). A change made outside any scope and dropped while
-// pending is reported when the garbage collector finds it: an event with
-// [ActionAbandon] and [ErrAbandoned], logged at Warn.
+// pgx are built on it). A change neither committed nor rolled back
+// within Options.PendingTimeout (an hour by default) is reported: an
+// event with [ActionAbandon] and [ErrAbandoned], logged at Warn. The
+// field holds a pending change until then, so an integration can finish
+// it when a row takes its path ([Field.Claim]).
 //
 // # Guarantees
 //

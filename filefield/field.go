@@ -17,6 +17,9 @@ import (
 const (
 	DefaultMaxSize    = 10 << 20 // 10 MiB
 	DefaultReuseGrace = 24 * time.Hour
+	// DefaultPendingTimeout is how long a change may stay pending before
+	// it is reported as abandoned.
+	DefaultPendingTimeout = time.Hour
 )
 
 // DefaultTypes are the content types a field accepts when
@@ -112,6 +115,12 @@ type Options struct {
 	OnEvent func(Event)
 	// Now is the clock for directory templates. Nil means time.Now.
 	Now func() time.Time
+	// PendingTimeout is how long a change may stay neither committed nor
+	// rolled back: then it is reported as abandoned (an event with
+	// ActionAbandon and ErrAbandoned, logged at Warn) and the field
+	// forgets it; its files stay, for the orphan finder. Zero means
+	// DefaultPendingTimeout; negative never reports.
+	PendingTimeout time.Duration
 }
 
 // Field is one kind of file kept by rows: profile pictures, e-signatures,
@@ -142,6 +151,9 @@ func New(name string, fsys afero.Fs, opts Options) *Field {
 	if f.maxSize == 0 {
 		f.maxSize = DefaultMaxSize
 	}
+	if f.opts.PendingTimeout == 0 {
+		f.opts.PendingTimeout = DefaultPendingTimeout
+	}
 	if f.reuseGrace = opts.ReuseGrace; f.reuseGrace == 0 {
 		f.reuseGrace = DefaultReuseGrace
 	}
@@ -166,6 +178,12 @@ func New(name string, fsys afero.Fs, opts Options) *Field {
 			panic(fmt.Sprintf("filefield: invalid protected glob %q", g))
 		}
 	}
+	f.setTypes(opts)
+	return f
+}
+
+// setTypes derives the allowed content types and extensions from opts.
+func (f *Field) setTypes(opts Options) {
 	types := opts.AllowedTypes
 	if len(types) == 0 {
 		types = DefaultTypes
@@ -192,7 +210,6 @@ func New(name string, fsys afero.Fs, opts Options) *Field {
 			f.binary = true
 		}
 	}
-	return f
 }
 
 // Name returns the field's name.

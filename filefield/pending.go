@@ -2,17 +2,17 @@ package filefield
 
 import (
 	"sync"
-	"weak"
 )
 
-// pendingSet holds, by new path, the changes made outside any scope that
-// have not finished, so that an integration which sees a row take a path
-// can finish the change with the row's transaction (see Field.Claim). It
-// holds them weakly: a change nobody keeps is collected, and reported as
-// abandoned. Several changes may share a path (hash names).
+// pendingSet holds, by new path, the changes that have not finished, so
+// that an integration which sees a row take a path can finish the change
+// with the row's transaction (see Field.Claim), even when the handler
+// kept no reference to it. A change leaves it when it finishes or when
+// it is reported as abandoned. Several changes may share a path (hash
+// names).
 type pendingSet struct {
 	mu sync.Mutex
-	m  map[string][]weak.Pointer[Change]
+	m  map[string][]*Change
 }
 
 func (p *pendingSet) put(c *Change) {
@@ -22,28 +22,28 @@ func (p *pendingSet) put(c *Change) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
-		p.m = map[string][]weak.Pointer[Change]{}
+		p.m = map[string][]*Change{}
 	}
-	p.m[c.New] = append(p.m[c.New], weak.Make(c))
+	p.m[c.New] = append(p.m[c.New], c)
 }
 
-// drop forgets c (nil: nothing but collected changes) under path.
+// drop forgets c under path.
 func (p *pendingSet) drop(path string, c *Change) {
 	if path == "" {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.filter(path, func(v *Change) bool { return v != nil && v != c })
+	p.filter(path, func(v *Change) bool { return v != c })
 }
 
 // filter keeps the entries of path whose change keep accepts.
 func (p *pendingSet) filter(path string, keep func(*Change) bool) {
 	ws := p.m[path]
 	out := ws[:0]
-	for _, w := range ws {
-		if keep(w.Value()) {
-			out = append(out, w)
+	for _, c := range ws {
+		if keep(c) {
+			out = append(out, c)
 		}
 	}
 	if len(out) == 0 {
@@ -59,9 +59,6 @@ func (p *pendingSet) take(path string) *Change {
 	defer p.mu.Unlock()
 	var got *Change
 	p.filter(path, func(v *Change) bool {
-		if v == nil {
-			return false
-		}
 		if got == nil {
 			got = v
 			return false
@@ -71,10 +68,13 @@ func (p *pendingSet) take(path string) *Change {
 	return got
 }
 
-// Claim returns the unfinished change, made outside any scope, that
-// stored path, and takes it off the field's list: the caller now
-// finishes it, usually by adding it to the scope of the transaction that
-// writes path to a row (Scope.Add). It returns nil if there is none.
+// Claim returns the oldest unfinished change that stored path, and takes
+// it off the field's list: the caller now finishes it, usually by adding
+// it to the scope of the transaction that writes path to a row
+// (Scope.Add), or by committing it once a transaction that wrote path
+// committed. The change may belong to a scope as well; whichever finishes
+// it first decides, since a change takes effect once. It returns nil if
+// there is none.
 //
 // Integrations that see a row take a new path (a GORM callback after an
 // insert or update) use it to finish the upload's change with the row's

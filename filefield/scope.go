@@ -11,9 +11,9 @@ import (
 // a change made then would belong to no transaction. Nothing is stored.
 var ErrScopeEnded = errors.New("filefield: the scope has already ended")
 
-// ErrAbandoned is the error of the event reported for a change that was
-// garbage-collected while pending: neither committed nor rolled back. Its
-// new file (if any) and its old file stay; the orphan finder collects
+// ErrAbandoned is the error of the event reported for a change still
+// pending, neither committed nor rolled back, after Options.PendingTimeout.
+// Its new file (if any) and its old file stay; the orphan finder collects
 // whichever no row references.
 var ErrAbandoned = errors.New("change neither committed nor rolled back")
 
@@ -48,6 +48,7 @@ type Scope struct {
 
 	mu       sync.Mutex
 	changes  []*Change
+	has      map[*Change]bool
 	children []*Scope
 	state    int
 	result   Result
@@ -69,6 +70,17 @@ func NewScope(ctx context.Context) (context.Context, *Scope) {
 func ScopeFrom(ctx context.Context) *Scope {
 	s, _ := ctx.Value(scopeKey{}).(*Scope)
 	return s
+}
+
+// WithoutScope returns ctx without its scope: changes made with it, and
+// scopes made from it, belong to no scope ctx carries. Integrations use it
+// for work that commits on its own (a statement in its own transaction)
+// while the caller's scope is still open.
+func WithoutScope(ctx context.Context) context.Context {
+	if ScopeFrom(ctx) == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, scopeKey{}, (*Scope)(nil))
 }
 
 // Add registers c, a change made with a context that does not carry s,
@@ -93,8 +105,19 @@ func (s *Scope) add(c *Change) bool {
 	if s.state != pending {
 		return false
 	}
+	if s.has[c] {
+		return true
+	}
+	if s.has == nil {
+		s.has = map[*Change]bool{}
+	}
+	s.has[c] = true
 	s.changes = append(s.changes, c)
-	c.field.pending.drop(c.New, c)
+	c.mu.Lock()
+	if c.scope == nil {
+		c.scope = s
+	}
+	c.mu.Unlock()
 	return true
 }
 
@@ -121,7 +144,7 @@ func (s *Scope) take(to int) ([]*Change, bool) {
 	}
 	s.state = to
 	changes, children := s.changes, s.children
-	s.changes, s.children = nil, nil
+	s.changes, s.children, s.has = nil, nil, nil
 	s.mu.Unlock()
 	for _, c := range children {
 		if more, ok := c.take(to); ok {
@@ -217,4 +240,11 @@ func commitAll(ctx context.Context, changes []*Change) Result {
 		r.merge(c.finish(ctx, committed, inUse[i]))
 	}
 	return r
+}
+
+// Scope returns the scope the change was first registered in, or nil.
+func (c *Change) Scope() *Scope {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.scope
 }

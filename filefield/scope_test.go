@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -175,45 +175,44 @@ func TestClaim(t *testing.T) {
 	b.Commit(t.Context())
 }
 
-// A change dropped while pending is reported, through the event callback
-// and the logger at Warn, once the collector finds it.
+// A change still pending at its timeout is reported, through the event
+// callback and the logger at Warn; a finished one is not; and the
+// reported one deletes nothing.
 func TestAbandonedChangesAreReported(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var abandoned []filefield.Event
 	fsys := afero.NewMemMapFs()
-	pics := filefield.New("pics", fsys, filefield.Options{Dir: "pics", OnEvent: func(e filefield.Event) {
-		if e.Action == filefield.ActionAbandon {
-			mu.Lock()
-			abandoned = append(abandoned, e)
-			mu.Unlock()
-		}
-	}})
-	path := func() string {
-		ch, err := pics.Save(t.Context(), upload("forgotten"))
-		require.NoError(t, err)
-		done, err := pics.Save(t.Context(), upload("finished"))
-		require.NoError(t, err)
-		done.Commit(t.Context())
-		return ch.New
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		runtime.GC()
+	rec := &storagetest.LogRecorder{Level: slog.LevelWarn}
+	pics := filefield.New("pics", fsys, filefield.Options{Dir: "pics", PendingTimeout: 50 * time.Millisecond, Logger: rec.Logger(),
+		OnEvent: func(e filefield.Event) {
+			if e.Action == filefield.ActionAbandon {
+				mu.Lock()
+				abandoned = append(abandoned, e)
+				mu.Unlock()
+			}
+		}})
+	forgotten, err := pics.Save(t.Context(), upload("forgotten"))
+	require.NoError(t, err)
+	done, err := pics.Save(t.Context(), upload("finished"))
+	require.NoError(t, err)
+	done.Commit(t.Context())
+	require.Eventually(t, func() bool {
 		mu.Lock()
-		n := len(abandoned)
-		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(abandoned) > 0
+	}, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // the finished one's timer would have fired by now
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, abandoned, 1, "the finished change is not reported")
-	assert.Equal(t, path, abandoned[0].Path)
+	assert.Equal(t, forgotten.New, abandoned[0].Path)
 	assert.ErrorIs(t, abandoned[0].Err, filefield.ErrAbandoned)
+	recs := rec.Records()
+	require.Len(t, recs, 1)
+	assert.Equal(t, "filefield abandon", recs[0].Message)
 	assert.Len(t, files(t, fsys), 2, "an abandoned change deletes nothing")
+	assert.Nil(t, pics.Claim(forgotten.New), "the field forgot it")
 }
 
 // A randomized model of nested scopes: saves, replaces and deletes in

@@ -1,0 +1,70 @@
+// Package gormfield keeps the file columns of GORM models in step with
+// their files, the way Django's signals and django-cleanup do, with no
+// file code at the call sites: a handler stores the upload and saves the
+// row; the old file goes after the commit, the new one if the statement
+// or its transaction fails.
+//
+//	files := gormfield.New(gormfield.Options{})
+//	files.Track(&User{}, "Picture", pics).Track(&Message{}, "Image", images)
+//	if err := db.Use(files); err != nil { ... }
+//
+//	ch, err := pics.FormFile(ctx, r, "picture", "", owner) // the upload
+//	...
+//	u.Picture = ch.New
+//	err = db.WithContext(ctx).Save(&u).Error // the old picture goes after the commit
+//
+// # How it works
+//
+// Before gorm runs an update or a delete on a tracked table, the plugin
+// builds the statement (without running it) and reads the tracked columns
+// of the rows its WHERE clause selects, in the same transaction, locking
+// them on PostgreSQL and MySQL. After the statement it reads those rows
+// again by primary key. A path is stale when its row is gone (a hard
+// delete) or its column now holds another path; a soft delete leaves the
+// row, so its files stay. Stale paths become filefield deletions, and the
+// pending upload of each new path (filefield.Field.Claim) joins the same
+// unit of work. Inserts claim their new paths; upserts also delete what
+// they overwrote. This covers Save, Update, Updates, Create, bulk
+// Where(...).Delete and deletes by primary key.
+//
+// Who finishes the files depends on the transaction:
+//
+//   - A statement in a transaction gorm began for it (the default), or in
+//     none (SkipDefaultTransaction): the plugin commits its files after
+//     gorm's commit, or rolls them back when the statement or its commit
+//     fails.
+//   - A statement inside Transaction, or with a context that carries a
+//     filefield.Scope: the scope finishes them, after the outermost
+//     commit. Transaction nests with savepoints.
+//   - A statement in a transaction no scope covers (db.Begin(), or gorm's
+//     db.Transaction alone): the plugin cannot know when, or whether, it
+//     commits, and refuses the statement with ErrNoScope, unless
+//     Options.LeaveUnscoped leaves its files to the orphan finder.
+//
+// # Guarantees
+//
+//   - No file is deleted before the commit of the transaction that made it
+//     stale, and none is deleted while any tracked column of any table
+//     still holds its path in a committed row (soft-deleted rows
+//     included): every deletion asks the database again after the commit.
+//     A savepoint rolled back behind the plugin's back (gorm's own nested
+//     db.Transaction) therefore keeps its row's file.
+//   - Deletions go through filefield, so its guarantees hold: stored paths
+//     are validated, protected and default files stay, failures are
+//     reported, never raised after a commit.
+//   - A statement that cannot read the rows it touches fails, and its
+//     transaction rolls back: no change goes unseen.
+//
+// # Caveats
+//
+//   - Raw SQL (db.Exec) is not seen: its stale files are left to the
+//     orphan finder.
+//   - Without a transaction (SkipDefaultTransaction), the reads before and
+//     after a statement are separate from it: a concurrent writer can
+//     leave a stale file behind (never delete a live one, since every
+//     deletion checks the committed rows).
+//   - A tracked model needs a primary key; Track panics otherwise.
+//   - The plugin registers callbacks before and after gorm:create,
+//     gorm:update and gorm:delete, and at the end of each chain; a plugin
+//     that replaces those callbacks must keep their names.
+package gormfield
