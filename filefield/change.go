@@ -78,6 +78,7 @@ const (
 	pending = iota
 	committed
 	rolledBack
+	unknown // the transaction's outcome is unknown: keep every file
 )
 
 // newChange makes a pending change, registers it in the scope ctx
@@ -233,6 +234,12 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 				f.remove(ctx, &r, c.New, false, nil)
 			} else {
 				f.keep(ctx, &r, c.New, KeptNotCreated, nil)
+			}
+		}
+	case unknown:
+		for _, p := range []string{c.Old, c.New} {
+			if p != "" {
+				f.keep(ctx, &r, p, KeptCommitUnknown, nil)
 			}
 		}
 	}

@@ -22,16 +22,17 @@ const (
 // Reasons a file is kept, the same names and values as sweep's and
 // orphan's where they mean the same (they are the storage layer's).
 const (
-	KeptKeepMode     = "keep_mode"             // Options.Keep
-	KeptProtected    = storage.KeptProtected   // Options.Default or Options.Protected
-	KeptSamePath     = "same_path"             // the new file has the old file's path
-	KeptReferenced   = storage.KeptReferenced  // Options.Refs said another row uses it
-	KeptCheckFailed  = storage.KeptCheckFailed // Options.Refs returned an error
-	KeptUnsafe       = storage.KeptUnsafe      // the path failed validation
-	KeptNotCreated   = "not_created"           // rollback of a hash-named file that existed before
-	KeptGone         = storage.KeptGone        // the file was not there to delete
-	KeptChanged      = storage.KeptChanged     // the file changed just before its deletion
-	KeptInUseByScope = "in_use_by_scope"       // a later change of the same scope stores this path
+	KeptKeepMode      = "keep_mode"             // Options.Keep
+	KeptProtected     = storage.KeptProtected   // Options.Default or Options.Protected
+	KeptSamePath      = "same_path"             // the new file has the old file's path
+	KeptReferenced    = storage.KeptReferenced  // Options.Refs said another row uses it
+	KeptCheckFailed   = storage.KeptCheckFailed // Options.Refs returned an error
+	KeptUnsafe        = storage.KeptUnsafe      // the path failed validation
+	KeptNotCreated    = "not_created"           // rollback of a hash-named file that existed before
+	KeptGone          = storage.KeptGone        // the file was not there to delete
+	KeptChanged       = storage.KeptChanged     // the file changed just before its deletion
+	KeptCommitUnknown = "commit_unknown"        // the commit failed in a way that leaves its outcome unknown
+	KeptInUseByScope  = "in_use_by_scope"       // a later change of the same scope stores this path
 	// KeptShared: a content-named file (HashNames) that another row or
 	// an upload in flight may share, and Options.Refs is not set to say.
 	KeptShared = "shared"

@@ -11,6 +11,16 @@ import (
 // a change made then would belong to no transaction. Nothing is stored.
 var ErrScopeEnded = errors.New("filefield: the scope has already ended")
 
+// ErrCommitUnknown marks a commit error that leaves the transaction's
+// outcome unknown: the connection failed while the commit was on its way,
+// so the database may have committed or not. RunInScope then neither
+// commits nor rolls back the scope's files: every one stays, kept as
+// KeptCommitUnknown, for the orphan finder to settle once the rows say
+// which are referenced. Deleting the new files could lose files that
+// committed rows point at; deleting the old ones could lose files that
+// rolled-back rows still point at.
+var ErrCommitUnknown = errors.New("the commit's outcome is unknown")
+
 // ErrAbandoned is the error of the event reported for a change still
 // pending, neither committed nor rolled back, after Options.PendingTimeout.
 // Its new file (if any) and its old file stay; the orphan finder collects
@@ -184,6 +194,35 @@ func (s *Scope) Commit(ctx context.Context) Result {
 		return Result{}
 	}
 	r := commitAll(ctx, changes)
+	s.mu.Lock()
+	s.result = r
+	s.mu.Unlock()
+	return r
+}
+
+// End finishes the scope with its transaction's outcome: Commit if err is
+// nil, keeping every file if err matches ErrCommitUnknown (see there),
+// Rollback otherwise.
+func (s *Scope) End(ctx context.Context, err error) Result {
+	switch {
+	case err == nil:
+		return s.Commit(ctx)
+	case errors.Is(err, ErrCommitUnknown):
+		return s.settleUnknown(ctx)
+	}
+	return s.Rollback(ctx)
+}
+
+// settleUnknown ends the scope keeping every file (see ErrCommitUnknown).
+func (s *Scope) settleUnknown(ctx context.Context) Result {
+	changes, ok := s.take(unknown)
+	if !ok {
+		return Result{}
+	}
+	var r Result
+	for _, c := range changes {
+		r.merge(c.finish(ctx, unknown, nil))
+	}
 	s.mu.Lock()
 	s.result = r
 	s.mu.Unlock()

@@ -2,12 +2,17 @@ package filefield_test
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -309,5 +314,49 @@ func TestScopesAgainstAModel(t *testing.T) {
 				return
 			}
 		}
+	})
+}
+
+// Errors of the connection at commit leave the outcome unknown; answers
+// of the database and requests never sent do not.
+func TestCommitErrorClassifies(t *testing.T) {
+	t.Parallel()
+	answered := errors.New("deferred constraint violated")
+	for _, tc := range []struct {
+		err     error
+		unknown bool
+	}{
+		{nil, false}, {answered, false}, {sql.ErrTxDone, false}, {driver.ErrBadConn, false},
+		{io.EOF, true}, {io.ErrUnexpectedEOF, true}, {fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{&net.OpError{Op: "read", Err: errors.New("timeout")}, true},
+	} {
+		err := filefield.CommitError(tc.err)
+		assert.Equal(t, tc.unknown, errors.Is(err, filefield.ErrCommitUnknown), "%v", tc.err)
+		if tc.err != nil {
+			assert.ErrorIs(t, err, tc.err, "the cause stays matchable")
+		}
+	}
+}
+
+// RunInScope with a commit of unknown outcome keeps every file, old and
+// new, and later Commit or Rollback calls change nothing.
+func TestUnknownCommitKeepsEveryFile(t *testing.T) {
+	t.Parallel()
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		pics := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+		old, err := pics.Save(t.Context(), upload("old"))
+		require.NoError(t, err)
+		old.Commit(t.Context())
+		var ch *filefield.Change
+		res, err := filefield.RunInScope(t.Context(), func(ctx context.Context) (func() error, error) {
+			ch, err = pics.Replace(ctx, old.New, upload("new"))
+			return func() error { return filefield.CommitError(io.ErrUnexpectedEOF) }, err
+		})
+		require.ErrorIs(t, err, filefield.ErrCommitUnknown)
+		assert.Empty(t, res.Deleted)
+		assert.ElementsMatch(t, []filefield.Kept{{Path: old.New, Reason: filefield.KeptCommitUnknown}, {Path: ch.New, Reason: filefield.KeptCommitUnknown}}, res.Kept)
+		ch.Rollback(t.Context())
+		ch.Commit(t.Context())
+		assert.ElementsMatch(t, []string{old.New, ch.New}, files(t, fsys))
 	})
 }

@@ -3,6 +3,12 @@ package filefield
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
 )
 
 // WithTx runs fn inside a database transaction, in a new Scope that the
@@ -13,8 +19,11 @@ import (
 // a successful tx.Commit are old files deleted. A panic is re-raised
 // after the rollback.
 //
-// The error is fn's, the commit's or BeginTx's, unwrapped; the Result says
-// what the file commit or rollback did.
+// The error is fn's, the commit's or BeginTx's, unwrapped, except that a
+// commit that failed on the connection (the request may have reached the
+// server: EOF, a reset, a network error) also matches ErrCommitUnknown,
+// and every file is kept. The Result says what the file commit or
+// rollback did.
 func WithTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) error) (Result, error) {
 	return RunInScope(ctx, func(ctx context.Context) (commit func() error, err error) {
 		tx, err := db.BeginTx(ctx, opts)
@@ -24,8 +33,29 @@ func WithTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(ctx co
 		if err := runOrRollback(ctx, fn, tx); err != nil {
 			return nil, err
 		}
-		return tx.Commit, nil
+		return func() error { return CommitError(tx.Commit()) }, nil
 	})
+}
+
+// CommitError returns a commit's error, wrapped to match also
+// ErrCommitUnknown when it leaves the outcome unknown: an error of the
+// connection (EOF, a reset, a broken pipe, a net.Error), after which the
+// request may have reached the server, rather than one the server
+// answered. database/sql's ErrTxDone (rolled back already) and
+// driver.ErrBadConn (never sent) are definite. Integrations pass their
+// commit errors through it, or classify them better where their driver
+// can (pgxfield does).
+func CommitError(err error) error {
+	if err == nil || errors.Is(err, sql.ErrTxDone) || errors.Is(err, driver.ErrBadConn) {
+		// ErrTxDone: rolled back already; ErrBadConn: never sent.
+		return err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+	}
+	return err
 }
 
 // runOrRollback runs fn and rolls tx back if it fails or panics.
@@ -47,7 +77,8 @@ func runOrRollback(ctx context.Context, fn func(context.Context, *sql.Tx) error,
 // Scope (see NewScope), and work returns the function that commits its
 // transaction. If work fails or panics, or commit fails, the scope rolls
 // back (work must roll its own transaction back then); after a successful
-// commit the scope commits, deleting the stale files. A panic is re-raised
+// commit the scope commits, deleting the stale files. A commit error that
+// matches ErrCommitUnknown keeps every file instead. A panic is re-raised
 // after the rollback. The pgx and GORM integrations are built on it.
 func RunInScope(ctx context.Context, work func(ctx context.Context) (commit func() error, err error)) (res Result, err error) {
 	sctx, s := NewScope(ctx)
@@ -64,10 +95,7 @@ func RunInScope(ctx context.Context, work func(ctx context.Context) (commit func
 		done = true
 		return s.Rollback(ctx), err
 	}
-	if err := commit(); err != nil {
-		done = true
-		return s.Rollback(ctx), err
-	}
+	err = commit()
 	done = true
-	return s.Commit(ctx), nil
+	return s.End(ctx, err), err
 }

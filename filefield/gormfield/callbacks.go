@@ -209,21 +209,22 @@ func (p *Plugin) failed(db *gorm.DB, st *stmtState) {
 }
 
 // finish ends the statement's own scope with its transaction: the stale
-// files go after a commit, and the new ones after a rollback.
+// files go after a commit, the new ones after a rollback, and none when
+// the outcome is unknown.
 func (p *Plugin) finish(db *gorm.DB) {
 	st := stateOf(db)
 	if st == nil || st.own == nil {
 		return
 	}
 	ctx := db.Statement.Context
-	if db.Error != nil {
-		st.own.Rollback(ctx)
-		return
+	if db.Error == nil {
+		for _, ch := range st.early {
+			ch.Commit(ctx)
+		}
 	}
-	for _, ch := range st.early {
-		ch.Commit(ctx)
-	}
-	st.own.Commit(ctx)
+	// A connection error (the commit may have reached the server) keeps
+	// every file.
+	st.own.End(ctx, filefield.CommitError(db.Error))
 }
 
 func stateOf(db *gorm.DB) *stmtState {

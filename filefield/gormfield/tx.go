@@ -22,10 +22,35 @@ import (
 // commit deletes. The Result is empty then.
 func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) (filefield.Result, error) {
 	return filefield.RunInScope(ctx, func(ctx context.Context) (func() error, error) {
-		// gorm commits (or releases the savepoint) inside: its error says
-		// whether it did.
-		return noCommit, db.WithContext(ctx).Transaction(fn, opts...)
+		if _, nested := db.Statement.ConnPool.(gorm.TxCommitter); nested {
+			// gorm runs fn in a savepoint and releases it: its error says
+			// whether it did.
+			return noCommit, db.WithContext(ctx).Transaction(fn)
+		}
+		tx := db.WithContext(ctx).Begin(opts...)
+		if tx.Error != nil {
+			return nil, tx.Error
+		}
+		if err := run(tx, fn); err != nil {
+			return nil, err
+		}
+		return func() error { return filefield.CommitError(tx.Commit().Error) }, nil
 	})
+}
+
+// run runs fn and rolls tx back if fn fails or panics.
+func run(tx *gorm.DB, fn func(*gorm.DB) error) error {
+	ok := false
+	defer func() {
+		if !ok {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	ok = true
+	return nil
 }
 
 func noCommit() error { return nil }

@@ -1,0 +1,82 @@
+// Package pgxfield runs pgx transactions in a filefield.Scope, as
+// filefield.WithTx does for database/sql: pgx has no transaction hooks,
+// so the scope is finished here, after Commit returns.
+//
+// Every Save, Replace and Delete made with the context given to fn
+// belongs to the transaction: if fn returns an error or panics, or the
+// commit fails, the new files are deleted and the old ones stay; only
+// after a successful commit are the stale files deleted.
+//
+// Nested calls (db is itself a pgx.Tx) run in a savepoint and a child
+// scope: a failure rolls back the savepoint and the files of fn alone,
+// and the outermost commit deletes.
+package pgxfield
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mediaclean/mediaclean/filefield"
+)
+
+// Beginner starts a transaction: *pgxpool.Pool, *pgx.Conn, and pgx.Tx
+// (a savepoint) all do.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// WithTx runs fn in a transaction begun on db and in a new filefield
+// scope that fn's context carries. The error is Begin's, fn's or
+// Commit's, unwrapped, except that a commit that failed without an
+// answer from the server (the connection broke: it may have committed)
+// also matches filefield.ErrCommitUnknown, and every file is kept. The
+// Result says what the file commit or rollback did (empty inside another
+// scope, whose outermost commit deletes).
+func WithTx(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pgx.Tx) error) (filefield.Result, error) {
+	return filefield.RunInScope(ctx, func(ctx context.Context) (func() error, error) {
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := run(ctx, tx, fn); err != nil {
+			return nil, err
+		}
+		// The commit is the transaction's last word: a cancelled context
+		// must not leave it half done, so it does not inherit the
+		// cancellation.
+		return func() error { return commitError(tx.Commit(context.WithoutCancel(ctx))) }, nil
+	})
+}
+
+// run runs fn and rolls tx back if fn fails or panics.
+func run(ctx context.Context, tx pgx.Tx, fn func(context.Context, pgx.Tx) error) error {
+	ok := false
+	defer func() {
+		if !ok {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// commitError marks a commit error that leaves the outcome unknown
+// (filefield.ErrCommitUnknown, which keeps every file): any but an answer
+// of the server (a *pgconn.PgError, or pgx.ErrTxCommitRollback: it rolled
+// back), a transaction already closed, or a request pgconn says was never
+// sent.
+func commitError(err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil, errors.As(err, &pgErr), errors.Is(err, pgx.ErrTxCommitRollback), errors.Is(err, pgx.ErrTxClosed), pgconn.SafeToRetry(err):
+		return err
+	}
+	return fmt.Errorf("%w: %w", filefield.ErrCommitUnknown, err)
+}
