@@ -1,22 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/dustin/go-humanize"
-	_ "modernc.org/sqlite"
+	"github.com/spf13/afero"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
-	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/orphan"
 	"github.com/mediaclean/mediaclean/orphan/sqlrefs"
 	"github.com/mediaclean/mediaclean/sweep"
@@ -52,205 +51,354 @@ type OrphanOutput struct {
 	Applied *orphan.Report `json:"applied"`
 }
 
-// execute plans first and acts after: the orphan plan and its guards run
-// before anything is deleted, so a refused check deletes nothing at all.
-func (c *config) execute(ctx context.Context, stdout, stderr io.Writer) int {
-	out := Output{DryRun: c.dryRun}
-	prog := newProgress(stderr, false)
-	defer prog.stop()
-	// fail ends the run: one line on stderr, and with --json the document
-	// on stdout, with the error and what was done before it.
-	fail := func(code int, format string, args ...any) int {
-		prog.stop()
-		msg := fmt.Sprintf(format, args...)
-		fmt.Fprintf(stderr, "cleanup-media: %s\n", msg)
-		if c.json {
-			out.Error = &ErrorOutput{ExitCode: code, Message: msg}
-			if out.Orphans != nil && out.Orphans.Plan != nil {
-				out.Error.Uncovered = out.Orphans.Plan.Uncovered
-			}
-			c.print(stdout, out)
-		}
-		return code
-	}
-	if fi, err := os.Stat(c.root); err != nil || !fi.IsDir() {
-		return fail(exitError, "root %q is not a directory", c.root)
-	}
-	if c.quarantine != "" {
-		if err := storage.ValidPath(strings.Trim(c.quarantine, "/")); err != nil {
-			return fail(exitUsage, "--quarantine must be a folder below the root: %v", err)
-		}
-		c.quarantine = strings.Trim(c.quarantine, "/")
-	}
-	fsys, err := rootfs.New(c.root)
-	if err != nil {
-		return fail(exitError, "%v", err)
-	}
-	defer fsys.Close()
+// runner holds one run's state: its output document, progress line,
+// metrics and writers.
+type runner struct {
+	c              *config
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	verbose        io.Writer // the per-file lines, or io.Discard
+	out            Output
+	prog           *progress
+	met            *metrics
+	started        time.Time
+}
 
-	if c.restore != "" {
-		q := orphan.NewQuarantine(fsys, c.quarantine, orphan.QuarantineOptions{DryRun: c.dryRun})
-		rep, err := q.Restore(ctx, c.restore)
-		out.Restored = rep
-		if err != nil {
-			return fail(exitError, "restore: %v", err)
-		}
-		if c.json {
-			c.print(stdout, out)
-		} else {
-			verb := "Restored"
-			if c.dryRun {
-				verb = "Dry run: would restore"
-			}
-			fmt.Fprintf(stdout, "%s %d files from run %s.\n", verb, rep.Restored.Files, c.restore)
-			if rep.NotMoved.Files > 0 {
-				fmt.Fprintf(stdout, "%d files the run lists were never moved: they are at their paths.\n", rep.NotMoved.Files)
-			}
-		}
-		return exitOK
-	}
-
-	verbose := io.Discard
+// execute plans first and acts after: the orphan plan, its guards and the
+// confirmation run before anything is deleted, so a refused check or a
+// declined question deletes nothing at all.
+func (c *config) execute(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
+	r := &runner{c: c, stdin: stdin, stdout: stdout, stderr: stderr, verbose: io.Discard,
+		out: Output{DryRun: c.dryRun}, started: time.Now()}
 	if c.verbose {
-		verbose = stdout
+		r.verbose = stdout
 		if c.json {
-			verbose = stderr
+			r.verbose = stderr
 		}
 	}
-	prog = newProgress(stderr, !c.verbose && !c.json)
-	defer prog.stop()
+	mode := c.progress
+	if r.verbose == stderr {
+		mode = "never" // the lines and the bar would share one screen line
+	}
+	r.prog = newProgress(stderr, mode)
+	defer r.prog.stop()
+	if c.metricsFile != "" {
+		r.met = newMetrics()
+	}
+	code := r.run(ctx)
+	if r.met != nil && c.restore == "" {
+		if err := r.met.write(c.metricsFile, &r.out, time.Since(r.started), time.Now(), code == exitOK); err != nil {
+			fmt.Fprintf(stderr, "cleanup-media: metrics: %v\n", err)
+			if code == exitOK {
+				code = exitError
+			}
+		}
+	}
+	return code
+}
+
+// fail ends the run: one line on stderr, and with --json the document on
+// stdout, with the error and what was done before it (without --json the
+// summary of what was done comes first).
+func (r *runner) fail(code int, format string, args ...any) int {
+	r.prog.stop()
+	// One line: drivers' messages can span several (pgx lists each
+	// address it tried).
+	msg := strings.NewReplacer("\n\t", "; ", "\n", " ").Replace(strings.TrimSpace(fmt.Sprintf(format, args...)))
+	if !r.c.json && (r.out.Sweep != nil || (r.out.Orphans != nil && r.out.Orphans.Applied != nil)) {
+		r.c.print(r.stdout, r.out)
+	}
+	fmt.Fprintf(r.stderr, "cleanup-media: %s\n", msg)
+	if r.c.json {
+		r.out.Error = &ErrorOutput{ExitCode: code, Message: msg}
+		if r.out.Orphans != nil && r.out.Orphans.Plan != nil {
+			r.out.Error.Uncovered = r.out.Orphans.Plan.Uncovered
+		}
+		r.c.print(r.stdout, r.out)
+	}
+	return code
+}
+
+func (r *runner) run(ctx context.Context) int {
+	c := r.c
+	if c.quarantine != "" {
+		q := strings.Trim(c.quarantine, "/")
+		if err := storage.ValidPath(q); err != nil {
+			return r.fail(exitUsage, "--quarantine must be a folder below the root: %v", err)
+		}
+		c.quarantine = q
+	}
+	fsys, closeRoot, err := c.openRoot(ctx)
+	if err != nil {
+		return r.fail(exitError, "%v", err)
+	}
+	defer closeRoot()
+	if c.restore != "" {
+		return r.restore(ctx, fsys)
+	}
 
 	// With references (--refs-sql, --refs-file), the orphan check plans
 	// against them, and the sweep keeps every file they name.
 	var finder *orphan.Finder
 	if len(c.refsSQL) > 0 || c.refsFile != "" {
-		refs, closeRefs, code, err := c.references(ctx)
+		refs, closeRefs, err := c.references(ctx)
 		if err != nil {
-			return fail(code, "%v", err)
+			return r.fail(exitError, "%v", err)
 		}
 		defer closeRefs()
-		// 0 turns a guard off here; the library's zero means its default.
-		minAge, maxFraction := c.minAge, c.maxFraction
-		if minAge == 0 {
-			minAge = -1
-		}
-		if maxFraction == 0 {
-			maxFraction = -1
-		}
-		// The age rules' folders are not declared unreferenced: a missing
-		// reference query there would otherwise delete what rows use.
-		finder = orphan.New(fsys, refs, orphan.Options{
-			MinAge: minAge, MaxDeletes: c.maxDelete, MaxFraction: maxFraction, Force: c.force,
-			Quarantine: c.quarantine, Unreferenced: c.unreferenced,
-			OnEvent: func(e orphan.Event) {
-				prog.count()
-				if e.Action != "orphan" {
-					size := " (" + humanize.Bytes(uint64(e.Size)) + ")"
-					if e.Size == 0 && e.Action == "keep" {
-						size = "" // on a local disk, kept files are often not measured
-					}
-					fmt.Fprintf(verbose, "%-10s %s%s %s\n", e.Action, e.Path, size, e.Reason)
-				}
-			},
-		})
+		finder = r.finder(fsys, r.prog.counting(refs))
 	}
 	if c.checkOrphans {
-		prog.phase("finding orphans")
-		plan, err := finder.Find(ctx)
-		if plan != nil {
-			out.Orphans = &OrphanOutput{Plan: plan}
+		if code := r.find(ctx, finder); code != exitOK {
+			return code
 		}
-		if err == nil {
-			err = finder.Check(plan)
+		if code := r.confirm(ctx); code != exitOK {
+			return code
 		}
-		if err != nil {
-			prog.stop()
-			if plan != nil && len(plan.Uncovered) > 0 && errors.Is(err, orphan.ErrUncovered) {
-				fmt.Fprintln(stderr, "cleanup-media: these directories hold files older than the grace period, and no reference points into them:")
-				for _, d := range plan.Uncovered {
-					fmt.Fprintf(stderr, "  %s\n", d)
-				}
-				fmt.Fprintln(stderr, "Is a reference query missing (--refs-sql for every file column)? If they are meant to hold unreferenced files, pass --unreferenced 'DIR/**'.")
-			}
-			return fail(guardCode(err), "orphan check refused, nothing deleted: %v", err)
+	} else if r.met != nil {
+		if err := r.measure(ctx, fsys); err != nil {
+			return r.fail(exitError, "listing the root: %v", err)
 		}
 	}
-
 	rules := c.sweepRules()
 	if len(rules) > 0 {
-		var protected []string
-		if c.quarantine != "" {
-			protected = []string{c.quarantine + "/**"}
-		}
-		var refs storage.RefChecker
-		if finder != nil {
-			prog.phase("reading references")
-			set, err := finder.LoadReferences(ctx)
-			if err != nil {
-				return fail(guardCode(err), "sweep refused, nothing deleted: %v", err)
-			}
-			refs = set
-		}
-		s := sweep.New(fsys, sweep.Options{
-			Rules: rules, DryRun: c.dryRun, Protected: protected, TempMaxAge: -1, Refs: refs,
-			OnEvent: func(e sweep.Event) {
-				prog.count()
-				if e.Action != "keep" || c.verbose {
-					fmt.Fprintf(verbose, "%-12s %s (%s) %s%s\n", e.Action, e.Path, humanize.Bytes(uint64(e.Size)), e.Rule, reason(e.Reason))
-				}
-			},
-		})
-		prog.phase("sweeping")
-		rep, err := s.Sweep(ctx)
-		out.Sweep = rep
-		if err != nil {
-			if !c.json {
-				c.print(stdout, out) // what was done before the failure
-			}
-			return fail(exitError, "sweep: %v", err)
+		if code := r.sweep(ctx, fsys, finder, rules); code != exitOK {
+			return code
 		}
 	}
-
 	if c.checkOrphans && !c.dryRun {
-		prog.phase("removing orphans")
-		rep, err := finder.Apply(ctx, out.Orphans.Plan)
-		out.Orphans.Applied = rep
-		if err != nil {
-			if !c.json {
-				c.print(stdout, out)
-			}
-			return fail(guardCode(err), "orphans: %v", err)
+		if code := r.apply(ctx, finder); code != exitOK {
+			return code
 		}
 	}
 	if c.purgeAfter > 0 {
 		q := orphan.NewQuarantine(fsys, c.quarantine, orphan.QuarantineOptions{DryRun: c.dryRun})
 		rep, err := q.Purge(ctx, c.purgeAfter)
-		out.Purged = rep
+		r.out.Purged = rep
 		if err != nil {
-			if !c.json {
-				c.print(stdout, out)
-			}
-			return fail(exitError, "purge: %v", err)
+			return r.fail(exitError, "purge: %v", err)
 		}
 	}
-	prog.stop()
-	c.print(stdout, out)
+	r.prog.stop()
+	c.print(r.stdout, r.out)
 	if len(rules) == 0 && finder == nil && c.purgeAfter == 0 {
-		fmt.Fprintln(stderr, "cleanup-media: nothing to do (--qr-age 0, no --rule, no --check-orphans)")
+		fmt.Fprintln(r.stderr, "cleanup-media: nothing to do (--qr-age 0, no --rule, no --check-orphans)")
 	}
 	return exitOK
 }
 
-// sweepRules are the age rules of this run: --qr-age and --rule.
-func (c *config) sweepRules() []sweep.Rule {
-	var rules []sweep.Rule
-	if c.qrAge > 0 {
-		rules = append(rules, sweep.Rule{Name: "qr_codes", Glob: "qr_codes/**", MaxAge: c.qrAge})
+func (r *runner) restore(ctx context.Context, fsys afero.Fs) int {
+	c := r.c
+	q := orphan.NewQuarantine(fsys, c.quarantine, orphan.QuarantineOptions{DryRun: c.dryRun})
+	rep, err := q.Restore(ctx, c.restore)
+	r.out.Restored = rep
+	if err != nil {
+		return r.fail(exitError, "restore: %v", err)
 	}
-	for _, r := range c.rules {
-		rules = append(rules, sweep.Rule{Glob: r.glob, MaxAge: r.age})
+	if c.json {
+		c.print(r.stdout, r.out)
+		return exitOK
 	}
-	return rules
+	verb := "Restored"
+	if c.dryRun {
+		verb = "Dry run: would restore"
+	}
+	fmt.Fprintf(r.stdout, "%s %d files from run %s.\n", verb, rep.Restored.Files, c.restore)
+	if rep.NotMoved.Files > 0 {
+		fmt.Fprintf(r.stdout, "%d files the run lists were never moved: they are at their paths.\n", rep.NotMoved.Files)
+	}
+	return exitOK
+}
+
+// protected are the globs neither the sweep nor the orphan check touches:
+// --exclude, and the quarantine area.
+func (c *config) protected() []string {
+	p := slices.Clone(c.exclude)
+	if c.quarantine != "" {
+		p = append(p, c.quarantine+"/**")
+	}
+	return p
+}
+
+func (r *runner) finder(fsys afero.Fs, refs orphan.Provider) *orphan.Finder {
+	c := r.c
+	// 0 turns a guard off here; the library's zero means its default.
+	minAge, maxFraction := c.minAge, c.maxFraction
+	if minAge == 0 {
+		minAge = -1
+	}
+	if maxFraction == 0 {
+		maxFraction = -1
+	}
+	// The age rules' folders are not declared unreferenced: a missing
+	// reference query there would otherwise delete what rows use.
+	return orphan.New(fsys, refs, orphan.Options{
+		MinAge: minAge, MaxDeletes: c.maxDelete, MaxFraction: maxFraction, Force: c.force,
+		Quarantine: c.quarantine, Unreferenced: c.unreferenced, StripPrefixes: c.stripPrefixes,
+		Protected: c.exclude, MeasureAll: r.met != nil,
+		OnEvent: r.orphanEvent,
+	})
+}
+
+// orphanEvent shows progress, counts the media for --metrics-file (every
+// regular file Find lists has exactly one event there), and with
+// --verbose lists what Apply did.
+func (r *runner) orphanEvent(e orphan.Event) {
+	switch e.Action {
+	case orphan.ActionOrphan, orphan.ActionKeep:
+		if r.out.Orphans == nil { // Find
+			r.prog.add(1)
+			if r.met != nil && e.Reason != orphan.KeptNotRegular {
+				r.met.file(e.Path, e.Size)
+			}
+			return
+		}
+	}
+	r.prog.add(1)
+	r.line(string(e.Action), e.Size, reasonOf(e.Action, e.Reason, "unreferenced"), e.Path)
+}
+
+// line is one --verbose line: what, how big, why, and the path last, so
+// that names with spaces stay readable.
+func (r *runner) line(action string, size int64, why, path string) {
+	fmt.Fprintf(r.verbose, "%-12s %9s  %-24s %s\n", action, humanize.Bytes(uint64(size)), why, path)
+}
+
+func reasonOf(a storage.Action, reason, acted string) string {
+	if a == storage.ActionKeep || reason != "" {
+		return "kept: " + reason
+	}
+	return acted
+}
+
+// find plans the orphan check and runs its guards.
+func (r *runner) find(ctx context.Context, finder *orphan.Finder) int {
+	r.prog.phase("finding orphans", 0, "files")
+	plan, err := finder.Find(ctx)
+	if plan != nil {
+		r.out.Orphans = &OrphanOutput{Plan: plan}
+	}
+	if err == nil {
+		err = finder.Check(plan)
+	}
+	if err != nil {
+		r.prog.stop()
+		if r.met != nil {
+			r.met.refused(err)
+		}
+		if plan != nil && len(plan.Uncovered) > 0 && errors.Is(err, orphan.ErrUncovered) {
+			fmt.Fprintln(r.stderr, "cleanup-media: these directories hold files older than the grace period, and no reference points into them:")
+			for _, d := range plan.Uncovered {
+				fmt.Fprintf(r.stderr, "  %s\n", d)
+			}
+			fmt.Fprintln(r.stderr, "Is a reference query missing (--refs-sql for every file column)? If they are meant to hold unreferenced files, pass --unreferenced 'DIR/**'.")
+		}
+		return r.fail(guardCode(err), "orphan check refused, nothing deleted: %v", err)
+	}
+	if r.c.dryRun {
+		for _, o := range plan.Orphans {
+			r.line(string(storage.ActionWouldDelete), o.Size, "unreferenced", o.Path)
+		}
+	}
+	return exitOK
+}
+
+// confirm asks before a real orphan deletion when a person is at a
+// terminal (stdin and stderr both terminals) and --yes was not given:
+// the plan's totals and directories, then a question whose default is
+// no. Without a terminal (cron, systemd, Kubernetes) it does not ask.
+func (r *runner) confirm(ctx context.Context) int {
+	plan := r.out.Orphans.Plan
+	if r.c.dryRun || r.c.yes || plan.Total.Files == 0 || !isTerminal(r.stdin) || !isTerminal(r.stderr) {
+		return exitOK
+	}
+	r.prog.stop()
+	verb := "delete"
+	if r.c.quarantine != "" {
+		verb = "move into the quarantine"
+	}
+	w := r.stderr
+	fmt.Fprintf(w, "The orphan check found %d files (%s) that no reference names, of %d scanned in %s.\n",
+		plan.Total.Files, humanize.Bytes(uint64(plan.Total.Bytes)), plan.Scanned.Files, r.c.root)
+	if len(plan.Dirs) > 0 {
+		fmt.Fprintf(w, "  %-40s %8s %10s\n", "DIRECTORY", "FILES", "SIZE")
+		for _, d := range plan.Dirs {
+			fmt.Fprintf(w, "  %-40s %8d %10s\n", d.Dir, d.Files, humanize.Bytes(uint64(d.Bytes)))
+		}
+	}
+	fmt.Fprintf(w, "%s these %d files? [y/N] ", strings.ToUpper(verb[:1])+verb[1:], plan.Total.Files)
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r.stdin).ReadString('\n')
+		answer <- strings.TrimSpace(strings.ToLower(line))
+	}()
+	select {
+	case a := <-answer:
+		if a == "y" || a == "yes" {
+			r.prog = newProgress(r.stderr, r.c.progress)
+			return exitOK
+		}
+	case <-ctx.Done():
+		fmt.Fprintln(w)
+		return r.fail(exitError, "stopped at the question, nothing deleted: %v", ctx.Err())
+	}
+	return r.fail(exitError, "not confirmed, nothing deleted (--yes skips the question)")
+}
+
+// measure lists the root for --metrics-file when no orphan check does.
+func (r *runner) measure(ctx context.Context, fsys afero.Fs) error {
+	r.prog.phase("measuring", 0, "files")
+	return storage.List(ctx, fsys, storage.ListOptions{}, func(e storage.Entry) error {
+		if e.Type.IsRegular() {
+			r.prog.add(1)
+			r.met.file(e.Path, e.Size)
+		}
+		return nil
+	})
+}
+
+func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder, rules []sweep.Rule) int {
+	c := r.c
+	var refs storage.RefChecker
+	if finder != nil {
+		r.prog.phase("reading references", 0, "refs")
+		set, err := finder.LoadReferences(ctx)
+		if err != nil {
+			return r.fail(guardCode(err), "sweep refused, nothing deleted: %v", err)
+		}
+		refs = set
+	}
+	s := sweep.New(fsys, sweep.Options{
+		Rules: rules, DryRun: c.dryRun, Protected: c.protected(), TempMaxAge: -1, Refs: refs,
+		RemoveEmptyDirs: c.removeEmpty,
+		OnEvent: func(e sweep.Event) {
+			r.prog.add(1)
+			if e.Action != sweep.ActionKeep {
+				r.line(string(e.Action), e.Size, reasonOf(e.Action, e.Reason, "rule "+e.Rule), e.Path)
+			}
+		},
+	})
+	r.prog.phase("sweeping", 0, "files")
+	rep, err := s.Sweep(ctx)
+	r.out.Sweep = rep
+	if err != nil {
+		return r.fail(exitError, "sweep: %v", err)
+	}
+	return exitOK
+}
+
+func (r *runner) apply(ctx context.Context, finder *orphan.Finder) int {
+	plan := r.out.Orphans.Plan
+	r.prog.phase("removing orphans", int64(len(plan.Orphans)), "files")
+	rep, err := finder.Apply(ctx, plan)
+	r.out.Orphans.Applied = rep
+	if err != nil {
+		if r.met != nil {
+			r.met.refused(err)
+		}
+		return r.fail(guardCode(err), "orphans: %v", err)
+	}
+	return exitOK
 }
 
 func reason(r string) string {
@@ -274,38 +422,36 @@ func guardCode(err error) int {
 }
 
 // references builds the provider from --refs-sql and --refs-file. An
-// unreadable file or an unknown driver is an error before anything runs.
-func (c *config) references(ctx context.Context) (orphan.Provider, func(), int, error) {
+// unreadable file or an unreachable database is an error before anything
+// is listed.
+func (c *config) references(ctx context.Context) (orphan.Provider, func(), error) {
 	var providers []orphan.Provider
 	closeAll := func() {}
 	if c.refsFile != "" {
 		name, cleanup, err := readableRefs(ctx, c.refsFile)
 		if err != nil {
-			return nil, nil, exitError, fmt.Errorf("references file: %w", err)
+			return nil, nil, fmt.Errorf("references file: %w", err)
 		}
 		closeAll = cleanup
 		providers = append(providers, orphan.File(name))
 	}
 	if len(c.refsSQL) > 0 {
-		driver, dsn, ok := strings.Cut(c.db, ":")
-		if !ok || dsn == "" {
-			return nil, nil, exitUsage, fmt.Errorf("--db %q: want DRIVER:DSN, such as sqlite:app.db", c.db)
+		db, err := openDB(c.db)
+		if err == nil {
+			err = db.PingContext(ctx)
+			if err != nil {
+				db.Close()
+			}
 		}
-		if driver != "sqlite" {
-			return nil, nil, exitUsage, fmt.Errorf("--db: driver %q is not built in (built in: sqlite)", driver)
-		}
-		if _, err := os.Stat(dsn); err != nil {
-			return nil, nil, exitError, fmt.Errorf("database: %w", err)
-		}
-		db, err := sql.Open(driver, "file:"+dsn+"?mode=ro")
 		if err != nil {
-			return nil, nil, exitError, err
+			closeAll()
+			return nil, nil, fmt.Errorf("database: %w", err)
 		}
 		prev := closeAll
 		closeAll = func() { db.Close(); prev() }
 		providers = append(providers, sqlrefs.New(db, c.refsSQL...))
 	}
-	return orphan.Combine(providers...), closeAll, exitOK, nil
+	return orphan.Combine(providers...), closeAll, nil
 }
 
 // readableRefs returns a file that holds the references of name and can
@@ -406,49 +552,5 @@ func (c *config) print(w io.Writer, out Output) {
 		for _, run := range out.Purged.Runs {
 			fmt.Fprintf(w, "%s quarantine run %s.\n", verb, run)
 		}
-	}
-}
-
-// progress shows a one-line counter on stderr while stderr is a terminal.
-type progress struct {
-	on    bool
-	w     io.Writer
-	n     atomic.Int64
-	name  atomic.Value
-	done  chan struct{}
-	ended atomic.Bool
-}
-
-func newProgress(stderr io.Writer, want bool) *progress {
-	p := &progress{w: stderr, done: make(chan struct{})}
-	if f, ok := stderr.(*os.File); ok && want {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			p.on = true
-		}
-	}
-	p.name.Store("starting")
-	if p.on {
-		go func() {
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-p.done:
-					fmt.Fprint(p.w, "\r\033[K")
-					return
-				case <-t.C:
-					fmt.Fprintf(p.w, "\r\033[K%s: %d files decided", p.name.Load(), p.n.Load())
-				}
-			}
-		}()
-	}
-	return p
-}
-
-func (p *progress) count()         { p.n.Add(1) }
-func (p *progress) phase(n string) { p.name.Store(n); p.n.Store(0) }
-func (p *progress) stop() {
-	if p.ended.CompareAndSwap(false, true) {
-		close(p.done)
 	}
 }

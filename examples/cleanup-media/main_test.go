@@ -183,8 +183,11 @@ func TestGuardsAndErrorsChangeNothing(t *testing.T) {
 			return []string{"--root", f.root, "--check-orphans", "--refs-file", f.db, "--min-age", "-5h"}
 		}, exitUsage, "must not be negative"},
 		{"unknown driver", func(f fixture) []string {
-			return []string{"--root", f.root, "--check-orphans", "--db", "postgres:x", "--refs-sql", "SELECT 1"}
-		}, exitUsage, "not built in"},
+			return []string{"--root", f.root, "--check-orphans", "--db", "oracle://x", "--refs-sql", "SELECT 1"}
+		}, exitUsage, "want sqlite:PATH"},
+		{"unreachable database", func(f fixture) []string {
+			return []string{"--root", f.root, "--check-orphans", "--db", "postgres://u:secret@127.0.0.1:1/x?connect_timeout=2", "--refs-sql", "SELECT 1"}
+		}, exitError, "database:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,6 +199,7 @@ func TestGuardsAndErrorsChangeNothing(t *testing.T) {
 			assert.Contains(t, r.stderr, tt.msg)
 			assert.Equal(t, 1, bytes.Count([]byte(r.stderr), []byte("\n")), "one line on stderr: %q", r.stderr)
 			assert.Equal(t, before, f.files(t), "nothing changed")
+			assert.NotContains(t, r.stderr, "secret", "no password in messages")
 			f.outsideIntact(t)
 		})
 	}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/agnivade/levenshtein"
+	"github.com/spf13/pflag"
+
+	"github.com/mediaclean/mediaclean/examples/internal/age"
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/sweep"
+)
+
+type config struct {
+	root          string
+	s3PathStyle   bool
+	dryRun        bool
+	verbose       bool
+	yes           bool
+	qrAge         time.Duration
+	checkOrphans  bool
+	rules         []ruleFlag
+	refsSQL       []string
+	db            string
+	dbEnv         string
+	refsFile      string
+	stripPrefixes []string
+	exclude       []string
+	unreferenced  []string
+	minAge        time.Duration
+	maxDelete     int
+	maxFraction   float64
+	force         bool
+	removeEmpty   bool
+	quarantine    string
+	restore       string
+	purgeAfter    time.Duration
+	json          bool
+	metricsFile   string
+	progress      string
+}
+
+type ruleFlag struct {
+	glob string
+	age  time.Duration
+}
+
+// rulesFlag is --rule GLOB=AGE, repeatable.
+type rulesFlag []ruleFlag
+
+func (r *rulesFlag) String() string { return "" }
+func (r *rulesFlag) Type() string   { return "GLOB=AGE" }
+func (r *rulesFlag) Set(v string) error {
+	glob, a, ok := strings.Cut(v, "=")
+	if !ok || glob == "" {
+		return errors.New("want GLOB=AGE, such as 'receipts/**=365d'")
+	}
+	if err := storage.CheckGlobs(glob); err != nil {
+		return fmt.Errorf("bad glob %q", glob)
+	}
+	d, err := age.Parse(a, 0)
+	if err != nil {
+		return err
+	}
+	if d == 0 {
+		return fmt.Errorf("rule %q: an age of 0 would delete every file it matches", v)
+	}
+	*r = append(*r, ruleFlag{glob, d})
+	return nil
+}
+
+const usageHead = `cleanup-media removes old and orphaned media files, from a local folder or
+an S3 bucket, against the references in a SQLite, PostgreSQL or MySQL
+database.
+
+Usage:
+  cleanup-media --root DIR|s3://BUCKET/PREFIX [flags]
+
+Examples:
+  # What would go: every file it would delete, with its size and reason.
+  cleanup-media --root /srv/app/media --check-orphans --dry-run --verbose \
+      --db sqlite:/srv/app/app.db \
+      --refs-sql "SELECT picture FROM users" --refs-sql "SELECT image FROM forum_messages"
+
+  # From cron, on S3 and PostgreSQL, the password kept out of ps:
+  DATABASE_URL=postgres://app:secret@db/app cleanup-media --root s3://media/uploads \
+      --check-orphans --db-env DATABASE_URL --refs-sql "SELECT picture FROM users" \
+      --json --metrics-file /var/lib/node_exporter/cleanup_media.prom
+
+  # Old QR codes only (older than 7 days), nothing else:
+  cleanup-media --root /srv/app/media --qr-age 7d
+
+Flags:
+`
+
+const usageTail = `
+Ages take one syntax everywhere: 90m, 36h, 7d, 2w. A limit or a grace
+period of 0 turns it off.
+
+Databases (--db, or the variable --db-env names): sqlite:PATH,
+postgres://USER:PASS@HOST:PORT/DB?sslmode=..., mysql://USER:PASS@HOST:PORT/DB.
+S3 (--root s3://BUCKET/PREFIX): credentials, region and endpoint come from
+the AWS SDK's usual sources (AWS_ACCESS_KEY_ID, AWS_REGION,
+AWS_ENDPOINT_URL_S3, AWS_PROFILE, shared config, instance roles).
+
+Before a real orphan deletion with a terminal on stdin and stderr, the plan
+is shown and confirmed; --yes skips the question, and without a terminal
+(cron, systemd, Kubernetes) the run proceeds as configured.
+
+Exit codes:
+  0  done (including nothing to do)
+  1  error (missing root, unreadable references, failing storage,
+     a declined confirmation)
+  2  usage (unknown or invalid flag)
+  3  refused by a guard: no references, a failing reference query, a
+     directory holding old files that no reference points into (see
+     --unreferenced), or a plan over --max-delete or --max-fraction
+     (--force overrides the last two and the directory check)
+`
+
+// newFlagSet declares the flags into c.
+func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("cleanup-media", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(io.Discard) // errors are reported in one line by run
+	fs.Usage = func() {}
+	fs.StringVar(&c.root, "root", "", "media root: a local `DIR` or s3://BUCKET/PREFIX (required)")
+	fs.BoolVar(&c.s3PathStyle, "s3-path-style", false, "address S3 buckets by path (http://host/bucket), as S3-compatible servers such as MinIO want")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "report what would be deleted, delete nothing")
+	fs.BoolVarP(&c.verbose, "verbose", "v", false, "list every file deleted (with --dry-run: every file that would be), with size and reason")
+	fs.BoolVarP(&c.yes, "yes", "y", false, "do not ask before deleting orphans on a terminal")
+	fs.BoolVar(&c.json, "json", false, "print one JSON document on stdout, for success and errors alike")
+	c.qrAge = 7 * 24 * time.Hour
+	fs.Var(age.Value{D: &c.qrAge, Bare: 24 * time.Hour}, "qr-age", "delete QR codes (qr_codes/**) older than `AGE` (a bare number counts days); 0 disables")
+	fs.Var(rules, "rule", "also delete files matching GLOB older than AGE (such as 'tmp/**=1d'); repeatable")
+	fs.BoolVar(&c.removeEmpty, "remove-empty-dirs", false, "remove directories the sweep leaves empty")
+	fs.BoolVar(&c.checkOrphans, "check-orphans", false, "find and remove files no reference names")
+	fs.StringVar(&c.db, "db", "", "the database: sqlite:PATH, postgres://... or mysql://...")
+	fs.StringVar(&c.dbEnv, "db-env", "", "read --db from environment variable `NAME` (keeps passwords out of ps and crontabs)")
+	fs.StringArrayVar(&c.refsSQL, "refs-sql", nil, "`QUERY` returning one column of referenced paths; one per file column; repeatable")
+	fs.StringVar(&c.refsFile, "refs-file", "", "`FILE` of referenced paths, one per line (a pipe works too)")
+	fs.StringArrayVar(&c.stripPrefixes, "strip-prefix", nil, "remove `PREFIX` (such as /media/ or https://cdn.example.com/) from references; repeatable")
+	fs.StringArrayVar(&c.exclude, "exclude", nil, "never delete files matching `GLOB` (such as 'defaults/**'); repeatable")
+	fs.StringArrayVar(&c.unreferenced, "unreferenced", nil, "`GLOB` of files expected to have no reference (such as 'tmp/**'): the directory check does not count them; repeatable")
+	c.minAge = 24 * time.Hour
+	fs.Var(age.Value{D: &c.minAge}, "min-age", "grace period: never treat files younger than `AGE` as orphans; 0 turns it off")
+	fs.IntVar(&c.maxDelete, "max-delete", 0, "refuse to delete more than `N` orphans (0: no limit)")
+	fs.Float64Var(&c.maxFraction, "max-fraction", 0.5, "refuse to delete more than fraction `F` of scanned files as orphans (0: no limit)")
+	fs.BoolVar(&c.force, "force", false, "apply an orphan plan over a limit")
+	fs.StringVar(&c.quarantine, "quarantine", "", "move orphans into `DIR` (relative to the root) instead of deleting them")
+	fs.StringVar(&c.restore, "restore", "", "move the files of quarantine `RUN` back to their paths, and do nothing else (needs --quarantine)")
+	fs.Var(age.Value{D: &c.purgeAfter}, "purge-after", "also delete quarantine runs older than `AGE` for good, only the files their manifests list (needs --quarantine)")
+	fs.StringVar(&c.metricsFile, "metrics-file", "", "write Prometheus metrics to `PATH` (node_exporter textfile collector), replaced atomically")
+	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
+	return fs
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	var rules rulesFlag
+	fs := newFlagSet(c, &rules)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(stderr, usageHead+fs.FlagUsages()+usageTail)
+			return nil, err
+		}
+		return nil, suggest(fs, err)
+	}
+	c.rules = rules
+	if c.dbEnv != "" {
+		if c.db != "" {
+			return nil, errors.New("--db and --db-env exclude each other")
+		}
+		c.db = os.Getenv(c.dbEnv)
+		if c.db == "" {
+			return nil, fmt.Errorf("--db-env: the environment variable %s is empty or unset", c.dbEnv)
+		}
+	}
+	if err := c.check(fs); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// check refuses contradictory or out-of-range values.
+func (c *config) check(fs *pflag.FlagSet) error {
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case c.root == "":
+		return errors.New("--root is required")
+	case len(c.refsSQL) > 0 && c.db == "":
+		return errors.New("--refs-sql needs --db (or --db-env)")
+	case c.db != "" && len(c.refsSQL) == 0:
+		return errors.New("--db needs at least one --refs-sql")
+	case c.checkOrphans && len(c.refsSQL) == 0 && c.refsFile == "":
+		return errors.New("--check-orphans needs --refs-sql or --refs-file")
+	case !(c.maxFraction >= 0 && c.maxFraction <= 1): // NaN too
+		return errors.New("--max-fraction must be between 0 and 1 (0: no limit)")
+	case c.maxDelete < 0:
+		return errors.New("--max-delete must be 0 (no limit) or more")
+	case storage.CheckGlobs(c.unreferenced...) != nil:
+		return fmt.Errorf("--unreferenced: %v", storage.CheckGlobs(c.unreferenced...))
+	case storage.CheckGlobs(c.exclude...) != nil:
+		return fmt.Errorf("--exclude: %v", storage.CheckGlobs(c.exclude...))
+	case (c.restore != "" || c.purgeAfter != 0) && c.quarantine == "":
+		return errors.New("--restore and --purge-after need --quarantine")
+	case c.db != "" && checkDB(c.db) != nil:
+		return checkDB(c.db)
+	case c.progress != "auto" && c.progress != "always" && c.progress != "never":
+		return fmt.Errorf("--progress %q: want auto, always or never", c.progress)
+	}
+	if rules := c.sweepRules(); len(rules) > 0 {
+		if err := sweep.CheckOptions(sweep.Options{Rules: rules}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// suggest adds "did you mean --X?" to an unknown-flag error, naming the
+// closest flag by edit distance.
+func suggest(fs *pflag.FlagSet, err error) error {
+	msg := err.Error()
+	var name string
+	switch {
+	case strings.HasPrefix(msg, "unknown flag: --"):
+		name = strings.TrimPrefix(msg, "unknown flag: --")
+	case strings.HasPrefix(msg, "unknown shorthand flag: "):
+		// "unknown shorthand flag: 'r' in -root": a long flag with one dash.
+		if _, after, ok := strings.Cut(msg, " in -"); ok {
+			name = after
+		}
+	default:
+		return err
+	}
+	name, _, _ = strings.Cut(name, "=")
+	best, bestD := "", 1<<30
+	fs.VisitAll(func(f *pflag.Flag) {
+		d := levenshtein.ComputeDistance(name, f.Name)
+		if strings.HasPrefix(f.Name, name) || strings.HasPrefix(name, f.Name) {
+			d = min(d, 1)
+		}
+		if d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	if best != "" && bestD <= max(2, len(name)/3) {
+		return fmt.Errorf("%w; did you mean --%s?", err, best)
+	}
+	return err
+}
+
+// sweepRules are the age rules of this run: --qr-age and --rule.
+func (c *config) sweepRules() []sweep.Rule {
+	var rules []sweep.Rule
+	if c.qrAge > 0 {
+		rules = append(rules, sweep.Rule{Name: "qr_codes", Glob: "qr_codes/**", MaxAge: c.qrAge})
+	}
+	for _, r := range c.rules {
+		rules = append(rules, sweep.Rule{Glob: r.glob, MaxAge: r.age})
+	}
+	return rules
+}
+
+// checkDB refuses a --db of an unknown form before anything runs.
+func checkDB(dsn string) error {
+	scheme, rest, _ := strings.Cut(dsn, ":")
+	switch {
+	case scheme == "sqlite" && rest != "":
+		return nil
+	case (scheme == "postgres" || scheme == "postgresql" || scheme == "mysql") && strings.HasPrefix(rest, "//"):
+		return nil
+	}
+	return fmt.Errorf("--db %q: want sqlite:PATH, postgres://... or mysql://...", redact(dsn))
+}
+
+// redact hides the password of a URL-shaped DSN in messages.
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+	}
+	return dsn
+}
