@@ -255,7 +255,9 @@ func (r *runner) orphanEvent(e orphan.Event) {
 		}
 	}
 	r.prog.add(1)
-	r.line(string(e.Action), e.Size, reasonOf(e.Action, e.Reason, "unreferenced"), e.Path)
+	if e.Reason != orphan.KeptGone { // the sweep may have taken it first
+		r.line(string(e.Action), e.Size, reasonOf(e.Action, e.Reason, "unreferenced"), e.Path)
+	}
 }
 
 // line is one --verbose line: what, how big, why, and the path last, so

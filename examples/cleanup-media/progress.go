@@ -60,6 +60,7 @@ func (p *progress) phase(name string, total int64, unit string) {
 		progressbar.OptionSetWriter(p.w),
 		progressbar.OptionSetDescription(name),
 		progressbar.OptionShowCount(),
+		progressbar.OptionShowTotalBytes(total > 0), // "12/40"; "12" when unknown
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString(unit),
 		progressbar.OptionThrottle(100*time.Millisecond),

@@ -189,6 +189,20 @@ func (s *Server) Stop() {
 	os.RemoveAll(s.Dir)
 }
 
+// Env returns the environment variables that point an AWS SDK program
+// (a command under test) at the server, with its credentials, and keep it
+// from reading the user's own AWS configuration.
+func (s *Server) Env(tb testing.TB) []string {
+	tb.Helper()
+	none := filepath.Join(tb.TempDir(), "no-aws-config")
+	return []string{
+		"AWS_ACCESS_KEY_ID=" + access, "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_SESSION_TOKEN=",
+		"AWS_REGION=us-east-1", "AWS_ENDPOINT_URL_S3=" + s.Endpoint, "AWS_ENDPOINT_URL=",
+		"AWS_PROFILE=", "AWS_CONFIG_FILE=" + none, "AWS_SHARED_CREDENTIALS_FILE=" + none,
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+}
+
 // Client returns an S3 client for the server. counter, when not nil,
 // counts the HTTP requests it sends.
 func (s *Server) Client(counter *Counter) *s3.Client { return newClient(s.Endpoint, counter) }
