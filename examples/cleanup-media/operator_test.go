@@ -33,7 +33,7 @@ func TestVerboseListsDeletions(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{
 		"would_delete | 400 B | unreferenced | profile_pics/orphan.jpg",
-		"would_delete | 100 B | unreferenced | qr_codes/1/old.png", // the orphan plan
+		"would_delete | 100 B | unreferenced | qr_codes/1/old.png",  // the orphan plan
 		"would_delete | 100 B | rule qr_codes | qr_codes/1/old.png", // and the sweep
 	}, got, r.stdout)
 	assert.NotContains(t, r.stdout, "keep", "kept files are not listed")
