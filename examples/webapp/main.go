@@ -46,6 +46,7 @@ import (
 	"github.com/spf13/afero"
 	_ "modernc.org/sqlite"
 
+	"github.com/mediaclean/mediaclean/examples/internal/age"
 	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 )
@@ -59,10 +60,10 @@ func main() {
 		}
 		return nil
 	})
-	flag.DurationVar(&cfg.bodyTimeout, "body-timeout", cfg.bodyTimeout, "how long a client may take to send a request, upload included; a slower one gets 408 and its partial file is removed")
+	flag.Var(age.Value{D: &cfg.bodyTimeout}, "body-timeout", "how long (an `age`: 90s, 2m) a client may take to send a request, upload included; a slower one gets 408 and its partial file is removed")
 	flag.StringVar(&cfg.data, "data", cfg.data, "folder for the database and the media (created if missing)")
-	flag.DurationVar(&cfg.qrAge, "qr-age", cfg.qrAge, "QR codes older than this are swept")
-	flag.DurationVar(&cfg.sweepEvery, "sweep-every", cfg.sweepEvery, "how often the in-process sweeper runs")
+	flag.Var(age.Value{D: &cfg.qrAge}, "qr-age", "QR codes older than this `age` are swept (90m, 36h, 7d, 2w)")
+	flag.Var(age.Value{D: &cfg.sweepEvery}, "sweep-every", "how often (an `age`: 90m, 36h, 7d, 2w) the in-process sweeper runs")
 	flag.StringVar(&cfg.s3.endpoint, "s3-endpoint", "", "keep media in an S3-compatible bucket at this `URL` instead of data/media")
 	flag.StringVar(&cfg.s3.bucket, "s3-bucket", "", "the bucket (with -s3-endpoint)")
 	flag.StringVar(&cfg.s3.prefix, "s3-prefix", cfg.s3.prefix, "key prefix inside the bucket")

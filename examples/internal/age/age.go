@@ -52,15 +52,18 @@ func scale(s string, n float64, unit time.Duration) (time.Duration, error) {
 	return time.Duration(n * float64(unit)), nil
 }
 
-// Format writes d in the same syntax: whole weeks and days as "2w" and
-// "7d", anything else as a Go duration.
+// Format writes d in the same syntax, in its largest whole unit: "2w"
+// (from two weeks up), "7d", "36h", "90m", "45s"; anything else as a Go
+// duration ("1.5s").
 func Format(d time.Duration) string {
 	const day = 24 * time.Hour
-	switch {
-	case d != 0 && d%(7*day) == 0:
-		return strconv.FormatInt(int64(d/(7*day)), 10) + "w"
-	case d != 0 && d%day == 0:
-		return strconv.FormatInt(int64(d/day), 10) + "d"
+	for _, u := range []struct {
+		d      time.Duration
+		suffix string
+	}{{7 * day, "w"}, {day, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if d != 0 && d%u.d == 0 && (u.suffix != "w" || d >= 2*u.d) {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.suffix
+		}
 	}
 	return d.String()
 }

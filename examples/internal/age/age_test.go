@@ -41,3 +41,14 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatUsesTheLargestWholeUnit(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		14 * 24 * time.Hour: "2w", 7 * 24 * time.Hour: "7d", 36 * time.Hour: "36h",
+		90 * time.Minute: "90m", time.Minute: "1m", 45 * time.Second: "45s", 1500 * time.Millisecond: "1.5s", 0: "0s",
+	} {
+		if got := Format(d); got != want {
+			t.Errorf("Format(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
