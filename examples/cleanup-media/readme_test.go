@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mediaclean/mediaclean/examples/internal/appdb"
 	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+	"github.com/mediaclean/mediaclean/orphan/sqlrefs/sqltest"
 )
 
 // appData builds the example app's database and media folder: 100 users
@@ -36,10 +41,27 @@ func appData(t *testing.T) (root, dbPath string, orphans []string) {
 	defer db.Close()
 	_, err = db.Exec(appdb.Schema)
 	require.NoError(t, err)
+	return root, dbPath, seedApp(t, fsys, db, "?")
+}
+
+// seedApp writes the example app's files into fsys and its rows into db,
+// whose tables exist, with placeholders written as mark ("?", or "$" for
+// PostgreSQL's $1, $2, ...). It returns the orphans.
+func seedApp(t *testing.T, fsys afero.Fs, db *sql.DB, mark string) (orphans []string) {
+	t.Helper()
 	old := time.Now().Add(-3 * 24 * time.Hour)
 	file := func(p string) string {
 		storagetest.WriteFile(t, fsys, p, []byte(p), old)
 		return p
+	}
+	exec := func(q string, args ...any) {
+		if mark == "$" {
+			for i := 1; strings.Contains(q, "?"); i++ {
+				q = strings.Replace(q, "?", fmt.Sprintf("$%d", i), 1)
+			}
+		}
+		_, err := db.Exec(q, args...)
+		require.NoError(t, err)
 	}
 	for i := 1; i <= 100; i++ {
 		pic := file(fmt.Sprintf("profile_pics/%032x.jpg", i))
@@ -50,21 +72,18 @@ func appData(t *testing.T) (root, dbPath string, orphans []string) {
 		if i <= 20 {
 			qr = file(fmt.Sprintf("qr_codes/%d/%032x.png", i, i))
 		}
-		_, err := db.Exec(`INSERT INTO users (id, name, picture, signature, qr_code, qr_created) VALUES (?, ?, ?, ?, ?, ?)`, i, fmt.Sprint("user ", i), pic, sig, qr, old.Unix())
-		require.NoError(t, err)
+		exec(`INSERT INTO users (id, name, picture, signature, qr_code, qr_created) VALUES (?, ?, ?, ?, ?, ?)`, i, fmt.Sprint("user ", i), pic, sig, qr, old.Unix())
 	}
 	for i := 1; i <= 30; i++ {
-		_, err := db.Exec(`INSERT INTO donations (user_id, amount, receipt) VALUES (?, '10', ?)`, i, file(fmt.Sprintf("donation_receipts/%032x.pdf", i)))
-		require.NoError(t, err)
+		exec(`INSERT INTO donations (id, user_id, amount, receipt) VALUES (?, ?, '10', ?)`, i, i, file(fmt.Sprintf("donation_receipts/%032x.pdf", i)))
 	}
 	for i := 1; i <= 20; i++ {
-		_, err := db.Exec(`INSERT INTO forum_messages (user_id, body, image) VALUES (?, 'hi', ?)`, i, file(fmt.Sprintf("forum_images/2026/11/%032x.png", i)))
-		require.NoError(t, err)
+		exec(`INSERT INTO forum_messages (id, user_id, body, image) VALUES (?, ?, 'hi', ?)`, i, i, file(fmt.Sprintf("forum_images/2026/11/%032x.png", i)))
 	}
 	for _, c := range appdb.FileColumns {
 		orphans = append(orphans, file(c.Dir+"/orphan.png"))
 	}
-	return root, dbPath, orphans
+	return orphans
 }
 
 // readmeCommands returns the cleanup-media command lines of the README:
@@ -149,9 +168,16 @@ func TestREADMECommandsRunVerbatim(t *testing.T) {
 				a = strings.ReplaceAll(a, "/srv/app/media", root)
 				args[i] = strings.ReplaceAll(a, "/srv/app/app.db", db)
 			}
+			metrics := t.TempDir()
+			for i, a := range args {
+				args[i] = strings.ReplaceAll(a, "/var/lib/node_exporter/textfile_collector", metrics)
+			}
 			before := listAll(t, root)
 			r := runCmd(t, args...)
 			require.Equal(t, exitOK, r.code, r.stderr)
+			if slices.Contains(args, "--metrics-file") {
+				readMetrics(t, filepath.Join(metrics, "cleanup_media.prom"))
+			}
 			after := listAll(t, root)
 			for _, p := range before {
 				if !slices.Contains(orphans, p) {
@@ -167,6 +193,106 @@ func TestREADMECommandsRunVerbatim(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The README's Kubernetes CronJob, its container's arguments and
+// environment as written, against the S3 server and PostgreSQL the tests
+// start: the bucket's name and the Secret's value put in, the AWS
+// credentials and endpoint added as a pod's role or Secret would.
+func TestREADMECronJobRunsVerbatim(t *testing.T) {
+	t.Parallel()
+	job := readmeCronJob(t)
+	c := job.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	assert.Equal(t, "Never", job.Spec.JobTemplate.Spec.Template.Spec.RestartPolicy)
+	assert.Equal(t, "Forbid", job.Spec.ConcurrencyPolicy, "two runs never overlap")
+
+	srv := s3test.Shared(t)
+	fsys := srv.Fs(t, "uploads/")
+	pg := sqltest.Postgres(t)
+	db, url := pg.NewDatabase(t)
+	_, err := db.Exec(strings.ReplaceAll(appdb.Schema, "INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"))
+	require.NoError(t, err)
+	orphans := seedApp(t, fsys, db, "$")
+
+	var env []string
+	for _, e := range c.Env {
+		switch {
+		case e.Value != "":
+			env = append(env, e.Name+"="+e.Value)
+		case e.ValueFrom.SecretKeyRef.Key == "database-url":
+			env = append(env, e.Name+"="+url)
+		default:
+			t.Fatalf("an environment variable the test cannot fill: %+v", e)
+		}
+	}
+	env = append(env, srv.Env(t)...) // the pod's role, and the endpoint of the test server
+	args := slices.Clone(c.Args)
+	for i, a := range args {
+		if strings.HasPrefix(a, "s3://") {
+			bucket, prefix, _ := strings.Cut(strings.TrimPrefix(a, "s3://"), "/")
+			require.Equal(t, "uploads", prefix)
+			args[i] = "s3://" + fsys.Bucket + "/" + prefix
+			t.Logf("bucket %s stands for %s", fsys.Bucket, bucket)
+		}
+	}
+	before := storagetest.Files(t, fsys)
+	r := runEnv(t, env, args...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var out Output
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), "--json")
+	after := storagetest.Files(t, fsys)
+	for _, p := range before {
+		if slices.Contains(orphans, p) {
+			assert.NotContains(t, after, p, "an orphan stayed")
+		} else {
+			assert.Contains(t, after, p, "a referenced file was deleted")
+		}
+	}
+	assert.Equal(t, len(orphans), out.Orphans.Applied.Deleted.Files)
+}
+
+// cronJob is the part of a Kubernetes CronJob the test reads.
+type cronJob struct {
+	Kind string `yaml:"kind"`
+	Spec struct {
+		ConcurrencyPolicy string `yaml:"concurrencyPolicy"`
+		JobTemplate       struct {
+			Spec struct {
+				Template struct {
+					Spec struct {
+						RestartPolicy string `yaml:"restartPolicy"`
+						Containers    []struct {
+							Args []string `yaml:"args"`
+							Env  []struct {
+								Name      string `yaml:"name"`
+								Value     string `yaml:"value"`
+								ValueFrom struct {
+									SecretKeyRef struct {
+										Name string `yaml:"name"`
+										Key  string `yaml:"key"`
+									} `yaml:"secretKeyRef"`
+								} `yaml:"valueFrom"`
+							} `yaml:"env"`
+						} `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		} `yaml:"jobTemplate"`
+	} `yaml:"spec"`
+}
+
+func readmeCronJob(t *testing.T) cronJob {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(b), "```yaml\napiVersion: batch/v1\nkind: CronJob\n")
+	require.True(t, ok, "the README's CronJob")
+	body, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	var job cronJob
+	require.NoError(t, yaml.Unmarshal([]byte("kind: CronJob\n"+body), &job))
+	require.Len(t, job.Spec.JobTemplate.Spec.Template.Spec.Containers, 1)
+	return job
 }
 
 func keys(m map[string][]string) []string {
