@@ -26,8 +26,10 @@ import (
 func readmeCron(t *testing.T, root, db string) []string {
 	t.Helper()
 	args := slices.Clone(readmeCommands(t)["cron"])
+	metrics := t.TempDir()
 	for i, a := range args {
 		a = strings.ReplaceAll(a, "/srv/app/media", root)
+		a = strings.ReplaceAll(a, "/var/lib/node_exporter/textfile_collector", metrics)
 		args[i] = strings.ReplaceAll(a, "/srv/app/app.db", db)
 	}
 	return args
