@@ -36,7 +36,7 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	if len(orphans) == 0 {
 		return rep, nil
 	}
-	refs, counts, err := f.loadRefs(ctx, nil)
+	refs, counts, err := f.loadRefs(ctx, nil, true)
 	if err != nil {
 		return rep, err
 	}
@@ -101,8 +101,8 @@ func candidatesOf(plan *Plan) ([]Orphan, error) {
 func (f *Finder) countScanned(ctx context.Context) (int, error) {
 	n := 0
 	for _, dir := range f.scanRoots() {
-		err := storage.List(ctx, f.fs, storage.ListOptions{Dir: dir, Measure: measureNone}, func(e storage.Entry) error {
-			if e.Type.IsRegular() {
+		err := storage.List(ctx, f.fs, f.opts.Range.listOptions(dir, measureNone), func(e storage.Entry) error {
+			if e.Type.IsRegular() && f.opts.Range.Contains(e.Path) {
 				n++
 			}
 			return nil

@@ -24,6 +24,10 @@ import (
 func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	now, started := f.now(), time.Now()
 	plan := &Plan{Created: now, Kept: storage.KeptTally{}, Orphans: []Orphan{}}
+	if !f.opts.Range.all() {
+		r := f.opts.Range
+		plan.Range = &r
+	}
 	defer func() { plan.Duration = time.Since(started) }()
 	keep := func(reason, path string, size int64) {
 		plan.Kept.Add(reason, size)
@@ -36,8 +40,8 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	stored := hashes{seed: maphash.MakeSeed()}
 	var cands candidates
 	for _, dir := range f.scanRoots() {
-		err := storage.List(ctx, f.fs, storage.ListOptions{Dir: dir, Measure: measure}, func(e storage.Entry) error {
-			if e.Type.IsDir() {
+		err := storage.List(ctx, f.fs, f.opts.Range.listOptions(dir, measure), func(e storage.Entry) error {
+			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) {
 				return nil
 			}
 			if !e.Type.IsRegular() {
@@ -65,7 +69,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 		}
 	}
 	storedSet := newPathSet(stored.seed, &stored)
-	refs, counts, err := f.loadRefs(ctx, storedSet)
+	refs, counts, err := f.loadRefs(ctx, storedSet, true)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +181,7 @@ func (f *Finder) excluded(p string, mod, now time.Time) string {
 // excludedByName is the part of excluded that needs only the path.
 func (f *Finder) excludedByName(p string) string {
 	switch {
-	case !f.inScope(p):
+	case !f.inScope(p), !f.opts.Range.Contains(p):
 		return KeptExcluded
 	case storage.IsTempName(p):
 		return KeptInFlight

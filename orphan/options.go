@@ -101,6 +101,16 @@ type Options struct {
 	// disk that is one more system call per file, which roughly doubles
 	// the time of Find; object stores and MemMapFs list sizes for free.
 	MeasureAll bool
+	// Range, when set, limits the run to one shard of the key space: only
+	// paths in the range are listed, planned, counted by the guards and
+	// deleted, and a plan entry outside it is kept as excluded. The
+	// references are still all read: those outside the range only count
+	// towards the coverage guard and the empty-set guard, which therefore
+	// decide as the whole run would. The limits (MaxDeletes, MaxFraction,
+	// MaxBytes) apply to each shard on its own. On object stores a range is
+	// listed from its start; a local disk is walked whole and filtered.
+	// See [ShardMap].
+	Range KeyRange
 	// TopDirs is the length of Plan.Dirs. Zero means DefaultTopDirs.
 	TopDirs int
 	// Now is the clock. Nil means time.Now.
@@ -176,6 +186,9 @@ func CheckOptions(opts Options) error {
 		if _, err := storage.Clean(d, true); err != nil {
 			return fmt.Errorf("invalid directory to scan: %w", err)
 		}
+	}
+	if r := opts.Range; r.End != "" && r.End < r.Start {
+		return fmt.Errorf("%w: range end %q before its start %q", ErrShardMap, r.End, r.Start)
 	}
 	return nil
 }

@@ -74,6 +74,9 @@ type Plan struct {
 	// can be orphans, which makes a plan about twice as fast; set
 	// Options.MeasureAll to read them all. Orphans are always measured.
 	Unmeasured int `json:"unmeasured"`
+	// Range is the shard of the key space the plan covers (Options.Range);
+	// absent for the whole root.
+	Range *KeyRange `json:"range,omitempty"`
 
 	// made is set by Find and lost in JSON: Apply trusts the scanned
 	// count only of a plan its own finder made in this process, and only

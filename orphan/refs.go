@@ -150,7 +150,8 @@ type refCounts struct {
 type refWorker struct {
 	hashes
 	f                     *Finder
-	stored                *pathSet // the stored files, or nil
+	stored                *pathSet  // the stored files, or nil
+	rng                   *KeyRange // the only paths kept in the set, or nil for all
 	invalid, missingCount int
 	missing               []string
 	covered               map[string]bool
@@ -172,11 +173,14 @@ func (w *refWorker) batch(batch []string) {
 			continue
 		}
 		for _, p := range paths[:n] {
-			w.add(p)
 			if k, ok := w.f.coverKey(p); ok && k != w.last {
 				w.covered[k] = true
 				w.last = k // references often come grouped
 			}
+			if w.rng != nil && !w.rng.Contains(p) {
+				continue // another shard's: it covers, but matches nothing here
+			}
+			w.add(p)
 			if w.stored != nil {
 				w.forms, w.owner = append(w.forms, p), append(w.owner, int32(ri))
 			}
@@ -216,7 +220,7 @@ func (w *refWorker) countMissing() {
 // batches; one worker per CPU (up to eight) normalises and hashes them, so
 // that work overlaps the provider's own (reading lines, scanning rows). Any
 // provider error is wrapped in ErrProvider.
-func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCounts, error) {
+func (f *Finder) loadRefs(ctx context.Context, stored *pathSet, ranged bool) (*pathSet, refCounts, error) {
 	const batchLen = 1024
 	seed := maphash.MakeSeed()
 	workers := make([]refWorker, cpuWorkers())
@@ -225,6 +229,9 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet) (*pathSet, refCo
 	for i := range workers {
 		w := &workers[i]
 		w.f, w.stored, w.seed, w.covered, w.last = f, stored, seed, map[string]bool{}, "\x00"
+		if ranged {
+			w.rng = &f.opts.Range
+		}
 		wg.Go(func() {
 			for batch := range batches {
 				w.batch(batch)
@@ -318,7 +325,7 @@ type ReferenceSet struct {
 // A provider error is wrapped in ErrProvider; a set without one valid
 // reference is ErrNoReferences, unless Options.AllowEmpty.
 func (f *Finder) LoadReferences(ctx context.Context) (*ReferenceSet, error) {
-	set, counts, err := f.loadRefs(ctx, nil)
+	set, counts, err := f.loadRefs(ctx, nil, false) // every path: a sweep asks about any file
 	if err != nil {
 		return nil, err
 	}
