@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -59,6 +60,7 @@ type runner struct {
 	stdout, stderr io.Writer
 	verbose        io.Writer // the per-file lines, or io.Discard
 	out            Output
+	keyRange       orphan.KeyRange // this shard's, or every path
 	prog           *progress
 	met            *metrics
 	started        time.Time
@@ -83,10 +85,14 @@ func (c *config) execute(ctx context.Context, stdin io.Reader, stdout, stderr io
 	r.prog = newProgress(stderr, mode)
 	defer r.prog.stop()
 	if c.metricsFile != "" {
-		r.met = newMetrics()
+		shard := ""
+		if c.shard >= 0 {
+			shard = fmt.Sprintf("%d/%d", c.shard, c.shards)
+		}
+		r.met = newMetrics(shard)
 	}
 	code := r.run(ctx)
-	if r.met != nil && c.restore == "" {
+	if r.met != nil && c.restore == "" && !c.makeShardMap {
 		if err := r.met.write(c.metricsFile, &r.out, time.Since(r.started), time.Now(), code == exitOK); err != nil {
 			fmt.Fprintf(stderr, "cleanup-media: metrics: %v\n", err)
 			if code == exitOK {
@@ -137,6 +143,11 @@ func (r *runner) run(ctx context.Context) int {
 		return r.restore(ctx, fsys)
 	}
 
+	if c.shard >= 0 {
+		if code := r.loadShard(); code != exitOK {
+			return code
+		}
+	}
 	// With references (--refs-sql, --refs-file), the orphan check plans
 	// against them, and the sweep keeps every file they name.
 	var finder *orphan.Finder
@@ -147,6 +158,9 @@ func (r *runner) run(ctx context.Context) int {
 		}
 		defer closeRefs()
 		finder = r.finder(fsys, r.prog.counting(refs))
+	}
+	if c.makeShardMap {
+		return r.writeShardMap(ctx, finder)
 	}
 	if c.checkOrphans {
 		if code := r.find(ctx, finder); code != exitOK {
@@ -161,6 +175,10 @@ func (r *runner) run(ctx context.Context) int {
 		}
 	}
 	rules := c.sweepRules()
+	if c.shard > 0 {
+		rules = nil // the age rules and the purge run in shard 0 only
+		c.purgeAfter = 0
+	}
 	if len(rules) > 0 {
 		if code := r.sweep(ctx, fsys, finder, rules); code != exitOK {
 			return code
@@ -235,7 +253,7 @@ func (r *runner) finder(fsys afero.Fs, refs orphan.Provider) *orphan.Finder {
 	return orphan.New(fsys, refs, orphan.Options{
 		MinAge: minAge, MaxDeletes: c.maxDelete, MaxFraction: maxFraction, Force: c.force,
 		Quarantine: c.quarantine, Unreferenced: c.unreferenced, StripPrefixes: c.stripPrefixes,
-		Protected: c.exclude, MeasureAll: r.met != nil,
+		Protected: c.exclude, MeasureAll: r.met != nil, Range: r.keyRange,
 		OnEvent: r.orphanEvent,
 	})
 }
@@ -345,6 +363,84 @@ func (r *runner) confirm(ctx context.Context) int {
 		return r.fail(exitError, "stopped at the question, nothing deleted: %v", ctx.Err())
 	}
 	return r.fail(exitError, "not confirmed, nothing deleted (--yes skips the question)")
+}
+
+// loadShard reads --shard-map and takes this run's range from it.
+func (r *runner) loadShard() int {
+	c := r.c
+	if c.shards == 1 && c.shardMap == "" {
+		return exitOK // one shard: every path
+	}
+	data, err := os.ReadFile(c.shardMap)
+	if err != nil {
+		return r.fail(exitError, "shard map: %v", err)
+	}
+	var m orphan.ShardMap
+	if err := json.Unmarshal(data, &m); err != nil {
+		return r.fail(exitError, "shard map %s: %v", c.shardMap, err)
+	}
+	if m.Shards() != c.shards {
+		return r.fail(exitUsage, "shard map %s has %d shards, not %d", c.shardMap, m.Shards(), c.shards)
+	}
+	rng, err := m.Range(c.shard)
+	if err != nil {
+		return r.fail(exitError, "shard map %s: %v", c.shardMap, err)
+	}
+	r.keyRange = rng
+	return exitOK
+}
+
+// writeShardMap samples the references and writes the boundaries of
+// --shards N to --shard-map, replacing it atomically.
+func (r *runner) writeShardMap(ctx context.Context, finder *orphan.Finder) int {
+	c := r.c
+	r.prog.phase("sampling references", 0, "refs")
+	sample, err := finder.SampleReferences(ctx, 100*c.shards+10000)
+	if err != nil {
+		return r.fail(guardCode(err), "shard map: %v", err)
+	}
+	m, err := orphan.NewShardMap(sample, c.shards)
+	if err != nil {
+		return r.fail(exitError, "shard map: %v", err)
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err == nil {
+		err = writeAtomic(c.shardMap, append(data, '\n'))
+	}
+	if err != nil {
+		return r.fail(exitError, "shard map: %v", err)
+	}
+	r.prog.stop()
+	if c.json {
+		enc := json.NewEncoder(r.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(m)
+	} else {
+		fmt.Fprintf(r.stdout, "Wrote %s: %d shards, boundaries from a sample of %d references.\n", c.shardMap, m.Shards(), len(sample))
+	}
+	return exitOK
+}
+
+// writeAtomic writes data to a temporary file beside name and renames it
+// into place, so a reader sees the old file or the new one, never half.
+func writeAtomic(name string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a successful rename, nothing is there
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), name)
 }
 
 // measure lists the root for --metrics-file when no orphan check does.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,12 @@ type config struct {
 	json          bool
 	metricsFile   string
 	progress      string
+	shardFlag     string
+	shards        int
+	shardMap      string
+	makeShardMap  bool
+	// shard is the shard this run takes (0-based), of shards; -1 unsharded.
+	shard int
 }
 
 type ruleFlag struct {
@@ -113,6 +120,12 @@ Before a real orphan deletion with a terminal on stdin and stderr, the plan
 is shown and confirmed; --yes skips the question, and without a terminal
 (cron, systemd, Kubernetes) the run proceeds as configured.
 
+Shards (a Kubernetes indexed job, or N machines): write the boundaries once
+with --make-shard-map --shards N --shard-map FILE, then run shard I of N
+with --shard I/N --shard-map FILE (or --shards N and JOB_COMPLETION_INDEX).
+Each shard lists and deletes only its key range; the age rules run in
+shard 0 only. A shard that fails deletes nothing and can be run again alone.
+
 Exit codes:
   0  done (including nothing to do)
   1  error (missing root, unreadable references, failing storage,
@@ -158,6 +171,10 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.Var(age.Value{D: &c.purgeAfter}, "purge-after", "also delete quarantine runs older than `AGE` for good, only the files their manifests list (needs --quarantine)")
 	fs.StringVar(&c.metricsFile, "metrics-file", "", "write Prometheus metrics to `PATH` (node_exporter textfile collector), replaced atomically")
 	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
+	fs.StringVar(&c.shardFlag, "shard", "", "run shard `I/N` of the orphan check (0-based): only the paths in shard I of --shard-map")
+	fs.IntVar(&c.shards, "shards", 0, "the number of shards `N`, this run's shard taken from JOB_COMPLETION_INDEX (a Kubernetes indexed job)")
+	fs.StringVar(&c.shardMap, "shard-map", "", "`FILE` holding the shard boundaries every shard reads (JSON; write it with --make-shard-map)")
+	fs.BoolVar(&c.makeShardMap, "make-shard-map", false, "write --shard-map for --shards N from a sample of the references, and exit")
 	return fs
 }
 
@@ -185,7 +202,55 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if err := c.check(fs); err != nil {
 		return nil, err
 	}
+	if err := c.parseShard(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// parseShard reads --shard I/N, or --shards N with JOB_COMPLETION_INDEX.
+func (c *config) parseShard() error {
+	c.shard = -1
+	switch {
+	case c.makeShardMap:
+		if c.shards < 1 || c.shardMap == "" || c.shardFlag != "" {
+			return errors.New("--make-shard-map needs --shards N and --shard-map FILE (and no --shard)")
+		}
+		if len(c.refsSQL) == 0 && c.refsFile == "" {
+			return errors.New("--make-shard-map samples the references: give --refs-sql or --refs-file")
+		}
+		return nil
+	case c.shardFlag != "" && c.shards != 0:
+		return errors.New("--shard I/N and --shards N exclude each other")
+	case c.shardFlag != "":
+		i, n, ok := strings.Cut(c.shardFlag, "/")
+		var err1, err2 error
+		c.shard, err1 = strconv.Atoi(i)
+		c.shards, err2 = strconv.Atoi(n)
+		if !ok || err1 != nil || err2 != nil {
+			return fmt.Errorf("--shard %q: want I/N, such as 0/8", c.shardFlag)
+		}
+	case c.shards != 0:
+		idx, ok := os.LookupEnv("JOB_COMPLETION_INDEX")
+		if !ok {
+			return errors.New("--shards N takes this run's shard from JOB_COMPLETION_INDEX, which is not set (or give --shard I/N)")
+		}
+		var err error
+		if c.shard, err = strconv.Atoi(idx); err != nil {
+			return fmt.Errorf("JOB_COMPLETION_INDEX %q is not a number", idx)
+		}
+	default:
+		return nil
+	}
+	switch {
+	case c.shards < 1 || c.shard < 0 || c.shard >= c.shards:
+		return fmt.Errorf("shard %d of %d: want 0 <= I < N", c.shard, c.shards)
+	case !c.checkOrphans:
+		return errors.New("shards split the orphan check: give --check-orphans")
+	case c.shards > 1 && c.shardMap == "":
+		return errors.New("--shard-map FILE is needed to agree on the shards' boundaries")
+	}
+	return nil
 }
 
 // check refuses contradictory or out-of-range values.

@@ -48,16 +48,22 @@ var guards = []struct {
 	{"max_bytes", orphan.ErrBytesLimit},
 }
 
-func newMetrics() *metrics {
+// newMetrics returns the run's gauges; shard ("I/N"), when set, labels
+// every series, so that the shards of one run write files side by side.
+func newMetrics(shard string) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), dirFiles: map[string]float64{}, dirBytes: map[string]float64{}}
+	var reg prometheus.Registerer = m.reg
+	if shard != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"shard": shard}, m.reg)
+	}
 	gauge := func(name, help string) prometheus.Gauge {
 		g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mediaclean", Name: name, Help: help})
-		m.reg.MustRegister(g)
+		reg.MustRegister(g)
 		return g
 	}
 	vec := func(name, help string, labels ...string) *prometheus.GaugeVec {
 		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mediaclean", Name: name, Help: help}, labels)
-		m.reg.MustRegister(g)
+		reg.MustRegister(g)
 		return g
 	}
 	m.files = vec("media_files", "Regular files in the media root at the last run, by top-level directory (\".\" for files at the root).", "dir")

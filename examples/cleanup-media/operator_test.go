@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -197,4 +198,45 @@ func gauge(t *testing.T, fams map[string]*dto.MetricFamily, name, label, value s
 	}
 	t.Fatalf("no %s{%s=%q}", name, label, value)
 	return 0
+}
+
+// Shard flags that cannot work are usage errors, before anything runs;
+// a map of another size is refused.
+func TestShardFlags(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	maps := t.TempDir()
+	two := filepath.Join(maps, "two.json")
+	require.NoError(t, os.WriteFile(two, []byte(`{"boundaries": ["profile_pics/"]}`), 0o644))
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{f.orphanArgs("--shard", "2/2", "--shard-map", two), "want 0 <= I < N"},
+		{f.orphanArgs("--shard", "x"), "want I/N"},
+		{f.orphanArgs("--shards", "2", "--shard-map", two), "JOB_COMPLETION_INDEX"},
+		{f.orphanArgs("--shard", "0/2"), "--shard-map FILE is needed"},
+		{f.orphanArgs("--shard", "0/3", "--shard-map", two), "has 2 shards, not 3"},
+		{[]string{"--root", f.root, "--shard", "0/2", "--shard-map", two}, "give --check-orphans"},
+		{[]string{"--root", f.root, "--make-shard-map", "--shards", "2", "--shard-map", two}, "samples the references"},
+	} {
+		r := runCmd(t, tc.args...)
+		assert.Equal(t, exitUsage, r.code, "%v: %s", tc.args, r.stderr)
+		assert.Contains(t, r.stderr, tc.msg)
+	}
+	before := f.files(t)
+	assert.Equal(t, before, f.files(t))
+
+	// Two shards from a map the command wrote delete what one run would.
+	m := filepath.Join(maps, "made.json")
+	r := runCmd(t, append(f.orphanArgs("--make-shard-map", "--shards", "2", "--shard-map", m), "--check-orphans=false")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	for i := range 2 {
+		r = runEnv(t, []string{fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i)}, f.orphanArgs("--shards", "2", "--shard-map", m, "--qr-age", "0", "--max-fraction", "0")...)
+		require.Equal(t, 0, r.code, r.stderr)
+	}
+	files := f.files(t)
+	assert.NotContains(t, files, "profile_pics/orphan.jpg")
+	assert.NotContains(t, files, "qr_codes/1/old.png")
+	assert.Len(t, files, len(before)-2)
 }
