@@ -117,13 +117,13 @@ func (m *metrics) fill(out *Output) {
 	if o := out.Orphans; o != nil && o.Plan != nil {
 		m.orphansFound.WithLabelValues("files").Set(float64(o.Plan.Total.Files))
 		m.orphansFound.WithLabelValues("bytes").Set(float64(o.Plan.Total.Bytes))
-		if a := o.Applied; a != nil {
+		if a := o.Applied; a != nil { // nil in a dry run
 			m.orphansDeleted.WithLabelValues("files").Set(float64(a.Deleted.Files + a.Quarantined.Files))
 			m.orphansDeleted.WithLabelValues("bytes").Set(float64(a.Deleted.Bytes + a.Quarantined.Bytes))
 			failed += a.Failed.Files
 		}
 	}
-	if s := out.Sweep; s != nil {
+	if s := out.Sweep; s != nil && !out.DryRun { // a dry run's Deleted counts what would go
 		m.swept.WithLabelValues("files").Set(float64(s.Deleted.Files))
 		m.swept.WithLabelValues("bytes").Set(float64(s.Deleted.Bytes))
 		failed += s.Failed.Files

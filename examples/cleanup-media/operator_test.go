@@ -160,6 +160,12 @@ func TestMetricsFile(t *testing.T) {
 	assert.Equal(t, 1.0, gauge(t, fam, "mediaclean_guard_refusals", "guard", "provider"))
 	assert.GreaterOrEqual(t, gauge(t, fam, "mediaclean_last_run_timestamp_seconds", "", ""), success)
 
+	// A dry run deletes nothing, and says so.
+	r = runCmd(t, "--root", f.root, "--dry-run", "--rule", "**=1s", "--metrics-file", prom)
+	require.Equal(t, 0, r.code, r.stderr)
+	fam = readMetrics(t, prom)
+	assert.Equal(t, 0.0, gauge(t, fam, "mediaclean_swept", "unit", "files"))
+
 	// Without an orphan check the media are measured by a listing.
 	r = runCmd(t, "--root", f.root, "--qr-age", "0", "--metrics-file", prom)
 	require.Equal(t, 0, r.code, r.stderr)
