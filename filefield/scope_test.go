@@ -329,6 +329,10 @@ func TestCommitErrorClassifies(t *testing.T) {
 		{nil, false}, {answered, false}, {sql.ErrTxDone, false}, {driver.ErrBadConn, false},
 		{io.EOF, true}, {io.ErrUnexpectedEOF, true}, {fmt.Errorf("read: %w", syscall.ECONNRESET), true},
 		{&net.OpError{Op: "read", Err: errors.New("timeout")}, true},
+		// pgx's connection errors, through database/sql as well: "conn
+		// closed" while the commit's answer was awaited, and a lock
+		// failure before anything was sent.
+		{fmt.Errorf("commit: %w", retryErr{false}), true}, {retryErr{true}, false},
 	} {
 		err := filefield.CommitError(tc.err)
 		assert.Equal(t, tc.unknown, errors.Is(err, filefield.ErrCommitUnknown), "%v", tc.err)
@@ -337,6 +341,13 @@ func TestCommitErrorClassifies(t *testing.T) {
 		}
 	}
 }
+
+// retryErr says whether the request it failed was never sent, as pgx's
+// connection errors do.
+type retryErr struct{ safe bool }
+
+func (e retryErr) Error() string     { return "conn closed" }
+func (e retryErr) SafeToRetry() bool { return e.safe }
 
 // RunInScope with a commit of unknown outcome keeps every file, old and
 // new, and later Commit or Rollback calls change nothing.

@@ -39,16 +39,25 @@ func WithTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(ctx co
 
 // CommitError returns a commit's error, wrapped to match also
 // ErrCommitUnknown when it leaves the outcome unknown: an error of the
-// connection (EOF, a reset, a broken pipe, a net.Error), after which the
-// request may have reached the server, rather than one the server
-// answered. database/sql's ErrTxDone (rolled back already) and
-// driver.ErrBadConn (never sent) are definite. Integrations pass their
-// commit errors through it, or classify them better where their driver
-// can (pgxfield does).
+// connection (EOF, a reset, a broken pipe, a net.Error, or one whose
+// SafeToRetry method says it may have been sent, as pgx's connection
+// errors do through database/sql), after which the request may have
+// reached the server, rather than one the server answered. database/sql's
+// ErrTxDone (rolled back already), driver.ErrBadConn and an error whose
+// SafeToRetry says true (never sent) are definite. Integrations pass
+// their commit errors through it, or classify them better where their
+// driver can (pgxfield does).
 func CommitError(err error) error {
 	if err == nil || errors.Is(err, sql.ErrTxDone) || errors.Is(err, driver.ErrBadConn) {
 		// ErrTxDone: rolled back already; ErrBadConn: never sent.
 		return err
+	}
+	var retry interface{ SafeToRetry() bool }
+	if errors.As(err, &retry) {
+		if retry.SafeToRetry() {
+			return err // never sent
+		}
+		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
