@@ -22,10 +22,16 @@ import (
 // The error is fn's, the commit's or BeginTx's, unwrapped, except that a
 // commit that failed on the connection (the request may have reached the
 // server: EOF, a reset, a network error) also matches ErrCommitUnknown,
-// and every file is kept. The Result says what the file commit or
-// rollback did.
+// and every file is kept. So does a transaction fn committed or rolled
+// back itself (tx.Commit then says sql.ErrTxDone, whichever it was). The
+// Result says what the file commit or rollback did.
+//
+// The transaction is a new one on db, independent of any transaction the
+// caller has open: its scope is a new outermost scope even when ctx
+// carries one, so that its files follow its own commit, not the outer
+// scope's end.
 func WithTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) error) (Result, error) {
-	return RunInScope(ctx, func(ctx context.Context) (commit func() error, err error) {
+	return RunInScope(WithoutScope(ctx), func(ctx context.Context) (commit func() error, err error) {
 		tx, err := db.BeginTx(ctx, opts)
 		if err != nil {
 			return nil, err
@@ -33,7 +39,15 @@ func WithTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(ctx co
 		if err := runOrRollback(ctx, fn, tx); err != nil {
 			return nil, err
 		}
-		return func() error { return CommitError(tx.Commit()) }, nil
+		return func() error {
+			err := tx.Commit()
+			if errors.Is(err, sql.ErrTxDone) {
+				// fn ended the transaction itself: committed or rolled
+				// back, nobody here knows which.
+				return fmt.Errorf("%w: the transaction was ended inside fn: %w", ErrCommitUnknown, err)
+			}
+			return CommitError(err)
+		}, nil
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/afero"
@@ -80,6 +81,7 @@ func TestWithTxOnSQLite(t *testing.T) {
 			return err
 		}, true, false},
 		{"rollback by tx", func(tx *sql.Tx) error { return tx.Rollback() }, true, false},
+		{"commit by tx", func(tx *sql.Tx) error { return tx.Commit() }, true, false},
 		{"success", func(*sql.Tx) error { return nil }, false, false},
 	}
 	for _, tt := range tests {
@@ -109,12 +111,43 @@ func TestWithTxOnSQLite(t *testing.T) {
 				if !tt.panics {
 					require.Error(t, err)
 				}
+				if strings.HasSuffix(tt.name, "by tx") {
+					// fn ended the transaction itself: WithTx cannot know
+					// how, so it keeps both files, whatever the row says.
+					assert.ErrorIs(t, err, filefield.ErrCommitUnknown)
+					assert.ElementsMatch(t, []string{first, newPath}, files(t, fsys))
+					assert.Contains(t, []string{first, newPath}, picture(t, db))
+					assert.Equal(t, string(png("first")), read(t, fsys, first))
+					return
+				}
 				assert.Equal(t, first, picture(t, db), "the row still points at the old file")
 				assert.Equal(t, []string{first}, files(t, fsys), "the new file is gone")
 				assert.Equal(t, string(png("first")), read(t, fsys, first), "the old file is byte-identical")
 			})
 		})
 	}
+}
+
+// WithTx begins a transaction of its own on db: a scope the caller has
+// open does not own its files. When that outer scope rolls back, the row
+// WithTx committed keeps its new file (once, the outer rollback deleted
+// it, leaving the committed row pointing at nothing).
+func TestWithTxInsideAScopeIsIndependent(t *testing.T) {
+	t.Parallel()
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		db := openDB(t)
+		f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+		_, err := setPicture(t.Context(), db, f, "first", func(*sql.Tx) error { return nil })
+		require.NoError(t, err)
+
+		ctx, outer := filefield.NewScope(t.Context())
+		second, err := setPicture(ctx, db, f, "second", func(*sql.Tx) error { return nil })
+		require.NoError(t, err)
+		assert.Equal(t, []string{second}, files(t, fsys), "the inner commit deleted the old file at once")
+		outer.Rollback(ctx)
+		assert.Equal(t, second, picture(t, db))
+		assert.Equal(t, []string{second}, files(t, fsys), "the committed row's file stays")
+	})
 }
 
 // Delete then re-create in one transaction keeps the new file.

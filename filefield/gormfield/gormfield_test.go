@@ -518,3 +518,28 @@ func TestTrackRefusesBadDeclarations(t *testing.T) {
 	require.NoError(t, db.Use(p))
 	assert.Panics(t, func() { p.Track(&User{}, "Picture", pics) }, "tracked twice")
 }
+
+// Transaction on a db that is not in a transaction begins one of its own:
+// a scope the caller has open does not own its files, so the row it
+// committed keeps its new file when that outer scope rolls back.
+func TestTransactionInsideAScopeIsIndependent(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, gormfield.Options{}, gorm.Config{}, func(t *testing.T, a *app) {
+		u := a.newUser(t, "ada")
+		ctx, outer := filefield.NewScope(t.Context())
+		var second string
+		_, err := gormfield.Transaction(ctx, a.db, func(tx *gorm.DB) error {
+			ch, err := a.pics.Save(tx.Statement.Context, upload("second"))
+			if err != nil {
+				return err
+			}
+			second = ch.New
+			return tx.Model(&User{ID: u.ID}).Update("picture", ch.New).Error
+		})
+		require.NoError(t, err)
+		assert.Equal(t, []string{second}, a.files(t), "its own commit deleted the old file")
+		outer.Rollback(ctx)
+		assert.Equal(t, second, a.user(t, u.ID).Picture)
+		assert.Equal(t, []string{second}, a.files(t), "the committed row's file stays")
+	})
+}

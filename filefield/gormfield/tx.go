@@ -19,10 +19,17 @@ import (
 // Inside another Transaction (db already in a transaction) it runs fn in
 // a savepoint (gorm's nested transaction) and a child scope: a rollback
 // of the savepoint rolls back the files of fn alone, and the outermost
-// commit deletes. The Result is empty then.
+// commit deletes. The Result is empty then. Otherwise the transaction is
+// its own, independent of any the caller has open, and so is its scope,
+// even when ctx carries one.
 func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) (filefield.Result, error) {
+	_, nested := db.Statement.ConnPool.(gorm.TxCommitter)
+	if !nested {
+		// A transaction of its own: independent of any scope ctx carries.
+		ctx = filefield.WithoutScope(ctx)
+	}
 	return filefield.RunInScope(ctx, func(ctx context.Context) (func() error, error) {
-		if _, nested := db.Statement.ConnPool.(gorm.TxCommitter); nested {
+		if nested {
 			// gorm runs fn in a savepoint and releases it: its error says
 			// whether it did.
 			return noCommit, db.WithContext(ctx).Transaction(fn)

@@ -34,9 +34,18 @@ type Beginner interface {
 // Commit's, unwrapped, except that a commit that failed without an
 // answer from the server (the connection broke: it may have committed)
 // also matches filefield.ErrCommitUnknown, and every file is kept. The
-// Result says what the file commit or rollback did (empty inside another
-// scope, whose outermost commit deletes).
+// Result says what the file commit or rollback did.
+//
+// When db is a pgx.Tx, the transaction is a savepoint of it and the scope
+// a child of the scope ctx carries: a rollback of the savepoint rolls back
+// fn's files alone, and the outermost commit deletes (the Result is empty
+// then). Any other db (a pool, a connection) begins a transaction of its
+// own, independent of any the caller has open, so its scope is a new
+// outermost one even when ctx carries a scope.
 func WithTx(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pgx.Tx) error) (filefield.Result, error) {
+	if _, savepoint := db.(pgx.Tx); !savepoint {
+		ctx = filefield.WithoutScope(ctx)
+	}
 	return filefield.RunInScope(ctx, func(ctx context.Context) (func() error, error) {
 		tx, err := db.Begin(ctx)
 		if err != nil {

@@ -251,3 +251,20 @@ func TestCommitOnABrokenConnectionKeepsEveryFile(t *testing.T) {
 	assert.NotEqual(t, first, now, "the server committed")
 	assert.ElementsMatch(t, []string{first, now}, storagetest.Files(t, a.fsys), "the row's new file is kept")
 }
+
+// WithTx on a pool begins a transaction of its own: a scope the caller has
+// open does not own its files, so the committed row keeps its new file
+// when that outer scope rolls back. On a pgx.Tx it is a savepoint, and
+// the outer scope does own them.
+func TestWithTxOnAPoolInsideAScopeIsIndependent(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	_, err := a.replace(t.Context(), a.pool, "first", ok)
+	require.NoError(t, err)
+	ctx, outer := filefield.NewScope(t.Context())
+	_, err = a.replace(ctx, a.pool, "second", ok)
+	require.NoError(t, err)
+	second := a.picture(t)
+	outer.Rollback(ctx)
+	assert.Equal(t, []string{second}, storagetest.Files(t, a.fsys), "the committed row's file stays")
+}
