@@ -499,13 +499,6 @@ func (r *runner) apply(ctx context.Context, finder *orphan.Finder) int {
 	return exitOK
 }
 
-func reason(r string) string {
-	if r == "" {
-		return ""
-	}
-	return " [" + r + "]"
-}
-
 // guardCode tells a guard's refusal (3) from any other error (1).
 func guardCode(err error) int {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

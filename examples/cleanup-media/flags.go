@@ -343,7 +343,7 @@ func checkDB(dsn string) error {
 	case (scheme == "postgres" || scheme == "postgresql" || scheme == "mysql") && strings.HasPrefix(rest, "//"):
 		return nil
 	}
-	return fmt.Errorf("--db %q: want sqlite:PATH, postgres://... or mysql://...", redact(dsn))
+	return fmt.Errorf("--db %q: want sqlite:PATH, postgres://HOST/DB or mysql://HOST/DB", redact(dsn))
 }
 
 // redact hides the password of a URL-shaped DSN in messages.

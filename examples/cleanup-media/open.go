@@ -65,7 +65,7 @@ func (c *config) openRoot(ctx context.Context) (afero.Fs, func(), error) {
 func openDB(dsn string) (*sql.DB, error) {
 	scheme, rest, ok := strings.Cut(dsn, ":")
 	if !ok {
-		return nil, errors.New("--db: want sqlite:PATH, postgres://... or mysql://...")
+		return nil, errors.New("--db: want sqlite:PATH, postgres://HOST/DB or mysql://HOST/DB")
 	}
 	switch scheme {
 	case "sqlite":
