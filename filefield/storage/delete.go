@@ -52,6 +52,13 @@ type Target struct {
 	Size    int64     `json:"size"`
 	ModTime time.Time `json:"mtime"` // see Size
 	Check   bool      `json:"-"`     // see Size
+	// ETag, when set, is the object's entity tag as the caller saw it
+	// (Entry.ETag on object stores). A re-check (Check) that finds another
+	// keeps the file as [KeptChanged]; with Check and no ETag, the one the
+	// re-check finds is used. A deletion is then made conditional on it
+	// where the backend can ([Features].ConditionalDeletes), so that an
+	// object rewritten after the re-check is kept too ([KeptChanged]).
+	ETag string `json:"etag,omitempty"`
 	// MoveTo, when set, moves the file there instead of deleting it.
 	MoveTo string `json:"move_to,omitempty"`
 	// Dir removes the empty directory Path instead of a file: only if it
@@ -121,8 +128,11 @@ const batchLen = 1000
 // guarantees it, elsewhere each directory segment is checked with Lstat
 // first. A move never replaces an existing file ([KeptTaken]). A target
 // with Check is acted on only if it still matches (else [KeptChanged]);
-// one already gone is [KeptGone]. Delete returns ctx.Err() if ctx ended
-// before every target was tried; the untried ones are [KeptCancelled].
+// one already gone is [KeptGone]. A target with an ETag is kept as
+// [KeptChanged] when the re-check, or the deletion request itself where
+// the backend makes it conditional ([Features].ConditionalDeletes), finds
+// the object has another. Delete returns ctx.Err() if ctx ended before
+// every target was tried; the untried ones are [KeptCancelled].
 func Delete(ctx context.Context, fsys afero.Fs, targets []Target, opts DeleteOptions) error {
 	d := &deleter{fs: fsys, feat: FeaturesOf(fsys), opts: opts, emit: opts.OnOutcome, links: map[string]error{}}
 	if d.emit == nil {
@@ -321,11 +331,7 @@ func (d *deleter) batch(ctx context.Context, batch []Target) []Outcome {
 			removes = append(removes, t)
 		}
 	}
-	paths := make([]string, len(removes))
-	for i, t := range removes {
-		paths[i] = t.Path
-	}
-	errs := RemoveFiles(ctx, d.fs, paths)
+	errs := RemoveFiles(ctx, d.fs, removes)
 	for _, t := range moves {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
@@ -397,13 +403,23 @@ func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Targe
 			keep(t, KeptGone)
 		case !e.Type.IsRegular():
 			keep(t, KeptNotRegular)
-		case e.Size != t.Size || !e.ModTime.Truncate(time.Second).Equal(t.ModTime.Truncate(time.Second)):
+		case e.Size != t.Size || !e.ModTime.Truncate(time.Second).Equal(t.ModTime.Truncate(time.Second)),
+			t.ETag != "" && e.ETag != "" && !sameETag(t.ETag, e.ETag):
 			keep(t, KeptChanged)
 		default:
+			if t.ETag == "" {
+				t.ETag = e.ETag // the removal is conditional on what the re-check saw
+			}
 			out = append(out, t)
 		}
 	}
 	return out, nil
+}
+
+// sameETag compares entity tags, quoted or not: listings quote them, and
+// some servers and hand-written plans do not.
+func sameETag(a, b string) bool {
+	return strings.Trim(a, `"`) == strings.Trim(b, `"`)
 }
 
 // noLinks checks, on backends that do not guarantee it themselves, that

@@ -387,3 +387,76 @@ func TestListingsSkipQuarantine(t *testing.T) {
 		})
 	}
 }
+
+// etagFs is MemMapFs with entity tags, as an object store has them: its
+// Stater reports each file's tag from tags, and its Remover records the
+// targets it is given and refuses, with ErrChanged, one whose ETag is not
+// the file's tag, as a conditional delete would.
+type etagFs struct {
+	afero.Fs
+	tags map[string]string
+	got  []storage.Target
+}
+
+func (f *etagFs) StatFiles(ctx context.Context, paths []string, fn func(int, storage.Entry) error) error {
+	return storage.Restat(ctx, f.Fs, paths, func(i int, e storage.Entry) error {
+		e.ETag = f.tags[e.Path]
+		return fn(i, e)
+	})
+}
+
+func (f *etagFs) RemoveFiles(ctx context.Context, targets []storage.Target) []error {
+	f.got = append(f.got, targets...)
+	errs := make([]error, len(targets))
+	var pass []storage.Target
+	var idx []int
+	for i, t := range targets {
+		if t.ETag != "" && strings.Trim(t.ETag, `"`) != strings.Trim(f.tags[t.Path], `"`) {
+			errs[i] = &storage.PathError{Op: "remove", Path: t.Path, Err: storage.ErrChanged}
+			continue
+		}
+		pass, idx = append(pass, t), append(idx, i)
+	}
+	for j, err := range storage.RemoveFiles(ctx, f.Fs, pass) {
+		errs[idx[j]] = err
+	}
+	return errs
+}
+
+func (f *etagFs) RemoveDir(name string) error { return f.Fs.Remove(name) }
+
+func (f *etagFs) Features() storage.Features { return storage.Features{ConditionalDeletes: "batch"} }
+
+// A target's ETag is compared by the re-check (quoted or not), and the
+// removal is asked to be conditional on the caller's ETag, or on the one
+// the re-check saw when the caller had none; a refusal is KeptChanged.
+func TestDeleteChecksETags(t *testing.T) {
+	t.Parallel()
+	old := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fsys := &etagFs{Fs: afero.NewMemMapFs(), tags: map[string]string{
+		"a/same.jpg": `"e1"`, "a/rewritten.jpg": `"e3"`, "a/untagged.jpg": `"e4"`, "a/raced.jpg": `"e6"`,
+	}}
+	for p := range fsys.tags {
+		writeAt(t, fsys, p, "12345", old)
+	}
+	out := deleteAll(t, fsys, []storage.Target{
+		{Path: "a/same.jpg", Size: 5, ModTime: old, Check: true, ETag: "e1"},
+		{Path: "a/rewritten.jpg", Size: 5, ModTime: old, Check: true, ETag: `"e2"`},
+		{Path: "a/untagged.jpg", Size: 5, ModTime: old, Check: true},
+		{Path: "a/raced.jpg", Size: 5, ModTime: old, ETag: `"e5"`}, // no re-check: only the removal can tell
+	}, storage.DeleteOptions{})
+	assert.Equal(t, storage.ActionDelete, out["a/same.jpg"].Action, "quotes do not matter")
+	assert.Equal(t, storage.KeptChanged, out["a/rewritten.jpg"].Reason, "same size and time, another ETag")
+	assert.Equal(t, storage.ActionDelete, out["a/untagged.jpg"].Action)
+	assert.Equal(t, storage.KeptChanged, out["a/raced.jpg"].Reason, "the backend's refusal keeps the file")
+	_, err := fsys.Stat("a/rewritten.jpg")
+	assert.NoError(t, err)
+	_, err = fsys.Stat("a/raced.jpg")
+	assert.NoError(t, err)
+	sent := map[string]string{}
+	for _, tg := range fsys.got {
+		sent[tg.Path] = tg.ETag
+	}
+	assert.Equal(t, map[string]string{"a/same.jpg": "e1", "a/untagged.jpg": `"e4"`, "a/raced.jpg": `"e5"`}, sent,
+		"the caller's ETag, or the re-check's when it had none")
+}

@@ -27,6 +27,15 @@ type Features struct {
 	// segment with Lstat first, which leaves a window between check and
 	// act.
 	NoFollow bool `json:"no_follow"`
+	// ConditionalDeletes says how the backend's [Remover] makes the
+	// deletion of a Target with an ETag conditional on it, in the same
+	// request, so that an object rewritten since it was seen is kept:
+	// "batch" (many objects a request), "single" (one request each), or
+	// "none" (it cannot: such a target is deleted whatever the object
+	// holds by then, after the pipeline's re-check). It is "" on backends
+	// without entity tags, and on an object store that has not found out
+	// yet (s3fs asks each bucket on its first conditional deletion).
+	ConditionalDeletes string `json:"conditional_deletes,omitempty"`
 }
 
 // FeaturesOf returns what fsys says of itself through a method

@@ -29,6 +29,11 @@ type Entry struct {
 	// Type.IsDir() tell. It describes the entry itself, never the target
 	// of a symbolic link.
 	Type fs.FileMode `json:"type"`
+	// ETag is an object's entity tag, as an object store's listing gives
+	// it; empty on backends without them (a local disk) and in the
+	// portable listing. A rewritten object gets a new one, even at the
+	// same size and second.
+	ETag string `json:"etag,omitempty"`
 }
 
 // ListOptions say what [List] lists. The zero value lists the whole tree,

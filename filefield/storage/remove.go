@@ -10,45 +10,58 @@ import (
 
 // Remover is the optional fast path of backends that remove files in
 // batches (S3's DeleteObjects), or more safely than afero's Remove can say
-// (RootFs); [Delete] uses it. RemoveFiles removes the named files and
-// returns one error per path, in order: nil where the file was removed, an
-// error matching [fs.ErrNotExist] where it was already gone, and any other
-// error where it was not removed. RemoveDir removes the empty directory
-// name and nothing else: not a file or link swapped in under that name, not
-// a directory that filled up since it was found empty. Implementations
+// (RootFs); [Delete] uses it. RemoveFiles removes the files of targets,
+// using each one's Path and ETag only, and returns one error per target,
+// in order: nil where the file was removed, an error matching
+// [fs.ErrNotExist] where it was already gone, one matching [ErrChanged]
+// where the object no longer had the target's ETag, and any other error
+// where it was not removed. RemoveDir removes the empty directory name and
+// nothing else: not a file or link swapped in under that name, not a
+// directory that filled up since it was found empty. Implementations
 // must:
 //
 //   - remove only regular files, refusing anything else (directories,
 //     links, FIFOs, sockets, devices) with [ErrNotRegular];
 //   - never follow a symbolic link in any path segment (a link in the last
 //     segment is removed itself, never its target);
+//   - remove a target that has an ETag only if the object still has that
+//     entity tag, checked in the removal request itself, wherever the
+//     backend can ([Features].ConditionalDeletes says how), refusing it
+//     with [ErrChanged] otherwise; where it cannot, remove it as the
+//     fallback does;
 //   - stop at a cancelled ctx, reporting ctx.Err() for each path not tried.
+//
+// Like the rules on links, the ETag condition changes nothing when no one
+// else writes meanwhile: the results equal the fallback's, and only a file
+// replaced between the caller's check and the act is treated differently
+// (kept).
 type Remover interface {
-	RemoveFiles(ctx context.Context, paths []string) []error
+	RemoveFiles(ctx context.Context, targets []Target) []error
 	RemoveDir(name string) error
 }
 
-// RemoveFiles removes the named files with the backend's [Remover]
+// RemoveFiles removes the targets' files with the backend's [Remover]
 // when it has one, and otherwise one by one (Lstat, then Remove if it is
-// a regular file), checking ctx before each. Errors are *PathError
-// values. It applies none of [Delete]'s checks: it is the fast path
-// Delete calls, exported for wrappers that forward it.
-func RemoveFiles(ctx context.Context, fsys afero.Fs, paths []string) []error {
-	if len(paths) == 0 {
+// a regular file), checking ctx before each; that fallback cannot check
+// an ETag, which afero does not report. Errors are *PathError values. It
+// applies none of [Delete]'s checks: it is the fast path Delete calls,
+// exported for wrappers that forward it.
+func RemoveFiles(ctx context.Context, fsys afero.Fs, targets []Target) []error {
+	if len(targets) == 0 {
 		return nil
 	}
 	if br, ok := fsys.(Remover); ok {
-		return br.RemoveFiles(ctx, paths)
+		return br.RemoveFiles(ctx, targets)
 	}
-	errs := make([]error, len(paths))
-	for i, p := range paths {
+	errs := make([]error, len(targets))
+	for i, t := range targets {
 		if err := ctx.Err(); err != nil {
-			for j := i; j < len(paths); j++ {
+			for j := i; j < len(targets); j++ {
 				errs[j] = err
 			}
 			break
 		}
-		errs[i] = removeFile(fsys, p)
+		errs[i] = removeFile(fsys, t.Path)
 	}
 	return errs
 }

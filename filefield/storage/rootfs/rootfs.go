@@ -254,23 +254,25 @@ func (r *Fs) closeDir(d *os.Root) {
 
 // RemoveFiles implements [storage.Remover]. Files are removed by name through
 // a verified handle on their directory, opened once per directory; on Linux
-// each removal is a single unlinkat on that handle.
-func (r *Fs) RemoveFiles(ctx context.Context, paths []string) []error {
-	errs := make([]error, len(paths))
+// each removal is a single unlinkat on that handle. Files on disk have no
+// entity tags: a target's ETag is not checked (Features.ConditionalDeletes
+// is "").
+func (r *Fs) RemoveFiles(ctx context.Context, targets []storage.Target) []error {
+	errs := make([]error, len(targets))
 	dirs := make(map[string]*openedDir)
 	defer func() {
 		for _, d := range dirs {
 			d.close(r)
 		}
 	}()
-	for i, p := range paths {
+	for i, t := range targets {
 		if err := ctx.Err(); err != nil {
-			for j := i; j < len(paths); j++ {
+			for j := i; j < len(targets); j++ {
 				errs[j] = err
 			}
 			break
 		}
-		errs[i] = r.removeFile(dirs, p)
+		errs[i] = r.removeFile(dirs, t.Path)
 	}
 	return errs
 }

@@ -112,7 +112,11 @@ func TestRootFsNoEscape(t *testing.T) {
 	}))
 	assert.Equal(t, []string{"ok.jpg"}, files, "ListNames")
 	outward := []string{"link/secret.txt", "abs/secret.txt", "dir/etc/hostname", "../media-secret/x"}
-	errs := rfs.RemoveFiles(t.Context(), outward)
+	var targets []storage.Target
+	for _, p := range outward {
+		targets = append(targets, storage.Target{Path: p})
+	}
+	errs := rfs.RemoveFiles(t.Context(), targets)
 	for i, err := range errs {
 		assert.Errorf(t, err, "RemoveFiles path %d was not refused", i)
 	}
@@ -227,7 +231,7 @@ func TestRootFsRemoveRefusesInnerSymlinks(t *testing.T) {
 
 	err = rfs.Remove("alias/a.jpg")
 	assert.ErrorIs(t, err, storage.ErrSymlink, "Remove through an in-root directory link")
-	assert.ErrorIs(t, rfs.RemoveFiles(t.Context(), []string{"alias/a.jpg"})[0], storage.ErrSymlink)
+	assert.ErrorIs(t, rfs.RemoveFiles(t.Context(), []storage.Target{{Path: "alias/a.jpg"}})[0], storage.ErrSymlink)
 	// A link as the last segment is removed itself, never its target.
 	require.NoError(t, rfs.Remove("file-link"))
 	got, err := os.ReadFile(filepath.Join(dir, "real", "a.jpg"))
@@ -262,7 +266,7 @@ func TestRootFsSwapRace(t *testing.T) {
 		}()
 		_ = rfs.ListFiles(context.Background(), storage.ListOptions{Dir: ""}, func(e storage.Entry) error {
 			if e.Type.IsRegular() && filepath.Base(e.Path) == "secret.txt" {
-				rfs.RemoveFiles(context.Background(), []string{e.Path})
+				rfs.RemoveFiles(context.Background(), []storage.Target{{Path: e.Path}})
 			}
 			return nil
 		})

@@ -386,15 +386,15 @@ func (f *Fs) RemoveAll(name string) error {
 	if rel == "" {
 		return &storage.PathError{Op: "removeall", Path: name, Err: storage.ErrUnsafePath}
 	}
-	paths := []string{rel}
+	targets := []storage.Target{{Path: rel}}
 	err = f.ListFiles(ctx, storage.ListOptions{Dir: rel}, func(e storage.Entry) error {
-		paths = append(paths, e.Path)
+		targets = append(targets, storage.Target{Path: e.Path})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, err := range f.RemoveFiles(ctx, paths) {
+	for _, err := range f.RemoveFiles(ctx, targets) {
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -536,7 +536,7 @@ func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path st
 			if strings.HasSuffix(k, "/") {
 				continue
 			}
-			e := storage.Entry{Path: strings.TrimPrefix(k, f.prefix), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}
+			e := storage.Entry{Path: strings.TrimPrefix(k, f.prefix), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), ETag: aws.ToString(o.ETag)}
 			if err := fn(e); errors.Is(err, errEndOfRange) {
 				return nil
 			} else if err != nil {
@@ -609,7 +609,11 @@ func (f *Fs) RemoveDir(name string) error {
 
 // RemoveFiles implements storage.Remover with DeleteObjects, 1000
 // keys a call, checking the per-key errors inside the 200 response.
-func (f *Fs) RemoveFiles(ctx context.Context, paths []string) []error {
+func (f *Fs) RemoveFiles(ctx context.Context, targets []storage.Target) []error {
+	paths := make([]string, len(targets))
+	for i, t := range targets {
+		paths[i] = t.Path
+	}
 	errs := make([]error, len(paths))
 	for start := 0; start < len(paths); start += pageSize {
 		chunk := paths[start:min(start+pageSize, len(paths))]

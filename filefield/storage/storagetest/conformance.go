@@ -445,7 +445,11 @@ func checkListAgrees(ctx context.Context, fsys afero.Fs, dir string) error {
 // what is left.
 func checkRemoveFiles(ctx context.Context, fsys afero.Fs, dir string, d Divergences) error {
 	paths := []string{dir + "/a/b0/f00.jpg", dir + "/a/b0/missing.jpg", dir + "/a/b1", dir + "/a/b2/f02.jpg"}
-	res := storage.RemoveFiles(ctx, fsys, paths)
+	targets := make([]storage.Target, len(paths))
+	for i, p := range paths {
+		targets[i] = storage.Target{Path: p}
+	}
+	res := storage.RemoveFiles(ctx, fsys, targets)
 	if len(res) != len(paths) {
 		return fmt.Errorf("RemoveFiles returned %d results for %d paths", len(res), len(paths))
 	}

@@ -289,16 +289,16 @@ func (f *FaultFs) StatFiles(ctx context.Context, paths []string, fn func(int, st
 
 // RemoveFiles implements storage.Remover, counting one OpRemove per
 // path; paths whose operation is failed are not passed on.
-func (f *FaultFs) RemoveFiles(ctx context.Context, paths []string) []error {
-	errs := make([]error, len(paths))
-	var pass []string
+func (f *FaultFs) RemoveFiles(ctx context.Context, targets []storage.Target) []error {
+	errs := make([]error, len(targets))
+	var pass []storage.Target
 	var idx []int
-	for i, p := range paths {
-		if err := f.hook(Op{Kind: OpRemove, Path: p}); err != nil {
+	for i, t := range targets {
+		if err := f.hook(Op{Kind: OpRemove, Path: t.Path}); err != nil {
 			errs[i] = err
 			continue
 		}
-		pass = append(pass, p)
+		pass = append(pass, t)
 		idx = append(idx, i)
 	}
 	for j, err := range storage.RemoveFiles(ctx, f.fs, pass) {

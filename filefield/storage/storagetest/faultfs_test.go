@@ -81,7 +81,7 @@ func TestFaultFsByKindAndSticky(t *testing.T) {
 	for _, p := range []string{"a", "b", "c"} {
 		require.NoError(t, afero.WriteFile(mem, p, []byte(p), 0o644))
 	}
-	errs := storage.RemoveFiles(t.Context(), ffs, []string{"a", "b", "c"})
+	errs := storage.RemoveFiles(t.Context(), ffs, []storage.Target{{Path: "a"}, {Path: "b"}, {Path: "c"}})
 	assert.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], syscall.ENOSPC)
 	assert.ErrorIs(t, errs[2], syscall.ENOSPC)
