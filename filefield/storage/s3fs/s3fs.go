@@ -1,6 +1,7 @@
 // Package s3fs is mediaclean's S3-compatible backend: an afero.Fs over
 // aws-sdk-go-v2 on a bucket and key prefix, with the storage layer's fast
-// paths (ListObjectsV2 listing, DeleteObjects batch removal). It is a
+// paths (ListObjectsV2 listing, DeleteObjects batch removal, conditional
+// on each object's ETag where the server allows). It is a
 // separate package so that importing filefield, sweep or orphan does not
 // compile the SDK.
 //
@@ -57,6 +58,47 @@
 //   - Batch removal reports a key that did not exist as removed, and cannot
 //     tell a "directory" from a missing key: S3's DeleteObjects does not
 //     say. See storagetest.ObjectStoreDivergences.
+//
+// # Conditional deletes
+//
+// Listings report each object's ETag (storage.Entry.ETag), and callers
+// carry it to the deletion (storage.Target.ETag; the storage layer's
+// re-check hands on the one it listed). RemoveFiles
+// then deletes such an object only if the server finds it still has that
+// ETag when it acts on the delete request: an object rewritten after it
+// was listed, or after the storage layer's last re-check, is kept
+// (storage.KeptChanged). How depends on the server, and is found out per
+// Fs by a probe, the first time a deletion carries an ETag:
+//
+//   - "batch": DeleteObjects with each object's ETag (a per-key
+//     PreconditionFailed keeps it). Amazon S3 (general-purpose buckets
+//     since September 2025).
+//   - "single": one DeleteObject with If-Match per object (412 keeps it),
+//     16 requests at a time, where the server honours If-Match but not
+//     the ETags of DeleteObjects. versitygw v1.8.0 (the tests' server),
+//     whose posix backend checks the ETag and then deletes without
+//     holding a lock between the two: the window shrinks to the server's
+//     own check-then-delete.
+//   - "none": no condition, as before: the storage layer's re-check just
+//     before the request is the last check, and an object rewritten in
+//     between is deleted. MinIO, and any server that ignores If-Match.
+//
+// The probe puts a small object under a new key in the quarantine area at
+// the prefix's root (".mediaclean-quarantine/.s3fs-probe-*", a place every
+// listing skips), tries each way with a wrong ETag and then with the
+// right one, and removes it. If the probe fails (no permission to put, a
+// server error), RemoveFiles deletes nothing and reports the error for
+// every target; the next call probes again. Options.ConditionalDeletes
+// chooses a way without a probe. storage.Features.ConditionalDeletes
+// reports the way in use. A 409
+// ConditionalRequestConflict (another conditional request on the key in
+// flight) keeps the object and counts as a failed deletion, which a later
+// run retries. A key already gone is storage.KeptGone where the server
+// answers 404 (AWS, with If-Match, or a per-key NoSuchKey); versitygw
+// answers 204, which is reported as deleted. Deletions without an ETag
+// (filefield's own, RemoveAll, moves) are unconditional and never probe;
+// so is the deletion of a move's source (a quarantine move is a copy,
+// then a delete).
 package s3fs
 
 import (
@@ -96,6 +138,15 @@ type Options struct {
 	// part) means MinPartSize. S3 allows 10,000 parts, so an object can
 	// hold at most 10,000 times PartSize bytes.
 	PartSize int
+	// ConditionalDeletes says how RemoveFiles makes the deletion of a
+	// target with an ETag conditional on it, so that an object rewritten
+	// since it was listed is kept: ConditionalAuto (the default, also "")
+	// finds out with a probe on the bucket, the first time a deletion
+	// carries an ETag; ConditionalBatch and ConditionalSingle use that way
+	// without a probe, and ConditionalOff sends no condition. Forcing a
+	// way the server ignores gives ConditionalOff's guarantee only. Any
+	// other value makes New panic.
+	ConditionalDeletes string
 }
 
 // Fs is an afero.Fs over one bucket (and key prefix) of an S3-compatible
@@ -106,6 +157,10 @@ type Fs struct {
 	prefix   string          // normalised, ending in "/" unless empty
 	partSize int             // bytes
 	ctx      context.Context // of every request; nil means context.Background()
+	cond     *condDeletes    // how deletions are conditional on ETags
+	// beforeDelete, when set, is called by RemoveFiles just before its
+	// delete requests, after any probe: tests rewrite objects there.
+	beforeDelete func([]storage.Target)
 }
 
 var (
@@ -128,7 +183,7 @@ func New(client *s3.Client, bucket string, opts Options) *Fs {
 	case ps < MinPartSize:
 		ps = MinPartSize
 	}
-	return &Fs{client: client, bucket: bucket, prefix: p, partSize: ps}
+	return &Fs{client: client, bucket: bucket, prefix: p, partSize: ps, cond: newCondDeletes(opts.ConditionalDeletes)}
 }
 
 // WithContext returns a shallow copy of f, as an afero.Fs whose dynamic
@@ -153,8 +208,10 @@ func (f *Fs) context() context.Context {
 
 // Features reports an object store's: objects appear whole on Close and
 // renames are copies, a key range lists cheaply, and there are no links.
+// ConditionalDeletes is the way Options.ConditionalDeletes chose, or the
+// probe found ("batch", "single" or "none"), and "" before the probe.
 func (f *Fs) Features() storage.Features {
-	return storage.Features{AtomicCreate: true, RangeListing: true, NoFollow: true}
+	return storage.Features{AtomicCreate: true, RangeListing: true, NoFollow: true, ConditionalDeletes: f.cond.known()}
 }
 
 // Name returns "s3fs".
@@ -605,62 +662,4 @@ func (f *Fs) RemoveDir(name string) error {
 		return &fs.PathError{Op: "rmdir", Path: name, Err: syscall.ENOTEMPTY}
 	}
 	return &fs.PathError{Op: "rmdir", Path: name, Err: fs.ErrNotExist}
-}
-
-// RemoveFiles implements storage.Remover with DeleteObjects, 1000
-// keys a call, checking the per-key errors inside the 200 response.
-func (f *Fs) RemoveFiles(ctx context.Context, targets []storage.Target) []error {
-	paths := make([]string, len(targets))
-	for i, t := range targets {
-		paths[i] = t.Path
-	}
-	errs := make([]error, len(paths))
-	for start := 0; start < len(paths); start += pageSize {
-		chunk := paths[start:min(start+pageSize, len(paths))]
-		if err := ctx.Err(); err != nil {
-			for i := start; i < len(paths); i++ {
-				errs[i] = err
-			}
-			return errs
-		}
-		ids := make([]types.ObjectIdentifier, 0, len(chunk))
-		index := map[string]int{}
-		for i, p := range chunk {
-			rel, key, err := f.key(p)
-			if err != nil || rel == "" {
-				errs[start+i] = &storage.PathError{Op: "remove", Path: p, Err: storage.ErrUnsafePath}
-				continue
-			}
-			ids = append(ids, types.ObjectIdentifier{Key: aws.String(key)})
-			index[key] = start + i
-		}
-		if len(ids) == 0 {
-			continue
-		}
-		out, err := f.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &f.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
-		if err != nil {
-			for _, id := range ids {
-				i := index[aws.ToString(id.Key)]
-				if cerr := ctx.Err(); cerr != nil {
-					errs[i] = cerr
-				} else {
-					errs[i] = &storage.PathError{Op: "remove", Path: paths[i], Err: err}
-				}
-			}
-			continue
-		}
-		for _, e := range out.Errors {
-			k := aws.ToString(e.Key)
-			i, ok := index[k]
-			if !ok {
-				continue
-			}
-			var cause error = fmt.Errorf("%s: %s", aws.ToString(e.Code), aws.ToString(e.Message))
-			if aws.ToString(e.Code) == "NoSuchKey" {
-				cause = fs.ErrNotExist
-			}
-			errs[i] = &storage.PathError{Op: "remove", Path: paths[i], Err: cause}
-		}
-	}
-	return errs
 }

@@ -83,6 +83,7 @@ var checks = []check{
 	{"FastPathsAgree", checkFastPathsAgree},
 	{"NamesThenStats", checkNamesThenStats},
 	{"RangeListing", checkRangeListing},
+	{"ConditionalRemove", checkConditionalRemove},
 }
 
 // TestFS runs the conformance suite against backends made by newFS, one
@@ -435,6 +436,47 @@ func checkListAgrees(ctx context.Context, fsys afero.Fs, dir string) error {
 	for p := range fast {
 		if _, ok := slow[p]; !ok {
 			errs = append(errs, fmt.Errorf("storage.List found %q, the portable walk did not", p))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkConditionalRemove removes, with storage.RemoveFiles, a file
+// listed with its ETag (which must go) and a file under an ETag it does
+// not have: kept with storage.ErrChanged where the backend says, after the
+// call, that its deletions are conditional ("batch" or "single"), removed
+// where it says they are not ("none", or "" on backends without ETags).
+func checkConditionalRemove(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	same, other := dir+"/same.jpg", dir+"/other.jpg"
+	for _, p := range []string{same, other} {
+		if err := writeFile(fsys, p, []byte("v1")); err != nil {
+			return err
+		}
+	}
+	etag := ""
+	err := storage.List(ctx, fsys, storage.ListOptions{Dir: dir}, func(e storage.Entry) error {
+		if e.Path == same {
+			etag = e.ETag
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res := storage.RemoveFiles(ctx, fsys, []storage.Target{{Path: same, ETag: etag}, {Path: other, ETag: `"0123456789abcdef0123456789abcdef"`}})
+	var errs []error
+	if _, serr := fsys.Stat(same); res[0] != nil || !errors.Is(serr, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("RemoveFiles of a file with its own ETag %q: %v, and then Stat: %v", etag, res[0], serr))
+	}
+	_, serr := fsys.Stat(other)
+	switch mode := storage.FeaturesOf(fsys).ConditionalDeletes; mode {
+	case "batch", "single":
+		if !errors.Is(res[1], storage.ErrChanged) || serr != nil {
+			errs = append(errs, fmt.Errorf("conditional deletes %q, yet RemoveFiles under a wrong ETag gave %v, and then Stat %v", mode, res[1], serr))
+		}
+	default:
+		if res[1] != nil || !errors.Is(serr, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("conditional deletes %q, yet RemoveFiles under a wrong ETag gave %v, and then Stat %v", mode, res[1], serr))
 		}
 	}
 	return errors.Join(errs...)

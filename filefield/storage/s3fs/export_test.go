@@ -1,0 +1,7 @@
+package s3fs
+
+import "github.com/mediaclean/mediaclean/filefield/storage"
+
+// SetBeforeDelete sets the hook RemoveFiles calls just before its delete
+// requests, after the storage layer's re-check and any probe.
+func SetBeforeDelete(f *Fs, fn func([]storage.Target)) { f.beforeDelete = fn }
