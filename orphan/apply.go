@@ -61,12 +61,13 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 		case f.guards.recheck && refs.has(o.Path):
 			f.keep(ctx, rep, o.Path, o.Size, KeptReferenced)
 		default:
-			targets = append(targets, storage.Target{Path: o.Path, Size: o.Size, ModTime: o.ModTime, Check: f.guards.recheck})
+			targets = append(targets, storage.Target{Path: o.Path, Size: o.Size, ModTime: o.ModTime, ETag: o.ETag, Check: f.guards.recheck})
 		}
 	}
 	opts := storage.DeleteOptions{Protected: f.opts.Protected, OnOutcome: func(o storage.Outcome) { f.outcome(ctx, rep, o) }}
 	if f.opts.Quarantine == "" {
 		err = storage.Delete(ctx, f.fs, targets, opts)
+		rep.ConditionalDeletes = storage.FeaturesOf(f.fs).ConditionalDeletes
 	} else {
 		err = f.quarantine(ctx, rep, targets, opts)
 	}

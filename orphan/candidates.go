@@ -13,13 +13,13 @@ import (
 )
 
 // candidates holds the files Find may report as orphans while references
-// load: their paths in byte chunks and 8 pointer-free bytes each, plus 16
-// for size and mtime when the listing measured them, so a million files
-// listed by name cost 8 MB plus their path bytes, and nothing for the
-// garbage collector to scan. Chunks and blocks are never grown in
-// place, so no path or item is copied after it is added. Orphan values,
-// with their strings, are made only for the files that turn out to be
-// unreferenced.
+// load: their paths and ETags in byte chunks and 8 pointer-free bytes
+// each, plus 16 for size and mtime when the listing measured them, so a
+// million files listed by name cost 9 MB plus their path bytes, and
+// nothing for the garbage collector to scan. Chunks and blocks are never
+// grown in place, so no path or item is copied after it is added. Orphan
+// values, with their strings, are made only for the files that turn out
+// to be unreferenced.
 type candidates struct {
 	chunks [][]byte      // path bytes; a path never spans two chunks
 	blocks [][]candidate // items in order, in blocks
@@ -28,10 +28,16 @@ type candidates struct {
 }
 
 type candidate struct {
-	off   uint32 // the path is chunks[chunk][off:off+n]
+	off   uint32 // the path is chunks[chunk][off:off+n], then a byte L and L bytes of ETag
 	chunk uint16
 	n     uint16
 }
+
+// maxETag is the longest ETag a candidate keeps: S3's are 34 bytes
+// (quoted hex digits), and a few more for multipart uploads ("-" and a
+// part count). A longer one is dropped, and Apply then conditions the
+// deletion on the ETag its re-check lists.
+const maxETag = 255
 
 type meta struct {
 	size  int64
@@ -52,10 +58,15 @@ const (
 // narrow Options.Dirs.
 var errTooManyCandidates = errors.New("orphan: more than 64 GiB of candidate paths in one plan; narrow Options.Dirs")
 
-// add adds a file. p is a valid stored path, so it fits in a uint16.
-func (c *candidates) add(p string, size int64, mtime time.Time) error {
+// add adds a file, with its ETag if the listing gave one. p is a valid
+// stored path, so it fits in a uint16.
+func (c *candidates) add(p string, size int64, mtime time.Time, etag string) error {
+	if len(etag) > maxETag {
+		etag = ""
+	}
+	need := len(p) + 1 + len(etag)
 	nc := len(c.chunks)
-	if nc == 0 || len(c.chunks[nc-1])+len(p) > cap(c.chunks[nc-1]) {
+	if nc == 0 || len(c.chunks[nc-1])+need > cap(c.chunks[nc-1]) {
 		if nc > math.MaxUint16 {
 			return errTooManyCandidates
 		}
@@ -63,7 +74,7 @@ func (c *candidates) add(p string, size int64, mtime time.Time) error {
 		if nc > 0 {
 			capacity = min(2*cap(c.chunks[nc-1]), maxChunk)
 		}
-		c.chunks = append(c.chunks, make([]byte, 0, max(capacity, len(p))))
+		c.chunks = append(c.chunks, make([]byte, 0, max(capacity, need)))
 		nc++
 	}
 	nb := len(c.blocks)
@@ -92,12 +103,14 @@ func (c *candidates) add(p string, size int64, mtime time.Time) error {
 	}
 	*block = append(*block, candidate{off: uint32(len(*chunk)), chunk: uint16(nc - 1), n: uint16(len(p))})
 	*chunk = append(*chunk, p...)
+	*chunk = append(*chunk, byte(len(etag)))
+	*chunk = append(*chunk, etag...)
 	c.n++
 	return nil
 }
 
 // each calls fn for every candidate in the order added, with its index.
-func (c *candidates) each(fn func(i int, p []byte, m meta)) {
+func (c *candidates) each(fn func(i int, p, etag []byte, m meta)) {
 	i := 0
 	for b, block := range c.blocks {
 		metas := c.metas[b]
@@ -106,7 +119,9 @@ func (c *candidates) each(fn func(i int, p []byte, m meta)) {
 			if metas != nil {
 				m = metas[j]
 			}
-			fn(i, c.chunks[it.chunk][it.off:it.off+uint32(it.n)], m)
+			chunk := c.chunks[it.chunk]
+			end := it.off + uint32(it.n)
+			fn(i, chunk[it.off:end], chunk[end+1:end+1+uint32(chunk[end])], m)
 			i++
 		}
 	}
@@ -182,7 +197,8 @@ func blockStart(b int) int {
 
 // unreferenced splits the candidates: it returns the unreferenced ones as
 // Orphan values, in a slice of exactly their number with all their paths
-// in one string (a large plan costs a few allocations, not one per file),
+// in one string and all their ETags in another (a large plan costs a few
+// allocations, not one per file),
 // and counts the referenced ones, calling onReferenced, when not nil, for
 // each (in order, a string each). It empties c, whose memory the caller
 // no longer needs. An Orphan's ModTime is zero if the listing did not
@@ -192,22 +208,24 @@ func (c *candidates) unreferenced(refs *pathSet, onReferenced func(path string, 
 	n, bytes := c.lookUp(refs, used, &referenced)
 	isUsed := func(i int) bool { return used[i/64]&(1<<(i%64)) != 0 }
 	if onReferenced != nil {
-		c.each(func(i int, p []byte, m meta) {
+		c.each(func(i int, p, _ []byte, m meta) {
 			if isUsed(i) {
 				onReferenced(string(p), m.size)
 			}
 		})
 	}
 	buf := make([]byte, 0, bytes)
-	c.each(func(i int, p []byte, _ meta) {
+	var tagBuf []byte
+	c.each(func(i int, p, etag []byte, _ meta) {
 		if !isUsed(i) {
 			buf = append(buf, p...)
+			tagBuf = append(tagBuf, etag...)
 		}
 	})
-	all := string(buf)
+	all, tags := string(buf), string(tagBuf)
 	out = make([]Orphan, 0, n)
-	off := 0
-	c.each(func(i int, p []byte, m meta) {
+	off, toff := 0, 0
+	c.each(func(i int, p, etag []byte, m meta) {
 		if isUsed(i) {
 			return
 		}
@@ -215,8 +233,10 @@ func (c *candidates) unreferenced(refs *pathSet, onReferenced func(path string, 
 		if m.mtime != unmeasured {
 			o.ModTime = time.Unix(0, m.mtime)
 		}
+		o.ETag = tags[toff : toff+len(etag)]
 		out = append(out, o)
 		off += len(p)
+		toff += len(etag)
 	})
 	*c = candidates{}
 	return out, referenced

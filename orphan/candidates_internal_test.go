@@ -14,7 +14,8 @@ import (
 // TestCandidates: paths of every length survive the chunking, measured and
 // unmeasured files mix within a block (a listing by name stats what the
 // directory record did not type), and unreferenced returns exactly the
-// unreferenced files with their sizes and times.
+// unreferenced files with their sizes, times and ETags (an ETag too long
+// to keep is dropped).
 func TestCandidates(t *testing.T) {
 	var c candidates
 	seed := maphash.MakeSeed()
@@ -30,14 +31,26 @@ func TestCandidates(t *testing.T) {
 		if i%3 == 0 || i > 15_000 {
 			mod, size = base.Add(time.Duration(i)*time.Second), int64(i)
 		}
-		require.NoError(t, c.add(p, size, mod))
+		etag := ""
+		switch {
+		case i%5 == 1:
+			etag = fmt.Sprintf(`"%032x"`, i)
+		case i%5 == 2:
+			etag = fmt.Sprintf(`"%032x-%d"`, i, i%10000)
+		case i == 20_000-1:
+			etag = `"` + strings.Repeat("e", maxETag) + `"`
+		}
+		require.NoError(t, c.add(p, size, mod, etag))
 		if i%2 == 0 {
 			refs.add(p)
 			referenced++
 			wantRefs = append(wantRefs, p)
 			continue
 		}
-		want = append(want, Orphan{Path: p, Size: size, ModTime: mod})
+		if len(etag) > maxETag {
+			etag = ""
+		}
+		want = append(want, Orphan{Path: p, Size: size, ModTime: mod, ETag: etag})
 	}
 	var gotRefs []string
 	got, count := c.unreferenced(newPathSet(seed, refs), func(p string, _ int64) { gotRefs = append(gotRefs, p) })
@@ -47,6 +60,7 @@ func TestCandidates(t *testing.T) {
 	for i := range want {
 		require.Equal(t, want[i].Path, got[i].Path)
 		require.Equal(t, want[i].Size, got[i].Size, want[i].Path)
+		require.Equal(t, want[i].ETag, got[i].ETag, want[i].Path)
 		require.True(t, want[i].ModTime.Equal(got[i].ModTime), "%s: %v vs %v", want[i].Path, want[i].ModTime, got[i].ModTime)
 	}
 	assert.Zero(t, c.n, "unreferenced empties the candidates")

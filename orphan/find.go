@@ -62,7 +62,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 				}
 				return nil
 			}
-			return cands.add(e.Path, e.Size, e.ModTime)
+			return cands.add(e.Path, e.Size, e.ModTime, e.ETag)
 		})
 		if err != nil {
 			return nil, err
@@ -127,7 +127,7 @@ func (f *Finder) measure(ctx context.Context, plan *Plan, files []Orphan, now ti
 		state := make([]uint8, len(idx))
 		err := storage.Restat(ctx, f.fs, paths, func(j int, e storage.Entry) error {
 			o := &files[idx[j]]
-			o.Size, o.ModTime, state[j] = e.Size, e.ModTime, measured
+			o.Size, o.ModTime, o.ETag, state[j] = e.Size, e.ModTime, e.ETag, measured
 			if !e.Type.IsRegular() {
 				state[j] = notRegular
 			}

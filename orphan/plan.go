@@ -28,6 +28,10 @@ type Orphan struct {
 	Path    string    `json:"path"`  // the stored path
 	Size    int64     `json:"size"`  // its size when Find saw it
 	ModTime time.Time `json:"mtime"` // its modification time when Find saw it
+	// ETag is the object's entity tag when Find saw it, on object stores
+	// (empty elsewhere). Apply deletes the object only if it still has
+	// it: see storage.Target.ETag.
+	ETag string `json:"etag,omitempty"`
 }
 
 // Plan is what Find found: the orphans and the audit figures (the seed's

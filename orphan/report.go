@@ -41,6 +41,17 @@ type Report struct {
 	// the first storage.MaxFailures of them.
 	Failed   storage.Count     `json:"failed"`
 	Failures []storage.Failure `json:"failures,omitempty"`
+	// ConditionalDeletes says how the deletions were conditional on the
+	// ETag each object had when the plan (or Apply's re-check) listed it,
+	// so that one rewritten since was kept (KeptChanged) rather than
+	// deleted: "batch" or "single" where the server checks the ETag in
+	// the delete request itself, "none" where it cannot (an object
+	// rewritten between the re-check and its delete is deleted), and ""
+	// on backends without ETags (a local disk), when nothing was deleted
+	// before the backend found out, and for a quarantine run (its moves are
+	// copies, then deletes without a condition). See
+	// storage.Features.ConditionalDeletes.
+	ConditionalDeletes string `json:"conditional_deletes,omitempty"`
 	// Duration is how long Apply took.
 	Duration time.Duration `json:"duration_ns"`
 }

@@ -27,7 +27,7 @@ func TestUnsafeAndUnrecognisedAreTwoReasons(t *testing.T) {
 		f := orphan.New(fsys, orphan.Paths("pics/ref.jpg"), orphan.Options{Now: clock, MaxFraction: -1, Shapes: []string{"pics/*.jpg"}, MeasureAll: true})
 		plan, err := f.Find(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, []orphan.Orphan{{Path: "pics/orphan.jpg", Size: 10, ModTime: now.Add(-10 * day)}}, orphansUTC(plan.Orphans))
+		assert.Equal(t, []orphan.Orphan{{Path: "pics/orphan.jpg", Size: 10, ModTime: now.Add(-10 * day)}}, normalise(plan.Orphans))
 		assert.Equal(t, storage.Count{Files: 2, Bytes: 20}, plan.Kept[orphan.KeptUnsafe])
 		assert.Equal(t, storage.Count{Files: 1, Bytes: 10}, plan.Kept[orphan.KeptUnrecognised])
 		assert.Equal(t, []string{"pics/notes.txt"}, plan.Unrecognised)
@@ -41,13 +41,6 @@ func TestUnsafeAndUnrecognisedAreTwoReasons(t *testing.T) {
 			assert.NoError(t, err, "%q kept", p)
 		}
 	})
-}
-
-func orphansUTC(os []orphan.Orphan) []orphan.Orphan {
-	for i := range os {
-		os[i].ModTime = os[i].ModTime.UTC()
-	}
-	return os
 }
 
 // A key XML cannot carry (a control character) is listed by a server

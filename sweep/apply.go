@@ -47,6 +47,7 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 		}
 	}
 	rep.TopDirs = a.tally.Top(s.opts.TopDirs)
+	rep.ConditionalDeletes = storage.FeaturesOf(s.fs).ConditionalDeletes
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func (a *applier) targets() []storage.Target {
 			a.s.event(a.ctx, Event{Action: ActionKeep, Path: c.path, Rule: a.s.ruleName(c), Reason: reason, Size: c.size, Err: err})
 			continue
 		}
-		targets = append(targets, storage.Target{Path: c.path, Size: c.size, Index: i})
+		targets = append(targets, storage.Target{Path: c.path, Size: c.size, ETag: c.etag, Index: i})
 	}
 	return targets
 }

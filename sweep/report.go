@@ -64,6 +64,15 @@ type Report struct {
 	DirsRemoved int `json:"dirs_removed"`
 	// Stopped names the budget that stopped the sweep, if any.
 	Stopped string `json:"stopped,omitempty"`
+	// ConditionalDeletes says how the deletions were conditional on the
+	// ETag each object had when it was listed, so that one rewritten
+	// since was kept (KeptChanged) rather than deleted: "batch" or
+	// "single" where the server checks the ETag in the delete request
+	// itself, "none" where it cannot (an object rewritten between the
+	// listing and its delete is deleted), and "" on backends without
+	// ETags (a local disk), or when nothing was deleted before the backend
+	// found out (a dry run). See storage.Features.ConditionalDeletes.
+	ConditionalDeletes string `json:"conditional_deletes,omitempty"`
 	// TopDirs are the directories with the most bytes deleted.
 	TopDirs []storage.DirCount `json:"top_dirs"`
 	// Started is when the sweep started, Duration how long it took.

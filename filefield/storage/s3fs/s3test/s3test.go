@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/afero"
 	"go.uber.org/goleak"
 
+	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
@@ -264,12 +265,24 @@ type BackdatingFs struct {
 	dir string
 	// Bucket is the bucket's name.
 	Bucket string
+	// BeforeDelete, when set, is called by RemoveFiles with its targets
+	// before it passes them on: after the deletion pipeline's re-check,
+	// just before the delete requests. Tests rewrite objects there.
+	BeforeDelete func(targets []storage.Target)
 }
 
 // WithContext returns a BackdatingFs over b's s3fs.Fs.WithContext(ctx):
 // its requests use ctx, and its Chtimes still back-dates.
 func (b *BackdatingFs) WithContext(ctx context.Context) afero.Fs {
-	return &BackdatingFs{Fs: b.Fs.WithContext(ctx).(*s3fs.Fs), dir: b.dir}
+	return &BackdatingFs{Fs: b.Fs.WithContext(ctx).(*s3fs.Fs), dir: b.dir, Bucket: b.Bucket, BeforeDelete: b.BeforeDelete}
+}
+
+// RemoveFiles calls BeforeDelete, if set, then s3fs.Fs.RemoveFiles.
+func (b *BackdatingFs) RemoveFiles(ctx context.Context, targets []storage.Target) []error {
+	if b.BeforeDelete != nil {
+		b.BeforeDelete(targets)
+	}
+	return b.Fs.RemoveFiles(ctx, targets)
 }
 
 // Chtimes back-dates the object's file on the server.
