@@ -59,7 +59,8 @@ type App struct {
 	mu        sync.Mutex
 	lastSweep *sweep.Report
 	sweepErr  error
-	lastPlan  *orphan.Plan
+	lastPlan  *shownPlan // the last dry run, until it is applied
+	planSeq   uint64     // the number of the last dry run
 	lastApply *orphan.Report
 }
 

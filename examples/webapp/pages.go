@@ -9,9 +9,11 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mediaclean/mediaclean/examples/internal/age"
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/orphan"
@@ -199,7 +201,7 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		Total    storage.Count
 		Sweep    *sweep.Report
 		SweepErr error
-		Plan     *orphan.Plan
+		Plan     *shownPlan
 		Applied  *orphan.Report
 		Error    string
 		QRMaxAge string
@@ -209,48 +211,49 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 }
 
 // orphans runs the orphan check as a dry run (action=find) or applies the
-// last plan (action=apply). min_age is the grace period, default 24h.
+// last plan (action=apply). min_age is the grace period of a dry run
+// (an age: 24h, 7d, 0 for none; default 24h). An apply deletes what the
+// dry run listed, with that dry run's grace period: its form carries the
+// plan's number and grace period, and is refused (409, nothing deleted)
+// when another dry run has replaced that plan since.
 func (a *App) orphans(w http.ResponseWriter, r *http.Request) {
-	minAge := 24 * time.Hour
-	if v := strings.TrimSpace(r.FormValue("min_age")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			a.fail(w, r, userErr(http.StatusBadRequest, "the grace period must be a duration such as 24h, 0 or more"))
-			return
-		}
-		minAge = d
-	}
 	action := r.FormValue("action")
 	if action != "" && action != "find" && action != "apply" {
 		a.fail(w, r, userErr(http.StatusBadRequest, "unknown action"))
 		return
 	}
-	if minAge == 0 {
-		minAge = -1 // an explicit 0 means no grace period
+	minAge, err := graceArg(r.FormValue("min_age"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	f := a.finder(orphan.Options{MinAge: minAge})
 	ctx := r.Context()
 	var msg string
-	switch action {
-	case "apply":
-		a.mu.Lock()
-		plan := a.lastPlan
-		a.mu.Unlock()
+	if action == "apply" {
+		plan, err := a.claimPlan(r.FormValue("plan"), minAge, r.FormValue("min_age") != "")
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
 		if plan == nil {
 			msg = "run the check first"
-			break
+		} else {
+			rep, err := a.finder(orphan.Options{MinAge: plan.minAge}).Apply(ctx, plan.Plan)
+			a.mu.Lock()
+			a.lastApply = rep
+			a.mu.Unlock()
+			if err != nil {
+				msg = err.Error()
+			}
 		}
-		rep, err := f.Apply(ctx, plan)
+	} else {
+		plan, err := a.finder(orphan.Options{MinAge: minAge}).Find(ctx)
 		a.mu.Lock()
-		a.lastApply, a.lastPlan = rep, nil
-		a.mu.Unlock()
-		if err != nil {
-			msg = err.Error()
+		a.planSeq++
+		a.lastPlan, a.lastApply = &shownPlan{Plan: plan, ID: a.planSeq, minAge: minAge}, nil
+		if plan == nil {
+			a.lastPlan = nil
 		}
-	default:
-		plan, err := f.Find(ctx)
-		a.mu.Lock()
-		a.lastPlan, a.lastApply = plan, nil
 		a.mu.Unlock()
 		if err != nil {
 			msg = err.Error()
@@ -261,6 +264,62 @@ func (a *App) orphans(w http.ResponseWriter, r *http.Request) {
 		target += "?error=" + template.URLQueryEscaper(msg)
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// shownPlan is the last dry run: its plan, its number (the apply form
+// names it), and the grace period it was made with, as orphan.Options
+// takes it.
+type shownPlan struct {
+	Plan   *orphan.Plan
+	ID     uint64
+	minAge time.Duration
+}
+
+// GraceText is the plan's grace period as the form takes it.
+func (p *shownPlan) GraceText() string {
+	if p.minAge < 0 {
+		return "0"
+	}
+	return age.Format(p.minAge)
+}
+
+// claimPlan takes the last plan for an apply, so that it is applied once.
+// id is the plan number the apply form carries, and minAge its grace
+// period (when given): an apply names the plan its page showed, and is
+// refused if that is not the last one. With neither (a form from before
+// they were carried), the last plan is applied with its own grace period.
+// A nil plan and no error: there is none to apply.
+func (a *App) claimPlan(id string, minAge time.Duration, gotMinAge bool) (*shownPlan, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.lastPlan
+	if p == nil {
+		if id != "" {
+			return nil, userErr(http.StatusConflict, "this list of orphans was applied or replaced since the page was shown; run the check again")
+		}
+		return nil, nil
+	}
+	if (id != "" && id != strconv.FormatUint(p.ID, 10)) || (gotMinAge && minAge != p.minAge) {
+		return nil, userErr(http.StatusConflict, "another check ran since this page was shown; review its list before deleting")
+	}
+	a.lastPlan = nil
+	return p, nil
+}
+
+// graceArg parses the form's grace period, as orphan.Options.MinAge takes
+// it: an age, 24h when empty, and an explicit 0 means none (-1).
+func graceArg(v string) (time.Duration, error) {
+	if strings.TrimSpace(v) == "" {
+		return 24 * time.Hour, nil
+	}
+	d, err := age.Parse(v, 0)
+	if err != nil || d < 0 {
+		return 0, userErr(http.StatusBadRequest, "the grace period must be an age such as 24h, 7d or 0")
+	}
+	if d == 0 {
+		return -1, nil // an explicit 0 means no grace period
+	}
+	return d, nil
 }
 
 func (a *App) sweepNow(w http.ResponseWriter, r *http.Request) {
@@ -338,11 +397,13 @@ var adminPage = template.Must(template.New("admin").Funcs(funcs).Parse(`<!doctyp
 <h2>Orphaned files</h2>
 <form method="post" action="/admin/orphans"><input type="hidden" name="action" value="find">
 grace period <input name="min_age" value="24h" size="5"> <button>Check (dry run)</button></form>
-{{with .Plan}}<p>{{.Total.Files}} orphaned files, {{human .Total.Bytes}} wasted, of {{.Scanned.Files}} scanned.
+{{with .Plan}}{{with .Plan}}<p>{{.Total.Files}} orphaned files, {{human .Total.Bytes}} wasted, of {{.Scanned.Files}} scanned.
 {{if .MissingCount}}{{.MissingCount}} references point at missing files.{{end}}</p>
 <table><tr><th>directory</th><th>orphans</th><th>bytes</th></tr>
 {{range .Dirs}}<tr><td>{{.Dir}}</td><td>{{.Files}}</td><td>{{human .Bytes}}</td></tr>{{end}}</table>
 <ul>{{range .Orphans}}<li>{{.Path}} ({{human .Size}})</li>{{end}}</ul>
-<form method="post" action="/admin/orphans"><input type="hidden" name="action" value="apply"><button>Delete these orphans</button></form>{{end}}
+{{end}}<form method="post" action="/admin/orphans"><input type="hidden" name="action" value="apply">
+<input type="hidden" name="plan" value="{{.ID}}"><input type="hidden" name="min_age" value="{{.GraceText}}">
+<button>Delete these orphans</button></form>{{end}}
 {{with .Applied}}<p>Deleted {{.Deleted.Files}} files ({{human .Deleted.Bytes}}); failed {{.Failed.Files}}.</p><pre>{{json .}}</pre>{{end}}
 `))
