@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"database/sql"
+	"html"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -369,4 +371,25 @@ func TestQRSweepLeavesNoBrokenImage(t *testing.T) {
 			assert.Contains(t, left, p, "user %d's row points at a file that is there", id)
 		}
 	}
+	assert.Empty(t, e.brokenImages(), "no page shows an image whose file is gone")
+}
+
+var imgSrcRE = regexp.MustCompile(`<img\b[^>]*\bsrc="/media/([^"]*)"`)
+
+// brokenImages returns the media paths that the home and admin pages show
+// as images but that are not in storage.
+func (e *env) brokenImages() []string {
+	e.t.Helper()
+	files := storagetest.Files(e.t, e.fs)
+	var broken []string
+	for _, page := range []string{"/", "/admin"} {
+		code, body := e.get(page)
+		require.Equal(e.t, http.StatusOK, code, page)
+		for _, m := range imgSrcRE.FindAllStringSubmatch(string(body), -1) {
+			if p := html.UnescapeString(m[1]); !slices.Contains(files, p) {
+				broken = append(broken, page+": "+p)
+			}
+		}
+	}
+	return broken
 }
