@@ -76,7 +76,7 @@ func TestAdminApplyKeepsTheDryRunsGracePeriod(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, e.postForm(action, values).StatusCode)
 	assert.Equal(t, kept, storagetest.Files(t, e.fs), "the orphan the page listed is deleted, and only it")
 	_, page = e.get("/admin")
-	assert.Contains(t, string(page), "Deleted 1 files")
+	assert.Contains(t, string(page), "Deleted 1 file")
 }
 
 // The apply button deletes what its page listed, or nothing: after

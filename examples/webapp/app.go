@@ -37,6 +37,7 @@ import (
 type kind struct {
 	name    string // URL name
 	label   string
+	noun    string // in a sentence
 	table   string
 	column  string
 	field   *filefield.Field
@@ -56,12 +57,15 @@ type App struct {
 	sweep  *sweep.Sweeper
 	finder func(opts orphan.Options) *orphan.Finder
 
-	mu        sync.Mutex
-	lastSweep *sweep.Report
-	sweepErr  error
-	lastPlan  *shownPlan // the last dry run, until it is applied
-	planSeq   uint64     // the number of the last dry run
-	lastApply *orphan.Report
+	mu          sync.Mutex
+	sweepEvery  time.Duration // set by RunSweeper
+	lastSweep   *sweep.Report
+	lastExpired int // rows whose QR code the last sweep expired
+	sweepErr    error
+	lastApplyAt time.Time
+	lastPlan    *shownPlan // the last dry run, until it is applied
+	planSeq     uint64     // the number of the last dry run
+	lastApply   *orphan.Report
 }
 
 // NewApp creates the schema and the fields. qrAge is how old a QR code may
@@ -80,10 +84,10 @@ func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qr
 		return filefield.New(name, fsys, filefield.Options{Dir: dir, AllowedTypes: types, MaxSize: maxUpload, Logger: log})
 	}
 	for _, k := range []*kind{
-		{name: "picture", label: "Profile picture", table: "users", column: "picture", field: field("profile_pics", "profile_pics", images)},
-		{name: "signature", label: "E-signature", table: "users", column: "signature", field: field("e_signatures", "e_signatures", images)},
-		{name: "image", label: "Forum image", table: "forum_messages", column: "image", field: field("forum_images", "forum_images/{yyyy}/{mm}", images)},
-		{name: "receipt", label: "Donation receipt", table: "donations", column: "receipt", field: field("donation_receipts", "donation_receipts", append(images, "application/pdf"))},
+		{name: "picture", label: "Profile picture", noun: "profile picture", table: "users", column: "picture", field: field("profile_pics", "profile_pics", images)},
+		{name: "signature", label: "E-signature", noun: "e-signature", table: "users", column: "signature", field: field("e_signatures", "e_signatures", images)},
+		{name: "image", label: "Forum image", noun: "image", table: "forum_messages", column: "image", field: field("forum_images", "forum_images/{yyyy}/{mm}", images)},
+		{name: "receipt", label: "Donation receipt", noun: "receipt", table: "donations", column: "receipt", field: field("donation_receipts", "donation_receipts", append(images, "application/pdf"))},
 	} {
 		k.maxSize = maxUpload
 		a.kinds[k.name] = k
@@ -126,6 +130,7 @@ func (a *App) Routes() http.Handler {
 	mux.HandleFunc("POST /admin/orphans", a.textForm(a.orphans))
 	mux.HandleFunc("POST /admin/sweep", a.textForm(a.sweepNow))
 	mux.HandleFunc("GET /media/{path...}", a.media)
+	mux.HandleFunc("GET /static/{name}", static)
 	return mux
 }
 
@@ -198,6 +203,9 @@ const mediaPolicy = "default-src 'none'; sandbox; frame-ancestors 'none'"
 // RunSweeper expires and sweeps QR codes now and every interval until
 // ctx ends.
 func (a *App) RunSweeper(ctx context.Context, every time.Duration) {
+	a.mu.Lock()
+	a.sweepEvery = every
+	a.mu.Unlock()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -213,18 +221,23 @@ func (a *App) RunSweeper(ctx context.Context, every time.Duration) {
 // sweepQR expires QR codes older than qrAge through their rows, so that
 // no page shows a code whose file is gone, then sweeps the QR folder for
 // leftovers (files no row references any more: a crash between a commit
-// and its file change, say).
-func (a *App) sweepQR(ctx context.Context) {
-	err := a.expireQR(ctx)
+// and its file change, say). It returns how many rows' codes expired and
+// the sweep's report.
+func (a *App) sweepQR(ctx context.Context) (int, *sweep.Report, error) {
+	expired, err := a.expireQR(ctx)
 	rep, serr := a.sweep.Sweep(ctx)
+	err = errors.Join(err, serr)
 	a.mu.Lock()
-	a.lastSweep, a.sweepErr = rep, errors.Join(err, serr)
+	a.lastSweep, a.lastExpired, a.sweepErr = rep, expired, err
 	a.mu.Unlock()
+	return expired, rep, err
 }
 
 // expireQR clears, in one transaction, the QR codes of users whose code is
-// older than qrAge; their files are deleted after the commit.
-func (a *App) expireQR(ctx context.Context) error {
+// older than qrAge; their files are deleted after the commit. It returns
+// how many it cleared.
+func (a *App) expireQR(ctx context.Context) (int, error) {
+	n := 0
 	_, err := filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
 		cutoff := time.Now().Add(-a.qrAge).Unix()
 		rows, err := tx.QueryContext(ctx, `SELECT id, qr_code FROM users WHERE qr_code != '' AND qr_created < ?`, cutoff)
@@ -252,27 +265,52 @@ func (a *App) expireQR(ctx context.Context) error {
 			if _, err := a.qr.Delete(ctx, e.path); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET qr_code = '', qr_created = 0 WHERE id = ? AND qr_code = ?`, e.id, e.path); err != nil {
+			res, err := tx.ExecContext(ctx, `UPDATE users SET qr_code = '', qr_created = 0 WHERE id = ? AND qr_code = ?`, e.id, e.path)
+			if err != nil {
 				return err
+			}
+			if k, err := res.RowsAffected(); err == nil {
+				n += int(k)
 			}
 		}
 		return nil
 	})
-	return err
+	if err != nil {
+		n = 0 // rolled back
+	}
+	return n, err
 }
 
 // fail answers a failed request with the status errStatus gives err and
 // a message for the user: the status text, and for a rejection what is
 // wrong with the request. The error itself, which may hold SQL errors,
 // stored paths or temp file names, goes to the log only.
+//
+// A browser gets the message on a page of the app's own (with a link back
+// home), anything else as plain text.
 func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := errStatus(err)
+	a.logFail(r, code, err)
+	msg := publicMessage(err, code)
+	if !wantsHTML(r) {
+		errorPage(w, code, msg)
+		return
+	}
+	w.Header().Del("Content-Disposition")
+	a.render(w, r, errorHTML, code, struct {
+		view
+		Status, Msg string
+	}{view{}, http.StatusText(code), sentence(msg)})
+}
+
+// logFail logs a failed request: a server-side failure as an error, a
+// refused request as a warning.
+func (a *App) logFail(r *http.Request, code int, err error) {
 	level := slog.LevelWarn
 	if code >= 500 {
 		level = slog.LevelError
 	}
 	a.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", code, "error", err)
-	errorPage(w, code, publicMessage(err, code))
 }
 
 // errorPage writes a plain-text error page: the status text and msg.
@@ -367,15 +405,15 @@ func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	form := fmt.Sprintf("%s-%d", k.name, id)
 	if err := limitBody(w, r, k.maxSize+formAllowance); err != nil {
-		a.fail(w, r, err)
+		a.formFail(w, r, form, nil, err)
 		return
 	}
 	// A short query first: no file is read for a row that is not there.
-	sel := "SELECT " + k.column + " FROM " + k.table + " WHERE id = ?"
-	var old string
-	if err := a.db.QueryRowContext(ctx, sel, id).Scan(&old); err != nil {
-		a.fail(w, r, err)
+	owner, err := a.describe(ctx, k.table, id)
+	if err != nil {
+		a.formFail(w, r, form, nil, err)
 		return
 	}
 	var ch *filefield.Change
@@ -392,14 +430,15 @@ func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
 	if err == nil && ch == nil {
 		err = userErr(http.StatusBadRequest, "the form has no file")
 	}
+	var res filefield.Result
 	if err == nil {
-		err = a.setFile(ctx, k.field, k.table, k.column, id, ch, "")
+		res, err = a.setFile(ctx, k.field, k.table, k.column, id, ch, "")
 	}
 	if err != nil {
-		a.fail(w, r, err)
+		a.formFail(w, r, form, nil, err)
 		return
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	done(w, r, "/", fmt.Sprintf("Stored the new %s of %s (%s)%s.", k.noun, owner, human(ch.Size), filesNote(res)))
 }
 
 // setFile points the row's column at the stored file of ch, in one
@@ -407,8 +446,8 @@ func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
 // and its arguments). The path the row holds then (another request may
 // have replaced it since it was read) is deleted after the commit; ch's
 // file is deleted if the transaction fails.
-func (a *App) setFile(ctx context.Context, f *filefield.Field, table, column string, id int64, ch *filefield.Change, set string, args ...any) error {
-	_, err := filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
+func (a *App) setFile(ctx context.Context, f *filefield.Field, table, column string, id int64, ch *filefield.Change, set string, args ...any) (filefield.Result, error) {
+	return filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
 		filefield.ScopeFrom(ctx).Add(ch, nil)
 		var cur string
 		if err := tx.QueryRowContext(ctx, "SELECT "+column+" FROM "+table+" WHERE id = ?", id).Scan(&cur); err != nil {
@@ -422,7 +461,6 @@ func (a *App) setFile(ctx context.Context, f *filefield.Field, table, column str
 		_, err := tx.ExecContext(ctx, "UPDATE "+table+" SET "+column+" = ?"+set+" WHERE id = ?", append(append([]any{ch.New}, args...), id)...)
 		return err
 	})
-	return err
 }
 
 // generateQR makes the user's attendance QR code, replacing the previous
@@ -434,9 +472,10 @@ func (a *App) generateQR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	var exists bool
-	if err := a.db.QueryRowContext(ctx, "SELECT 1 FROM users WHERE id = ?", id).Scan(&exists); err != nil {
-		a.fail(w, r, err)
+	form := fmt.Sprintf("qr-%d", id)
+	name, err := a.describe(ctx, "users", id)
+	if err != nil {
+		a.formFail(w, r, form, nil, err)
 		return
 	}
 	png, err := qrcode.Encode(fmt.Sprintf("attendance:user:%d:%d", id, time.Now().UnixNano()), qrcode.Medium, 256)
@@ -444,16 +483,17 @@ func (a *App) generateQR(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	var res filefield.Result
 	ch, err := a.qr.Save(ctx, filefield.Upload{Body: bytesReader(png), Name: "qr.png", Owner: strconv.FormatInt(id, 10)})
 	if err == nil {
 		defer ch.Rollback(ctx) // nothing after the commit
-		err = a.setFile(ctx, a.qr, "users", "qr_code", id, ch, ", qr_created = ?", time.Now().Unix())
+		res, err = a.setFile(ctx, a.qr, "users", "qr_code", id, ch, ", qr_created = ?", time.Now().Unix())
 	}
 	if err != nil {
-		a.fail(w, r, err)
+		a.formFail(w, r, form, nil, err)
 		return
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	done(w, r, "/", fmt.Sprintf("Generated a QR code for %s%s.", name, filesNote(res)))
 }
 
 // deleteRow deletes a row and, after the commit, its files. Deleting a
@@ -466,7 +506,13 @@ func (a *App) deleteRow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	_, err = filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
+	form := fmt.Sprintf("delete-%s-%d", table, id)
+	what, err := a.describe(ctx, table, id)
+	if err != nil {
+		a.formFail(w, r, form, nil, err)
+		return
+	}
+	res, err := filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
 		// Every file column of the rows that go, with the field that owns it.
 		type col struct {
 			query string
@@ -510,10 +556,18 @@ func (a *App) deleteRow(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		a.fail(w, r, err)
+		a.formFail(w, r, form, nil, err)
 		return
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	n := len(res.Deleted)
+	msg := fmt.Sprintf("Deleted %s and %d %s, after the commit", what, n, plural(n, "file", "files"))
+	if table == "users" {
+		msg = fmt.Sprintf("Deleted %s, their messages and donations, and %d %s, after the commit", what, n, plural(n, "file", "files"))
+	}
+	if f := len(res.Failed); f > 0 {
+		msg += fmt.Sprintf("; %d %s could not be deleted (the orphan check will find %s)", f, plural(f, "file", "files"), plural(f, "it", "them"))
+	}
+	done(w, r, "/", msg+".")
 }
 
 func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {

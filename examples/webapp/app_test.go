@@ -314,7 +314,7 @@ func TestAdminOrphanDryRunThenApply(t *testing.T) {
 	resp := e.postForm("/admin/orphans", url.Values{"action": {"find"}, "min_age": {"24h"}})
 	require.Equal(t, "/admin", resp.Header.Get("Location"))
 	_, page := e.get("/admin")
-	assert.Contains(t, string(page), "1 orphaned files")
+	assert.Contains(t, string(page), "1 orphaned file")
 	assert.Contains(t, string(page), orphan)
 	assert.Contains(t, storagetest.Files(t, e.fs), orphan, "the dry run deleted nothing")
 
@@ -322,7 +322,7 @@ func TestAdminOrphanDryRunThenApply(t *testing.T) {
 	require.Equal(t, "/admin", resp.Header.Get("Location"))
 	assert.Equal(t, kept, storagetest.Files(t, e.fs))
 	_, page = e.get("/admin")
-	assert.Contains(t, string(page), "Deleted 1 files")
+	assert.Contains(t, string(page), "Deleted 1 file")
 
 	// The sweep button runs the QR sweeper.
 	require.Equal(t, http.StatusSeeOther, e.postForm("/admin/sweep", nil).StatusCode)

@@ -1,18 +1,6 @@
 package main
 
-import (
-	"encoding/json"
-
-	"github.com/dustin/go-humanize"
-)
+import "github.com/dustin/go-humanize"
 
 // human formats a byte count as the seed's reports did: 12 MB.
 func human(n int64) string { return humanize.Bytes(uint64(max(n, 0))) }
-
-func jsonIndent(v any) string {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
-}

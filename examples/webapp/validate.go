@@ -56,18 +56,22 @@ func amount(v url.Values) (string, error) {
 }
 
 // userID returns the form's user_id: a positive integer, the id of a user
-// that exists.
-func (a *App) userID(ctx context.Context, v url.Values) (int64, error) {
-	id, err := positiveID(strings.TrimSpace(v.Get("user_id")))
+// that exists; and the user's name.
+func (a *App) userID(ctx context.Context, v url.Values) (int64, string, error) {
+	s := strings.TrimSpace(v.Get("user_id"))
+	if s == "" {
+		return 0, "", userErr(http.StatusBadRequest, "choose a user: the user id is missing")
+	}
+	id, err := positiveID(s)
 	if err != nil {
-		return 0, userErr(http.StatusBadRequest, "the user id must be a positive whole number")
+		return 0, "", userErr(http.StatusBadRequest, "the user id must be a positive whole number")
 	}
-	var one int
-	err = a.db.QueryRowContext(ctx, "SELECT 1 FROM users WHERE id = ?", id).Scan(&one)
+	var name string
+	err = a.db.QueryRowContext(ctx, "SELECT name FROM users WHERE id = ?", id).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, userErr(http.StatusBadRequest, "there is no user %d", id)
+		return 0, "", userErr(http.StatusBadRequest, "there is no user %d (deleted meanwhile?)", id)
 	}
-	return id, err
+	return id, name, err
 }
 
 // positiveID parses a row id: a positive decimal integer.
