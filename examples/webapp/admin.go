@@ -21,6 +21,9 @@ type adminView struct {
 	Plan              *planView
 	Applied           *applyView
 	QRAge, SweepEvery string
+	Chart             *chart
+	Growth            []growth
+	GrowthWindows     []string
 }
 
 // sweepView is the last QR sweep, in words.
@@ -78,8 +81,14 @@ func (a *App) showAdmin(w http.ResponseWriter, r *http.Request, v view, code int
 		a.fail(w, r, err)
 		return
 	}
+	u, err := a.loadUsage(r.Context(), time.Now().Add(-7*24*time.Hour))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	v.Nav = "admin"
-	data := &adminView{view: v, Dirs: dirRows(tally.Top(0)), Total: total, QRAge: age.Format(a.qrAge)}
+	data := &adminView{view: v, Dirs: dirRows(tally.Top(0)), Total: total, QRAge: age.Format(a.qrAge),
+		Chart: newChart(u, 7*24*time.Hour), Growth: u.growths(), GrowthWindows: []string{"last day", "last week"}}
 	a.mu.Lock()
 	if a.sweepEvery > 0 {
 		data.SweepEvery = age.Format(a.sweepEvery)

@@ -57,6 +57,8 @@ type App struct {
 	sweep  *sweep.Sweeper
 	finder func(opts orphan.Options) *orphan.Finder
 
+	sweepMetrics sweepMetrics
+
 	mu          sync.Mutex
 	sweepEvery  time.Duration // set by RunSweeper
 	lastSweep   *sweep.Report
@@ -71,14 +73,14 @@ type App struct {
 // NewApp creates the schema and the fields. qrAge is how old a QR code may
 // get before the in-process sweeper deletes it.
 func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qrAge time.Duration) (*App, error) {
-	if _, err := db.ExecContext(ctx, appdb.Schema); err != nil {
+	if _, err := db.ExecContext(ctx, appdb.Schema+usageSchema); err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
 	// Databases made before QR codes expired through their rows.
 	if _, err := db.ExecContext(ctx, `ALTER TABLE users ADD COLUMN qr_created INTEGER NOT NULL DEFAULT 0`); err != nil && !strings.Contains(err.Error(), "duplicate column") {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	a := &App{db: db, fs: fsys, log: log, kinds: map[string]*kind{}, qrAge: qrAge}
+	a := &App{db: db, fs: fsys, log: log, kinds: map[string]*kind{}, qrAge: qrAge, sweepMetrics: newSweepMetrics()}
 	images := inlineTypes
 	field := func(name, dir string, types []string) *filefield.Field {
 		return filefield.New(name, fsys, filefield.Options{Dir: dir, AllowedTypes: types, MaxSize: maxUpload, Logger: log})
@@ -131,6 +133,7 @@ func (a *App) Routes() http.Handler {
 	mux.HandleFunc("POST /admin/sweep", a.textForm(a.sweepNow))
 	mux.HandleFunc("GET /media/{path...}", a.media)
 	mux.HandleFunc("GET /static/{name}", static)
+	mux.Handle("GET /metrics", a.metricsHandler())
 	return mux
 }
 
@@ -221,12 +224,24 @@ func (a *App) RunSweeper(ctx context.Context, every time.Duration) {
 // sweepQR expires QR codes older than qrAge through their rows, so that
 // no page shows a code whose file is gone, then sweeps the QR folder for
 // leftovers (files no row references any more: a crash between a commit
-// and its file change, say). It returns how many rows' codes expired and
-// the sweep's report.
+// and its file change, say). Then it records storage usage. It returns
+// how many rows' codes expired and the sweep's report.
 func (a *App) sweepQR(ctx context.Context) (int, *sweep.Report, error) {
 	expired, err := a.expireQR(ctx)
 	rep, serr := a.sweep.Sweep(ctx)
 	err = errors.Join(err, serr)
+	m := a.sweepMetrics
+	if err == nil {
+		m.runs.WithLabelValues("ok").Inc()
+		m.last.SetToCurrentTime()
+	} else {
+		m.runs.WithLabelValues("error").Inc()
+	}
+	if rep != nil {
+		m.deleted.WithLabelValues("files").Add(float64(rep.Deleted.Files))
+		m.deleted.WithLabelValues("bytes").Add(float64(rep.Deleted.Bytes))
+	}
+	err = errors.Join(err, a.recordUsage(ctx, time.Now()))
 	a.mu.Lock()
 	a.lastSweep, a.lastExpired, a.sweepErr = rep, expired, err
 	a.mu.Unlock()

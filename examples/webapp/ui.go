@@ -49,6 +49,8 @@ var funcs = template.FuncMap{
 	"asset":  assetURL,
 	"ago":    ago,
 	"plural": plural,
+	"add":    func(a, b float64) float64 { return a + b },
+	"sub":    func(a, b float64) float64 { return a - b },
 }
 
 // page parses the layout with one page's templates.
