@@ -7,6 +7,8 @@ import (
 	"os/user"
 	"strconv"
 	"syscall"
+
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest/debian"
 )
 
 // serverUser is the system user the servers run as when the tests run as
@@ -27,7 +29,7 @@ func serverAccount() (*account, error) {
 	}
 	u, err := user.Lookup(serverUser)
 	if err != nil {
-		err = withLock(func() error {
+		err = debian.WithLock(func() error {
 			if u, err = user.Lookup(serverUser); err == nil {
 				return nil // another test binary created it meanwhile
 			}
@@ -67,10 +69,6 @@ func configure(cmd *exec.Cmd, acct *account, sig syscall.Signal) {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(acct.uid), Gid: uint32(acct.gid), Groups: []uint32{}}
 	}
 }
-
-func lockFile(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }
-
-func unlockFile(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
 
 // processAlive reports whether process pid exists.
 func processAlive(pid int) bool {

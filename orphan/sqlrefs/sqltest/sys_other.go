@@ -28,11 +28,5 @@ func serverAccount() (*account, error) {
 // outlives a test binary that is killed (StopAll still stops it).
 func configure(cmd *exec.Cmd, acct *account, sig syscall.Signal) {}
 
-// lockFile does nothing outside Linux: the tests install packages only on
-// Debian.
-func lockFile(f *os.File) error { return nil }
-
-func unlockFile(f *os.File) error { return nil }
-
 // processAlive reports true: outside Linux, removeStale removes nothing.
 func processAlive(pid int) bool { return true }
