@@ -26,6 +26,12 @@ var (
 
 	// ErrBadGlob reports a malformed glob in options.
 	ErrBadGlob = errors.New("malformed glob")
+
+	// ErrUnsorted reports a listing or a stream that was to come in byte
+	// order and did not: a backend that breaks ListOptions.Sorted, or a
+	// source that claims an order it does not keep. Whatever relied on the
+	// order stops, and nothing is deleted.
+	ErrUnsorted = errors.New("not in byte order")
 )
 
 // PathError records an error, the operation and the path that caused it. It

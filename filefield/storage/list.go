@@ -3,8 +3,10 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +53,16 @@ type ListOptions struct {
 	// must accept either: a file it wants is measured, one it does not may
 	// be.
 	Measure func(path string) bool
+	// Sorted asks for the entries in byte order of their paths, the
+	// order of a merge against another sorted stream: each directory's
+	// entries sorted by name, a directory compared as its name followed
+	// by "/" (so "a-b" and "a.b" come before "a/x", and "a0" after), and
+	// a directory's contents right after the directory (see
+	// [CompareSiblings]). Object stores list in that order anyway; a local
+	// disk walks one directory at a time instead of many. List checks the
+	// order of the non-directory entries it passes on and fails with
+	// [ErrUnsorted] at the first one out of order.
+	Sorted bool
 }
 
 // Lister is the optional fast path of backends with a listing of their
@@ -69,8 +81,9 @@ type ListOptions struct {
 //   - allow fn to remove the entry it was given.
 //
 // Directories may be reported before their contents or not at all (object
-// stores have none); entries come in no particular order. fn is never called
-// concurrently.
+// stores have none); entries come in no particular order unless
+// opts.Sorted asks for byte order, which implementations must then give.
+// fn is never called concurrently.
 type Lister interface {
 	ListFiles(ctx context.Context, opts ListOptions, fn func(Entry) error) error
 }
@@ -86,6 +99,9 @@ type Lister interface {
 // inside one is reported, whatever the backend.
 func List(ctx context.Context, fsys afero.Fs, opts ListOptions, fn func(Entry) error) error {
 	fn = skipQuarantine(fn)
+	if opts.Sorted {
+		fn = checkOrder(fn)
+	}
 	if opts.To != "" {
 		inner := fn
 		fn = func(e Entry) error {
@@ -102,7 +118,47 @@ func List(ctx context.Context, fsys afero.Fs, opts ListOptions, fn func(Entry) e
 	if dir == "" {
 		dir = "."
 	}
-	return walkDir(ctx, fsys, dir, fn)
+	return walkDir(ctx, fsys, dir, opts.Sorted, fn)
+}
+
+// checkOrder wraps a listing callback so that it fails with ErrUnsorted
+// at the first non-directory entry that does not come after the one
+// before it in byte order.
+func checkOrder(fn func(Entry) error) func(Entry) error {
+	last, started := "", false
+	return func(e Entry) error {
+		if !e.Type.IsDir() {
+			if started && e.Path <= last {
+				return &PathError{Op: "list", Path: e.Path, Err: fmt.Errorf("%w: after %q", ErrUnsorted, last)}
+			}
+			last, started = e.Path, true
+		}
+		return fn(e)
+	}
+}
+
+// CompareSiblings compares two entries of one directory, a and b, each
+// a directory or not, in the order of a sorted listing (see
+// ListOptions.Sorted): by name, a directory's name followed by "/", so
+// that the full paths of the files below come out in byte order.
+func CompareSiblings(a string, aDir bool, b string, bDir bool) int {
+	n := min(len(a), len(b))
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
+		return c
+	}
+	// One name is a prefix of the other (or they are equal): compare the
+	// next byte of each, "/" after a directory's name, none after a
+	// file's.
+	next := func(s string, dir bool) int {
+		switch {
+		case len(s) > n:
+			return int(s[n])
+		case dir:
+			return '/'
+		}
+		return -1
+	}
+	return next(a, aDir) - next(b, bDir)
 }
 
 // skipQuarantine wraps a listing callback so that it never sees a
@@ -121,13 +177,18 @@ func skipQuarantine(fn func(Entry) error) func(Entry) error {
 	}
 }
 
-func walkDir(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) error) error {
+func walkDir(ctx context.Context, fsys afero.Fs, dir string, sorted bool, fn func(Entry) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	infos, err := readDir(fsys, dir)
 	if err != nil {
 		return wrap("list", dir, err)
+	}
+	if sorted {
+		slices.SortFunc(infos, func(a, b os.FileInfo) int {
+			return CompareSiblings(a.Name(), a.IsDir(), b.Name(), b.IsDir())
+		})
 	}
 	for _, fi := range infos {
 		e := entryOf(join(dir, fi.Name()), fi)
@@ -138,7 +199,7 @@ func walkDir(ctx context.Context, fsys afero.Fs, dir string, fn func(Entry) erro
 			return err
 		}
 		if e.Type.IsDir() && len(e.Path) < MaxPathLen {
-			if err := walkDir(ctx, fsys, e.Path, fn); err != nil {
+			if err := walkDir(ctx, fsys, e.Path, sorted, fn); err != nil {
 				return err
 			}
 		}

@@ -26,11 +26,16 @@ import (
 // it wants are stat'ed, since a stat costs more on a local disk than
 // reading the directory does; directories still are, for the check that
 // each opened directory is the one listed. A key range (opts.To) is not
-// narrowed here: storage.List filters it.
+// narrowed here: storage.List filters it. With opts.Sorted, the walk goes
+// depth first in byte order instead, reading ahead as many directories as
+// it has workers.
 func (r *Fs) ListFiles(ctx context.Context, opts storage.ListOptions, fn func(storage.Entry) error) error {
 	var skipStat func(string) bool
 	if opts.Measure != nil {
 		skipStat = func(p string) bool { return !opts.Measure(p) }
+	}
+	if opts.Sorted {
+		return r.listSorted(ctx, opts.Dir, skipStat, fn)
 	}
 	return r.listTree(ctx, opts.Dir, skipStat, fn)
 }

@@ -410,7 +410,10 @@ func TestListTreeSurvivesAPanickingCallback(t *testing.T) {
 	listNames := func(ctx context.Context, dir string, fn func(storage.Entry) error) error {
 		return rfs.ListFiles(ctx, storage.ListOptions{Dir: dir, Measure: measureNone}, fn)
 	}
-	for _, list := range []func(context.Context, string, func(storage.Entry) error) error{listTree, listNames} {
+	listSorted := func(ctx context.Context, dir string, fn func(storage.Entry) error) error {
+		return rfs.ListFiles(ctx, storage.ListOptions{Dir: dir, Sorted: true}, fn)
+	}
+	for _, list := range []func(context.Context, string, func(storage.Entry) error) error{listTree, listNames, listSorted} {
 		n := 0
 		assert.PanicsWithValue(t, "caller bug", func() {
 			_ = list(t.Context(), "", func(storage.Entry) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -84,6 +85,7 @@ var checks = []check{
 	{"NamesThenStats", checkNamesThenStats},
 	{"RangeListing", checkRangeListing},
 	{"ConditionalRemove", checkConditionalRemove},
+	{"SortedListing", checkSortedListing},
 }
 
 // TestFS runs the conformance suite against backends made by newFS, one
@@ -659,4 +661,99 @@ func regularFiles(ctx context.Context, fsys afero.Fs, dir string) (map[string]st
 		return nil, fmt.Errorf("storage.List: %v", err)
 	}
 	return files, nil
+}
+
+// checkSortedListing stores names chosen to trip a listing that sorts by
+// name alone (files "a-b", "a.b" and "a0" beside a directory "a/",
+// every key character in file and directory names) and checks that a
+// sorted List gives every regular file of an unsorted one, exactly once,
+// in byte order of the full path, over the whole tree, one directory and
+// key ranges; that a directory, where reported, comes before what it
+// holds; and that List stops at a callback's error.
+func checkSortedListing(ctx context.Context, fsys afero.Fs, dir string, _ Divergences) error {
+	names := append(keyNames(), "p/a", "p/a-b", "p/a.b", "p/a0", "q/a-b", "q/a.b", "q/a/w", "q/a/x-y/z",
+		"q/a/x.y", "q/a/x/y", "q/a/x0", "q/a0", "q/ab/c", "\u00e9/x", "e/x", "z/a/b/c/d")
+	for i, n := range names {
+		if err := writeFile(fsys, dir+"/"+n, []byte{byte(i)}); err != nil {
+			return err
+		}
+	}
+	full, err := regularFiles(ctx, fsys, dir)
+	if err != nil {
+		return err
+	}
+	all := slices.Sorted(maps.Keys(full))
+	var errs errList
+	sorted := func(opts storage.ListOptions) []string {
+		var files []string
+		err := storage.List(ctx, fsys, opts, func(e storage.Entry) error {
+			if e.Type.IsDir() {
+				// A directory, where reported, comes before its contents.
+				for _, f := range files {
+					if strings.HasPrefix(f, e.Path+"/") {
+						errs.add("sorted List gave %q before its directory", f)
+					}
+				}
+			} else if e.Type.IsRegular() {
+				files = append(files, e.Path)
+			}
+			return nil
+		})
+		if err != nil {
+			errs.add("sorted List %+v: %v", opts, err)
+		}
+		return files
+	}
+	inRange := func(first, last string) []string {
+		var want []string
+		for _, p := range all {
+			if p >= first && p <= last {
+				want = append(want, p)
+			}
+		}
+		return want
+	}
+	if got := sorted(storage.ListOptions{Dir: dir, Sorted: true}); !slices.Equal(got, all) {
+		errs.add("sorted List of the tree: %d paths, want %d; %s", len(got), len(all), firstDiff(got, all))
+	}
+	sub := dir + "/q/a"
+	want := slices.DeleteFunc(slices.Clone(all), func(p string) bool { return !strings.HasPrefix(p, sub+"/") })
+	if got := sorted(storage.ListOptions{Dir: sub, Sorted: true}); !slices.Equal(got, want) {
+		errs.add("sorted List of %q: %s", sub, firstDiff(got, want))
+	}
+	for _, r := range [][2]string{{"p/a", "q/a/x/y"}, {"q/a-b", "q/a0"}, {"d", "e"}, {"q/a/x0", "z"}} {
+		first, last := dir+"/"+r[0], dir+"/"+r[1]
+		if got, want := sorted(storage.ListOptions{From: first, To: last, Sorted: true}), inRange(first, last); !slices.Equal(got, want) {
+			errs.add("sorted List from %q to %q: %s", r[0], r[1], firstDiff(got, want))
+		}
+	}
+	// A callback's error stops the listing.
+	stop := errors.New("stop")
+	n := 0
+	err = storage.List(ctx, fsys, storage.ListOptions{Dir: dir, Sorted: true}, func(storage.Entry) error {
+		if n++; n == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3 {
+		errs.add("sorted List after a callback's error: %v after %d calls, want stop after 3", err, n)
+	}
+	return errs.err()
+}
+
+// firstDiff describes where got first differs from want.
+func firstDiff(got, want []string) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return fmt.Sprintf("entry %d is %q, want %q", i, got[i], want[i])
+		}
+	}
+	if len(got) > len(want) {
+		return fmt.Sprintf("%d more than wanted, from %q", len(got)-len(want), got[len(want)])
+	}
+	if len(got) < len(want) {
+		return fmt.Sprintf("%d missing, from %q", len(want)-len(got), want[len(got)])
+	}
+	return "equal"
 }
