@@ -3,6 +3,8 @@ package orphan
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -36,7 +38,7 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	if len(orphans) == 0 {
 		return rep, nil
 	}
-	refs, counts, err := f.loadRefs(ctx, nil, true)
+	referenced, counts, err := f.applyRefs(ctx, orphans)
 	if err != nil {
 		return rep, err
 	}
@@ -54,11 +56,11 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	}
 	now := f.now()
 	targets := make([]storage.Target, 0, len(orphans))
-	for _, o := range orphans {
+	for i, o := range orphans {
 		switch reason := f.excluded(o.Path, o.ModTime, now); {
 		case reason != "":
 			f.keep(ctx, rep, o.Path, o.Size, reason)
-		case f.guards.recheck && refs.has(o.Path):
+		case f.guards.recheck && referenced(i):
 			f.keep(ctx, rep, o.Path, o.Size, KeptReferenced)
 		default:
 			targets = append(targets, storage.Target{Path: o.Path, Size: o.Size, ModTime: o.ModTime, ETag: o.ETag, Check: f.guards.recheck})
@@ -78,6 +80,37 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 		return rep, fmt.Errorf("orphan: %w: %d files (%d bytes); see the report", ErrDeleteFailed, rep.Failed.Files, rep.Failed.Bytes)
 	}
 	return rep, nil
+}
+
+// applyRefs reads the references again and reports which of the
+// orphans (each path once) they name: from a set of their hashes, or in
+// merge mode by merging them, sorted, against the orphans' paths.
+func (f *Finder) applyRefs(ctx context.Context, orphans []Orphan) (func(i int) bool, refCounts, error) {
+	if !f.opts.Merge {
+		refs, counts, err := f.loadRefs(ctx, nil, true)
+		if err != nil {
+			return nil, refCounts{}, err
+		}
+		return func(i int) bool { return refs.has(orphans[i].Path) }, counts, nil
+	}
+	order := make([]int, len(orphans))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(orphans[a].Path, orphans[b].Path) })
+	paths := make([]string, len(order))
+	for j, i := range order {
+		paths[j] = orphans[i].Path
+	}
+	used, counts, err := f.referencedMerged(ctx, paths)
+	if err != nil {
+		return nil, refCounts{}, err
+	}
+	at := make([]int, len(order)) // the position in paths of each orphan
+	for j, i := range order {
+		at[i] = j
+	}
+	return func(i int) bool { return used(at[i]) }, counts, nil
 }
 
 // candidatesOf returns the plan's orphans, each path once, refusing a

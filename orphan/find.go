@@ -13,7 +13,10 @@ import (
 
 // Find lists storage, then streams the references, and returns the plan.
 // Storage is listed first so that a file uploaded during the run either is
-// not listed or is young. Any listing, provider or stat error returns no
+// not listed or is young. In merge mode ([Options.Merge]) the references
+// are read and sorted first, and storage is listed after: a row committed
+// during the run is protected by the grace period and by Apply, which
+// reads the references again; the plan is the one hash mode makes. Any listing, provider or stat error returns no
 // plan, as do the guards that need no limit: no valid reference at all
 // ([ErrNoReferences]). Plan.Uncovered and [Finder.Check] tell the
 // others.
@@ -37,6 +40,40 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	if f.opts.MeasureAll {
 		measure = nil
 	}
+	list := f.listHashed
+	if f.opts.Merge {
+		list = f.listMerged
+	}
+	unreferenced, counts, err := list(ctx, plan, measure, keep)
+	if err != nil {
+		return nil, err
+	}
+	plan.MissingCount, plan.Missing = counts.missingCount, counts.missing
+	plan.References, plan.InvalidReferences = counts.n, counts.invalid
+	if counts.n == counts.invalid && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && f.guards.empty {
+		return nil, ErrNoReferences
+	}
+	if plan.Orphans, err = f.measure(ctx, plan, unreferenced, now, keep); err != nil {
+		return nil, err
+	}
+	var tally storage.DirTally
+	for _, c := range plan.Orphans {
+		plan.Total.Add(c.Size)
+		tally.Add(c.Path, c.Size)
+		f.event(ctx, Event{Action: ActionOrphan, Path: c.Path, Size: c.Size})
+	}
+	slices.SortFunc(plan.Orphans, func(a, b Orphan) int { return strings.Compare(a.Path, b.Path) })
+	plan.Dirs = tally.Top(f.opts.TopDirs)
+	plan.Uncovered = f.uncovered(plan.Orphans, counts.covered)
+	plan.made = &madeBy{finder: f, scanned: plan.Scanned.Files}
+	return plan, nil
+}
+
+// listHashed is Find's listing in hash mode: storage listed first, its
+// candidates held in memory, then the references streamed into a set of
+// hashes and the candidates looked up in it. It returns the unreferenced
+// candidates and what the references counted.
+func (f *Finder) listHashed(ctx context.Context, plan *Plan, measure func(string) bool, keep func(reason, path string, size int64)) ([]Orphan, refCounts, error) {
 	stored := hashes{seed: maphash.MakeSeed()}
 	var cands candidates
 	for _, dir := range f.scanRoots() {
@@ -65,38 +102,19 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 			return cands.add(e.Path, e.Size, e.ModTime, e.ETag)
 		})
 		if err != nil {
-			return nil, err
+			return nil, refCounts{}, err
 		}
 	}
 	storedSet := newPathSet(stored.seed, &stored)
 	refs, counts, err := f.loadRefs(ctx, storedSet, true)
 	if err != nil {
-		return nil, err
-	}
-	storedSet = nil
-	plan.MissingCount, plan.Missing = counts.missingCount, counts.missing
-	plan.References, plan.InvalidReferences = counts.n, counts.invalid
-	if counts.n == counts.invalid && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && f.guards.empty {
-		return nil, ErrNoReferences
+		return nil, refCounts{}, err
 	}
 	unreferenced, referenced := cands.unreferenced(refs, f.onReferenced(ctx))
 	if referenced.Files > 0 {
 		plan.Kept[KeptReferenced] = referenced
 	}
-	if plan.Orphans, err = f.measure(ctx, plan, unreferenced, now, keep); err != nil {
-		return nil, err
-	}
-	var tally storage.DirTally
-	for _, c := range plan.Orphans {
-		plan.Total.Add(c.Size)
-		tally.Add(c.Path, c.Size)
-		f.event(ctx, Event{Action: ActionOrphan, Path: c.Path, Size: c.Size})
-	}
-	slices.SortFunc(plan.Orphans, func(a, b Orphan) int { return strings.Compare(a.Path, b.Path) })
-	plan.Dirs = tally.Top(f.opts.TopDirs)
-	plan.Uncovered = f.uncovered(plan.Orphans, counts.covered)
-	plan.made = &madeBy{finder: f, scanned: plan.Scanned.Files}
-	return plan, nil
+	return unreferenced, counts, nil
 }
 
 // measureNone measures no file in a listing: where names are cheaper than

@@ -111,6 +111,21 @@ type Options struct {
 	// listed from its start; a local disk is walked whole and filtered.
 	// See [ShardMap].
 	Range KeyRange
+	// Merge runs Find and Apply in memory independent of the number of
+	// references and stored files: the references are sorted externally
+	// (runs of 64 Ki paths spilled to temporary files in TempDir, then
+	// merged) and merged against a listing of storage in byte order
+	// (storage.ListOptions.Sorted). Memory then grows only with the
+	// orphans, which the plan holds; disk use is about the size of the
+	// references' text. Plans, guards and reports are the ones hash mode
+	// (the default, which holds 8 bytes per reference and one entry per
+	// stored file in memory) gives. A listing or a sort that breaks byte
+	// order fails the run with storage.ErrUnsorted and deletes nothing.
+	Merge bool
+	// TempDir is where merge mode spills its sorted runs. Empty picks a
+	// disk-backed temporary directory (/var/tmp before a /tmp that is
+	// tmpfs on Linux). Files are removed when the run ends.
+	TempDir string
 	// TopDirs is the length of Plan.Dirs. Zero means DefaultTopDirs.
 	TopDirs int
 	// Now is the clock. Nil means time.Now.

@@ -103,92 +103,117 @@ func (w *sortedWalk) emit(d sortedDir, fn func(storage.Entry) error) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	var kids []*ahead
+	q := &readAhead{w: w, parent: d.root}
 	for i := range d.infos {
-		if de := &d.infos[i]; de.typ.IsDir() && len(de.path) < storage.MaxPathLen {
-			kids = append(kids, &ahead{want: *de})
+		if de := &d.infos[i]; isKid(de) {
+			q.kids = append(q.kids, &ahead{want: *de})
 		}
 	}
-	next := 0 // the first kid not started nor taken
-	startMore := func() {
-		for ; next < len(kids); next++ {
-			select {
-			case w.slots <- struct{}{}:
-			default:
-				return
-			}
-			k := kids[next]
-			k.started, k.done = true, make(chan struct{})
-			go func() {
-				defer close(k.done)
-				k.res = w.read(d.root, &k.want)
-			}()
-		}
-	}
-	taken := 0 // kids before this one are done with
-	defer func() {
-		// Stopped early: wait for the reads still out and close what
-		// they opened.
-		for _, k := range kids[taken:] {
-			if k.started {
-				<-k.done
-				<-w.slots
-				if k.res.root != nil {
-					k.res.root.Close()
-				}
-			}
-		}
-	}()
-	take := func() sortedDir {
-		k := kids[taken]
-		taken++
-		if !k.started {
-			next = max(next, taken)
-			return w.read(d.root, &k.want)
-		}
-		<-k.done
-		<-w.slots
-		return k.res
-	}
-	startMore()
+	defer q.drain()
+	q.startMore()
 	for i := range d.infos {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
 		de := &d.infos[i]
 		e := storage.Entry{Path: de.path, Size: de.size, ModTime: de.mod, Type: de.typ}
-		isKid := e.Type.IsDir() && len(e.Path) < storage.MaxPathLen
 		if err := fn(e); err != nil {
 			if errors.Is(err, fs.SkipDir) && e.Type.IsDir() {
-				if isKid {
-					if !kids[taken].started {
-						taken++ // never read
-						next = max(next, taken)
-					} else if sub := take(); sub.root != nil {
-						sub.root.Close()
-					}
-					startMore()
+				if isKid(de) {
+					q.skip()
 				}
 				continue
 			}
 			return err
 		}
-		if !isKid {
-			continue
-		}
-		sub := take()
-		startMore()
-		if sub.err != nil {
-			return sub.err
-		}
-		if sub.root == nil {
-			continue
-		}
-		err := w.emit(sub, fn)
-		sub.root.Close()
-		if err != nil {
-			return err
+		if isKid(de) {
+			if err := w.descend(q.take(), fn); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// isKid reports whether the walk goes into the listed entry de.
+func isKid(de *dirEntry) bool { return de.typ.IsDir() && len(de.path) < storage.MaxPathLen }
+
+// descend emits the subdirectory sub, read, and closes it.
+func (w *sortedWalk) descend(sub sortedDir, fn func(storage.Entry) error) error {
+	if sub.err != nil {
+		return sub.err
+	}
+	if sub.root == nil {
+		return nil // removed since it was listed
+	}
+	defer sub.root.Close()
+	return w.emit(sub, fn)
+}
+
+// readAhead holds the subdirectories of one directory, in order, reading
+// them ahead while the walk's slots allow.
+type readAhead struct {
+	w      *sortedWalk
+	parent *os.Root
+	kids   []*ahead
+	next   int // the first kid not started nor taken
+	taken  int // kids before this one are done with
+}
+
+// startMore starts reading the kids after the last one started, while
+// slots are free.
+func (q *readAhead) startMore() {
+	for ; q.next < len(q.kids); q.next++ {
+		select {
+		case q.w.slots <- struct{}{}:
+		default:
+			return
+		}
+		k := q.kids[q.next]
+		k.started, k.done = true, make(chan struct{})
+		go func() {
+			defer close(k.done)
+			k.res = q.w.read(q.parent, &k.want)
+		}()
+	}
+}
+
+// take returns the next kid, read: its read ahead, or read now.
+func (q *readAhead) take() sortedDir {
+	k := q.kids[q.taken]
+	q.taken++
+	defer q.startMore()
+	if !k.started {
+		q.next = max(q.next, q.taken)
+		return q.w.read(q.parent, &k.want)
+	}
+	<-k.done
+	<-q.w.slots
+	return k.res
+}
+
+// skip drops the next kid, closing it if it was read ahead.
+func (q *readAhead) skip() {
+	if !q.kids[q.taken].started {
+		q.taken++ // never read
+		q.next = max(q.next, q.taken)
+		return
+	}
+	if sub := q.take(); sub.root != nil {
+		sub.root.Close()
+	}
+}
+
+// drain waits for the reads still out, when the walk stopped early, and
+// closes what they opened.
+func (q *readAhead) drain() {
+	for _, k := range q.kids[q.taken:] {
+		if k.started {
+			<-k.done
+			<-q.w.slots
+			if k.res.root != nil {
+				k.res.root.Close()
+			}
+		}
+	}
 }

@@ -1,0 +1,426 @@
+package orphan
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/lanrat/extsort"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Merge mode (Options.Merge) holds neither the references nor the stored
+// files in memory: the references' forms are sorted externally, in runs
+// spilled to temporary files, and merged against a listing in byte order.
+//
+// A record of the sort is a form of a reference. A reference with one form
+// in range (almost all) is that form alone. A reference with several is
+// each form followed by a NUL, its 8-byte ordinal among such references
+// and its first form: valid paths hold no NUL, so the records of one form
+// stay together, and a multi-form reference is missing only if none of its
+// forms is stored, which a second, smaller sort by ordinal decides.
+
+// sortChunk is how many records a sorted run holds in memory: at about
+// 80 bytes a path, 64 Ki records are 5 MB, and the sorter holds a few runs
+// at a time besides 64 KiB of read buffer per spilled run.
+const sortChunk = 1 << 16
+
+// errSortStopped: the sorter stopped reading its input; its own error
+// says why.
+var errSortStopped = errors.New("sorter stopped")
+
+// extSorter feeds strings to an external sort and reads them back in byte
+// order, checking that order.
+type extSorter struct {
+	in     chan string
+	out    <-chan string
+	errc   <-chan error
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Sort returns
+	closed bool
+	last   string
+	n      int
+}
+
+func newExtSorter(ctx context.Context, tempDir string) *extSorter {
+	s := &extSorter{in: make(chan string, 1024), done: make(chan struct{})}
+	sorter, out, errc := extsort.Strings(s.in, &extsort.Config{
+		ChunkSize: sortChunk, NumWorkers: 2, ChanBuffSize: 1, SortedChanBuffSize: 1024, TempFilesDir: tempDir,
+	})
+	s.out, s.errc = out, errc
+	var sortCtx context.Context
+	sortCtx, s.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(s.done)
+		sorter.Sort(sortCtx)
+	}()
+	return s
+}
+
+// add hands rec to the sort.
+func (s *extSorter) add(ctx context.Context, rec string) error {
+	select {
+	case s.in <- rec:
+		return nil
+	case <-s.done:
+		return errSortStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sorted ends the input; next then gives the records in order.
+func (s *extSorter) sorted() {
+	if !s.closed {
+		s.closed = true
+		close(s.in)
+	}
+}
+
+// next returns the next record, or ok false at the end, with the sort's
+// error if it failed. A record before the one returned last fails closed:
+// whatever relies on the order must stop.
+func (s *extSorter) next() (rec string, ok bool, err error) {
+	rec, ok = <-s.out
+	if !ok {
+		<-s.done
+		if err := <-s.errc; err != nil {
+			return "", false, fmt.Errorf("orphan: sorting references: %w", err)
+		}
+		return "", false, nil
+	}
+	if s.n > 0 && rec < s.last {
+		return "", false, fmt.Errorf("orphan: sorting references: %w: %q after %q", storage.ErrUnsorted, rec, s.last)
+	}
+	s.n++
+	s.last = rec
+	return rec, true, nil
+}
+
+// close stops the sort, waits for it and removes its temporary files.
+func (s *extSorter) close() {
+	s.cancel()
+	s.sorted()
+	<-s.done
+	for range s.out {
+	}
+}
+
+// sortedRefs are a finder's references, sorted.
+type sortedRefs struct {
+	*extSorter
+	multi uint64 // references with more than one form in range
+}
+
+// sortRefs streams the provider's references into an external sort of
+// their forms in range, counting what loadRefs counts (but the missing
+// ones, which only the merge can tell).
+func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
+	s := &sortedRefs{extSorter: newExtSorter(ctx, f.opts.TempDir)}
+	counts := refCounts{covered: map[string]bool{}}
+	last := "\x00"
+	var in [maxForms]string
+	var rec []byte
+	err := f.refs.References(ctx, func(ref string) error {
+		if counts.n++; counts.n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		paths, n := f.normalise(ref)
+		if n == 0 {
+			counts.invalid++
+			return nil
+		}
+		k := 0
+		for _, p := range paths[:n] {
+			if c, ok := f.coverKey(p); ok && c != last {
+				counts.covered[c] = true
+				last = c
+			}
+			if f.opts.Range.Contains(p) {
+				in[k] = p
+				k++
+			}
+		}
+		if k == 1 {
+			return s.add(ctx, in[0])
+		}
+		for _, p := range in[:k] {
+			rec = append(append(append(rec[:0], p...), 0), make([]byte, 8)...)
+			binary.BigEndian.PutUint64(rec[len(p)+1:], s.multi)
+			rec = append(rec, in[0]...)
+			if err := s.add(ctx, string(rec)); err != nil {
+				return err
+			}
+		}
+		if k > 1 {
+			s.multi++
+		}
+		return nil
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if errors.Is(err, errSortStopped) {
+		s.sorted()
+		_, _, err = s.next()
+		if err == nil {
+			err = errSortStopped
+		}
+		s.close()
+		return nil, refCounts{}, err
+	}
+	if err != nil && f.guards.provider {
+		s.close()
+		return nil, refCounts{}, fmt.Errorf("%w: %w", ErrProvider, err)
+	}
+	s.sorted()
+	return s, counts, nil
+}
+
+// refCursor walks sorted references alongside a sorted list of paths,
+// counting the references whose forms are all missing.
+type refCursor struct {
+	refs   *sortedRefs
+	ctx    context.Context
+	form   string // of the current record
+	rec    string
+	ok     bool
+	err    error
+	multis *extSorter // ordinal, found flag and first form of each multi-form record; nil when there are none
+	// Missing single-form references, in order, up to maxListed.
+	missing      []string
+	missingCount int
+}
+
+func (f *Finder) newRefCursor(ctx context.Context, refs *sortedRefs) *refCursor {
+	c := &refCursor{refs: refs, ctx: ctx}
+	if refs.multi > 0 {
+		c.multis = newExtSorter(ctx, f.opts.TempDir)
+	}
+	c.advance()
+	return c
+}
+
+func (c *refCursor) advance() {
+	c.rec, c.ok, c.err = c.refs.next()
+	c.form = c.rec
+	if i := strings.IndexByte(c.rec, 0); i >= 0 {
+		c.form = c.rec[:i]
+	}
+}
+
+// seek moves past every record before p and reports whether one names p,
+// moving past those too. Records before p name files that are not stored.
+func (c *refCursor) seek(p string) (found bool, err error) {
+	for c.ok && c.form < p {
+		if err := c.done(false); err != nil {
+			return false, err
+		}
+	}
+	for c.ok && c.form == p {
+		found = true
+		if err := c.done(true); err != nil {
+			return false, err
+		}
+	}
+	return found, c.err
+}
+
+// done settles the current record, stored or not, and moves on.
+func (c *refCursor) done(stored bool) error {
+	if len(c.rec) == len(c.form) {
+		if !stored {
+			if c.missingCount++; len(c.missing) < maxListed {
+				c.missing = append(c.missing, c.form)
+			}
+		}
+	} else {
+		// NUL, ordinal, first form: keep ordinal and first form, and
+		// put the flag between them.
+		tail := c.rec[len(c.form)+1:]
+		flag := "\x00"
+		if stored {
+			flag = "\x01"
+		}
+		if err := c.multis.add(c.ctx, tail[:8]+flag+tail[8:]); err != nil {
+			return err
+		}
+	}
+	c.advance()
+	return nil
+}
+
+// finish settles the records after the last path, then the multi-form
+// references, and returns the missing references as loadRefs would: the
+// count, and the first maxListed of them in order.
+func (c *refCursor) finish() (count int, missing []string, err error) {
+	for c.ok {
+		if err := c.done(false); err != nil {
+			return 0, nil, err
+		}
+	}
+	if c.err != nil {
+		return 0, nil, c.err
+	}
+	count, missing = c.missingCount, c.missing
+	if c.multis == nil {
+		return count, missing, nil
+	}
+	c.multis.sorted()
+	var more []string
+	group, anyStored, first := "", false, ""
+	settle := func() {
+		if group != "" && !anyStored {
+			count++
+			more = append(more, first)
+			if len(more) > 2*maxListed {
+				slices.Sort(more)
+				more = more[:maxListed]
+			}
+		}
+	}
+	for {
+		rec, ok, err := c.multis.next()
+		if err != nil {
+			return 0, nil, err
+		}
+		if !ok {
+			break
+		}
+		if rec[:8] != group {
+			settle()
+			group, anyStored, first = rec[:8], false, rec[9:]
+		}
+		anyStored = anyStored || rec[8] == 1
+	}
+	settle()
+	missing = append(missing, more...)
+	slices.Sort(missing)
+	return count, slices.Clip(missing[:min(len(missing), maxListed)]), nil
+}
+
+func (c *refCursor) close() {
+	c.refs.close()
+	if c.multis != nil {
+		c.multis.close()
+	}
+}
+
+// mergeRoots returns the directories to list in the order of their paths:
+// a directory compared as its name followed by "/".
+func (f *Finder) mergeRoots() []string {
+	return slices.SortedFunc(slices.Values(f.scanRoots()), func(a, b string) int {
+		return strings.Compare(a+"/", b+"/")
+	})
+}
+
+// listMerged is Find's listing in merge mode: the references sorted first,
+// then storage listed in byte order and merged against them. It returns
+// the unreferenced candidates, as candidates.unreferenced does, and what
+// the references counted.
+func (f *Finder) listMerged(ctx context.Context, plan *Plan, measure func(string) bool, keep func(reason, path string, size int64)) ([]Orphan, refCounts, error) {
+	refs, counts, err := f.sortRefs(ctx)
+	if err != nil {
+		return nil, refCounts{}, err
+	}
+	cur := f.newRefCursor(ctx, refs)
+	defer cur.close()
+	onReferenced := f.onReferenced(ctx)
+	orphans := []Orphan{}
+	var referenced storage.Count
+	last, started := "", false
+	for _, dir := range f.mergeRoots() {
+		opts := f.opts.Range.listOptions(dir, measure)
+		opts.Sorted = true
+		err := storage.List(ctx, f.fs, opts, func(e storage.Entry) error {
+			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) {
+				return nil
+			}
+			if started && e.Path <= last {
+				return &storage.PathError{Op: "list", Path: e.Path, Err: fmt.Errorf("%w: after %q", storage.ErrUnsorted, last)}
+			}
+			last, started = e.Path, true
+			if !e.Type.IsRegular() {
+				keep(KeptNotRegular, e.Path, 0)
+				return nil
+			}
+			plan.Scanned.Add(e.Size)
+			if e.ModTime.IsZero() {
+				plan.Unmeasured++
+			}
+			found, err := cur.seek(e.Path)
+			if err != nil {
+				return err
+			}
+			if reason := f.excludedByName(e.Path); reason != "" {
+				keep(reason, e.Path, e.Size)
+				if reason == KeptUnrecognised && len(plan.Unrecognised) < maxListed {
+					plan.Unrecognised = append(plan.Unrecognised, e.Path)
+				}
+				return nil
+			}
+			if found {
+				referenced.Add(e.Size)
+				if onReferenced != nil {
+					onReferenced(e.Path, e.Size)
+				}
+				return nil
+			}
+			o := Orphan{Path: e.Path, Size: e.Size, ModTime: e.ModTime}
+			if len(e.ETag) <= maxETag {
+				o.ETag = e.ETag
+			}
+			orphans = append(orphans, o)
+			return nil
+		})
+		if err != nil {
+			return nil, refCounts{}, err
+		}
+	}
+	if counts.missingCount, counts.missing, err = cur.finish(); err != nil {
+		return nil, refCounts{}, err
+	}
+	if referenced.Files > 0 {
+		plan.Kept[KeptReferenced] = referenced
+	}
+	return slices.Clip(orphans), counts, nil
+}
+
+// referencedMerged is Apply's reference check in merge mode: it reports
+// which of the paths (sorted, each once) a reference names, holding one
+// bit per path.
+func (f *Finder) referencedMerged(ctx context.Context, paths []string) (func(i int) bool, refCounts, error) {
+	refs, counts, err := f.sortRefs(ctx)
+	if err != nil {
+		return nil, refCounts{}, err
+	}
+	defer refs.close()
+	used := make([]uint64, (len(paths)+63)/64)
+	rec, ok, err := refs.next()
+	for i, p := range paths {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, refCounts{}, err
+			}
+		}
+		for ; ok && err == nil; rec, ok, err = refs.next() {
+			form, _, _ := strings.Cut(rec, "\x00")
+			if form > p {
+				break
+			}
+			if form == p {
+				used[i/64] |= 1 << (i % 64)
+			}
+		}
+		if err != nil {
+			return nil, refCounts{}, err
+		}
+	}
+	return func(i int) bool { return used[i/64]&(1<<(i%64)) != 0 }, counts, nil
+}
