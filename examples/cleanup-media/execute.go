@@ -254,7 +254,7 @@ func (r *runner) finder(fsys afero.Fs, refs orphan.Provider) *orphan.Finder {
 		MinAge: minAge, MaxDeletes: c.maxDelete, MaxFraction: maxFraction, Force: c.force,
 		Quarantine: c.quarantine, Unreferenced: c.unreferenced, StripPrefixes: c.stripPrefixes,
 		Protected: c.exclude, MeasureAll: r.met != nil, Range: r.keyRange,
-		OnEvent: r.orphanEvent,
+		Merge: c.merge, TempDir: c.tempDir, OnEvent: r.orphanEvent,
 	})
 }
 

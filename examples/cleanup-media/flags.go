@@ -48,6 +48,8 @@ type config struct {
 	shardFlag     string
 	shards        int
 	shardMap      string
+	merge         bool
+	tempDir       string
 	makeShardMap  bool
 	// shard is the shard this run takes (0-based), of shards; -1 unsharded.
 	shard int
@@ -175,6 +177,8 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.IntVar(&c.shards, "shards", 0, "the number of shards `N`, this run's shard taken from JOB_COMPLETION_INDEX (a Kubernetes indexed job)")
 	fs.StringVar(&c.shardMap, "shard-map", "", "`FILE` holding the shard boundaries every shard reads (JSON; write it with --make-shard-map)")
 	fs.BoolVar(&c.makeShardMap, "make-shard-map", false, "write --shard-map for --shards N from a sample of the references, and exit")
+	fs.BoolVar(&c.merge, "merge", false, "orphan check in memory independent of the number of files and references: sort the references on disk and merge them with a sorted listing")
+	fs.StringVar(&c.tempDir, "temp-dir", "", "`DIR` for --merge's sorted runs (default: a disk-backed temporary directory); about as large as the references' text")
 	return fs
 }
 

@@ -273,3 +273,31 @@ func TestQuarantineRestorePurge(t *testing.T) {
 	r = runCmd(t, "--root", f.root, "--restore", run)
 	assert.Equal(t, exitUsage, r.code, "--restore needs --quarantine")
 }
+
+// --merge plans what the default plans, and deletes the same files; its
+// sorted runs go in --temp-dir and are gone afterwards.
+func TestMergeFlag(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	plan := func(extra ...string) Output {
+		r := runCmd(t, f.orphanArgs(append([]string{"--dry-run", "--json"}, extra...)...)...)
+		require.Equal(t, 0, r.code, r.stderr)
+		var out Output
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+		out.Orphans.Plan.Created, out.Orphans.Plan.Duration = time.Time{}, 0
+		return out
+	}
+	tmp := t.TempDir()
+	hash, merged := plan(), plan("--merge", "--temp-dir", tmp)
+	require.Len(t, merged.Orphans.Plan.Orphans, 2)
+	assert.Equal(t, hash.Orphans.Plan, merged.Orphans.Plan)
+
+	r := runCmd(t, f.orphanArgs("--merge", "--temp-dir", tmp)...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "Orphaned files: 2 (500 B wasted)")
+	assert.Equal(t, []string{"forum_images/a.png", "profile_pics/ref.jpg", "profile_pics/young.jpg", "qr_codes/1/new.png", "qr_codes/link"}, f.files(t))
+	f.outsideIntact(t)
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}
