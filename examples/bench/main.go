@@ -10,7 +10,9 @@
 // orphans found) and fails if not. The targets, as ratios of our time to
 // the GNU tools' on the same tree: T1 <= 0.75,
 // T2 <= 0.8, T3 <= 0.8 and <= 120 bytes per reference, T4 <= 1.2, T5 <= 1.5
-// (on versitygw, installed with go install on first use), T6 <= 2.
+// (on versitygw, installed with go install on first use), T6 <= 2; T7
+// (merge mode on a synthetic listing of -t7-keys keys, not in the default
+// -only) <= 1.0 against sort -S 64M and comm, with a peak heap <= 64 MiB.
 package main
 
 import (
@@ -38,6 +40,10 @@ type Result struct {
 	// alone: listing names and statting the orphans found, for their sizes
 	// and times. The comm pipeline makes neither.
 	Floor float64 `json:"floor_s,omitempty"`
+	// PeakHeap (T7) is the most live heap the run held above where it
+	// started, sampled; Keys the keys and references it had.
+	PeakHeap uint64 `json:"peak_heap_bytes,omitempty"`
+	Keys     int    `json:"keys,omitempty"`
 }
 
 // Output is what -json prints.
@@ -60,6 +66,8 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each side (medians are reported)")
 	jsonOut := flag.Bool("json", false, "print one JSON object instead of a table")
 	only := flag.String("only", "T1,T2,T3,T4,T5,T6", "comma-separated targets to run")
+	t7Keys := flag.Int("t7-keys", 10_000_000, "keys of T7's synthetic listing, and as many references")
+	t7Hash := flag.Bool("t7-hash", false, "run T7 in hash mode instead of merge mode, to compare their memory")
 	s3Objects := flag.Int("s3-objects", 10000, "objects for T5 on the S3-compatible server (versitygw, installed on first use)")
 	diskDir := flag.String("disk-dir", os.TempDir(), "a directory on a local disk for T4, whose target is defined there (fsync costs nothing on tmpfs)")
 	dir := flag.String("dir", "", "directory for the trees (default: /dev/shm if present, else the temp dir)")
@@ -104,9 +112,10 @@ func main() {
 	targets := map[string]func() (Result, error){
 		"T1": b.t1Sweep, "T2": b.t2DryRun, "T3": b.t3Orphans, "T4": b.t4Replace, "T6": b.t6MemMapFs,
 		"T5": func() (Result, error) { return b.t5S3(*s3Objects) },
+		"T7": func() (Result, error) { return b.t7Merge(*t7Keys, *t7Hash) },
 	}
 	want := strings.Split(*only, ",")
-	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6"} {
+	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7"} {
 		if !slices.Contains(want, name) {
 			continue
 		}
@@ -119,7 +128,7 @@ func main() {
 			fatal(fmt.Errorf("%s: %w", name, err))
 		}
 		r.Ratio = r.Ours / r.Peer
-		r.Met = r.Ratio <= r.Target && (r.BytesPerRef == 0 || r.BytesPerRef <= 120)
+		r.Met = r.Ratio <= r.Target && (r.BytesPerRef == 0 || r.BytesPerRef <= 120) && r.PeakHeap <= 64<<20
 		out.Results[name] = r
 	}
 	if *jsonOut {
@@ -135,7 +144,7 @@ func main() {
 func printTable(out Output) {
 	fmt.Printf("mediaclean vs peers: %d files, %d runs each, trees in %s\n\n", out.Files, out.Runs, out.Dir)
 	fmt.Printf("%-4s %-44s %10s %10s %7s %7s  %s\n", "", "peer", "ours (s)", "peer (s)", "ratio", "target", "met")
-	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6"} {
+	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7"} {
 		r, ok := out.Results[name]
 		if !ok {
 			continue
@@ -143,6 +152,9 @@ func printTable(out Output) {
 		extra := ""
 		if r.BytesPerRef > 0 {
 			extra = fmt.Sprintf("  (%.0f bytes/ref)", r.BytesPerRef)
+		}
+		if r.PeakHeap > 0 {
+			extra += fmt.Sprintf("  (%d keys, peak heap %.1f MiB)", r.Keys, float64(r.PeakHeap)/(1<<20))
 		}
 		if r.Floor > 0 {
 			extra += fmt.Sprintf("  (names + orphan stats alone: %.2f of peer)", r.Floor/r.Peer)
