@@ -1,0 +1,209 @@
+// Package inventorytest writes S3 Inventory reports in AWS's format (CSV,
+// gzip, manifest.json and manifest.checksum), for tests of code that reads
+// them.
+package inventorytest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/afero"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/inventory"
+)
+
+// DefaultSchema is the fileSchema of reports whose Schema is empty.
+const DefaultSchema = "Bucket, Key, Size, LastModifiedDate, ETag"
+
+// Object is one row of a report.
+type Object struct {
+	Key     string // the full key, prefix included
+	Size    int64
+	ModTime time.Time
+	ETag    string // quoted or not
+}
+
+// Objects turns a listing of an Fs with the given prefix into rows.
+func Objects(prefix string, entries []storage.Entry) []Object {
+	out := make([]Object, 0, len(entries))
+	for _, e := range entries {
+		if e.Type.IsRegular() {
+			out = append(out, Object{Key: prefix + e.Path, Size: e.Size, ModTime: e.ModTime, ETag: e.ETag})
+		}
+	}
+	return out
+}
+
+// Report is a report to write.
+type Report struct {
+	// SourceBucket is the bucket the report lists.
+	SourceBucket string
+	// ConfigID names the inventory configuration; "" means "daily".
+	ConfigID string
+	// Created is the report's creationTimestamp.
+	Created time.Time
+	// Schema is the fileSchema; "" means DefaultSchema. Columns other
+	// than Bucket, Key, Size, LastModifiedDate and ETag are written empty.
+	Schema string
+	// DataFiles is the number of .csv.gz files the rows are spread over;
+	// zero means one.
+	DataFiles int
+	Objects   []Object
+	// Row, when set, may change each row's fields (in Schema's order)
+	// before it is written: for hostile reports.
+	Row func(i int, fields []string) []string
+}
+
+// EncodeKey URL-encodes a key as S3 Inventory does: form encoding, a
+// space as "+" and "+" as "%2B", slashes kept.
+func EncodeKey(k string) string {
+	return strings.ReplaceAll(url.QueryEscape(k), "%2F", "/")
+}
+
+// Files are the files of a written report, by path relative to the
+// destination prefix (SOURCE/CONFIG/DATE/manifest.json, ...).
+type Files map[string][]byte
+
+// ManifestPath is the manifest's path in f.
+func (f Files) ManifestPath() string {
+	for p := range f {
+		if path.Base(p) == "manifest.json" {
+			return p
+		}
+	}
+	return ""
+}
+
+// Build makes the files of r: data files under SOURCE/CONFIG/data/, the
+// manifest and its checksum under SOURCE/CONFIG/YYYY-MM-DDTHH-MMZ/. The
+// manifest names data files by their key under destPrefix.
+func Build(destPrefix string, r Report) (Files, error) {
+	cfg := r.ConfigID
+	if cfg == "" {
+		cfg = "daily"
+	}
+	schema := r.Schema
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	var cols []string
+	for c := range strings.SplitSeq(schema, ",") {
+		cols = append(cols, strings.TrimSpace(c))
+	}
+	n := max(r.DataFiles, 1)
+	base := r.SourceBucket + "/" + cfg
+	files := Files{}
+	m := inventory.Manifest{
+		SourceBucket: r.SourceBucket, DestinationBucket: "arn:aws:s3:::destination", Version: "2016-11-30",
+		CreationTimestamp: strconv.FormatInt(r.Created.UnixMilli(), 10), FileFormat: "CSV", FileSchema: schema,
+		Files: []inventory.File{},
+	}
+	per := (len(r.Objects) + n - 1) / n
+	for i := range n {
+		var csv bytes.Buffer
+		for j := i * per; j < min((i+1)*per, len(r.Objects)); j++ {
+			o := r.Objects[j]
+			fields := make([]string, len(cols))
+			for k, c := range cols {
+				switch c {
+				case "Bucket":
+					fields[k] = r.SourceBucket
+				case "Key":
+					fields[k] = EncodeKey(o.Key)
+				case "Size":
+					fields[k] = strconv.FormatInt(o.Size, 10)
+				case "LastModifiedDate":
+					fields[k] = o.ModTime.UTC().Format("2006-01-02T15:04:05.000Z")
+				case "ETag":
+					fields[k] = strings.Trim(o.ETag, `"`)
+				case "IsLatest":
+					fields[k] = "true"
+				case "IsDeleteMarker":
+					fields[k] = "false"
+				}
+			}
+			if r.Row != nil {
+				fields = r.Row(j, fields)
+			}
+			for k, f := range fields {
+				if k > 0 {
+					csv.WriteByte(',')
+				}
+				csv.WriteString(`"` + strings.ReplaceAll(f, `"`, `""`) + `"`)
+			}
+			csv.WriteByte('\n')
+		}
+		var gz bytes.Buffer
+		w := gzip.NewWriter(&gz)
+		w.Write(csv.Bytes())
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("%s/data/%08d-inventory.csv.gz", base, i)
+		files[name] = gz.Bytes()
+		sum := md5.Sum(gz.Bytes())
+		m.Files = append(m.Files, inventory.File{Key: destPrefix + name, Size: int64(gz.Len()), MD5Checksum: hex.EncodeToString(sum[:])})
+	}
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	dir := base + "/" + r.Created.UTC().Format("2006-01-02T15-04Z")
+	files[dir+"/manifest.json"] = raw
+	files[dir+"/manifest.checksum"] = []byte(Checksum(raw) + "\n")
+	return files, nil
+}
+
+// Checksum is the manifest.checksum of a manifest.json.
+func Checksum(manifest []byte) string {
+	sum := md5.Sum(manifest)
+	return hex.EncodeToString(sum[:])
+}
+
+// Write writes r into dir of fsys (as "aws s3 sync" would copy it) and
+// returns the manifest's path.
+func Write(fsys afero.Fs, dir string, r Report) (string, error) {
+	files, err := Build("", r)
+	if err != nil {
+		return "", err
+	}
+	for p, b := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := fsys.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return "", err
+		}
+		if err := afero.WriteFile(fsys, full, b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, filepath.FromSlash(files.ManifestPath())), nil
+}
+
+// Put uploads r into bucket under prefix ("" or ending in "/") and
+// returns the manifest's key.
+func Put(ctx context.Context, client *s3.Client, bucket, prefix string, r Report) (string, error) {
+	files, err := Build(prefix, r)
+	if err != nil {
+		return "", err
+	}
+	for p, b := range files {
+		key := prefix + p
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(b)}); err != nil {
+			return "", err
+		}
+	}
+	return prefix + files.ManifestPath(), nil
+}
