@@ -54,16 +54,16 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	if err := f.check(len(orphans), scanned, rep.Planned.Bytes, f.uncovered(orphans, counts.covered)); err != nil {
 		return rep, err
 	}
-	now := f.now()
+	now, recheck := f.now(), f.mustRecheck(plan)
 	targets := make([]storage.Target, 0, len(orphans))
 	for i, o := range orphans {
 		switch reason := f.excluded(o.Path, o.ModTime, now); {
 		case reason != "":
 			f.keep(ctx, rep, o.Path, o.Size, reason)
-		case f.guards.recheck && referenced(i):
+		case recheck && referenced(i):
 			f.keep(ctx, rep, o.Path, o.Size, KeptReferenced)
 		default:
-			targets = append(targets, storage.Target{Path: o.Path, Size: o.Size, ModTime: o.ModTime, ETag: o.ETag, Check: f.guards.recheck})
+			targets = append(targets, storage.Target{Path: o.Path, Size: o.Size, ModTime: o.ModTime, ETag: o.ETag, Check: recheck})
 		}
 	}
 	opts := storage.DeleteOptions{Protected: f.opts.Protected, OnOutcome: func(o storage.Outcome) { f.outcome(ctx, rep, o) }}

@@ -32,6 +32,9 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 		plan.Range = &r
 	}
 	defer func() { plan.Duration = time.Since(started) }()
+	if err := f.useListing(plan, now); err != nil {
+		return nil, err
+	}
 	keep := func(reason, path string, size int64) {
 		plan.Kept.Add(reason, size)
 		f.event(ctx, Event{Action: ActionKeep, Path: path, Reason: reason, Size: size})
@@ -77,7 +80,7 @@ func (f *Finder) listHashed(ctx context.Context, plan *Plan, measure func(string
 	stored := hashes{seed: maphash.MakeSeed()}
 	var cands candidates
 	for _, dir := range f.scanRoots() {
-		err := storage.List(ctx, f.fs, f.opts.Range.listOptions(dir, measure), func(e storage.Entry) error {
+		err := storage.List(ctx, f.listFs(), f.opts.Range.listOptions(dir, measure), func(e storage.Entry) error {
 			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) {
 				return nil
 			}

@@ -343,7 +343,7 @@ func (f *Finder) listMerged(ctx context.Context, plan *Plan, measure func(string
 	for _, dir := range f.mergeRoots() {
 		opts := f.opts.Range.listOptions(dir, measure)
 		opts.Sorted = true
-		err := storage.List(ctx, f.fs, opts, func(e storage.Entry) error {
+		err := storage.List(ctx, f.listFs(), opts, func(e storage.Entry) error {
 			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) {
 				return nil
 			}

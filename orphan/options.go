@@ -126,6 +126,14 @@ type Options struct {
 	// disk-backed temporary directory (/var/tmp before a /tmp that is
 	// tmpfs on Linux). Files are removed when the run ends.
 	TempDir string
+	// Listing, when set, is listed by Find instead of storage: a listing
+	// made earlier, such as an S3 Inventory report, which costs no
+	// request to storage. Find refuses it with ErrStaleListing unless it
+	// is younger than the grace period (MinAge), and records its time in
+	// Plan.Listed; Apply re-checks each file of the plan against live
+	// storage (its size, time and ETag) before deleting it. The guards
+	// count what the listing lists.
+	Listing Listing
 	// TopDirs is the length of Plan.Dirs. Zero means DefaultTopDirs.
 	TopDirs int
 	// Now is the clock. Nil means time.Now.

@@ -81,6 +81,11 @@ type Plan struct {
 	// Range is the shard of the key space the plan covers (Options.Range);
 	// absent for the whole root.
 	Range *KeyRange `json:"range,omitempty"`
+	// Listed, for a plan made from Options.Listing (an S3 Inventory
+	// report) instead of a listing of live storage, is when that listing
+	// was made. Apply re-checks every file of such a plan against live
+	// storage before deleting it.
+	Listed *time.Time `json:"listed,omitempty"`
 
 	// made is set by Find and lost in JSON: Apply trusts the scanned
 	// count only of a plan its own finder made in this process, and only
