@@ -61,6 +61,7 @@ type runner struct {
 	verbose        io.Writer // the per-file lines, or io.Discard
 	out            Output
 	keyRange       orphan.KeyRange // this shard's, or every path
+	listing        orphan.Listing  // --inventory's report, or nil
 	prog           *progress
 	met            *metrics
 	started        time.Time
@@ -141,6 +142,11 @@ func (r *runner) run(ctx context.Context) int {
 	defer closeRoot()
 	if c.restore != "" {
 		return r.restore(ctx, fsys)
+	}
+	if c.inventory != "" {
+		if r.listing, err = openInventory(ctx, c.inventory, fsys); err != nil {
+			return r.fail(exitError, "%v", err)
+		}
 	}
 
 	if c.shard >= 0 {
@@ -254,7 +260,7 @@ func (r *runner) finder(fsys afero.Fs, refs orphan.Provider) *orphan.Finder {
 		MinAge: minAge, MaxDeletes: c.maxDelete, MaxFraction: maxFraction, Force: c.force,
 		Quarantine: c.quarantine, Unreferenced: c.unreferenced, StripPrefixes: c.stripPrefixes,
 		Protected: c.exclude, MeasureAll: r.met != nil, Range: r.keyRange,
-		Merge: c.merge, TempDir: c.tempDir, OnEvent: r.orphanEvent,
+		Merge: c.merge, TempDir: c.tempDir, OnEvent: r.orphanEvent, Listing: r.listing,
 	})
 }
 
@@ -504,7 +510,7 @@ func guardCode(err error) int {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return exitError // stopped by a signal: not a guard's refusal
 	}
-	for _, g := range []error{orphan.ErrProvider, orphan.ErrNoReferences, orphan.ErrUncovered, orphan.ErrDeleteLimit, orphan.ErrFractionLimit, orphan.ErrBytesLimit} {
+	for _, g := range []error{orphan.ErrProvider, orphan.ErrNoReferences, orphan.ErrUncovered, orphan.ErrStaleListing, orphan.ErrDeleteLimit, orphan.ErrFractionLimit, orphan.ErrBytesLimit} {
 		if errors.Is(err, g) {
 			return exitRefused
 		}

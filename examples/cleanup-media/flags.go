@@ -21,6 +21,7 @@ import (
 type config struct {
 	root          string
 	s3PathStyle   bool
+	inventory     string
 	dryRun        bool
 	verbose       bool
 	yes           bool
@@ -122,6 +123,14 @@ Before a real orphan deletion with a terminal on stdin and stderr, the plan
 is shown and confirmed; --yes skips the question, and without a terminal
 (cron, systemd, Kubernetes) the run proceeds as configured.
 
+S3 Inventory (--inventory MANIFEST): the orphan check reads the bucket's
+daily or weekly inventory report (CSV; checksums verified, the source
+bucket must be --root's) instead of listing the bucket, which on large
+buckets saves most requests. The report must be younger than --min-age,
+else the run is refused (exit 3); each orphan is checked again against the
+bucket just before it is deleted, and kept if it changed. The age rules
+(--qr-age, --rule) still list the bucket.
+
 Shards (a Kubernetes indexed job, or N machines): write the boundaries once
 with --make-shard-map --shards N --shard-map FILE, then run shard I of N
 with --shard I/N --shard-map FILE (or --shards N and JOB_COMPLETION_INDEX).
@@ -135,7 +144,8 @@ Exit codes:
   2  usage (unknown or invalid flag)
   3  refused by a guard: no references, a failing reference query, a
      directory holding old files that no reference points into (see
-     --unreferenced), or a plan over --max-delete or --max-fraction
+     --unreferenced), an --inventory report older than --min-age,
+     or a plan over --max-delete or --max-fraction
      (--force overrides the last two and the directory check)
 `
 
@@ -147,6 +157,7 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.Usage = func() {}
 	fs.StringVar(&c.root, "root", "", "media root: a local `DIR` or s3://BUCKET/PREFIX (required)")
 	fs.BoolVar(&c.s3PathStyle, "s3-path-style", false, "address S3 buckets by path (http://host/bucket), as S3-compatible servers such as MinIO want")
+	fs.StringVar(&c.inventory, "inventory", "", "find orphans in the S3 Inventory report whose manifest.json is `MANIFEST` (a local path or s3://BUCKET/KEY) instead of listing the bucket; needs an s3:// --root, --check-orphans, and a report younger than --min-age")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "report what would be deleted, delete nothing")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "list every file deleted (with --dry-run: every file that would be), with size and reason")
 	fs.BoolVarP(&c.yes, "yes", "y", false, "do not ask before deleting orphans on a terminal")
@@ -282,6 +293,8 @@ func (c *config) check(fs *pflag.FlagSet) error {
 		return errors.New("--restore and --purge-after need --quarantine")
 	case c.db != "" && checkDB(c.db) != nil:
 		return checkDB(c.db)
+	case c.inventory != "" && (!strings.HasPrefix(c.root, "s3://") || !c.checkOrphans):
+		return errors.New("--inventory lists an S3 bucket for the orphan check: it needs --root s3://BUCKET/PREFIX and --check-orphans")
 	case c.progress != "auto" && c.progress != "always" && c.progress != "never":
 		return fmt.Errorf("--progress %q: want auto, always or never", c.progress)
 	}

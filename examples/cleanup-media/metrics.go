@@ -46,6 +46,7 @@ var guards = []struct {
 	{"max_delete", orphan.ErrDeleteLimit},
 	{"max_fraction", orphan.ErrFractionLimit},
 	{"max_bytes", orphan.ErrBytesLimit},
+	{"stale_listing", orphan.ErrStaleListing},
 }
 
 // newMetrics returns the run's gauges; shard ("I/N"), when set, labels

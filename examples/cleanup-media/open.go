@@ -19,6 +19,8 @@ import (
 
 	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/inventory"
+	"github.com/mediaclean/mediaclean/orphan"
 )
 
 // openRoot opens --root: a local directory through rootfs (nothing
@@ -56,6 +58,21 @@ func (c *config) openRoot(ctx context.Context) (afero.Fs, func(), error) {
 		return nil, nil, err
 	}
 	return fsys, func() { fsys.Close() }, nil
+}
+
+// openInventory opens --inventory, the S3 Inventory report of the bucket
+// of --root: a manifest.json on disk, or at s3://BUCKET/KEY, read with
+// the root's client.
+func openInventory(ctx context.Context, manifest string, root afero.Fs) (orphan.Listing, error) {
+	fsys, ok := root.(*s3fs.Fs)
+	if !ok {
+		return nil, errors.New("--inventory needs an s3:// --root")
+	}
+	rep, err := inventory.Open(ctx, manifest, fsys)
+	if err != nil {
+		return nil, fmt.Errorf("--inventory: %w", err)
+	}
+	return rep, nil
 }
 
 // openDB opens --db: sqlite:PATH (read-only), postgres://... or
