@@ -106,6 +106,19 @@
 // batch's key range (one request per 1000 adjacent keys), not a HEAD
 // each.
 //
+// # From an earlier listing
+//
+// Options.Listing makes Find read a listing made earlier instead of
+// listing storage: an S3 Inventory report (package
+// filefield/storage/s3fs/inventory), which costs no request to the
+// bucket. The listing must be younger than the grace period (else
+// [ErrStaleListing]), so a file uploaded after it is young anyway; the
+// plan records its time in Plan.Listed. The guards count what the listing
+// lists. Since a listing shows storage as it was, Apply always re-checks
+// each file of such a plan against live storage (size, time, ETag, as
+// above) and keeps what changed; a file the listing does not show is
+// never a candidate.
+//
 // # Caveats
 //
 // A reference provider that silently returns a subset (a query with a

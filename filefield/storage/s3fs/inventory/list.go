@@ -70,7 +70,6 @@ type lister struct {
 	fn   func(storage.Entry) error
 	seed maphash.Seed
 	seen map[uint64]struct{} // hashes of the keys listed
-	row  int
 }
 
 // invalid is a refusal naming the data file and row.
