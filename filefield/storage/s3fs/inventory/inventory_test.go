@@ -191,6 +191,7 @@ func TestHostileReportsRefused(t *testing.T) {
 		{name: "control character in key", report: row(3, setKey("media/d1/a%0Ab.jpg"))},
 		{name: "key not URL-encoded", report: row(3, setKey("media/d1/100%.jpg"))},
 		{name: "key twice", report: row(3, setKey("media/d0/f00000.jpg"))},
+		{name: "a row longer than 64 KiB", report: row(3, setKey("media/"+strings.Repeat("a", 70_000)))},
 		{name: "size not a number", report: row(3, func(f []string) []string { f[2] = "12kB"; return f })},
 		{name: "negative size", report: row(3, func(f []string) []string { f[2] = "-1"; return f })},
 		{name: "bad time", report: row(3, func(f []string) []string { f[3] = "yesterday"; return f })},

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/md5"
@@ -120,7 +121,7 @@ func (l *lister) file(ctx context.Context, f File) error {
 	if err != nil {
 		return bad(0, "not gzip: %v", err)
 	}
-	cr := csv.NewReader(gz)
+	cr := csv.NewReader(&rowLimit{r: gz})
 	cr.FieldsPerRecord = l.r.cols.n
 	cr.ReuseRecord = true
 	for row := 1; ; row++ {
@@ -203,6 +204,39 @@ func (l *lister) entry(rec []string, bad func(string, ...any) error) error {
 		e.ETag = `"` + strings.Trim(rec[c.etag], `"`) + `"`
 	}
 	return l.fn(e)
+}
+
+// maxRow bounds the bytes of one row: a key is at most 1024 bytes, three
+// times that URL-encoded, and AWS's widest schema adds a few hundred. A
+// longer row refuses the report before it fills the memory.
+const maxRow = 64 << 10
+
+var errRowTooLong = fmt.Errorf("a row longer than %d bytes", maxRow)
+
+// rowLimit fails a read once a line exceeds maxRow bytes. Keys are
+// URL-encoded, so rows hold no newline of their own.
+type rowLimit struct {
+	r   io.Reader
+	run int // bytes since the last newline
+}
+
+func (l *rowLimit) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for b := p[:n]; ; {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			l.run += len(b)
+			break
+		}
+		if l.run+i > maxRow {
+			return n, errRowTooLong
+		}
+		l.run, b = 0, b[i+1:]
+	}
+	if l.run > maxRow {
+		return n, errRowTooLong
+	}
+	return n, err
 }
 
 // inQuarantine reports whether p has a segment named
