@@ -112,12 +112,12 @@
 // listing storage: an S3 Inventory report (package
 // filefield/storage/s3fs/inventory), which costs no request to the
 // bucket. The listing must be younger than the grace period (else
-// [ErrStaleListing]), so a file uploaded after it is young anyway; the
-// plan records its time in Plan.Listed. The guards count what the listing
-// lists. Since a listing shows storage as it was, Apply always re-checks
-// each file of such a plan against live storage (size, time, ETag, as
-// above) and keeps what changed; a file the listing does not show is
-// never a candidate.
+// [ErrStaleListing]), which bounds how old a plan's view of storage can
+// be; a file uploaded after the listing is not in it, so never a
+// candidate. The plan records the listing's time in Plan.Listed. The
+// guards count what the listing lists. Since a listing shows storage as
+// it was, Apply always re-checks each file of such a plan against live
+// storage (size, time, ETag, as above) and keeps what changed.
 //
 // # Caveats
 //
