@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -68,6 +69,8 @@ func main() {
 	only := flag.String("only", "T1,T2,T3,T4,T5,T6", "comma-separated targets to run")
 	t7Keys := flag.Int("t7-keys", 10_000_000, "keys of T7's synthetic listing, and as many references")
 	t7Hash := flag.Bool("t7-hash", false, "run T7 in hash mode instead of merge mode, to compare their memory")
+	t7Curve := flag.String("t7-curve", "", "instead of the targets, measure the peak heap of T7 in merge and hash mode at these comma-separated key counts, and draw it")
+	t7SVG := flag.String("t7-svg", "memory.svg", "where -t7-curve writes its chart")
 	s3Objects := flag.Int("s3-objects", 10000, "objects for T5 on the S3-compatible server (versitygw, installed on first use)")
 	diskDir := flag.String("disk-dir", os.TempDir(), "a directory on a local disk for T4, whose target is defined there (fsync costs nothing on tmpfs)")
 	dir := flag.String("dir", "", "directory for the trees (default: /dev/shm if present, else the temp dir)")
@@ -113,6 +116,20 @@ func main() {
 		"T1": b.t1Sweep, "T2": b.t2DryRun, "T3": b.t3Orphans, "T4": b.t4Replace, "T6": b.t6MemMapFs,
 		"T5": func() (Result, error) { return b.t5S3(*s3Objects) },
 		"T7": func() (Result, error) { return b.t7Merge(*t7Keys, *t7Hash) },
+	}
+	if *t7Curve != "" {
+		var sizes []int
+		for _, f := range strings.Split(*t7Curve, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1000 {
+				fatal(fmt.Errorf("-t7-curve: %q is not a key count of at least 1000", f))
+			}
+			sizes = append(sizes, n)
+		}
+		if err := b.memoryCurve(sizes, *t7SVG); err != nil {
+			fatal(err)
+		}
+		return
 	}
 	want := strings.Split(*only, ",")
 	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7"} {

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -64,48 +66,21 @@ func appendPadded(b []byte, i int) []byte {
 // not grow with n. With hash it measures hash mode instead, for the
 // memory comparison.
 func (b *bench) t7Merge(n int, hash bool) (Result, error) {
-	keys := filepath.Join(b.base, "t7-keys.txt")
-	refs := filepath.Join(b.base, "t7-refs.txt")
+	keys, refs, orphans, err := b.t7Files(n)
 	defer os.Remove(keys)
 	defer os.Remove(refs)
-	orphans := 0
-	if err := writeLines(keys, n, func(i int) string { return syntheticKey(i) }); err != nil {
+	if err != nil {
 		return Result{}, err
 	}
-	// A permutation of 0..n-1, as a database returns rows: i*p mod n for
-	// a p coprime with n.
-	p := 7919
-	for gcd(p, n) != 1 {
-		p += 2
-	}
-	if err := writeLines(refs, n, func(i int) string {
-		j := int(uint64(i) * uint64(p) % uint64(n))
-		if j%1000 == 999 {
-			orphans++
-			return fmt.Sprintf("gone/%010d.png", j)
-		}
-		return syntheticKey(j)
-	}); err != nil {
-		return Result{}, err
-	}
-	fsys := &syntheticListing{Fs: afero.NewMemMapFs(), n: n, old: time.Now().Add(-48 * time.Hour)}
 	var ours, peer []time.Duration
 	var peakHeap uint64
 	for range b.runs {
-		finder := orphan.New(fsys, orphan.File(refs), orphan.Options{MinAge: -1, MaxFraction: -1, Merge: !hash, TempDir: b.base})
-		var plan *orphan.Plan
-		d, peak, err := measureHeap(func() (err error) {
-			plan, err = finder.Find(context.Background())
-			return err
-		})
+		d, peak, err := b.t7Find(n, refs, orphans, hash)
 		if err != nil {
 			return Result{}, err
 		}
 		ours = append(ours, d)
 		peakHeap = max(peakHeap, peak)
-		if len(plan.Orphans) != orphans {
-			return Result{}, fmt.Errorf("different work: %d orphans planned, %d made", len(plan.Orphans), orphans)
-		}
 		d, out, err := timeCmd("sh", "-c", `sort -S 64M -T "$3" "$1" > "$3/t7.a" && sort -S 64M -T "$3" "$2" > "$3/t7.b" && comm -23 "$3/t7.a" "$3/t7.b" | wc -l; rm -f "$3/t7.a" "$3/t7.b"`, "sh", keys, refs, b.base)
 		if err != nil {
 			return Result{}, err
@@ -118,9 +93,67 @@ func (b *bench) t7Merge(n int, hash bool) (Result, error) {
 	return Result{Ours: median(ours), Peer: median(peer), Target: 1.0, Peer_: "sort -S 64M keys; sort -S 64M refs; comm -23", PeakHeap: peakHeap, Keys: n}, nil
 }
 
-// measureHeap runs fn and returns its time and the peak of the live heap
-// above where it started (HeapInuse, sampled every 2 ms after a GC).
+// t7Ours is one run of T7's Find alone, for the memory curve.
+func (b *bench) t7Ours(n int, hash bool) (Result, error) {
+	keys, refs, orphans, err := b.t7Files(n)
+	os.Remove(keys)
+	defer os.Remove(refs)
+	if err != nil {
+		return Result{}, err
+	}
+	d, peak, err := b.t7Find(n, refs, orphans, hash)
+	return Result{Ours: d.Seconds(), PeakHeap: peak, Keys: n}, err
+}
+
+// t7Files writes T7's listing, in byte order, and its references: every
+// key but one in a thousand, in a shuffled order (i*p mod n, for a p
+// coprime with n, as a database returns rows), the others replaced by
+// paths that do not exist. It returns their names and the orphans made.
+func (b *bench) t7Files(n int) (keys, refs string, orphans int, err error) {
+	keys = filepath.Join(b.base, "t7-keys.txt")
+	refs = filepath.Join(b.base, "t7-refs.txt")
+	if err := writeLines(keys, n, func(i int) string { return syntheticKey(i) }); err != nil {
+		return keys, refs, 0, err
+	}
+	p := 7919
+	for gcd(p, n) != 1 {
+		p += 2
+	}
+	err = writeLines(refs, n, func(i int) string {
+		j := int(uint64(i) * uint64(p) % uint64(n))
+		if j%1000 == 999 {
+			orphans++
+			return fmt.Sprintf("gone/%010d.png", j)
+		}
+		return syntheticKey(j)
+	})
+	return keys, refs, orphans, err
+}
+
+// t7Find plans the synthetic listing of n keys against refs and checks
+// the orphans found; it returns its time and peak heap.
+func (b *bench) t7Find(n int, refs string, orphans int, hash bool) (time.Duration, uint64, error) {
+	fsys := &syntheticListing{Fs: afero.NewMemMapFs(), n: n, old: time.Now().Add(-48 * time.Hour)}
+	finder := orphan.New(fsys, orphan.File(refs), orphan.Options{MinAge: -1, MaxFraction: -1, Merge: !hash, TempDir: b.base})
+	var plan *orphan.Plan
+	d, peak, err := measureHeap(func() (err error) {
+		plan, err = finder.Find(context.Background())
+		return err
+	})
+	if err == nil && len(plan.Orphans) != orphans {
+		err = fmt.Errorf("different work: %d orphans planned, %d made", len(plan.Orphans), orphans)
+	}
+	return d, peak, err
+}
+
+// measureHeap runs fn and returns its time and the peak of the heap in
+// use above where it started (HeapInuse, sampled every 2 ms after a GC:
+// live objects and the garbage not yet collected, which the collector
+// lets grow to about the live heap again). It also logs the peak of the
+// live heap the collector found, to stderr.
 func measureHeap(fn func() error) (time.Duration, uint64, error) {
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var peakLive uint64
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
@@ -139,6 +172,8 @@ func measureHeap(fn func() error) (time.Duration, uint64, error) {
 			if m.HeapInuse > peak.Load() {
 				peak.Store(m.HeapInuse)
 			}
+			metrics.Read(live)
+			peakLive = max(peakLive, live[0].Value.Uint64())
 		}
 	}()
 	start := time.Now()
@@ -146,6 +181,7 @@ func measureHeap(fn func() error) (time.Duration, uint64, error) {
 	d := time.Since(start)
 	close(stop)
 	<-sampled
+	fmt.Fprintf(os.Stderr, "peak live heap %.1f MiB (base %.1f MiB)\n", float64(peakLive)/(1<<20), float64(base.HeapAlloc)/(1<<20))
 	p := peak.Load()
 	if p < base.HeapInuse {
 		p = base.HeapInuse
@@ -175,4 +211,75 @@ func gcd(a, b int) int {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// memoryCurve runs T7 once per size in each mode, without the peer, and
+// writes the peak heaps as an SVG chart (log-log) to svgPath, and a line
+// per point to stderr.
+func (b *bench) memoryCurve(sizes []int, svgPath string) error {
+	type point struct {
+		keys int
+		heap uint64
+	}
+	curves := map[string][]point{}
+	for _, mode := range []string{"merge", "hash"} {
+		for _, n := range sizes {
+			r, err := b.t7Ours(n, mode == "hash")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%s mode, %d keys: peak heap %.1f MiB in %.1f s\n", mode, n, float64(r.PeakHeap)/(1<<20), r.Ours)
+			curves[mode] = append(curves[mode], point{n, r.PeakHeap})
+		}
+	}
+	const w, h, left, bottom, top, right = 640.0, 400.0, 70.0, 50.0, 20.0, 110.0
+	lx := func(n int) float64 {
+		lo, hi := math.Log10(float64(sizes[0])), math.Log10(float64(sizes[len(sizes)-1]))
+		if hi == lo {
+			hi = lo + 1
+		}
+		return left + (math.Log10(float64(n))-lo)/(hi-lo)*(w-left-right)
+	}
+	const minMiB, maxMiB = 1.0, 100000.0
+	ly := func(bytes uint64) float64 {
+		mib := math.Max(float64(bytes)/(1<<20), minMiB)
+		return h - bottom - (math.Log10(mib)-math.Log10(minMiB))/(math.Log10(maxMiB)-math.Log10(minMiB))*(h-bottom-top)
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n", w, h)
+	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&s, `<text x="%.0f" y="14" font-weight="bold">Peak heap in use while Find plans (log scales)</text>`+"\n", left)
+	for mib := minMiB; mib <= maxMiB; mib *= 10 {
+		y := ly(uint64(mib * (1 << 20)))
+		fmt.Fprintf(&s, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#ddd"/><text x="%.0f" y="%.1f" text-anchor="end">%g MiB</text>`+"\n", left, y, w-right, y, left-6, y+4, mib)
+	}
+	for _, n := range sizes {
+		x := lx(n)
+		fmt.Fprintf(&s, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#ddd"/><text x="%.1f" y="%.0f" text-anchor="middle">%s</text>`+"\n", x, top, x, h-bottom, x, h-bottom+16, humanKeys(n))
+	}
+	fmt.Fprintf(&s, `<text x="%.0f" y="%.0f" text-anchor="middle">keys listed, and as many references</text>`+"\n", (left+w-right)/2, h-12)
+	y64 := ly(64 << 20)
+	fmt.Fprintf(&s, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#c00" stroke-dasharray="4 3"/><text x="%.0f" y="%.1f" fill="#c00">64 MiB</text>`+"\n", left, y64, w-right, y64, w-right+6, y64+4)
+	colors := map[string]string{"merge": "#1a7f37", "hash": "#0b5cad"}
+	for _, mode := range []string{"merge", "hash"} {
+		var pts []string
+		for _, p := range curves[mode] {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", lx(p.keys), ly(p.heap)))
+		}
+		fmt.Fprintf(&s, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", colors[mode], strings.Join(pts, " "))
+		last := curves[mode][len(curves[mode])-1]
+		fmt.Fprintf(&s, `<text x="%.1f" y="%.1f" fill="%s">%s mode</text>`+"\n", lx(last.keys)+6, ly(last.heap)+4, colors[mode], mode)
+	}
+	s.WriteString("</svg>\n")
+	return os.WriteFile(svgPath, []byte(s.String()), 0o644)
+}
+
+func humanKeys(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return strconv.Itoa(n/1_000_000) + "M"
+	case n >= 1000 && n%1000 == 0:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
 }

@@ -295,6 +295,10 @@ func (c *config) check(fs *pflag.FlagSet) error {
 		return checkDB(c.db)
 	case c.inventory != "" && (!strings.HasPrefix(c.root, "s3://") || !c.checkOrphans):
 		return errors.New("--inventory lists an S3 bucket for the orphan check: it needs --root s3://BUCKET/PREFIX and --check-orphans")
+	case c.inventory != "" && c.merge:
+		return errors.New("--merge needs a listing in byte order, and an --inventory report is not one: use one or the other")
+	case c.tempDir != "" && !c.merge:
+		return errors.New("--temp-dir is where --merge sorts: it needs --merge")
 	case c.progress != "auto" && c.progress != "always" && c.progress != "never":
 		return fmt.Errorf("--progress %q: want auto, always or never", c.progress)
 	}
