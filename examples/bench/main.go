@@ -13,6 +13,9 @@
 // (on versitygw, installed with go install on first use), T6 <= 2; T7
 // (merge mode on a synthetic listing of -t7-keys keys, not in the default
 // -only) <= 1.0 against sort -S 64M and comm, with a peak heap <= 64 MiB.
+// T8 (not in the default set: it writes -t8-objects files) lists a bucket
+// on versitygw with 20 ms added to each request, with s3fs ListWorkers 8
+// against 1, and reports the speedup; its target is a ratio <= 0.5.
 package main
 
 import (
@@ -45,6 +48,11 @@ type Result struct {
 	// started, sampled; Keys the keys and references it had.
 	PeakHeap uint64 `json:"peak_heap_bytes,omitempty"`
 	Keys     int    `json:"keys,omitempty"`
+	// Speedup (T8) is the peer's median over ours, with the least and the
+	// most of the runs' own ratios.
+	Speedup    float64 `json:"speedup,omitempty"`
+	SpeedupMin float64 `json:"speedup_min,omitempty"`
+	SpeedupMax float64 `json:"speedup_max,omitempty"`
 }
 
 // Output is what -json prints.
@@ -72,6 +80,8 @@ func main() {
 	t7Curve := flag.String("t7-curve", "", "instead of the targets, measure the peak heap of T7 in merge and hash mode at these comma-separated key counts, and draw it")
 	t7SVG := flag.String("t7-svg", "memory.svg", "where -t7-curve writes its chart")
 	s3Objects := flag.Int("s3-objects", 10000, "objects for T5 on the S3-compatible server (versitygw, installed on first use)")
+	t8Objects := flag.Int("t8-objects", 100000, "objects for T8 (written as files into versitygw's folder)")
+	t8PerDir := flag.Int("t8-per-dir", 500, "objects per directory in T8's bucket")
 	diskDir := flag.String("disk-dir", os.TempDir(), "a directory on a local disk for T4, whose target is defined there (fsync costs nothing on tmpfs)")
 	dir := flag.String("dir", "", "directory for the trees (default: /dev/shm if present, else the temp dir)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -116,6 +126,7 @@ func main() {
 		"T1": b.t1Sweep, "T2": b.t2DryRun, "T3": b.t3Orphans, "T4": b.t4Replace, "T6": b.t6MemMapFs,
 		"T5": func() (Result, error) { return b.t5S3(*s3Objects) },
 		"T7": func() (Result, error) { return b.t7Merge(*t7Keys, *t7Hash) },
+		"T8": func() (Result, error) { return b.t8ParallelList(*t8Objects, *t8PerDir) },
 	}
 	if *t7Curve != "" {
 		var sizes []int
@@ -132,7 +143,7 @@ func main() {
 		return
 	}
 	want := strings.Split(*only, ",")
-	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7"} {
+	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"} {
 		if !slices.Contains(want, name) {
 			continue
 		}
@@ -161,7 +172,7 @@ func main() {
 func printTable(out Output) {
 	fmt.Printf("mediaclean vs peers: %d files, %d runs each, trees in %s\n\n", out.Files, out.Runs, out.Dir)
 	fmt.Printf("%-4s %-44s %10s %10s %7s %7s  %s\n", "", "peer", "ours (s)", "peer (s)", "ratio", "target", "met")
-	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7"} {
+	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"} {
 		r, ok := out.Results[name]
 		if !ok {
 			continue
@@ -175,6 +186,9 @@ func printTable(out Output) {
 		}
 		if r.Floor > 0 {
 			extra += fmt.Sprintf("  (names + orphan stats alone: %.2f of peer)", r.Floor/r.Peer)
+		}
+		if r.Speedup > 0 {
+			extra += fmt.Sprintf("  (speedup %.2f, runs %.2f-%.2f)", r.Speedup, r.SpeedupMin, r.SpeedupMax)
 		}
 		fmt.Printf("%-4s %-44s %10.3f %10.3f %7.2f %7.2f  %v%s\n", name, r.Peer_, r.Ours, r.Peer, r.Ratio, r.Target, r.Met, extra)
 	}

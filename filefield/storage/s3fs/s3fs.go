@@ -112,6 +112,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -147,7 +148,36 @@ type Options struct {
 	// way the server ignores gives ConditionalOff's guarantee only. Any
 	// other value makes New panic.
 	ConditionalDeletes string
+	// ListWorkers is how many parts of a key range ListFiles lists at
+	// once. Zero means DefaultListWorkers (1): one page after another, one
+	// ListObjectsV2 request at a time, as a plain paginator would.
+	//
+	// With more than 1, a listing whose first page is not its last splits
+	// the rest of its range at "directories" (the CommonPrefixes of
+	// delimiter listings, at a depth chosen from the keys of the first
+	// page), and lists up to ListWorkers parts concurrently, each with
+	// ListObjectsV2 from its start key. What fn sees does not change: the
+	// same entries as with 1, each once, in byte order of their keys, one
+	// call at a time, never concurrently.
+	//
+	// Costs: up to ListWorkers+1 requests in flight (the parts, and the
+	// delimiter listings that find the split points); about one request
+	// more per part than a sequential listing (a part's last page reads
+	// past its end to find it), plus one delimiter request per 1000
+	// directories at the split depth and one per directory above it; and
+	// memory for at most partPages (4) pages of 1000 entries buffered per
+	// part ahead of fn, plus one being fetched: about ListWorkers × 5000
+	// entries. A listing of one page costs one request, as with 1.
+	//
+	// The speedup comes from the directory structure: keys with no "/"
+	// after the listing's prefix, or a single directory holding most of
+	// the range, give no split point and are listed one page after another.
+	ListWorkers int
 }
+
+// DefaultListWorkers is the ListWorkers of an Options that leaves it zero:
+// sequential listings, the request counts of a plain paginator.
+const DefaultListWorkers = 1
 
 // Fs is an afero.Fs over one bucket (and key prefix) of an S3-compatible
 // server. It is safe for concurrent use.
@@ -158,6 +188,8 @@ type Fs struct {
 	partSize int             // bytes
 	ctx      context.Context // of every request; nil means context.Background()
 	cond     *condDeletes    // how deletions are conditional on ETags
+	workers  int             // ListWorkers, at least 1
+	partKeys int             // the keys a part of a parallel listing aims at
 	// beforeDelete, when set, is called by RemoveFiles just before its
 	// delete requests, after any probe: tests rewrite objects there.
 	beforeDelete func([]storage.Target)
@@ -183,7 +215,11 @@ func New(client *s3.Client, bucket string, opts Options) *Fs {
 	case ps < MinPartSize:
 		ps = MinPartSize
 	}
-	return &Fs{client: client, bucket: bucket, prefix: p, partSize: ps, cond: newCondDeletes(opts.ConditionalDeletes)}
+	w := opts.ListWorkers
+	if w <= 0 {
+		w = DefaultListWorkers
+	}
+	return &Fs{client: client, bucket: bucket, prefix: p, partSize: ps, cond: newCondDeletes(opts.ConditionalDeletes), workers: w, partKeys: partPages * pageSize}
 }
 
 // WithContext returns a shallow copy of f, as an afero.Fs whose dynamic
@@ -567,11 +603,14 @@ func (f *Fs) Chtimes(name string, _, _ time.Time) error {
 // errEndOfRange stops listObjects early without an error.
 var errEndOfRange = errors.New("end of range")
 
-// listObjects pages through ListObjectsV2 (1000 keys a request) and calls
-// fn with each object as an Entry, its path relative to the Fs prefix;
-// folder markers some tools write are skipped. fn returns errEndOfRange
-// to stop early. path names the listing in errors.
-func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path string, fn func(storage.Entry) error) error {
+// pages pages through ListObjectsV2 (1000 keys a request) and calls fn
+// with each page's objects as Entries, their paths relative to the Fs
+// prefix (folder markers some tools write are skipped), with the last key
+// of the page, decoded, folder markers included ("" for an empty page),
+// and whether more pages follow. path names the listing in errors. ctx
+// is checked before each page; once it is done, pages returns ctx.Err()
+// unwrapped.
+func (f *Fs) pages(ctx context.Context, in *s3.ListObjectsV2Input, path string, fn func(es []storage.Entry, last string, more bool) error) error {
 	in.Bucket, in.MaxKeys, in.EncodingType = &f.bucket, aws.Int32(pageSize), listEncoding
 	p := s3.NewListObjectsV2Paginator(f.client, in)
 	for p.HasMorePages() {
@@ -585,65 +624,114 @@ func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path st
 			}
 			return &storage.PathError{Op: "list", Path: path, Err: err}
 		}
+		es := make([]storage.Entry, 0, len(page.Contents))
+		last := ""
 		for _, o := range page.Contents {
 			k, err := listedKey(page.EncodingType, o.Key)
 			if err != nil {
 				return &storage.PathError{Op: "list", Path: path, Err: err}
 			}
+			last = k
 			if strings.HasSuffix(k, "/") {
 				continue
 			}
-			e := storage.Entry{Path: strings.TrimPrefix(k, f.prefix), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), ETag: aws.ToString(o.ETag)}
-			if err := fn(e); errors.Is(err, errEndOfRange) {
-				return nil
-			} else if err != nil {
-				return err
-			}
+			es = append(es, storage.Entry{Path: strings.TrimPrefix(k, f.prefix), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), ETag: aws.ToString(o.ETag)})
+		}
+		if err := fn(es, last, p.HasMorePages()); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// listObjects calls fn with each object pages lists, in order. fn returns
+// errEndOfRange to stop early without an error.
+func (f *Fs) listObjects(ctx context.Context, in *s3.ListObjectsV2Input, path string, fn func(storage.Entry) error) error {
+	err := f.pages(ctx, in, path, func(es []storage.Entry, _ string, _ bool) error {
+		for _, e := range es {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errEndOfRange) {
+		return nil
+	}
+	return err
+}
+
+// beforeKey returns a key that sorts before k and is a prefix of it, for
+// StartAfter, which is exclusive: k without its last character, a whole
+// UTF-8 character, and without the bytes of a character cut in the
+// middle before it (a range bound need not be a key), so that the key
+// sent is valid UTF-8 whenever what is left of k before the cut is.
+func beforeKey(k string) string {
+	_, n := utf8.DecodeLastRuneInString(k)
+	k = k[:len(k)-n]
+	for k != "" {
+		if r, n := utf8.DecodeLastRuneInString(k); r != utf8.RuneError || n != 1 {
+			break
+		}
+		k = k[:len(k)-1]
+	}
+	return k
+}
+
 // ListFiles implements storage.Lister with ListObjectsV2, 1000 keys a
 // page, taking size and LastModified from the listing. Only objects are
-// reported (there are no directories), so fs.SkipDir never comes up. A key
-// range (opts.From to opts.To) starts the listing just before From and
-// stops after To: a batch of 1000 adjacent keys costs one request.
+// reported (there are no directories), so fs.SkipDir never comes up.
+// Entries come in byte order of their keys. A key range (opts.From to
+// opts.To) starts the listing just before From and stops after To: a
+// batch of 1000 adjacent keys costs one request. With Options.ListWorkers
+// above 1, parts of the range are listed concurrently, and fn still sees
+// them in order, one at a time.
 func (f *Fs) ListFiles(ctx context.Context, opts storage.ListOptions, fn func(storage.Entry) error) error {
 	rel, key, err := f.key(opts.Dir)
 	if err != nil {
 		return err
 	}
-	in := &s3.ListObjectsV2Input{Prefix: &f.prefix}
+	base := f.prefix
 	if rel != "" {
-		in.Prefix = aws.String(key + "/")
+		base = key + "/"
 	}
-	if opts.To == "" {
-		return f.listObjects(ctx, in, opts.Dir, fn)
-	}
-	if opts.To < opts.From {
-		return nil
-	}
-	if opts.From != "" {
-		// StartAfter is exclusive; a proper prefix of From sorts just
-		// before it.
-		in.StartAfter = aws.String(f.prefix + opts.From[:len(opts.From)-1])
-	}
-	return f.listObjects(ctx, in, opts.From, func(e storage.Entry) error {
-		switch {
-		case e.Path > opts.To:
-			return errEndOfRange
-		case e.Path < opts.From:
+	in := &s3.ListObjectsV2Input{Prefix: aws.String(base)}
+	name, to := opts.Dir, ""
+	if opts.To != "" {
+		if opts.To < opts.From {
 			return nil
 		}
-		if err := fn(e); err != nil {
-			return err
+		if opts.From != "" {
+			// StartAfter is exclusive; a proper prefix of From sorts just
+			// before it.
+			in.StartAfter = aws.String(f.prefix + beforeKey(opts.From))
 		}
-		if e.Path == opts.To {
-			return errEndOfRange
+		name, to = opts.From, opts.To
+		inner := fn
+		fn = func(e storage.Entry) error {
+			switch {
+			case e.Path > opts.To:
+				return errEndOfRange
+			case e.Path < opts.From:
+				return nil
+			}
+			if err := inner(e); err != nil {
+				return err
+			}
+			if e.Path == opts.To {
+				return errEndOfRange
+			}
+			return nil
 		}
+	}
+	if f.workers <= 1 {
+		return f.listObjects(ctx, in, name, fn)
+	}
+	err = f.listParallel(ctx, in, base, to, name, fn)
+	if errors.Is(err, errEndOfRange) {
 		return nil
-	})
+	}
+	return err
 }
 
 // RemoveDir removes nothing: directories are virtual. It reports

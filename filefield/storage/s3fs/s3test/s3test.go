@@ -222,11 +222,19 @@ func (s *Server) Env(tb testing.TB) []string {
 // counts the HTTP requests it sends.
 func (s *Server) Client(counter *Counter) *s3.Client { return newClient(s.Endpoint, counter) }
 
+// ClientVia returns an S3 client for the server that sends its requests
+// through hc (one that counts, delays or fails them).
+func (s *Server) ClientVia(hc s3.HTTPClient) *s3.Client { return clientVia(s.Endpoint, hc) }
+
 func newClient(endpoint string, counter *Counter) *s3.Client {
 	var hc s3.HTTPClient = http.DefaultClient
 	if counter != nil {
 		hc = &countingClient{c: http.DefaultClient, n: counter}
 	}
+	return clientVia(endpoint, hc)
+}
+
+func clientVia(endpoint string, hc s3.HTTPClient) *s3.Client {
 	return s3.New(s3.Options{
 		BaseEndpoint:               aws.String(endpoint),
 		Region:                     "us-east-1",

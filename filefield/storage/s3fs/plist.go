@@ -1,0 +1,337 @@
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// Parallel listing (Options.ListWorkers > 1).
+//
+// The first page is listed as a sequential listing would. If more pages
+// follow, the rest of the range, after the first page's last key L up to
+// the range's end, is cut at split points s1 < s2 < ... into the parts
+// (L, s1], (s1, s2], ..., (sn, end]: each key of the range is in exactly
+// one part whatever the split points are, so they only decide how even
+// the parts are, never what is listed. A part is listed with StartAfter
+// set to its start and ends at the first key past its end. Parts are
+// started in order, at most ListWorkers at a time, and their pages are
+// handed to fn in order: the first part's, then the second's, and so on.
+// Each part buffers at most partPages pages ahead of fn.
+//
+// The split points are CommonPrefixes ("d017/") of delimiter listings at
+// one depth below the listing's prefix, found by a planner walking the
+// "directories" down to that depth in order, beginning at L. The depth is
+// the shallowest at which the first page's keys fall under two or more
+// prefixes (then the first page tells how many keys a prefix holds, and
+// prefixes are grouped to make parts of about partPages pages), else the
+// deepest at which they fall under one (which holds at least a page:
+// partPages of them make a part). A part reads one page past its end (the
+// page that shows where it ends), so parts of several pages waste less.
+
+const (
+	// partPages is the pages a part buffers ahead of fn, and the size of
+	// a part, in pages, that the planner aims at when it can tell.
+	partPages = 4
+	// maxSplitDepth is the deepest level of directories split at.
+	maxSplitDepth = 4
+)
+
+// errStopPlan ends the planner's walk at the end of the range.
+var errStopPlan = errors.New("s3fs: end of planned range")
+
+// listPart is one part of a parallel listing: its pages, in order, then
+// the channel closed; err, when not nil after the close, says why the
+// part ended early.
+type listPart struct {
+	pages chan []storage.Entry
+	err   error
+}
+
+// listParallel is ListFiles with f.workers parts at a time. in is the
+// sequential listing's first request, over keys below base; to (relative
+// to the prefix, inclusive) ends the range when not empty. fn returns
+// errEndOfRange at the end of the range.
+func (f *Fs) listParallel(parent context.Context, in *s3.ListObjectsV2Input, base, to, name string, fn func(storage.Entry) error) error {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	var mu sync.Mutex
+	var first error
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	// failed returns the error a listing that failed returns: the
+	// caller's context's, once it is done, else the first failure.
+	failed := func() error {
+		if err := parent.Err(); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil {
+			return first
+		}
+		return ctx.Err()
+	}
+
+	// The first page, as a sequential listing lists it.
+	var head []storage.Entry
+	var last string
+	more := false
+	err := f.pages(ctx, in, name, func(es []storage.Entry, l string, m bool) error {
+		head, last, more = es, l, m
+		return errEndOfRange
+	})
+	if err != nil && !errors.Is(err, errEndOfRange) {
+		return err
+	}
+	lo := strings.TrimPrefix(last, f.prefix)
+	if !more || last == "" || (to != "" && lo >= to) {
+		return deliver(head, fn)
+	}
+
+	// The planner finds split points after the first page, the parts
+	// list between them.
+	relBase := strings.TrimPrefix(base, f.prefix)
+	depth, group := splitDepth(head, relBase, f.partKeys)
+	splits := make(chan string, 4*f.workers)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(splits)
+		if depth == 0 {
+			return
+		}
+		if err := f.plan(ctx, base, last, to, depth, group, splits); err != nil && !errors.Is(err, errStopPlan) {
+			fail(err)
+		}
+	}()
+	start := func(after, end string) *listPart {
+		p := &listPart{pages: make(chan []storage.Entry, partPages)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(p.pages)
+			p.err = f.listRange(ctx, base, after, end, name, p.pages)
+			if p.err != nil {
+				fail(p.err)
+			}
+		}()
+		return p
+	}
+
+	if err := deliver(head, fn); err != nil {
+		return err
+	}
+	var queue []*listPart
+	planning := true
+	for planning || len(queue) > 0 {
+		var next <-chan string
+		if planning && len(queue) < f.workers {
+			next = splits
+		}
+		var pages <-chan []storage.Entry
+		if len(queue) > 0 {
+			pages = queue[0].pages
+		}
+		select {
+		case <-ctx.Done():
+			return failed()
+		case s, ok := <-next:
+			if !ok {
+				planning = false
+				queue = append(queue, start(lo, to))
+				continue
+			}
+			queue = append(queue, start(lo, s))
+			lo = s
+		case es, ok := <-pages:
+			if !ok {
+				if queue[0].err != nil {
+					return failed()
+				}
+				queue = queue[1:]
+				continue
+			}
+			if ctx.Err() != nil {
+				return failed()
+			}
+			if err := deliver(es, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deliver calls fn with each of es, in order, and returns its first error.
+func deliver(es []storage.Entry, fn func(storage.Entry) error) error {
+	for _, e := range es {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listRange lists the keys below base after the key after and up to end
+// (both relative to the prefix; end inclusive, or no end when empty) and
+// sends them to out, a page at a time.
+func (f *Fs) listRange(ctx context.Context, base, after, end, name string, out chan<- []storage.Entry) error {
+	in := &s3.ListObjectsV2Input{Prefix: aws.String(base), StartAfter: aws.String(f.prefix + after)}
+	err := f.pages(ctx, in, name, func(es []storage.Entry, last string, _ bool) error {
+		stop := false
+		if end != "" {
+			if i := firstAfter(es, end); i < len(es) {
+				es, stop = es[:i], true
+			} else if strings.TrimPrefix(last, f.prefix) >= end {
+				stop = true
+			}
+		}
+		if len(es) > 0 {
+			select {
+			case out <- es:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if stop {
+			return errEndOfRange
+		}
+		return nil
+	})
+	if errors.Is(err, errEndOfRange) {
+		return nil
+	}
+	return err
+}
+
+// firstAfter returns the index of the first of es (in order) whose path
+// is past end, or len(es).
+func firstAfter(es []storage.Entry, end string) int {
+	for i, e := range es {
+		if e.Path > end {
+			return i
+		}
+	}
+	return len(es)
+}
+
+// splitDepth chooses the depth of the split points (directories below
+// relBase, 1 for its direct subdirectories) from the first page's
+// entries, and how many prefixes of that depth make a part; depth 0 means
+// none: the first page's keys have no directory below relBase.
+func splitDepth(es []storage.Entry, relBase string, partKeys int) (depth, group int) {
+	prevN := 0
+	for d := 1; d <= maxSplitDepth; d++ {
+		n, prev := 0, ""
+		for _, e := range es {
+			p := dirAt(strings.TrimPrefix(e.Path, relBase), d)
+			if p != "" && p != prev {
+				n++
+				prev = p
+			}
+		}
+		switch {
+		case n == 0:
+			return d - 1, max(1, partKeys*prevN/len(es))
+		case n >= 2:
+			// About len(es)/n keys a prefix (at least, if n is 1),
+			// partKeys a part.
+			return d, max(1, partKeys*n/len(es))
+		}
+		prevN = n
+	}
+	return maxSplitDepth, max(1, partKeys/len(es))
+}
+
+// dirAt returns the first d segments of k with their trailing "/", or ""
+// if k has no more than d segments.
+func dirAt(k string, d int) string {
+	i := 0
+	for range d {
+		j := strings.IndexByte(k[i:], '/')
+		if j < 0 {
+			return ""
+		}
+		i += j + 1
+	}
+	return k[:i]
+}
+
+// plan walks the directories below base, in order, down to depth, and
+// sends to out every group-th prefix of that depth that sorts after last
+// (a key) and not after to (relative to the prefix, when not empty), made
+// relative to the prefix: the split points. Keys are full keys here.
+func (f *Fs) plan(ctx context.Context, base, last, to string, depth, group int, out chan<- string) error {
+	end := ""
+	if to != "" {
+		end = f.prefix + to
+	}
+	n := 0
+	var walk func(dir string, d int) error
+	walk = func(dir string, d int) error {
+		in := &s3.ListObjectsV2Input{Bucket: &f.bucket, Prefix: aws.String(dir), Delimiter: aws.String("/"), MaxKeys: aws.Int32(pageSize), EncodingType: listEncoding}
+		if strings.HasPrefix(last, dir) {
+			in.StartAfter = aws.String(last)
+		}
+		p := s3.NewListObjectsV2Paginator(f.client, in)
+		for p.HasMorePages() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				if cerr := ctx.Err(); cerr != nil {
+					return cerr
+				}
+				return &storage.PathError{Op: "list", Path: strings.TrimPrefix(dir, f.prefix), Err: err}
+			}
+			for _, cp := range page.CommonPrefixes {
+				k, err := listedKey(page.EncodingType, cp.Prefix)
+				if err != nil {
+					return &storage.PathError{Op: "list", Path: strings.TrimPrefix(dir, f.prefix), Err: err}
+				}
+				switch {
+				case end != "" && k > end:
+					return errStopPlan
+				case !strings.HasPrefix(k, dir) || len(k) <= len(dir):
+					continue // not below dir: not a server's answer
+				case k <= last && !strings.HasPrefix(last, k):
+					continue // wholly before the rest of the range
+				case d+1 < depth:
+					if err := walk(k, d+1); err != nil {
+						return err
+					}
+					continue
+				case k <= last:
+					continue
+				}
+				if n++; n%group != 0 {
+					continue
+				}
+				select {
+				case out <- strings.TrimPrefix(k, f.prefix):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		return nil
+	}
+	return walk(base, 0)
+}
