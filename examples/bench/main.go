@@ -82,6 +82,7 @@ func main() {
 	s3Objects := flag.Int("s3-objects", 10000, "objects for T5 on the S3-compatible server (versitygw, installed on first use)")
 	t8Objects := flag.Int("t8-objects", 100000, "objects for T8 (written as files into versitygw's folder)")
 	t8PerDir := flag.Int("t8-per-dir", 500, "objects per directory in T8's bucket")
+	t8Latency := flag.Duration("t8-latency", 20*time.Millisecond, "time T8 adds to each request")
 	diskDir := flag.String("disk-dir", os.TempDir(), "a directory on a local disk for T4, whose target is defined there (fsync costs nothing on tmpfs)")
 	dir := flag.String("dir", "", "directory for the trees (default: /dev/shm if present, else the temp dir)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -126,7 +127,7 @@ func main() {
 		"T1": b.t1Sweep, "T2": b.t2DryRun, "T3": b.t3Orphans, "T4": b.t4Replace, "T6": b.t6MemMapFs,
 		"T5": func() (Result, error) { return b.t5S3(*s3Objects) },
 		"T7": func() (Result, error) { return b.t7Merge(*t7Keys, *t7Hash) },
-		"T8": func() (Result, error) { return b.t8ParallelList(*t8Objects, *t8PerDir) },
+		"T8": func() (Result, error) { return b.t8ParallelList(*t8Objects, *t8PerDir, *t8Latency) },
 	}
 	if *t7Curve != "" {
 		var sizes []int

@@ -32,20 +32,22 @@ func (l *latency) Do(r *http.Request) (*http.Response, error) {
 	return http.DefaultClient.Do(r)
 }
 
-// T8: a whole listing on versitygw, 20 ms added to each request, with
+// T8: a whole listing on versitygw, with 20 ms (-t8-latency) added to
+// each request by the client before it sends it (the latency a loopback
+// proxy would add, without a proxy's CPU on this machine), with
 // ListWorkers 8 vs 1 (ours vs peer; speedup is peer/ours), each checked
 // to list every key once, in the same order. The objects are written as
 // files into the server's posix folder (one folder per bucket, a file
 // per key), which versitygw lists as objects: a PUT each would take
 // longer than the runs.
-func (b *bench) t8ParallelList(objects, perDir int) (Result, error) {
+func (b *bench) t8ParallelList(objects, perDir int, delay time.Duration) (Result, error) {
 	srv, err := s3test.Start()
 	if err != nil {
 		return Result{}, err
 	}
 	defer srv.Stop()
 	ctx := context.Background()
-	const bucket = "t8"
+	const bucket = "t8-list"
 	if err := srv.CreateBucket(ctx, bucket); err != nil {
 		return Result{}, err
 	}
@@ -64,7 +66,7 @@ func (b *bench) t8ParallelList(objects, perDir int) (Result, error) {
 		want = append(want, k)
 	}
 	list := func(workers int) (time.Duration, int64, error) {
-		l := &latency{delay: 20 * time.Millisecond}
+		l := &latency{delay: delay}
 		fsys := s3fs.New(srv.ClientVia(l), bucket, s3fs.Options{ListWorkers: workers})
 		got := make([]string, 0, objects)
 		start := time.Now()

@@ -99,8 +99,13 @@ func (f *Fs) listParallel(parent context.Context, in *s3.ListObjectsV2Input, bas
 	if err != nil && !errors.Is(err, errEndOfRange) {
 		return err
 	}
+	if more && last == "" {
+		// An empty page that is not the last (allowed, if rare): no
+		// start key to split after; list one page after another.
+		return f.listObjects(ctx, in, name, fn)
+	}
 	lo := strings.TrimPrefix(last, f.prefix)
-	if !more || last == "" || (to != "" && lo >= to) {
+	if !more || (to != "" && lo >= to) {
 		return deliver(head, fn)
 	}
 

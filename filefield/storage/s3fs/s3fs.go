@@ -53,6 +53,10 @@
 //     its error itself (not wrapped), so errors.Is(err,
 //     context.DeadlineExceeded) holds for an operation that ran out of
 //     time. ListFiles and RemoveFiles take their own context.
+//   - ListFiles reports objects in byte order of their keys, one call of
+//     its callback at a time, one ListObjectsV2 page (1000 keys) after
+//     another; with Options.ListWorkers above 1, parts of the key range
+//     are listed concurrently, and reported in the same order.
 //   - Modification times are the objects' LastModified; Chtimes is not
 //     supported.
 //   - Batch removal reports a key that did not exist as removed, and cannot

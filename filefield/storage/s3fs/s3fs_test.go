@@ -15,11 +15,9 @@ import (
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	s3test.StopShared()
-	os.Exit(code)
-}
+// TestMain stops the shared server after the tests and fails the run if
+// a goroutine is left (parallel listings start workers that must end).
+func TestMain(m *testing.M) { s3test.Main(m) }
 
 func TestConformance(t *testing.T) {
 	srv := s3test.Shared(t)
