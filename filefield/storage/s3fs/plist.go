@@ -28,12 +28,11 @@ import (
 // The split points are CommonPrefixes ("d017/") of delimiter listings at
 // one depth below the listing's prefix, found by a planner walking the
 // "directories" down to that depth in order, beginning at L. The depth is
-// the shallowest at which the first page's keys fall under two or more
-// prefixes (then the first page tells how many keys a prefix holds, and
-// prefixes are grouped to make parts of about partPages pages), else the
-// deepest at which they fall under one (which holds at least a page:
-// partPages of them make a part). A part reads one page past its end (the
-// page that shows where it ends), so parts of several pages waste less.
+// the shallowest at which L's directory holds at most half the first
+// page, else L's deepest directory (see splitDepth); prefixes are grouped
+// to make parts of about partPages pages, as the first page tells. A part
+// reads one page past its end (the page that shows where it ends), so
+// parts of several pages waste less.
 
 const (
 	// partPages is the pages a part buffers ahead of fn, and the size of
@@ -112,7 +111,7 @@ func (f *Fs) listParallel(parent context.Context, in *s3.ListObjectsV2Input, bas
 	// The planner finds split points after the first page, the parts
 	// list between them.
 	relBase := strings.TrimPrefix(base, f.prefix)
-	depth, group := splitDepth(head, relBase, f.partKeys)
+	depth, group := splitDepth(head, relBase, strings.TrimPrefix(last, base), f.partKeys)
 	splits := make(chan string, 4*f.workers)
 	wg.Add(1)
 	go func() {
@@ -238,30 +237,45 @@ func firstAfter(es []storage.Entry, end string) int {
 
 // splitDepth chooses the depth of the split points (directories below
 // relBase, 1 for its direct subdirectories) from the first page's
-// entries, and how many prefixes of that depth make a part; depth 0 means
-// none: the first page's keys have no directory below relBase.
-func splitDepth(es []storage.Entry, relBase string, partKeys int) (depth, group int) {
-	prevN := 0
+// entries and its last key (relative to base), and how many prefixes of
+// that depth make a part of about partKeys keys; depth 0 means none: the
+// page has no directory beside the last key. The depth is the shallowest
+// at which the page has directories beside the last key (in the same
+// parent directory) and the last key's own directory, if it is in one
+// there, holds at most half the page (so that the directories after it
+// are likely small); else the deepest at which the page has directories
+// beside it. The page's keys in that parent directory tell how many keys
+// a prefix of that depth holds.
+func splitDepth(es []storage.Entry, relBase, last string, partKeys int) (depth, group int) {
+	depth, group = 0, 1
 	for d := 1; d <= maxSplitDepth; d++ {
-		n, prev := 0, ""
+		parent, own := dirAt(last, d-1), dirAt(last, d)
+		n, in, mine, prev := 0, 0, 0, ""
 		for _, e := range es {
-			p := dirAt(strings.TrimPrefix(e.Path, relBase), d)
+			k := strings.TrimPrefix(e.Path, relBase)
+			if !strings.HasPrefix(k, parent) {
+				continue
+			}
+			in++
+			p := dirAt(k, d)
+			if own != "" && p == own {
+				mine++
+			}
 			if p != "" && p != prev {
 				n++
 				prev = p
 			}
 		}
-		switch {
-		case n == 0:
-			return d - 1, max(1, partKeys*prevN/len(es))
-		case n >= 2:
-			// About len(es)/n keys a prefix (at least, if n is 1),
-			// partKeys a part.
-			return d, max(1, partKeys*n/len(es))
+		if n == 0 {
+			return depth, group // no directory at this depth
 		}
-		prevN = n
+		// About in/n keys a prefix, partKeys a part.
+		depth, group = d, max(1, partKeys*n/in)
+		if 2*mine <= len(es) {
+			return depth, group // the last key is a file here, or in a small directory
+		}
 	}
-	return maxSplitDepth, max(1, partKeys/len(es))
+	return depth, group
 }
 
 // dirAt returns the first d segments of k with their trailing "/", or ""
@@ -292,6 +306,14 @@ func (f *Fs) plan(ctx context.Context, base, last, to string, depth, group int, 
 	walk = func(dir string, d int) error {
 		in := &s3.ListObjectsV2Input{Bucket: &f.bucket, Prefix: aws.String(dir), Delimiter: aws.String("/"), MaxKeys: aws.Int32(pageSize), EncodingType: listEncoding}
 		if strings.HasPrefix(last, dir) {
+			// The directories of the last key come first, walked here:
+			// servers need not list a prefix that holds StartAfter
+			// (versitygw does not).
+			if own := dirAt(last[len(dir):], 1); own != "" && d+1 < depth {
+				if err := walk(dir+own, d+1); err != nil {
+					return err
+				}
+			}
 			in.StartAfter = aws.String(last)
 		}
 		p := s3.NewListObjectsV2Paginator(f.client, in)
@@ -316,14 +338,12 @@ func (f *Fs) plan(ctx context.Context, base, last, to string, depth, group int, 
 					return errStopPlan
 				case !strings.HasPrefix(k, dir) || len(k) <= len(dir):
 					continue // not below dir: not a server's answer
-				case k <= last && !strings.HasPrefix(last, k):
-					continue // wholly before the rest of the range
+				case k <= last:
+					continue // before the rest of the range, or walked first
 				case d+1 < depth:
 					if err := walk(k, d+1); err != nil {
 						return err
 					}
-					continue
-				case k <= last:
 					continue
 				}
 				if n++; n%group != 0 {

@@ -1,6 +1,7 @@
 package s3fs
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -23,10 +24,10 @@ func TestBeforeKey(t *testing.T) {
 	}
 }
 
-// The split depth is the shallowest with two or more directories among
-// the first page's keys, grouped to parts of about partKeys keys; else
-// the deepest with one, grouped as if it held the page; none for flat
-// keys.
+// The split depth is the shallowest with directories beside the last key
+// where its own holds at most half the first page, else the deepest with
+// directories beside it; prefixes are grouped to parts of about partKeys
+// keys; none for flat keys.
 func TestSplitDepth(t *testing.T) {
 	t.Parallel()
 	es := func(paths ...string) []storage.Entry {
@@ -43,15 +44,22 @@ func TestSplitDepth(t *testing.T) {
 	}{
 		{"", es("a", "b", "c"), 0, 1},
 		{"", es("d0/a", "d0/b"), 1, 500},
+		{"", es("d0/a", "d0/b", "d1/a", "d1/b"), 1, 500},
 		{"", es("d0/a", "d1/a", "d2/a", "d3/a"), 1, 1000},
 		{"", es("u/m/1/a", "u/m/2/a"), 3, 1000},
 		{"", es("u/m/x/1/2/a"), 4, 1000},
 		{"u/", es("u/a/x", "u/b/x"), 1, 1000},
 		{"", es("a", "b/x", "c"), 1, 333},
+		// The last key is a file in a directory with subdirectories.
+		{"", es("m-x/a", "m/a/1", "m/b/1", "m/c.png"), 2, 666},
+		// One small directory beside the big one the page ends in.
+		{"", es("m-x/a", "m/a/1", "m/a/2", "m/b/1", "m/c/1", "m/d/1"), 2, 800},
 	} {
-		d, g := splitDepth(c.es, c.base, 1000)
+		last := strings.TrimPrefix(c.es[len(c.es)-1].Path, c.base)
+		d, g := splitDepth(c.es, c.base, last, 1000)
 		assert.Equal(t, []int{c.depth, c.group}, []int{d, g}, "%v", c.es)
 	}
 	assert.Equal(t, "a/b/", dirAt("a/b/c", 2))
 	assert.Equal(t, "", dirAt("a/b", 2))
+	assert.Equal(t, "", dirAt("a/b", 0))
 }
