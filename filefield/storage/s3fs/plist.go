@@ -58,40 +58,16 @@ type listPart struct {
 // to the prefix, inclusive) ends the range when not empty. fn returns
 // errEndOfRange at the end of the range.
 func (f *Fs) listParallel(parent context.Context, in *s3.ListObjectsV2Input, base, to, name string, fn func(storage.Entry) error) error {
-	ctx, cancel := context.WithCancel(parent)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-
-	var mu sync.Mutex
-	var first error
-	fail := func(err error) {
-		mu.Lock()
-		if first == nil {
-			first = err
-		}
-		mu.Unlock()
-		cancel()
-	}
-	// failed returns the error a listing that failed returns: the
-	// caller's context's, once it is done, else the first failure.
-	failed := func() error {
-		if err := parent.Err(); err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if first != nil {
-			return first
-		}
-		return ctx.Err()
-	}
+	p := &parallelList{f: f, parent: parent, base: base, name: name}
+	p.ctx, p.cancel = context.WithCancel(parent)
+	defer p.wg.Wait()
+	defer p.cancel()
 
 	// The first page, as a sequential listing lists it.
 	var head []storage.Entry
 	var last string
 	more := false
-	err := f.pages(ctx, in, name, func(es []storage.Entry, l string, m bool) error {
+	err := f.pages(p.ctx, in, name, func(es []storage.Entry, l string, m bool) error {
 		head, last, more = es, l, m
 		return errEndOfRange
 	})
@@ -101,51 +77,100 @@ func (f *Fs) listParallel(parent context.Context, in *s3.ListObjectsV2Input, bas
 	if more && last == "" {
 		// An empty page that is not the last (allowed, if rare): no
 		// start key to split after; list one page after another.
-		return f.listObjects(ctx, in, name, fn)
+		return f.listObjects(p.ctx, in, name, fn)
 	}
 	lo := strings.TrimPrefix(last, f.prefix)
 	if !more || (to != "" && lo >= to) {
 		return deliver(head, fn)
 	}
-
 	// The planner finds split points after the first page, the parts
 	// list between them.
 	relBase := strings.TrimPrefix(base, f.prefix)
 	depth, group := splitDepth(head, relBase, strings.TrimPrefix(last, base), f.partKeys)
-	splits := make(chan string, 4*f.workers)
-	wg.Add(1)
+	splits := p.startPlan(last, to, depth, group)
+	if err := deliver(head, fn); err != nil {
+		return err
+	}
+	return p.drain(lo, to, splits, fn)
+}
+
+// parallelList is one parallel listing: its planner and parts, and the
+// first failure among them.
+type parallelList struct {
+	f           *Fs
+	parent, ctx context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	base, name  string
+	mu          sync.Mutex
+	first       error
+}
+
+// fail records err, if it is the first failure, and stops the listing.
+func (p *parallelList) fail(err error) {
+	p.mu.Lock()
+	if p.first == nil {
+		p.first = err
+	}
+	p.mu.Unlock()
+	p.cancel()
+}
+
+// failed returns the error a listing that failed returns: the caller's
+// context's, once it is done, else the first failure.
+func (p *parallelList) failed() error {
+	if err := p.parent.Err(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.first != nil {
+		return p.first
+	}
+	return p.ctx.Err()
+}
+
+// startPlan starts the planner, which sends split points after last, in
+// order, and closes the channel it returns at the end.
+func (p *parallelList) startPlan(last, to string, depth, group int) <-chan string {
+	splits := make(chan string, 4*p.f.workers)
+	p.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer p.wg.Done()
 		defer close(splits)
 		if depth == 0 {
 			return
 		}
-		if err := f.plan(ctx, base, last, to, depth, group, splits); err != nil && !errors.Is(err, errStopPlan) {
-			fail(err)
+		if err := p.f.plan(p.ctx, p.base, last, to, depth, group, splits); err != nil && !errors.Is(err, errStopPlan) {
+			p.fail(err)
 		}
 	}()
-	start := func(after, end string) *listPart {
-		p := &listPart{pages: make(chan []storage.Entry, partPages)}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(p.pages)
-			p.err = f.listRange(ctx, base, after, end, name, p.pages)
-			if p.err != nil {
-				fail(p.err)
-			}
-		}()
-		return p
-	}
+	return splits
+}
 
-	if err := deliver(head, fn); err != nil {
-		return err
-	}
+// startPart starts listing the part after the key after, up to end.
+func (p *parallelList) startPart(after, end string) *listPart {
+	part := &listPart{pages: make(chan []storage.Entry, partPages)}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer close(part.pages)
+		part.err = p.f.listRange(p.ctx, p.base, after, end, p.name, part.pages)
+		if part.err != nil {
+			p.fail(part.err)
+		}
+	}()
+	return part
+}
+
+// drain starts a part for each split point, at most f.workers ahead, and
+// hands the parts' pages to fn in order, the first part from lo on.
+func (p *parallelList) drain(lo, to string, splits <-chan string, fn func(storage.Entry) error) error {
 	var queue []*listPart
 	planning := true
 	for planning || len(queue) > 0 {
 		var next <-chan string
-		if planning && len(queue) < f.workers {
+		if planning && len(queue) < p.f.workers {
 			next = splits
 		}
 		var pages <-chan []storage.Entry
@@ -153,26 +178,26 @@ func (f *Fs) listParallel(parent context.Context, in *s3.ListObjectsV2Input, bas
 			pages = queue[0].pages
 		}
 		select {
-		case <-ctx.Done():
-			return failed()
+		case <-p.ctx.Done():
+			return p.failed()
 		case s, ok := <-next:
 			if !ok {
 				planning = false
-				queue = append(queue, start(lo, to))
+				queue = append(queue, p.startPart(lo, to))
 				continue
 			}
-			queue = append(queue, start(lo, s))
+			queue = append(queue, p.startPart(lo, s))
 			lo = s
 		case es, ok := <-pages:
 			if !ok {
 				if queue[0].err != nil {
-					return failed()
+					return p.failed()
 				}
 				queue = queue[1:]
 				continue
 			}
-			if ctx.Err() != nil {
-				return failed()
+			if p.ctx.Err() != nil {
+				return p.failed()
 			}
 			if err := deliver(es, fn); err != nil {
 				return err
@@ -297,66 +322,83 @@ func dirAt(k string, d int) string {
 // (a key) and not after to (relative to the prefix, when not empty), made
 // relative to the prefix: the split points. Keys are full keys here.
 func (f *Fs) plan(ctx context.Context, base, last, to string, depth, group int, out chan<- string) error {
-	end := ""
+	pl := &planner{f: f, ctx: ctx, last: last, depth: depth, group: group, out: out}
 	if to != "" {
-		end = f.prefix + to
+		pl.end = f.prefix + to
 	}
-	n := 0
-	var walk func(dir string, d int) error
-	walk = func(dir string, d int) error {
-		in := &s3.ListObjectsV2Input{Bucket: &f.bucket, Prefix: aws.String(dir), Delimiter: aws.String("/"), MaxKeys: aws.Int32(pageSize), EncodingType: listEncoding}
-		if strings.HasPrefix(last, dir) {
-			// The directories of the last key come first, walked here:
-			// servers need not list a prefix that holds StartAfter
-			// (versitygw does not).
-			if own := dirAt(last[len(dir):], 1); own != "" && d+1 < depth {
-				if err := walk(dir+own, d+1); err != nil {
-					return err
-				}
-			}
-			in.StartAfter = aws.String(last)
-		}
-		p := s3.NewListObjectsV2Paginator(f.client, in)
-		for p.HasMorePages() {
-			if err := ctx.Err(); err != nil {
+	return pl.walk(base, 0)
+}
+
+// planner walks the directories after a listing's first page, down to
+// depth, and sends every group-th of the deepest as a split point.
+type planner struct {
+	f            *Fs
+	ctx          context.Context
+	last, end    string // keys, with the prefix; end empty for none
+	depth, group int
+	n            int // directories counted at depth
+	out          chan<- string
+}
+
+func (pl *planner) walk(dir string, d int) error {
+	f := pl.f
+	in := &s3.ListObjectsV2Input{Bucket: &f.bucket, Prefix: aws.String(dir), Delimiter: aws.String("/"), MaxKeys: aws.Int32(pageSize), EncodingType: listEncoding}
+	if strings.HasPrefix(pl.last, dir) {
+		// The directories of the last key come first, walked here:
+		// servers need not list a prefix that holds StartAfter
+		// (versitygw does not).
+		if own := dirAt(pl.last[len(dir):], 1); own != "" && d+1 < pl.depth {
+			if err := pl.walk(dir+own, d+1); err != nil {
 				return err
 			}
-			page, err := p.NextPage(ctx)
+		}
+		in.StartAfter = aws.String(pl.last)
+	}
+	p := s3.NewListObjectsV2Paginator(f.client, in)
+	for p.HasMorePages() {
+		if err := pl.ctx.Err(); err != nil {
+			return err
+		}
+		page, err := p.NextPage(pl.ctx)
+		if err != nil {
+			if cerr := pl.ctx.Err(); cerr != nil {
+				return cerr
+			}
+			return &storage.PathError{Op: "list", Path: strings.TrimPrefix(dir, f.prefix), Err: err}
+		}
+		for _, cp := range page.CommonPrefixes {
+			k, err := listedKey(page.EncodingType, cp.Prefix)
 			if err != nil {
-				if cerr := ctx.Err(); cerr != nil {
-					return cerr
-				}
 				return &storage.PathError{Op: "list", Path: strings.TrimPrefix(dir, f.prefix), Err: err}
 			}
-			for _, cp := range page.CommonPrefixes {
-				k, err := listedKey(page.EncodingType, cp.Prefix)
-				if err != nil {
-					return &storage.PathError{Op: "list", Path: strings.TrimPrefix(dir, f.prefix), Err: err}
-				}
-				switch {
-				case end != "" && k > end:
-					return errStopPlan
-				case !strings.HasPrefix(k, dir) || len(k) <= len(dir):
-					continue // not below dir: not a server's answer
-				case k <= last:
-					continue // before the rest of the range, or walked first
-				case d+1 < depth:
-					if err := walk(k, d+1); err != nil {
-						return err
-					}
-					continue
-				}
-				if n++; n%group != 0 {
-					continue
-				}
-				select {
-				case out <- strings.TrimPrefix(k, f.prefix):
-				case <-ctx.Done():
-					return ctx.Err()
-				}
+			if err := pl.dir(dir, k, d); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// dir handles the directory k listed in dir, at depth d: walks into it,
+// sends it as a split point, or skips it.
+func (pl *planner) dir(dir, k string, d int) error {
+	switch {
+	case pl.end != "" && k > pl.end:
+		return errStopPlan
+	case !strings.HasPrefix(k, dir) || len(k) <= len(dir):
+		return nil // not below dir: not a server's answer
+	case k <= pl.last:
+		return nil // before the rest of the range, or walked first
+	case d+1 < pl.depth:
+		return pl.walk(k, d+1)
+	}
+	if pl.n++; pl.n%pl.group != 0 {
 		return nil
 	}
-	return walk(base, 0)
+	select {
+	case pl.out <- strings.TrimPrefix(k, pl.f.prefix):
+		return nil
+	case <-pl.ctx.Done():
+		return pl.ctx.Err()
+	}
 }

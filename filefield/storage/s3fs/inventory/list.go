@@ -159,38 +159,17 @@ func (l *lister) file(ctx context.Context, f File) error {
 
 // entry reads one row and hands it to fn if the listing selects it.
 func (l *lister) entry(rec []string, bad func(string, ...any) error) error {
-	c := &l.r.cols
-	if rec[c.bucket] != l.r.bucket {
-		return bad("bucket %q, not %q", rec[c.bucket], l.r.bucket)
+	key, rel, err := l.key(rec, bad)
+	if err != nil || rel == "" {
+		return err
 	}
-	if c.latest >= 0 && !strings.EqualFold(rec[c.latest], "true") {
-		return nil // an older version
-	}
-	if c.deleteMarker >= 0 && strings.EqualFold(rec[c.deleteMarker], "true") {
-		return nil
-	}
-	key, err := url.QueryUnescape(rec[c.key])
-	if err != nil {
-		return bad("key %q is not URL-encoded", rec[c.key])
-	}
-	rel, ok := strings.CutPrefix(key, l.r.prefix)
-	if !ok || rel == "" || strings.HasSuffix(rel, "/") || inQuarantine(rel) {
-		return nil
-	}
-	if err := storage.ValidPath(rel); err != nil {
-		return bad("key %q: %v", key, err)
-	}
-	h := maphash.String(l.seed, rel)
-	if _, dup := l.seen[h]; dup {
-		return bad("key %q listed twice", key)
-	}
-	l.seen[h] = struct{}{}
 	if l.dir != "" && !strings.HasPrefix(rel, l.dir+"/") {
 		return nil
 	}
 	if l.opts.To != "" && (rel < l.opts.From || rel > l.opts.To) {
 		return nil
 	}
+	c := &l.r.cols
 	size, err := strconv.ParseInt(rec[c.size], 10, 64)
 	if err != nil || size < 0 {
 		return bad("key %q: size %q", key, rec[c.size])
@@ -204,6 +183,40 @@ func (l *lister) entry(rec []string, bad func(string, ...any) error) error {
 		e.ETag = `"` + strings.Trim(rec[c.etag], `"`) + `"`
 	}
 	return l.fn(e)
+}
+
+// key returns the row's key, decoded, and its path below the prefix;
+// rel is empty for a row to skip (an older version, a delete marker, a
+// key outside the prefix, a folder, the quarantine). A row that makes the
+// report unusable is an error through bad.
+func (l *lister) key(rec []string, bad func(string, ...any) error) (key, rel string, err error) {
+	c := &l.r.cols
+	if rec[c.bucket] != l.r.bucket {
+		return "", "", bad("bucket %q, not %q", rec[c.bucket], l.r.bucket)
+	}
+	if c.latest >= 0 && !strings.EqualFold(rec[c.latest], "true") {
+		return "", "", nil // an older version
+	}
+	if c.deleteMarker >= 0 && strings.EqualFold(rec[c.deleteMarker], "true") {
+		return "", "", nil
+	}
+	key, err = url.QueryUnescape(rec[c.key])
+	if err != nil {
+		return "", "", bad("key %q is not URL-encoded", rec[c.key])
+	}
+	rel, ok := strings.CutPrefix(key, l.r.prefix)
+	if !ok || rel == "" || strings.HasSuffix(rel, "/") || inQuarantine(rel) {
+		return "", "", nil
+	}
+	if err := storage.ValidPath(rel); err != nil {
+		return "", "", bad("key %q: %v", key, err)
+	}
+	h := maphash.String(l.seed, rel)
+	if _, dup := l.seen[h]; dup {
+		return "", "", bad("key %q listed twice", key)
+	}
+	l.seen[h] = struct{}{}
+	return key, rel, nil
 }
 
 // maxRow bounds the bytes of one row: a key is at most 1024 bytes, three
