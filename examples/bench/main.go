@@ -45,6 +45,13 @@ type Result struct {
 	// alone: listing names and statting the orphans found, for their sizes
 	// and times. The comm pipeline makes neither.
 	Floor float64 `json:"floor_s,omitempty"`
+	// SameWork (T3) is the time of the pipeline that makes what a plan
+	// holds (find -printf with sizes and times | sort, sort refs, join -v1,
+	// awk for the grace filter and the bytes); the ratios are ours over it
+	// and over Floor.
+	SameWork      float64 `json:"same_work_s,omitempty"`
+	SameWorkRatio float64 `json:"same_work_ratio,omitempty"`
+	FloorRatio    float64 `json:"floor_ratio,omitempty"`
 	// PeakHeap (T7) is the most live heap the run held above where it
 	// started, sampled; Keys the keys and references it had.
 	PeakHeap uint64 `json:"peak_heap_bytes,omitempty"`
@@ -158,6 +165,12 @@ func main() {
 			fatal(fmt.Errorf("%s: %w", name, err))
 		}
 		r.Ratio = r.Ours / r.Peer
+		if r.SameWork > 0 {
+			r.SameWorkRatio = r.Ours / r.SameWork
+		}
+		if r.Floor > 0 {
+			r.FloorRatio = r.Ours / r.Floor
+		}
 		r.Met = r.Ratio <= r.Target && (r.BytesPerRef == 0 || r.BytesPerRef <= 120) && r.PeakHeap <= 64<<20
 		out.Results[name] = r
 	}
@@ -187,7 +200,10 @@ func printTable(out Output) {
 			extra += fmt.Sprintf("  (%d keys, peak heap %.1f MiB)", r.Keys, float64(r.PeakHeap)/(1<<20))
 		}
 		if r.Floor > 0 {
-			extra += fmt.Sprintf("  (names + orphan stats alone: %.2f of peer)", r.Floor/r.Peer)
+			extra += fmt.Sprintf("  (names + orphan stats alone: %.2f of peer; ours / that floor %.2f)", r.Floor/r.Peer, r.FloorRatio)
+		}
+		if r.SameWork > 0 {
+			extra += fmt.Sprintf("  (ours / find|sort|join|awk with sizes and times: %.2f)", r.SameWorkRatio)
 		}
 		if r.Speedup > 0 {
 			extra += fmt.Sprintf("  (speedup %.2f, runs %.2f-%.2f)", r.Speedup, r.SpeedupMin, r.SpeedupMax)
