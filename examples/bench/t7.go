@@ -246,8 +246,9 @@ func (b *bench) memoryCurve(sizes []int, svgPath string) error {
 		return h - bottom - (math.Log10(mib)-math.Log10(minMiB))/(math.Log10(maxMiB)-math.Log10(minMiB))*(h-bottom-top)
 	}
 	var s strings.Builder
-	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n", w, h)
-	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	// The view starts 20 to the left of 0, for the widest label.
+	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="-20 0 %.0f %.0f" font-family="sans-serif" font-size="12">`+"\n", w+20, h, w+20, h)
+	fmt.Fprintf(&s, `<rect x="-20" width="%.0f" height="%.0f" fill="white"/>`+"\n", w+20, h)
 	fmt.Fprintf(&s, `<text x="%.0f" y="14" font-weight="bold">Peak heap in use while Find plans (log scales)</text>`+"\n", left)
 	for mib := minMiB; mib <= maxMiB; mib *= 10 {
 		y := ly(uint64(mib * (1 << 20)))
