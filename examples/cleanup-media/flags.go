@@ -21,6 +21,7 @@ import (
 type config struct {
 	root          string
 	s3PathStyle   bool
+	listWorkers   int
 	inventory     string
 	dryRun        bool
 	verbose       bool
@@ -157,6 +158,7 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.Usage = func() {}
 	fs.StringVar(&c.root, "root", "", "media root: a local `DIR` or s3://BUCKET/PREFIX (required)")
 	fs.BoolVar(&c.s3PathStyle, "s3-path-style", false, "address S3 buckets by path (http://host/bucket), as S3-compatible servers such as MinIO want")
+	fs.IntVar(&c.listWorkers, "list-workers", 1, "with an s3:// --root, list up to `N` parts of the bucket at once (same keys, same order; about 25% more list requests)")
 	fs.StringVar(&c.inventory, "inventory", "", "find orphans in the S3 Inventory report whose manifest.json is `MANIFEST` (a local path or s3://BUCKET/KEY) instead of listing the bucket; needs an s3:// --root, --check-orphans, and a report younger than --min-age")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "report what would be deleted, delete nothing")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "list every file deleted (with --dry-run: every file that would be), with size and reason")
@@ -295,6 +297,8 @@ func (c *config) check(fs *pflag.FlagSet) error {
 		return checkDB(c.db)
 	case c.inventory != "" && (!strings.HasPrefix(c.root, "s3://") || !c.checkOrphans):
 		return errors.New("--inventory lists an S3 bucket for the orphan check: it needs --root s3://BUCKET/PREFIX and --check-orphans")
+	case c.listWorkers < 1:
+		return errors.New("--list-workers must be at least 1")
 	case c.inventory != "" && c.merge:
 		return errors.New("--merge needs a listing in byte order, and an --inventory report is not one: use one or the other")
 	case c.tempDir != "" && !c.merge:

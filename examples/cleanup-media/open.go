@@ -45,7 +45,7 @@ func (c *config) openRoot(ctx context.Context) (afero.Fs, func(), error) {
 		if prefix != "" && !strings.HasSuffix(prefix, "/") {
 			prefix += "/"
 		}
-		return s3fs.New(client, bucket, s3fs.Options{Prefix: prefix}), func() {}, nil
+		return s3fs.New(client, bucket, s3fs.Options{Prefix: prefix, ListWorkers: c.listWorkers}), func() {}, nil
 	}
 	if strings.Contains(c.root, "://") {
 		return nil, nil, fmt.Errorf("--root %q: a local directory or s3://BUCKET/PREFIX", c.root)

@@ -2,10 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/afero"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -112,4 +117,44 @@ func TestSQLServers(t *testing.T) {
 			assert.Equal(t, exitRefused, r.code, r.stderr)
 		})
 	}
+}
+
+// --list-workers and --merge on S3: a bucket of more than one listing page
+// gives the plan the defaults give, and --list-workers 0 is a usage error.
+func TestS3ListWorkersAndMerge(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Shared(t)
+	fsys := srv.Fs(t, "media/")
+	var refs strings.Builder
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i := range 1500 {
+		p := fmt.Sprintf("d%02d/%04d.png", i%30, i)
+		if i%7 != 0 {
+			refs.WriteString(p + "\n")
+		}
+		g.Go(func() error { return afero.WriteFile(fsys, p, []byte(p), 0o644) })
+	}
+	require.NoError(t, g.Wait())
+	refsFile := filepath.Join(t.TempDir(), "refs")
+	require.NoError(t, os.WriteFile(refsFile, []byte(refs.String()), 0o644))
+	env := srv.Env(t)
+	plan := func(extra ...string) []string {
+		args := append([]string{"--root", "s3://" + fsys.Bucket + "/media", "--s3-path-style", "--check-orphans", "--refs-file", refsFile, "--min-age", "0", "--dry-run", "--json"}, extra...)
+		r := runEnv(t, env, args...)
+		require.Equal(t, 0, r.code, r.stderr)
+		var out Output
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+		var paths []string
+		for _, o := range out.Orphans.Plan.Orphans {
+			paths = append(paths, o.Path)
+		}
+		return paths
+	}
+	want := plan()
+	require.Len(t, want, 1500/7+1)
+	assert.Equal(t, want, plan("--list-workers", "4"))
+	assert.Equal(t, want, plan("--list-workers", "4", "--merge"))
+	r := runEnv(t, env, "--root", "s3://"+fsys.Bucket+"/media", "--list-workers", "0")
+	assert.Equal(t, exitUsage, r.code)
 }
