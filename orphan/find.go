@@ -53,6 +53,7 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	}
 	plan.MissingCount, plan.Missing = counts.missingCount, counts.missing
 	plan.References, plan.InvalidReferences = counts.n, counts.invalid
+	slices.Sort(plan.Unrecognised) // the listing's order is the backend's
 	if counts.n == counts.invalid && plan.Scanned.Files > 0 && !f.opts.AllowEmpty && f.guards.empty {
 		return nil, ErrNoReferences
 	}

@@ -130,6 +130,12 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 	last := "\x00"
 	var in [maxForms]string
 	var rec []byte
+	defer func() {
+		if r := recover(); r != nil {
+			s.close() // a provider that panics leaves no sorter behind
+			panic(r)
+		}
+	}()
 	err := f.refs.References(ctx, func(ref string) error {
 		if counts.n++; counts.n%4096 == 0 {
 			if err := ctx.Err(); err != nil {

@@ -265,3 +265,23 @@ func TestMergeModeFailsClosed(t *testing.T) {
 	assert.Equal(t, []string{"a-b/1.png", "a/2.png", "a/3.png", "b/4.png"}, storagetest.Files(t, mem))
 	goleak.VerifyNone(t, before)
 }
+
+// A provider that panics in merge mode reaches the caller and leaves no
+// sorter goroutine behind.
+func TestMergeModeProviderPanicLeavesNothing(t *testing.T) {
+	mem := afero.NewMemMapFs()
+	storagetest.WriteFile(t, mem, "a/1.png", nil, time.Now().Add(-48*time.Hour))
+	before := goleak.IgnoreCurrent()
+	panicky := orphan.ProviderFunc(func(_ context.Context, fn func(string) error) error {
+		for i := range 100_000 {
+			if err := fn("a/" + strconv.Itoa(i) + ".png"); err != nil {
+				return err
+			}
+		}
+		panic("provider bug")
+	})
+	f := orphan.New(mem, panicky, orphan.Options{MaxFraction: -1, Merge: true, TempDir: t.TempDir()})
+	assert.PanicsWithValue(t, "provider bug", func() { _, _ = f.Find(t.Context()) })
+	goleak.VerifyNone(t, before)
+	assert.Equal(t, []string{"a/1.png"}, storagetest.Files(t, mem))
+}

@@ -66,7 +66,8 @@ type Plan struct {
 	// hold orphans older than the grace period and not one valid
 	// reference points into them (see ErrUncovered).
 	Uncovered []string `json:"uncovered,omitempty"`
-	// Unrecognised lists (up to 10,000) files whose names match no shape.
+	// Unrecognised lists (up to 10,000, sorted) files whose names match no
+	// shape.
 	Unrecognised []string `json:"unrecognised,omitempty"`
 	// Missing lists (up to 10,000, sorted) references whose files do not
 	// exist; MissingCount counts them all.
