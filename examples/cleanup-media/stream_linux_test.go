@@ -34,7 +34,11 @@ func TestReferenceQueryStreams(t *testing.T) {
 	assert.Equal(t, 1000003, out.Orphans.Plan.References)
 	assert.Equal(t, 1000000, out.Orphans.Plan.MissingCount)
 	t.Logf("peak RSS with 1,000,000 references of 100 bytes: %d MB", rss>>20)
-	assert.Less(t, rss, int64(80<<20), "the rows are streamed, not held")
+	// Streaming peaks at 59 MB on a quiet machine and reached 81 MB while
+	// the race tests of other packages loaded both cores (the collector
+	// falls behind); holding the rows takes their strings alone, 1,000,000
+	// of the 112-byte size class, over 106 MiB, before any slice.
+	assert.Less(t, rss, int64(100<<20), "the rows are streamed, not held")
 
 	// Rows flow, then the query fails (division by zero at row 600,000).
 	f = newFixture(t)
