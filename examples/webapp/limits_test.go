@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,6 +157,7 @@ func TestOversizedUploadReadsAtMostTheLimit(t *testing.T) {
 // when forms were parsed whole, in memory) keep the heap within a few MiB
 // each. Not parallel: it measures the process's heap.
 func TestParallelOversizedUploadsKeepMemoryBounded(t *testing.T) {
+	const reset = -1 // the connection reset before the answer was read
 	t.Setenv("TMPDIR", t.TempDir())
 	e := newEnv(t)
 	runtime.GC()
@@ -179,6 +182,12 @@ func TestParallelOversizedUploadsKeepMemoryBounded(t *testing.T) {
 			req.ContentLength = -1
 			_ = n
 			resp, err := client.Do(req)
+			if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+				// The server answered 413 and closed the connection
+				// while the client was still sending: refused too.
+				codes[i] = reset
+				return
+			}
 			if err != nil {
 				t.Error(err)
 				return
@@ -191,7 +200,7 @@ func TestParallelOversizedUploadsKeepMemoryBounded(t *testing.T) {
 	growth := stop()
 	t.Logf("20 parallel 30 MiB uploads: peak heap growth %.1f MiB", float64(growth)/mib)
 	for _, c := range codes {
-		assert.Equal(t, http.StatusRequestEntityTooLarge, c)
+		assert.Contains(t, []int{http.StatusRequestEntityTooLarge, reset}, c)
 	}
 	assert.Less(t, growth, int64(64*mib))
 }
