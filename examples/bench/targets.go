@@ -8,11 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/afero"
@@ -202,39 +200,17 @@ func (b *bench) t3Orphans() (Result, error) {
 	var bytesPerRef float64
 	for range b.runs {
 		finder := orphan.New(rfs, orphan.File(refs), orphan.Options{MinAge: -1, MaxFraction: -1})
-		runtime.GC()
-		var base runtime.MemStats
-		runtime.ReadMemStats(&base)
-		var peak atomic.Uint64
-		stop := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			var m runtime.MemStats
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(2 * time.Millisecond):
-				}
-				runtime.ReadMemStats(&m)
-				if m.HeapInuse > peak.Load() {
-					peak.Store(m.HeapInuse)
-				}
-			}
-		}()
-		start := time.Now()
-		plan, err := finder.Find(context.Background())
-		ours = append(ours, time.Since(start))
-		close(stop)
-		<-sampled
+		var plan *orphan.Plan
+		d, peak, err := measureHeap(func() (err error) {
+			plan, err = finder.Find(context.Background())
+			return err
+		})
+		ours = append(ours, d)
 		if err != nil {
 			return Result{}, err
 		}
-		if p := peak.Load(); p > base.HeapInuse {
-			bytesPerRef = float64(p-base.HeapInuse) / float64(b.files)
-		}
-		d, err := storageFloor(rfs, plan)
+		bytesPerRef = float64(peak) / float64(b.files)
+		d, err = storageFloor(rfs, plan)
 		if err != nil {
 			return Result{}, err
 		}
