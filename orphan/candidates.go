@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,15 +215,16 @@ func (c *candidates) unreferenced(refs *pathSet, onReferenced func(path string, 
 			}
 		})
 	}
-	buf := make([]byte, 0, bytes)
-	var tagBuf []byte
+	// Builders hand their bytes over as strings without copying them.
+	var buf, tagBuf strings.Builder
+	buf.Grow(bytes)
 	c.each(func(i int, p, etag []byte, _ meta) {
 		if !isUsed(i) {
-			buf = append(buf, p...)
-			tagBuf = append(tagBuf, etag...)
+			buf.Write(p)
+			tagBuf.Write(etag)
 		}
 	})
-	all, tags := string(buf), string(tagBuf)
+	all, tags := buf.String(), tagBuf.String()
 	out = make([]Orphan, 0, n)
 	off, toff := 0, 0
 	c.each(func(i int, p, etag []byte, m meta) {

@@ -126,8 +126,8 @@ type sortedRefs struct {
 // ones, which only the merge can tell).
 func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 	s := &sortedRefs{extSorter: newExtSorter(ctx, f.opts.TempDir)}
-	counts := refCounts{covered: map[string]bool{}}
-	last := "\x00"
+	counts := refCounts{}
+	covered := newCoverSet()
 	var in [maxForms]string
 	var rec []byte
 	defer func() {
@@ -149,9 +149,8 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 		}
 		k := 0
 		for _, p := range paths[:n] {
-			if c, ok := f.coverKey(p); ok && c != last {
-				counts.covered[c] = true
-				last = c
+			if c, ok := f.coverKey(p); ok {
+				covered.add(c)
 			}
 			if f.opts.Range.Contains(p) {
 				in[k] = p
@@ -191,6 +190,7 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 		return nil, refCounts{}, fmt.Errorf("%w: %w", ErrProvider, err)
 	}
 	s.sorted()
+	counts.covered = covered.keys
 	return s, counts, nil
 }
 

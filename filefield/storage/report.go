@@ -29,7 +29,9 @@ type DirCount struct {
 // DirTally counts files per directory, for the reports' "which directories
 // hold the most" breakdowns. The zero value is ready to use.
 type DirTally struct {
-	m map[string]*Count
+	m     map[string]*Count
+	last  string // the directory counted last, whose Count is lastC
+	lastC *Count
 }
 
 // Add counts one file at path p.
@@ -38,12 +40,17 @@ func (t *DirTally) Add(p string, size int64) {
 		t.m = map[string]*Count{}
 	}
 	d := dirOf(p)
+	if t.lastC != nil && d == t.last {
+		t.lastC.Add(size) // files come grouped by directory in sorted plans
+		return
+	}
 	c := t.m[d]
 	if c == nil {
 		c = &Count{}
 		t.m[d] = c
 	}
 	c.Add(size)
+	t.last, t.lastC = d, c
 }
 
 // Top returns the n directories with the most bytes (then files, then

@@ -1,0 +1,111 @@
+package orphan
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+)
+
+// refAlphabet leans on the bytes normalise treats specially: white space
+// of every kind at either end, dots, URL characters, a byte-order mark,
+// Unicode spaces and letters, and separators.
+var refAlphabet = []string{
+	"a", "b", "x.png", "/", "//", ".", "..", "../", "./", " ", "\t", "\r", "\n", "\v", "\f",
+	"?", "#", "%", "%20", "%2F", "%zz", "+", "-", "\ufeff", "\u00a0", "\u0085", "\u2003", "é", "\x00", "\xff",
+	"https://cdn.example.com/media/", "HTTPS://CDN.EXAMPLE.COM/media/", "media/",
+}
+
+func randomRef(r *rand.Rand) string {
+	var b strings.Builder
+	for range r.IntN(8) {
+		b.WriteString(refAlphabet[r.IntN(len(refAlphabet))])
+	}
+	return b.String()
+}
+
+// TestNormaliseShortcutEqualsTheFullPath checks that normalise's shortcut
+// for plain references gives exactly what the full path gives, on random
+// references built from the bytes it treats specially, with and without
+// prefixes to strip.
+func TestNormaliseShortcutEqualsTheFullPath(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	for _, prefixes := range [][]string{nil, {"https://cdn.example.com/media/", "media/"}} {
+		f := New(nil, Paths(), Options{StripPrefixes: prefixes})
+		plain := 0
+		for range 200_000 {
+			ref := randomRef(r)
+			gotPaths, gotN := f.normalise(ref)
+			wantPaths, wantN := f.normaliseAll(ref)
+			require.Equal(t, wantPaths[:wantN], gotPaths[:gotN], "%q", ref)
+			if plainRef(ref) {
+				plain++
+			}
+		}
+		assert.Greater(t, plain, 10_000, "the shortcut must be exercised")
+	}
+	f := New(nil, Paths(), Options{})
+	for _, ref := range []string{"a/x.png", "a/../x.png", "a/x.png ", " a/x.png", "a/x.png\v", "a/x.png?v=2", "a/my%20x.png", "a/x#y", "\ufeffa/x.png", "a/x.png\u00a0", ".hidden/..x"} {
+		gotPaths, gotN := f.normalise(ref)
+		wantPaths, wantN := f.normaliseAll(ref)
+		assert.Equal(t, wantPaths[:wantN], gotPaths[:gotN], "%q", ref)
+	}
+}
+
+// FuzzNormaliseShortcut is TestNormaliseShortcutEqualsTheFullPath for the
+// fuzzer.
+func FuzzNormaliseShortcut(f *testing.F) {
+	for _, s := range []string{"a/x.png", "a/../x", "x?v=1", " a", "a\v", "\ufeffa", "a..b", "é"} {
+		f.Add(s)
+	}
+	fd := New(nil, Paths(), Options{})
+	f.Fuzz(func(t *testing.T, ref string) {
+		gotPaths, gotN := fd.normalise(ref)
+		wantPaths, wantN := fd.normaliseAll(ref)
+		if !slices.Equal(wantPaths[:wantN], gotPaths[:gotN]) {
+			t.Fatalf("%q: shortcut %q, full %q", ref, gotPaths[:gotN], wantPaths[:wantN])
+		}
+	})
+}
+
+// TestCoverSetKeepsEveryKey checks the recent-key cache against a map:
+// every key added is in the set, whatever the order and repetition.
+func TestCoverSetKeepsEveryKey(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	for _, distinct := range []int{1, 7, 8, 9, 40} {
+		c, want := newCoverSet(), map[string]bool{}
+		for range 5000 {
+			k := strings.Repeat("d", 1+r.IntN(distinct))
+			c.add(k)
+			want[k] = true
+		}
+		assert.Equal(t, want, c.keys, "%d distinct keys", distinct)
+	}
+}
+
+// BenchmarkLoadRefs measures loading a million references, as T3 does
+// without storage: half name a shuffled tree's files, half files gone.
+func BenchmarkLoadRefs(b *testing.B) {
+	tr := storagetest.Tree{Files: 1_000_000}
+	refs := make([]string, tr.Files)
+	for i := range refs {
+		if j := (i * 7919) % tr.Files; j%2 == 0 {
+			refs[i] = tr.Path(j)
+		} else {
+			refs[i] = fmt.Sprintf("gone/%08d.png", j) // a file deleted long ago
+		}
+	}
+	f := New(nil, Paths(refs...), Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := f.loadRefs(b.Context(), nil, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
