@@ -233,7 +233,7 @@ type refWorker struct {
 }
 
 func (w *refWorker) batch(batch []string) {
-	w.forms, w.owner = w.forms[:0], w.owner[:0]
+	w.forms, w.owner, w.hs = w.forms[:0], w.owner[:0], w.hs[:0]
 	for ri, ref := range batch {
 		paths, n := w.f.normalise(ref)
 		if n == 0 {
@@ -247,9 +247,10 @@ func (w *refWorker) batch(batch []string) {
 			if w.rng != nil && !w.rng.Contains(p) {
 				continue // another shard's: it covers, but matches nothing here
 			}
-			w.add(p)
-			if w.stored != nil {
-				w.forms, w.owner = append(w.forms, p), append(w.owner, int32(ri))
+			h := maphash.String(w.seed, p)
+			w.addHash(h)
+			if w.stored != nil { // the same seed: the hash looks it up too
+				w.forms, w.owner, w.hs = append(w.forms, p), append(w.owner, int32(ri)), append(w.hs, h)
 			}
 		}
 	}
@@ -262,10 +263,7 @@ func (w *refWorker) batch(batch []string) {
 // a stored file.
 func (w *refWorker) countMissing() {
 	forms := w.forms
-	w.hs, w.found = w.hs[:0], slices.Grow(w.found[:0], len(forms))[:len(forms)]
-	for _, p := range forms {
-		w.hs = append(w.hs, maphash.String(w.stored.seed, p))
-	}
+	w.found = slices.Grow(w.found[:0], len(forms))[:len(forms)]
 	w.stored.hasHashes(w.hs, w.found)
 	for k := 0; k < len(forms); {
 		ri, exists := w.owner[k], false
@@ -290,6 +288,12 @@ func (w *refWorker) countMissing() {
 func (f *Finder) loadRefs(ctx context.Context, stored *pathSet, ranged bool) (*pathSet, refCounts, error) {
 	const batchLen = 1024
 	seed := maphash.MakeSeed()
+	if stored != nil {
+		// One hash per form then serves the set and the lookup in stored.
+		// A collision still only keeps a file or counts a reference
+		// found.
+		seed = stored.seed
+	}
 	workers := make([]refWorker, cpuWorkers())
 	batches := make(chan []string, len(workers))
 	// Batches go back to the provider's goroutine once hashed: a million
