@@ -76,8 +76,9 @@
 //
 // With Options.Merge, memory no longer grows with the references or the
 // stored files. Find first streams the references, normalised, into an
-// external sort (runs of 64 Ki paths sorted in memory and spilled to
-// temporary files in Options.TempDir, then merged), and then lists storage
+// external sort (runs of 64 Ki paths, at most 8 MiB, sorted in memory
+// and appended to one temporary file in Options.TempDir, then merged on a
+// goroutine of its own, with 16 MiB of read buffers shared by the runs), and then lists storage
 // in byte order (storage.ListOptions.Sorted: object stores list that way;
 // a local disk is walked depth first, each directory sorted with a
 // directory compared as its name followed by "/") and merges the two

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lanrat/extsort"
-
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
@@ -23,97 +21,6 @@ import (
 // and its first form: valid paths hold no NUL, so the records of one form
 // stay together, and a multi-form reference is missing only if none of its
 // forms is stored, which a second, smaller sort by ordinal decides.
-
-// sortChunk is how many records a sorted run holds in memory: at about
-// 80 bytes a path, 64 Ki records are 5 MB, and the sorter holds a few runs
-// at a time besides 64 KiB of read buffer per spilled run.
-const sortChunk = 1 << 16
-
-// errSortStopped: the sorter stopped reading its input; its own error
-// says why.
-var errSortStopped = errors.New("sorter stopped")
-
-// extSorter feeds strings to an external sort and reads them back in byte
-// order, checking that order.
-type extSorter struct {
-	in     chan string
-	out    <-chan string
-	errc   <-chan error
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Sort returns
-	closed bool
-	last   string
-	n      int
-}
-
-func newExtSorter(ctx context.Context, tempDir string) *extSorter {
-	s := &extSorter{in: make(chan string, 1024), done: make(chan struct{})}
-	sorter, out, errc := extsort.Strings(s.in, &extsort.Config{
-		ChunkSize: sortChunk, NumWorkers: 2, ChanBuffSize: 1, SortedChanBuffSize: 1024, TempFilesDir: tempDir,
-	})
-	s.out, s.errc = out, errc
-	var sortCtx context.Context
-	sortCtx, s.cancel = context.WithCancel(ctx)
-	go func() {
-		defer close(s.done)
-		sorter.Sort(sortCtx)
-	}()
-	return s
-}
-
-// add hands rec to the sort.
-func (s *extSorter) add(ctx context.Context, rec string) error {
-	select { // without waiting first: cheaper than the select below
-	case s.in <- rec:
-		return nil
-	default:
-	}
-	select {
-	case s.in <- rec:
-		return nil
-	case <-s.done:
-		return errSortStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// sorted ends the input; next then gives the records in order.
-func (s *extSorter) sorted() {
-	if !s.closed {
-		s.closed = true
-		close(s.in)
-	}
-}
-
-// next returns the next record, or ok false at the end, with the sort's
-// error if it failed. A record before the one returned last fails closed:
-// whatever relies on the order must stop.
-func (s *extSorter) next() (rec string, ok bool, err error) {
-	rec, ok = <-s.out
-	if !ok {
-		<-s.done
-		if err := <-s.errc; err != nil {
-			return "", false, fmt.Errorf("orphan: sorting references: %w", err)
-		}
-		return "", false, nil
-	}
-	if s.n > 0 && rec < s.last {
-		return "", false, fmt.Errorf("orphan: sorting references: %w: %q after %q", storage.ErrUnsorted, rec, s.last)
-	}
-	s.n++
-	s.last = rec
-	return rec, true, nil
-}
-
-// close stops the sort, waits for it and removes its temporary files.
-func (s *extSorter) close() {
-	s.cancel()
-	s.sorted()
-	<-s.done
-	for range s.out {
-	}
-}
 
 // sortedRefs are a finder's references, sorted.
 type sortedRefs struct {

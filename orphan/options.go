@@ -113,7 +113,7 @@ type Options struct {
 	Range KeyRange
 	// Merge runs Find and Apply in memory independent of the number of
 	// references and stored files: the references are sorted externally
-	// (runs of 64 Ki paths spilled to temporary files in TempDir, then
+	// (runs of 64 Ki paths spilled to a temporary file in TempDir, then
 	// merged) and merged against a listing of storage in byte order
 	// (storage.ListOptions.Sorted). Memory then grows only with the
 	// orphans, which the plan holds; disk use is about the size of the

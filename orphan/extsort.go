@@ -1,0 +1,424 @@
+package orphan
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync/atomic"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// The external sort of merge mode. Records are gathered into runs of
+// sortChunk records (or sortChunkBytes of them); each full run is sorted
+// and appended to one temporary file by a second goroutine while the next
+// run fills, so at most two runs are in memory. The last run stays in
+// memory. Reading merges every run through a loser tree, one comparison
+// per level per record, with read buffers that share a fixed budget.
+//
+// It replaced a general-purpose library that handed every record over
+// channels twice and merged in two levels: at ten million references it
+// spent a quarter of its CPU on channel locks, and its read buffers grew
+// with the number of runs.
+
+// sortChunk is how many records a sorted run holds, and sortChunkBytes how
+// many bytes of them at most: a run is 1 MiB of string headers plus its
+// records, and two are in memory at a time.
+const (
+	sortChunk      = 1 << 16
+	sortChunkBytes = 8 << 20
+)
+
+// mergeBudget is the read buffer all runs share while they merge, each
+// run's between minRunBuffer and maxRunBuffer: 256 runs (16 million
+// records) get 64 KiB each; beyond 4096 runs (268 million) each keeps
+// 4 KiB and the buffers outgrow the budget.
+const (
+	mergeBudget  = 16 << 20
+	minRunBuffer = 4 << 10
+	maxRunBuffer = 64 << 10
+)
+
+// maxRecord bounds a record read back: a stored path is at most a few
+// KiB, and a multi-form record two of them; a longer length is a
+// corrupted run.
+const maxRecord = 1 << 20
+
+// errSortStopped: the sorter stopped taking input; next says why.
+var errSortStopped = errors.New("sorter stopped")
+
+// extSorter takes strings and gives them back in byte order, checking
+// that order. Its methods are for one goroutine.
+type extSorter struct {
+	ctx   context.Context
+	chunk []string
+	bytes int
+	file  *os.File
+	name  string // the file's name while it is not yet removed
+	err   error  // the first error, kept
+	// Written by the spiller, read once it is done.
+	spillErr error
+	runs     []run
+	work     chan []string // full runs, to the spiller
+	free     chan []string // emptied runs, back
+	done     chan struct{} // closed when the spiller returns
+	failed   atomic.Bool   // the spiller met an error: stop taking input
+	ended    bool          // sorted was called
+	// The merge runs on a goroutine of its own, feed, which hands the
+	// records over in batches: merging and what the caller does with the
+	// records then share two cores.
+	tree    loserTree
+	batches chan recBatch
+	stop    chan struct{} // closed to stop feed
+	fed     chan struct{} // closed when feed returns
+	cur     []string      // the batch being read
+	pos     int
+	last    string
+	n       int
+}
+
+// recBatch is a batch of merged records, and the error that ended the
+// merge after them, if one did.
+type recBatch struct {
+	recs []string
+	err  error
+}
+
+// feedBatch is how many records feed hands over at a time.
+const feedBatch = 1024
+
+// run is a sorted run in the temporary file.
+type run struct {
+	off, size int64
+	records   int
+}
+
+// newExtSorter returns a sorter whose runs go to a temporary file in
+// tempDir (the system's when empty), created at once, so that a directory
+// that cannot hold it fails every run, small or not. On systems that allow
+// it the file is removed at once, so that nothing is left behind even if
+// the process dies.
+func newExtSorter(ctx context.Context, tempDir string) *extSorter {
+	s := &extSorter{ctx: ctx, chunk: make([]string, 0, sortChunk)}
+	s.file, s.err = os.CreateTemp(tempDir, "mediaclean-sort-*")
+	if s.err == nil {
+		s.name = s.file.Name()
+		if os.Remove(s.name) == nil {
+			s.name = ""
+		}
+	}
+	return s
+}
+
+// add hands rec to the sort.
+func (s *extSorter) add(ctx context.Context, rec string) error {
+	if s.err != nil || s.failed.Load() {
+		return errSortStopped
+	}
+	s.chunk = append(s.chunk, rec)
+	s.bytes += len(rec)
+	if len(s.chunk) < sortChunk && s.bytes < sortChunkBytes {
+		return nil
+	}
+	if s.work == nil {
+		s.work, s.free, s.done = make(chan []string), make(chan []string, 1), make(chan struct{})
+		go s.spill()
+	}
+	select {
+	case s.work <- s.chunk:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case s.chunk = <-s.free:
+	default:
+		s.chunk = make([]string, 0, sortChunk)
+	}
+	s.bytes = 0
+	return nil
+}
+
+// spill sorts each full run and appends it to the file, until work
+// closes. After an error it drops what comes, so add never blocks.
+func (s *extSorter) spill() {
+	defer close(s.done)
+	w := bufio.NewWriterSize(s.file, 256<<10)
+	var off int64
+	var lenBuf [binary.MaxVarintLen64]byte
+	for chunk := range s.work {
+		if !s.failed.Load() {
+			slices.Sort(chunk)
+			r := run{off: off, records: len(chunk)}
+			var err error
+			for _, rec := range chunk {
+				n := binary.PutUvarint(lenBuf[:], uint64(len(rec)))
+				if _, err = w.Write(lenBuf[:n]); err == nil {
+					_, err = w.WriteString(rec)
+				}
+				if err != nil {
+					break
+				}
+				off += int64(n + len(rec))
+			}
+			if err == nil {
+				err = w.Flush()
+			}
+			if err != nil {
+				s.spillErr = fmt.Errorf("writing a sorted run: %w", err)
+				s.failed.Store(true)
+			}
+			r.size = off - r.off
+			s.runs = append(s.runs, r)
+		}
+		clear(chunk)
+		select {
+		case s.free <- chunk[:0]:
+		default:
+		}
+	}
+}
+
+// sorted ends the input; next then gives the records in order.
+func (s *extSorter) sorted() {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	s.stopSpill()
+	if s.err == nil {
+		s.err = s.spillErr
+	}
+	if s.err != nil {
+		return
+	}
+	slices.Sort(s.chunk)
+	srcs := make([]*runReader, 0, len(s.runs)+1)
+	size := max(minRunBuffer, min(maxRunBuffer, mergeBudget/max(1, len(s.runs))))
+	for _, r := range s.runs {
+		srcs = append(srcs, &runReader{
+			r:    bufio.NewReaderSize(io.NewSectionReader(s.file, r.off, r.size), size),
+			left: r.records,
+		})
+	}
+	srcs = append(srcs, &runReader{mem: s.chunk, left: len(s.chunk)})
+	for _, src := range srcs {
+		if err := src.advance(); err != nil {
+			s.err = err
+			return
+		}
+	}
+	s.tree.build(srcs)
+	s.batches, s.stop, s.fed = make(chan recBatch, 2), make(chan struct{}), make(chan struct{})
+	go s.feed()
+}
+
+// feed merges the runs into batches until they end, an error or stop.
+func (s *extSorter) feed() {
+	defer close(s.fed)
+	defer close(s.batches)
+	for {
+		recs := make([]string, 0, feedBatch)
+		var err error
+		for len(recs) < feedBatch {
+			w := s.tree.winner()
+			if w == nil {
+				break
+			}
+			recs = append(recs, w.head)
+			if err = w.advance(); err != nil {
+				break
+			}
+			s.tree.replay()
+		}
+		select {
+		case s.batches <- recBatch{recs: recs, err: err}:
+		case <-s.stop:
+			return
+		}
+		if err != nil || len(recs) < feedBatch {
+			return
+		}
+	}
+}
+
+// next returns the next record, or ok false at the end, with the sort's
+// error if it failed. A record before the one returned last fails closed:
+// whatever relies on the order must stop.
+func (s *extSorter) next() (rec string, ok bool, err error) {
+	if s.err != nil {
+		return "", false, fmt.Errorf("orphan: sorting references: %w", s.err)
+	}
+	if s.n%4096 == 0 {
+		if err := s.ctx.Err(); err != nil {
+			return "", false, err
+		}
+	}
+	for s.pos == len(s.cur) {
+		b, ok := <-s.batches
+		if !ok {
+			return "", false, nil
+		}
+		if b.err != nil {
+			s.err = b.err
+			return "", false, fmt.Errorf("orphan: sorting references: %w", b.err)
+		}
+		s.cur, s.pos = b.recs, 0
+	}
+	rec = s.cur[s.pos]
+	s.pos++
+	if s.n > 0 && rec < s.last {
+		s.err = fmt.Errorf("%w: %q after %q", storage.ErrUnsorted, rec, s.last)
+		return "", false, fmt.Errorf("orphan: sorting references: %w", s.err)
+	}
+	s.n++
+	s.last = rec
+	return rec, true, nil
+}
+
+// close stops the sort, waits for it and removes its temporary file.
+func (s *extSorter) close() {
+	s.failed.Store(true) // nothing more is written
+	s.ended = true
+	s.stopSpill()
+	if s.stop != nil {
+		close(s.stop)
+		<-s.fed
+		s.stop = nil
+	}
+	s.tree, s.cur = loserTree{}, nil
+	s.chunk = nil
+	if s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
+	if s.name != "" {
+		os.Remove(s.name)
+		s.name = ""
+	}
+}
+
+// stopSpill ends the spiller, if it started, and waits for it.
+func (s *extSorter) stopSpill() {
+	if s.work != nil {
+		close(s.work)
+		<-s.done
+		s.work = nil
+	}
+}
+
+// runReader gives one sorted run's records in order, from the file or
+// from memory.
+type runReader struct {
+	r    *bufio.Reader
+	mem  []string
+	left int // records not yet read
+	head string
+	ok   bool // head holds a record
+}
+
+// advance reads the next record into head; past the last, ok is false.
+// A run that ends early or holds a bad length fails.
+func (r *runReader) advance() error {
+	if r.left == 0 {
+		r.head, r.ok = "", false
+		return nil
+	}
+	r.left--
+	r.ok = true
+	if r.r == nil {
+		r.head, r.mem = r.mem[0], r.mem[1:]
+		return nil
+	}
+	n, err := binary.ReadUvarint(r.r)
+	if err == nil && n > maxRecord {
+		err = fmt.Errorf("a record of %d bytes", n)
+	}
+	if err != nil {
+		return fmt.Errorf("reading a sorted run: %w", noEOF(err))
+	}
+	if int(n) <= r.r.Size() {
+		var b []byte
+		if b, err = r.r.Peek(int(n)); err == nil {
+			r.head = string(b)
+			_, err = r.r.Discard(int(n))
+		}
+	} else {
+		b := make([]byte, n)
+		if _, err = io.ReadFull(r.r, b); err == nil {
+			r.head = string(b)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("reading a sorted run: %w", noEOF(err))
+	}
+	return nil
+}
+
+// noEOF turns the end of a run's data into the error it is when a record
+// was due.
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// loserTree merges sorted runs: each inner node holds the loser of the
+// match below it and node[0] the overall winner, so replacing the winner
+// replays one path to the root, one comparison per level. Leaves are at
+// k..2k-1 for k runs.
+type loserTree struct {
+	src  []*runReader
+	node []int
+}
+
+// beats reports whether run a's head comes before run b's: an exhausted
+// run loses to every other.
+func (t *loserTree) beats(a, b int) bool {
+	sa, sb := t.src[a], t.src[b]
+	return sa.ok && (!sb.ok || sa.head < sb.head)
+}
+
+func (t *loserTree) build(src []*runReader) {
+	k := len(src)
+	t.src, t.node = src, make([]int, k)
+	var play func(n int) int // the winner below node n
+	play = func(n int) int {
+		if n >= k {
+			return n - k
+		}
+		a, b := play(2*n), play(2*n+1)
+		if t.beats(b, a) {
+			a, b = b, a
+		}
+		t.node[n] = b
+		return a
+	}
+	t.node[0] = play(1)
+}
+
+// winner returns the run whose head comes first, or nil when all are
+// exhausted.
+func (t *loserTree) winner() *runReader {
+	if len(t.src) == 0 || !t.src[t.node[0]].ok {
+		return nil
+	}
+	return t.src[t.node[0]]
+}
+
+// replay restores the tree after the winner's run advanced.
+func (t *loserTree) replay() {
+	k := len(t.src)
+	w := t.node[0]
+	for n := (w + k) / 2; n >= 1; n /= 2 {
+		if t.beats(t.node[n], w) {
+			t.node[n], w = w, t.node[n]
+		}
+	}
+	t.node[0] = w
+}

@@ -1,0 +1,191 @@
+package orphan
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// randomRecord makes records that share long prefixes, repeat, and hold
+// the bytes at either end of the range, as sorted forms and multi-form
+// records do (NUL, then binary).
+func randomRecord(r *rand.Rand) string {
+	var b strings.Builder
+	b.WriteString([]string{"", "a/", "a/b/", "a-b/", "a.b/", "k/0000000"}[r.IntN(6)])
+	for range r.IntN(12) {
+		b.WriteByte([]byte{0, 1, '-', '.', '/', '0', '9', 'a', 'z', 0x80, 0xff}[r.IntN(11)])
+	}
+	return b.String()
+}
+
+func sortAll(t *testing.T, ctx context.Context, dir string, in []string) ([]string, error) {
+	t.Helper()
+	s := newExtSorter(ctx, dir)
+	defer s.close()
+	for _, rec := range in {
+		if err := s.add(ctx, rec); err != nil {
+			s.sorted()
+			_, _, nerr := s.next()
+			return nil, errors.Join(err, nerr)
+		}
+	}
+	s.sorted()
+	var out []string
+	for {
+		rec, ok, err := s.next()
+		if err != nil || !ok {
+			return out, err
+		}
+		out = append(out, rec)
+	}
+}
+
+// TestExtSorterSortsAsSliceSort checks the external sort against
+// slices.Sort around its run boundaries, with runs spilled to disk and
+// merged with the one kept in memory; afterwards no file and no goroutine
+// is left.
+func TestExtSorterSortsAsSliceSort(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	r := rand.New(rand.NewPCG(1, 3))
+	for _, n := range []int{0, 1, 2, 1000, sortChunk - 1, sortChunk, sortChunk + 1, 3*sortChunk + 17} {
+		dir := t.TempDir()
+		in := make([]string, n)
+		for i := range in {
+			in[i] = randomRecord(r)
+		}
+		out, err := sortAll(t, t.Context(), dir, in)
+		require.NoError(t, err, n)
+		require.Equal(t, slices.Sorted(slices.Values(in)), out, n)
+		left, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		assert.Empty(t, left, "%d: temporary files left", n)
+	}
+}
+
+// TestExtSorterBoundsRunsByBytes feeds records so long that a run ends at
+// sortChunkBytes, not at sortChunk records.
+func TestExtSorterBoundsRunsByBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 4))
+	s := newExtSorter(t.Context(), t.TempDir())
+	defer s.close()
+	var in []string
+	for range 400 {
+		rec := strings.Repeat(string(rune('a'+r.IntN(26))), 100<<10) + randomRecord(r)
+		in = append(in, rec)
+		require.NoError(t, s.add(t.Context(), rec))
+	}
+	s.sorted()
+	assert.GreaterOrEqual(t, len(s.runs), 4, "runs of at most %d bytes", sortChunkBytes)
+	var out []string
+	for {
+		rec, ok, err := s.next()
+		require.NoError(t, err)
+		if !ok {
+			break
+		}
+		out = append(out, rec)
+	}
+	require.Equal(t, slices.Sorted(slices.Values(in)), out)
+}
+
+// TestLoserTreeMergesAnyNumberOfRuns merges random sorted runs in memory,
+// some empty, and checks the result against one sort of everything.
+func TestLoserTreeMergesAnyNumberOfRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for k := 1; k <= 40; k++ {
+		var all []string
+		srcs := make([]*runReader, k)
+		for i := range srcs {
+			run := make([]string, r.IntN(30))
+			for j := range run {
+				run[j] = randomRecord(r)
+			}
+			slices.Sort(run)
+			all = append(all, run...)
+			srcs[i] = &runReader{mem: run, left: len(run)}
+			require.NoError(t, srcs[i].advance())
+		}
+		var tree loserTree
+		tree.build(srcs)
+		var out []string
+		for w := tree.winner(); w != nil; w = tree.winner() {
+			out = append(out, w.head)
+			require.NoError(t, w.advance())
+			tree.replay()
+		}
+		slices.Sort(all)
+		require.Equal(t, all, out, "%d runs", k)
+	}
+}
+
+// TestRunReaderRefusesDamagedRuns: a run whose data ends early, or whose
+// length prefix is absurd, is an error, never a short or wrong record.
+func TestRunReaderRefusesDamagedRuns(t *testing.T) {
+	good := binary.AppendUvarint(nil, 5)
+	good = append(good, "a/b.c"...)
+	for name, data := range map[string][]byte{
+		"no data":         nil,
+		"cut record":      good[:4],
+		"cut length":      {0x80},
+		"huge length":     binary.AppendUvarint(nil, maxRecord+1),
+		"long past a buf": append(binary.AppendUvarint(nil, 10_000), make([]byte, 5000)...),
+	} {
+		rr := &runReader{r: bufio.NewReaderSize(bytes.NewReader(data), minRunBuffer), left: 1}
+		assert.Error(t, rr.advance(), name)
+	}
+	rr := &runReader{r: bufio.NewReaderSize(bytes.NewReader(good), minRunBuffer), left: 1}
+	require.NoError(t, rr.advance())
+	assert.Equal(t, "a/b.c", rr.head)
+	require.NoError(t, rr.advance())
+	assert.False(t, rr.ok)
+}
+
+// TestExtSorterFailsClosed: an unusable temporary directory fails even a
+// small sort; a cancelled context stops adding and reading; the order
+// check refuses a record before the last one. Nothing is left running.
+func TestExtSorterFailsClosed(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	file := t.TempDir() + "/file"
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	_, err := sortAll(t, t.Context(), file+"/dir", []string{"b", "a"})
+	require.Error(t, err)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	in := make([]string, 5*sortChunk)
+	for i := range in {
+		in[i] = "x"
+	}
+	cancel()
+	_, err = sortAll(t, ctx, t.TempDir(), in)
+	require.ErrorIs(t, err, context.Canceled)
+
+	s := newExtSorter(t.Context(), t.TempDir())
+	defer s.close()
+	for _, rec := range []string{"a", "c"} {
+		require.NoError(t, s.add(t.Context(), rec))
+	}
+	s.sorted()
+	rec, ok, err := s.next()
+	require.True(t, ok)
+	require.NoError(t, err)
+	assert.Equal(t, "a", rec)
+	s.last = "d" // as if a record after "c" had come first
+	_, ok, err = s.next()
+	require.ErrorIs(t, err, storage.ErrUnsorted)
+	assert.False(t, ok)
+	_, _, err = s.next()
+	require.ErrorIs(t, err, storage.ErrUnsorted, "an error stays")
+}
