@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -188,4 +191,42 @@ func TestExtSorterFailsClosed(t *testing.T) {
 	assert.False(t, ok)
 	_, _, err = s.next()
 	require.ErrorIs(t, err, storage.ErrUnsorted, "an error stays")
+}
+
+// TestEntryRecordsRoundTrip encodes listing entries as sort records and
+// back, and checks that records sort as their paths do; a path with a NUL
+// is refused rather than cut.
+func TestEntryRecordsRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	var entries []storage.Entry
+	var recs []string
+	for i := range 2000 {
+		e := storage.Entry{
+			Path: strings.ReplaceAll(randomRecord(r), "\x00", "") + strconv.Itoa(i),
+			Size: r.Int64N(1 << 40), Type: []fs.FileMode{0, fs.ModeSymlink, fs.ModeNamedPipe}[r.IntN(3)],
+			ETag: []string{"", `"0123456789abcdef0123456789abcdef"`, `"x-3"`}[r.IntN(3)],
+		}
+		if r.IntN(4) > 0 {
+			e.ModTime = time.Unix(0, r.Int64N(1<<62)-1<<61)
+		}
+		rec, err := appendEntry(nil, e)
+		require.NoError(t, err)
+		got, err := parseEntry(string(rec))
+		require.NoError(t, err)
+		require.Equal(t, e, got)
+		entries, recs = append(entries, e), append(recs, string(rec))
+	}
+	slices.Sort(recs)
+	slices.SortFunc(entries, func(a, b storage.Entry) int { return strings.Compare(a.Path, b.Path) })
+	for i, rec := range recs {
+		e, err := parseEntry(rec)
+		require.NoError(t, err)
+		require.Equal(t, entries[i].Path, e.Path)
+	}
+	_, err := appendEntry(nil, storage.Entry{Path: "a\x00b"})
+	require.ErrorIs(t, err, storage.ErrUnsafePath)
+	_, err = parseEntry("a/b")
+	require.Error(t, err)
+	_, err = parseEntry("a/b\x00short")
+	require.Error(t, err)
 }

@@ -91,6 +91,16 @@ func TestListingPlanEqualsLivePlan(t *testing.T) {
 		assert.Zero(t, count.Get(kind), "%s requests during Find from a listing", kind)
 	}
 	assert.Equal(t, comparable(live), comparable(listed))
+	// Merge mode sorts the report, which is in no order, on disk first,
+	// and makes the same plan, still without a request.
+	merged := opts
+	merged.Merge, merged.TempDir = true, t.TempDir()
+	mergedPlan, err := orphan.New(counted, orphan.Paths(refs...), merged).Find(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, comparable(live), comparable(mergedPlan))
+	for _, kind := range []string{"list", "head", "get", "other"} {
+		assert.Zero(t, count.Get(kind), "%s requests during a merge-mode Find from a listing", kind)
+	}
 	require.NotNil(t, listed.Listed)
 	assert.True(t, listed.Listed.Equal(now.Add(-2*time.Hour)))
 	var js map[string]any

@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
@@ -254,9 +256,7 @@ func (f *Finder) listMerged(ctx context.Context, plan *Plan, measure func(string
 	var referenced storage.Count
 	last, started := "", false
 	for _, dir := range f.mergeRoots() {
-		opts := f.opts.Range.listOptions(dir, measure)
-		opts.Sorted = true
-		err := storage.List(ctx, f.listFs(), opts, func(e storage.Entry) error {
+		err := f.listInOrder(ctx, f.opts.Range.listOptions(dir, measure), func(e storage.Entry) error {
 			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) {
 				return nil
 			}
@@ -341,4 +341,93 @@ func (f *Finder) referencedMerged(ctx context.Context, paths []string) (func(i i
 		}
 	}
 	return func(i int) bool { return used[i/64]&(1<<(i%64)) != 0 }, counts, nil
+}
+
+// listInOrder lists in byte order for merge mode: storage lists that way
+// itself (storage.ListOptions.Sorted); an Options.Listing, such as an
+// inventory report in the order of its data files, is sorted externally
+// first, its entries encoded as records.
+func (f *Finder) listInOrder(ctx context.Context, opts storage.ListOptions, fn func(storage.Entry) error) error {
+	if f.opts.Listing == nil {
+		opts.Sorted = true
+		return storage.List(ctx, f.listFs(), opts, fn)
+	}
+	s := newExtSorter(ctx, f.opts.TempDir)
+	defer s.close()
+	var rec []byte
+	err := storage.List(ctx, f.listFs(), opts, func(e storage.Entry) error {
+		var err error
+		if rec, err = appendEntry(rec[:0], e); err != nil {
+			return err
+		}
+		return s.add(ctx, string(rec))
+	})
+	if errors.Is(err, errSortStopped) {
+		s.sorted()
+		if _, _, err = s.next(); err == nil {
+			err = errSortStopped
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.sorted()
+	for {
+		rec, ok, err := s.next()
+		if err != nil || !ok {
+			return err
+		}
+		e, err := parseEntry(rec)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+// An entry as a record of the sort: its path, a NUL (which no stored path
+// holds, and which sorts before every other byte, so records sort by
+// path), then its size, mtime (UnixNano, or the zero time's flag) and
+// type, 8, 8 and 4 bytes big-endian, a byte of flags and its ETag.
+const entryFixed = 1 + 8 + 8 + 4 + 1
+
+// appendEntry appends e's record to b; a path holding a NUL is refused.
+func appendEntry(b []byte, e storage.Entry) ([]byte, error) {
+	if strings.IndexByte(e.Path, 0) >= 0 {
+		return b, &storage.PathError{Op: "list", Path: e.Path, Err: storage.ErrUnsafePath}
+	}
+	b = append(append(b, e.Path...), 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Size))
+	var flags byte
+	var mtime int64
+	if e.ModTime.IsZero() {
+		flags |= 1
+	} else {
+		mtime = e.ModTime.UnixNano()
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(mtime))
+	b = binary.BigEndian.AppendUint32(b, uint32(e.Type))
+	b = append(b, flags)
+	return append(b, e.ETag...), nil
+}
+
+// parseEntry reads a record appendEntry made.
+func parseEntry(rec string) (storage.Entry, error) {
+	i := strings.IndexByte(rec, 0)
+	if i < 0 || len(rec)-i < entryFixed {
+		return storage.Entry{}, fmt.Errorf("orphan: sorting the listing: a damaged record %q", rec)
+	}
+	fixed := rec[i:]
+	e := storage.Entry{
+		Path: rec[:i],
+		Size: int64(binary.BigEndian.Uint64([]byte(fixed[1:9]))),
+		Type: fs.FileMode(binary.BigEndian.Uint32([]byte(fixed[17:21]))),
+		ETag: fixed[entryFixed:],
+	}
+	if fixed[21]&1 == 0 {
+		e.ModTime = time.Unix(0, int64(binary.BigEndian.Uint64([]byte(fixed[9:17]))))
+	}
+	return e, nil
 }

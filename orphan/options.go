@@ -132,7 +132,8 @@ type Options struct {
 	// is younger than the grace period (MinAge), and records its time in
 	// Plan.Listed; Apply re-checks each file of the plan against live
 	// storage (its size, time and ETag) before deleting it. The guards
-	// count what the listing lists.
+	// count what the listing lists. In merge mode the listing's entries,
+	// in whatever order it gives them, are sorted on disk first.
 	Listing Listing
 	// TopDirs is the length of Plan.Dirs. Zero means DefaultTopDirs.
 	TopDirs int

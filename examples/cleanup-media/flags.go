@@ -299,8 +299,6 @@ func (c *config) check(fs *pflag.FlagSet) error {
 		return errors.New("--inventory lists an S3 bucket for the orphan check: it needs --root s3://BUCKET/PREFIX and --check-orphans")
 	case c.listWorkers < 1:
 		return errors.New("--list-workers must be at least 1")
-	case c.inventory != "" && c.merge:
-		return errors.New("--merge needs a listing in byte order, and an --inventory report is not one: use one or the other")
 	case c.tempDir != "" && !c.merge:
 		return errors.New("--temp-dir is where --merge sorts: it needs --merge")
 	case c.progress != "auto" && c.progress != "always" && c.progress != "never":

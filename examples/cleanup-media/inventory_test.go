@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -85,6 +86,17 @@ func TestInventoryFlag(t *testing.T) {
 	assert.Regexp(t, `(?m)^would_delete .* profile_pics/orphan one\.jpg$`, r.stdout)
 	assert.Regexp(t, `(?m)^would_delete .* profile_pics/c\+\+ rewritten\.jpg$`, r.stdout)
 	assert.NotContains(t, r.stdout, "not in report")
+	assert.Equal(t, all, storagetest.Files(t, fsys))
+	// --merge sorts the report on disk and plans the same.
+	tmp := t.TempDir()
+	merged := runEnv(t, env, args(m, "--dry-run", "--verbose", "--merge", "--temp-dir", tmp)...)
+	require.Equal(t, 0, merged.code, merged.stderr)
+	wouldDelete := regexp.MustCompile(`(?m)^would_delete .*$`)
+	assert.Equal(t, wouldDelete.FindAllString(r.stdout, -1), wouldDelete.FindAllString(merged.stdout, -1))
+	assert.Len(t, wouldDelete.FindAllString(merged.stdout, -1), 2)
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "sort files left behind")
 	assert.Equal(t, all, storagetest.Files(t, fsys))
 
 	// The real run, from the report in the bucket.

@@ -303,7 +303,4 @@ func TestMergeFlag(t *testing.T) {
 
 	r = runCmd(t, f.orphanArgs("--temp-dir", tmp)...)
 	assert.Equal(t, exitUsage, r.code, "--temp-dir without --merge")
-	r = runCmd(t, "--root", "s3://bucket/media", "--check-orphans", "--refs-file", f.db, "--merge", "--inventory", "manifest.json")
-	assert.Equal(t, exitUsage, r.code, "--merge with --inventory")
-	assert.Contains(t, r.stderr, "byte order")
 }
