@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -61,7 +62,11 @@ type extSorter struct {
 	file  *os.File
 	name  string // the file's name while it is not yet removed
 	err   error  // the first error, kept
-	// Written by the spiller, read once it is done.
+	// The spillers' writer and what they wrote, under wmu while they run,
+	// read once they are done.
+	wmu      sync.Mutex
+	w        *bufio.Writer
+	off      int64
 	spillErr error
 	runs     []run
 	work     chan []string // full runs, to the spiller
@@ -126,8 +131,13 @@ func (s *extSorter) add(ctx context.Context, rec string) error {
 		return nil
 	}
 	if s.work == nil {
-		s.work, s.free, s.done = make(chan []string), make(chan []string, 1), make(chan struct{})
-		go s.spill()
+		s.work, s.free, s.done = make(chan []string), make(chan []string, spillers), make(chan struct{})
+		s.w = bufio.NewWriterSize(s.file, 256<<10)
+		var wg sync.WaitGroup
+		for range spillers {
+			wg.Go(s.spill)
+		}
+		go func() { wg.Wait(); close(s.done) }()
 	}
 	select {
 	case s.work <- s.chunk:
@@ -143,37 +153,42 @@ func (s *extSorter) add(ctx context.Context, rec string) error {
 	return nil
 }
 
-// spill sorts each full run and appends it to the file, until work
-// closes. After an error it drops what comes, so add never blocks.
+// spillers is how many goroutines sort full runs: two, so that sorting,
+// the longest step per record, keeps up with the provider on two cores.
+// At most spillers+1 runs are in memory.
+const spillers = 2
+
+// spill sorts full runs and appends them to the file, one at a time,
+// until work closes. After an error it drops what comes, so add never
+// blocks.
 func (s *extSorter) spill() {
-	defer close(s.done)
-	w := bufio.NewWriterSize(s.file, 256<<10)
-	var off int64
 	var lenBuf [binary.MaxVarintLen64]byte
 	for chunk := range s.work {
 		if !s.failed.Load() {
 			slices.Sort(chunk)
-			r := run{off: off, records: len(chunk)}
+			s.wmu.Lock()
+			r := run{off: s.off, records: len(chunk)}
 			var err error
 			for _, rec := range chunk {
 				n := binary.PutUvarint(lenBuf[:], uint64(len(rec)))
-				if _, err = w.Write(lenBuf[:n]); err == nil {
-					_, err = w.WriteString(rec)
+				if _, err = s.w.Write(lenBuf[:n]); err == nil {
+					_, err = s.w.WriteString(rec)
 				}
 				if err != nil {
 					break
 				}
-				off += int64(n + len(rec))
+				s.off += int64(n + len(rec))
 			}
 			if err == nil {
-				err = w.Flush()
+				err = s.w.Flush()
 			}
-			if err != nil {
+			if err != nil && s.spillErr == nil {
 				s.spillErr = fmt.Errorf("writing a sorted run: %w", err)
 				s.failed.Store(true)
 			}
-			r.size = off - r.off
+			r.size = s.off - r.off
 			s.runs = append(s.runs, r)
+			s.wmu.Unlock()
 		}
 		clear(chunk)
 		select {

@@ -230,3 +230,22 @@ func TestEntryRecordsRoundTrip(t *testing.T) {
 	_, err = parseEntry("a/b\x00short")
 	require.Error(t, err)
 }
+
+// TestExtSorterWriteFailureFailsClosed: a run that cannot be written (a
+// full disk; here a closed file) stops the sort with an error, whichever
+// spiller meets it, and nothing is given back as sorted.
+func TestExtSorterWriteFailureFailsClosed(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := newExtSorter(t.Context(), t.TempDir())
+	defer s.close()
+	require.NoError(t, s.file.Close()) // every write now fails
+	var err error
+	for i := 0; i < 10*sortChunk && err == nil; i++ {
+		err = s.add(t.Context(), strconv.Itoa(i))
+	}
+	require.ErrorIs(t, err, errSortStopped, "adding stops once a run failed")
+	s.sorted()
+	_, ok, err := s.next()
+	require.ErrorIs(t, err, os.ErrClosed)
+	assert.False(t, ok)
+}
