@@ -22,9 +22,10 @@ import (
 // values, with their strings, are made only for the files that turn out
 // to be unreferenced.
 type candidates struct {
-	chunks [][]byte      // path bytes; a path never spans two chunks
-	blocks [][]candidate // items in order, in blocks
-	metas  [][]meta      // per block: nil while none of its files was measured
+	chunks [][]byte          // path bytes; a path never spans two chunks
+	blocks [][]candidate     // items in order, in blocks
+	metas  [][]meta          // per block: nil while none of its files was measured
+	far    map[int]time.Time // by index: times nanoseconds since 1970 cannot hold (before 1678, after 2262)
 	n      int
 }
 
@@ -98,7 +99,15 @@ func (c *candidates) add(p string, size int64, mtime time.Time, etag string) err
 				(*metas)[i].mtime = unmeasured
 			}
 		}
-		*metas = append(*metas, meta{size: size, mtime: mtime.UnixNano()})
+		ns := storage.UnixNano(mtime) // clamped: the order of times holds
+		if !time.Unix(0, ns).Equal(mtime) {
+			if c.far == nil {
+				c.far = map[int]time.Time{}
+			}
+			c.far[c.n] = mtime
+			ns = max(ns, unmeasured+1)
+		}
+		*metas = append(*metas, meta{size: size, mtime: ns})
 	} else if c.metas[nb-1] != nil {
 		c.metas[nb-1] = append(c.metas[nb-1], meta{mtime: unmeasured})
 	}
@@ -232,7 +241,9 @@ func (c *candidates) unreferenced(refs *pathSet, onReferenced func(path string, 
 			return
 		}
 		o := Orphan{Path: all[off : off+len(p)], Size: m.size}
-		if m.mtime != unmeasured {
+		if t, ok := c.far[i]; ok {
+			o.ModTime = t
+		} else if m.mtime != unmeasured {
 			o.ModTime = time.Unix(0, m.mtime)
 		}
 		o.ETag = tags[toff : toff+len(etag)]

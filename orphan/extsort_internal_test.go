@@ -206,13 +206,21 @@ func TestEntryRecordsRoundTrip(t *testing.T) {
 			Size: r.Int64N(1 << 40), Type: []fs.FileMode{0, fs.ModeSymlink, fs.ModeNamedPipe}[r.IntN(3)],
 			ETag: []string{"", `"0123456789abcdef0123456789abcdef"`, `"x-3"`}[r.IntN(3)],
 		}
-		if r.IntN(4) > 0 {
+		switch r.IntN(4) {
+		case 1:
 			e.ModTime = time.Unix(0, r.Int64N(1<<62)-1<<61)
+		case 2:
+			e.ModTime = time.Unix(r.Int64N(1<<40)-1<<39, r.Int64N(1e9)) // far from 1970
+		case 3:
+			e.ModTime = time.Unix(r.Int64N(1<<40)-1<<39, r.Int64N(1e9)).UTC()
 		}
 		rec, err := appendEntry(nil, e)
 		require.NoError(t, err)
 		got, err := parseEntry(string(rec))
 		require.NoError(t, err)
+		require.True(t, e.ModTime.Equal(got.ModTime), "%s, %s", e.ModTime, got.ModTime)
+		require.Equal(t, e.ModTime.IsZero(), got.ModTime.IsZero())
+		got.ModTime = e.ModTime // the same instant, maybe in another location
 		require.Equal(t, e, got)
 		entries, recs = append(entries, e), append(recs, string(rec))
 	}

@@ -389,9 +389,10 @@ func (f *Finder) listInOrder(ctx context.Context, opts storage.ListOptions, fn f
 
 // An entry as a record of the sort: its path, a NUL (which no stored path
 // holds, and which sorts before every other byte, so records sort by
-// path), then its size, mtime (UnixNano, or the zero time's flag) and
-// type, 8, 8 and 4 bytes big-endian, a byte of flags and its ETag.
-const entryFixed = 1 + 8 + 8 + 4 + 1
+// path), then its size, mtime (seconds and nanoseconds since 1970, or
+// the zero time's flag) and type, 8, 8, 4 and 4 bytes big-endian, a byte
+// of flags and its ETag.
+const entryFixed = 1 + 8 + 8 + 4 + 4 + 1
 
 // appendEntry appends e's record to b; a path holding a NUL is refused.
 func appendEntry(b []byte, e storage.Entry) ([]byte, error) {
@@ -401,13 +402,15 @@ func appendEntry(b []byte, e storage.Entry) ([]byte, error) {
 	b = append(append(b, e.Path...), 0)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Size))
 	var flags byte
-	var mtime int64
+	var sec int64
+	var nsec int32
 	if e.ModTime.IsZero() {
 		flags |= 1
 	} else {
-		mtime = e.ModTime.UnixNano()
+		sec, nsec = e.ModTime.Unix(), int32(e.ModTime.Nanosecond())
 	}
-	b = binary.BigEndian.AppendUint64(b, uint64(mtime))
+	b = binary.BigEndian.AppendUint64(b, uint64(sec))
+	b = binary.BigEndian.AppendUint32(b, uint32(nsec))
 	b = binary.BigEndian.AppendUint32(b, uint32(e.Type))
 	b = append(b, flags)
 	return append(b, e.ETag...), nil
@@ -423,11 +426,12 @@ func parseEntry(rec string) (storage.Entry, error) {
 	e := storage.Entry{
 		Path: rec[:i],
 		Size: int64(binary.BigEndian.Uint64([]byte(fixed[1:9]))),
-		Type: fs.FileMode(binary.BigEndian.Uint32([]byte(fixed[17:21]))),
+		Type: fs.FileMode(binary.BigEndian.Uint32([]byte(fixed[21:25]))),
 		ETag: fixed[entryFixed:],
 	}
-	if fixed[21]&1 == 0 {
-		e.ModTime = time.Unix(0, int64(binary.BigEndian.Uint64([]byte(fixed[9:17]))))
+	if fixed[25]&1 == 0 {
+		sec, nsec := int64(binary.BigEndian.Uint64([]byte(fixed[9:17]))), int32(binary.BigEndian.Uint32([]byte(fixed[17:21])))
+		e.ModTime = time.Unix(sec, int64(nsec))
 	}
 	return e, nil
 }

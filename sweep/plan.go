@@ -18,7 +18,7 @@ type candidate struct {
 	path string
 	etag string // as listed, on object stores: the deletion is conditional on it
 	size int64
-	t    int64 // UnixNano of the file's time
+	t    int64 // the file's time, storage.UnixNano
 	rule int32 // index into Sweeper.rules; -1 for filefield temp files
 }
 
@@ -128,7 +128,7 @@ func (p *planner) visit(e storage.Entry) error {
 	case temp:
 		p.rep.Scanned.Add(e.Size)
 		if p.s.opts.TempMaxAge >= 0 && storage.OlderThan(p.now, e.ModTime, p.s.opts.TempMaxAge) {
-			p.del = append(p.del, candidate{path: e.Path, etag: e.ETag, size: e.Size, t: e.ModTime.UnixNano(), rule: -1})
+			p.del = append(p.del, candidate{path: e.Path, etag: e.ETag, size: e.Size, t: storage.UnixNano(e.ModTime), rule: -1})
 		} else {
 			p.rep.Kept.Add(KeptInFlight, e.Size)
 		}
@@ -164,7 +164,7 @@ func (p *planner) matched(e storage.Entry, ri int32) {
 		p.keep(ri, e.Path, reason, e.Size)
 		return
 	}
-	c := candidate{path: e.Path, etag: e.ETag, size: e.Size, t: t.UnixNano(), rule: ri}
+	c := candidate{path: e.Path, etag: e.ETag, size: e.Size, t: storage.UnixNano(t), rule: ri}
 	if r.KeepLatest == 0 {
 		p.decideAge(c)
 		return

@@ -8,11 +8,14 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/sweep"
 )
 
@@ -38,5 +41,47 @@ func TestSpecialFilesLeftAlone(t *testing.T) {
 	for _, p := range []string{"fifo", "sock"} {
 		_, err := os.Lstat(filepath.Join(dir, p))
 		assert.NoError(t, err)
+	}
+}
+
+// A file dated past 2262, where nanoseconds since 1970 overflow 64 bits,
+// is in the future and kept as young, with or without KeepLatest; one
+// dated before 1678 is old and swept, on disk and in memory. (An
+// overflowing time once made a file dated 2300 look 300 years old.)
+func TestFarTimesKeepTheirMeaning(t *testing.T) {
+	t.Parallel()
+	future := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	ancient := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, b := range storagetest.LocalBackends() {
+		for _, keepLatest := range []int{0, 1} {
+			t.Run(b.Name, func(t *testing.T) {
+				fsys, dir := b.New(t)
+				times := map[string]time.Time{"qr/future.png": future, "qr/ancient.png": ancient}
+				if b.OnDisk() {
+					// Disks keep times from 1901 at best: before 1678 is
+					// for MemMapFs only.
+					times["qr/ancient.png"] = time.Date(1901, 12, 14, 0, 0, 0, 0, time.UTC)
+				}
+				for p, mtime := range times {
+					storagetest.WriteFile(t, fsys, p, []byte(p), time.Time{})
+					// os.Chtimes passes nanoseconds since 1970 too, and wraps.
+					if b.OnDisk() {
+						ts, err := unix.TimeToTimespec(mtime)
+						require.NoError(t, err)
+						require.NoError(t, unix.UtimesNano(filepath.Join(dir, p), []unix.Timespec{ts, ts}))
+					} else {
+						require.NoError(t, fsys.Chtimes(p, mtime, mtime))
+					}
+					fi, err := fsys.Stat(p)
+					require.NoError(t, err)
+					require.True(t, fi.ModTime().Equal(mtime), "%s: %s", p, fi.ModTime())
+				}
+				storagetest.WriteFile(t, fsys, "qr/old.png", []byte("o"), time.Now().Add(-10*24*time.Hour))
+				rep, err := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "qr/*.png", MaxAge: 7 * 24 * time.Hour, KeepLatest: keepLatest}}}).Sweep(t.Context())
+				require.NoError(t, err)
+				assert.Equal(t, []string{"qr/future.png"}, storagetest.Files(t, fsys), "keep latest %d", keepLatest)
+				assert.Equal(t, 2, rep.Deleted.Files)
+			})
+		}
 	}
 }
