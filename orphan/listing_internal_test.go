@@ -43,7 +43,7 @@ func TestListedPlanIsRecheckedEvenWithRecheckOff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := inventory.Open(t.Context(), m, fsys.Fs)
+		rep, err := inventory.Open(t.Context(), m, fsys.Fs, inventory.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,7 +37,7 @@ func writeReport(t *testing.T, fsys *s3test.BackdatingFs, target *s3fs.Fs, creat
 	objs = append(objs, inventorytest.Object{Key: "elsewhere/x.jpg", Size: 1, ModTime: now.Add(-30 * day)})
 	m, err := inventorytest.Write(afero.NewOsFs(), t.TempDir(), inventorytest.Report{SourceBucket: fsys.Bucket, Created: created, Schema: schema, DataFiles: 3, Objects: objs})
 	require.NoError(t, err)
-	rep, err := inventory.Open(t.Context(), m, target)
+	rep, err := inventory.Open(t.Context(), m, target, inventory.Options{})
 	require.NoError(t, err)
 	return rep
 }
@@ -114,6 +114,34 @@ func TestListingPlanEqualsLivePlan(t *testing.T) {
 	assert.NotZero(t, count.Get("list"), "Apply re-checks against a live listing")
 }
 
+// A report that lists a key twice, read without the report's own
+// duplicate check (inventory.Options.NoDuplicateCheck, which holds a hash
+// per key), is refused by merge mode, which sees the repeated key in its
+// sorted listing; nothing is planned.
+func TestMergeModeRefusesARepeatedKeyInAListing(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Shared(t)
+	fsys := srv.Fs(t, "media")
+	for i := range 30 {
+		put(t, fsys, fmt.Sprintf("pics/%03d.jpg", i), 10, 10*day)
+	}
+	objs := inventorytest.Objects(fsys.Prefix(), liveEntries(t, fsys))
+	objs = append(objs, objs[7]) // in another data file, most likely
+	m, err := inventorytest.Write(afero.NewOsFs(), t.TempDir(), inventorytest.Report{SourceBucket: fsys.Bucket, Created: now.Add(-2 * time.Hour), DataFiles: 3, Objects: objs})
+	require.NoError(t, err)
+	for _, check := range []bool{true, false} {
+		rep, err := inventory.Open(t.Context(), m, fsys.Fs, inventory.Options{NoDuplicateCheck: !check})
+		require.NoError(t, err)
+		opts := orphan.Options{Now: clock, MaxFraction: -1, Merge: true, TempDir: t.TempDir(), Listing: rep}
+		_, err = orphan.New(fsys, orphan.Paths("pics/000.jpg"), opts).Find(t.Context())
+		if check {
+			require.ErrorIs(t, err, inventory.ErrInvalid)
+		} else {
+			require.ErrorIs(t, err, storage.ErrUnsorted)
+		}
+	}
+}
+
 // fixedListing is a listing with nothing in it, made at created.
 type fixedListing time.Time
 
@@ -174,7 +202,7 @@ func TestCorruptListingGivesNoPlan(t *testing.T) {
 		}
 		require.NoError(t, afero.WriteFile(mem, "/"+p, b, 0o644))
 	}
-	rep, err := inventory.OpenFs(t.Context(), mem, "/"+report.ManifestPath(), fsys.Fs)
+	rep, err := inventory.OpenFs(t.Context(), mem, "/"+report.ManifestPath(), fsys.Fs, inventory.Options{})
 	require.NoError(t, err)
 	plan, err := orphan.New(fsys, orphan.Paths(), orphan.Options{Now: clock, AllowEmpty: true, MaxFraction: -1, Listing: rep}).Find(t.Context())
 	assert.ErrorIs(t, err, inventory.ErrInvalid)

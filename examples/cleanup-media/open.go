@@ -62,13 +62,15 @@ func (c *config) openRoot(ctx context.Context) (afero.Fs, func(), error) {
 
 // openInventory opens --inventory, the S3 Inventory report of the bucket
 // of --root: a manifest.json on disk, or at s3://BUCKET/KEY, read with
-// the root's client.
-func openInventory(ctx context.Context, manifest string, root afero.Fs) (orphan.Listing, error) {
+// the root's client. With --merge the report's own duplicate check, which
+// holds a hash of every key, is off: merge mode refuses a repeated key
+// itself, exactly.
+func openInventory(ctx context.Context, manifest string, root afero.Fs, merge bool) (orphan.Listing, error) {
 	fsys, ok := root.(*s3fs.Fs)
 	if !ok {
 		return nil, errors.New("--inventory needs an s3:// --root")
 	}
-	rep, err := inventory.Open(ctx, manifest, fsys)
+	rep, err := inventory.Open(ctx, manifest, fsys, inventory.Options{NoDuplicateCheck: merge})
 	if err != nil {
 		return nil, fmt.Errorf("--inventory: %w", err)
 	}

@@ -43,9 +43,10 @@
 //   - Every problem is an error wrapping [ErrInvalid] that names the data
 //     file and row: a truncated or corrupt gzip stream, a row with a
 //     column missing or extra, another bucket in a row, a size or time
-//     that does not parse, a key that does not decode, a key listed twice,
-//     a row longer than 64 KiB (read no further, so a hostile file cannot
-//     fill the memory with one row).
+//     that does not parse, a key that does not decode, a key listed twice
+//     (unless [Options].NoDuplicateCheck: that check holds a hash of every
+//     key for the whole listing), a row longer than 64 KiB (read no
+//     further, so a hostile file cannot fill the memory with one row).
 //   - Fail-closed on keys: a key under the Fs's prefix that is not a valid
 //     stored path (storage.ValidPath: "..", ".", empty or dot-led
 //     segments, control characters, a colon, ...) refuses the whole

@@ -43,7 +43,7 @@ func list(t *testing.T, r *inventory.Report, opts storage.ListOptions) ([]storag
 // out, and a key outside the prefix not even validated.
 func TestReadsTheReport(t *testing.T) {
 	manifest := filepath.Join("testdata", "media-src", "daily", "2026-11-30T01-00Z", "manifest.json")
-	r, err := inventory.Open(t.Context(), manifest, target("media-src", "uploads"))
+	r, err := inventory.Open(t.Context(), manifest, target("media-src", "uploads"), inventory.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := inventory.OpenFs(t.Context(), fsys, m, target("b", "media/"))
+	r, err := inventory.OpenFs(t.Context(), fsys, m, target("b", "media/"), inventory.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +122,32 @@ func TestRoundTrip(t *testing.T) {
 		o := objs[i]
 		if "media/"+e.Path != o.Key || e.Size != o.Size || !e.ModTime.Equal(o.ModTime) || e.ETag != o.ETag {
 			t.Fatalf("entry %d = %+v, want %+v", i, e, o)
+		}
+	}
+}
+
+// TestNoDuplicateCheck: by default a key listed twice refuses the report;
+// with Options.NoDuplicateCheck the listing passes both entries on, for a
+// consumer that refuses them itself, and holds nothing per key.
+func TestNoDuplicateCheck(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	objs := objects(20)
+	objs = append(objs, objs[3])
+	m, err := inventorytest.Write(fsys, "/inv", inventorytest.Report{SourceBucket: "b", Created: created, DataFiles: 2, Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []bool{false, true} {
+		r, err := inventory.OpenFs(t.Context(), fsys, m, target("b", "media/"), inventory.Options{NoDuplicateCheck: off})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := list(t, r, storage.ListOptions{})
+		switch {
+		case !off && !errors.Is(err, inventory.ErrInvalid):
+			t.Fatalf("with the check: %d entries, %v", len(got), err)
+		case off && (err != nil || len(got) != 21):
+			t.Fatalf("without the check: %d entries, %v", len(got), err)
 		}
 	}
 }
@@ -260,7 +286,7 @@ func TestHostileReportsRefused(t *testing.T) {
 			if tg == nil {
 				tg = target("b", "media/")
 			}
-			rep, err := inventory.OpenFs(t.Context(), fsys, "/inv/"+files.ManifestPath(), tg)
+			rep, err := inventory.OpenFs(t.Context(), fsys, "/inv/"+files.ManifestPath(), tg, inventory.Options{})
 			if err == nil {
 				_, err = list(t, rep, storage.ListOptions{})
 			}
@@ -279,7 +305,7 @@ func TestHostileReportsRefused(t *testing.T) {
 func TestCancelledListing(t *testing.T) {
 	fsys := afero.NewMemMapFs()
 	m, _ := inventorytest.Write(fsys, "/inv", inventorytest.Report{SourceBucket: "b", Created: created, Objects: objects(5000)})
-	r, err := inventory.OpenFs(t.Context(), fsys, m, target("b", "media/"))
+	r, err := inventory.OpenFs(t.Context(), fsys, m, target("b", "media/"), inventory.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +331,7 @@ func TestOpenS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := inventory.Open(t.Context(), "s3://"+dest+"/"+key, fsys.Fs)
+	r, err := inventory.Open(t.Context(), "s3://"+dest+"/"+key, fsys.Fs, inventory.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +354,7 @@ func BenchmarkListFiles(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := inventory.OpenFs(context.Background(), fsys, m, target("b", "media/"))
+	r, err := inventory.OpenFs(context.Background(), fsys, m, target("b", "media/"), inventory.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

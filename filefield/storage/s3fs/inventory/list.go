@@ -211,6 +211,9 @@ func (l *lister) key(rec []string, bad func(string, ...any) error) (key, rel str
 	if err := storage.ValidPath(rel); err != nil {
 		return "", "", bad("key %q: %v", key, err)
 	}
+	if l.r.opts.NoDuplicateCheck {
+		return key, rel, nil
+	}
 	h := maphash.String(l.seed, rel)
 	if _, dup := l.seen[h]; dup {
 		return "", "", bad("key %q listed twice", key)

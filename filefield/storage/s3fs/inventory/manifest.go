@@ -64,6 +64,21 @@ type Report struct {
 	cols    columns
 	files   []File
 	open    func(ctx context.Context, f File) (io.ReadCloser, error)
+	opts    Options
+}
+
+// Options tune how a report is read; the zero value is the default.
+type Options struct {
+	// NoDuplicateCheck lists without checking that no key is listed
+	// twice. The check holds a 64-bit hash of every key listed for the
+	// length of a listing (30 bytes a key in its map, measured at 10M
+	// keys, more while the map grows: tens of GB for a billion) and
+	// refuses a report where two keys' hashes collide, which at a billion
+	// keys happens to about one report in forty. A consumer that refuses
+	// duplicates itself sets it: orphan's merge mode does (it sorts the
+	// listing and refuses any key not after the one before), and then
+	// lists in memory independent of the report's size.
+	NoDuplicateCheck bool
 }
 
 // CreatedAt returns when AWS made the report (creationTimestamp): what it
@@ -76,22 +91,22 @@ func (r *Report) String() string { return r.where }
 // Open opens the report whose manifest.json is at manifest, a local path
 // or an s3://BUCKET/KEY URL (read with target's client), for a listing of
 // target: see [OpenFs] and [OpenS3].
-func Open(ctx context.Context, manifest string, target *s3fs.Fs) (*Report, error) {
+func Open(ctx context.Context, manifest string, target *s3fs.Fs, opts Options) (*Report, error) {
 	if rest, ok := strings.CutPrefix(manifest, "s3://"); ok {
 		bucket, key, _ := strings.Cut(rest, "/")
 		if bucket == "" || key == "" {
 			return nil, fmt.Errorf("inventory %q: want s3://BUCKET/KEY of a manifest.json", manifest)
 		}
-		return OpenS3(ctx, target.Client(), bucket, key, target)
+		return OpenS3(ctx, target.Client(), bucket, key, target, opts)
 	}
-	return OpenFs(ctx, afero.NewOsFs(), manifest, target)
+	return OpenFs(ctx, afero.NewOsFs(), manifest, target, opts)
 }
 
 // OpenFs opens the report whose manifest.json is at manifest on fsys, laid
 // out as AWS writes it (as "aws s3 sync" copies it): the manifest in
 // CONFIG/YYYY-MM-DDTHH-MMZ/, manifest.checksum beside it, and each data
 // file, whatever its key's prefix, at CONFIG/data/NAME.
-func OpenFs(ctx context.Context, fsys afero.Fs, manifest string, target *s3fs.Fs) (*Report, error) {
+func OpenFs(ctx context.Context, fsys afero.Fs, manifest string, target *s3fs.Fs, opts Options) (*Report, error) {
 	read := func(name string) ([]byte, error) {
 		f, err := fsys.Open(name)
 		if err != nil {
@@ -108,13 +123,13 @@ func OpenFs(ctx context.Context, fsys afero.Fs, manifest string, target *s3fs.Fs
 		}
 		return fsys.Open(filepath.Join(config, "data", name))
 	}
-	return load(ctx, manifest, read, filepath.Join(filepath.Dir(manifest), "manifest.checksum"), open, target)
+	return load(ctx, manifest, read, filepath.Join(filepath.Dir(manifest), "manifest.checksum"), open, target, opts)
 }
 
 // OpenS3 opens the report whose manifest.json is the object key of bucket
 // (the destination bucket of the inventory configuration), reading it and
 // its data files through client.
-func OpenS3(ctx context.Context, client *s3.Client, bucket, key string, target *s3fs.Fs) (*Report, error) {
+func OpenS3(ctx context.Context, client *s3.Client, bucket, key string, target *s3fs.Fs, opts Options) (*Report, error) {
 	get := func(ctx context.Context, key string) (io.ReadCloser, error) {
 		out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 		if err != nil {
@@ -131,7 +146,7 @@ func OpenS3(ctx context.Context, client *s3.Client, bucket, key string, target *
 		return readBounded(body)
 	}
 	open := func(ctx context.Context, df File) (io.ReadCloser, error) { return get(ctx, df.Key) }
-	return load(ctx, "s3://"+bucket+"/"+key, read, path.Join(path.Dir(key), "manifest.checksum"), open, target)
+	return load(ctx, "s3://"+bucket+"/"+key, read, path.Join(path.Dir(key), "manifest.checksum"), open, target, opts)
 }
 
 func readBounded(r io.Reader) ([]byte, error) {
@@ -149,7 +164,7 @@ func safeName(name string) bool {
 
 // load reads and checks the manifest; where names it (manifestPath for
 // read), sum is where manifest.checksum is.
-func load(ctx context.Context, where string, read func(string) ([]byte, error), sum string, open func(context.Context, File) (io.ReadCloser, error), target *s3fs.Fs) (*Report, error) {
+func load(ctx context.Context, where string, read func(string) ([]byte, error), sum string, open func(context.Context, File) (io.ReadCloser, error), target *s3fs.Fs, opts Options) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -196,7 +211,7 @@ func load(ctx context.Context, where string, read func(string) ([]byte, error), 
 	}
 	return &Report{
 		where: where, created: time.UnixMilli(ms).UTC(), bucket: m.SourceBucket, prefix: target.Prefix(),
-		cols: cols, files: m.Files, open: open,
+		cols: cols, files: m.Files, open: open, opts: opts,
 	}, nil
 }
 
