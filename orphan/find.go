@@ -81,9 +81,10 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 func (f *Finder) listHashed(ctx context.Context, plan *Plan, measure func(string) bool, keep func(reason, path string, size int64)) ([]Orphan, refCounts, error) {
 	stored := hashes{seed: maphash.MakeSeed()}
 	var cands candidates
-	for _, dir := range f.scanRoots() {
+	roots, filter := f.listRoots(false)
+	for _, dir := range roots {
 		err := storage.List(ctx, f.listFs(), f.opts.Range.listOptions(dir, measure), func(e storage.Entry) error {
-			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) {
+			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) || (filter && !f.inScope(e.Path)) {
 				return nil
 			}
 			if !e.Type.IsRegular() {

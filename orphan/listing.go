@@ -71,6 +71,21 @@ func (l listingFs) ListFiles(ctx context.Context, opts storage.ListOptions, fn f
 	return l.l.ListFiles(ctx, opts, fn)
 }
 
+// listRoots returns the directories Find lists (in byte order for merge
+// mode), and whether entries outside Options.Dirs must be dropped: a
+// Listing is read whole on every call (an inventory report's data files
+// hold the whole bucket), so it is read once for all of Options.Dirs.
+func (f *Finder) listRoots(sorted bool) (roots []string, filter bool) {
+	roots = f.scanRoots()
+	if sorted {
+		roots = f.mergeRoots()
+	}
+	if f.opts.Listing != nil && len(roots) > 1 {
+		return []string{""}, true
+	}
+	return roots, false
+}
+
 // mustRecheck says whether Apply re-checks each file of plan against live
 // storage (its size, time and ETag, and the references): always, unless a
 // test of this package turned the re-check off; and even then for a plan

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,4 +210,54 @@ func TestCorruptListingGivesNoPlan(t *testing.T) {
 	assert.ErrorIs(t, err, inventory.ErrInvalid)
 	assert.Nil(t, plan)
 	assert.Len(t, files(t, fsys), 20)
+}
+
+// countingListing is a listing of entries made at created, in the order
+// given, that counts its calls; it honours ListOptions.Dir.
+type countingListing struct {
+	entries []storage.Entry
+	created time.Time
+	calls   int
+}
+
+func (l *countingListing) ListFiles(ctx context.Context, opts storage.ListOptions, fn func(storage.Entry) error) error {
+	l.calls++
+	for _, e := range l.entries {
+		if opts.Dir != "" && !strings.HasPrefix(e.Path, opts.Dir+"/") {
+			continue
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *countingListing) CreatedAt() time.Time { return l.created }
+
+// With several Options.Dirs, a listing (read whole on every call, as an
+// inventory report is) is read once, not once per directory, and the plan
+// is the live plan, in hash and in merge mode.
+func TestListingReadOnceForAllDirs(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	for _, p := range []string{"pics/a.jpg", "pics/b.jpg", "docs/c.pdf", "docs/d.pdf", "other/e.jpg", "picsx/f.jpg"} {
+		put(t, fsys, p, 10, 10*day)
+	}
+	entries := liveEntries(t, fsys)
+	slices.Reverse(entries) // in no particular order
+	for _, merge := range []bool{false, true} {
+		opts := orphan.Options{Now: clock, MaxFraction: -1, Dirs: []string{"pics", "docs"}, Merge: merge, TempDir: t.TempDir()}
+		refs := orphan.Paths("pics/a.jpg", "docs/c.pdf")
+		live, err := orphan.New(fsys, refs, opts).Find(t.Context())
+		require.NoError(t, err)
+		l := &countingListing{entries: entries, created: now.Add(-time.Hour)}
+		opts.Listing = l
+		listed, err := orphan.New(fsys, refs, opts).Find(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 1, l.calls, "merge %v", merge)
+		live.Listed = listed.Listed
+		assert.Equal(t, comparablePlan(t, live), comparablePlan(t, listed), "merge %v", merge)
+		assert.Len(t, listed.Orphans, 2)
+	}
 }

@@ -255,9 +255,10 @@ func (f *Finder) listMerged(ctx context.Context, plan *Plan, measure func(string
 	orphans := []Orphan{}
 	var referenced storage.Count
 	last, started := "", false
-	for _, dir := range f.mergeRoots() {
+	roots, filter := f.listRoots(true)
+	for _, dir := range roots {
 		err := f.listInOrder(ctx, f.opts.Range.listOptions(dir, measure), func(e storage.Entry) error {
-			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) {
+			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) || (filter && !f.inScope(e.Path)) {
 				return nil
 			}
 			if started && e.Path <= last {
