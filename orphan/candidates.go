@@ -46,6 +46,26 @@ type meta struct {
 	mtime int64 // UnixNano, or unmeasured
 }
 
+// clampedUnixNano returns t as nanoseconds since 1970, clamped to the
+// range of an int64: time.Time.UnixNano is undefined before 1678 and
+// after 2262, and in practice wraps, so a file dated 2300 would look 300
+// years old. A clamped time is on the right side of every age boundary
+// in that range; the exact time of a clamped one is kept aside.
+func clampedUnixNano(t time.Time) int64 {
+	switch {
+	case t.Before(minNanoTime):
+		return math.MinInt64
+	case t.After(maxNanoTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	minNanoTime = time.Unix(0, math.MinInt64)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+)
+
 // unmeasured is the mtime of a candidate listed by name only.
 const unmeasured = math.MinInt64
 
@@ -99,7 +119,7 @@ func (c *candidates) add(p string, size int64, mtime time.Time, etag string) err
 				(*metas)[i].mtime = unmeasured
 			}
 		}
-		ns := storage.UnixNano(mtime) // clamped: the order of times holds
+		ns := clampedUnixNano(mtime)
 		if !time.Unix(0, ns).Equal(mtime) {
 			if c.far == nil {
 				c.far = map[int]time.Time{}

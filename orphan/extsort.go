@@ -265,6 +265,9 @@ func (s *extSorter) feed() {
 // error if it failed. A record before the one returned last fails closed:
 // whatever relies on the order must stop.
 func (s *extSorter) next() (rec string, ok bool, err error) {
+	if !s.ended && s.err == nil {
+		s.err = errors.New("read before the input ended") // a caller's bug: fail, never block
+	}
 	if s.err != nil {
 		return "", false, fmt.Errorf("orphan: sorting references: %w", s.err)
 	}
@@ -305,7 +308,12 @@ func (s *extSorter) close() {
 		<-s.fed
 		s.stop = nil
 	}
-	s.tree, s.cur = loserTree{}, nil
+	if s.err == nil {
+		// A read after close is an error, never the end of the records:
+		// an early end would make every later reference look absent.
+		s.err = errSortStopped
+	}
+	s.tree, s.cur, s.pos, s.batches = loserTree{}, nil, 0, nil
 	s.chunk = nil
 	if s.file != nil {
 		s.file.Close()

@@ -257,3 +257,30 @@ func TestExtSorterWriteFailureFailsClosed(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrClosed)
 	assert.False(t, ok)
 }
+
+// TestExtSorterReadAfterCloseFails: reading a closed sorter, or one whose
+// input has not ended, is an error, never a clean end of the records.
+func TestExtSorterReadAfterCloseFails(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := newExtSorter(t.Context(), t.TempDir())
+	for i := range 3*sortChunk + 5 {
+		require.NoError(t, s.add(t.Context(), strconv.Itoa(i)))
+	}
+	s.sorted()
+	for range 1500 { // into the second batch
+		_, ok, err := s.next()
+		require.True(t, ok)
+		require.NoError(t, err)
+	}
+	s.close()
+	_, ok, err := s.next()
+	require.ErrorIs(t, err, errSortStopped)
+	assert.False(t, ok)
+
+	early := newExtSorter(t.Context(), t.TempDir())
+	defer early.close()
+	require.NoError(t, early.add(t.Context(), "a"))
+	_, ok, err = early.next()
+	require.Error(t, err)
+	assert.False(t, ok)
+}

@@ -169,6 +169,12 @@ func (c *refCursor) done(stored bool) error {
 			flag = "\x01"
 		}
 		if err := c.multis.add(c.ctx, tail[:8]+flag+tail[8:]); err != nil {
+			if errors.Is(err, errSortStopped) {
+				c.multis.sorted() // the sorter's own error says why
+				if _, _, serr := c.multis.next(); serr != nil {
+					err = serr
+				}
+			}
 			return err
 		}
 	}

@@ -69,8 +69,9 @@ type Plan struct {
 	// Unrecognised lists (up to 10,000, sorted) files whose names match no
 	// shape.
 	Unrecognised []string `json:"unrecognised,omitempty"`
-	// Missing lists (up to 10,000, sorted) references whose files do not
-	// exist; MissingCount counts them all.
+	// Missing lists the references whose files do not exist (their first
+	// form), sorted: the first 10,000 in byte order when there are more;
+	// MissingCount counts them all.
 	Missing      []string `json:"missing,omitempty"`
 	MissingCount int      `json:"missing_count"`
 	// Unmeasured counts scanned files whose size was never read, so

@@ -272,8 +272,11 @@ func (w *refWorker) countMissing() {
 			exists = exists || w.found[k]
 		}
 		if !exists {
-			if w.missingCount++; len(w.missing) < maxListed {
-				w.missing = append(w.missing, first)
+			// The first maxListed in byte order, as merge mode lists them.
+			w.missingCount++
+			if w.missing = append(w.missing, first); len(w.missing) > 2*maxListed {
+				slices.Sort(w.missing)
+				w.missing = w.missing[:maxListed]
 			}
 		}
 	}

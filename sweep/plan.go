@@ -18,7 +18,8 @@ type candidate struct {
 	path string
 	etag string // as listed, on object stores: the deletion is conditional on it
 	size int64
-	t    int64 // the file's time, storage.UnixNano
+	sec  int64 // the file's time: seconds and nanoseconds since 1970, exact
+	nsec int32 // (nanoseconds alone overflow after 2262)
 	rule int32 // index into Sweeper.rules; -1 for filefield temp files
 }
 
@@ -69,7 +70,9 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 	}
 	for _, g := range p.groups {
 		// Newest first; equal times by path, so the plan is deterministic.
-		slices.SortFunc(g, func(a, b candidate) int { return cmp.Or(cmp.Compare(b.t, a.t), cmp.Compare(a.path, b.path)) })
+		slices.SortFunc(g, func(a, b candidate) int {
+			return cmp.Or(cmp.Compare(b.sec, a.sec), cmp.Compare(b.nsec, a.nsec), cmp.Compare(a.path, b.path))
+		})
 		for i, c := range g {
 			if i < s.rules[c.rule].KeepLatest {
 				p.keep(c.rule, c.path, KeptLatest, c.size)
@@ -128,7 +131,7 @@ func (p *planner) visit(e storage.Entry) error {
 	case temp:
 		p.rep.Scanned.Add(e.Size)
 		if p.s.opts.TempMaxAge >= 0 && storage.OlderThan(p.now, e.ModTime, p.s.opts.TempMaxAge) {
-			p.del = append(p.del, candidate{path: e.Path, etag: e.ETag, size: e.Size, t: storage.UnixNano(e.ModTime), rule: -1})
+			p.del = append(p.del, candidate{path: e.Path, etag: e.ETag, size: e.Size, sec: e.ModTime.Unix(), nsec: int32(e.ModTime.Nanosecond()), rule: -1})
 		} else {
 			p.rep.Kept.Add(KeptInFlight, e.Size)
 		}
@@ -164,7 +167,7 @@ func (p *planner) matched(e storage.Entry, ri int32) {
 		p.keep(ri, e.Path, reason, e.Size)
 		return
 	}
-	c := candidate{path: e.Path, etag: e.ETag, size: e.Size, t: storage.UnixNano(t), rule: ri}
+	c := candidate{path: e.Path, etag: e.ETag, size: e.Size, sec: t.Unix(), nsec: int32(t.Nanosecond()), rule: ri}
 	if r.KeepLatest == 0 {
 		p.decideAge(c)
 		return
@@ -181,7 +184,7 @@ func (p *planner) matched(e storage.Entry, ri int32) {
 // has none), and keeps it as young otherwise.
 func (p *planner) decideAge(c candidate) {
 	maxAge := p.s.rules[c.rule].MaxAge
-	if maxAge == 0 || storage.OlderThan(p.now, time.Unix(0, c.t), maxAge) {
+	if maxAge == 0 || storage.OlderThan(p.now, time.Unix(c.sec, int64(c.nsec)), maxAge) {
 		p.del = append(p.del, c)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -82,6 +83,26 @@ func TestFarTimesKeepTheirMeaning(t *testing.T) {
 				assert.Equal(t, []string{"qr/future.png"}, storagetest.Files(t, fsys), "keep latest %d", keepLatest)
 				assert.Equal(t, 2, rep.Deleted.Files)
 			})
+		}
+	}
+}
+
+// KeepLatest keeps the newest file of a group even when the times are
+// beyond what nanoseconds since 1970 hold: of files dated 2300 and 2400
+// (or 1500 and 1600), the later one.
+func TestKeepLatestOrdersFarTimes(t *testing.T) {
+	t.Parallel()
+	for _, pair := range [][2]time.Time{
+		{time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		for _, names := range [][2]string{{"qr/a.png", "qr/b.png"}, {"qr/b.png", "qr/a.png"}} {
+			fsys := afero.NewMemMapFs()
+			storagetest.WriteFile(t, fsys, names[0], []byte("older"), pair[0])
+			storagetest.WriteFile(t, fsys, names[1], []byte("newer"), pair[1])
+			_, err := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "qr/*.png", KeepLatest: 1}}}).Sweep(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, []string{names[1]}, storagetest.Files(t, fsys), "%s", pair[1])
 		}
 	}
 }

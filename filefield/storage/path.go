@@ -3,7 +3,6 @@ package storage
 import (
 	"errors"
 	"io/fs"
-	"math"
 	"os"
 	"strings"
 	"time"
@@ -305,26 +304,6 @@ func unwrapOSPathError(err error) error {
 func OlderThan(now, t time.Time, age time.Duration) bool {
 	return !t.After(now) && now.Sub(t) > age
 }
-
-// UnixNano returns t as nanoseconds since 1970, clamped to the range of
-// an int64. time.Time.UnixNano is undefined before 1678 and after 2262,
-// and in practice wraps: a file dated 2300 would look 300 years old, and
-// old enough to delete. Clamping keeps the order of times, so an age
-// decided from the result is the one decided from t.
-func UnixNano(t time.Time) int64 {
-	switch {
-	case t.Before(minNanoTime):
-		return math.MinInt64
-	case t.After(maxNanoTime):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-var (
-	minNanoTime = time.Unix(0, math.MinInt64)
-	maxNanoTime = time.Unix(0, math.MaxInt64)
-)
 
 // CheckGlobs returns an error naming the first malformed glob ("**" for
 // any number of directories), or nil.
