@@ -68,8 +68,8 @@
 // path is held as an 8-byte hash (for the missing-file report) and every
 // candidate as its path bytes plus 8 bytes (24 if the listing measured
 // it). Measured peak heap, garbage included, with as many files as
-// references, half of them referenced: 123 to 132 bytes per reference
-// at 1M, 144 to 179 at 100k (examples/bench, T3, 2026-12-02; sampled heap
+// references, half of them referenced: 110 to 134 bytes per reference
+// at 1M, 167 to 187 at 100k (examples/bench, T3, 2026-12-02; sampled heap
 // in use, garbage included, so it moves with the collector's timing).
 //
 // # Merge mode

@@ -260,7 +260,9 @@ func (b *bench) memoryCurve(sizes []int, svgPath string) error {
 	}
 	fmt.Fprintf(&s, `<text x="%.0f" y="%.0f" text-anchor="middle">keys listed, and as many references</text>`+"\n", (left+w-right)/2, h-12)
 	y64 := ly(64 << 20)
-	fmt.Fprintf(&s, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#c00" stroke-dasharray="4 3"/><text x="%.0f" y="%.1f" fill="#c00">64 MiB</text>`+"\n", left, y64, w-right, y64, w-right+6, y64+4)
+	// The target's label sits under its line at the left, clear of the
+	// curves' labels at the right.
+	fmt.Fprintf(&s, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#c00" stroke-dasharray="4 3"/><text x="%.0f" y="%.1f" fill="#c00">64 MiB target</text>`+"\n", left, y64, w-right, y64, left+4, y64+14)
 	colors := map[string]string{"merge": "#1a7f37", "hash": "#0b5cad"}
 	for _, mode := range []string{"merge", "hash"} {
 		var pts []string
