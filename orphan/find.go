@@ -84,7 +84,7 @@ func (f *Finder) listHashed(ctx context.Context, plan *Plan, measure func(string
 	roots, filter := f.listRoots(false)
 	for _, dir := range roots {
 		err := storage.List(ctx, f.listFs(), f.opts.Range.listOptions(dir, measure), func(e storage.Entry) error {
-			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) || (filter && !f.inScope(e.Path)) {
+			if f.outside(e, filter) {
 				return nil
 			}
 			if !e.Type.IsRegular() {

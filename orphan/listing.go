@@ -86,6 +86,13 @@ func (f *Finder) listRoots(sorted bool) (roots []string, filter bool) {
 	return roots, false
 }
 
+// outside reports whether a listed entry is not Find's to consider: a
+// directory, a path outside Options.Range, or, when filter (listRoots),
+// outside Options.Dirs.
+func (f *Finder) outside(e storage.Entry, filter bool) bool {
+	return e.Type.IsDir() || !f.opts.Range.Contains(e.Path) || (filter && !f.inScope(e.Path))
+}
+
 // mustRecheck says whether Apply re-checks each file of plan against live
 // storage (its size, time and ETag, and the references): always, unless a
 // test of this package turned the re-check off; and even then for a plan

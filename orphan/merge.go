@@ -264,7 +264,7 @@ func (f *Finder) listMerged(ctx context.Context, plan *Plan, measure func(string
 	roots, filter := f.listRoots(true)
 	for _, dir := range roots {
 		err := f.listInOrder(ctx, f.opts.Range.listOptions(dir, measure), func(e storage.Entry) error {
-			if e.Type.IsDir() || !f.opts.Range.Contains(e.Path) || (filter && !f.inScope(e.Path)) {
+			if f.outside(e, filter) {
 				return nil
 			}
 			if started && e.Path <= last {
