@@ -37,13 +37,19 @@ const (
 
 // mergeBudget is the read buffer all runs share while they merge, each
 // run's between minRunBuffer and maxRunBuffer: 256 runs (16 million
-// records) get 64 KiB each; beyond 4096 runs (268 million) each keeps
-// 4 KiB and the buffers outgrow the budget.
+// records) get 64 KiB each, 4096 runs (268 million) 4 KiB.
 const (
 	mergeBudget  = 16 << 20
 	minRunBuffer = 4 << 10
 	maxRunBuffer = 64 << 10
 )
+
+// maxFanIn is the most runs one merge reads at once, so that their
+// buffers stay within mergeBudget. Beyond it (268 million records), runs
+// are first merged in groups of maxFanIn into longer runs appended to the
+// same file: one more pass over the records, and the file twice their
+// size until the sort ends. A variable for tests.
+var maxFanIn = mergeBudget / minRunBuffer
 
 // maxRecord bounds a record read back: a stored path is at most a few
 // KiB, and a multi-form record two of them; a longer length is a
@@ -211,16 +217,11 @@ func (s *extSorter) sorted() {
 	if s.err != nil {
 		return
 	}
-	slices.Sort(s.chunk)
-	srcs := make([]*runReader, 0, len(s.runs)+1)
-	size := max(minRunBuffer, min(maxRunBuffer, mergeBudget/max(1, len(s.runs))))
-	for _, r := range s.runs {
-		srcs = append(srcs, &runReader{
-			r:    bufio.NewReaderSize(io.NewSectionReader(s.file, r.off, r.size), size),
-			left: r.records,
-		})
+	if s.err = s.premerge(); s.err != nil {
+		return
 	}
-	srcs = append(srcs, &runReader{mem: s.chunk, left: len(s.chunk)})
+	slices.Sort(s.chunk)
+	srcs := append(s.readers(s.runs), &runReader{mem: s.chunk, left: len(s.chunk)})
 	for _, src := range srcs {
 		if err := src.advance(); err != nil {
 			s.err = err
@@ -230,6 +231,87 @@ func (s *extSorter) sorted() {
 	s.tree.build(srcs)
 	s.batches, s.stop, s.fed = make(chan recBatch, 2), make(chan struct{}), make(chan struct{})
 	go s.feed()
+}
+
+// readers returns a reader for each of runs, their buffers sharing
+// mergeBudget.
+func (s *extSorter) readers(runs []run) []*runReader {
+	size := max(minRunBuffer, min(maxRunBuffer, mergeBudget/max(1, len(runs))))
+	out := make([]*runReader, 0, len(runs)+1)
+	for _, r := range runs {
+		out = append(out, &runReader{
+			r:    bufio.NewReaderSize(io.NewSectionReader(s.file, r.off, r.size), size),
+			left: r.records,
+		})
+	}
+	return out
+}
+
+// premerge merges runs in groups of maxFanIn, appending the results to
+// the file, until at most maxFanIn are left. It runs after the spillers
+// are done, so it has the writer to itself.
+func (s *extSorter) premerge() error {
+	for len(s.runs) > maxFanIn {
+		var next []run
+		for i := 0; i < len(s.runs); i += maxFanIn {
+			group := s.runs[i:min(i+maxFanIn, len(s.runs))]
+			if len(group) == 1 {
+				next = append(next, group[0])
+				continue
+			}
+			r, err := s.mergeRuns(group)
+			if err != nil {
+				return err
+			}
+			next = append(next, r)
+		}
+		s.runs = next
+	}
+	return nil
+}
+
+// mergeRuns merges group into one run appended to the file.
+func (s *extSorter) mergeRuns(group []run) (run, error) {
+	srcs := s.readers(group)
+	want := 0
+	for i, src := range srcs {
+		want += group[i].records
+		if err := src.advance(); err != nil {
+			return run{}, err
+		}
+	}
+	var tree loserTree
+	tree.build(srcs)
+	r := run{off: s.off}
+	var lenBuf [binary.MaxVarintLen64]byte
+	for w := tree.winner(); w != nil; w = tree.winner() {
+		if r.records%4096 == 0 {
+			if err := s.ctx.Err(); err != nil {
+				return run{}, err
+			}
+		}
+		n := binary.PutUvarint(lenBuf[:], uint64(len(w.head)))
+		if _, err := s.w.Write(lenBuf[:n]); err != nil {
+			return run{}, fmt.Errorf("writing a merged run: %w", err)
+		}
+		if _, err := s.w.WriteString(w.head); err != nil {
+			return run{}, fmt.Errorf("writing a merged run: %w", err)
+		}
+		s.off += int64(n + len(w.head))
+		r.records++
+		if err := w.advance(); err != nil {
+			return run{}, err
+		}
+		tree.replay()
+	}
+	if err := s.w.Flush(); err != nil {
+		return run{}, fmt.Errorf("writing a merged run: %w", err)
+	}
+	if r.records != want {
+		return run{}, fmt.Errorf("merging runs: %d records of %d", r.records, want)
+	}
+	r.size = s.off - r.off
+	return r, nil
 }
 
 // feed merges the runs into batches until they end, an error or stop.

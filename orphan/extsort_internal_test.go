@@ -284,3 +284,38 @@ func TestExtSorterReadAfterCloseFails(t *testing.T) {
 	require.Error(t, err)
 	assert.False(t, ok)
 }
+
+// TestExtSorterMergesInTwoLevels: with more runs than one merge may read
+// (maxFanIn, lowered here from 4096), runs are merged in groups first,
+// and the result is still exactly slices.Sort's; nothing is left behind.
+func TestExtSorterMergesInTwoLevels(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer func(n int) { maxFanIn = n }(maxFanIn)
+	maxFanIn = 3
+	r := rand.New(rand.NewPCG(9, 9))
+	dir := t.TempDir()
+	in := make([]string, 10*sortChunk+123)
+	for i := range in {
+		in[i] = randomRecord(r)
+	}
+	s := newExtSorter(t.Context(), dir)
+	for _, rec := range in {
+		require.NoError(t, s.add(t.Context(), rec))
+	}
+	s.sorted()
+	require.LessOrEqual(t, len(s.runs), maxFanIn, "runs left for the last merge")
+	var out []string
+	for {
+		rec, ok, err := s.next()
+		require.NoError(t, err)
+		if !ok {
+			break
+		}
+		out = append(out, rec)
+	}
+	s.close()
+	require.Equal(t, slices.Sorted(slices.Values(in)), out)
+	left, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}
