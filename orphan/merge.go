@@ -263,7 +263,8 @@ func (f *Finder) listMerged(ctx context.Context, plan *Plan, measure func(string
 	last, started := "", false
 	roots, filter := f.listRoots(true)
 	for _, dir := range roots {
-		err := f.listInOrder(ctx, f.opts.Range.listOptions(dir, measure), func(e storage.Entry) error {
+		inside := func(e storage.Entry) bool { return !f.outside(e, filter) }
+		err := f.listInOrder(ctx, f.opts.Range.listOptions(dir, measure), inside, func(e storage.Entry) error {
 			if f.outside(e, filter) {
 				return nil
 			}
@@ -353,8 +354,9 @@ func (f *Finder) referencedMerged(ctx context.Context, paths []string) (func(i i
 // listInOrder lists in byte order for merge mode: storage lists that way
 // itself (storage.ListOptions.Sorted); an Options.Listing, such as an
 // inventory report in the order of its data files, is sorted externally
-// first, its entries encoded as records.
-func (f *Finder) listInOrder(ctx context.Context, opts storage.ListOptions, fn func(storage.Entry) error) error {
+// first, its entries encoded as records; only those keep accepts, so that
+// the sort holds the scanned directories, not the whole listing.
+func (f *Finder) listInOrder(ctx context.Context, opts storage.ListOptions, keep func(storage.Entry) bool, fn func(storage.Entry) error) error {
 	if f.opts.Listing == nil {
 		opts.Sorted = true
 		return storage.List(ctx, f.listFs(), opts, fn)
@@ -363,6 +365,9 @@ func (f *Finder) listInOrder(ctx context.Context, opts storage.ListOptions, fn f
 	defer s.close()
 	var rec []byte
 	err := storage.List(ctx, f.listFs(), opts, func(e storage.Entry) error {
+		if !keep(e) {
+			return nil
+		}
 		var err error
 		if rec, err = appendEntry(rec[:0], e); err != nil {
 			return err
