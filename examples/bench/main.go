@@ -34,13 +34,17 @@ import (
 
 // Result is one comparison: medians in seconds and ours/peer.
 type Result struct {
-	Ours        float64 `json:"ours_s"`
-	Peer        float64 `json:"peer_s"`
-	Ratio       float64 `json:"ratio"`
-	Target      float64 `json:"target"`
-	Met         bool    `json:"met"`
-	Peer_       string  `json:"peer"`
-	BytesPerRef float64 `json:"bytes_per_ref,omitempty"`
+	Ours   float64 `json:"ours_s"`
+	Peer   float64 `json:"peer_s"`
+	Ratio  float64 `json:"ratio"`
+	Target float64 `json:"target"`
+	Met    bool    `json:"met"`
+	Peer_  string  `json:"peer"`
+	// BytesPerRef (T3) is the peak heap in use per reference, garbage
+	// included, which moves with the collector's timing; LiveBytesPerRef
+	// the peak live heap the collector marked, which does not.
+	BytesPerRef     float64 `json:"bytes_per_ref,omitempty"`
+	LiveBytesPerRef float64 `json:"live_bytes_per_ref,omitempty"`
 	// Floor (T3) is the time of the two storage passes a plan cannot skip,
 	// alone: listing names and statting the orphans found, for their sizes
 	// and times. The comm pipeline makes neither.
@@ -52,10 +56,12 @@ type Result struct {
 	SameWork      float64 `json:"same_work_s,omitempty"`
 	SameWorkRatio float64 `json:"same_work_ratio,omitempty"`
 	FloorRatio    float64 `json:"floor_ratio,omitempty"`
-	// PeakHeap (T7) is the most live heap the run held above where it
-	// started, sampled; Keys the keys and references it had.
-	PeakHeap uint64 `json:"peak_heap_bytes,omitempty"`
-	Keys     int    `json:"keys,omitempty"`
+	// PeakHeap (T7) is the most heap in use (garbage included) the run
+	// held above where it started, sampled; PeakLiveHeap the most live
+	// heap the collector marked; Keys the keys and references it had.
+	PeakHeap     uint64 `json:"peak_heap_bytes,omitempty"`
+	PeakLiveHeap uint64 `json:"peak_live_heap_bytes,omitempty"`
+	Keys         int    `json:"keys,omitempty"`
 	// Speedup (T8) is the peer's median over ours, with the least and the
 	// most of the runs' own ratios.
 	Speedup    float64 `json:"speedup,omitempty"`
@@ -194,10 +200,10 @@ func printTable(out Output) {
 		}
 		extra := ""
 		if r.BytesPerRef > 0 {
-			extra = fmt.Sprintf("  (%.0f bytes/ref)", r.BytesPerRef)
+			extra = fmt.Sprintf("  (%.0f bytes/ref in use, %.0f live)", r.BytesPerRef, r.LiveBytesPerRef)
 		}
 		if r.PeakHeap > 0 {
-			extra += fmt.Sprintf("  (%d keys, peak heap %.1f MiB)", r.Keys, float64(r.PeakHeap)/(1<<20))
+			extra += fmt.Sprintf("  (%d keys, peak heap %.1f MiB in use, %.1f MiB live)", r.Keys, float64(r.PeakHeap)/(1<<20), float64(r.PeakLiveHeap)/(1<<20))
 		}
 		if r.Floor > 0 {
 			extra += fmt.Sprintf("  (names + orphan stats alone: %.2f of peer; ours / that floor %.2f)", r.Floor/r.Peer, r.FloorRatio)

@@ -73,14 +73,14 @@ func (b *bench) t7Merge(n int, hash bool) (Result, error) {
 		return Result{}, err
 	}
 	var ours, peer []time.Duration
-	var peakHeap uint64
+	var peakHeap, peakLive uint64
 	for range b.runs {
 		d, peak, err := b.t7Find(n, refs, orphans, hash)
 		if err != nil {
 			return Result{}, err
 		}
 		ours = append(ours, d)
-		peakHeap = max(peakHeap, peak)
+		peakHeap, peakLive = max(peakHeap, peak.inUse), max(peakLive, peak.live)
 		d, out, err := timeCmd("sh", "-c", `sort -S 64M -T "$3" "$1" > "$3/t7.a" && sort -S 64M -T "$3" "$2" > "$3/t7.b" && comm -23 "$3/t7.a" "$3/t7.b" | wc -l; rm -f "$3/t7.a" "$3/t7.b"`, "sh", keys, refs, b.base)
 		if err != nil {
 			return Result{}, err
@@ -90,7 +90,7 @@ func (b *bench) t7Merge(n int, hash bool) (Result, error) {
 			return Result{}, fmt.Errorf("different work: ours found %d orphans, comm %d", orphans, got)
 		}
 	}
-	return Result{Ours: median(ours), Peer: median(peer), Target: 1.0, Peer_: "sort -S 64M keys; sort -S 64M refs; comm -23", PeakHeap: peakHeap, Keys: n}, nil
+	return Result{Ours: median(ours), Peer: median(peer), Target: 1.0, Peer_: "sort -S 64M keys; sort -S 64M refs; comm -23", PeakHeap: peakHeap, PeakLiveHeap: peakLive, Keys: n}, nil
 }
 
 // t7Ours is one run of T7's Find alone, for the memory curve.
@@ -102,7 +102,7 @@ func (b *bench) t7Ours(n int, hash bool) (Result, error) {
 		return Result{}, err
 	}
 	d, peak, err := b.t7Find(n, refs, orphans, hash)
-	return Result{Ours: d.Seconds(), PeakHeap: peak, Keys: n}, err
+	return Result{Ours: d.Seconds(), PeakHeap: peak.inUse, PeakLiveHeap: peak.live, Keys: n}, err
 }
 
 // t7Files writes T7's listing, in byte order, and its references: every
@@ -132,7 +132,7 @@ func (b *bench) t7Files(n int) (keys, refs string, orphans int, err error) {
 
 // t7Find plans the synthetic listing of n keys against refs and checks
 // the orphans found; it returns its time and peak heap.
-func (b *bench) t7Find(n int, refs string, orphans int, hash bool) (time.Duration, uint64, error) {
+func (b *bench) t7Find(n int, refs string, orphans int, hash bool) (time.Duration, heapPeak, error) {
 	fsys := &syntheticListing{Fs: afero.NewMemMapFs(), n: n, old: time.Now().Add(-48 * time.Hour)}
 	finder := orphan.New(fsys, orphan.File(refs), orphan.Options{MinAge: -1, MaxFraction: -1, Merge: !hash, TempDir: b.base})
 	var plan *orphan.Plan
@@ -151,7 +151,7 @@ func (b *bench) t7Find(n int, refs string, orphans int, hash bool) (time.Duratio
 // live objects and the garbage not yet collected, which the collector
 // lets grow to about the live heap again). It also logs the peak of the
 // live heap the collector found, to stderr.
-func measureHeap(fn func() error) (time.Duration, uint64, error) {
+func measureHeap(fn func() error) (time.Duration, heapPeak, error) {
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	var peakLive uint64
 	runtime.GC()
@@ -182,11 +182,15 @@ func measureHeap(fn func() error) (time.Duration, uint64, error) {
 	close(stop)
 	<-sampled
 	fmt.Fprintf(os.Stderr, "peak live heap %.1f MiB (base %.1f MiB)\n", float64(peakLive)/(1<<20), float64(base.HeapAlloc)/(1<<20))
-	p := peak.Load()
-	if p < base.HeapInuse {
-		p = base.HeapInuse
-	}
-	return d, p - base.HeapInuse, err
+	p := max(peak.Load(), base.HeapInuse)
+	return d, heapPeak{inUse: p - base.HeapInuse, live: max(peakLive, base.HeapAlloc) - base.HeapAlloc}, err
+}
+
+// heapPeak is what measureHeap found above where the run started: the
+// peak of the heap in use (garbage included) and of the live heap the
+// collector marked.
+type heapPeak struct {
+	inUse, live uint64
 }
 
 func writeLines(name string, n int, line func(i int) string) error {

@@ -197,7 +197,7 @@ func (b *bench) t3Orphans() (Result, error) {
 	defer os.Remove(refs)
 
 	var ours, peer, floor, same []time.Duration
-	var bytesPerRef float64
+	var bytesPerRef, liveBytesPerRef float64
 	for range b.runs {
 		finder := orphan.New(rfs, orphan.File(refs), orphan.Options{MinAge: -1, MaxFraction: -1})
 		var plan *orphan.Plan
@@ -209,7 +209,7 @@ func (b *bench) t3Orphans() (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		bytesPerRef = float64(peak) / float64(b.files)
+		bytesPerRef, liveBytesPerRef = float64(peak.inUse)/float64(b.files), float64(peak.live)/float64(b.files)
 		d, err = storageFloor(rfs, plan)
 		if err != nil {
 			return Result{}, err
@@ -241,7 +241,7 @@ rm -f "$3.a" "$3.b"`, "sh", dir, refs, filepath.Join(b.base, "join"), strconv.Fo
 			return Result{}, fmt.Errorf("different work: ours planned %d orphans of %d bytes, join %d of %d", len(plan.Orphans), plan.Total.Bytes, files, bytes)
 		}
 	}
-	return Result{Ours: median(ours), Peer: median(peer), Target: 0.8, Peer_: "find | sort; sort refs; comm -23", BytesPerRef: bytesPerRef, Floor: median(floor), SameWork: median(same)}, nil
+	return Result{Ours: median(ours), Peer: median(peer), Target: 0.8, Peer_: "find | sort; sort refs; comm -23", BytesPerRef: bytesPerRef, LiveBytesPerRef: liveBytesPerRef, Floor: median(floor), SameWork: median(same)}, nil
 }
 
 // storageFloor times what any plan with orphan sizes and times must do on
