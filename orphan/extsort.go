@@ -75,11 +75,12 @@ type extSorter struct {
 	off      int64
 	spillErr error
 	runs     []run
-	work     chan []string // full runs, to the spiller
+	lenBuf   [binary.MaxVarintLen64]byte
+	work     chan []string // full runs, to the spillers
 	free     chan []string // emptied runs, back
-	done     chan struct{} // closed when the spiller returns
-	failed   atomic.Bool   // the spiller met an error: stop taking input
-	ended    bool          // sorted was called
+	spilling sync.WaitGroup
+	failed   atomic.Bool // a spiller met an error: stop taking input
+	ended    bool        // sorted was called
 	// The merge runs on a goroutine of its own, feed, which hands the
 	// records over in batches: merging and what the caller does with the
 	// records then share two cores.
@@ -126,10 +127,15 @@ func newExtSorter(ctx context.Context, tempDir string) *extSorter {
 	return s
 }
 
-// add hands rec to the sort.
+// add hands rec to the sort. Once the sort has failed it returns an
+// error wrapping errSortStopped and the cause.
 func (s *extSorter) add(ctx context.Context, rec string) error {
-	if s.err != nil || s.failed.Load() {
-		return errSortStopped
+	if s.err == nil && s.failed.Load() {
+		s.stopSpill()
+		s.err = s.spillErr
+	}
+	if s.err != nil {
+		return fmt.Errorf("orphan: sorting references: %w: %w", errSortStopped, s.err)
 	}
 	s.chunk = append(s.chunk, rec)
 	s.bytes += len(rec)
@@ -137,13 +143,11 @@ func (s *extSorter) add(ctx context.Context, rec string) error {
 		return nil
 	}
 	if s.work == nil {
-		s.work, s.free, s.done = make(chan []string), make(chan []string, spillers), make(chan struct{})
+		s.work, s.free = make(chan []string), make(chan []string, spillers)
 		s.w = bufio.NewWriterSize(s.file, 256<<10)
-		var wg sync.WaitGroup
 		for range spillers {
-			wg.Go(s.spill)
+			s.spilling.Go(s.spill)
 		}
-		go func() { wg.Wait(); close(s.done) }()
 	}
 	select {
 	case s.work <- s.chunk:
@@ -168,7 +172,6 @@ const spillers = 2
 // until work closes. After an error it drops what comes, so add never
 // blocks.
 func (s *extSorter) spill() {
-	var lenBuf [binary.MaxVarintLen64]byte
 	for chunk := range s.work {
 		if !s.failed.Load() {
 			slices.Sort(chunk)
@@ -176,14 +179,9 @@ func (s *extSorter) spill() {
 			r := run{off: s.off, records: len(chunk)}
 			var err error
 			for _, rec := range chunk {
-				n := binary.PutUvarint(lenBuf[:], uint64(len(rec)))
-				if _, err = s.w.Write(lenBuf[:n]); err == nil {
-					_, err = s.w.WriteString(rec)
-				}
-				if err != nil {
+				if err = s.writeRecord(rec); err != nil {
 					break
 				}
-				s.off += int64(n + len(rec))
 			}
 			if err == nil {
 				err = s.w.Flush()
@@ -202,6 +200,20 @@ func (s *extSorter) spill() {
 		default:
 		}
 	}
+}
+
+// writeRecord appends rec, length-prefixed, to the file. The caller has
+// the writer: under wmu while spillers run, alone after.
+func (s *extSorter) writeRecord(rec string) error {
+	n := binary.PutUvarint(s.lenBuf[:], uint64(len(rec)))
+	if _, err := s.w.Write(s.lenBuf[:n]); err != nil {
+		return err
+	}
+	if _, err := s.w.WriteString(rec); err != nil {
+		return err
+	}
+	s.off += int64(n + len(rec))
+	return nil
 }
 
 // sorted ends the input; next then gives the records in order.
@@ -283,26 +295,23 @@ func (s *extSorter) mergeRuns(group []run) (run, error) {
 	var tree loserTree
 	tree.build(srcs)
 	r := run{off: s.off}
-	var lenBuf [binary.MaxVarintLen64]byte
-	for w := tree.winner(); w != nil; w = tree.winner() {
+	for {
 		if r.records%4096 == 0 {
 			if err := s.ctx.Err(); err != nil {
 				return run{}, err
 			}
 		}
-		n := binary.PutUvarint(lenBuf[:], uint64(len(w.head)))
-		if _, err := s.w.Write(lenBuf[:n]); err != nil {
-			return run{}, fmt.Errorf("writing a merged run: %w", err)
-		}
-		if _, err := s.w.WriteString(w.head); err != nil {
-			return run{}, fmt.Errorf("writing a merged run: %w", err)
-		}
-		s.off += int64(n + len(w.head))
-		r.records++
-		if err := w.advance(); err != nil {
+		rec, ok, err := tree.pop()
+		if err != nil {
 			return run{}, err
 		}
-		tree.replay()
+		if !ok {
+			break
+		}
+		if err := s.writeRecord(rec); err != nil {
+			return run{}, fmt.Errorf("writing a merged run: %w", err)
+		}
+		r.records++
 	}
 	if err := s.w.Flush(); err != nil {
 		return run{}, fmt.Errorf("writing a merged run: %w", err)
@@ -322,15 +331,11 @@ func (s *extSorter) feed() {
 		recs := make([]string, 0, feedBatch)
 		var err error
 		for len(recs) < feedBatch {
-			w := s.tree.winner()
-			if w == nil {
+			rec, ok, perr := s.tree.pop()
+			if err = perr; err != nil || !ok {
 				break
 			}
-			recs = append(recs, w.head)
-			if err = w.advance(); err != nil {
-				break
-			}
-			s.tree.replay()
+			recs = append(recs, rec)
 		}
 		select {
 		case s.batches <- recBatch{recs: recs, err: err}:
@@ -407,11 +412,11 @@ func (s *extSorter) close() {
 	}
 }
 
-// stopSpill ends the spiller, if it started, and waits for it.
+// stopSpill ends the spillers, if they started, and waits for them.
 func (s *extSorter) stopSpill() {
 	if s.work != nil {
 		close(s.work)
-		<-s.done
+		s.spilling.Wait()
 		s.work = nil
 	}
 }
@@ -514,6 +519,21 @@ func (t *loserTree) winner() *runReader {
 		return nil
 	}
 	return t.src[t.node[0]]
+}
+
+// pop returns the first head of all the runs and advances its run; ok is
+// false when all are exhausted.
+func (t *loserTree) pop() (rec string, ok bool, err error) {
+	w := t.winner()
+	if w == nil {
+		return "", false, nil
+	}
+	rec = w.head
+	if err := w.advance(); err != nil {
+		return "", false, err
+	}
+	t.replay()
+	return rec, true, nil
 }
 
 // replay restores the tree after the winner's run advanced.

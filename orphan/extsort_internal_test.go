@@ -46,6 +46,11 @@ func sortAll(t *testing.T, ctx context.Context, dir string, in []string) ([]stri
 		}
 	}
 	s.sorted()
+	return drain(s)
+}
+
+// drain reads a sorter to its end.
+func drain(s *extSorter) ([]string, error) {
 	var out []string
 	for {
 		rec, ok, err := s.next()
@@ -92,15 +97,8 @@ func TestExtSorterBoundsRunsByBytes(t *testing.T) {
 	}
 	s.sorted()
 	assert.GreaterOrEqual(t, len(s.runs), 4, "runs of at most %d bytes", sortChunkBytes)
-	var out []string
-	for {
-		rec, ok, err := s.next()
-		require.NoError(t, err)
-		if !ok {
-			break
-		}
-		out = append(out, rec)
-	}
+	out, err := drain(s)
+	require.NoError(t, err)
 	require.Equal(t, slices.Sorted(slices.Values(in)), out)
 }
 
@@ -252,6 +250,7 @@ func TestExtSorterWriteFailureFailsClosed(t *testing.T) {
 		err = s.add(t.Context(), strconv.Itoa(i))
 	}
 	require.ErrorIs(t, err, errSortStopped, "adding stops once a run failed")
+	require.ErrorIs(t, err, os.ErrClosed, "and says why")
 	s.sorted()
 	_, ok, err := s.next()
 	require.ErrorIs(t, err, os.ErrClosed)
@@ -304,15 +303,8 @@ func TestExtSorterMergesInTwoLevels(t *testing.T) {
 	}
 	s.sorted()
 	require.LessOrEqual(t, len(s.runs), maxFanIn, "runs left for the last merge")
-	var out []string
-	for {
-		rec, ok, err := s.next()
-		require.NoError(t, err)
-		if !ok {
-			break
-		}
-		out = append(out, rec)
-	}
+	out, err := drain(s)
+	require.NoError(t, err)
 	s.close()
 	require.Equal(t, slices.Sorted(slices.Values(in)), out)
 	left, err := os.ReadDir(dir)

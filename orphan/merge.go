@@ -85,12 +85,7 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 	if err == nil {
 		err = ctx.Err()
 	}
-	if errors.Is(err, errSortStopped) {
-		s.sorted()
-		_, _, err = s.next()
-		if err == nil {
-			err = errSortStopped
-		}
+	if errors.Is(err, errSortStopped) { // the sort failed, with its cause, not the provider
 		s.close()
 		return nil, refCounts{}, err
 	}
@@ -169,12 +164,6 @@ func (c *refCursor) done(stored bool) error {
 			flag = "\x01"
 		}
 		if err := c.multis.add(c.ctx, tail[:8]+flag+tail[8:]); err != nil {
-			if errors.Is(err, errSortStopped) {
-				c.multis.sorted() // the sorter's own error says why
-				if _, _, serr := c.multis.next(); serr != nil {
-					err = serr
-				}
-			}
 			return err
 		}
 	}
@@ -204,11 +193,7 @@ func (c *refCursor) finish() (count int, missing []string, err error) {
 	settle := func() {
 		if group != "" && !anyStored {
 			count++
-			more = append(more, first)
-			if len(more) > 2*maxListed {
-				slices.Sort(more)
-				more = more[:maxListed]
-			}
+			more = appendListed(more, first)
 		}
 	}
 	for {
@@ -226,9 +211,7 @@ func (c *refCursor) finish() (count int, missing []string, err error) {
 		anyStored = anyStored || rec[8] == 1
 	}
 	settle()
-	missing = append(missing, more...)
-	slices.Sort(missing)
-	return count, slices.Clip(missing[:min(len(missing), maxListed)]), nil
+	return count, firstListed(append(missing, more...)), nil
 }
 
 func (c *refCursor) close() {
@@ -265,9 +248,6 @@ func (f *Finder) listMerged(ctx context.Context, plan *Plan, measure func(string
 	for _, dir := range roots {
 		inside := func(e storage.Entry) bool { return !f.outside(e, filter) }
 		err := f.listInOrder(ctx, f.opts.Range.listOptions(dir, measure), inside, func(e storage.Entry) error {
-			if f.outside(e, filter) {
-				return nil
-			}
 			if started && e.Path <= last {
 				return &storage.PathError{Op: "list", Path: e.Path, Err: fmt.Errorf("%w: after %q", storage.ErrUnsorted, last)}
 			}
@@ -354,12 +334,18 @@ func (f *Finder) referencedMerged(ctx context.Context, paths []string) (func(i i
 // listInOrder lists in byte order for merge mode: storage lists that way
 // itself (storage.ListOptions.Sorted); an Options.Listing, such as an
 // inventory report in the order of its data files, is sorted externally
-// first, its entries encoded as records; only those keep accepts, so that
-// the sort holds the scanned directories, not the whole listing.
+// first, its entries encoded as records. Only the entries keep accepts
+// reach fn, and only they are sorted: the sort holds the scanned
+// directories, not the whole listing.
 func (f *Finder) listInOrder(ctx context.Context, opts storage.ListOptions, keep func(storage.Entry) bool, fn func(storage.Entry) error) error {
 	if f.opts.Listing == nil {
 		opts.Sorted = true
-		return storage.List(ctx, f.listFs(), opts, fn)
+		return storage.List(ctx, f.listFs(), opts, func(e storage.Entry) error {
+			if !keep(e) {
+				return nil
+			}
+			return fn(e)
+		})
 	}
 	s := newExtSorter(ctx, f.opts.TempDir)
 	defer s.close()
@@ -374,12 +360,6 @@ func (f *Finder) listInOrder(ctx context.Context, opts storage.ListOptions, keep
 		}
 		return s.add(ctx, string(rec))
 	})
-	if errors.Is(err, errSortStopped) {
-		s.sorted()
-		if _, _, err = s.next(); err == nil {
-			err = errSortStopped
-		}
-	}
 	if err != nil {
 		return err
 	}

@@ -272,12 +272,8 @@ func (w *refWorker) countMissing() {
 			exists = exists || w.found[k]
 		}
 		if !exists {
-			// The first maxListed in byte order, as merge mode lists them.
 			w.missingCount++
-			if w.missing = append(w.missing, first); len(w.missing) > 2*maxListed {
-				slices.Sort(w.missing)
-				w.missing = w.missing[:maxListed]
-			}
+			w.missing = appendListed(w.missing, first)
 		}
 	}
 }
@@ -363,9 +359,26 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet, ranged bool) (*p
 			counts.covered[k] = true
 		}
 	}
-	slices.Sort(counts.missing)
-	counts.missing = slices.Clip(counts.missing[:min(len(counts.missing), maxListed)])
+	counts.missing = firstListed(counts.missing)
 	return newPathSet(seed, parts...), counts, nil
+}
+
+// appendListed appends s to list, which keeps, of all the strings
+// appended, at least the first maxListed in byte order: past twice that
+// it is sorted and cut. Both modes list missing references so.
+func appendListed(list []string, s string) []string {
+	if list = append(list, s); len(list) > 2*maxListed {
+		slices.Sort(list)
+		list = list[:maxListed]
+	}
+	return list
+}
+
+// firstListed returns the first maxListed of list in byte order, sorting
+// it in place.
+func firstListed(list []string) []string {
+	slices.Sort(list)
+	return slices.Clip(list[:min(len(list), maxListed)])
 }
 
 // uncovered returns, sorted, the cover keys of orphans that no valid
