@@ -2,6 +2,7 @@ package orphan
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -36,19 +37,22 @@ const (
 )
 
 // mergeBudget is the read buffer all runs share while they merge, each
-// run's between minRunBuffer and maxRunBuffer: 256 runs (16 million
-// records) get 64 KiB each, 4096 runs (268 million) 4 KiB.
+// run's between minRunBuffer and maxRunBuffer: up to 32 runs (two million
+// records) get 64 KiB each, 1024 runs (67 million records) 2 KiB. It is
+// small so that the sorter's memory stays the same from a million records
+// up: reads come from the page cache, where 2 KiB at a time costs little.
 const (
-	mergeBudget  = 16 << 20
-	minRunBuffer = 4 << 10
+	mergeBudget  = 2 << 20
+	minRunBuffer = 2 << 10
 	maxRunBuffer = 64 << 10
 )
 
 // maxFanIn is the most runs one merge reads at once, so that their
-// buffers stay within mergeBudget. Beyond it (268 million records), runs
-// are first merged in groups of maxFanIn into longer runs appended to the
-// same file: one more pass over the records, and the file twice their
-// size until the sort ends. A variable for tests.
+// buffers stay within mergeBudget. Beyond it (67 million records), the
+// smallest runs are first merged into longer runs appended to the same
+// file, just enough of them that the rest fit in one merge: at most one
+// more pass over the records, and the file up to twice their size until
+// the sort ends. A variable for tests.
 var maxFanIn = mergeBudget / minRunBuffer
 
 // maxRecord bounds a record read back: a stored path is at most a few
@@ -259,25 +263,19 @@ func (s *extSorter) readers(runs []run) []*runReader {
 	return out
 }
 
-// premerge merges runs in groups of maxFanIn, appending the results to
-// the file, until at most maxFanIn are left. It runs after the spillers
+// premerge merges the smallest runs into one, appended to the file,
+// until at most maxFanIn are left; each merge of g runs leaves g-1
+// fewer, so it merges no more than it must. It runs after the spillers
 // are done, so it has the writer to itself.
 func (s *extSorter) premerge() error {
 	for len(s.runs) > maxFanIn {
-		var next []run
-		for i := 0; i < len(s.runs); i += maxFanIn {
-			group := s.runs[i:min(i+maxFanIn, len(s.runs))]
-			if len(group) == 1 {
-				next = append(next, group[0])
-				continue
-			}
-			r, err := s.mergeRuns(group)
-			if err != nil {
-				return err
-			}
-			next = append(next, r)
+		slices.SortStableFunc(s.runs, func(a, b run) int { return cmp.Compare(a.records, b.records) })
+		g := min(maxFanIn, len(s.runs)-maxFanIn+1)
+		r, err := s.mergeRuns(s.runs[:g])
+		if err != nil {
+			return err
 		}
-		s.runs = next
+		s.runs = append(s.runs[g:], r)
 	}
 	return nil
 }

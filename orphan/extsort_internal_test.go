@@ -285,8 +285,9 @@ func TestExtSorterReadAfterCloseFails(t *testing.T) {
 }
 
 // TestExtSorterMergesInTwoLevels: with more runs than one merge may read
-// (maxFanIn, lowered here from 4096), runs are merged in groups first,
-// and the result is still exactly slices.Sort's; nothing is left behind.
+// (maxFanIn, lowered here from 1024), the smallest runs are merged first,
+// no more of them than needed, and the result is still exactly
+// slices.Sort's; nothing is left behind.
 func TestExtSorterMergesInTwoLevels(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	defer func(n int) { maxFanIn = n }(maxFanIn)
@@ -303,6 +304,16 @@ func TestExtSorterMergesInTwoLevels(t *testing.T) {
 	}
 	s.sorted()
 	require.LessOrEqual(t, len(s.runs), maxFanIn, "runs left for the last merge")
+	kept, size := len(s.chunk), int64(0)
+	for _, r := range s.runs {
+		kept += r.records
+		size += r.size
+	}
+	assert.Equal(t, len(in), kept, "records in the runs left and in memory")
+	// Ten runs into three: merging 3, 3, 3 and then 2 of the smallest
+	// rewrites 13 runs' worth; merging in fixed groups of three would
+	// rewrite 18.
+	assert.LessOrEqual(t, s.off-size, size*13/10, "bytes rewritten by the merges before the last")
 	out, err := drain(s)
 	require.NoError(t, err)
 	s.close()
