@@ -76,24 +76,23 @@
 //
 // With Options.Merge, memory no longer grows with the references or the
 // stored files. Find first streams the references, normalised, into an
-// external sort (runs of 64 Ki paths, at most 8 MiB, sorted in memory
-// and appended to one temporary file in Options.TempDir, then merged on a
-// goroutine of its own, with 16 MiB of read buffers shared by the runs), and then lists storage
-// in byte order (storage.ListOptions.Sorted: object stores list that way;
-// a local disk is walked depth first, each directory sorted with a
-// directory compared as its name followed by "/") and merges the two
-// streams: a listed file equal to a reference is referenced, one that is
-// not is a candidate. Apply merges the references the same way against
-// the plan's paths. The plan still holds every orphan. Plans, guards and
-// reports are those of hash mode, and tests check that they are equal,
-// shard by shard too. A listing or a sort that gives a path out of byte
-// order fails the run with storage.ErrUnsorted; a provider is never
+// external sort (runs of 64 Ki paths, at most 8 MiB, sorted in memory and
+// appended to one temporary file in Options.TempDir, then merged on a
+// goroutine of its own, with 2 MiB of read buffers shared by the runs),
+// and then lists storage in byte order (storage.ListOptions.Sorted: object
+// stores list that way; a local disk is walked depth first, each directory
+// sorted with a directory compared as its name followed by "/") and merges
+// the two streams: a listed file equal to a reference is referenced, one
+// that is not is a candidate. Apply merges the references the same way
+// against the plan's paths. The plan still holds every orphan. Plans,
+// guards and reports are those of hash mode, and tests check that they are
+// equal, shard by shard too. A listing or a sort that gives a path out of
+// byte order fails the run with storage.ErrUnsorted; a provider is never
 // trusted to give its references in order. The temporary files are
 // unlinked as soon as they are created (on Unix), so even a killed run
-// leaves none.
-// Because the references are read before storage is listed, a row
-// committed during the run with a file uploaded before the run started is
-// protected by the grace period and by Apply's second reading of the
+// leaves none. Because the references are read before storage is listed, a
+// row committed during the run with a file uploaded before the run started
+// is protected by the grace period and by Apply's second reading of the
 // references, not by the order of the two steps.
 //
 // # Re-checks
