@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -321,4 +322,44 @@ func TestExtSorterMergesInTwoLevels(t *testing.T) {
 	left, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, left)
+}
+
+// TestExtSorterPremergeFailsClosed: a damaged run or a cancelled context
+// met while runs are merged before the last merge fails the sort; no
+// record comes out, and nothing is left running or on disk.
+func TestExtSorterPremergeFailsClosed(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer func(n int) { maxFanIn = n }(maxFanIn)
+	maxFanIn = 3
+	for _, fault := range []string{"damaged run", "cancelled"} {
+		t.Run(fault, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			s := newExtSorter(ctx, dir)
+			for i := range 6 * sortChunk {
+				require.NoError(t, s.add(ctx, fmt.Sprintf("p/%08d", i)))
+			}
+			s.stopSpill() // every full run is in the file now
+			require.Greater(t, len(s.runs), maxFanIn)
+			if fault == "damaged run" {
+				// An over-long varint where the first run's first length is.
+				_, err := s.file.WriteAt(bytes.Repeat([]byte{0xff}, binary.MaxVarintLen64+1), s.runs[0].off)
+				require.NoError(t, err)
+			} else {
+				cancel()
+			}
+			s.sorted()
+			_, ok, err := s.next()
+			require.Error(t, err)
+			assert.False(t, ok)
+			if fault == "cancelled" {
+				assert.ErrorIs(t, err, context.Canceled)
+			}
+			s.close()
+			files, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Empty(t, files)
+		})
+	}
 }
