@@ -19,6 +19,10 @@
 //
 //   - [ErrProvider]: the provider failed, stopped midway, or ctx was
 //     cancelled.
+//   - [ErrAmbiguousReference]: a reference names more than 32 stored
+//     paths (its forms with and without each query, fragment, escape and
+//     ".." detour: a row of many '?' and '#'); leaving one out could
+//     lose the file it means.
 //   - [ErrNoReferences]: no valid reference while storage holds files,
 //     unless Options.AllowEmpty.
 //   - [ErrUncovered]: a directory (each top directory of the scan, or

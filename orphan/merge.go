@@ -39,6 +39,7 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 	covered := newCoverSet()
 	var in [maxForms]string
 	var rec []byte
+	var ambErr error
 	defer func() {
 		if r := recover(); r != nil {
 			s.close() // a provider that panics leaves no sorter behind
@@ -51,7 +52,13 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 				return err
 			}
 		}
-		paths, n := f.normalise(ref)
+		paths, n, over := f.normalise(ref)
+		if over {
+			// Kept apart as well: a provider that swallows the error
+			// still fails the run.
+			ambErr = ambiguous(ref)
+			return ambErr
+		}
 		if n == 0 {
 			counts.invalid++
 			return nil
@@ -85,7 +92,10 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 	if err == nil {
 		err = ctx.Err()
 	}
-	if errors.Is(err, errSortStopped) { // the sort failed, with its cause, not the provider
+	if ambErr != nil {
+		err = ambErr
+	}
+	if errors.Is(err, errSortStopped) || errors.Is(err, ErrAmbiguousReference) { // not the provider's failure
 		s.close()
 		return nil, refCounts{}, err
 	}

@@ -18,6 +18,11 @@ import (
 var (
 	// ErrProvider: the reference provider failed or was cancelled.
 	ErrProvider = errors.New("reference provider failed")
+	// ErrAmbiguousReference: a reference names more stored paths than
+	// Find can match (32: its forms with and without each query, fragment,
+	// escape and ".." segment). Leaving one out could lose the file it
+	// means, so the run stops; the error quotes the reference.
+	ErrAmbiguousReference = errors.New("reference names too many stored paths")
 	// ErrNoReferences: the provider returned no valid reference while
 	// storage holds files, and Options.AllowEmpty is not set.
 	ErrNoReferences = errors.New("no valid references while storage holds files")

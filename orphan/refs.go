@@ -15,8 +15,11 @@ import (
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
-// maxForms is the most stored paths one reference can name.
-const maxForms = 12
+// maxForms is the most stored paths one reference can name. A reference
+// with more (many '?' and '#', say) fails the run with
+// ErrAmbiguousReference rather than lose a form: a form left out could
+// name the file the reference means.
+const maxForms = 32
 
 // normalise returns the stored paths ref may name: ref itself, cleaned,
 // after the first matching StripPrefixes entry (its scheme and host
@@ -25,31 +28,56 @@ const maxForms = 12
 // CHAR(n) column pads with spaces; exports leave "\r"); also without
 // leading white space and without Unicode spaces at either end, which a
 // stored path may have, so both forms are kept; with ".." segments
-// resolved when they stay inside the root; and for a reference written as a URL
-// path, with a query, a fragment or %-escapes ("x.jpg?v=3",
-// "my%20photo.jpg"), also that path without its query and fragment,
-// escaped and unescaped. Matching more paths can only keep more files,
-// the safe direction. Paths that cannot be stored paths are left out;
-// n == 0 means none could.
-func (f *Finder) normalise(ref string) (paths [maxForms]string, n int) {
+// resolved when they stay inside the root, before and after the prefix is
+// stripped; and for a reference written as a URL path, with a query, a
+// fragment or %-escapes ("x.jpg?v=3", "my%20photo.jpg"), also that path
+// cut at each '?' and '#' (a stored name may hold them: "what?.png?v=3"
+// names "what?.png"), escaped and unescaped. Matching more paths can only
+// keep more files, the safe direction. Paths that cannot be stored paths
+// are left out; n == 0 means none could. over is true for a reference
+// with more than maxForms forms, which the caller must refuse.
+func (f *Finder) normalise(ref string) (paths [maxForms]string, n int, over bool) {
 	if len(f.opts.StripPrefixes) == 0 && plainRef(ref) {
 		// The common case, and the result of every step below for it:
 		// nothing to trim or strip, no "..", no URL form.
 		if p, err := storage.Clean(ref, false); err == nil {
 			paths[0], n = p, 1
 		}
-		return paths, n
+		return paths, n, false
 	}
 	return f.normaliseAll(ref)
 }
 
 // normaliseAll is normalise without its shortcut for plain references.
-func (f *Finder) normaliseAll(ref string) (paths [maxForms]string, n int) {
+func (f *Finder) normaliseAll(ref string) (paths [maxForms]string, n int, over bool) {
 	add := func(r string) {
 		p, err := storage.Clean(r, false)
-		if err == nil && n < maxForms && !slices.Contains(paths[:n], p) {
-			paths[n] = p
-			n++
+		if err != nil || slices.Contains(paths[:n], p) {
+			return
+		}
+		if n == maxForms {
+			over = true
+			return
+		}
+		paths[n] = p
+		n++
+	}
+	// addStripped adds r without its prefix, and with its ".." segments
+	// resolved, before the prefix is stripped ("/media/../media/x") and
+	// after ("x/../y").
+	addStripped := func(r string) {
+		s := f.stripPrefix(r)
+		add(s)
+		if !strings.Contains(r, "..") {
+			return
+		}
+		// "a/b/../c" is "a/c"; a reference that climbs above the root
+		// names nothing in it.
+		if c := path.Clean(strings.TrimLeft(s, "/")); c != ".." && !strings.HasPrefix(c, "../") {
+			add(c)
+		}
+		if c, ok := resolveDots(r); ok {
+			add(f.stripPrefix(c))
 		}
 	}
 	base := strings.TrimRight(strings.TrimPrefix(ref, "\ufeff"), " \t\r\n")
@@ -58,27 +86,54 @@ func (f *Finder) normaliseAll(ref string) (paths [maxForms]string, n int) {
 		if (i == 1 && r == bases[0]) || (i == 2 && (r == bases[0] || r == bases[1])) {
 			continue
 		}
-		r = f.stripPrefix(r)
-		add(r)
-		if strings.Contains(r, "..") {
-			// "a/b/../c" is "a/c"; a reference that climbs above the
-			// root names nothing in it.
-			if c := path.Clean(strings.TrimLeft(r, "/")); c != ".." && !strings.HasPrefix(c, "../") {
-				add(c)
-			}
+		addStripped(r)
+		if !strings.ContainsAny(r, "?#%") {
+			continue
 		}
-		if strings.ContainsAny(r, "?#%") {
-			u := r
-			if i := strings.IndexAny(u, "?#"); i >= 0 {
-				u = u[:i]
+		// The reference as a URL: cut at each '?' and '#', and each cut
+		// unescaped. The whole reference is a cut too, for its escapes.
+		for end := 0; end <= len(r); end++ {
+			if end < len(r) && r[end] != '?' && r[end] != '#' {
+				continue
 			}
-			add(u)
-			if v, err := url.PathUnescape(u); err == nil {
-				add(v)
+			u := r[:end]
+			addStripped(u)
+			if v, err := url.PathUnescape(u); err == nil && v != u {
+				addStripped(v)
 			}
 		}
 	}
-	return paths, n
+	return paths, n, over
+}
+
+// ambiguous is the error for a reference with more than maxForms forms.
+func ambiguous(ref string) error {
+	if len(ref) > 200 {
+		ref = ref[:200] + "..."
+	}
+	return fmt.Errorf("%w: %q", ErrAmbiguousReference, ref)
+}
+
+// resolveDots resolves the ".." and "." segments of a reference's path
+// (after a URL's scheme and host, which it keeps), as a server resolves
+// them; ok is false for one that climbs above its root.
+func resolveDots(r string) (string, bool) {
+	head := ""
+	if i := strings.Index(r, "://"); i >= 0 {
+		j := strings.IndexByte(r[i+3:], '/')
+		if j < 0 {
+			return "", false
+		}
+		head, r = r[:i+3+j], r[i+3+j:]
+	}
+	c := path.Clean(r)
+	if c == ".." || strings.HasPrefix(c, "../") || (head != "" && !strings.HasPrefix(c, "/")) {
+		return "", false
+	}
+	if strings.HasSuffix(r, "/") && !strings.HasSuffix(c, "/") {
+		c += "/"
+	}
+	return head + c, true
 }
 
 // plainRef reports whether ref is ASCII, starts and ends with no white
@@ -224,6 +279,7 @@ type refWorker struct {
 	invalid, missingCount int
 	missing               []string
 	covered               *coverSet
+	err                   error // the first reference with too many forms
 	// Each form of each reference of a batch, with the reference it came
 	// from; the stored-file lookups are done per batch.
 	forms []string
@@ -235,7 +291,10 @@ type refWorker struct {
 func (w *refWorker) batch(batch []string) {
 	w.forms, w.owner, w.hs = w.forms[:0], w.owner[:0], w.hs[:0]
 	for ri, ref := range batch {
-		paths, n := w.f.normalise(ref)
+		paths, n, over := w.f.normalise(ref)
+		if over && w.err == nil {
+			w.err = ambiguous(ref)
+		}
 		if n == 0 {
 			w.invalid++
 			continue
@@ -346,6 +405,11 @@ func (f *Finder) loadRefs(ctx context.Context, stored *pathSet, ranged bool) (*p
 	finish()
 	if err != nil && f.guards.provider {
 		return nil, refCounts{}, fmt.Errorf("%w: %w", ErrProvider, err)
+	}
+	for i := range workers {
+		if err := workers[i].err; err != nil {
+			return nil, refCounts{}, err
+		}
 	}
 	parts := make([]*hashes, len(workers))
 	counts.covered = map[string]bool{}

@@ -3,6 +3,7 @@ package orphan
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
@@ -41,8 +43,9 @@ func TestNormaliseShortcutEqualsTheFullPath(t *testing.T) {
 		plain := 0
 		for range 200_000 {
 			ref := randomRef(r)
-			gotPaths, gotN := f.normalise(ref)
-			wantPaths, wantN := f.normaliseAll(ref)
+			gotPaths, gotN, gotOver := f.normalise(ref)
+			wantPaths, wantN, wantOver := f.normaliseAll(ref)
+			require.Equal(t, wantOver, gotOver, "%q", ref)
 			require.Equal(t, wantPaths[:wantN], gotPaths[:gotN], "%q", ref)
 			if plainRef(ref) {
 				plain++
@@ -52,8 +55,9 @@ func TestNormaliseShortcutEqualsTheFullPath(t *testing.T) {
 	}
 	f := New(nil, Paths(), Options{})
 	for _, ref := range []string{"a/x.png", "a/../x.png", "a/x.png ", " a/x.png", "a/x.png\v", "a/x.png?v=2", "a/my%20x.png", "a/x#y", "\ufeffa/x.png", "a/x.png\u00a0", ".hidden/..x"} {
-		gotPaths, gotN := f.normalise(ref)
-		wantPaths, wantN := f.normaliseAll(ref)
+		gotPaths, gotN, gotOver := f.normalise(ref)
+		wantPaths, wantN, wantOver := f.normaliseAll(ref)
+		require.Equal(t, wantOver, gotOver, "%q", ref)
 		assert.Equal(t, wantPaths[:wantN], gotPaths[:gotN], "%q", ref)
 	}
 }
@@ -66,8 +70,11 @@ func FuzzNormaliseShortcut(f *testing.F) {
 	}
 	fd := New(nil, Paths(), Options{})
 	f.Fuzz(func(t *testing.T, ref string) {
-		gotPaths, gotN := fd.normalise(ref)
-		wantPaths, wantN := fd.normaliseAll(ref)
+		gotPaths, gotN, gotOver := fd.normalise(ref)
+		wantPaths, wantN, wantOver := fd.normaliseAll(ref)
+		if gotOver != wantOver {
+			t.Fatalf("%q: over %v, full %v", ref, gotOver, wantOver)
+		}
 		if !slices.Equal(wantPaths[:wantN], gotPaths[:gotN]) {
 			t.Fatalf("%q: shortcut %q, full %q", ref, gotPaths[:gotN], wantPaths[:wantN])
 		}
@@ -108,4 +115,66 @@ func BenchmarkLoadRefs(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestNormaliseFindsTheStoredPathInURLForms: whatever a stored path holds
+// ('?', '#', '%', spaces, dots, non-ASCII), a reference that names it the
+// ways a web app writes one (escaped or not, behind a prefix to strip,
+// with ".." detours before it, a query or fragment after it, padded) has
+// it among its forms. Random paths and references, checked against the
+// path they were made from.
+func TestNormaliseFindsTheStoredPathInURLForms(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 17))
+	segAlphabet := []string{"a", "b", "x", ".", "..", "?", "#", "%", "%20", "%zz", " ", "+", "-", "é", "what?", "c#1", "100%"}
+	f := New(nil, Paths(), Options{StripPrefixes: []string{"https://cdn.example.com/media/", "/media/"}})
+	checked := 0
+	for range 100_000 {
+		segs := make([]string, 1+r.IntN(3))
+		for i := range segs {
+			var b strings.Builder
+			for range 1 + r.IntN(4) {
+				b.WriteString(segAlphabet[r.IntN(len(segAlphabet))])
+			}
+			segs[i] = b.String()
+		}
+		stored := strings.Join(segs, "/")
+		if p, err := storage.Clean(stored, false); err != nil || p != stored || strings.TrimSpace(stored) != stored {
+			continue // not a stored path as a backend lists it
+		}
+		ref := slices.Clone(segs)
+		if r.IntN(2) == 0 {
+			for i := range ref {
+				ref[i] = url.PathEscape(ref[i])
+			}
+		}
+		if r.IntN(3) == 0 {
+			at := r.IntN(len(ref))
+			ref = slices.Insert(ref, at, "x", "..")
+		}
+		s := strings.Join(ref, "/")
+		switch r.IntN(4) {
+		case 1:
+			s = "/media/" + s
+		case 2:
+			s = "https://cdn.example.com/media/" + s
+		case 3:
+			s = "/media/../media/" + s
+		}
+		switch r.IntN(4) {
+		case 1:
+			s += "?v=3"
+		case 2:
+			s += "#top"
+		case 3:
+			s += "?v=3&w=4#top"
+		}
+		if r.IntN(4) == 0 {
+			s = "  " + s + " \r"
+		}
+		paths, n, over := f.normalise(s)
+		require.False(t, over, "%q has too many forms: %q", s, paths)
+		require.Contains(t, paths[:n], stored, "reference %q", s)
+		checked++
+	}
+	assert.Greater(t, checked, 20_000)
 }

@@ -1,6 +1,7 @@
 package orphan_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -287,4 +288,98 @@ func TestApplyRefusesHostilePlans(t *testing.T) {
 		require.NoError(t, err, "a live file a manifest names is not purged")
 		assert.Len(t, got, 1)
 	})
+}
+
+// A stored name may hold '?', '#', '%' or "..": a reference to it as a
+// URL, with a query or fragment after it, ".." detours before it, or
+// escaped, still keeps it, in both modes, and Apply deletes only the
+// orphan. The query was once cut at the first '?', so "what?.png?v=3"
+// named only "what".
+func TestURLReferencesKeepNamesWithQueryCharacters(t *testing.T) {
+	t.Parallel()
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		names := []string{"pics/what?.png", "pics/a#1.png", "pics/100%.png", "pics/x?y#z.png", "pics/b.png", "pics/c.png"}
+		refs := []string{
+			"pics/what?.png?v=3",
+			"https://cdn.example.com/media/pics/a#1.png?v=1",
+			"pics/100%.png#top",
+			"/media/pics/x%3Fy%23z.png?v=2#f",
+			"x/../pics/b.png?v=2",
+			"/media/../media/pics/c.png#top",
+		}
+		for _, p := range names {
+			put(t, fsys, p, 3, 10*day)
+		}
+		put(t, fsys, "pics/orphan.png", 3, 10*day)
+		for _, merge := range []bool{false, true} {
+			f := orphan.New(fsys, orphan.Paths(refs...), orphan.Options{
+				Now: clock, MaxFraction: -1, Merge: merge, TempDir: t.TempDir(),
+				StripPrefixes: []string{"https://cdn.example.com/media/", "/media/"},
+			})
+			plan, err := f.Find(t.Context())
+			require.NoError(t, err)
+			require.Len(t, plan.Orphans, 1, "merge %v: %v", merge, plan.Orphans)
+			assert.Equal(t, "pics/orphan.png", plan.Orphans[0].Path)
+			assert.Zero(t, plan.MissingCount, "merge %v: %v", merge, plan.Missing)
+			if merge {
+				rep, err := f.Apply(t.Context(), plan)
+				require.NoError(t, err)
+				assert.Equal(t, 1, rep.Deleted.Files)
+			}
+		}
+		for _, p := range names {
+			_, err := fsys.Stat(p)
+			assert.NoError(t, err, "%s", p)
+		}
+	})
+}
+
+// A reference with more forms than Find can match (here 40 cuts at '?')
+// stops Find and Apply in both modes with ErrAmbiguousReference, even
+// through a provider that drops the error its callback returns; nothing
+// is deleted.
+func TestAmbiguousReferencesStopTheRun(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	put(t, fsys, "pics/a.png", 3, 10*day)
+	put(t, fsys, "pics/orphan.png", 3, 10*day)
+	hostile := "pics/a.png" + strings.Repeat("?x", 40)
+	swallowing := func(refs ...string) orphan.Provider {
+		return orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
+			for _, r := range refs {
+				_ = fn(r) // a careless provider
+			}
+			return nil
+		})
+	}
+	for _, merge := range []bool{false, true} {
+		for name, refs := range map[string]orphan.Provider{
+			"returning":  orphan.Paths("pics/a.png", hostile),
+			"swallowing": swallowing("pics/a.png", hostile),
+		} {
+			f := orphan.New(fsys, refs, orphan.Options{Now: clock, MaxFraction: -1, Merge: merge, TempDir: t.TempDir()})
+			_, err := f.Find(t.Context())
+			require.ErrorIs(t, err, orphan.ErrAmbiguousReference, "merge %v, %s", merge, name)
+			assert.Contains(t, err.Error(), "pics/a.png?x?x")
+		}
+		// Apply reads the references again: a hostile row written after
+		// the plan stops it too.
+		refs := []string{"pics/a.png"}
+		f := orphan.New(fsys, orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
+			for _, r := range refs {
+				if err := fn(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		}), orphan.Options{Now: clock, MaxFraction: -1, Merge: merge, TempDir: t.TempDir()})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		require.Len(t, plan.Orphans, 1)
+		refs = append(refs, "pics/orphan.png"+strings.Repeat("#y", 40))
+		_, err = f.Apply(t.Context(), plan)
+		require.ErrorIs(t, err, orphan.ErrAmbiguousReference, "merge %v", merge)
+		_, err = fsys.Stat("pics/orphan.png")
+		require.NoError(t, err, "merge %v: deleted", merge)
+	}
 }

@@ -67,26 +67,33 @@ func NewShardMap(sample []string, n int) (*ShardMap, error) {
 	s := slices.Clone(sample)
 	slices.Sort(s)
 	s = slices.Compact(s)
+	if n > 1 && (len(s) == 0 || s[0] == "") {
+		// No boundary can be placed, and an empty one would read as "no
+		// upper bound": every shard would be the whole key space.
+		return nil, fmt.Errorf("%w: a sample of %d paths cannot split the key space into %d shards", ErrShardMap, len(s), n)
+	}
 	m := &ShardMap{Boundaries: make([]string, 0, n-1)}
 	for i := 1; i < n; i++ {
-		b := "" // an empty shard when the sample is too small
-		if len(s) > 0 {
-			b = s[i*len(s)/n]
-		}
-		m.Boundaries = append(m.Boundaries, b)
+		// With fewer distinct paths than shards some boundaries repeat,
+		// and the shards between them are empty.
+		m.Boundaries = append(m.Boundaries, s[i*len(s)/n])
 	}
-	// Empty leading boundaries give empty shards; keep the order valid.
 	return m, m.Check()
 }
 
 // Shards is the number of shards.
 func (m *ShardMap) Shards() int { return len(m.Boundaries) + 1 }
 
-// Check refuses boundaries out of order. Equal boundaries are allowed:
-// the shard between them is empty.
+// Check refuses boundaries out of order, and an empty boundary, which as
+// a range's End would mean no upper bound, so that the shard before it
+// would overlap every shard after it. Equal boundaries are allowed: the
+// shard between them is empty.
 func (m *ShardMap) Check() error {
 	if !slices.IsSorted(m.Boundaries) {
 		return fmt.Errorf("%w: boundaries out of order", ErrShardMap)
+	}
+	if len(m.Boundaries) > 0 && m.Boundaries[0] == "" {
+		return fmt.Errorf("%w: an empty boundary", ErrShardMap)
 	}
 	return nil
 }
@@ -122,7 +129,7 @@ func (f *Finder) SampleReferences(ctx context.Context, k int) ([]string, error) 
 	sample := make([]string, 0, k)
 	seen := 0
 	err := f.refs.References(ctx, func(ref string) error {
-		paths, n := f.normalise(ref)
+		paths, n, _ := f.normalise(ref) // a sample needs one form
 		if n == 0 {
 			return nil
 		}

@@ -171,10 +171,40 @@ func TestShardMap(t *testing.T) {
 	assert.ErrorIs(t, err, orphan.ErrShardMap)
 	_, err = (&orphan.ShardMap{Boundaries: []string{"b", "a"}}).Range(0)
 	assert.ErrorIs(t, err, orphan.ErrShardMap)
-	// Too small a sample: empty shards, still a valid split.
-	m, err = orphan.NewShardMap(nil, 4)
+	// No sample: no boundary can be placed. An empty boundary would be
+	// read as "no upper bound", making every shard the whole key space,
+	// so neither NewShardMap nor a hand-written map may have one.
+	_, err = orphan.NewShardMap(nil, 4)
+	assert.ErrorIs(t, err, orphan.ErrShardMap)
+	_, err = orphan.NewShardMap([]string{""}, 2)
+	assert.ErrorIs(t, err, orphan.ErrShardMap)
+	for _, b := range [][]string{{"", ""}, {"", "m"}} {
+		_, err = (&orphan.ShardMap{Boundaries: b}).Range(0)
+		assert.ErrorIs(t, err, orphan.ErrShardMap, "%q", b)
+	}
+	m, err = orphan.NewShardMap(nil, 1)
 	require.NoError(t, err)
-	assert.Equal(t, 4, m.Shards())
+	assert.Equal(t, 1, m.Shards())
+	// Whatever the sample, even too small a one (then some shards are
+	// empty), each path is in exactly one shard.
+	probes := []string{"a", "a-b", "a.b", "a/x", "b", "c", "m", "z", "zz", "é", "\u00ff"}
+	for _, sample := range [][]string{{"m"}, {"b", "b"}, {"a/x", "a-b"}, {"c", "a", "z", "m", "b"}} {
+		for n := 1; n <= 6; n++ {
+			m, err := orphan.NewShardMap(sample, n)
+			require.NoError(t, err)
+			for _, p := range probes {
+				in := 0
+				for i := range m.Shards() {
+					r, err := m.Range(i)
+					require.NoError(t, err)
+					if r.Contains(p) {
+						in++
+					}
+				}
+				assert.Equal(t, 1, in, "%q in %d of %d shards split at %q", p, in, n, m.Boundaries)
+			}
+		}
+	}
 	err = orphan.CheckOptions(orphan.Options{Range: orphan.KeyRange{Start: "b", End: "a"}})
 	assert.ErrorIs(t, err, orphan.ErrShardMap)
 	assert.Equal(t, fmt.Sprint(true), fmt.Sprint(orphan.KeyRange{}.Contains("anything")))
