@@ -34,12 +34,18 @@ func liveEntries(t *testing.T, fsys afero.Fs) []storage.Entry {
 // made at created, into a temporary folder, and opens it for target.
 func writeReport(t *testing.T, fsys *s3test.BackdatingFs, target *s3fs.Fs, created time.Time, schema string) *inventory.Report {
 	t.Helper()
+	return writeReportAs(t, fsys, target, created, schema, false)
+}
+
+// writeReportAs is writeReport in CSV or in Parquet.
+func writeReportAs(t *testing.T, fsys *s3test.BackdatingFs, target *s3fs.Fs, created time.Time, schema string, parquet bool) *inventory.Report {
+	t.Helper()
 	objs := inventorytest.Objects(fsys.Prefix(), liveEntries(t, fsys))
 	// Another prefix of the same bucket is in the report too.
 	objs = append(objs, inventorytest.Object{Key: "elsewhere/x.jpg", Size: 1, ModTime: now.Add(-30 * day)})
-	m, err := inventorytest.Write(afero.NewOsFs(), t.TempDir(), inventorytest.Report{SourceBucket: fsys.Bucket, Created: created, Schema: schema, DataFiles: 3, Objects: objs})
+	m, err := inventorytest.Write(afero.NewOsFs(), t.TempDir(), inventorytest.Report{SourceBucket: fsys.Bucket, Created: created, Schema: schema, DataFiles: 3, Objects: objs, Parquet: parquet})
 	require.NoError(t, err)
-	rep, err := inventory.Open(t.Context(), m, target, inventory.Options{})
+	rep, err := inventory.Open(t.Context(), m, target, inventory.Options{TempDir: t.TempDir()})
 	require.NoError(t, err)
 	return rep
 }
@@ -102,6 +108,18 @@ func TestListingPlanEqualsLivePlan(t *testing.T) {
 	assert.Equal(t, comparable(live), comparable(mergedPlan))
 	for _, kind := range []string{"list", "head", "get", "other"} {
 		assert.Zero(t, count.Get(kind), "%s requests during a merge-mode Find from a listing", kind)
+	}
+	// A Parquet report of the same bucket makes the same plans.
+	pq := opts
+	pq.Listing = writeReportAs(t, fsys, counted, now.Add(-2*time.Hour), "", true)
+	for _, merge := range []bool{false, true} {
+		pq.Merge, pq.TempDir = merge, t.TempDir()
+		p, err := orphan.New(counted, orphan.Paths(refs...), pq).Find(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, comparable(live), comparable(p), "Parquet, merge %v", merge)
+	}
+	for _, kind := range []string{"list", "head", "get", "other"} {
+		assert.Zero(t, count.Get(kind), "%s requests during a Find from a Parquet listing", kind)
 	}
 	require.NotNil(t, listed.Listed)
 	assert.True(t, listed.Listed.Equal(now.Add(-2*time.Hour)))

@@ -144,7 +144,7 @@ func (r *runner) run(ctx context.Context) int {
 		return r.restore(ctx, fsys)
 	}
 	if c.inventory != "" {
-		if r.listing, err = openInventory(ctx, c.inventory, fsys, c.merge); err != nil {
+		if r.listing, err = openInventory(ctx, c.inventory, fsys, c.merge, c.tempDir); err != nil {
 			return r.fail(exitError, "%v", err)
 		}
 	}

@@ -125,8 +125,8 @@ is shown and confirmed; --yes skips the question, and without a terminal
 (cron, systemd, Kubernetes) the run proceeds as configured.
 
 S3 Inventory (--inventory MANIFEST): the orphan check reads the bucket's
-daily or weekly inventory report (CSV; checksums verified, the source
-bucket must be --root's) instead of listing the bucket, which on large
+daily or weekly inventory report (CSV or Parquet; checksums verified, the
+source bucket must be --root's) instead of listing the bucket, which on large
 buckets saves most requests. The report must be younger than --min-age,
 else the run is refused (exit 3); each orphan is checked again against the
 bucket just before it is deleted, and kept if it changed. The age rules
@@ -191,7 +191,7 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.StringVar(&c.shardMap, "shard-map", "", "`FILE` holding the shard boundaries every shard reads (JSON; write it with --make-shard-map)")
 	fs.BoolVar(&c.makeShardMap, "make-shard-map", false, "write --shard-map for --shards N from a sample of the references, and exit")
 	fs.BoolVar(&c.merge, "merge", false, "orphan check in memory independent of the number of files and references: sort the references on disk and merge them with a sorted listing")
-	fs.StringVar(&c.tempDir, "temp-dir", "", "`DIR` for --merge's sorted runs (default: a disk-backed temporary directory); about as large as the references' text")
+	fs.StringVar(&c.tempDir, "temp-dir", "", "`DIR` for --merge's sorted runs, about as large as the references' text, and for one data file at a time of a Parquet --inventory (default: a disk-backed temporary directory)")
 	return fs
 }
 
@@ -299,8 +299,8 @@ func (c *config) check(fs *pflag.FlagSet) error {
 		return errors.New("--inventory lists an S3 bucket for the orphan check: it needs --root s3://BUCKET/PREFIX and --check-orphans")
 	case c.listWorkers < 1:
 		return errors.New("--list-workers must be at least 1")
-	case c.tempDir != "" && !c.merge:
-		return errors.New("--temp-dir is where --merge sorts: it needs --merge")
+	case c.tempDir != "" && !c.merge && c.inventory == "":
+		return errors.New("--temp-dir is where --merge sorts and an --inventory report in Parquet is read: it needs --merge or --inventory")
 	case c.progress != "auto" && c.progress != "always" && c.progress != "never":
 		return fmt.Errorf("--progress %q: want auto, always or never", c.progress)
 	}

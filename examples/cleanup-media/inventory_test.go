@@ -98,6 +98,21 @@ func TestInventoryFlag(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left, "sort files left behind")
 	assert.Equal(t, all, storagetest.Files(t, fsys))
+	// A Parquet report of the same bucket plans the same, in both modes,
+	// its data files copied to --temp-dir while read and gone after.
+	pqReport := report(now.Add(-2*time.Hour), fsys.Bucket)
+	pqReport.Parquet = true
+	pqm, err := inventorytest.Write(afero.NewOsFs(), filepath.Join(t.TempDir(), "parquet"), pqReport)
+	require.NoError(t, err)
+	for _, more := range [][]string{nil, {"--merge"}} {
+		pq := runEnv(t, env, args(pqm, append([]string{"--dry-run", "--verbose", "--temp-dir", tmp}, more...)...)...)
+		require.Equal(t, 0, pq.code, pq.stderr)
+		assert.Equal(t, wouldDelete.FindAllString(r.stdout, -1), wouldDelete.FindAllString(pq.stdout, -1), "Parquet %v", more)
+		left, err := os.ReadDir(tmp)
+		require.NoError(t, err)
+		assert.Empty(t, left, "files left behind")
+	}
+	assert.Equal(t, all, storagetest.Files(t, fsys))
 
 	// The real run, from the report in the bucket.
 	r = runEnv(t, env, args("s3://"+dest+"/"+key, "--json")...)

@@ -64,13 +64,14 @@ func (c *config) openRoot(ctx context.Context) (afero.Fs, func(), error) {
 // of --root: a manifest.json on disk, or at s3://BUCKET/KEY, read with
 // the root's client. With --merge the report's own duplicate check, which
 // holds a hash of every key, is off: merge mode refuses a repeated key
-// itself, exactly.
-func openInventory(ctx context.Context, manifest string, root afero.Fs, merge bool) (orphan.Listing, error) {
+// itself, exactly. A Parquet report's data files are copied to tempDir
+// while they are read.
+func openInventory(ctx context.Context, manifest string, root afero.Fs, merge bool, tempDir string) (orphan.Listing, error) {
 	fsys, ok := root.(*s3fs.Fs)
 	if !ok {
 		return nil, errors.New("--inventory needs an s3:// --root")
 	}
-	rep, err := inventory.Open(ctx, manifest, fsys, inventory.Options{NoDuplicateCheck: merge})
+	rep, err := inventory.Open(ctx, manifest, fsys, inventory.Options{NoDuplicateCheck: merge, TempDir: tempDir})
 	if err != nil {
 		return nil, fmt.Errorf("--inventory: %w", err)
 	}

@@ -10,7 +10,7 @@
 //
 //	SOURCEBUCKET/CONFIGID/YYYY-MM-DDTHH-MMZ/manifest.json
 //	SOURCEBUCKET/CONFIGID/YYYY-MM-DDTHH-MMZ/manifest.checksum
-//	SOURCEBUCKET/CONFIGID/data/NAME.csv.gz
+//	SOURCEBUCKET/CONFIGID/data/NAME.csv.gz (or NAME.parquet)
 //
 // manifest.checksum is the hex MD5 of manifest.json; the manifest gives
 // sourceBucket, creationTimestamp (milliseconds since the epoch, as a
@@ -23,7 +23,16 @@
 // s3fs decodes listings. Bucket, Key, Size and LastModifiedDate are
 // required; ETag is used when present; with IsLatest and IsDeleteMarker
 // (a report of all versions) only current versions that are not delete
-// markers count. Only CSV is read: ORC and Parquet reports are refused.
+// markers count.
+//
+// A Parquet report (fileFormat "Parquet") has the same columns under AWS's
+// names: bucket, key, size, last_modified_date (a timestamp, in
+// milliseconds as AWS writes it, or micro- or nanoseconds), e_tag,
+// is_latest and is_delete_marker. Keys are not URL-encoded there. Each
+// data file's own schema is checked (the manifest's fileSchema is not
+// read), and a required column that is absent or of another type refuses
+// the report; a null size or time in a current row refuses it too. ORC
+// reports are refused.
 //
 // [Open] takes a local manifest.json (the report copied with "aws s3
 // sync": data files are then found at CONFIGID/data/NAME, whatever the
@@ -34,12 +43,17 @@
 //
 //   - Nothing is read as a listing unless manifest.checksum matches the
 //     manifest, the manifest names the Fs's bucket as its source, and
-//     each data file has the size and MD5 the manifest gives. Data files
-//     are streamed (a gzip reader over the file, never the whole file in
-//     memory), so the size and MD5 are known at the file's end: an
-//     integrity error comes after the rows before it were handed on, and
-//     the caller must discard the whole listing. orphan.Finder.Find does:
-//     an error from the listing gives no plan and deletes nothing.
+//     each data file has the size and MD5 the manifest gives. CSV data
+//     files are streamed (a gzip reader over the file, never the whole
+//     file in memory), so the size and MD5 are known at the file's end:
+//     an integrity error comes after the rows before it were handed on,
+//     and the caller must discard the whole listing. orphan.Finder.Find
+//     does: an error from the listing gives no plan and deletes nothing.
+//     A Parquet data file is read from its end, so it is first copied to
+//     Options.TempDir (one at a time, unlinked at once where the system
+//     allows it) and checked whole before any of its rows is handed on;
+//     its footer length is bounded before the decoder reads it, and a
+//     panic in the decoder is an error.
 //   - Every problem is an error wrapping [ErrInvalid] that names the data
 //     file and row: a truncated or corrupt gzip stream, a row with a
 //     column missing or extra, another bucket in a row, a size or time

@@ -255,8 +255,11 @@ func TestHostileReportsRefused(t *testing.T) {
 			m := strings.Replace(string(f[manifestOf(f)]), dataOf(f), "../../../etc/data/../passwd", 1)
 			resign(f, m)
 		}},
-		{name: "Parquet", files: func(f inventorytest.Files) {
+		{name: "CSV data in a Parquet report", files: func(f inventorytest.Files) {
 			resign(f, strings.Replace(string(f[manifestOf(f)]), `"CSV"`, `"Parquet"`, 1))
+		}},
+		{name: "ORC", files: func(f inventorytest.Files) {
+			resign(f, strings.Replace(string(f[manifestOf(f)]), `"CSV"`, `"ORC"`, 1))
 		}},
 		{name: "creationTimestamp not a number", files: func(f inventorytest.Files) {
 			m := string(f[manifestOf(f)])

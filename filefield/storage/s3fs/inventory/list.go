@@ -107,6 +107,9 @@ func (l *lister) file(ctx context.Context, f File) error {
 	bad := func(row int, format string, args ...any) error {
 		return &invalid{where: l.r.where, file: f.Key, row: row, msg: fmt.Sprintf(format, args...)}
 	}
+	if l.r.parquet {
+		return l.parquetFile(ctx, f, bad)
+	}
 	body, err := l.r.open(ctx, f)
 	if err != nil {
 		if errors.Is(err, ErrInvalid) {
@@ -157,19 +160,22 @@ func (l *lister) file(ctx context.Context, f File) error {
 	return nil
 }
 
-// entry reads one row and hands it to fn if the listing selects it.
+// entry reads one CSV row and hands it to fn if the listing selects it.
 func (l *lister) entry(rec []string, bad func(string, ...any) error) error {
-	key, rel, err := l.key(rec, bad)
+	c := &l.r.cols
+	current := (c.latest < 0 || strings.EqualFold(rec[c.latest], "true")) &&
+		(c.deleteMarker < 0 || !strings.EqualFold(rec[c.deleteMarker], "true"))
+	if err := l.bucket(rec[c.bucket], bad); err != nil || !current {
+		return err
+	}
+	key, err := url.QueryUnescape(rec[c.key])
+	if err != nil {
+		return bad("key %q is not URL-encoded", rec[c.key])
+	}
+	rel, err := l.selected(key, bad)
 	if err != nil || rel == "" {
 		return err
 	}
-	if l.dir != "" && !strings.HasPrefix(rel, l.dir+"/") {
-		return nil
-	}
-	if l.opts.To != "" && (rel < l.opts.From || rel > l.opts.To) {
-		return nil
-	}
-	c := &l.r.cols
 	size, err := strconv.ParseInt(rec[c.size], 10, 64)
 	if err != nil || size < 0 {
 		return bad("key %q: size %q", key, rec[c.size])
@@ -178,48 +184,58 @@ func (l *lister) entry(rec []string, bad func(string, ...any) error) error {
 	if err != nil {
 		return bad("key %q: LastModifiedDate %q", key, rec[c.mod])
 	}
-	e := storage.Entry{Path: rel, Size: size, ModTime: mod}
-	if c.etag >= 0 && rec[c.etag] != "" {
-		e.ETag = `"` + strings.Trim(rec[c.etag], `"`) + `"`
+	etag := ""
+	if c.etag >= 0 {
+		etag = rec[c.etag]
 	}
-	return l.fn(e)
+	return l.emit(rel, size, mod, etag)
 }
 
-// key returns the row's key, decoded, and its path below the prefix;
-// rel is empty for a row to skip (an older version, a delete marker, a
-// key outside the prefix, a folder, the quarantine). A row that makes the
-// report unusable is an error through bad.
-func (l *lister) key(rec []string, bad func(string, ...any) error) (key, rel string, err error) {
-	c := &l.r.cols
-	if rec[c.bucket] != l.r.bucket {
-		return "", "", bad("bucket %q, not %q", rec[c.bucket], l.r.bucket)
+// bucket refuses a row of another bucket than the report's.
+func (l *lister) bucket(b string, bad func(string, ...any) error) error {
+	if b != l.r.bucket {
+		return bad("bucket %q, not %q", b, l.r.bucket)
 	}
-	if c.latest >= 0 && !strings.EqualFold(rec[c.latest], "true") {
-		return "", "", nil // an older version
-	}
-	if c.deleteMarker >= 0 && strings.EqualFold(rec[c.deleteMarker], "true") {
-		return "", "", nil
-	}
-	key, err = url.QueryUnescape(rec[c.key])
-	if err != nil {
-		return "", "", bad("key %q is not URL-encoded", rec[c.key])
-	}
+	return nil
+}
+
+// selected returns the path below the prefix of a current object's key,
+// decoded, if the listing selects it; rel is empty for a row to skip (a
+// key outside the prefix or opts.Dir, a folder, the quarantine, outside
+// opts.From and opts.To). A key that makes the report unusable (not a
+// valid stored path, or listed twice) is an error through bad.
+func (l *lister) selected(key string, bad func(string, ...any) error) (rel string, err error) {
 	rel, ok := strings.CutPrefix(key, l.r.prefix)
 	if !ok || rel == "" || strings.HasSuffix(rel, "/") || inQuarantine(rel) {
-		return "", "", nil
+		return "", nil
 	}
 	if err := storage.ValidPath(rel); err != nil {
-		return "", "", bad("key %q: %v", key, err)
+		return "", bad("key %q: %v", key, err)
 	}
-	if l.r.opts.NoDuplicateCheck {
-		return key, rel, nil
+	if !l.r.opts.NoDuplicateCheck {
+		h := maphash.String(l.seed, rel)
+		if _, dup := l.seen[h]; dup {
+			return "", bad("key %q listed twice", key)
+		}
+		l.seen[h] = struct{}{}
 	}
-	h := maphash.String(l.seed, rel)
-	if _, dup := l.seen[h]; dup {
-		return "", "", bad("key %q listed twice", key)
+	if l.dir != "" && !strings.HasPrefix(rel, l.dir+"/") {
+		return "", nil
 	}
-	l.seen[h] = struct{}{}
-	return key, rel, nil
+	if l.opts.To != "" && (rel < l.opts.From || rel > l.opts.To) {
+		return "", nil
+	}
+	return rel, nil
+}
+
+// emit hands a selected object to fn, its ETag quoted as listings quote
+// it.
+func (l *lister) emit(rel string, size int64, mod time.Time, etag string) error {
+	e := storage.Entry{Path: rel, Size: size, ModTime: mod}
+	if etag != "" {
+		e.ETag = `"` + strings.Trim(etag, `"`) + `"`
+	}
+	return l.fn(e)
 }
 
 // maxRow bounds the bytes of one row: a key is at most 1024 bytes, three

@@ -38,7 +38,9 @@ type Manifest struct {
 	// CreationTimestamp is milliseconds since the epoch, as a string.
 	CreationTimestamp string `json:"creationTimestamp"`
 	FileFormat        string `json:"fileFormat"`
-	// FileSchema names the CSV columns, comma-separated.
+	// FileSchema names the CSV columns, comma-separated; for Parquet it
+	// is the schema as a Parquet message, which this package does not
+	// read: each data file's own schema is checked instead.
 	FileSchema string `json:"fileSchema"`
 	Files      []File `json:"files"`
 }
@@ -47,8 +49,8 @@ type Manifest struct {
 type File struct {
 	// Key is the data file's key in the destination bucket.
 	Key  string `json:"key"`
-	Size int64  `json:"size"` // bytes of the .csv.gz
-	// MD5Checksum is the hex MD5 of the .csv.gz.
+	Size int64  `json:"size"` // bytes of the .csv.gz or .parquet
+	// MD5Checksum is the hex MD5 of the data file.
 	MD5Checksum string `json:"MD5checksum"`
 }
 
@@ -59,9 +61,10 @@ type File struct {
 type Report struct {
 	where   string // the manifest, for messages
 	created time.Time
-	bucket  string // the source bucket
-	prefix  string // the Fs's prefix
-	cols    columns
+	bucket  string  // the source bucket
+	prefix  string  // the Fs's prefix
+	parquet bool    // the data files are Parquet, not CSV
+	cols    columns // the CSV columns
 	files   []File
 	open    func(ctx context.Context, f File) (io.ReadCloser, error)
 	opts    Options
@@ -79,6 +82,12 @@ type Options struct {
 	// listing and refuses any key not after the one before), and then
 	// lists in memory independent of the report's size.
 	NoDuplicateCheck bool
+	// TempDir is where a Parquet data file is copied while it is read (a
+	// Parquet file is read from its end, so it cannot be streamed): one
+	// data file at a time, unlinked at once where the system allows it.
+	// Empty means the system's temporary directory. CSV reports are
+	// streamed and use none.
+	TempDir string
 }
 
 // CreatedAt returns when AWS made the report (creationTimestamp): what it
@@ -187,8 +196,9 @@ func load(ctx context.Context, where string, read func(string) ([]byte, error), 
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, refuse("manifest.json: %v", err)
 	}
-	if !strings.EqualFold(m.FileFormat, "CSV") {
-		return nil, refuse("file format %q: only CSV reports are read (not ORC or Parquet)", m.FileFormat)
+	isParquet := strings.EqualFold(m.FileFormat, "Parquet")
+	if !isParquet && !strings.EqualFold(m.FileFormat, "CSV") {
+		return nil, refuse("file format %q: only CSV and Parquet reports are read (not ORC)", m.FileFormat)
 	}
 	if m.SourceBucket != target.Bucket() {
 		return nil, refuse("it lists bucket %q, not %q", m.SourceBucket, target.Bucket())
@@ -197,9 +207,11 @@ func load(ctx context.Context, where string, read func(string) ([]byte, error), 
 	if err != nil || ms <= 0 {
 		return nil, refuse("creationTimestamp %q is not milliseconds since the epoch", m.CreationTimestamp)
 	}
-	cols, err := parseSchema(m.FileSchema)
-	if err != nil {
-		return nil, refuse("%v", err)
+	var cols columns
+	if !isParquet {
+		if cols, err = parseSchema(m.FileSchema); err != nil {
+			return nil, refuse("%v", err)
+		}
 	}
 	for _, f := range m.Files {
 		if b, err := hex.DecodeString(f.MD5Checksum); err != nil || len(b) != md5.Size {
@@ -211,7 +223,7 @@ func load(ctx context.Context, where string, read func(string) ([]byte, error), 
 	}
 	return &Report{
 		where: where, created: time.UnixMilli(ms).UTC(), bucket: m.SourceBucket, prefix: target.Prefix(),
-		cols: cols, files: m.Files, open: open, opts: opts,
+		parquet: isParquet, cols: cols, files: m.Files, open: open, opts: opts,
 	}, nil
 }
 

@@ -1,6 +1,6 @@
-// Package inventorytest writes S3 Inventory reports in AWS's format (CSV,
-// gzip, manifest.json and manifest.checksum), for tests of code that reads
-// them.
+// Package inventorytest writes S3 Inventory reports in AWS's format (CSV
+// and gzip, or Parquet, with manifest.json and manifest.checksum), for
+// tests of code that reads them.
 package inventorytest
 
 import (
@@ -14,11 +14,13 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/parquet-go/parquet-go"
 	"github.com/spf13/afero"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -62,9 +64,19 @@ type Report struct {
 	// zero means one.
 	DataFiles int
 	Objects   []Object
-	// Row, when set, may change each row's fields (in Schema's order)
+	// Row, when set, may change each CSV row's fields (in Schema's order)
 	// before it is written: for hostile reports.
 	Row func(i int, fields []string) []string
+	// Parquet writes the data files as Parquet, with AWS's column names
+	// and types (bucket, key, size, last_modified_date as milliseconds,
+	// e_tag, is_latest, ...) for the columns of Schema; keys are not
+	// URL-encoded.
+	Parquet bool
+	// ParquetColumns, when set, may change the Parquet schema's columns,
+	// and ParquetRow each row (a column's value, nil for null) before it
+	// is written: for hostile reports.
+	ParquetColumns func(parquet.Group)
+	ParquetRow     func(i int, row map[string]any)
 }
 
 // EncodeKey URL-encodes a key as S3 Inventory does: form encoding, a
@@ -111,8 +123,22 @@ func Build(destPrefix string, r Report) (Files, error) {
 		CreationTimestamp: strconv.FormatInt(r.Created.UnixMilli(), 10), FileFormat: "CSV", FileSchema: schema,
 		Files: []inventory.File{},
 	}
+	if r.Parquet {
+		m.FileFormat, m.FileSchema = "Parquet", parquetSchema(cols, r.ParquetColumns).String()
+	}
 	per := (len(r.Objects) + n - 1) / n
 	for i := range n {
+		if r.Parquet {
+			data, err := r.parquetFile(cols, r.Objects[i*per:min((i+1)*per, len(r.Objects))], i*per)
+			if err != nil {
+				return nil, err
+			}
+			name := fmt.Sprintf("%s/data/%08d-inventory.parquet", base, i)
+			files[name] = data
+			sum := md5.Sum(data)
+			m.Files = append(m.Files, inventory.File{Key: destPrefix + name, Size: int64(len(data)), MD5Checksum: hex.EncodeToString(sum[:])})
+			continue
+		}
 		var csv bytes.Buffer
 		for j := i * per; j < min((i+1)*per, len(r.Objects)); j++ {
 			o := r.Objects[j]
@@ -165,6 +191,98 @@ func Build(destPrefix string, r Report) (Files, error) {
 	files[dir+"/manifest.json"] = raw
 	files[dir+"/manifest.checksum"] = []byte(Checksum(raw) + "\n")
 	return files, nil
+}
+
+// ParquetName is the name AWS gives a column in Parquet reports:
+// "LastModifiedDate" is "last_modified_date", "ETag" "e_tag".
+func ParquetName(column string) string {
+	var b strings.Builder
+	for i, c := range column {
+		if c >= 'A' && c <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			c += 'a' - 'A'
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// parquetSchema is the schema of a Parquet report with the columns cols,
+// typed as AWS types them.
+func parquetSchema(cols []string, change func(parquet.Group)) *parquet.Schema {
+	g := parquet.Group{}
+	for _, c := range cols {
+		var n parquet.Node
+		switch c {
+		case "Bucket", "Key":
+			n = parquet.String()
+		case "Size":
+			n = parquet.Optional(parquet.Int(64))
+		case "LastModifiedDate", "ObjectLockRetainUntilDate":
+			n = parquet.Optional(parquet.Timestamp(parquet.Millisecond))
+		case "IsLatest", "IsDeleteMarker", "IsMultipartUploaded":
+			n = parquet.Optional(parquet.Leaf(parquet.BooleanType))
+		default:
+			n = parquet.Optional(parquet.String())
+		}
+		g[ParquetName(c)] = n
+	}
+	if change != nil {
+		change(g)
+	}
+	return parquet.NewSchema("s3.inventory", g)
+}
+
+// parquetFile is one Parquet data file of objs, the first of which is the
+// report's row first.
+func (r Report) parquetFile(cols []string, objs []Object, first int) ([]byte, error) {
+	var buf bytes.Buffer
+	schema := parquetSchema(cols, r.ParquetColumns)
+	w := parquet.NewGenericWriter[map[string]any](&buf, schema)
+	for j, o := range objs {
+		row := map[string]any{}
+		for _, c := range cols {
+			var v any
+			switch c {
+			case "Bucket":
+				v = r.SourceBucket
+			case "Key":
+				v = o.Key
+			case "Size":
+				v = o.Size
+			case "LastModifiedDate":
+				v = o.ModTime.UTC()
+			case "ETag":
+				v = strings.Trim(o.ETag, `"`)
+			case "IsLatest":
+				v = true
+			case "IsDeleteMarker":
+				v = false
+			}
+			row[ParquetName(c)] = v
+		}
+		if r.ParquetRow != nil {
+			r.ParquetRow(first+j, row)
+		}
+		// The writer takes a zero value in an optional column for a null
+		// (size 0, is_delete_marker false); a pointer to it is the value.
+		for _, f := range schema.Fields() {
+			if v := row[f.Name()]; f.Optional() && v != nil && reflect.TypeOf(v).Kind() != reflect.Pointer {
+				p := reflect.New(reflect.TypeOf(v))
+				p.Elem().Set(reflect.ValueOf(v))
+				row[f.Name()] = p.Interface()
+			}
+		}
+		if _, err := w.Write([]map[string]any{row}); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Checksum is the manifest.checksum of a manifest.json.

@@ -1,0 +1,347 @@
+package inventory
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// The columns of an AWS Parquet report that this package reads, by the
+// names AWS gives them. Keys are not URL-encoded in Parquet.
+const (
+	pqBucket       = "bucket"
+	pqKey          = "key"
+	pqSize         = "size"
+	pqModified     = "last_modified_date"
+	pqETag         = "e_tag"
+	pqLatest       = "is_latest"
+	pqDeleteMarker = "is_delete_marker"
+)
+
+// The slots of those columns in a row as parquetEntry reads it.
+const (
+	slotBucket = iota
+	slotKey
+	slotSize
+	slotModified
+	slotETag
+	slotLatest
+	slotDeleteMarker
+	nSlots
+)
+
+// pqColumns are the positions of those columns in one data file's rows; -1
+// for an optional one that is absent.
+type pqColumns struct {
+	bucket, key, size, mod, etag, latest, deleteMarker int
+	unit                                               time.Duration // of last_modified_date
+	slot                                               []int         // by column index: a slot, or -1
+}
+
+// parquetFile lists one Parquet data file. A Parquet file is read from its
+// end (the footer says where the columns are), so it cannot be streamed:
+// the data file is first copied to an unlinked temporary file in
+// Options.TempDir while its size and MD5 are checked, and no row is
+// handed on unless both match the manifest.
+func (l *lister) parquetFile(ctx context.Context, f File, bad func(row int, format string, args ...any) error) error {
+	tmp, done, err := l.verifiedCopy(ctx, f, bad)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := checkFooter(tmp, f.Size); err != nil {
+		return bad(0, "not a Parquet file: %v", err)
+	}
+	var pf *parquet.File
+	err = safely(func() (err error) {
+		pf, err = parquet.OpenFile(tmp, f.Size, parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
+		return err
+	})
+	if err != nil {
+		return bad(0, "not a Parquet file: %v", err)
+	}
+	cols, err := parquetSchema(pf.Schema())
+	if err != nil {
+		return bad(0, "%v", err)
+	}
+	row := 0
+	batch := make([]parquet.Row, 256)
+	for _, rg := range pf.RowGroups() {
+		if err := l.parquetRows(ctx, rg, &cols, batch, &row, bad); err != nil {
+			return err
+		}
+	}
+	if row != int(pf.NumRows()) {
+		return bad(0, "%d rows read, the footer says %d", row, pf.NumRows())
+	}
+	return nil
+}
+
+// parquetRows lists the rows of one row group, counting them in row.
+func (l *lister) parquetRows(ctx context.Context, rg parquet.RowGroup, cols *pqColumns, batch []parquet.Row, row *int, bad func(row int, format string, args ...any) error) error {
+	rows := rg.Rows()
+	defer rows.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var n int
+		err := safely(func() (err error) {
+			n, err = rows.ReadRows(batch)
+			return err
+		})
+		for _, r := range batch[:n] {
+			*row++
+			at := *row
+			if err := l.parquetEntry(r, cols, func(format string, args ...any) error { return bad(at, format, args...) }); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return bad(*row+1, "%v", err)
+		}
+	}
+}
+
+// parquetEntry reads one row and hands it to fn if the listing selects it,
+// as entry does for CSV.
+func (l *lister) parquetEntry(r parquet.Row, cols *pqColumns, bad func(string, ...any) error) error {
+	var vals [nSlots]parquet.Value
+	for _, v := range r {
+		if c := v.Column(); c < len(cols.slot) && cols.slot[c] >= 0 {
+			vals[cols.slot[c]] = v
+		}
+	}
+	bucket, key, size, mod := vals[slotBucket], vals[slotKey], vals[slotSize], vals[slotModified]
+	etag, latest, deleteMarker := vals[slotETag], vals[slotLatest], vals[slotDeleteMarker]
+	if bucket.IsNull() || key.IsNull() {
+		return bad("no bucket or no key")
+	}
+	// An absent or null is_latest is not true, and an absent or null
+	// is_delete_marker not true, as the CSV columns are read.
+	current := (cols.latest < 0 || (!latest.IsNull() && latest.Boolean())) &&
+		(cols.deleteMarker < 0 || deleteMarker.IsNull() || !deleteMarker.Boolean())
+	if err := l.bucket(string(bucket.ByteArray()), bad); err != nil || !current {
+		return err
+	}
+	k := string(key.ByteArray())
+	rel, err := l.selected(k, bad)
+	if err != nil || rel == "" {
+		return err
+	}
+	if size.IsNull() || size.Int64() < 0 {
+		return bad("key %q: size %v", k, size)
+	}
+	if mod.IsNull() {
+		return bad("key %q: no last_modified_date", k)
+	}
+	t := mod.Int64()
+	var m time.Time
+	switch cols.unit {
+	case time.Millisecond:
+		m = time.UnixMilli(t)
+	case time.Microsecond:
+		m = time.UnixMicro(t)
+	default:
+		m = time.Unix(0, t)
+	}
+	e := ""
+	if cols.etag >= 0 && !etag.IsNull() {
+		e = string(etag.ByteArray())
+	}
+	return l.emit(rel, size.Int64(), m.UTC(), e)
+}
+
+// parquetSchema finds the columns in a data file's schema, refusing one
+// without bucket, key, size and last_modified_date, or with one of a type
+// other than AWS's.
+func parquetSchema(s *parquet.Schema) (pqColumns, error) {
+	c := pqColumns{etag: -1, latest: -1, deleteMarker: -1}
+	for _, col := range []struct {
+		name     string
+		kind     parquet.Kind
+		at       *int
+		required bool
+	}{
+		{pqBucket, parquet.ByteArray, &c.bucket, true},
+		{pqKey, parquet.ByteArray, &c.key, true},
+		{pqSize, parquet.Int64, &c.size, true},
+		{pqModified, parquet.Int64, &c.mod, true},
+		{pqETag, parquet.ByteArray, &c.etag, false},
+		{pqLatest, parquet.Boolean, &c.latest, false},
+		{pqDeleteMarker, parquet.Boolean, &c.deleteMarker, false},
+	} {
+		leaf, ok := s.Lookup(col.name)
+		if !ok {
+			if col.required {
+				return c, fmt.Errorf("schema has no %s column", col.name)
+			}
+			continue
+		}
+		if leaf.MaxRepetitionLevel > 0 || leaf.Node.Type().Kind() != col.kind {
+			return c, fmt.Errorf("column %s is %v, not a single %v", col.name, leaf.Node, col.kind)
+		}
+		*col.at = leaf.ColumnIndex
+	}
+	leaf, _ := s.Lookup(pqModified)
+	unit, ok := timestampUnit(leaf.Node.Type())
+	if !ok {
+		return c, fmt.Errorf("column %s is not a timestamp: %v", pqModified, leaf.Node)
+	}
+	c.unit = unit
+	c.slot = make([]int, len(s.Columns()))
+	for i := range c.slot {
+		c.slot[i] = -1
+	}
+	for slot, at := range [nSlots]int{c.bucket, c.key, c.size, c.mod, c.etag, c.latest, c.deleteMarker} {
+		if at >= 0 {
+			c.slot[at] = slot
+		}
+	}
+	return c, nil
+}
+
+// timestampUnit returns the unit of a timestamp column, annotated either
+// way Parquet allows: the logical type TIMESTAMP(unit) or the older
+// converted type TIMESTAMP_MILLIS or TIMESTAMP_MICROS.
+func timestampUnit(t parquet.Type) (time.Duration, bool) {
+	if lt := t.LogicalType(); lt != nil {
+		if ts, ok := lt.Value.(*format.TimestampType); ok {
+			switch ts.Unit.Value.(type) {
+			case *format.MilliSeconds:
+				return time.Millisecond, true
+			case *format.MicroSeconds:
+				return time.Microsecond, true
+			case *format.NanoSeconds:
+				return time.Nanosecond, true
+			}
+		}
+	}
+	if ct := t.ConvertedType(); ct != nil {
+		switch *ct {
+		case deprecated.TimestampMillis:
+			return time.Millisecond, true
+		case deprecated.TimestampMicros:
+			return time.Microsecond, true
+		}
+	}
+	return 0, false
+}
+
+// verifiedCopy copies a data file to a temporary file, checking its size
+// and MD5 against the manifest, and returns it with the function that
+// closes and removes it.
+func (l *lister) verifiedCopy(ctx context.Context, f File, bad func(row int, format string, args ...any) error) (*os.File, func(), error) {
+	body, err := l.r.open(ctx, f)
+	if err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return nil, nil, fmt.Errorf("inventory %s: %w", l.r.where, err)
+		}
+		return nil, nil, fmt.Errorf("inventory %s: data file %q: %w", l.r.where, f.Key, err)
+	}
+	defer body.Close()
+	tmp, err := os.CreateTemp(l.r.opts.TempDir, "mediaclean-inventory-*.parquet")
+	if err != nil {
+		return nil, nil, fmt.Errorf("inventory %s: data file %q: %w", l.r.where, f.Key, err)
+	}
+	// Unlinked at once where the system allows it, so that nothing is left
+	// behind even if the process dies; elsewhere, when done.
+	name := tmp.Name()
+	removed := os.Remove(name) == nil
+	done := func() {
+		tmp.Close()
+		if !removed {
+			os.Remove(name)
+		}
+	}
+	h := md5.New()
+	// One byte more than the manifest says is enough to refuse the file.
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(ctxReader{ctx, body}, f.Size+1))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		err = ctx.Err()
+	case err != nil:
+		err = fmt.Errorf("inventory %s: data file %q: %w", l.r.where, f.Key, err)
+	case n > f.Size:
+		err = bad(0, "more than the %d bytes the manifest says", f.Size)
+	case n < f.Size:
+		err = bad(0, "%d bytes, the manifest says %d", n, f.Size)
+	default:
+		if sum := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(sum, f.MD5Checksum) {
+			err = bad(0, "MD5 %s, the manifest says %s", sum, f.MD5Checksum)
+		}
+	}
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return tmp, done, nil
+}
+
+// maxFooter bounds a data file's footer (its schema and where its pages
+// are): AWS's are a few KiB. A damaged or hostile length would otherwise
+// have the decoder allocate what it says.
+const maxFooter = 16 << 20
+
+// checkFooter checks a Parquet file's frame before the decoder reads it:
+// "PAR1" at both ends, and a footer length that fits in the file and
+// under maxFooter.
+func checkFooter(r io.ReaderAt, size int64) error {
+	var head, tail [8]byte
+	if size < 12 {
+		return fmt.Errorf("%d bytes", size)
+	}
+	if _, err := r.ReadAt(head[:4], 0); err != nil {
+		return err
+	}
+	if _, err := r.ReadAt(tail[:], size-8); err != nil {
+		return err
+	}
+	if string(head[:4]) != "PAR1" || string(tail[4:]) != "PAR1" {
+		return errors.New("no PAR1 at its start and end")
+	}
+	n := int64(binary.LittleEndian.Uint32(tail[:4]))
+	if n > size-12 || n > maxFooter {
+		return fmt.Errorf("a footer of %d bytes in a file of %d", n, size)
+	}
+	return nil
+}
+
+// safely runs a call into the Parquet decoder, turning a panic on a
+// hostile file into an error: only the decoder is run so, never the
+// listing's callback.
+func safely(call func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the Parquet decoder failed: %v", p)
+		}
+	}()
+	return call()
+}
+
+// ctxReader stops a copy once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
