@@ -115,12 +115,15 @@ type run struct {
 }
 
 // newExtSorter returns a sorter whose runs go to a temporary file in
-// tempDir (the system's when empty), created at once, so that a directory
+// tempDir (storage.TempDir when empty), created at once, so that a directory
 // that cannot hold it fails every run, small or not. On systems that allow
 // it the file is removed at once, so that nothing is left behind even if
 // the process dies.
 func newExtSorter(ctx context.Context, tempDir string) *extSorter {
 	s := &extSorter{ctx: ctx, chunk: make([]string, 0, sortChunk)}
+	if tempDir == "" {
+		tempDir = storage.TempDir()
+	}
 	s.file, s.err = os.CreateTemp(tempDir, "mediaclean-sort-*")
 	if s.err == nil {
 		s.name = s.file.Name()

@@ -127,9 +127,12 @@ type Options struct {
 	// stored file in memory) gives. A listing or a sort that breaks byte
 	// order fails the run with storage.ErrUnsorted and deletes nothing.
 	Merge bool
-	// TempDir is where merge mode spills its sorted runs. Empty picks a
-	// disk-backed temporary directory (/var/tmp before a /tmp that is
-	// tmpfs on Linux). Files are removed when the run ends.
+	// TempDir is where merge mode spills its sorted runs. Empty means
+	// storage.TempDir(): $TMPDIR when set, else the system's temporary
+	// directory, or /var/tmp where that is on a disk and the system's is
+	// in memory (a tmpfs /tmp on Linux). The files are unlinked as soon as
+	// they are created, where the system allows it, and removed when the
+	// run ends.
 	TempDir string
 	// Listing, when set, is listed by Find instead of storage: a listing
 	// made earlier, such as an S3 Inventory report, which costs no

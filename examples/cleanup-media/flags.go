@@ -191,7 +191,7 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.StringVar(&c.shardMap, "shard-map", "", "`FILE` holding the shard boundaries every shard reads (JSON; write it with --make-shard-map)")
 	fs.BoolVar(&c.makeShardMap, "make-shard-map", false, "write --shard-map for --shards N from a sample of the references, and exit")
 	fs.BoolVar(&c.merge, "merge", false, "orphan check in memory independent of the number of files and references: sort the references on disk and merge them with a sorted listing")
-	fs.StringVar(&c.tempDir, "temp-dir", "", "`DIR` for --merge's sorted runs, about as large as the references' text, and for one data file at a time of a Parquet --inventory (default: a disk-backed temporary directory)")
+	fs.StringVar(&c.tempDir, "temp-dir", "", "`DIR` for --merge's sorted runs, about as large as the references' text, and for one data file at a time of a Parquet --inventory (default: $TMPDIR, else the system's temporary directory, or /var/tmp when that one is in memory)")
 	return fs
 }
 

@@ -85,8 +85,9 @@ type Options struct {
 	// TempDir is where a Parquet data file is copied while it is read (a
 	// Parquet file is read from its end, so it cannot be streamed): one
 	// data file at a time, unlinked at once where the system allows it.
-	// Empty means the system's temporary directory. CSV reports are
-	// streamed and use none.
+	// Empty means storage.TempDir(): $TMPDIR, or the system's, or
+	// /var/tmp where that is on a disk and the system's is in memory. CSV
+	// reports are streamed and use none.
 	TempDir string
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
 // The columns of an AWS Parquet report that this package reads, by the
@@ -254,7 +256,11 @@ func (l *lister) verifiedCopy(ctx context.Context, f File, bad func(row int, for
 		return nil, nil, fmt.Errorf("inventory %s: data file %q: %w", l.r.where, f.Key, err)
 	}
 	defer body.Close()
-	tmp, err := os.CreateTemp(l.r.opts.TempDir, "mediaclean-inventory-*.parquet")
+	dir := l.r.opts.TempDir
+	if dir == "" {
+		dir = storage.TempDir()
+	}
+	tmp, err := os.CreateTemp(dir, "mediaclean-inventory-*.parquet")
 	if err != nil {
 		return nil, nil, fmt.Errorf("inventory %s: data file %q: %w", l.r.where, f.Key, err)
 	}
