@@ -87,23 +87,27 @@ func (f *Finder) normaliseAll(ref string) (paths [maxForms]string, n int, over b
 			continue
 		}
 		addStripped(r)
-		if !strings.ContainsAny(r, "?#%") {
-			continue
-		}
-		// The reference as a URL: cut at each '?' and '#', and each cut
-		// unescaped. The whole reference is a cut too, for its escapes.
-		for end := 0; end <= len(r); end++ {
-			if end < len(r) && r[end] != '?' && r[end] != '#' {
-				continue
-			}
-			u := r[:end]
-			addStripped(u)
-			if v, err := url.PathUnescape(u); err == nil && v != u {
-				addStripped(v)
-			}
+		if strings.ContainsAny(r, "?#%") {
+			urlForms(r, addStripped)
 		}
 	}
 	return paths, n, over
+}
+
+// urlForms calls add with the reference r read as a URL: cut at each '?'
+// and '#', and each cut unescaped. The whole reference is a cut too, for
+// its escapes.
+func urlForms(r string, add func(string)) {
+	for end := 0; end <= len(r); end++ {
+		if end < len(r) && r[end] != '?' && r[end] != '#' {
+			continue
+		}
+		u := r[:end]
+		add(u)
+		if v, err := url.PathUnescape(u); err == nil && v != u {
+			add(v)
+		}
+	}
 }
 
 // ambiguous is the error for a reference with more than maxForms forms.

@@ -133,11 +133,7 @@ func (l *lister) parquetEntry(r parquet.Row, cols *pqColumns, bad func(string, .
 	if bucket.IsNull() || key.IsNull() {
 		return bad("no bucket or no key")
 	}
-	// An absent or null is_latest is not true, and an absent or null
-	// is_delete_marker not true, as the CSV columns are read.
-	current := (cols.latest < 0 || (!latest.IsNull() && latest.Boolean())) &&
-		(cols.deleteMarker < 0 || deleteMarker.IsNull() || !deleteMarker.Boolean())
-	if err := l.bucket(string(bucket.ByteArray()), bad); err != nil || !current {
+	if err := l.bucket(string(bucket.ByteArray()), bad); err != nil || !cols.current(latest, deleteMarker) {
 		return err
 	}
 	k := string(key.ByteArray())
@@ -151,21 +147,30 @@ func (l *lister) parquetEntry(r parquet.Row, cols *pqColumns, bad func(string, .
 	if mod.IsNull() {
 		return bad("key %q: no last_modified_date", k)
 	}
-	t := mod.Int64()
-	var m time.Time
-	switch cols.unit {
-	case time.Millisecond:
-		m = time.UnixMilli(t)
-	case time.Microsecond:
-		m = time.UnixMicro(t)
-	default:
-		m = time.Unix(0, t)
-	}
 	e := ""
 	if cols.etag >= 0 && !etag.IsNull() {
 		e = string(etag.ByteArray())
 	}
-	return l.emit(rel, size.Int64(), m.UTC(), e)
+	return l.emit(rel, size.Int64(), cols.time(mod.Int64()), e)
+}
+
+// current reports whether a row is a current version that is not a
+// delete marker. An absent or null is_latest is not true, and an absent or
+// null is_delete_marker not true, as the CSV columns are read.
+func (c *pqColumns) current(latest, deleteMarker parquet.Value) bool {
+	return (c.latest < 0 || (!latest.IsNull() && latest.Boolean())) &&
+		(c.deleteMarker < 0 || deleteMarker.IsNull() || !deleteMarker.Boolean())
+}
+
+// time reads last_modified_date in its column's unit, in UTC.
+func (c *pqColumns) time(t int64) time.Time {
+	switch c.unit {
+	case time.Millisecond:
+		return time.UnixMilli(t).UTC()
+	case time.Microsecond:
+		return time.UnixMicro(t).UTC()
+	}
+	return time.Unix(0, t).UTC()
 }
 
 // parquetSchema finds the columns in a data file's schema, refusing one

@@ -128,60 +128,21 @@ func Build(destPrefix string, r Report) (Files, error) {
 	}
 	per := (len(r.Objects) + n - 1) / n
 	for i := range n {
+		objs := r.Objects[i*per : min((i+1)*per, len(r.Objects))]
+		data, ext := []byte(nil), ".csv.gz"
 		if r.Parquet {
-			data, err := r.parquetFile(cols, r.Objects[i*per:min((i+1)*per, len(r.Objects))], i*per)
-			if err != nil {
+			var err error
+			if data, err = r.parquetFile(cols, objs, i*per); err != nil {
 				return nil, err
 			}
-			name := fmt.Sprintf("%s/data/%08d-inventory.parquet", base, i)
-			files[name] = data
-			sum := md5.Sum(data)
-			m.Files = append(m.Files, inventory.File{Key: destPrefix + name, Size: int64(len(data)), MD5Checksum: hex.EncodeToString(sum[:])})
-			continue
+			ext = ".parquet"
+		} else {
+			data = r.csvFile(cols, objs, i*per)
 		}
-		var csv bytes.Buffer
-		for j := i * per; j < min((i+1)*per, len(r.Objects)); j++ {
-			o := r.Objects[j]
-			fields := make([]string, len(cols))
-			for k, c := range cols {
-				switch c {
-				case "Bucket":
-					fields[k] = r.SourceBucket
-				case "Key":
-					fields[k] = EncodeKey(o.Key)
-				case "Size":
-					fields[k] = strconv.FormatInt(o.Size, 10)
-				case "LastModifiedDate":
-					fields[k] = o.ModTime.UTC().Format("2006-01-02T15:04:05.000Z")
-				case "ETag":
-					fields[k] = strings.Trim(o.ETag, `"`)
-				case "IsLatest":
-					fields[k] = "true"
-				case "IsDeleteMarker":
-					fields[k] = "false"
-				}
-			}
-			if r.Row != nil {
-				fields = r.Row(j, fields)
-			}
-			for k, f := range fields {
-				if k > 0 {
-					csv.WriteByte(',')
-				}
-				csv.WriteString(`"` + strings.ReplaceAll(f, `"`, `""`) + `"`)
-			}
-			csv.WriteByte('\n')
-		}
-		var gz bytes.Buffer
-		w := gzip.NewWriter(&gz)
-		w.Write(csv.Bytes())
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		name := fmt.Sprintf("%s/data/%08d-inventory.csv.gz", base, i)
-		files[name] = gz.Bytes()
-		sum := md5.Sum(gz.Bytes())
-		m.Files = append(m.Files, inventory.File{Key: destPrefix + name, Size: int64(gz.Len()), MD5Checksum: hex.EncodeToString(sum[:])})
+		name := fmt.Sprintf("%s/data/%08d-inventory%s", base, i, ext)
+		files[name] = data
+		sum := md5.Sum(data)
+		m.Files = append(m.Files, inventory.File{Key: destPrefix + name, Size: int64(len(data)), MD5Checksum: hex.EncodeToString(sum[:])})
 	}
 	raw, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -191,6 +152,48 @@ func Build(destPrefix string, r Report) (Files, error) {
 	files[dir+"/manifest.json"] = raw
 	files[dir+"/manifest.checksum"] = []byte(Checksum(raw) + "\n")
 	return files, nil
+}
+
+// csvFile is one gzipped CSV data file of objs, the first of which is the
+// report's row first.
+func (r Report) csvFile(cols []string, objs []Object, first int) []byte {
+	var csv bytes.Buffer
+	for j, o := range objs {
+		fields := make([]string, len(cols))
+		for k, c := range cols {
+			switch c {
+			case "Bucket":
+				fields[k] = r.SourceBucket
+			case "Key":
+				fields[k] = EncodeKey(o.Key)
+			case "Size":
+				fields[k] = strconv.FormatInt(o.Size, 10)
+			case "LastModifiedDate":
+				fields[k] = o.ModTime.UTC().Format("2006-01-02T15:04:05.000Z")
+			case "ETag":
+				fields[k] = strings.Trim(o.ETag, `"`)
+			case "IsLatest":
+				fields[k] = "true"
+			case "IsDeleteMarker":
+				fields[k] = "false"
+			}
+		}
+		if r.Row != nil {
+			fields = r.Row(first+j, fields)
+		}
+		for k, f := range fields {
+			if k > 0 {
+				csv.WriteByte(',')
+			}
+			csv.WriteString(`"` + strings.ReplaceAll(f, `"`, `""`) + `"`)
+		}
+		csv.WriteByte('\n')
+	}
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(csv.Bytes())
+	w.Close() // writing to memory cannot fail
+	return gz.Bytes()
 }
 
 // ParquetName is the name AWS gives a column in Parquet reports:
