@@ -1,6 +1,7 @@
 package inventory_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -90,6 +91,21 @@ func TestParquetReport(t *testing.T) {
 		}
 		if left, _ := os.ReadDir(tmp); len(left) > 0 {
 			t.Errorf("left in TempDir: %v", left)
+		}
+	}
+
+	// The fixture's data files have several row groups each, so the
+	// listing above read across their boundaries.
+	files, err := inventorytest.Build("", inventorytest.Report{SourceBucket: "b", Created: created, Parquet: true, Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range files {
+		if strings.HasSuffix(p, ".parquet") {
+			pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+			if err != nil || len(pf.RowGroups()) < 3 {
+				t.Fatalf("%s: %v", p, err)
+			}
 		}
 	}
 

@@ -219,7 +219,10 @@ func parquetSchema(cols []string, change func(parquet.Group)) *parquet.Schema {
 	for _, c := range cols {
 		var n parquet.Node
 		switch c {
-		case "Bucket", "Key":
+		case "Bucket":
+			// One value repeated: dictionary-encoded, as writers do.
+			n = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
+		case "Key":
 			n = parquet.String()
 		case "Size":
 			n = parquet.Optional(parquet.Int(64))
@@ -243,7 +246,9 @@ func parquetSchema(cols []string, change func(parquet.Group)) *parquet.Schema {
 func (r Report) parquetFile(cols []string, objs []Object, first int) ([]byte, error) {
 	var buf bytes.Buffer
 	schema := parquetSchema(cols, r.ParquetColumns)
-	w := parquet.NewGenericWriter[map[string]any](&buf, schema)
+	// Small row groups, so that readers meet several in a file, and
+	// Snappy pages, as AWS writes them.
+	w := parquet.NewGenericWriter[map[string]any](&buf, schema, parquet.MaxRowsPerRowGroup(16), parquet.Compression(&parquet.Snappy))
 	for j, o := range objs {
 		row := map[string]any{}
 		for _, c := range cols {
