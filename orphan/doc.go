@@ -19,16 +19,17 @@
 //
 //   - [ErrProvider]: the provider failed, stopped midway, or ctx was
 //     cancelled.
-//   - [ErrAmbiguousReference]: a reference names more than 32 stored
+//   - [ErrAmbiguousReference]: a reference names more than 1024 stored
 //     paths (its forms with and without each query, fragment, escape and
-//     ".." detour: a row of many '?' and '#'); leaving one out could
-//     lose the file it means.
+//     ".." detour: a row of hundreds of '?' and '#'); leaving one out
+//     could lose the file it means.
 //   - [ErrNoReferences]: no valid reference while storage holds files,
 //     unless Options.AllowEmpty.
 //   - [ErrUncovered]: a directory (each top directory of the scan, or
 //     Options.CoverageDepth deeper) holds files older than the grace
-//     period and not one valid reference points into it: the usual sign
-//     of a missing reference query. Options.Unreferenced declares
+//     period and not one valid reference points into it (read as itself,
+//     not cut at a '?' or '#'): the usual sign of a missing reference
+//     query. Options.Unreferenced declares
 //     directories that are expected to be so; Options.Force overrides.
 //   - [ErrDeleteLimit], [ErrFractionLimit] (default: more than half the
 //     scanned files), [ErrBytesLimit]: the plan is over a limit, unless

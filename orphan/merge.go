@@ -37,7 +37,8 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 	s := &sortedRefs{extSorter: newExtSorter(ctx, f.opts.TempDir)}
 	counts := refCounts{}
 	covered := newCoverSet()
-	var in [maxForms]string
+	var forms refForms
+	var in []string // the forms in range
 	var rec []byte
 	var ambErr error
 	defer func() {
@@ -52,27 +53,29 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 				return err
 			}
 		}
-		paths, n, over := f.normalise(ref)
-		if over {
+		f.normalise(ref, &forms)
+		if forms.over {
 			// Kept apart as well: a provider that swallows the error
 			// still fails the run.
 			ambErr = ambiguous(ref)
 			return ambErr
 		}
-		if n == 0 {
+		if len(forms.paths) == 0 {
 			counts.invalid++
 			return nil
 		}
-		k := 0
-		for _, p := range paths[:n] {
-			if c, ok := f.coverKey(p); ok {
-				covered.add(c)
+		in = in[:0]
+		for i, p := range forms.paths {
+			if i < forms.cover {
+				if c, ok := f.coverKey(p); ok {
+					covered.add(c)
+				}
 			}
 			if f.opts.Range.Contains(p) {
-				in[k] = p
-				k++
+				in = append(in, p)
 			}
 		}
+		k := len(in)
 		if k == 1 {
 			return s.add(ctx, in[0])
 		}

@@ -19,7 +19,7 @@ var (
 	// ErrProvider: the reference provider failed or was cancelled.
 	ErrProvider = errors.New("reference provider failed")
 	// ErrAmbiguousReference: a reference names more stored paths than
-	// Find can match (32: its forms with and without each query, fragment,
+	// Find can match (1024: its forms with and without each query, fragment,
 	// escape and ".." segment). Leaving one out could lose the file it
 	// means, so the run stops; the error quotes the reference.
 	ErrAmbiguousReference = errors.New("reference names too many stored paths")

@@ -15,129 +15,190 @@ import (
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
 
-// maxForms is the most stored paths one reference can name. A reference
-// with more (many '?' and '#', say) fails the run with
-// ErrAmbiguousReference rather than lose a form: a form left out could
-// name the file the reference means.
-const maxForms = 32
+// maxForms is the most stored paths one reference can name: a stored name
+// of a few hundred '#' or '?' has that many. A reference with more fails the
+// run with ErrAmbiguousReference rather than lose a form: a form left out
+// could name the file the reference means.
+const maxForms = 1024
 
-// normalise returns the stored paths ref may name: ref itself, cleaned,
+// refForms are the stored paths one reference may name. The first cover
+// of them are the reference's own reading, which alone count for the
+// coverage guard; the others are its readings as a URL cut at a '?' or
+// '#', which keep files but would let "resize?src=x" vouch for the root
+// directory. over is set for a reference with more than maxForms forms,
+// which the caller must refuse.
+type refForms struct {
+	paths []string
+	cover int
+	over  bool
+}
+
+// add adds r, cleaned, unless it is not a stored path or is there already.
+func (fs *refForms) add(r string) {
+	p, err := storage.Clean(r, false)
+	if err != nil || slices.Contains(fs.paths, p) {
+		return
+	}
+	if len(fs.paths) == maxForms {
+		fs.over = true
+		return
+	}
+	fs.paths = append(fs.paths, p)
+}
+
+// normalise sets into the stored paths ref may name: ref itself, cleaned,
 // after the first matching StripPrefixes entry (its scheme and host
-// compared without regard to case); without a leading byte-order mark
-// and without trailing ASCII white space, which no stored path has (a
-// CHAR(n) column pads with spaces; exports leave "\r"); also without
-// leading white space and without Unicode spaces at either end, which a
-// stored path may have, so both forms are kept; with ".." segments
-// resolved when they stay inside the root, before and after the prefix is
-// stripped; and for a reference written as a URL path, with a query, a
-// fragment or %-escapes ("x.jpg?v=3", "my%20photo.jpg"), also that path
-// cut at each '?' and '#' (a stored name may hold them: "what?.png?v=3"
-// names "what?.png"), escaped and unescaped. Matching more paths can only
-// keep more files, the safe direction. Paths that cannot be stored paths
-// are left out; n == 0 means none could. over is true for a reference
-// with more than maxForms forms, which the caller must refuse.
-func (f *Finder) normalise(ref string) (paths [maxForms]string, n int, over bool) {
+// compared without regard to case); also without any StripPrefixes entry
+// that it starts with once both are read as a server reads a URL path
+// (backslashes as slashes, "//", "." and ".." resolved, with or without a
+// leading slash, whatever the scheme, host, port or user before it);
+// without a leading byte-order mark and without trailing ASCII white
+// space, which no stored path has (a CHAR(n) column pads with spaces;
+// exports leave "\r"); also without leading white space and without
+// Unicode spaces or invisible format characters (a zero-width space) at
+// either end, which a stored path may have, so both forms are kept; with ".." segments resolved when they stay inside the
+// root, before and after the prefix is stripped; and for a reference
+// written as a URL path, with a query, a fragment or %-escapes
+// ("x.jpg?v=3", "my%20photo.jpg"), also that path cut at each '?' and
+// '#' (a stored name may hold them: "what?.png?v=3" names "what?.png"),
+// escaped and unescaped. Matching more paths can only keep more files,
+// the safe direction. Paths that cannot be stored paths are left out; no
+// path means none could.
+func (f *Finder) normalise(ref string, into *refForms) {
+	into.paths, into.cover, into.over = into.paths[:0], 0, false
 	if len(f.opts.StripPrefixes) == 0 && plainRef(ref) {
 		// The common case, and the result of every step below for it:
 		// nothing to trim or strip, no "..", no URL form.
 		if p, err := storage.Clean(ref, false); err == nil {
-			paths[0], n = p, 1
+			into.paths = append(into.paths, p)
 		}
-		return paths, n, false
+		into.cover = len(into.paths)
+		return
 	}
-	return f.normaliseAll(ref)
+	f.normaliseAll(ref, into)
 }
 
 // normaliseAll is normalise without its shortcut for plain references.
-func (f *Finder) normaliseAll(ref string) (paths [maxForms]string, n int, over bool) {
-	add := func(r string) {
-		p, err := storage.Clean(r, false)
-		if err != nil || slices.Contains(paths[:n], p) {
-			return
-		}
-		if n == maxForms {
-			over = true
-			return
-		}
-		paths[n] = p
-		n++
+func (f *Finder) normaliseAll(ref string, into *refForms) {
+	into.paths, into.cover, into.over = into.paths[:0], 0, false
+	base := strings.TrimRight(strings.TrimPrefix(ref, "\ufeff"), " \t\r\n")
+	bases := [3]string{base, strings.TrimLeft(base, " \t\r\n"), strings.TrimFunc(base, invisible)}
+	distinct := func(i int) bool {
+		return !(i == 1 && bases[1] == bases[0]) && !(i == 2 && (bases[2] == bases[0] || bases[2] == bases[1]))
 	}
-	// addStripped adds r without its prefix, and with its ".." segments
-	// resolved, before the prefix is stripped ("/media/../media/x") and
-	// after ("x/../y").
-	addStripped := func(r string) {
-		s := f.stripPrefix(r)
-		add(s)
-		if !strings.Contains(r, "..") {
-			return
+	// First each base's own readings, which count for coverage.
+	for i, r := range bases {
+		if distinct(i) {
+			f.addStripped(r, into)
+			if strings.Contains(r, "%") {
+				if v, err := url.PathUnescape(r); err == nil && v != r {
+					f.addStripped(v, into)
+				}
+			}
 		}
+	}
+	into.cover = len(into.paths)
+	// Then the readings as a URL cut at each '?' and '#', the longest
+	// first, so that a reference with no reading of its own covers the
+	// directory of its longest cut.
+	for i, r := range bases {
+		if distinct(i) && strings.ContainsAny(r, "?#") {
+			urlForms(r, func(u string) { f.addStripped(u, into) })
+		}
+	}
+	if into.cover == 0 && len(into.paths) > 0 {
+		into.cover = 1
+	}
+}
+
+// invisible reports whether c is white space or an invisible format
+// character (a zero-width space, a byte-order mark) that a reference may
+// carry at either end.
+func invisible(c rune) bool { return unicode.IsSpace(c) || unicode.Is(unicode.Cf, c) }
+
+// addStripped adds r without its prefix, read as a server reads it, and
+// with its ".." segments resolved, before the prefix is stripped
+// ("/media/../media/x") and after ("x/../y"). Backslashes are slashes,
+// as storage.Clean reads them.
+func (f *Finder) addStripped(r string, into *refForms) {
+	if strings.Contains(r, `\`) {
+		r = strings.ReplaceAll(r, `\`, "/")
+	}
+	s := f.stripPrefix(r)
+	into.add(s)
+	if strings.Contains(r, "..") {
 		// "a/b/../c" is "a/c"; a reference that climbs above the root
 		// names nothing in it.
 		if c := path.Clean(strings.TrimLeft(s, "/")); c != ".." && !strings.HasPrefix(c, "../") {
-			add(c)
+			into.add(c)
 		}
 		if c, ok := resolveDots(r); ok {
-			add(f.stripPrefix(c))
+			into.add(f.stripPrefix(c))
 		}
 	}
-	base := strings.TrimRight(strings.TrimPrefix(ref, "\ufeff"), " \t\r\n")
-	bases := [3]string{base, strings.TrimLeft(base, " \t\r\n"), strings.TrimFunc(base, unicode.IsSpace)}
-	for i, r := range bases {
-		if (i == 1 && r == bases[0]) || (i == 2 && (r == bases[0] || r == bases[1])) {
+	if len(f.opts.StripPrefixes) > 0 {
+		f.stripLoosely(r, into.add)
+	}
+}
+
+// stripLoosely calls add with r without each StripPrefixes entry whose
+// path r's path starts with, segment by segment, once both are read as a
+// server reads a URL path: backslashes as slashes, "//", "." and ".."
+// resolved, a leading slash or none. r's path is r itself and, for r with
+// a scheme ("https://") or a leading "//", what follows its host; the
+// prefix's is what follows its host, whatever the scheme, host, port or
+// user on either side: matching more can only keep more files.
+func (f *Finder) stripLoosely(r string, add func(string)) {
+	for _, p := range [2]string{r, afterHost(r)} {
+		if p == "" {
 			continue
 		}
-		addStripped(r)
-		if strings.ContainsAny(r, "?#%") {
-			urlForms(r, addStripped)
-		}
-	}
-	return paths, n, over
-}
-
-// urlForms calls add with the reference r read as a URL: cut at each '?'
-// and '#', and each cut unescaped. The whole reference is a cut too, for
-// its escapes.
-func urlForms(r string, add func(string)) {
-	for end := 0; end <= len(r); end++ {
-		if end < len(r) && r[end] != '?' && r[end] != '#' {
-			continue
-		}
-		u := r[:end]
-		add(u)
-		if v, err := url.PathUnescape(u); err == nil && v != u {
-			add(v)
+		cp := path.Clean("/" + strings.ReplaceAll(p, `\`, "/"))
+		for _, pre := range f.opts.StripPrefixes {
+			pp := afterHost(pre)
+			if pp == "" {
+				pp = pre
+			}
+			pp = path.Clean("/" + strings.ReplaceAll(pp, `\`, "/"))
+			switch {
+			case pp == "/":
+				add(cp)
+			case strings.HasPrefix(cp, pp+"/"):
+				add(cp[len(pp)+1:])
+			}
 		}
 	}
 }
 
-// ambiguous is the error for a reference with more than maxForms forms.
-func ambiguous(ref string) error {
-	if len(ref) > 200 {
-		ref = ref[:200] + "..."
+// afterHost returns the path of a URL with a scheme ("https://host/p")
+// or a leading "//" ("//host/p"), from the slash after the host (or
+// backslash), and "" for anything else.
+func afterHost(r string) string {
+	rest := ""
+	if i := strings.Index(r, "://"); i > 0 && validScheme(r[:i]) {
+		rest = r[i+3:]
+	} else if strings.HasPrefix(r, "//") || strings.HasPrefix(r, `\\`) {
+		rest = r[2:]
+	} else {
+		return ""
 	}
-	return fmt.Errorf("%w: %q", ErrAmbiguousReference, ref)
+	if j := strings.IndexAny(rest, `/\`); j >= 0 {
+		return rest[j:]
+	}
+	return ""
 }
 
-// resolveDots resolves the ".." and "." segments of a reference's path
-// (after a URL's scheme and host, which it keeps), as a server resolves
-// them; ok is false for one that climbs above its root.
-func resolveDots(r string) (string, bool) {
-	head := ""
-	if i := strings.Index(r, "://"); i >= 0 {
-		j := strings.IndexByte(r[i+3:], '/')
-		if j < 0 {
-			return "", false
+// validScheme reports whether s is a URL scheme: a letter, then letters,
+// digits, '+', '-' or '.'.
+func validScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		isLetter := (c|0x20) >= 'a' && (c|0x20) <= 'z'
+		if !isLetter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
 		}
-		head, r = r[:i+3+j], r[i+3+j:]
 	}
-	c := path.Clean(r)
-	if c == ".." || strings.HasPrefix(c, "../") || (head != "" && !strings.HasPrefix(c, "/")) {
-		return "", false
-	}
-	if strings.HasSuffix(r, "/") && !strings.HasSuffix(c, "/") {
-		c += "/"
-	}
-	return head + c, true
+	return s != ""
 }
 
 // plainRef reports whether ref is ASCII, starts and ends with no white
@@ -185,6 +246,55 @@ func (f *Finder) stripPrefix(ref string) string {
 		}
 	}
 	return ref
+}
+
+// urlForms calls add with the reference r read as a URL: cut at each '?'
+// and '#', the longest cut first, each cut also without the white space
+// before the cut, and unescaped.
+func urlForms(r string, add func(string)) {
+	for end := len(r) - 1; end >= 0; end-- {
+		if r[end] != '?' && r[end] != '#' {
+			continue
+		}
+		u := r[:end]
+		add(u)
+		if t := strings.TrimRightFunc(u, invisible); t != u {
+			add(t) // "x.png ?v=1"
+		}
+		if v, err := url.PathUnescape(u); err == nil && v != u {
+			add(v)
+		}
+	}
+}
+
+// ambiguous is the error for a reference with more than maxForms forms.
+func ambiguous(ref string) error {
+	if len(ref) > 200 {
+		ref = ref[:200] + "..."
+	}
+	return fmt.Errorf("%w: %q", ErrAmbiguousReference, ref)
+}
+
+// resolveDots resolves the ".." and "." segments of a reference's path
+// (after a URL's scheme and host, which it keeps), as a server resolves
+// them; ok is false for one that climbs above its root.
+func resolveDots(r string) (string, bool) {
+	head := ""
+	if i := strings.Index(r, "://"); i >= 0 {
+		j := strings.IndexByte(r[i+3:], '/')
+		if j < 0 {
+			return "", false
+		}
+		head, r = r[:i+3+j], r[i+3+j:]
+	}
+	c := path.Clean(r)
+	if c == ".." || strings.HasPrefix(c, "../") || (head != "" && !strings.HasPrefix(c, "/")) {
+		return "", false
+	}
+	if strings.HasSuffix(r, "/") && !strings.HasSuffix(c, "/") {
+		c += "/"
+	}
+	return head + c, true
 }
 
 // coverKey returns the directory of p that the coverage guard counts
@@ -284,6 +394,7 @@ type refWorker struct {
 	missing               []string
 	covered               *coverSet
 	err                   error // the first reference with too many forms
+	refForms              refForms
 	// Each form of each reference of a batch, with the reference it came
 	// from; the stored-file lookups are done per batch.
 	forms []string
@@ -295,17 +406,20 @@ type refWorker struct {
 func (w *refWorker) batch(batch []string) {
 	w.forms, w.owner, w.hs = w.forms[:0], w.owner[:0], w.hs[:0]
 	for ri, ref := range batch {
-		paths, n, over := w.f.normalise(ref)
-		if over && w.err == nil {
+		w.f.normalise(ref, &w.refForms)
+		fs := &w.refForms
+		if fs.over && w.err == nil {
 			w.err = ambiguous(ref)
 		}
-		if n == 0 {
+		if len(fs.paths) == 0 {
 			w.invalid++
 			continue
 		}
-		for _, p := range paths[:n] {
-			if k, ok := w.f.coverKey(p); ok {
-				w.covered.add(k)
+		for i, p := range fs.paths {
+			if i < fs.cover {
+				if k, ok := w.f.coverKey(p); ok {
+					w.covered.add(k)
+				}
 			}
 			if w.rng != nil && !w.rng.Contains(p) {
 				continue // another shard's: it covers, but matches nothing here

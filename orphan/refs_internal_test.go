@@ -43,10 +43,10 @@ func TestNormaliseShortcutEqualsTheFullPath(t *testing.T) {
 		plain := 0
 		for range 200_000 {
 			ref := randomRef(r)
-			gotPaths, gotN, gotOver := f.normalise(ref)
-			wantPaths, wantN, wantOver := f.normaliseAll(ref)
-			require.Equal(t, wantOver, gotOver, "%q", ref)
-			require.Equal(t, wantPaths[:wantN], gotPaths[:gotN], "%q", ref)
+			var got, want refForms
+			f.normalise(ref, &got)
+			f.normaliseAll(ref, &want)
+			require.Equal(t, want, got, "%q", ref)
 			if plainRef(ref) {
 				plain++
 			}
@@ -55,10 +55,10 @@ func TestNormaliseShortcutEqualsTheFullPath(t *testing.T) {
 	}
 	f := New(nil, Paths(), Options{})
 	for _, ref := range []string{"a/x.png", "a/../x.png", "a/x.png ", " a/x.png", "a/x.png\v", "a/x.png?v=2", "a/my%20x.png", "a/x#y", "\ufeffa/x.png", "a/x.png\u00a0", ".hidden/..x"} {
-		gotPaths, gotN, gotOver := f.normalise(ref)
-		wantPaths, wantN, wantOver := f.normaliseAll(ref)
-		require.Equal(t, wantOver, gotOver, "%q", ref)
-		assert.Equal(t, wantPaths[:wantN], gotPaths[:gotN], "%q", ref)
+		var got, want refForms
+		f.normalise(ref, &got)
+		f.normaliseAll(ref, &want)
+		assert.Equal(t, want, got, "%q", ref)
 	}
 }
 
@@ -70,13 +70,11 @@ func FuzzNormaliseShortcut(f *testing.F) {
 	}
 	fd := New(nil, Paths(), Options{})
 	f.Fuzz(func(t *testing.T, ref string) {
-		gotPaths, gotN, gotOver := fd.normalise(ref)
-		wantPaths, wantN, wantOver := fd.normaliseAll(ref)
-		if gotOver != wantOver {
-			t.Fatalf("%q: over %v, full %v", ref, gotOver, wantOver)
-		}
-		if !slices.Equal(wantPaths[:wantN], gotPaths[:gotN]) {
-			t.Fatalf("%q: shortcut %q, full %q", ref, gotPaths[:gotN], wantPaths[:wantN])
+		var got, want refForms
+		fd.normalise(ref, &got)
+		fd.normaliseAll(ref, &want)
+		if got.over != want.over || got.cover != want.cover || !slices.Equal(want.paths, got.paths) {
+			t.Fatalf("%q: shortcut %+v, full %+v", ref, got, want)
 		}
 	})
 }
@@ -171,9 +169,10 @@ func TestNormaliseFindsTheStoredPathInURLForms(t *testing.T) {
 		if r.IntN(4) == 0 {
 			s = "  " + s + " \r"
 		}
-		paths, n, over := f.normalise(s)
-		require.False(t, over, "%q has too many forms: %q", s, paths)
-		require.Contains(t, paths[:n], stored, "reference %q", s)
+		var fs refForms
+		f.normalise(s, &fs)
+		require.False(t, fs.over, "%q has too many forms: %q", s, fs.paths)
+		require.Contains(t, fs.paths, stored, "reference %q", s)
 		checked++
 	}
 	assert.Greater(t, checked, 20_000)

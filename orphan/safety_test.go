@@ -334,16 +334,20 @@ func TestURLReferencesKeepNamesWithQueryCharacters(t *testing.T) {
 	})
 }
 
-// A reference with more forms than Find can match (here 40 cuts at '?')
-// stops Find and Apply in both modes with ErrAmbiguousReference, even
+// A reference with more forms than Find can match (here 340 cuts at '?'
+// and '#', each escaped and unescaped, with and without its leading
+// space) stops Find and Apply in both modes with ErrAmbiguousReference, even
 // through a provider that drops the error its callback returns; nothing
-// is deleted.
+// is deleted. A stored name with a hundred '#', referenced as itself,
+// does not: it is kept, and the run goes on.
 func TestAmbiguousReferencesStopTheRun(t *testing.T) {
 	t.Parallel()
 	fsys := afero.NewMemMapFs()
 	put(t, fsys, "pics/a.png", 3, 10*day)
 	put(t, fsys, "pics/orphan.png", 3, 10*day)
-	hostile := "pics/a.png" + strings.Repeat("?x", 40)
+	hostile := " pics/" + strings.Repeat("%41?#/", 170) + "\u00a0"
+	tagged := "pics/" + strings.Repeat("#a", 100) + ".png"
+	put(t, fsys, tagged, 3, 10*day)
 	swallowing := func(refs ...string) orphan.Provider {
 		return orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
 			for _, r := range refs {
@@ -360,11 +364,11 @@ func TestAmbiguousReferencesStopTheRun(t *testing.T) {
 			f := orphan.New(fsys, refs, orphan.Options{Now: clock, MaxFraction: -1, Merge: merge, TempDir: t.TempDir()})
 			_, err := f.Find(t.Context())
 			require.ErrorIs(t, err, orphan.ErrAmbiguousReference, "merge %v, %s", merge, name)
-			assert.Contains(t, err.Error(), "pics/a.png?x?x")
+			assert.Contains(t, err.Error(), "pics/%41?#/%41?#/")
 		}
 		// Apply reads the references again: a hostile row written after
 		// the plan stops it too.
-		refs := []string{"pics/a.png"}
+		refs := []string{"pics/a.png", tagged}
 		f := orphan.New(fsys, orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
 			for _, r := range refs {
 				if err := fn(r); err != nil {
@@ -376,10 +380,74 @@ func TestAmbiguousReferencesStopTheRun(t *testing.T) {
 		plan, err := f.Find(t.Context())
 		require.NoError(t, err)
 		require.Len(t, plan.Orphans, 1)
-		refs = append(refs, "pics/orphan.png"+strings.Repeat("#y", 40))
+		refs = append(refs, hostile)
 		_, err = f.Apply(t.Context(), plan)
 		require.ErrorIs(t, err, orphan.ErrAmbiguousReference, "merge %v", merge)
 		_, err = fsys.Stat("pics/orphan.png")
 		require.NoError(t, err, "merge %v: deleted", merge)
+	}
+}
+
+// A StripPrefixes entry is found in the spellings a server reads as the
+// same path: backslashes, "//", "./", no leading slash, and for a URL
+// prefix any scheme, port, user or trailing-dot host, or none ("//host").
+// Each once left the prefix on, and the referenced file was deleted.
+// White space before a query, a zero-width space at the end and a
+// backslash path with ".." are read too.
+func TestLooseSpellingsKeepTheirFiles(t *testing.T) {
+	t.Parallel()
+	spellings := []string{
+		`\media\photos\x.png`, `/media\photos\x.png`, `//media/photos/x.png`, `/./media/photos/x.png`,
+		`media/photos/x.png`, `https://cdn.example.com//media/photos/x.png`,
+		`https://cdn.example.com/./media/photos/x.png`, `https://cdn.example.com\media\photos\x.png`,
+		`https://cdn.example.com:443/media/photos/x.png`, `https://cdn.example.com./media/photos/x.png`,
+		`//cdn.example.com/media/photos/x.png`, `http://cdn.example.com/media/photos/x.png`,
+		`https://user@CDN.example.com/media/photos/x.png?v=1`,
+		"/media/photos/x.png\t?v=1", "/media/photos/x.png\u200b", `\media\photos\y\..\x.png`,
+	}
+	for _, merge := range []bool{false, true} {
+		for _, ref := range spellings {
+			fsys := afero.NewMemMapFs()
+			for _, p := range []string{"photos/x.png", "photos/a.png", "photos/orphan.png"} {
+				put(t, fsys, p, 3, 10*day)
+			}
+			f := orphan.New(fsys, orphan.Paths("/media/photos/a.png", ref), orphan.Options{
+				Now: clock, MaxFraction: -1, Merge: merge, TempDir: t.TempDir(),
+				StripPrefixes: []string{"https://cdn.example.com/media/", "/media/"},
+			})
+			plan, err := f.Find(t.Context())
+			require.NoError(t, err)
+			require.Len(t, plan.Orphans, 1, "merge %v, %q: %v", merge, ref, plan.Orphans)
+			assert.Equal(t, "photos/orphan.png", plan.Orphans[0].Path, "merge %v, %q", merge, ref)
+			_, err = f.Apply(t.Context(), plan)
+			require.NoError(t, err)
+			_, err = fsys.Stat("photos/x.png")
+			require.NoError(t, err, "merge %v, %q: deleted", merge, ref)
+		}
+	}
+}
+
+// A reference's readings as a URL cut at a '?' keep files but do not vouch
+// for a directory: an image-proxy URL "resize?src=photos/a.png" must not
+// cover the root, so old unreferenced files there still stop Apply
+// (ErrUncovered), as a missing settings query should.
+func TestCutFormsDoNotCoverDirectories(t *testing.T) {
+	t.Parallel()
+	for _, merge := range []bool{false, true} {
+		fsys := afero.NewMemMapFs()
+		for _, p := range []string{"photos/a.png", "logo.png", "terms.pdf"} {
+			put(t, fsys, p, 3, 10*day)
+		}
+		f := orphan.New(fsys, orphan.Paths("/media/photos/a.png", "/media/resize?src=photos/a.png&w=100"), orphan.Options{
+			Now: clock, MaxFraction: -1, Merge: merge, TempDir: t.TempDir(), StripPrefixes: []string{"/media/"},
+		})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []string{"."}, plan.Uncovered, "merge %v", merge)
+		require.ErrorIs(t, f.Check(plan), orphan.ErrUncovered, "merge %v", merge)
+		_, err = f.Apply(t.Context(), plan)
+		require.ErrorIs(t, err, orphan.ErrUncovered, "merge %v", merge)
+		_, err = fsys.Stat("logo.png")
+		require.NoError(t, err)
 	}
 }

@@ -128,11 +128,13 @@ func (f *Finder) SampleReferences(ctx context.Context, k int) ([]string, error) 
 	}
 	sample := make([]string, 0, k)
 	seen := 0
+	var forms refForms
 	err := f.refs.References(ctx, func(ref string) error {
-		paths, n, _ := f.normalise(ref) // a sample needs one form
-		if n == 0 {
+		f.normalise(ref, &forms) // a sample needs one form
+		if len(forms.paths) == 0 {
 			return nil
 		}
+		first := forms.paths[0]
 		if seen++; seen%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -140,10 +142,10 @@ func (f *Finder) SampleReferences(ctx context.Context, k int) ([]string, error) 
 		}
 		switch {
 		case len(sample) < k:
-			sample = append(sample, paths[0])
+			sample = append(sample, first)
 		default:
 			if j := rand.IntN(seen); j < k {
-				sample[j] = paths[0]
+				sample[j] = first
 			}
 		}
 		return nil
