@@ -52,8 +52,10 @@
 //     A Parquet data file is read from its end, so it is first copied to
 //     Options.TempDir (one at a time, unlinked at once where the system
 //     allows it) and checked whole before any of its rows is handed on;
-//     its footer length is bounded before the decoder reads it, and a
-//     panic in the decoder is an error.
+//     its footer length and each page header's sizes are bounded before
+//     the decoder reads them (it allocates what they say), a schema with
+//     two columns of one name is refused, and a panic in the decoder is
+//     an error.
 //   - Every problem is an error wrapping [ErrInvalid] that names the data
 //     file and row: a truncated or corrupt gzip stream, a row with a
 //     column missing or extra, another bucket in a row, a size or time

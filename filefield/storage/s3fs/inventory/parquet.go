@@ -14,6 +14,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -75,6 +76,9 @@ func (l *lister) parquetFile(ctx context.Context, f File, bad func(row int, form
 	}
 	cols, err := parquetSchema(pf.Schema())
 	if err != nil {
+		return bad(0, "%v", err)
+	}
+	if err := checkPages(tmp, f.Size, pf.Metadata()); err != nil {
 		return bad(0, "%v", err)
 	}
 	row := 0
@@ -174,10 +178,17 @@ func (c *pqColumns) time(t int64) time.Time {
 }
 
 // parquetSchema finds the columns in a data file's schema, refusing one
-// without bucket, key, size and last_modified_date, or with one of a type
-// other than AWS's.
+// without bucket, key, size and last_modified_date, with one of a type
+// other than AWS's, or with two columns of one name.
 func parquetSchema(s *parquet.Schema) (pqColumns, error) {
 	c := pqColumns{etag: -1, latest: -1, deleteMarker: -1}
+	seen := map[string]bool{}
+	for _, f := range s.Fields() {
+		if seen[f.Name()] {
+			return c, fmt.Errorf("schema has two columns named %q", f.Name())
+		}
+		seen[f.Name()] = true
+	}
 	for _, col := range []struct {
 		name     string
 		kind     parquet.Kind
@@ -330,6 +341,69 @@ func checkFooter(r io.ReaderAt, size int64) error {
 		return fmt.Errorf("a footer of %d bytes in a file of %d", n, size)
 	}
 	return nil
+}
+
+// maxPage bounds the size of one page, compressed or not: writers make
+// pages of about 1 MiB. The decoder allocates what a page header says.
+const maxPage = 64 << 20
+
+// checkPages walks the page headers of every column chunk before the
+// decoder reads them, refusing a chunk outside the file or a page that
+// is larger than maxPage or overruns its chunk: a damaged or hostile
+// header saying 2 GiB would otherwise have the decoder allocate that.
+func checkPages(r io.ReaderAt, size int64, md *format.FileMetaData) error {
+	window := make([]byte, 64<<10)
+	for gi, rg := range md.RowGroups {
+		for ci, cc := range rg.Columns {
+			m := cc.MetaData
+			start := m.DataPageOffset
+			if m.DictionaryPageOffset > 0 && m.DictionaryPageOffset < start {
+				start = m.DictionaryPageOffset
+			}
+			end := start + m.TotalCompressedSize
+			if start < 4 || m.TotalCompressedSize < 0 || end < start || end > size-8 {
+				return fmt.Errorf("row group %d, column %d: pages at %d..%d in a file of %d bytes", gi, ci, start, end, size)
+			}
+			for off := start; off < end; {
+				hlen, page, err := pageHeader(r, off, end, window)
+				if err != nil {
+					return fmt.Errorf("row group %d, column %d: page header at %d: %w", gi, ci, off, err)
+				}
+				off += hlen + page
+			}
+		}
+	}
+	return nil
+}
+
+// pageHeader reads the page header at off, before end, and returns its
+// length and the length of the page after it.
+func pageHeader(r io.ReaderAt, off, end int64, window []byte) (hlen, page int64, err error) {
+	// A header is a few dozen bytes, or a few KiB with long statistics:
+	// read a small window first, and a larger one if it did not hold it.
+	for _, w := range []int64{512, int64(len(window))} {
+		buf := window[:min(w, end-off)]
+		if _, err = r.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+			return 0, 0, err
+		}
+		var hdr format.PageHeader
+		pr := (&thrift.CompactProtocol{}).NewReaderFromBytes(buf)
+		if err = thrift.NewDecoder(pr).Decode(&hdr); err != nil {
+			if int64(len(buf)) == end-off {
+				break // the whole chunk is read: no bigger window helps
+			}
+			continue
+		}
+		hlen, page = int64(pr.BytesRead()), int64(hdr.CompressedPageSize)
+		switch {
+		case page < 0 || hdr.UncompressedPageSize < 0 || page > maxPage || int64(hdr.UncompressedPageSize) > maxPage:
+			return 0, 0, fmt.Errorf("a page of %d bytes (%d uncompressed)", page, hdr.UncompressedPageSize)
+		case off+hlen+page > end:
+			return 0, 0, fmt.Errorf("a page of %d bytes overruns its column chunk", page)
+		}
+		return hlen, page, nil
+	}
+	return 0, 0, err
 }
 
 // safely runs a call into the Parquet decoder, turning a panic on a

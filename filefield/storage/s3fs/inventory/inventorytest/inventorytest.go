@@ -246,9 +246,10 @@ func parquetSchema(cols []string, change func(parquet.Group)) *parquet.Schema {
 func (r Report) parquetFile(cols []string, objs []Object, first int) ([]byte, error) {
 	var buf bytes.Buffer
 	schema := parquetSchema(cols, r.ParquetColumns)
-	// Small row groups, so that readers meet several in a file, and
-	// Snappy pages, as AWS writes them.
-	w := parquet.NewGenericWriter[map[string]any](&buf, schema, parquet.MaxRowsPerRowGroup(16), parquet.Compression(&parquet.Snappy))
+	// At least four row groups when there are rows enough, so that
+	// readers meet several in a file, and Snappy pages, as AWS writes
+	// them.
+	w := parquet.NewGenericWriter[map[string]any](&buf, schema, parquet.MaxRowsPerRowGroup(int64(max(16, len(objs)/4))), parquet.Compression(&parquet.Snappy))
 	for j, o := range objs {
 		row := map[string]any{}
 		for _, c := range cols {
