@@ -164,6 +164,9 @@ type Finder struct {
 	opts   Options
 	now    func() time.Time
 	guards guards
+	// prefixPaths are the paths of StripPrefixes, read as stripLoosely
+	// reads them.
+	prefixPaths []string
 }
 
 // guards are the finder's safety checks, all on. Only this package's
@@ -181,6 +184,9 @@ func New(fsys afero.Fs, refs Provider, opts Options) *Finder {
 		panic("orphan: " + err.Error())
 	}
 	f := &Finder{fs: fsys, refs: refs, opts: opts, now: opts.Now, guards: guards{true, true, true, true, true, true}}
+	for _, pre := range opts.StripPrefixes {
+		f.prefixPaths = append(f.prefixPaths, loosePath(pre))
+	}
 	if f.now == nil {
 		f.now = time.Now
 	}

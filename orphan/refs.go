@@ -136,7 +136,9 @@ func (f *Finder) addStripped(r string, into *refForms) {
 			into.add(f.stripPrefix(c))
 		}
 	}
-	if len(f.opts.StripPrefixes) > 0 {
+	if s == r && len(f.prefixPaths) > 0 {
+		// No prefix matched as written: try the spellings a server
+		// reads alike. (One that matched gives the same path read so.)
 		f.stripLoosely(r, into.add)
 	}
 }
@@ -153,13 +155,16 @@ func (f *Finder) stripLoosely(r string, add func(string)) {
 		if p == "" {
 			continue
 		}
-		cp := path.Clean("/" + strings.ReplaceAll(p, `\`, "/"))
-		for _, pre := range f.opts.StripPrefixes {
-			pp := afterHost(pre)
-			if pp == "" {
-				pp = pre
+		cp := ""
+		for _, pp := range f.prefixPaths {
+			// A prefix's last segment is in any spelling of it: a cheap
+			// test before the path is cleaned.
+			if last := pp[strings.LastIndexByte(pp, '/')+1:]; !strings.Contains(p, last) {
+				continue
 			}
-			pp = path.Clean("/" + strings.ReplaceAll(pp, `\`, "/"))
+			if cp == "" {
+				cp = path.Clean("/" + strings.ReplaceAll(p, `\`, "/"))
+			}
 			switch {
 			case pp == "/":
 				add(cp)
@@ -168,6 +173,16 @@ func (f *Finder) stripLoosely(r string, add func(string)) {
 			}
 		}
 	}
+}
+
+// loosePath is a StripPrefixes entry's path as stripLoosely compares it:
+// what follows its host, if it has one, rooted and cleaned.
+func loosePath(pre string) string {
+	pp := afterHost(pre)
+	if pp == "" {
+		pp = pre
+	}
+	return path.Clean("/" + strings.ReplaceAll(pp, `\`, "/"))
 }
 
 // afterHost returns the path of a URL with a scheme ("https://host/p")
