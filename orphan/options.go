@@ -185,7 +185,11 @@ func New(fsys afero.Fs, refs Provider, opts Options) *Finder {
 	}
 	f := &Finder{fs: fsys, refs: refs, opts: opts, now: opts.Now, guards: guards{true, true, true, true, true, true}}
 	for _, pre := range opts.StripPrefixes {
-		f.prefixPaths = append(f.prefixPaths, loosePath(pre))
+		pp := afterHost(pre)
+		if pp == "" {
+			pp = pre
+		}
+		f.prefixPaths = append(f.prefixPaths, loosePath(pp))
 	}
 	if f.now == nil {
 		f.now = time.Now

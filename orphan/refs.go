@@ -86,29 +86,75 @@ func (f *Finder) normaliseAll(ref string, into *refForms) {
 	distinct := func(i int) bool {
 		return !(i == 1 && bases[1] == bases[0]) && !(i == 2 && (bases[2] == bases[0] || bases[2] == bases[1]))
 	}
-	// First each base's own readings, which count for coverage.
+	// First each base's own readings, which count for coverage: as
+	// written, unescaped, and with '+' read as a space, as S3 reads an
+	// object's URL.
 	for i, r := range bases {
 		if distinct(i) {
-			f.addStripped(r, into)
-			if strings.Contains(r, "%") {
-				if v, err := url.PathUnescape(r); err == nil && v != r {
-					f.addStripped(v, into)
-				}
-			}
+			f.addReadings(r, into)
 		}
 	}
 	into.cover = len(into.paths)
-	// Then the readings as a URL cut at each '?' and '#', the longest
-	// first, so that a reference with no reading of its own covers the
-	// directory of its longest cut.
+	// Then the readings that only keep files: cut at each '?', '#' and
+	// ';' (a path parameter: ";jsessionid=..."), the longest first.
 	for i, r := range bases {
-		if distinct(i) && strings.ContainsAny(r, "?#") {
-			urlForms(r, func(u string) { f.addStripped(u, into) })
+		if distinct(i) && strings.ContainsAny(r, "?#;") {
+			urlForms(r, func(u string) { f.addReadings(u, into) })
 		}
 	}
-	if into.cover == 0 && len(into.paths) > 0 {
-		into.cover = 1
+}
+
+// addReadings adds r stripped (addStripped), unescaped, and with '+' as
+// a space, each also without the white space at its ends that escapes
+// ("%20") or a cut (" ?v=1") leave.
+func (f *Finder) addReadings(r string, into *refForms) {
+	f.addStripped(r, into)
+	if t := strings.TrimFunc(r, invisible); t != r {
+		f.addStripped(t, into)
 	}
+	if strings.Contains(r, "%") {
+		v := unescapeLoosely(r)
+		f.addStripped(v, into)
+		if t := strings.TrimFunc(v, invisible); t != v {
+			f.addStripped(t, into)
+		}
+	}
+	if strings.Contains(r, "+") {
+		f.addStripped(strings.ReplaceAll(r, "+", " "), into)
+	}
+}
+
+// unescapeLoosely decodes every valid %XX escape of s and leaves any other
+// '%' as it is ("50%off%20sale.png" is "50%off sale.png"), as servers that
+// tolerate such URLs read them.
+func unescapeLoosely(s string) string {
+	if v, err := url.PathUnescape(s); err == nil {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 // invisible reports whether c is white space or an invisible format
@@ -136,9 +182,7 @@ func (f *Finder) addStripped(r string, into *refForms) {
 			into.add(f.stripPrefix(c))
 		}
 	}
-	if s == r && len(f.prefixPaths) > 0 {
-		// No prefix matched as written: try the spellings a server
-		// reads alike. (One that matched gives the same path read so.)
+	if len(f.prefixPaths) > 0 {
 		f.stripLoosely(r, into.add)
 	}
 }
@@ -163,26 +207,39 @@ func (f *Finder) stripLoosely(r string, add func(string)) {
 				continue
 			}
 			if cp == "" {
-				cp = path.Clean("/" + strings.ReplaceAll(p, `\`, "/"))
+				cp = loosePath(p)
 			}
 			switch {
 			case pp == "/":
 				add(cp)
-			case strings.HasPrefix(cp, pp+"/"):
+			case len(cp) > len(pp) && cp[len(pp)] == '/' && cp[:len(pp)] == pp:
 				add(cp[len(pp)+1:])
 			}
 		}
 	}
 }
 
-// loosePath is a StripPrefixes entry's path as stripLoosely compares it:
-// what follows its host, if it has one, rooted and cleaned.
-func loosePath(pre string) string {
-	pp := afterHost(pre)
-	if pp == "" {
-		pp = pre
+// loosePath is a path as stripLoosely compares it: rooted, backslashes as
+// slashes, and cleaned.
+func loosePath(p string) string {
+	if rootedClean(p) {
+		return p // the common case, without an allocation
 	}
-	return path.Clean("/" + strings.ReplaceAll(pp, `\`, "/"))
+	return path.Clean("/" + strings.ReplaceAll(p, `\`, "/"))
+}
+
+// rootedClean reports whether path.Clean leaves p as it is: rooted, with
+// no backslash, empty, "." or ".." segment, nor a trailing slash.
+func rootedClean(p string) bool {
+	if p == "" || p[0] != '/' || (len(p) > 1 && p[len(p)-1] == '/') || strings.IndexByte(p, '\\') >= 0 {
+		return false
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return p == "/"
+		}
+	}
+	return true
 }
 
 // afterHost returns the path of a URL with a scheme ("https://host/p")
@@ -217,8 +274,8 @@ func validScheme(s string) bool {
 }
 
 // plainRef reports whether ref is ASCII, starts and ends with no white
-// space, and holds no "..", '?', '#' or '%': a reference with one form,
-// itself, cleaned.
+// space, and holds no "..", '?', '#', '%', ';', '+' or backslash: a
+// reference with one form, itself, cleaned.
 func plainRef(ref string) bool {
 	if ref == "" || isASCIISpace(ref[0]) || isASCIISpace(ref[len(ref)-1]) {
 		return false
@@ -226,7 +283,7 @@ func plainRef(ref string) bool {
 	prev := byte(0)
 	for i := 0; i < len(ref); i++ {
 		c := ref[i]
-		if c >= 0x80 || c == '?' || c == '#' || c == '%' || (c == '.' && prev == '.') {
+		if c >= 0x80 || c == '?' || c == '#' || c == '%' || c == ';' || c == '+' || c == '\\' || (c == '.' && prev == '.') {
 			return false
 		}
 		prev = c
@@ -241,8 +298,9 @@ func isASCIISpace(c byte) bool {
 }
 
 // stripPrefix removes the first of Options.StripPrefixes that ref starts
-// with. A prefix with a scheme ("https://cdn.example.com/media/") matches
-// its scheme and host in any case, as URLs do; the rest exactly.
+// with, at a segment's end. A prefix with a scheme
+// ("https://cdn.example.com/media/") matches its scheme and host in any
+// case, as URLs do; the rest exactly.
 func (f *Finder) stripPrefix(ref string) string {
 	for _, pre := range f.opts.StripPrefixes {
 		if len(ref) < len(pre) {
@@ -256,28 +314,24 @@ func (f *Finder) stripPrefix(ref string) string {
 				origin = i + 3 + j
 			}
 		}
-		if strings.EqualFold(head[:origin], pre[:origin]) && head[origin:] == pre[origin:] {
-			return ref[len(pre):]
+		rest := ref[len(pre):]
+		if strings.HasSuffix(pre, "/") || rest == "" || rest[0] == '/' {
+			// A prefix without a trailing slash ends at a segment's end:
+			// "/media" does not strip "/media-old/x.png".
+			if strings.EqualFold(head[:origin], pre[:origin]) && head[origin:] == pre[origin:] {
+				return rest
+			}
 		}
 	}
 	return ref
 }
 
-// urlForms calls add with the reference r read as a URL: cut at each '?'
-// and '#', the longest cut first, each cut also without the white space
-// before the cut, and unescaped.
+// urlForms calls add with the reference r cut at each '?', '#' and ';',
+// the longest cut first.
 func urlForms(r string, add func(string)) {
 	for end := len(r) - 1; end >= 0; end-- {
-		if r[end] != '?' && r[end] != '#' {
-			continue
-		}
-		u := r[:end]
-		add(u)
-		if t := strings.TrimRightFunc(u, invisible); t != u {
-			add(t) // "x.png ?v=1"
-		}
-		if v, err := url.PathUnescape(u); err == nil && v != u {
-			add(v)
+		if c := r[end]; c == '?' || c == '#' || c == ';' {
+			add(r[:end])
 		}
 	}
 }

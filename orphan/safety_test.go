@@ -451,3 +451,65 @@ func TestCutFormsDoNotCoverDirectories(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// More readings a web app, a CDN or S3 gives a stored path, each of which
+// once lost its file: overlapping prefixes (the longer one's reading was
+// skipped once the shorter matched), '+' as S3 reads it, an escaped
+// space before a query, a stray '%', a path parameter, a trailing slash,
+// and a prefix without a trailing slash that must end at a segment.
+func TestMoreSpellingsKeepTheirFiles(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		prefixes  []string
+		ref, file string
+	}{
+		{[]string{"/media/", "/media/pics/"}, "/media/pics/a.png", "a.png"},
+		{[]string{"https://cdn.example.com/", "https://cdn.example.com/media/"}, "https://cdn.example.com/media/a.png?v=2", "a.png"},
+		{[]string{"https://bucket.s3.amazonaws.com/"}, "https://bucket.s3.amazonaws.com/pics/my+photo.png", "pics/my photo.png"},
+		{[]string{"/media/"}, "/media/pics/a.png%20?v=1", "pics/a.png"},
+		{[]string{"/media/"}, "/media/pics/a.png%20", "pics/a.png"},
+		{[]string{"/media/"}, "/media/pics/50%off%20sale.png", "pics/50%off sale.png"},
+		{[]string{"/media/"}, "/media/pics/a.png;jsessionid=0123ABCD", "pics/a.png"},
+		{[]string{"/media/"}, "/media/pics/a.png/", "pics/a.png"},
+		{[]string{"/media"}, "/media-old/x.png", "media-old/x.png"},
+	} {
+		for _, merge := range []bool{false, true} {
+			fsys := afero.NewMemMapFs()
+			for _, p := range []string{tc.file, "pics/orphan.png"} {
+				put(t, fsys, p, 3, 10*day)
+			}
+			f := orphan.New(fsys, orphan.Paths(tc.ref), orphan.Options{
+				Now: clock, MaxFraction: -1, Merge: merge, TempDir: t.TempDir(), StripPrefixes: tc.prefixes, Force: true,
+			})
+			plan, err := f.Find(t.Context())
+			require.NoError(t, err)
+			require.Len(t, plan.Orphans, 1, "merge %v, %q: %v", merge, tc.ref, plan.Orphans)
+			assert.Equal(t, "pics/orphan.png", plan.Orphans[0].Path, "merge %v, %q", merge, tc.ref)
+			_, err = f.Apply(t.Context(), plan)
+			require.NoError(t, err)
+			_, err = fsys.Stat(tc.file)
+			require.NoError(t, err, "merge %v, %q: deleted", merge, tc.ref)
+		}
+	}
+}
+
+// A proxy URL whose own reading is not a stored path (a ':' in its query)
+// covers nothing: its cut "resize" once stood in for it and vouched for
+// the root.
+func TestProxyURLsDoNotCoverTheRoot(t *testing.T) {
+	t.Parallel()
+	for _, merge := range []bool{false, true} {
+		fsys := afero.NewMemMapFs()
+		for _, p := range []string{"photos/a.png", "logo.png"} {
+			put(t, fsys, p, 3, 10*day)
+		}
+		f := orphan.New(fsys, orphan.Paths("/media/photos/a.png", "/media/resize?url=https://cdn.example.com/photos/a.png"), orphan.Options{
+			Now: clock, MaxFraction: -1, Merge: merge, TempDir: t.TempDir(), StripPrefixes: []string{"/media/"},
+		})
+		plan, err := f.Find(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []string{"."}, plan.Uncovered, "merge %v", merge)
+		_, err = f.Apply(t.Context(), plan)
+		require.ErrorIs(t, err, orphan.ErrUncovered, "merge %v", merge)
+	}
+}
