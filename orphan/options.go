@@ -187,9 +187,15 @@ func New(fsys afero.Fs, refs Provider, opts Options) *Finder {
 	for _, pre := range opts.StripPrefixes {
 		pp := afterHost(pre)
 		if pp == "" {
-			pp = pre
+			f.prefixPaths = append(f.prefixPaths, loosePath(pre))
+			continue
 		}
 		f.prefixPaths = append(f.prefixPaths, loosePath(pp))
+		// "cdn.example.com/media/x", without a scheme: the host as the
+		// first segment.
+		if i := strings.Index(pre, "://"); i >= 0 {
+			f.prefixPaths = append(f.prefixPaths, loosePath(pre[i+3:]))
+		}
 	}
 	if f.now == nil {
 		f.now = time.Now

@@ -188,12 +188,14 @@ func (f *Finder) addStripped(r string, into *refForms) {
 }
 
 // stripLoosely calls add with r without each StripPrefixes entry whose
-// path r's path starts with, segment by segment, once both are read as a
-// server reads a URL path: backslashes as slashes, "//", "." and ".."
-// resolved, a leading slash or none. r's path is r itself and, for r with
-// a scheme ("https://") or a leading "//", what follows its host; the
-// prefix's is what follows its host, whatever the scheme, host, port or
-// user on either side: matching more can only keep more files.
+// path r's path starts with, segment by segment and without regard to
+// case, once both are read as a server reads a URL path: backslashes as
+// slashes, "//", "." and ".." resolved, a leading slash or none. r's path
+// is r itself and, for r with a scheme ("https://") or a leading "//",
+// what follows its host; a URL prefix's paths are what follows its host,
+// and its host and path as one path, for a reference written without a
+// scheme ("cdn.example.com/media/x"). Scheme, port and user are not
+// compared: matching more can only keep more files.
 func (f *Finder) stripLoosely(r string, add func(string)) {
 	for _, p := range [2]string{r, afterHost(r)} {
 		if p == "" {
@@ -203,7 +205,7 @@ func (f *Finder) stripLoosely(r string, add func(string)) {
 		for _, pp := range f.prefixPaths {
 			// A prefix's last segment is in any spelling of it: a cheap
 			// test before the path is cleaned.
-			if last := pp[strings.LastIndexByte(pp, '/')+1:]; !strings.Contains(p, last) {
+			if last := pp[strings.LastIndexByte(pp, '/')+1:]; !containsFold(p, last) {
 				continue
 			}
 			if cp == "" {
@@ -212,11 +214,22 @@ func (f *Finder) stripLoosely(r string, add func(string)) {
 			switch {
 			case pp == "/":
 				add(cp)
-			case len(cp) > len(pp) && cp[len(pp)] == '/' && cp[:len(pp)] == pp:
+			case len(cp) > len(pp) && cp[len(pp)] == '/' && strings.EqualFold(cp[:len(pp)], pp):
 				add(cp[len(pp)+1:])
 			}
 		}
 	}
+}
+
+// containsFold reports whether s contains sub, ASCII letters compared
+// without case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // loosePath is a path as stripLoosely compares it: rooted, backslashes as

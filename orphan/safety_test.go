@@ -472,6 +472,9 @@ func TestMoreSpellingsKeepTheirFiles(t *testing.T) {
 		{[]string{"/media/"}, "/media/pics/a.png;jsessionid=0123ABCD", "pics/a.png"},
 		{[]string{"/media/"}, "/media/pics/a.png/", "pics/a.png"},
 		{[]string{"/media"}, "/media-old/x.png", "media-old/x.png"},
+		{[]string{"/media/"}, "/MEDIA/pics/a.png", "pics/a.png"},
+		{[]string{"https://cdn.example.com/media/"}, "cdn.example.com/media/pics/a.png", "pics/a.png"},
+		{[]string{"https://cdn.example.com/media/"}, "CDN.example.com/Media/pics/a.png?v=1", "pics/a.png"},
 	} {
 		for _, merge := range []bool{false, true} {
 			fsys := afero.NewMemMapFs()
