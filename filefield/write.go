@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 	"sync"
@@ -165,14 +164,11 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 // size limit) and hashed, then written create-only. If the key exists
 // the same bytes are already stored, and that object is used.
 func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string) (stored, error) {
-	spool, err := os.CreateTemp("", "mediaclean-spool-")
+	spool, err := storage.CreateTemp("", "mediaclean-spool-")
 	if err != nil {
 		return stored{}, err
 	}
-	defer func() {
-		spool.Close()
-		os.Remove(spool.Name()) // the local spool, not user storage
-	}()
+	defer spool.Close() // and removed: the local spool, not user storage
 	h := sha256.New()
 	size, err := copyLimited(ctx, io.MultiWriter(spool, h), head, up.Body, f.maxSize)
 	if err != nil {

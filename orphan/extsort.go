@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -69,9 +68,8 @@ type extSorter struct {
 	ctx   context.Context
 	chunk []string
 	bytes int
-	file  *os.File
-	name  string // the file's name while it is not yet removed
-	err   error  // the first error, kept
+	file  *storage.TempFile
+	err   error // the first error, kept
 	// The spillers' writer and what they wrote, under wmu while they run,
 	// read once they are done.
 	wmu      sync.Mutex
@@ -121,16 +119,7 @@ type run struct {
 // the process dies.
 func newExtSorter(ctx context.Context, tempDir string) *extSorter {
 	s := &extSorter{ctx: ctx, chunk: make([]string, 0, sortChunk)}
-	if tempDir == "" {
-		tempDir = storage.TempDir()
-	}
-	s.file, s.err = os.CreateTemp(tempDir, "mediaclean-sort-*")
-	if s.err == nil {
-		s.name = s.file.Name()
-		if os.Remove(s.name) == nil {
-			s.name = ""
-		}
-	}
+	s.file, s.err = storage.CreateTemp(tempDir, "mediaclean-sort-*")
 	return s
 }
 
@@ -406,10 +395,6 @@ func (s *extSorter) close() {
 	if s.file != nil {
 		s.file.Close()
 		s.file = nil
-	}
-	if s.name != "" {
-		os.Remove(s.name)
-		s.name = ""
 	}
 }
 

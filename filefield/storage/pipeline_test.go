@@ -29,6 +29,7 @@ func TestOneDeletionPipeline(t *testing.T) {
 		"filefield/storage/delete.go",  // the pipeline
 		"filefield/storage/remove.go",  // its fallbacks: RemoveFiles, MoveFile
 		"filefield/storage/pending.go", // the careful write's own temp file
+		"filefield/storage/tempdir.go", // TempFile: this process's scratch files
 	}
 	// The backends implement those calls; storagetest forwards and
 	// exercises them.

@@ -23,3 +23,40 @@ func pickTempDir(tmp, alt string, inMemory, writable func(string) bool) string {
 	}
 	return tmp
 }
+
+// TempFile is a scratch file of this process, never user storage: the
+// external sort's runs, a Parquet report's data file, an upload's spool.
+// It is unlinked as soon as it is created where the system allows it, so
+// that nothing is left behind even if the process dies; elsewhere Close
+// removes it.
+type TempFile struct {
+	*os.File
+	name string // while the file is not yet removed
+}
+
+// CreateTemp creates a TempFile in dir, or in TempDir() when dir is
+// empty, named by pattern as os.CreateTemp names files.
+func CreateTemp(dir, pattern string) (*TempFile, error) {
+	if dir == "" {
+		dir = TempDir()
+	}
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	t := &TempFile{File: f, name: f.Name()}
+	if os.Remove(t.name) == nil {
+		t.name = ""
+	}
+	return t, nil
+}
+
+// Close closes the file and removes it, if it is still there.
+func (t *TempFile) Close() error {
+	err := t.File.Close()
+	if t.name != "" {
+		os.Remove(t.name)
+		t.name = ""
+	}
+	return err
+}

@@ -63,3 +63,34 @@ func TestTempDirOnThisMachine(t *testing.T) {
 		t.Errorf("TempDir() = %q, in memory, while /var/tmp is on a disk", TempDir())
 	}
 }
+
+// TestCreateTemp: a TempFile can be written and read back, leaves no name
+// in its directory (unlinked at once on Unix, at Close elsewhere), and
+// fails in a directory that cannot hold it.
+func TestCreateTemp(t *testing.T) {
+	dir := t.TempDir()
+	f, err := CreateTemp(dir, "scratch-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("runs"), 0); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	if _, err := f.ReadAt(b, 0); err != nil || string(b) != "runs" {
+		t.Fatalf("read back %q, %v", b, err)
+	}
+	left, _ := os.ReadDir(dir)
+	if runtime.GOOS != "windows" && len(left) > 0 {
+		t.Errorf("not unlinked at once: %v", left)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if _, err := CreateTemp(dir+"/missing", "scratch-*"); err == nil {
+		t.Error("created in a missing directory")
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -58,11 +57,11 @@ type pqColumns struct {
 // Options.TempDir while its size and MD5 are checked, and no row is
 // handed on unless both match the manifest.
 func (l *lister) parquetFile(ctx context.Context, f File, bad func(row int, format string, args ...any) error) error {
-	tmp, done, err := l.verifiedCopy(ctx, f, bad)
+	tmp, err := l.verifiedCopy(ctx, f, bad)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer tmp.Close()
 	if err := checkFooter(tmp, f.Size); err != nil {
 		return bad(0, "not a Parquet file: %v", err)
 	}
@@ -261,34 +260,19 @@ func timestampUnit(t parquet.Type) (time.Duration, bool) {
 }
 
 // verifiedCopy copies a data file to a temporary file, checking its size
-// and MD5 against the manifest, and returns it with the function that
-// closes and removes it.
-func (l *lister) verifiedCopy(ctx context.Context, f File, bad func(row int, format string, args ...any) error) (*os.File, func(), error) {
+// and MD5 against the manifest; the caller closes it, which removes it.
+func (l *lister) verifiedCopy(ctx context.Context, f File, bad func(row int, format string, args ...any) error) (*storage.TempFile, error) {
 	body, err := l.r.open(ctx, f)
 	if err != nil {
 		if errors.Is(err, ErrInvalid) {
-			return nil, nil, fmt.Errorf("inventory %s: %w", l.r.where, err)
+			return nil, fmt.Errorf("inventory %s: %w", l.r.where, err)
 		}
-		return nil, nil, fmt.Errorf("inventory %s: data file %q: %w", l.r.where, f.Key, err)
+		return nil, fmt.Errorf("inventory %s: data file %q: %w", l.r.where, f.Key, err)
 	}
 	defer body.Close()
-	dir := l.r.opts.TempDir
-	if dir == "" {
-		dir = storage.TempDir()
-	}
-	tmp, err := os.CreateTemp(dir, "mediaclean-inventory-*.parquet")
+	tmp, err := storage.CreateTemp(l.r.opts.TempDir, "mediaclean-inventory-*.parquet")
 	if err != nil {
-		return nil, nil, fmt.Errorf("inventory %s: data file %q: %w", l.r.where, f.Key, err)
-	}
-	// Unlinked at once where the system allows it, so that nothing is left
-	// behind even if the process dies; elsewhere, when done.
-	name := tmp.Name()
-	removed := os.Remove(name) == nil
-	done := func() {
-		tmp.Close()
-		if !removed {
-			os.Remove(name)
-		}
+		return nil, fmt.Errorf("inventory %s: data file %q: %w", l.r.where, f.Key, err)
 	}
 	h := md5.New()
 	// One byte more than the manifest says is enough to refuse the file.
@@ -308,10 +292,10 @@ func (l *lister) verifiedCopy(ctx context.Context, f File, bad func(row int, for
 		}
 	}
 	if err != nil {
-		done()
-		return nil, nil, err
+		tmp.Close()
+		return nil, err
 	}
-	return tmp, done, nil
+	return tmp, nil
 }
 
 // maxFooter bounds a data file's footer (its schema and where its pages
