@@ -192,27 +192,14 @@ func TestHostileParquetRefused(t *testing.T) {
 	columns := func(edit func(parquet.Group)) func(*inventorytest.Report) {
 		return func(r *inventorytest.Report) { r.ParquetColumns = edit }
 	}
-	dataOf := func(files inventorytest.Files) string {
-		for p := range files {
-			if strings.HasSuffix(p, ".parquet") {
-				return p
-			}
-		}
-		return ""
-	}
-	resign := func(files inventorytest.Files, m string) {
-		files[files.ManifestPath()] = []byte(m)
-		files[strings.TrimSuffix(files.ManifestPath(), ".json")+".checksum"] = []byte(inventorytest.Checksum([]byte(m)))
-	}
+	dataOf := func(files inventorytest.Files) string { return files.DataFile() }
+	resign := func(files inventorytest.Files, m string) { files.Resign([]byte(m)) }
 	// replace puts body in place of the data file and fixes the manifest's
 	// size and MD5, so that only the content is wrong.
 	replace := func(files inventorytest.Files, body []byte) {
-		old := files[dataOf(files)]
-		files[dataOf(files)] = body
-		m := string(files[files.ManifestPath()])
-		m = strings.Replace(m, fmt.Sprintf(`"size": %d`, len(old)), fmt.Sprintf(`"size": %d`, len(body)), 1)
-		m = strings.Replace(m, inventorytest.Checksum(old), inventorytest.Checksum(body), 1)
-		resign(files, m)
+		if err := files.Replace(dataOf(files), body); err != nil {
+			panic(err)
+		}
 	}
 	cases := []struct {
 		name    string
@@ -355,69 +342,67 @@ func TestParquetOnS3(t *testing.T) {
 	}
 }
 
-// FuzzParquetDataFile hands the reader any bytes as a data file whose
-// manifest matches them, as an attacker who controls the report bucket
-// could: it must refuse or list, never panic, and list only valid paths.
-func FuzzParquetDataFile(f *testing.F) {
-	files, err := inventorytest.Build("", inventorytest.Report{SourceBucket: "b", Created: created, Parquet: true, Objects: objects(20)})
-	if err != nil {
-		f.Fatal(err)
+// listDataFile lists a report of files whose data file is body, with a
+// manifest that matches it, as an attacker who controls the report bucket
+// could make it. Whatever body is, the listing must refuse it with
+// ErrInvalid or list valid paths only; listDataFile fails t otherwise.
+func listDataFile(t *testing.T, files inventorytest.Files, body []byte) ([]storage.Entry, error) {
+	t.Helper()
+	files = maps.Clone(files)
+	if err := files.Replace(files.DataFile(), body); err != nil {
+		t.Fatal(err)
 	}
-	var data string
-	for p := range files {
-		if strings.HasSuffix(p, ".parquet") {
-			data = p
+	fsys := afero.NewMemMapFs()
+	for p, b := range files {
+		afero.WriteFile(fsys, "/inv/"+p, b, 0o644)
+	}
+	r, err := inventory.OpenFs(t.Context(), fsys, "/inv/"+files.ManifestPath(), target("b", "media/"), inventory.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := list(t, r, storage.ListOptions{})
+	if err != nil && !errors.Is(err, inventory.ErrInvalid) {
+		t.Fatalf("error %v does not match ErrInvalid", err)
+	}
+	for _, e := range got {
+		if storage.ValidPath(e.Path) != nil {
+			t.Fatalf("listed %q", e.Path)
 		}
 	}
-	valid := files[data]
+	return got, err
+}
+
+// parquetReport is a small Parquet report in one data file.
+func parquetReport(t testing.TB) inventorytest.Files {
+	files, err := inventorytest.Build("", inventorytest.Report{SourceBucket: "b", Created: created, Parquet: true, Objects: objects(20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// FuzzParquetDataFile hands the reader any bytes as a data file whose
+// manifest matches them (listDataFile): it must refuse or list, never
+// panic, and list only valid paths.
+func FuzzParquetDataFile(f *testing.F) {
+	files := parquetReport(f)
+	valid := files[files.DataFile()]
 	f.Add(valid)
 	f.Add(valid[:len(valid)-8])
 	f.Add(append(slices.Clone(valid[:4]), valid[len(valid)/2:]...))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		files := maps.Clone(files)
-		m := string(files[files.ManifestPath()])
-		m = strings.Replace(m, fmt.Sprintf(`"size": %d`, len(valid)), fmt.Sprintf(`"size": %d`, len(body)), 1)
-		m = strings.Replace(m, inventorytest.Checksum(valid), inventorytest.Checksum(body), 1)
-		files[files.ManifestPath()] = []byte(m)
-		files[strings.TrimSuffix(files.ManifestPath(), ".json")+".checksum"] = []byte(inventorytest.Checksum([]byte(m)))
-		files[data] = body
-		fsys := afero.NewMemMapFs()
-		for p, b := range files {
-			afero.WriteFile(fsys, "/inv/"+p, b, 0o644)
-		}
-		r, err := inventory.OpenFs(t.Context(), fsys, "/inv/"+files.ManifestPath(), target("b", "media/"), inventory.Options{TempDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := list(t, r, storage.ListOptions{})
-		if err != nil && !errors.Is(err, inventory.ErrInvalid) {
-			t.Fatalf("error %v does not match ErrInvalid", err)
-		}
-		for _, e := range got {
-			if storage.ValidPath(e.Path) != nil {
-				t.Fatalf("listed %q", e.Path)
-			}
-		}
+		listDataFile(t, files, body)
 	})
 }
 
 // TestParquetMutations: 2,000 data files, each a valid one with up to
 // four bytes changed and a manifest that matches it, are each refused
-// with ErrInvalid or listed with valid paths only, quickly: a damaged
-// footer length once had the decoder allocate what it said (39 s for one
-// file here).
+// with ErrInvalid or listed with valid paths only (listDataFile), quickly:
+// a damaged footer length once had the decoder allocate what it said (39
+// s for one file here).
 func TestParquetMutations(t *testing.T) {
-	files, err := inventorytest.Build("", inventorytest.Report{SourceBucket: "b", Created: created, Parquet: true, Objects: objects(20)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data string
-	for p := range files {
-		if strings.HasSuffix(p, ".parquet") {
-			data = p
-		}
-	}
-	valid := files[data]
+	files := parquetReport(t)
+	valid := files[files.DataFile()]
 	r := rand.New(rand.NewPCG(1, 2))
 	refused := 0
 	for i := range 2000 {
@@ -425,66 +410,16 @@ func TestParquetMutations(t *testing.T) {
 		for range 1 + r.IntN(4) {
 			body[r.IntN(len(body))] = byte(r.IntN(256))
 		}
-		fs := maps.Clone(files)
-		m := strings.Replace(string(fs[fs.ManifestPath()]), inventorytest.Checksum(valid), inventorytest.Checksum(body), 1)
-		fs[fs.ManifestPath()] = []byte(m)
-		fs[strings.TrimSuffix(fs.ManifestPath(), ".json")+".checksum"] = []byte(inventorytest.Checksum([]byte(m)))
-		fs[data] = body
-		fsys := afero.NewMemMapFs()
-		for p, b := range fs {
-			afero.WriteFile(fsys, "/inv/"+p, b, 0o644)
-		}
-		rep, err := inventory.OpenFs(t.Context(), fsys, "/inv/"+fs.ManifestPath(), target("b", "media/"), inventory.Options{TempDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
 		start := time.Now()
-		got, err := list(t, rep, storage.ListOptions{})
+		if _, err := listDataFile(t, files, body); err != nil {
+			refused++
+		}
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("mutation %d took %v", i, d)
-		}
-		if err != nil {
-			refused++
-			if !errors.Is(err, inventory.ErrInvalid) {
-				t.Fatalf("mutation %d: %v does not match ErrInvalid", i, err)
-			}
-		}
-		for _, e := range got {
-			if storage.ValidPath(e.Path) != nil {
-				t.Fatalf("mutation %d listed %q", i, e.Path)
-			}
 		}
 	}
 	if refused < 1000 {
 		t.Errorf("only %d of 2000 damaged files refused", refused)
 	}
 	t.Logf("%d of 2000 refused", refused)
-}
-
-// BenchmarkListFilesParquet is BenchmarkListFiles for a Parquet report:
-// the data files are copied to a temporary file and checked before they
-// are decoded.
-func BenchmarkListFilesParquet(b *testing.B) {
-	const n = 100_000
-	objs := make([]inventorytest.Object, n)
-	for i := range objs {
-		objs[i] = inventorytest.Object{Key: fmt.Sprintf("media/profile_pics/%08x-%04d.jpg", i*2654435761, i%10000), Size: int64(i), ModTime: created.Add(-time.Duration(i) * time.Second), ETag: fmt.Sprintf(`"%032x"`, i)}
-	}
-	fsys := afero.NewMemMapFs()
-	m, err := inventorytest.Write(fsys, "/inv", inventorytest.Report{SourceBucket: "b", Created: created, DataFiles: 4, Objects: objs, Parquet: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := inventory.OpenFs(b.Context(), fsys, m, target("b", "media/"), inventory.Options{TempDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		got := 0
-		if err := r.ListFiles(b.Context(), storage.ListOptions{}, func(storage.Entry) error { got++; return nil }); err != nil || got != n {
-			b.Fatal(got, err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/n, "µs/object")
 }

@@ -294,6 +294,53 @@ func (r Report) parquetFile(cols []string, objs []Object, first int) ([]byte, er
 	return buf.Bytes(), nil
 }
 
+// DataFile is the path in f of its first data file, in byte order.
+func (f Files) DataFile() string {
+	var first string
+	for p := range f {
+		if path.Base(path.Dir(p)) == "data" && (first == "" || p < first) {
+			first = p
+		}
+	}
+	return first
+}
+
+// Resign makes manifest the manifest.json of f, with a manifest.checksum
+// that matches it: a manifest edited by someone who can write the report
+// bucket.
+func (f Files) Resign(manifest []byte) {
+	m := f.ManifestPath()
+	f[m] = manifest
+	f[strings.TrimSuffix(m, ".json")+".checksum"] = []byte(Checksum(manifest) + "\n")
+}
+
+// Replace puts body in place of the data file at p and gives the
+// manifest body's size and MD5 for it, resigned: a report whose checksums
+// all hold and whose data is whatever body is.
+func (f Files) Replace(p string, body []byte) error {
+	var m inventory.Manifest
+	if err := json.Unmarshal(f[f.ManifestPath()], &m); err != nil {
+		return err
+	}
+	found := false
+	for i := range m.Files {
+		if m.Files[i].Key == p || strings.HasSuffix(m.Files[i].Key, "/"+p) {
+			sum := md5.Sum(body)
+			m.Files[i].Size, m.Files[i].MD5Checksum, found = int64(len(body)), hex.EncodeToString(sum[:]), true
+		}
+	}
+	if !found {
+		return fmt.Errorf("no data file %q in the manifest", p)
+	}
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	f[p] = body
+	f.Resign(raw)
+	return nil
+}
+
 // Checksum is the manifest.checksum of a manifest.json.
 func Checksum(manifest []byte) string {
 	sum := md5.Sum(manifest)
