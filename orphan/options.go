@@ -184,7 +184,13 @@ func New(fsys afero.Fs, refs Provider, opts Options) *Finder {
 		panic("orphan: " + err.Error())
 	}
 	f := &Finder{fs: fsys, refs: refs, opts: opts, now: opts.Now, guards: guards{true, true, true, true, true, true}}
+	prefixes := opts.StripPrefixes
 	for _, pre := range opts.StripPrefixes {
+		if n, ok := nfc(pre); ok {
+			prefixes = append(slices.Clip(prefixes), n) // a reference's NFC reading compares to it
+		}
+	}
+	for _, pre := range prefixes {
 		pp := afterHost(pre)
 		if pp == "" {
 			f.prefixPaths = append(f.prefixPaths, loosePath(pre))

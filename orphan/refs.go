@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 )
@@ -51,7 +54,8 @@ func (fs *refForms) add(r string) {
 // compared without regard to case); also without any StripPrefixes entry
 // that it starts with once both are read as a server reads a URL path
 // (backslashes as slashes, "//", "." and ".." resolved, with or without a
-// leading slash, whatever the scheme, host, port or user before it);
+// leading slash, whatever the scheme, host, port or user before it, and
+// in either Unicode normal form);
 // without a leading byte-order mark and without trailing ASCII white
 // space, which no stored path has (a CHAR(n) column pads with spaces;
 // exports leave "\r"); also without leading white space and without
@@ -167,6 +171,11 @@ func invisible(c rune) bool { return unicode.IsSpace(c) || unicode.Is(unicode.Cf
 // ("/media/../media/x") and after ("x/../y"). Backslashes are slashes,
 // as storage.Clean reads them.
 func (f *Finder) addStripped(r string, into *refForms) {
+	if n, ok := nfc(r); ok {
+		// Its prefix may be spelled in the other normal form: the path
+		// after it is made NFC by storage.Clean anyway.
+		f.addStripped(n, into)
+	}
 	if strings.Contains(r, `\`) {
 		r = strings.ReplaceAll(r, `\`, "/")
 	}
@@ -185,6 +194,21 @@ func (f *Finder) addStripped(r string, into *refForms) {
 	if len(f.prefixPaths) > 0 {
 		f.stripLoosely(r, into.add)
 	}
+}
+
+// nfc returns s in Unicode normal form C, and whether that differs from
+// s: a name written on macOS arrives decomposed ("e" and a combining
+// accent), the same name typed elsewhere composed.
+func nfc(s string) (string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			if !utf8.ValidString(s) || norm.NFC.IsNormalString(s) {
+				return s, false
+			}
+			return norm.NFC.String(s), true
+		}
+	}
+	return s, false
 }
 
 // stripLoosely calls add with r without each StripPrefixes entry whose

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
@@ -124,7 +125,7 @@ func BenchmarkLoadRefs(b *testing.B) {
 func TestNormaliseFindsTheStoredPathInURLForms(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 17))
 	segAlphabet := []string{"a", "b", "x", ".", "..", "?", "#", "%", "%20", "%zz", " ", "+", "-", "é", "what?", "c#1", "100%"}
-	f := New(nil, Paths(), Options{StripPrefixes: []string{"https://cdn.example.com/media/", "/media/"}})
+	f := New(nil, Paths(), Options{StripPrefixes: []string{"https://cdn.example.com/media/", "/media/", "/m\u00e9dias/"}})
 	checked := 0
 	for range 100_000 {
 		segs := make([]string, 1+r.IntN(3))
@@ -150,13 +151,18 @@ func TestNormaliseFindsTheStoredPathInURLForms(t *testing.T) {
 			ref = slices.Insert(ref, at, "x", "..")
 		}
 		s := strings.Join(ref, "/")
-		switch r.IntN(4) {
+		switch r.IntN(5) {
 		case 1:
 			s = "/media/" + s
 		case 2:
 			s = "https://cdn.example.com/media/" + s
 		case 3:
 			s = "/media/../media/" + s
+		case 4:
+			s = "/me\u0301dias/" + s // the prefix decomposed (NFD)
+		}
+		if r.IntN(5) == 0 {
+			s = norm.NFD.String(s) // as a name written on macOS arrives
 		}
 		switch r.IntN(4) {
 		case 1:

@@ -475,6 +475,13 @@ func TestMoreSpellingsKeepTheirFiles(t *testing.T) {
 		{[]string{"/media/"}, "/MEDIA/pics/a.png", "pics/a.png"},
 		{[]string{"https://cdn.example.com/media/"}, "cdn.example.com/media/pics/a.png", "pics/a.png"},
 		{[]string{"https://cdn.example.com/media/"}, "CDN.example.com/Media/pics/a.png?v=1", "pics/a.png"},
+		// A prefix and a reference in different Unicode normal forms
+		// (macOS writes names decomposed): "é" as one code point (NFC)
+		// or as "e" and a combining accent (NFD).
+		{[]string{"/m\u00e9dias/"}, "/me\u0301dias/pics/a.png", "pics/a.png"},
+		{[]string{"/me\u0301dias/"}, "/m\u00e9dias/pics/a.png", "pics/a.png"},
+		{[]string{"https://cdn.example.com/m\u00e9dias/"}, "https://cdn.example.com/me%CC%81dias/pics/a.png", "pics/a.png"},
+		{[]string{"/M\u00c9DIAS/"}, "/me\u0301dias/pics/a.png", "pics/a.png"},
 	} {
 		for _, merge := range []bool{false, true} {
 			fsys := afero.NewMemMapFs()
