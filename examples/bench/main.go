@@ -88,7 +88,7 @@ func main() {
 	files := flag.Int("files", 100000, "files in the generated tree")
 	runs := flag.Int("runs", 3, "runs of each side (medians are reported)")
 	jsonOut := flag.Bool("json", false, "print one JSON object instead of a table")
-	only := flag.String("only", "T1,T2,T3,T4,T5,T6", "comma-separated targets to run")
+	only := flag.String("only", "T1,T2,T3,T4,T5,T6,T9,T9-S3", "comma-separated targets to run (T7 and T8 also exist)")
 	t7Keys := flag.Int("t7-keys", 10_000_000, "keys of T7's synthetic listing, and as many references")
 	t7Hash := flag.Bool("t7-hash", false, "run T7 in hash mode instead of merge mode, to compare their memory")
 	t7Curve := flag.String("t7-curve", "", "instead of the targets, measure the peak heap of T7 in merge and hash mode at these comma-separated key counts, and draw it")
@@ -139,9 +139,11 @@ func main() {
 	out := Output{Files: *files, Runs: *runs, Dir: base, Results: map[string]Result{}}
 	targets := map[string]func() (Result, error){
 		"T1": b.t1Sweep, "T2": b.t2DryRun, "T3": b.t3Orphans, "T4": b.t4Replace, "T6": b.t6MemMapFs,
-		"T5": func() (Result, error) { return b.t5S3(*s3Objects) },
-		"T7": func() (Result, error) { return b.t7Merge(*t7Keys, *t7Hash) },
-		"T8": func() (Result, error) { return b.t8ParallelList(*t8Objects, *t8PerDir, *t8Latency) },
+		"T5":    func() (Result, error) { return b.t5S3(*s3Objects) },
+		"T7":    func() (Result, error) { return b.t7Merge(*t7Keys, *t7Hash) },
+		"T8":    func() (Result, error) { return b.t8ParallelList(*t8Objects, *t8PerDir, *t8Latency) },
+		"T9":    b.t9Local,
+		"T9-S3": func() (Result, error) { return b.t9S3(*s3Objects) },
 	}
 	if *t7Curve != "" {
 		var sizes []int
@@ -158,7 +160,7 @@ func main() {
 		return
 	}
 	want := strings.Split(*only, ",")
-	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"} {
+	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T9-S3"} {
 		if !slices.Contains(want, name) {
 			continue
 		}
@@ -192,8 +194,8 @@ func main() {
 
 func printTable(out Output) {
 	fmt.Printf("mediaclean vs peers: %d files, %d runs each, trees in %s\n\n", out.Files, out.Runs, out.Dir)
-	fmt.Printf("%-4s %-44s %10s %10s %7s %7s  %s\n", "", "peer", "ours (s)", "peer (s)", "ratio", "target", "met")
-	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"} {
+	fmt.Printf("%-5s %-44s %10s %10s %7s %7s  %s\n", "", "peer", "ours (s)", "peer (s)", "ratio", "target", "met")
+	for _, name := range []string{"T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T9-S3"} {
 		r, ok := out.Results[name]
 		if !ok {
 			continue
@@ -214,7 +216,7 @@ func printTable(out Output) {
 		if r.Speedup > 0 {
 			extra += fmt.Sprintf("  (speedup %.2f, runs %.2f-%.2f)", r.Speedup, r.SpeedupMin, r.SpeedupMax)
 		}
-		fmt.Printf("%-4s %-44s %10.3f %10.3f %7.2f %7.2f  %v%s\n", name, r.Peer_, r.Ours, r.Peer, r.Ratio, r.Target, r.Met, extra)
+		fmt.Printf("%-5s %-44s %10.3f %10.3f %7.2f %7.2f  %v%s\n", name, r.Peer_, r.Ours, r.Peer, r.Ratio, r.Target, r.Met, extra)
 	}
 }
 

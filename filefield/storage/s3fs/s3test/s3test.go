@@ -218,6 +218,10 @@ func (s *Server) Env(tb testing.TB) []string {
 	}
 }
 
+// Keys returns the server's access key and secret, for a program that
+// is configured otherwise than by the AWS SDK's variables (rclone).
+func (s *Server) Keys() (accessKey, secretKey string) { return access, secret }
+
 // Client returns an S3 client for the server. counter, when not nil,
 // counts the HTTP requests it sends.
 func (s *Server) Client(counter *Counter) *s3.Client { return newClient(s.Endpoint, counter) }
