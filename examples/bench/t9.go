@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
@@ -97,32 +95,7 @@ func (b *bench) t9S3(objects int) (Result, error) {
 	defer srv.Stop()
 	ctx := context.Background()
 	client := srv.Client(nil)
-	fill := func(bucket string) error {
-		if err := srv.CreateBucket(ctx, bucket); err != nil {
-			return err
-		}
-		var g errgroup.Group
-		g.SetLimit(16)
-		for i := range objects {
-			g.Go(func() error {
-				_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(fmt.Sprintf("d%03d/f%06d.png", i/1000, i)), Body: bytes.NewReader(make([]byte, 1024))})
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return err
-		}
-		// versitygw keeps each object as a file: its mtime is the
-		// object's LastModified.
-		old := time.Now().Add(-10 * 24 * time.Hour)
-		for i := 0; i < objects; i += 2 {
-			p := filepath.Join(srv.Dir, bucket, fmt.Sprintf("d%03d", i/1000), fmt.Sprintf("f%06d.png", i))
-			if err := os.Chtimes(p, old, old); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	fill := func(bucket string) error { return fillBucket(ctx, srv, client, bucket, objects, 2) }
 	left := func(bucket string) ([]string, error) {
 		var keys []string
 		p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: &bucket})
