@@ -82,7 +82,11 @@ func (a *applier) targets() []storage.Target {
 			a.s.event(a.ctx, Event{Action: ActionKeep, Path: c.path, Rule: a.s.ruleName(c), Reason: reason, Size: c.size, Err: err})
 			continue
 		}
-		targets = append(targets, storage.Target{Path: c.path, Size: c.size, ETag: c.etag, Index: i})
+		// A file without an ETag (a local disk) is re-checked just before
+		// its removal, and kept if its size or time changed since it was
+		// listed: rewritten in place, it is young. An ETag makes the
+		// removal itself conditional where the backend can.
+		targets = append(targets, storage.Target{Path: c.path, Size: c.size, ModTime: time.Unix(c.msec, int64(c.mnsec)), Check: c.etag == "", ETag: c.etag, Index: i})
 	}
 	return targets
 }

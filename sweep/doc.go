@@ -46,7 +46,11 @@
 //
 // On backends other than rootfs.Fs, a directory swapped for a link
 // between listing and removal can redirect a removal; use RootFs on local
-// disks. Files are re-checked for validity and protection, not for age,
-// just before removal: a file rewritten between listing and removal under
-// the same name is removed.
+// disks. Just before removal, files are re-checked for validity and
+// protection, and a file without an entity tag (a local disk) for its size
+// and modification time too: one rewritten under the same name since it
+// was listed is kept, as changed. An object's removal is made conditional
+// on the ETag listed where the store can ([storage.Features]); where it
+// cannot (MinIO), an object rewritten between listing and removal is
+// removed.
 package sweep

@@ -15,12 +15,20 @@ import (
 // candidate is a file the plan may delete. It is kept small (56 bytes,
 // two pointers) because a sweep may hold a million of them.
 type candidate struct {
-	path string
-	etag string // as listed, on object stores: the deletion is conditional on it
-	size int64
-	sec  int64 // the file's time: seconds and nanoseconds since 1970, exact
-	nsec int32 // (nanoseconds alone overflow after 2262)
-	rule int32 // index into Sweeper.rules; -1 for filefield temp files
+	path  string
+	etag  string // as listed, on object stores: the deletion is conditional on it
+	size  int64
+	sec   int64 // the file's time (its name's, with TimeFromName): seconds and
+	nsec  int32 // nanoseconds since 1970, exact (nanoseconds alone overflow after 2262)
+	rule  int32 // index into Sweeper.rules; -1 for filefield temp files
+	msec  int64 // the modification time listed, which the removal re-checks
+	mnsec int32
+}
+
+// listed returns a candidate for e, with the time t its rule ages it by.
+func listed(e storage.Entry, t time.Time, rule int32) candidate {
+	return candidate{path: e.Path, etag: e.ETag, size: e.Size, sec: t.Unix(), nsec: int32(t.Nanosecond()), rule: rule,
+		msec: e.ModTime.Unix(), mnsec: int32(e.ModTime.Nanosecond())}
 }
 
 type groupKey struct {
@@ -131,7 +139,7 @@ func (p *planner) visit(e storage.Entry) error {
 	case temp:
 		p.rep.Scanned.Add(e.Size)
 		if p.s.opts.TempMaxAge >= 0 && storage.OlderThan(p.now, e.ModTime, p.s.opts.TempMaxAge) {
-			p.del = append(p.del, candidate{path: e.Path, etag: e.ETag, size: e.Size, sec: e.ModTime.Unix(), nsec: int32(e.ModTime.Nanosecond()), rule: -1})
+			p.del = append(p.del, listed(e, e.ModTime, -1))
 		} else {
 			p.rep.Kept.Add(KeptInFlight, e.Size)
 		}
@@ -167,7 +175,7 @@ func (p *planner) matched(e storage.Entry, ri int32) {
 		p.keep(ri, e.Path, reason, e.Size)
 		return
 	}
-	c := candidate{path: e.Path, etag: e.ETag, size: e.Size, sec: t.Unix(), nsec: int32(t.Nanosecond()), rule: ri}
+	c := listed(e, t, ri)
 	if r.KeepLatest == 0 {
 		p.decideAge(c)
 		return

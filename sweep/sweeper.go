@@ -69,9 +69,10 @@ func CheckOptions(opts Options) error {
 		return fmt.Errorf("no rules")
 	}
 	for i, r := range opts.Rules {
+		if err := storage.CheckGlobs(r.Glob); err != nil {
+			return fmt.Errorf("invalid rule glob: %w", err)
+		}
 		switch {
-		case storage.CheckGlobs(r.Glob) != nil:
-			return fmt.Errorf("invalid rule glob %q", r.Glob)
 		case r.MaxAge < 0 || r.KeepLatest < 0:
 			return fmt.Errorf("rule %q has a negative MaxAge or KeepLatest", r.Glob)
 		case r.MaxAge == 0 && r.KeepLatest == 0:
@@ -96,11 +97,26 @@ func CheckOptions(opts Options) error {
 }
 
 // covers reports whether glob a surely matches every path glob b
-// matches: a is "**", equal to b, or "P/**" for a literal P that b's
-// literal start lies inside. It answers false when it cannot tell.
+// matches: a is equal to b; a is made of "*" and "**" segments only
+// ("**", "**/*", "*/**") and b's paths have at least as many segments as
+// a's "*" need (exactly as many, if a has no "**"); a is "P/**" for a
+// literal P that b's literal start lies inside; or b has no wildcard and
+// a matches it. It answers false when it cannot tell.
 func covers(a, b string) bool {
-	if a == "**" || a == b {
+	if a == b {
 		return true
+	}
+	if !strings.ContainsAny(b, `*?[]{}\`) {
+		ok, _ := doublestar.Match(a, b)
+		return ok
+	}
+	if stars, globstar, ok := onlyStars(a); ok {
+		n := segments(b)
+		if globstar {
+			return n >= stars
+		}
+		// Exactly stars segments, as every path of b has if b has no "**".
+		return n == stars && n == strings.Count(b, "/")+1
 	}
 	p, ok := strings.CutSuffix(a, "/**")
 	if !ok || strings.ContainsAny(p, `*?[]{}\`) {
@@ -111,6 +127,34 @@ func covers(a, b string) bool {
 		lit = b[:i]
 	}
 	return strings.HasPrefix(lit, p+"/")
+}
+
+// onlyStars reports whether glob g is made of "*" and "**" segments only,
+// with how many "*" segments and whether any "**".
+func onlyStars(g string) (stars int, globstar, ok bool) {
+	for seg := range strings.SplitSeq(g, "/") {
+		switch seg {
+		case "*":
+			stars++
+		case "**":
+			globstar = true
+		default:
+			return 0, false, false
+		}
+	}
+	return stars, globstar, true
+}
+
+// segments is the fewest segments a path glob g matches can have: its
+// segments other than "**", which may match none.
+func segments(g string) int {
+	n := 0
+	for seg := range strings.SplitSeq(g, "/") {
+		if seg != "**" {
+			n++
+		}
+	}
+	return n
 }
 
 // match returns the index of the first rule matching p, or -1.

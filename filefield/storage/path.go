@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -306,12 +308,45 @@ func OlderThan(now, t time.Time, age time.Duration) bool {
 }
 
 // CheckGlobs returns an error naming the first malformed glob ("**" for
-// any number of directories), or nil.
+// any number of directories), or nil. Globs match stored paths, which
+// are relative and clean, so a glob that could never match one is
+// malformed too: a leading "/" or "./", an empty, "." or ".." segment, a
+// trailing "/". Such a glob protecting or excluding files would protect
+// nothing; the error names the spelling that matches.
 func CheckGlobs(globs ...string) error {
 	for _, g := range globs {
 		if g == "" || !doublestar.ValidatePattern(g) {
 			return &PathError{Op: "glob", Path: g, Err: ErrBadGlob}
 		}
+		if reason := unmatchableGlob(g); reason != "" {
+			return &PathError{Op: "glob", Path: g, Err: badGlobError(reason)}
+		}
 	}
 	return nil
+}
+
+type badGlobError string
+
+func (e badGlobError) Error() string        { return ErrBadGlob.Error() + ": " + string(e) }
+func (e badGlobError) Is(target error) bool { return target == ErrBadGlob }
+
+// unmatchableGlob says why no stored path can match g, or "".
+func unmatchableGlob(g string) string {
+	bad, up := false, false
+	for seg := range strings.SplitSeq(g, "/") {
+		bad = bad || seg == "" || seg == "." || seg == ".."
+		up = up || seg == ".."
+	}
+	if !bad {
+		return ""
+	}
+	const why = `stored paths are relative, with no leading "/" or "./", no empty, "." or ".." segment and no trailing "/"`
+	clean := path.Clean("/" + g)[1:]
+	if clean == "" || up {
+		return why
+	}
+	if strings.HasSuffix(g, "/") {
+		clean += "/**"
+	}
+	return why + "; did you mean " + strconv.Quote(clean) + "?"
 }

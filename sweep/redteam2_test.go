@@ -1,0 +1,107 @@
+package sweep_test
+
+// Found by a second red-team pass: each test asserts the safe behaviour.
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spf13/afero"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+	"github.com/mediaclean/mediaclean/sweep"
+)
+
+// CheckOptions promises to refuse "a rule that can never apply because an
+// earlier rule matches every path it matches". "**/*" and "**/**" match
+// every path exactly as "**" does (namesFirst even treats "**/*" as
+// "everything"), and "*/**" every path below a top-level directory; a
+// later "receipts/**" rule therefore never applies, and receipts meant to
+// be kept ten years go after 30 days.
+func TestRuleShadowedByEverythingGlobIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, first := range []string{"**/*", "**/**", "*/**"} {
+		opts := sweep.Options{Rules: []sweep.Rule{
+			{Glob: first, MaxAge: 30 * day},
+			{Glob: "receipts/**", MaxAge: 3650 * day},
+		}}
+		assert.Error(t, sweep.CheckOptions(opts), "%q then %q: the second rule never applies", first, "receipts/**")
+	}
+	// What that does, on disk: a 60-day-old receipt is deleted.
+	storagetest.ForEachBackend(t, storagetest.LocalBackends()[:1], func(t *testing.T, fsys afero.Fs, _ string) {
+		put(t, fsys, "receipts/2024/a.pdf", 10, 60*day)
+		defer func() {
+			if r := recover(); r != nil {
+				t.Logf("New refused (good): %v", r)
+			}
+		}()
+		s := sweep.New(fsys, sweep.Options{Now: clock, Rules: []sweep.Rule{
+			{Glob: "**/*", MaxAge: 30 * day},
+			{Glob: "receipts/**", MaxAge: 3650 * day},
+		}})
+		_, err := s.Sweep(context.Background())
+		require.NoError(t, err)
+		assert.Contains(t, files(t, fsys), "receipts/2024/a.pdf", "a 60-day receipt under a 3650-day rule was deleted")
+	})
+}
+
+// Globs are matched against stored paths, which never start with "/" or
+// "./" and never end in "/". A protected glob spelled "/defaults/**",
+// "./defaults/**" or "defaults/" matched nothing, and the files it was
+// meant to protect were deleted: such globs are refused.
+func TestProtectedGlobThatCannotMatchIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, g := range []string{"/defaults/**", "./defaults/**", "defaults/"} {
+		t.Run(g, func(t *testing.T) {
+			t.Parallel()
+			storagetest.ForEachBackend(t, storagetest.LocalBackends(), func(t *testing.T, fsys afero.Fs, _ string) {
+				put(t, fsys, "defaults/logo.png", 10, 60*day)
+				put(t, fsys, "tmp/x.bin", 10, 60*day)
+				opts := sweep.Options{Now: clock, Protected: []string{g},
+					Rules: []sweep.Rule{{Glob: "**", MaxAge: 30 * day, Exclude: []string{g}}}}
+				require.ErrorIs(t, sweep.CheckOptions(opts), storage.ErrBadGlob)
+				opts.Rules[0].Exclude = nil
+				require.ErrorIs(t, sweep.CheckOptions(opts), storage.ErrBadGlob, "as a protected glob")
+				opts.Protected, opts.Rules[0].Exclude = nil, []string{g}
+				require.ErrorIs(t, sweep.CheckOptions(opts), storage.ErrBadGlob, "as an exclude")
+				opts.Rules[0].Exclude, opts.Rules[0].Glob = nil, g
+				require.ErrorIs(t, sweep.CheckOptions(opts), storage.ErrBadGlob, "as a rule")
+				assert.Contains(t, files(t, fsys), "defaults/logo.png")
+			})
+		})
+	}
+}
+
+// A file rewritten between the listing and its removal (a QR code
+// regenerated in place under the same name) is young when it is removed:
+// it is kept, as changed.
+func TestFileRewrittenBeforeRemovalIsKept(t *testing.T) {
+	t.Parallel()
+	rfs, dirOnDisk := storagetest.LocalBackends()[0].New(t) // RootFs
+	put(t, rfs, "qr_codes/1/qr.png", 10, 30*day)
+	fresh := []byte("a new QR code, written just now")
+	rewrite := refsFunc(func(p string) {
+		full := filepath.Join(dirOnDisk, filepath.FromSlash(p))
+		require.NoError(t, os.WriteFile(full, fresh, 0o644))
+		require.NoError(t, os.Chtimes(full, now, now))
+	})
+	s := sweep.New(rfs, sweep.Options{Now: clock, Refs: rewrite,
+		Rules: []sweep.Rule{{Glob: "qr_codes/**", MaxAge: 7 * day}}})
+	rep, err := s.Sweep(context.Background())
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(dirOnDisk, "qr_codes", "1", "qr.png"))
+	assert.NoError(t, err, "the rewritten (young) file was deleted; report: deleted %d, kept %v", rep.Deleted.Files, rep.Kept)
+	assert.Equal(t, fresh, got)
+	assert.Equal(t, 1, rep.Kept[sweep.KeptChanged].Files)
+}
+
+// refsFunc is a RefChecker that runs fn on each path it is asked about,
+// just before the deletion, and says it is unreferenced.
+type refsFunc func(p string)
+
+func (f refsFunc) IsReferenced(_ context.Context, p string) (bool, error) { f(p); return false, nil }
