@@ -157,7 +157,7 @@ func (r *runner) run(ctx context.Context) int {
 	// With references (--refs-sql, --refs-file), the orphan check plans
 	// against them, and the sweep keeps every file they name.
 	var finder *orphan.Finder
-	if len(c.refsSQL) > 0 || c.refsFile != "" {
+	if len(c.refsSQL) > 0 || len(c.refsFiles) > 0 {
 		refs, closeRefs, err := c.references(ctx)
 		if err != nil {
 			return r.fail(exitError, "%v", err)
@@ -500,6 +500,10 @@ func (r *runner) apply(ctx context.Context, finder *orphan.Finder) int {
 		if r.met != nil {
 			r.met.refused(err)
 		}
+		if sw := r.out.Sweep; guardCode(err) == exitRefused && sw != nil && !sw.DryRun && sw.Deleted.Files > 0 {
+			// Exit code 3 promises that nothing was deleted; the sweep has.
+			return r.fail(exitError, "orphans refused, after the sweep deleted %d files: %v", sw.Deleted.Files, err)
+		}
 		return r.fail(guardCode(err), "orphans: %v", err)
 	}
 	return exitOK
@@ -524,12 +528,14 @@ func guardCode(err error) int {
 func (c *config) references(ctx context.Context) (orphan.Provider, func(), error) {
 	var providers []orphan.Provider
 	closeAll := func() {}
-	if c.refsFile != "" {
-		name, cleanup, err := readableRefs(ctx, c.refsFile)
+	for _, file := range c.refsFiles {
+		name, cleanup, err := readableRefs(ctx, file)
 		if err != nil {
+			closeAll()
 			return nil, nil, fmt.Errorf("references file: %w", err)
 		}
-		closeAll = cleanup
+		prev := closeAll
+		closeAll = func() { cleanup(); prev() }
 		providers = append(providers, orphan.File(name))
 	}
 	if len(c.refsSQL) > 0 {

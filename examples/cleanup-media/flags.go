@@ -32,7 +32,7 @@ type config struct {
 	refsSQL       []string
 	db            string
 	dbEnv         string
-	refsFile      string
+	refsFiles     []string
 	stripPrefixes []string
 	exclude       []string
 	unreferenced  []string
@@ -172,7 +172,7 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.StringVar(&c.db, "db", "", "the database: sqlite:PATH, postgres://... or mysql://...")
 	fs.StringVar(&c.dbEnv, "db-env", "", "read --db from environment variable `NAME` (keeps passwords out of ps and crontabs)")
 	fs.StringArrayVar(&c.refsSQL, "refs-sql", nil, "`QUERY` returning one column of referenced paths; one per file column; repeatable")
-	fs.StringVar(&c.refsFile, "refs-file", "", "`FILE` of referenced paths, one per line (a pipe works too)")
+	fs.StringArrayVar(&c.refsFiles, "refs-file", nil, "`FILE` of referenced paths, one per line (a pipe works too); repeatable")
 	fs.StringArrayVar(&c.stripPrefixes, "strip-prefix", nil, "remove `PREFIX` (such as /media/ or https://cdn.example.com/) from references; repeatable")
 	fs.StringArrayVar(&c.exclude, "exclude", nil, "never delete files matching `GLOB` (such as 'defaults/**'); repeatable")
 	fs.StringArrayVar(&c.unreferenced, "unreferenced", nil, "`GLOB` of files expected to have no reference (such as 'tmp/**'): the directory check does not count them; repeatable")
@@ -192,7 +192,32 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.BoolVar(&c.makeShardMap, "make-shard-map", false, "write --shard-map for --shards N from a sample of the references, and exit")
 	fs.BoolVar(&c.merge, "merge", false, "orphan check in memory independent of the number of files and references: sort the references on disk and merge them with a sorted listing")
 	fs.StringVar(&c.tempDir, "temp-dir", "", "`DIR` for --merge's sorted runs, about as large as the references' text, and for one data file at a time of a Parquet --inventory (default: $TMPDIR, else the system's temporary directory, or /var/tmp when that one is in memory)")
+	// A flag that takes one value and is given twice is refused: the last
+	// would silently win, and the first may be what the operator meant
+	// (a second --root, a second --max-delete).
+	fs.VisitAll(func(f *pflag.Flag) {
+		switch f.Value.Type() {
+		case "bool", "stringArray", rules.Type():
+		default:
+			f.Value = &once{Value: f.Value, name: f.Name}
+		}
+	})
 	return fs
+}
+
+// once is a flag value that may be set only once.
+type once struct {
+	pflag.Value
+	name string
+	set  bool
+}
+
+func (o *once) Set(v string) error {
+	if o.set {
+		return fmt.Errorf("given twice (--%s takes one value)", o.name)
+	}
+	o.set = true
+	return o.Value.Set(v)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -233,7 +258,7 @@ func (c *config) parseShard() error {
 		if c.shards < 1 || c.shardMap == "" || c.shardFlag != "" {
 			return errors.New("--make-shard-map needs --shards N and --shard-map FILE (and no --shard)")
 		}
-		if len(c.refsSQL) == 0 && c.refsFile == "" {
+		if len(c.refsSQL) == 0 && len(c.refsFiles) == 0 {
 			return errors.New("--make-shard-map samples the references: give --refs-sql or --refs-file")
 		}
 		return nil
@@ -281,7 +306,7 @@ func (c *config) check(fs *pflag.FlagSet) error {
 		return errors.New("--refs-sql needs --db (or --db-env)")
 	case c.db != "" && len(c.refsSQL) == 0:
 		return errors.New("--db needs at least one --refs-sql")
-	case c.checkOrphans && len(c.refsSQL) == 0 && c.refsFile == "":
+	case c.checkOrphans && len(c.refsSQL) == 0 && len(c.refsFiles) == 0:
 		return errors.New("--check-orphans needs --refs-sql or --refs-file")
 	case !(c.maxFraction >= 0 && c.maxFraction <= 1): // NaN too
 		return errors.New("--max-fraction must be between 0 and 1 (0: no limit)")
