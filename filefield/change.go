@@ -42,6 +42,15 @@ func (r *Result) merge(o Result) {
 // otherwise; deferring Rollback right after creating the change is safe,
 // since Rollback after Commit does nothing.
 //
+// A change that an open [Scope] holds is finished by the scope, with its
+// transaction: Rollback called on it before then deletes nothing and only
+// records the wish. If the scope rolls back, so does the change; if it
+// commits, the change keeps both files (as [KeptCommitUnknown]), since
+// the row may hold either. So a deferred Rollback inside RunInScope or
+// WithTx cannot delete the file the committed row points at. Commit
+// inside an open scope acts at once: it says the row's change is
+// committed already (a statement that committed on its own).
+//
 // A Change is safe for concurrent use; Commit and Rollback take effect once.
 type Change struct {
 	// New is the stored path of the new file, "" for a Delete. Write it to
@@ -64,14 +73,17 @@ type Change struct {
 // collected.
 type changeState struct {
 	field   *Field
-	newPath string
-	oldPath string
+	newPath string // New and Old as made: the change acts on these, so
+	oldPath string // editing the exported fields cannot redirect it
 	mu      sync.Mutex
-	scope   *Scope      // the first scope it was registered in
-	refs    RefChecker  // asked at Commit as well as Options.Refs
-	timer   *time.Timer // reports the change if it stays pending
-	state   int         // pending, committed or rolledBack
-	result  Result
+	scope   *Scope // the first scope it was registered in
+	holder  *Scope // the scope that finishes it: the last it was added to
+	// rollbackAsked: Rollback was called while an open scope held it
+	rollbackAsked bool
+	refs          RefChecker  // asked at Commit as well as Options.Refs
+	timer         *time.Timer // reports the change if it stays pending
+	state         int         // pending, committed or rolledBack
+	result        Result
 }
 
 const (
@@ -108,10 +120,10 @@ func (f *Field) abandoned(c *Change) {
 	if !pend {
 		return
 	}
-	f.pending.drop(c.New, c)
-	p := c.New
+	f.pending.drop(c.newPath, c)
+	p := c.newPath
 	if p == "" {
-		p = c.Old
+		p = c.oldPath
 	}
 	f.emit(context.Background(), Event{Action: ActionAbandon, Path: p, Err: ErrAbandoned})
 }
@@ -194,7 +206,28 @@ func (c *Change) Commit(ctx context.Context) Result {
 // idempotent, and does nothing after Commit. Cancellation of ctx does not
 // stop it, so a cancelled request still leaves no new file behind.
 func (c *Change) Rollback(ctx context.Context) Result {
+	if c.heldByScope() {
+		return Result{}
+	}
 	return c.finish(ctx, rolledBack, nil)
+}
+
+// heldByScope reports whether an open scope holds c, which it then
+// finishes; if so it records that the caller asked for a rollback.
+func (c *Change) heldByScope() bool {
+	c.mu.Lock()
+	holder := c.holder
+	c.mu.Unlock()
+	if holder == nil || holder.ended() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != pending {
+		return false // the scope finished it meanwhile
+	}
+	c.rollbackAsked = true
+	return true
 }
 
 // finish moves the change to state once. inUse holds paths that must not be
@@ -208,8 +241,13 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 		}
 		return Result{}
 	}
+	if to == committed && c.rollbackAsked {
+		// Rolled back by hand inside a scope that committed: the row may
+		// hold the new path or the old one, so both stay.
+		to = unknown
+	}
 	c.state = to
-	c.field.pending.drop(c.New, c)
+	c.field.pending.drop(c.newPath, c)
 	if c.timer != nil {
 		c.timer.Stop()
 	}
@@ -218,26 +256,26 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 	var r Result
 	switch to {
 	case committed:
-		if c.Old != "" {
+		if c.oldPath != "" {
 			switch {
-			case c.Old == c.New:
-				f.keep(ctx, &r, c.Old, KeptSamePath, nil)
-			case inUse[c.Old]:
-				f.keep(ctx, &r, c.Old, KeptInUseByScope, nil)
+			case c.oldPath == c.newPath:
+				f.keep(ctx, &r, c.oldPath, KeptSamePath, nil)
+			case inUse[c.oldPath]:
+				f.keep(ctx, &r, c.oldPath, KeptInUseByScope, nil)
 			default:
-				f.remove(ctx, &r, c.Old, true, c.refs)
+				f.remove(ctx, &r, c.oldPath, true, c.refs)
 			}
 		}
 	case rolledBack:
-		if c.New != "" {
+		if c.newPath != "" {
 			if c.created {
-				f.remove(ctx, &r, c.New, false, nil)
+				f.remove(ctx, &r, c.newPath, false, nil)
 			} else {
-				f.keep(ctx, &r, c.New, KeptNotCreated, nil)
+				f.keep(ctx, &r, c.newPath, KeptNotCreated, nil)
 			}
 		}
 	case unknown:
-		for _, p := range []string{c.Old, c.New} {
+		for _, p := range []string{c.oldPath, c.newPath} {
 			if p != "" {
 				f.keep(ctx, &r, p, KeptCommitUnknown, nil)
 			}
@@ -263,7 +301,7 @@ func (f *Field) keep(ctx context.Context, r *Result, p, reason string, err error
 // before the deletion, so a reuse in between keeps it.
 func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool, extra RefChecker) {
 	switch {
-	case storage.ValidPath(p) != nil:
+	case storage.ValidPath(p) != nil, stale && f.CheckPath(p) != nil:
 		f.keep(ctx, r, p, KeptUnsafe, nil)
 		return
 	case f.protected(p):

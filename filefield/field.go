@@ -61,9 +61,12 @@ type Options struct {
 	// "qr_codes/{owner}/{yyyy}/{mm}". Placeholders: {owner} (Upload.Owner,
 	// which must be a single safe path segment), {yyyy}, {mm}, {dd} (the
 	// clock's UTC date) and {shard} (the first two characters of the new
-	// name). The part before the first placeholder is the field's
-	// directory: stored paths outside it are refused. Empty means the
-	// storage root.
+	// name). The part before the segment of the first placeholder is
+	// the field's directory: stored paths outside it are refused. A Dir
+	// that starts with a placeholder ("{owner}/avatars") has no such
+	// part; stored paths must then fit the template, each placeholder
+	// standing for text within its segment ("42/avatars/..."). Empty
+	// means the storage root.
 	Dir string
 	// MaxSize is the largest upload accepted, in bytes, enforced while
 	// streaming. Zero means DefaultMaxSize; negative means no limit.
@@ -94,10 +97,14 @@ type Options struct {
 	// the orphan finder's default grace period); negative means none.
 	ReuseGrace time.Duration
 	// Default is the field's default file ("profile_pics/default.png"),
-	// which is never deleted.
+	// which is never deleted. It is cleaned as a stored path ("/pics/a"
+	// is "pics/a"); New panics if it cannot be one. A row's path is
+	// compared with it without regard to case, as a case-insensitive disk
+	// (macOS, Windows) resolves it.
 	Default string
 	// Protected lists globs (with "**") of stored paths that are never
-	// deleted.
+	// deleted, compared as written and without regard to case. A glob
+	// that cannot match a stored path ("/pics/**", "pics/") panics in New.
 	Protected []string
 	// Keep makes the field keep old files instead of deleting them (history,
 	// soft delete). Stale files are then reported as kept.
@@ -131,7 +138,8 @@ type Field struct {
 	name       string
 	fs         afero.Fs
 	opts       Options
-	prefix     string // the field's directory: Dir up to the first placeholder
+	prefix     string // the field's directory: Dir before the segment of its first placeholder
+	shape      string // with no such directory, a glob of the paths Dir makes
 	maxSize    int64
 	reuseGrace time.Duration
 	anyType    bool
@@ -162,7 +170,13 @@ func New(name string, fsys afero.Fs, opts Options) *Field {
 	}
 	f.prefix = opts.Dir
 	if i := strings.IndexByte(f.prefix, '{'); i >= 0 {
-		f.prefix = f.prefix[:i]
+		// The directory ends before the segment of the first placeholder:
+		// "pics/user-{owner}" stores under "pics".
+		f.prefix = f.prefix[:max(0, strings.LastIndexByte(f.prefix[:i], '/'))]
+		if f.prefix == "" {
+			// No literal directory: stored paths must fit the template.
+			f.shape = templateGlob(opts.Dir) + "/**"
+		}
 	}
 	f.prefix = strings.TrimSuffix(f.prefix, "/")
 	if f.prefix != "" {
@@ -170,13 +184,18 @@ func New(name string, fsys afero.Fs, opts Options) *Field {
 			panic(fmt.Sprintf("filefield: invalid Dir %q: %v", opts.Dir, err))
 		}
 	}
+	if opts.Default != "" {
+		d, err := storage.Clean(opts.Default, false)
+		if err != nil {
+			panic(fmt.Sprintf("filefield: invalid Default %q: %v", opts.Default, err))
+		}
+		f.opts.Default = d // as rows hold it: "/pics/default.png" is "pics/default.png"
+	}
 	if err := storage.ValidPath(strings.NewReplacer("{owner}", "o", "{yyyy}", "2006", "{mm}", "01", "{dd}", "02", "{shard}", "ab").Replace(opts.Dir) + "/x"); opts.Dir != "" && err != nil {
 		panic(fmt.Sprintf("filefield: invalid Dir template %q: %v", opts.Dir, err))
 	}
-	for _, g := range opts.Protected {
-		if !doublestar.ValidatePattern(g) {
-			panic(fmt.Sprintf("filefield: invalid protected glob %q", g))
-		}
+	if err := storage.CheckGlobs(opts.Protected...); err != nil {
+		panic(fmt.Sprintf("filefield: invalid protected glob: %v", err))
 	}
 	f.setTypes(opts)
 	return f
@@ -225,13 +244,47 @@ func (f *Field) CheckPath(p string) error {
 	if err := storage.ValidPath(p); err != nil {
 		return err
 	}
-	if f.prefix != "" && !strings.HasPrefix(p, f.prefix+"/") && p != f.opts.Default {
+	if p == f.opts.Default {
+		return nil
+	}
+	if f.prefix != "" && !strings.HasPrefix(p, f.prefix+"/") {
 		return &PathError{Op: "validate", Path: p, Err: fmt.Errorf("%w: outside the field's directory %q", ErrUnsafePath, f.prefix)}
+	}
+	if ok, _ := doublestar.Match(f.shape, p); f.shape != "" && !ok {
+		return &PathError{Op: "validate", Path: p, Err: fmt.Errorf("%w: not a path the field's directory template %q makes", ErrUnsafePath, f.opts.Dir)}
 	}
 	return nil
 }
 
+// templateGlob returns a glob of the directories the template dir makes:
+// each placeholder is any text within its segment, the rest literal.
+func templateGlob(dir string) string {
+	var b strings.Builder
+	for i := 0; i < len(dir); i++ {
+		if dir[i] == '{' {
+			if j := strings.IndexByte(dir[i:], '}'); j > 0 && placeholder(dir[i:i+j+1]) {
+				b.WriteByte('*')
+				i += j
+				continue
+			}
+		}
+		if strings.IndexByte(`*?[]{}\`, dir[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(dir[i])
+	}
+	return b.String()
+}
+
+func placeholder(s string) bool {
+	switch s {
+	case "{owner}", "{yyyy}", "{mm}", "{dd}", "{shard}":
+		return true
+	}
+	return false
+}
+
 // protected reports whether p may never be deleted.
 func (f *Field) protected(p string) bool {
-	return p == f.opts.Default || storage.MatchAny(f.opts.Protected, p)
+	return strings.EqualFold(p, f.opts.Default) || storage.Protects(f.opts.Protected, p)
 }

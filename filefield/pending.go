@@ -16,7 +16,7 @@ type pendingSet struct {
 }
 
 func (p *pendingSet) put(c *Change) {
-	if c.New == "" {
+	if c.newPath == "" {
 		return
 	}
 	p.mu.Lock()
@@ -24,7 +24,7 @@ func (p *pendingSet) put(c *Change) {
 	if p.m == nil {
 		p.m = map[string][]*Change{}
 	}
-	p.m[c.New] = append(p.m[c.New], c)
+	p.m[c.newPath] = append(p.m[c.newPath], c)
 }
 
 // drop forgets c under path.

@@ -127,6 +127,7 @@ func (s *Scope) add(c *Change) bool {
 	if c.scope == nil {
 		c.scope = s
 	}
+	c.holder = s
 	c.mu.Unlock()
 	return true
 }
@@ -260,18 +261,18 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 func commitAll(ctx context.Context, changes []*Change) Result {
 	shared := map[string]bool{}
 	for _, c := range changes {
-		if c.New != "" && c.field.opts.HashNames {
-			shared[c.New] = true
+		if c.newPath != "" && c.field.opts.HashNames {
+			shared[c.newPath] = true
 		}
 	}
 	inUse := make([]map[string]bool, len(changes))
 	later := map[string]bool{}
 	for i := len(changes) - 1; i >= 0; i-- {
-		if changes[i].Old != "" && (later[changes[i].Old] || shared[changes[i].Old]) {
-			inUse[i] = map[string]bool{changes[i].Old: true}
+		if changes[i].oldPath != "" && (later[changes[i].oldPath] || shared[changes[i].oldPath]) {
+			inUse[i] = map[string]bool{changes[i].oldPath: true}
 		}
-		if changes[i].New != "" {
-			later[changes[i].New] = true
+		if changes[i].newPath != "" {
+			later[changes[i].newPath] = true
 		}
 	}
 	var r Result

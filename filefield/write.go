@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"mime"
@@ -294,6 +295,11 @@ func (f *Field) dirFor(owner string) (string, error) {
 	}
 	if d == "" {
 		return ".", nil
+	}
+	// An owner that is safe alone may not be within a segment: a
+	// combining accent after "user" is no longer in normal form C.
+	if err := storage.ValidPath(strings.ReplaceAll(d, "{shard}", "ab") + "/x"); err != nil {
+		return "", &PathError{Op: "save", Path: owner, Err: errors.Join(ErrUnsafePath, fmt.Errorf("the directory it makes is not a safe stored path: %w", err))}
 	}
 	return d, nil
 }

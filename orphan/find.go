@@ -253,7 +253,7 @@ func (f *Finder) excludedByName(p string) string {
 		return KeptUnsafe
 	case len(f.opts.Shapes) > 0 && !storage.MatchAny(f.opts.Shapes, p):
 		return KeptUnrecognised
-	case storage.MatchAny(f.opts.Protected, p):
+	case storage.Protects(f.opts.Protected, p):
 		return KeptProtected
 	}
 	return ""

@@ -158,7 +158,7 @@ func (p *planner) matched(e storage.Entry, ri int32) {
 	r := &p.s.rules[ri]
 	reason := ""
 	switch {
-	case storage.MatchAny(p.s.opts.Protected, e.Path):
+	case storage.Protects(p.s.opts.Protected, e.Path):
 		reason = KeptProtected
 	case storage.MatchAny(r.Exclude, e.Path):
 		reason = KeptExcluded

@@ -201,7 +201,7 @@ func (d *deleter) refuse(t Target) string {
 }
 
 func (d *deleter) protected(p string) string {
-	if MatchAny(d.opts.Protected, p) {
+	if Protects(d.opts.Protected, p) {
 		return KeptProtected
 	}
 	return ""

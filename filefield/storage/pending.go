@@ -231,14 +231,13 @@ func (p *PendingFile) abortDirect() {
 	}
 }
 
-// noLinkDirs checks, on backends that do not refuse links themselves
-// (Features.NoFollow), that no existing segment of dir is a symbolic link
-// or a file: a write through one would land outside the tree. Missing
-// segments are fine; they are made.
+// noLinkDirs checks that no existing segment of dir is a symbolic link
+// or a file: a write through one would land elsewhere in the tree, or
+// outside it. Missing segments are fine; they are made. It runs on
+// NoFollow backends too: RootFs refuses links when it renames or removes,
+// but creates files through links that stay inside its root, so a
+// temporary file made through one could be neither renamed nor removed.
 func noLinkDirs(fsys afero.Fs, dir string) error {
-	if FeaturesOf(fsys).NoFollow {
-		return nil
-	}
 	for d := dir; d != "." && d != ""; d = dirOf(d) {
 		fi, err := lstat(fsys, d)
 		switch {
