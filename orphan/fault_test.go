@@ -205,9 +205,9 @@ func TestFindMeasuresWhatChangedSinceListing(t *testing.T) {
 	assert.Equal(t, 1, ffs.Fired())
 }
 
-// TestApplyRechecksEachBatchJustBeforeIt: on a local disk, Apply stats a
-// batch's files just before acting on that batch, and only them (no
-// listing of the tree). A file rewritten while an earlier batch is being
+// TestApplyRechecksEachBatchJustBeforeIt: on a local disk, Apply checks
+// each file just before acting on it (RootFs, in the stat before the
+// unlink), with no listing of the tree. A file rewritten while an earlier batch is being
 // deleted is kept: the OnEvent hook rewrites the last file when the first
 // one goes, which is 1,000 files (one batch) earlier.
 func TestApplyRechecksEachBatchJustBeforeIt(t *testing.T) {
@@ -254,7 +254,10 @@ func TestApplyRechecksEachBatchJustBeforeIt(t *testing.T) {
 			assert.True(t, strings.HasPrefix(op.Path, "pics/"), "stat of %s, not in the plan", op.Path)
 		}
 	}
-	assert.Equal(t, n, stats)
+	// RootFs checks each file's size and time in the stat it makes just
+	// before unlinking it (Features.ChecksOnRemove): no stat beforehand.
+	require.True(t, rfs.Features().ChecksOnRemove)
+	assert.Equal(t, 0, stats)
 }
 
 // TestApplyRechecksEachBatchOnS3: on S3 each batch is re-checked against a

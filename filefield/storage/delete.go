@@ -380,7 +380,7 @@ func outcome(t Target, err error) Outcome {
 func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Target, string)) ([]Target, error) {
 	var paths []string
 	for _, t := range targets {
-		if t.Check {
+		if d.rechecks(t) {
 			paths = append(paths, t.Path)
 		}
 	}
@@ -393,7 +393,7 @@ func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Targe
 	}
 	out := targets[:0]
 	for _, t := range targets {
-		if !t.Check {
+		if !d.rechecks(t) {
 			out = append(out, t)
 			continue
 		}
@@ -403,7 +403,7 @@ func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Targe
 			keep(t, KeptGone)
 		case !e.Type.IsRegular():
 			keep(t, KeptNotRegular)
-		case e.Size != t.Size || !e.ModTime.Truncate(time.Second).Equal(t.ModTime.Truncate(time.Second)),
+		case Changed(t, e.Size, e.ModTime),
 			t.ETag != "" && e.ETag != "" && !sameETag(t.ETag, e.ETag):
 			keep(t, KeptChanged)
 		default:
@@ -414,6 +414,20 @@ func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Targe
 		}
 	}
 	return out, nil
+}
+
+// rechecks reports whether recheck stats t: a target with Check, unless
+// the backend checks it as it removes it (a move is always re-checked).
+func (d *deleter) rechecks(t Target) bool {
+	return t.Check && !(d.feat.ChecksOnRemove && t.MoveTo == "")
+}
+
+// Changed reports whether a file found as e differs from what target t
+// says the caller saw: its size, or its modification time to the second
+// (object stores report whole seconds in some responses). Removers that
+// check on removal ([Features].ChecksOnRemove) compare so.
+func Changed(t Target, size int64, mtime time.Time) bool {
+	return size != t.Size || !mtime.Truncate(time.Second).Equal(t.ModTime.Truncate(time.Second))
 }
 
 // sameETag compares entity tags, quoted or not: listings quote them, and

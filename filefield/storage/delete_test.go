@@ -34,7 +34,25 @@ func localBackends(t *testing.T) map[string]func(t *testing.T) (afero.Fs, string
 			return afero.NewBasePathFs(afero.NewOsFs(), dir), dir
 		},
 		"MemMapFs": func(t *testing.T) (afero.Fs, string) { return afero.NewMemMapFs(), "" },
+		// RootFs checks a target's size and time as it removes it; hidden,
+		// Delete re-checks first. The outcomes must be the same.
+		"RootFs re-checked": func(t *testing.T) (afero.Fs, string) {
+			dir := t.TempDir()
+			rfs, err := rootfs.New(dir)
+			require.NoError(t, err)
+			t.Cleanup(func() { rfs.Close() })
+			return recheckedFs{rfs}, dir
+		},
 	}
+}
+
+// recheckedFs is a RootFs that does not say it checks on removal.
+type recheckedFs struct{ *rootfs.Fs }
+
+func (r recheckedFs) Features() storage.Features {
+	f := r.Fs.Features()
+	f.ChecksOnRemove = false
+	return f
 }
 
 func writeAt(t *testing.T, fsys afero.Fs, p, content string, mtime time.Time) {

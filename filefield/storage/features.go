@@ -36,6 +36,13 @@ type Features struct {
 	// without entity tags, and on an object store that has not found out
 	// yet (s3fs asks each bucket on its first conditional deletion).
 	ConditionalDeletes string `json:"conditional_deletes,omitempty"`
+	// ChecksOnRemove: the backend's [Remover] checks a Target with Check
+	// itself, in the stat it makes just before removing the file (RootFs:
+	// fstatat, then unlinkat), and refuses one whose size or modification
+	// time differs with [ErrChanged]. [Delete] then skips its own re-check
+	// of such targets, which would stat each file once more: the outcome
+	// is the same, decided a moment later.
+	ChecksOnRemove bool `json:"checks_on_remove,omitempty"`
 }
 
 // FeaturesOf returns what fsys says of itself through a method

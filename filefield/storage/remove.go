@@ -42,7 +42,8 @@ type Remover interface {
 
 // RemoveFiles removes the targets' files with the backend's [Remover]
 // when it has one, and otherwise one by one (Lstat, then Remove if it is
-// a regular file), checking ctx before each; that fallback cannot check
+// a regular file, and for a target with Check, of its size and time),
+// checking ctx before each; that fallback cannot check
 // an ETag, which afero does not report. Errors are *PathError values. It
 // applies none of [Delete]'s checks: it is the fast path Delete calls,
 // exported for wrappers that forward it.
@@ -61,19 +62,24 @@ func RemoveFiles(ctx context.Context, fsys afero.Fs, targets []Target) []error {
 			}
 			break
 		}
-		errs[i] = removeFile(fsys, t.Path)
+		errs[i] = removeFile(fsys, t)
 	}
 	return errs
 }
 
-// removeFile removes p if Lstat shows a regular file.
-func removeFile(fsys afero.Fs, p string) error {
+// removeFile removes t's file if Lstat shows a regular file, and, for a
+// target with Check, one of its size and time.
+func removeFile(fsys afero.Fs, t Target) error {
+	p := t.Path
 	fi, err := lstat(fsys, p)
 	if err != nil {
 		return wrap("remove", p, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return &PathError{Op: "remove", Path: p, Err: ErrNotRegular}
+	}
+	if t.Check && Changed(t, fi.Size(), fi.ModTime()) {
+		return &PathError{Op: "remove", Path: p, Err: ErrChanged}
 	}
 	return wrap("remove", p, fsys.Remove(p))
 }

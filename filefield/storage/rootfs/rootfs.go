@@ -254,9 +254,11 @@ func (r *Fs) closeDir(d *os.Root) {
 
 // RemoveFiles implements [storage.Remover]. Files are removed by name through
 // a verified handle on their directory, opened once per directory; on Linux
-// each removal is a single unlinkat on that handle. Files on disk have no
-// entity tags: a target's ETag is not checked (Features.ConditionalDeletes
-// is "").
+// each removal is an fstatat and an unlinkat on that handle. A target with
+// Check is removed only if that fstatat finds its size and time
+// (storage.Changed; Features.ChecksOnRemove), else refused with
+// storage.ErrChanged. Files on disk have no entity tags: a target's ETag
+// is not checked (Features.ConditionalDeletes is "").
 func (r *Fs) RemoveFiles(ctx context.Context, targets []storage.Target) []error {
 	errs := make([]error, len(targets))
 	dirs := make(map[string]*openedDir)
@@ -272,7 +274,7 @@ func (r *Fs) RemoveFiles(ctx context.Context, targets []storage.Target) []error 
 			}
 			break
 		}
-		errs[i] = r.removeFile(dirs, t.Path)
+		errs[i] = r.removeFile(dirs, t)
 	}
 	return errs
 }
@@ -288,8 +290,8 @@ func (d *openedDir) close(r *Fs) {
 	r.closeDir(d.root)
 }
 
-func (r *Fs) removeFile(dirs map[string]*openedDir, p string) error {
-	p = slash(p)
+func (r *Fs) removeFile(dirs map[string]*openedDir, t storage.Target) error {
+	p := slash(t.Path)
 	if p == "." {
 		return &storage.PathError{Op: "remove", Path: p, Err: storage.ErrUnsafePath}
 	}
@@ -308,7 +310,11 @@ func (r *Fs) removeFile(dirs map[string]*openedDir, p string) error {
 		d = &openedDir{root: root, file: f}
 		dirs[dir] = d
 	}
-	return wrap("remove", p, unlinkFile(d.root, d.file, base))
+	var check func(size int64, mtime time.Time) bool
+	if t.Check {
+		check = func(size int64, mtime time.Time) bool { return !storage.Changed(t, size, mtime) }
+	}
+	return wrap("remove", p, unlinkFile(d.root, d.file, base, check))
 }
 
 // wrap returns err as a *storage.PathError for op and path, unless it

@@ -12,7 +12,9 @@ import (
 
 // Features reports a local disk's: names list cheaply, and nothing destructive
 // follows a link.
-func (r *Fs) Features() storage.Features { return storage.Features{CheapNames: true, NoFollow: true} }
+func (r *Fs) Features() storage.Features {
+	return storage.Features{CheapNames: true, NoFollow: true, ChecksOnRemove: true}
+}
 
 // MoveFile implements [storage.Mover]: it moves the regular file oldname to
 // newname through verified handles on both directories, creating

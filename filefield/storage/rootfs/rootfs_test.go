@@ -434,3 +434,45 @@ func TestListTreeSurvivesAPanickingCallback(t *testing.T) {
 	goleak.VerifyNone(t, before)
 	assert.Equal(t, fds, openFDs(), "directory handles leaked")
 }
+
+// RemoveFiles checks a target with Check in the stat it makes just
+// before the unlink (Features.ChecksOnRemove): a file whose size or time
+// changed since the caller saw it is refused with storage.ErrChanged and
+// stays; an unchanged one, to the second, goes.
+func TestRootFsRemoveChecksSizeAndTime(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rfs, err := rootfs.New(dir)
+	require.NoError(t, err)
+	defer rfs.Close()
+	require.True(t, rfs.Features().ChecksOnRemove)
+	seen := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, name := range []string{"same", "bigger", "newer", "unchecked"} {
+		p := filepath.Join(dir, name)
+		body, mtime := "12345", seen.Add(400*time.Millisecond)
+		switch name {
+		case "bigger":
+			body = "123456"
+		case "newer":
+			mtime = seen.Add(time.Second)
+		case "unchecked":
+			body = "1"
+		}
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		require.NoError(t, os.Chtimes(p, mtime, mtime))
+	}
+	errs := rfs.RemoveFiles(t.Context(), []storage.Target{
+		{Path: "same", Size: 5, ModTime: seen, Check: true},
+		{Path: "bigger", Size: 5, ModTime: seen, Check: true},
+		{Path: "newer", Size: 5, ModTime: seen, Check: true},
+		{Path: "unchecked", Size: 5, ModTime: seen},
+	})
+	assert.NoError(t, errs[0])
+	assert.ErrorIs(t, errs[1], storage.ErrChanged)
+	assert.ErrorIs(t, errs[2], storage.ErrChanged)
+	assert.NoError(t, errs[3], "no Check, no comparison")
+	for name, want := range map[string]bool{"same": false, "bigger": true, "newer": true, "unchecked": false} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		assert.Equal(t, want, err == nil, name)
+	}
+}

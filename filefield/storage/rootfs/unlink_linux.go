@@ -3,6 +3,7 @@ package rootfs
 import (
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -13,14 +14,16 @@ import (
 // dir, with an fstatat(AT_SYMLINK_NOFOLLOW) and an unlinkat(2) on the
 // directory's descriptor: no path lookup, no link followed. Anything but a
 // regular file (a link, a FIFO, a socket, a device, a directory) is
-// refused with storage.ErrNotRegular, even one swapped in since it was listed.
-func unlinkFile(_ *os.Root, dir *os.File, base string) error {
+// refused with storage.ErrNotRegular, even one swapped in since it was
+// listed; with check, a file whose size and time check refuses is kept
+// with storage.ErrChanged.
+func unlinkFile(_ *os.Root, dir *os.File, base string, check func(size int64, mtime time.Time) bool) error {
 	rc, err := dir.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var uerr error
-	notRegular := false
+	notRegular, changed := false, false
 	if err := rc.Control(func(fd uintptr) {
 		var st unix.Stat_t
 		if uerr = unix.Fstatat(int(fd), base, &st, unix.AT_SYMLINK_NOFOLLOW); uerr != nil {
@@ -30,9 +33,16 @@ func unlinkFile(_ *os.Root, dir *os.File, base string) error {
 			notRegular = true
 			return
 		}
+		if check != nil && !check(st.Size, time.Unix(st.Mtim.Unix())) {
+			changed = true
+			return
+		}
 		uerr = syscall.Unlinkat(int(fd), base)
 	}); err != nil {
 		return err
+	}
+	if changed {
+		return storage.ErrChanged
 	}
 	if notRegular || uerr == syscall.EISDIR {
 		return storage.ErrNotRegular
