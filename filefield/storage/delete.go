@@ -337,7 +337,7 @@ func (d *deleter) batch(ctx context.Context, batch []Target) []Outcome {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, MoveFile(d.fs, t.Path, t.MoveTo))
+		errs = append(errs, moveTarget(d.fs, t))
 	}
 	for i, t := range append(removes, moves...) {
 		out = append(out, outcome(t, errs[i]))

@@ -97,6 +97,27 @@ type Mover interface {
 	MoveFile(oldname, newname string) error
 }
 
+// ETagMover is the optional interface of backends whose moves can be
+// conditional on an entity tag, as their deletions are
+// ([Features].ConditionalDeletes). MoveFileIf moves as MoveFile does, but
+// only an object that still has etag: one rewritten since is kept where
+// it is, with [ErrChanged], and no copy of it is left at newname. Where
+// the backend cannot make its deletion conditional, it moves as MoveFile
+// does. Like the Remover's condition, it changes nothing when no one else
+// writes meanwhile.
+type ETagMover interface {
+	MoveFileIf(oldname, newname, etag string) error
+}
+
+// moveTarget moves t's file to t.MoveTo, conditionally on t.ETag where the
+// backend can ([ETagMover]), else with [MoveFile].
+func moveTarget(fsys afero.Fs, t Target) error {
+	if m, ok := fsys.(ETagMover); ok && t.ETag != "" {
+		return wrap("move", t.Path, m.MoveFileIf(t.Path, t.MoveTo, t.ETag))
+	}
+	return MoveFile(fsys, t.Path, t.MoveTo)
+}
+
 // MoveFile moves oldname to newname through the backend's [Mover], or
 // else checks with Lstat that oldname is a regular file and newname does
 // not exist, creates newname's directory and renames: a newname created

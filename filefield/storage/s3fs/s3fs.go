@@ -334,6 +334,7 @@ type fileInfo struct {
 	size  int64
 	mod   time.Time
 	isDir bool
+	etag  string // an object's, as HeadObject gives it
 }
 
 func (i *fileInfo) Name() string       { return i.name }
@@ -363,7 +364,7 @@ func (f *Fs) stat(ctx context.Context, name string) (*fileInfo, error) {
 	}
 	out, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key})
 	if err == nil {
-		return &fileInfo{name: base, size: aws.ToInt64(out.ContentLength), mod: aws.ToTime(out.LastModified)}, nil
+		return &fileInfo{name: base, size: aws.ToInt64(out.ContentLength), mod: aws.ToTime(out.LastModified), etag: aws.ToString(out.ETag)}, nil
 	}
 	if !isNotFound(err) {
 		return nil, opErr(ctx, "stat", name, err)
@@ -540,6 +541,20 @@ func (f *Fs) Rename(oldname, newname string) error {
 // fs.ErrNotExist, an existing newname fs.ErrExist. Keys have no links,
 // and every object is a regular file.
 func (f *Fs) MoveFile(oldname, newname string) error {
+	return f.move(oldname, newname, "")
+}
+
+// MoveFileIf implements storage.ETagMover: MoveFile for an object that
+// still has etag. The copy is made only from an object with that ETag
+// (x-amz-copy-source-if-match), and the source is then deleted as
+// RemoveFiles deletes a target with that ETag: conditionally where the
+// bucket honours it. A source rewritten before either request is kept,
+// with storage.ErrChanged, and the copy made, if any, is deleted again.
+func (f *Fs) MoveFileIf(oldname, newname, etag string) error {
+	return f.move(oldname, newname, etag)
+}
+
+func (f *Fs) move(oldname, newname, etag string) error {
 	ctx := f.context()
 	_, okey, err := f.key(oldname)
 	if err != nil {
@@ -561,17 +576,53 @@ func (f *Fs) MoveFile(oldname, newname string) error {
 		return opErr(ctx, "move", newname, err)
 	}
 	src := escapeKey(f.bucket) + "/" + escapeKey(okey)
-	_, err = f.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &f.bucket, Key: &nkey, CopySource: &src, IfNoneMatch: aws.String("*")})
-	if err != nil && isExists(err) {
+	in := &s3.CopyObjectInput{Bucket: &f.bucket, Key: &nkey, CopySource: &src, IfNoneMatch: aws.String("*")}
+	if etag != "" {
+		in.CopySourceIfMatch = aws.String(etag)
+	}
+	_, err = f.client.CopyObject(ctx, in)
+	switch {
+	case err != nil && etag != "" && isPreconditionFailed(err) && !f.exists(ctx, nkey):
+		// 412 with the destination still free: the source's ETag differs.
+		return &fs.PathError{Op: "move", Path: oldname, Err: storage.ErrChanged}
+	case err != nil && isExists(err):
 		return &fs.PathError{Op: "move", Path: newname, Err: fs.ErrExist}
-	}
-	if err != nil {
+	case err != nil:
 		return opErr(ctx, "move", oldname, err)
 	}
-	if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
-		return opErr(ctx, "move", oldname, err)
+	if etag == "" {
+		if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
+			return opErr(ctx, "move", oldname, err)
+		}
+		return nil
 	}
-	return nil
+	err = f.RemoveFiles(ctx, []storage.Target{{Path: oldname, ETag: etag}})[0]
+	if errors.Is(err, storage.ErrChanged) {
+		// Rewritten after the copy: the source stays, and the copy of
+		// what it held before goes (it is ours, made just now).
+		_, _ = f.client.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &nkey})
+		return &fs.PathError{Op: "move", Path: oldname, Err: storage.ErrChanged}
+	}
+	return err
+}
+
+// exists reports whether key is an object; an error counts as yes, which
+// reports a refused move as a taken destination rather than a change.
+func (f *Fs) exists(ctx context.Context, key string) bool {
+	_, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key})
+	return err == nil || !isNotFound(err)
+}
+
+// isPreconditionFailed reports a 412: for a copy, either its source no
+// longer has the ETag of x-amz-copy-source-if-match, or (If-None-Match)
+// its destination exists.
+func isPreconditionFailed(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed" {
+		return true
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed
 }
 
 // escapeKey percent-encodes every byte of k (as %XX) except "/" and the
