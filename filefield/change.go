@@ -49,7 +49,9 @@ func (r *Result) merge(o Result) {
 // the row may hold either. So a deferred Rollback inside RunInScope or
 // WithTx cannot delete the file the committed row points at. Commit
 // inside an open scope acts at once: it says the row's change is
-// committed already (a statement that committed on its own).
+// committed already (a statement that committed on its own). A scope
+// that is never ended finishes nothing: the files stay, for the orphan
+// finder, and Options.PendingTimeout reports the change as abandoned.
 //
 // A Change is safe for concurrent use; Commit and Rollback take effect once.
 type Change struct {
@@ -218,7 +220,7 @@ func (c *Change) heldByScope() bool {
 	c.mu.Lock()
 	holder := c.holder
 	c.mu.Unlock()
-	if holder == nil || holder.ended() {
+	if !holder.open() {
 		return false
 	}
 	c.mu.Lock()

@@ -116,6 +116,9 @@ func (s *Scope) add(c *Change) bool {
 		return false
 	}
 	if s.has[c] {
+		c.mu.Lock()
+		c.holder = s // back from a child that committed
+		c.mu.Unlock()
 		return true
 	}
 	if s.has == nil {
@@ -140,6 +143,28 @@ func (s *Scope) ended() bool {
 		s.mu.Unlock()
 		if st != pending {
 			return true
+		}
+	}
+	return false
+}
+
+// open reports whether s will still finish the changes it holds: it is
+// pending and no scope it belongs to has ended, or it committed as a
+// child, whose changes go to its parent, and the parent is open. Between
+// a child's commit and its parent taking the changes, they are the
+// parent's already.
+func (s *Scope) open() bool {
+	for ; s != nil; s = s.parent {
+		s.mu.Lock()
+		st := s.state
+		s.mu.Unlock()
+		switch st {
+		case pending:
+			return !s.ended()
+		case committed:
+			continue
+		default:
+			return false
 		}
 	}
 	return false
