@@ -160,7 +160,7 @@ func (p *planner) matched(e storage.Entry, ri int32) {
 	switch {
 	case storage.Protects(p.s.opts.Protected, e.Path):
 		reason = KeptProtected
-	case storage.MatchAny(r.Exclude, e.Path):
+	case storage.Protects(r.Exclude, e.Path): // an exclude protects: matched as Protected is
 		reason = KeptExcluded
 	case storage.ValidPath(e.Path) != nil:
 		reason = KeptUnsafe

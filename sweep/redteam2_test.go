@@ -105,3 +105,36 @@ func TestFileRewrittenBeforeRemovalIsKept(t *testing.T) {
 type refsFunc func(p string)
 
 func (f refsFunc) IsReferenced(_ context.Context, p string) (bool, error) { f(p); return false, nil }
+
+// Found by a third red-team pass: a protected glob pasted from a macOS
+// file name arrives decomposed (NFD), and one written with Windows
+// separators escapes its letters; stored paths are NFC with "/". Both
+// protected nothing. CheckOptions refuses them, and storage.Protects
+// still matches the NFC form where options were not checked.
+func TestProtectedGlobNFDOrBackslashIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, g := range []string{"tmp/me\u0301dias/**", `tmp\keep\**`, "tmp/keep /**"} {
+		opts := sweep.Options{Now: clock, Protected: []string{g}, Rules: []sweep.Rule{{Glob: "tmp/**", MaxAge: 30 * day}}}
+		require.ErrorIs(t, sweep.CheckOptions(opts), storage.ErrBadGlob, "%q", g)
+		opts.Protected, opts.Rules[0].Exclude = nil, []string{g}
+		require.ErrorIs(t, sweep.CheckOptions(opts), storage.ErrBadGlob, "%q as an exclude", g)
+	}
+	assert.True(t, storage.Protects([]string{"tmp/me\u0301dias/**"}, "tmp/m\u00e9dias/a.png"))
+	assert.True(t, storage.Protects([]string{"tmp/keep/**"}, "tmp/KEEP/a.png"))
+}
+
+// The shadowed-rule check reads brace alternatives: "*/*" does not cover
+// "{a,b/c}" (it misses "a"), while "*" covers "{a,b}" and "**/*" covers
+// anything; it refused the first and accepted the second before.
+func TestRuleShadowingReadsBraces(t *testing.T) {
+	t.Parallel()
+	check := func(first, second string) error {
+		return sweep.CheckOptions(sweep.Options{Rules: []sweep.Rule{{Glob: first, MaxAge: day}, {Glob: second, MaxAge: 2 * day}}})
+	}
+	assert.NoError(t, check("*/*", "{a,b/c}"))
+	assert.NoError(t, check("a/**", "{a/x,b}"))
+	assert.Error(t, check("*", "{a,b}"))
+	assert.Error(t, check("**/*", "{a,b/c}"))
+	assert.Error(t, check("a/**", "{a/x,a/y/*}"))
+	assert.Error(t, check("*", "x{a,{b,c}}"))
+}

@@ -106,6 +106,19 @@ func covers(a, b string) bool {
 	if a == b {
 		return true
 	}
+	if strings.ContainsAny(b, "{}") {
+		// Each alternative ("{a,b/c}" is "a" and "b/c") must be covered.
+		alts, ok := expandBraces(b, 64)
+		if !ok {
+			return false
+		}
+		for _, alt := range alts {
+			if !covers(a, alt) {
+				return false
+			}
+		}
+		return true
+	}
 	if !strings.ContainsAny(b, `*?[]{}\`) {
 		ok, _ := doublestar.Match(a, b)
 		return ok
@@ -127,6 +140,47 @@ func covers(a, b string) bool {
 		lit = b[:i]
 	}
 	return strings.HasPrefix(lit, p+"/")
+}
+
+// expandBraces returns the globs without braces that g's alternatives
+// make ("x{a,b}" is "xa" and "xb"), at most max of them, and false if
+// there are more or g is one it cannot read (an escaped brace, an
+// unbalanced one).
+func expandBraces(g string, max int) ([]string, bool) {
+	if strings.Contains(g, `\`) {
+		return nil, false
+	}
+	open := strings.IndexByte(g, '{')
+	if open < 0 {
+		return []string{g}, !strings.Contains(g, "}")
+	}
+	depth, start := 0, open+1
+	var alts []string
+	for i := open; i < len(g); i++ {
+		switch g[i] {
+		case '{':
+			depth++
+		case ',':
+			if depth == 1 {
+				alts, start = append(alts, g[start:i]), i+1
+			}
+		case '}':
+			if depth--; depth > 0 {
+				continue
+			}
+			alts = append(alts, g[start:i])
+			var out []string
+			for _, alt := range alts {
+				more, ok := expandBraces(g[:open]+alt+g[i+1:], max-len(out))
+				if !ok || len(out)+len(more) > max {
+					return nil, false
+				}
+				out = append(out, more...)
+			}
+			return out, true
+		}
+	}
+	return nil, false
 }
 
 // onlyStars reports whether glob g is made of "*" and "**" segments only,

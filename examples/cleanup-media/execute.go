@@ -159,6 +159,9 @@ func (r *runner) run(ctx context.Context) int {
 	var finder *orphan.Finder
 	if len(c.refsSQL) > 0 || len(c.refsFiles) > 0 {
 		refs, closeRefs, err := c.references(ctx)
+		if errors.Is(err, errEmptyRefs) {
+			return r.fail(exitRefused, "%v", err)
+		}
 		if err != nil {
 			return r.fail(exitError, "%v", err)
 		}
@@ -522,6 +525,9 @@ func guardCode(err error) int {
 	return exitError
 }
 
+// errEmptyRefs refuses a --refs-file that holds nothing.
+var errEmptyRefs = errors.New("the references file is empty")
+
 // references builds the provider from --refs-sql and --refs-file. An
 // unreadable file or an unreachable database is an error before anything
 // is listed.
@@ -536,6 +542,13 @@ func (c *config) references(ctx context.Context) (orphan.Provider, func(), error
 		}
 		prev := closeAll
 		closeAll = func() { cleanup(); prev() }
+		if fi, err := os.Stat(name); err == nil && fi.Size() == 0 {
+			// A failed export (a "<(psql ...)" whose command failed)
+			// leaves an empty file: beside other references, its files
+			// would look unreferenced.
+			closeAll()
+			return nil, nil, fmt.Errorf("%w: %s (a failed export?); nothing deleted", errEmptyRefs, file)
+		}
 		providers = append(providers, orphan.File(name))
 	}
 	if len(c.refsSQL) > 0 {

@@ -157,3 +157,22 @@ func TestExit3AfterSweepDeleted(t *testing.T) {
 	assert.Equal(t, exitError, code, "exit 3 promises nothing was deleted, but the sweep deleted qr_codes/1/old.png:\n%s%s", out.buf.String(), errb.String())
 	assert.Contains(t, errb.String(), "after the sweep deleted 1 files")
 }
+
+// Found by a third red-team pass: beside other references, an empty
+// --refs-file (a "<(psql ...)" whose command failed) hid its column's
+// files from the check, and only a guard could notice. It is refused.
+func TestEmptyRefsFileIsRefused(t *testing.T) {
+	t.Parallel()
+	root, d := t.TempDir(), t.TempDir()
+	writeOld(t, root, "uploads/a.png", "forum/b.png")
+	users, forum := filepath.Join(d, "users.txt"), filepath.Join(d, "forum.txt")
+	require.NoError(t, os.WriteFile(users, []byte("uploads/a.png\n"), 0o644))
+	require.NoError(t, os.WriteFile(forum, nil, 0o644))
+	r := runCmd(t, "--root", root, "--qr-age", "0", "--check-orphans", "--refs-file", users, "--refs-file", forum, "--force")
+	assert.Equal(t, exitRefused, r.code, "%s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, "empty")
+	for _, p := range []string{"uploads/a.png", "forum/b.png"} {
+		_, err := os.Stat(filepath.Join(root, filepath.FromSlash(p)))
+		assert.NoError(t, err, p)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -309,10 +310,12 @@ func OlderThan(now, t time.Time, age time.Duration) bool {
 
 // CheckGlobs returns an error naming the first malformed glob ("**" for
 // any number of directories), or nil. Globs match stored paths, which
-// are relative and clean, so a glob that could never match one is
-// malformed too: a leading "/" or "./", an empty, "." or ".." segment, a
-// trailing "/". Such a glob protecting or excluding files would protect
-// nothing; the error names the spelling that matches.
+// are relative, clean and in Unicode normal form C, so a glob that could
+// never match one is malformed too: a leading "/" or "./", an empty, "."
+// or ".." segment, a trailing "/", a segment ending in a space, a
+// decomposed (NFD) name, a backslash used as a folder separator. Such a
+// glob protecting or excluding files would protect nothing; the error
+// names the spelling that matches.
 func CheckGlobs(globs ...string) error {
 	for _, g := range globs {
 		if g == "" || !doublestar.ValidatePattern(g) {
@@ -332,6 +335,25 @@ func (e badGlobError) Is(target error) bool { return target == ErrBadGlob }
 
 // unmatchableGlob says why no stored path can match g, or "".
 func unmatchableGlob(g string) string {
+	if utf8.ValidString(g) && !norm.NFC.IsNormalString(g) {
+		// A name pasted from macOS arrives decomposed.
+		return "stored paths are in Unicode normal form C; did you mean " + strconv.Quote(norm.NFC.String(g)) + "?"
+	}
+	for i := 0; i+1 < len(g); i++ {
+		if g[i] == '\\' {
+			if !strings.ContainsRune(`*?[]{}\\`, rune(g[i+1])) {
+				return `a backslash escapes the character after it, and stored paths separate folders with "/"; did you mean ` +
+					strconv.Quote(strings.ReplaceAll(g, `\`, "/")) + "?"
+			}
+			i++
+		}
+	}
+	if segs := strings.Split(g, "/"); slices.ContainsFunc(segs, func(seg string) bool { return strings.HasSuffix(seg, " ") }) {
+		for i := range segs {
+			segs[i] = strings.TrimRight(segs[i], " ")
+		}
+		return "no segment of a stored path ends with a space; did you mean " + strconv.Quote(strings.Join(segs, "/")) + "?"
+	}
 	bad, up := false, false
 	for seg := range strings.SplitSeq(g, "/") {
 		bad = bad || seg == "" || seg == "." || seg == ".."
