@@ -69,10 +69,10 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	opts := storage.DeleteOptions{Protected: f.opts.Protected, OnOutcome: func(o storage.Outcome) { f.outcome(ctx, rep, o) }}
 	if f.opts.Quarantine == "" {
 		err = storage.Delete(ctx, f.fs, targets, opts)
-		rep.ConditionalDeletes = storage.FeaturesOf(f.fs).ConditionalDeletes
 	} else {
 		err = f.quarantine(ctx, rep, targets, opts)
 	}
+	rep.ConditionalDeletes = storage.FeaturesOf(f.fs).ConditionalDeletes
 	if err != nil {
 		return rep, err
 	}

@@ -47,9 +47,9 @@ type Report struct {
 	// deleted: "batch" or "single" where the server checks the ETag in
 	// the delete request itself, "none" where it cannot (an object
 	// rewritten between the re-check and its delete is deleted), and ""
-	// on backends without ETags (a local disk), when nothing was deleted
-	// before the backend found out, and for a quarantine run (its moves are
-	// copies, then deletes without a condition). See
+	// on backends without ETags (a local disk) and when nothing was
+	// deleted before the backend found out. A quarantine run's moves are
+	// copies, then deletes of the source under the same condition. See
 	// storage.Features.ConditionalDeletes.
 	ConditionalDeletes string `json:"conditional_deletes,omitempty"`
 	// Duration is how long Apply took.

@@ -100,9 +100,10 @@
 // run retries. A key already gone is storage.KeptGone where the server
 // answers 404 (AWS, with If-Match, or a per-key NoSuchKey); versitygw
 // answers 204, which is reported as deleted. Deletions without an ETag
-// (filefield's own, RemoveAll, moves) are unconditional and never probe;
-// so is the deletion of a move's source (a quarantine move is a copy,
-// then a delete).
+// (filefield's own, RemoveAll, MoveFile) are unconditional and never
+// probe. A move with an ETag (MoveFileIf, which storage.Delete uses for a
+// quarantine target that has one) copies only from an object with that
+// ETag and deletes the source under the same condition as RemoveFiles.
 package s3fs
 
 import (
