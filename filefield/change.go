@@ -43,13 +43,15 @@ func (r *Result) merge(o Result) {
 // since Rollback after Commit does nothing.
 //
 // A change that an open [Scope] holds is finished by the scope, with its
-// transaction: Rollback called on it before then deletes nothing and only
-// records the wish. If the scope rolls back, so does the change; if it
-// commits, the change keeps both files (as [KeptCommitUnknown]), since
-// the row may hold either. So a deferred Rollback inside RunInScope or
-// WithTx cannot delete the file the committed row points at. Commit
-// inside an open scope acts at once: it says the row's change is
-// committed already (a statement that committed on its own). A scope
+// transaction: Commit or Rollback called on it before then deletes
+// nothing, returns an empty Result and only records the wish (the first
+// one counts, as outside a scope). If the scope rolls back, so does the
+// change: the transaction did not record it, whatever was wished. If the
+// scope commits, the change commits, unless a rollback was wished: then
+// it keeps both files (as [KeptCommitUnknown]), since the row may hold
+// either. So neither a deferred Rollback nor an early Commit inside
+// RunInScope or WithTx can delete a file a row points at. (Integrations
+// whose statement committed on its own use [Change.CommitEarly].) A scope
 // that is never ended finishes nothing: the files stay, for the orphan
 // finder, and Options.PendingTimeout reports the change as abandoned.
 //
@@ -80,12 +82,13 @@ type changeState struct {
 	mu      sync.Mutex
 	scope   *Scope // the first scope it was registered in
 	holder  *Scope // the scope that finishes it: the last it was added to
-	// rollbackAsked: Rollback was called while an open scope held it
-	rollbackAsked bool
-	refs          RefChecker  // asked at Commit as well as Options.Refs
-	timer         *time.Timer // reports the change if it stays pending
-	state         int         // pending, committed or rolledBack
-	result        Result
+	// asked is what Commit or Rollback asked first while an open scope
+	// held the change, or pending
+	asked  int
+	refs   RefChecker  // asked at Commit as well as Options.Refs
+	timer  *time.Timer // reports the change if it stays pending
+	state  int         // pending, committed or rolledBack
+	result Result
 }
 
 const (
@@ -200,6 +203,18 @@ func (f *Field) DeleteUnreferenced(ctx context.Context, old string, refs RefChec
 // Rollback does nothing and returns an empty Result. Cancellation of ctx does not stop the deletion: it is a
 // few files, and stopping halfway would only leave orphans.
 func (c *Change) Commit(ctx context.Context) Result {
+	if c.heldByScope(committed) {
+		return Result{}
+	}
+	return c.finish(ctx, committed, nil)
+}
+
+// CommitEarly commits the change now, even while an open scope holds it:
+// for integrations whose statement wrote the row and committed on its own
+// (autocommit) inside the caller's scope, so that the scope's later
+// rollback cannot delete the file that committed row points at.
+// Application code calls Commit.
+func (c *Change) CommitEarly(ctx context.Context) Result {
 	return c.finish(ctx, committed, nil)
 }
 
@@ -208,15 +223,16 @@ func (c *Change) Commit(ctx context.Context) Result {
 // idempotent, and does nothing after Commit. Cancellation of ctx does not
 // stop it, so a cancelled request still leaves no new file behind.
 func (c *Change) Rollback(ctx context.Context) Result {
-	if c.heldByScope() {
+	if c.heldByScope(rolledBack) {
 		return Result{}
 	}
 	return c.finish(ctx, rolledBack, nil)
 }
 
 // heldByScope reports whether an open scope holds c, which it then
-// finishes; if so it records that the caller asked for a rollback.
-func (c *Change) heldByScope() bool {
+// finishes; if so it records the caller's wish, to, unless one was
+// recorded before.
+func (c *Change) heldByScope(to int) bool {
 	c.mu.Lock()
 	holder := c.holder
 	c.mu.Unlock()
@@ -228,7 +244,9 @@ func (c *Change) heldByScope() bool {
 	if c.state != pending {
 		return false // the scope finished it meanwhile
 	}
-	c.rollbackAsked = true
+	if c.asked == pending {
+		c.asked = to
+	}
 	return true
 }
 
@@ -243,7 +261,7 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 		}
 		return Result{}
 	}
-	if to == committed && c.rollbackAsked {
+	if to == committed && c.asked == rolledBack {
 		// Rolled back by hand inside a scope that committed: the row may
 		// hold the new path or the old one, so both stay.
 		to = unknown

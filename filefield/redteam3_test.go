@@ -2,6 +2,7 @@ package filefield_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/spf13/afero"
@@ -70,4 +71,43 @@ func TestRollbackRacingChildCommitKeepsNewFile(t *testing.T) {
 		}
 	}
 	assert.Zero(t, lost, "new file deleted though every scope committed")
+}
+
+// Commit called inside the transaction's callback, before the commit,
+// used to delete the old file at once: a commit that then failed left the
+// row on a file that was gone. Inside an open scope Commit only records
+// the wish; the scope's outcome decides, and the first wish counts (a
+// deferred Rollback after Commit changes nothing).
+func TestEarlyCommitInsideScopeWaitsForTheTransaction(t *testing.T) {
+	t.Parallel()
+	for _, fails := range []bool{true, false} {
+		fsys := afero.NewMemMapFs()
+		ctx := context.Background()
+		pics := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+		old, err := pics.Save(ctx, upload("old"))
+		require.NoError(t, err)
+		old.Commit(ctx)
+		var made string
+		_, err = filefield.RunInScope(ctx, func(ctx context.Context) (func() error, error) {
+			ch, err := pics.Replace(ctx, old.New, upload("new"))
+			if err != nil {
+				return nil, err
+			}
+			defer ch.Rollback(ctx)
+			made = ch.New
+			assert.Equal(t, filefield.Result{}, ch.Commit(ctx), "nothing happens before the transaction ends")
+			assert.Len(t, files(t, fsys), 2)
+			if fails {
+				return func() error { return errors.New("the commit failed") }, nil
+			}
+			return func() error { return nil }, nil
+		})
+		if fails {
+			require.Error(t, err)
+			assert.Equal(t, []string{old.New}, files(t, fsys), "a failed commit keeps the row's old file, and only it")
+		} else {
+			require.NoError(t, err)
+			assert.Equal(t, []string{made}, files(t, fsys), "a commit replaces the old file")
+		}
+	}
 }

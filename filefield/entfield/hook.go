@@ -151,7 +151,7 @@ func (st *stmt) finish(ctx context.Context, m ent.Mutation, err error) {
 	}
 	if err == nil {
 		for _, ch := range st.early {
-			ch.Commit(ctx)
+			ch.CommitEarly(ctx)
 		}
 	} else if nw, _ := newPath(m, st.c.name); nw != "" {
 		if ch := st.c.field.Claim(nw); ch != nil {

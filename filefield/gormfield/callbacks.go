@@ -219,7 +219,7 @@ func (p *Plugin) finish(db *gorm.DB) {
 	ctx := db.Statement.Context
 	if db.Error == nil {
 		for _, ch := range st.early {
-			ch.Commit(ctx)
+			ch.CommitEarly(ctx)
 		}
 	}
 	// A connection error (the commit may have reached the server) keeps
