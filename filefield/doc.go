@@ -14,7 +14,10 @@
 // Delete called with a context from [NewScope] register their change in
 // it by themselves, and the scope commits or rolls back all of them
 // together. Scopes nest like savepoints; only the outermost commit
-// deletes. [WithTx] runs a database/sql transaction in a scope, and
+// deletes. While a scope holds a change, the change's own Commit and
+// Rollback only record a wish and the transaction's outcome decides (see
+// [Change]), so a deferred Rollback or an early Commit in the
+// transaction's callback cannot delete a file a row points at. [WithTx] runs a database/sql transaction in a scope, and
 // [RunInScope] any other transaction API (the subpackages for GORM and
 // pgx are built on it). A change neither committed nor rolled back
 // within Options.PendingTimeout (an hour by default) is reported: an
