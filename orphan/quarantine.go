@@ -232,24 +232,36 @@ func (q *Quarantine) Restore(ctx context.Context, run string) (*RestoreReport, e
 			fail(o.Path, o.Size, "unsafe path in manifest")
 			continue
 		}
-		targets = append(targets, storage.Target{Path: path.Join(q.runDir(run), o.Path), MoveTo: o.Path, Size: o.Size})
+		targets = append(targets, storage.Target{Path: path.Join(q.runDir(run), o.Path), MoveTo: o.Path, Size: o.Size, Index: len(targets)})
+	}
+	var dryOutcomes map[int]storage.Outcome
+	if q.opts.DryRun {
+		// A dry run finds what the moves would: the file still in
+		// quarantine, and its path free.
+		if dryOutcomes, err = q.dryRestore(ctx, targets); err != nil {
+			return rep, err
+		}
 	}
 	err = storage.Delete(ctx, q.fs, targets, storage.DeleteOptions{
 		DryRun:          q.opts.DryRun,
 		AllowQuarantine: true,
 		OnOutcome: func(o storage.Outcome) {
+			if d, ok := dryOutcomes[o.Index]; ok && o.Action == storage.ActionWouldMove {
+				o = d
+			}
 			switch {
 			case o.Action == storage.ActionMove || o.Action == storage.ActionWouldMove:
 				rep.Restored.Add(o.Size)
 				q.event(ctx, Event{Action: o.Action, Path: o.MoveTo, Size: o.Size})
 			case o.Reason == storage.KeptGone:
 				// Not in quarantine: never moved, or restored already, if
-				// it is at its path; lost otherwise.
-				if there(ctx, q.fs, o.MoveTo) {
+				// a regular file of its size is at its path; lost
+				// otherwise.
+				if restoredAt(ctx, q.fs, o.MoveTo, o.Size) {
 					rep.NotMoved.Add(o.Size)
 					q.event(ctx, Event{Action: ActionKeep, Path: o.MoveTo, Size: o.Size, Reason: "not_moved"})
 				} else {
-					fail(o.MoveTo, o.Size, "not in quarantine and not at its path")
+					fail(o.MoveTo, o.Size, "not in quarantine, and not at its path")
 				}
 			case o.Reason == storage.KeptTaken:
 				fail(o.MoveTo, o.Size, "path is taken")
@@ -270,11 +282,55 @@ func (q *Quarantine) Restore(ctx context.Context, run string) (*RestoreReport, e
 	return rep, nil
 }
 
-// there reports whether something is at p (a link included).
-func there(ctx context.Context, fsys afero.Fs, p string) bool {
+// restoredAt reports whether a regular file of size bytes is at p: the
+// quarantined file, back at its path (its time may differ: on S3 a move is
+// a copy).
+func restoredAt(ctx context.Context, fsys afero.Fs, p string, size int64) bool {
 	found := false
-	_ = storage.Restat(ctx, fsys, []string{p}, func(int, storage.Entry) error { found = true; return nil })
+	_ = storage.Restat(ctx, fsys, []string{p}, func(_ int, e storage.Entry) error {
+		found = e.Type.IsRegular() && e.Size == size
+		return nil
+	})
 	return found
+}
+
+// dryRestore returns, by target index, the outcomes a restore's moves
+// would have that are not moves: the file no longer in quarantine
+// (KeptGone), or its path taken (KeptTaken).
+func (q *Quarantine) dryRestore(ctx context.Context, targets []storage.Target) (map[int]storage.Outcome, error) {
+	src, dst := make([]string, len(targets)), make([]string, len(targets))
+	for i, t := range targets {
+		src[i], dst[i] = t.Path, t.MoveTo
+	}
+	inQuarantine, taken := make([]bool, len(targets)), make([]bool, len(targets))
+	// One stat each: a re-check by listing (storage.Restat, on S3) does
+	// not see the quarantine.
+	for i, p := range src {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fi, err := storage.Lstat(q.fs, p)
+		switch {
+		case err == nil:
+			inQuarantine[i] = fi.Mode().IsRegular()
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		}
+	}
+	if err := storage.Restat(ctx, q.fs, dst, func(i int, _ storage.Entry) error { taken[i] = true; return nil }); err != nil {
+		return nil, err
+	}
+	out := map[int]storage.Outcome{}
+	for i, t := range targets {
+		t.Index = i
+		switch {
+		case !inQuarantine[i]:
+			out[i] = storage.Outcome{Target: t, Action: storage.ActionKeep, Reason: storage.KeptGone}
+		case taken[i]:
+			out[i] = storage.Outcome{Target: t, Action: storage.ActionKeep, Reason: storage.KeptTaken}
+		}
+	}
+	return out, nil
 }
 
 // PurgeReport says what Purge did.

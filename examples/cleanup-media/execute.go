@@ -232,7 +232,7 @@ func (r *runner) restore(ctx context.Context, fsys afero.Fs) int {
 	}
 	fmt.Fprintf(r.stdout, "%s %d files from run %s.\n", verb, rep.Restored.Files, c.restore)
 	if rep.NotMoved.Files > 0 {
-		fmt.Fprintf(r.stdout, "%d files the run lists were never moved: they are at their paths.\n", rep.NotMoved.Files)
+		fmt.Fprintf(r.stdout, "%d files the run lists are already at their paths (never moved, or restored before).\n", rep.NotMoved.Files)
 	}
 	return exitOK
 }

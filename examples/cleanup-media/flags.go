@@ -216,6 +216,11 @@ func (o *once) Set(v string) error {
 	if o.set {
 		return fmt.Errorf("given twice (--%s takes one value)", o.name)
 	}
+	if o.Type() == "string" && strings.TrimSpace(v) == "" {
+		// "--quarantine $QDIR" with QDIR unset would turn the quarantine
+		// off, "--restore $RUN" would run a cleanup instead.
+		return errors.New("empty (an unset variable?); leave the flag out for its default")
+	}
 	o.set = true
 	return o.Value.Set(v)
 }
@@ -318,6 +323,8 @@ func (c *config) check(fs *pflag.FlagSet) error {
 		return fmt.Errorf("--exclude: %v", storage.CheckGlobs(c.exclude...))
 	case (c.restore != "" || c.purgeAfter != 0) && c.quarantine == "":
 		return errors.New("--restore and --purge-after need --quarantine")
+	case c.restore != "" && (c.checkOrphans || len(c.rules) > 0 || c.purgeAfter != 0 || c.removeEmpty || fs.Changed("qr-age")):
+		return errors.New("--restore puts a quarantine run back and does nothing else: leave out --check-orphans, --rule, --qr-age, --purge-after and --remove-empty-dirs")
 	case c.db != "" && checkDB(c.db) != nil:
 		return checkDB(c.db)
 	case c.inventory != "" && (!strings.HasPrefix(c.root, "s3://") || !c.checkOrphans):

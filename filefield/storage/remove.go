@@ -146,6 +146,10 @@ func MoveFile(fsys afero.Fs, oldname, newname string) error {
 	return wrap("move", oldname, fsys.Rename(oldname, newname))
 }
 
+// Lstat returns the FileInfo of p without following a link at its end,
+// where fsys can tell (afero.Lstater), and Stat's otherwise.
+func Lstat(fsys afero.Fs, p string) (fs.FileInfo, error) { return lstat(fsys, p) }
+
 func lstat(fsys afero.Fs, p string) (fs.FileInfo, error) {
 	if l, ok := fsys.(afero.Lstater); ok {
 		fi, _, err := l.LstatIfPossible(p)
