@@ -2,6 +2,7 @@ package filefield
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,8 +81,10 @@ type changeState struct {
 	newPath string // New and Old as made: the change acts on these, so
 	oldPath string // editing the exported fields cannot redirect it
 	mu      sync.Mutex
-	scope   *Scope // the first scope it was registered in
-	holder  *Scope // the scope that finishes it: the last it was added to
+	scope   *Scope   // the first scope it was registered in
+	scopes  []*Scope // every scope it was registered in; an open one finishes it
+	// finishing: a scope that ended is finishing it now
+	finishing bool
 	// asked is what Commit or Rollback asked first while an open scope
 	// held the change, or pending
 	asked  int
@@ -116,8 +119,8 @@ func (f *Field) newChange(ctx context.Context, newPath, old string, st stored) *
 	return c
 }
 
-// abandoned reports a change still pending at its timeout, and forgets
-// it: its files stay.
+// abandoned reports a change still pending at its timeout: its files
+// stay.
 func (f *Field) abandoned(c *Change) {
 	c.mu.Lock()
 	pend := c.state == pending
@@ -125,7 +128,8 @@ func (f *Field) abandoned(c *Change) {
 	if !pend {
 		return
 	}
-	f.pending.drop(c.newPath, c)
+	// It stays claimable: a statement that writes its path later still
+	// finishes it with its transaction.
 	p := c.newPath
 	if p == "" {
 		p = c.oldPath
@@ -233,10 +237,7 @@ func (c *Change) Rollback(ctx context.Context) Result {
 // finishes; if so it records the caller's wish, to, unless one was
 // recorded before.
 func (c *Change) heldByScope(to int) bool {
-	c.mu.Lock()
-	holder := c.holder
-	c.mu.Unlock()
-	if !holder.open() {
+	if !c.heldElsewhere(nil) {
 		return false
 	}
 	c.mu.Lock()
@@ -248,6 +249,24 @@ func (c *Change) heldByScope(to int) bool {
 		c.asked = to
 	}
 	return true
+}
+
+// heldElsewhere reports whether a scope other than s will finish c: one
+// it was registered in that is still open, or one that has ended and is
+// finishing it now.
+func (c *Change) heldElsewhere(s *Scope) bool {
+	c.mu.Lock()
+	scopes, finishing := slices.Clone(c.scopes), c.finishing
+	c.mu.Unlock()
+	if finishing && s == nil {
+		return true
+	}
+	for _, sc := range scopes {
+		if sc != s && sc.open() {
+			return true
+		}
+	}
+	return false
 }
 
 // finish moves the change to state once. inUse holds paths that must not be

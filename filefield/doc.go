@@ -22,8 +22,8 @@
 // pgx are built on it). A change neither committed nor rolled back
 // within Options.PendingTimeout (an hour by default) is reported: an
 // event with [ActionAbandon] and [ErrAbandoned], logged at Warn. The
-// field holds a pending change until then, so an integration can finish
-// it when a row takes its path ([Field.Claim]).
+// field holds a pending change until it is finished, so an integration
+// can finish it when a row takes its path ([Field.Claim]).
 //
 // # Guarantees
 //

@@ -124,9 +124,11 @@ type Options struct {
 	Now func() time.Time
 	// PendingTimeout is how long a change may stay neither committed nor
 	// rolled back: then it is reported as abandoned (an event with
-	// ActionAbandon and ErrAbandoned, logged at Warn) and the field
-	// forgets it; its files stay, for the orphan finder. Zero means
-	// DefaultPendingTimeout; negative never reports.
+	// ActionAbandon and ErrAbandoned, logged at Warn). Its files stay,
+	// and it stays claimable (Claim), so that a statement that writes its
+	// path later still finishes it; what no one finishes, the orphan
+	// finder collects. Zero means DefaultPendingTimeout; negative never
+	// reports.
 	PendingTimeout time.Duration
 }
 

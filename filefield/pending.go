@@ -1,6 +1,7 @@
 package filefield
 
 import (
+	"slices"
 	"sync"
 )
 
@@ -66,6 +67,56 @@ func (p *pendingSet) take(path string) *Change {
 		return true
 	})
 	return got
+}
+
+// ClaimUnheld is Claim for a statement that failed: it returns the oldest
+// unfinished change that stored path and that no open scope holds, and
+// takes it off the field's list. A change that an open scope holds stays
+// that scope's to finish (with its own transaction, which may still write
+// path) and stays claimable. It returns nil if there is none.
+func (f *Field) ClaimUnheld(path string) *Change {
+	for _, c := range f.pending.list(path) {
+		if c.Held() {
+			continue
+		}
+		if f.pending.remove(path, c) && c.unfinished() {
+			return c
+		}
+	}
+	return nil
+}
+
+// Held reports whether an open scope holds the change (or one that ended
+// is finishing it): the scope then finishes it with its transaction, and
+// the change's own Commit and Rollback only record a wish.
+func (c *Change) Held() bool { return c.heldElsewhere(nil) }
+
+func (c *Change) unfinished() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == pending
+}
+
+// list returns the changes held under path, oldest first.
+func (p *pendingSet) list(path string) []*Change {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.m[path])
+}
+
+// remove forgets c under path and reports whether it was there.
+func (p *pendingSet) remove(path string, c *Change) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	found := false
+	p.filter(path, func(v *Change) bool {
+		if v == c {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
 }
 
 // Claim returns the oldest unfinished change that stored path, and takes

@@ -3,6 +3,7 @@ package filefield
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -116,9 +117,6 @@ func (s *Scope) add(c *Change) bool {
 		return false
 	}
 	if s.has[c] {
-		c.mu.Lock()
-		c.holder = s // back from a child that committed
-		c.mu.Unlock()
 		return true
 	}
 	if s.has == nil {
@@ -130,7 +128,9 @@ func (s *Scope) add(c *Change) bool {
 	if c.scope == nil {
 		c.scope = s
 	}
-	c.holder = s
+	if !slices.Contains(c.scopes, s) {
+		c.scopes = append(c.scopes, s)
+	}
 	c.mu.Unlock()
 	return true
 }
@@ -173,17 +173,33 @@ func (s *Scope) open() bool {
 // take ends s in state to and returns its changes and those of its
 // children still open, which end with it.
 func (s *Scope) take(to int) ([]*Change, bool) {
+	// A scope finishes its changes itself unless it is a child that
+	// commits: then they go to its parent.
+	return s.takeMarking(to, to != committed || s.parent == nil)
+}
+
+// takeMarking is take; with mark, each change is marked as being
+// finished, before the scope is seen as ended, so that a Commit or
+// Rollback racing the scope's end only records a wish.
+func (s *Scope) takeMarking(to int, mark bool) ([]*Change, bool) {
 	s.mu.Lock()
 	if s.state != pending {
 		s.mu.Unlock()
 		return nil, false
 	}
-	s.state = to
 	changes, children := s.changes, s.children
+	if mark {
+		for _, c := range changes {
+			c.mu.Lock()
+			c.finishing = true
+			c.mu.Unlock()
+		}
+	}
+	s.state = to
 	s.changes, s.children, s.has = nil, nil, nil
 	s.mu.Unlock()
 	for _, c := range children {
-		if more, ok := c.take(to); ok {
+		if more, ok := c.takeMarking(to, mark); ok {
 			changes = append(changes, more...)
 		}
 	}
@@ -271,7 +287,13 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 	}
 	var r Result
 	for i := len(changes) - 1; i >= 0; i-- {
-		r.merge(changes[i].Rollback(ctx))
+		if changes[i].heldElsewhere(s) {
+			// Another scope that is still open registered it too (the
+			// caller's, around a savepoint or an attempt that failed):
+			// that one finishes it, with its own transaction.
+			continue
+		}
+		r.merge(changes[i].finish(ctx, rolledBack, nil))
 	}
 	s.mu.Lock()
 	s.result = r

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/sql/sqlgraph"
 
 	"github.com/mediaclean/mediaclean/filefield"
 )
@@ -95,6 +96,23 @@ func (st *stmt) run(ctx context.Context, t *Tracker, m ent.Mutation, next ent.Mu
 	v, err = next.Mutate(ctx, m)
 	finished = true
 	if err != nil {
+		if st.own != nil && !sqlgraph.IsConstraintError(err) {
+			// On its own, the statement may have committed before a
+			// hook inside this one (a schema hook) failed: the rows say.
+			if nw, _ := newPath(m, st.c.name); nw != "" && !m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
+				switch used, rerr := t.referenced(context.WithoutCancel(ctx), nw); {
+				case rerr != nil:
+					st.finish(ctx, m, fmt.Errorf("%w: %w", filefield.ErrCommitUnknown, err))
+					return v, err
+				case used:
+					// Committed: the new file stays with its row; the
+					// stale ones are left to the orphan finder.
+					st.claim(nw)
+					st.finish(ctx, m, nil)
+					return v, err
+				}
+			}
+		}
 		st.finish(ctx, m, err)
 		return v, err
 	}
@@ -154,7 +172,8 @@ func (st *stmt) finish(ctx context.Context, m ent.Mutation, err error) {
 			ch.CommitEarly(ctx)
 		}
 	} else if nw, _ := newPath(m, st.c.name); nw != "" {
-		if ch := st.c.field.Claim(nw); ch != nil {
+		// A change the caller's scope holds stays the caller's.
+		if ch := st.c.field.ClaimUnheld(nw); ch != nil {
 			_, _ = st.own.Add(ch, nil)
 		}
 	}

@@ -25,6 +25,9 @@ type stmtState struct {
 	// own (a transaction gorm began for it, or none), nil otherwise. It
 	// ends with the statement.
 	own *filefield.Scope
+	// autocommit: no transaction at all, so the write commits by itself
+	// as it runs, before gorm's after-hooks.
+	autocommit bool
 	// early holds changes of the caller's scope whose new path this
 	// statement wrote: they commit when the statement commits, since the
 	// row is then committed whatever the caller's scope does.
@@ -42,15 +45,17 @@ func (p *Plugin) register(db *gorm.DB) error {
 	if update == nil || del == nil {
 		return errors.New("gormfield: gorm:update or gorm:delete is not registered")
 	}
+	// The after callbacks run before the model's own after-hooks: a write
+	// without a transaction has committed by then, whatever they do.
 	return errors.Join(
 		cb.Update().Before("gorm:update").Register("mediaclean:before_update", p.before("update", update)),
-		cb.Update().After("gorm:update").Register("mediaclean:after_update", p.after),
+		cb.Update().After("gorm:update").Before("gorm:after_update").Register("mediaclean:after_update", p.after),
 		cb.Update().After("*").Register("mediaclean:finish_update", p.finish),
 		cb.Delete().Before("gorm:delete").Register("mediaclean:before_delete", p.before("delete", del)),
-		cb.Delete().After("gorm:delete").Register("mediaclean:after_delete", p.after),
+		cb.Delete().After("gorm:delete").Before("gorm:after_delete").Register("mediaclean:after_delete", p.after),
 		cb.Delete().After("*").Register("mediaclean:finish_delete", p.finish),
 		cb.Create().Before("gorm:create").Register("mediaclean:before_create", p.beforeCreate),
-		cb.Create().After("gorm:create").Register("mediaclean:after_create", p.afterCreate),
+		cb.Create().After("gorm:create").Before("gorm:after_create").Register("mediaclean:after_create", p.afterCreate),
 		cb.Create().After("*").Register("mediaclean:finish_create", p.finish),
 	)
 }
@@ -62,7 +67,7 @@ func (p *Plugin) start(db *gorm.DB, m *model) *stmtState {
 	ctx := db.Statement.Context
 	_, started := db.InstanceGet("gorm:started_transaction")
 	_, inTx := db.Statement.ConnPool.(gorm.TxCommitter)
-	st := &stmtState{m: m}
+	st := &stmtState{m: m, autocommit: !started && !inTx}
 	switch {
 	case started || !inTx:
 		// The statement commits on its own, at its end.
@@ -137,6 +142,7 @@ func (p *Plugin) after(db *gorm.DB) {
 		p.failed(db, st)
 		return
 	}
+	defer p.committedAlone(db, st)
 	if len(st.before) == 0 {
 		return
 	}
@@ -200,12 +206,27 @@ func (p *Plugin) failed(db *gorm.DB, st *stmtState) {
 	for _, vals := range createdPaths(db, st.m) {
 		for i, c := range st.m.columns {
 			if vals[i] != "" {
-				if ch := c.field.Claim(vals[i]); ch != nil {
+				// A change the caller's scope holds stays the caller's.
+				if ch := c.field.ClaimUnheld(vals[i]); ch != nil {
 					_, _ = st.own.Add(ch, nil)
 				}
 			}
 		}
 	}
+}
+
+// committedAlone finishes now the files of a statement that ran without
+// a transaction and succeeded: its write is committed already, so an
+// after-hook that fails or panics later cannot make it roll back.
+func (p *Plugin) committedAlone(db *gorm.DB, st *stmtState) {
+	if !st.autocommit || db.Error != nil || st.own == nil {
+		return
+	}
+	ctx := db.Statement.Context
+	for _, ch := range st.early {
+		ch.CommitEarly(ctx)
+	}
+	st.own.Commit(ctx)
 }
 
 // finish ends the statement's own scope with its transaction: the stale
@@ -301,6 +322,7 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 		p.failed(db, st)
 		return
 	}
+	defer p.committedAlone(db, st)
 	if st.before != nil {
 		keys := createdKeys(db, st.m)
 		now, err := p.readKeys(db, st.m, keys)

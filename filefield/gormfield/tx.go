@@ -3,6 +3,8 @@ package gormfield
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 
 	"gorm.io/gorm"
 
@@ -41,7 +43,15 @@ func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o
 		if err := run(tx, fn); err != nil {
 			return nil, err
 		}
-		return func() error { return filefield.CommitError(tx.Commit().Error) }, nil
+		return func() error {
+			err := tx.Commit().Error
+			if errors.Is(err, sql.ErrTxDone) {
+				// fn ended the transaction itself: committed or rolled
+				// back, nobody here knows which, so every file stays.
+				return fmt.Errorf("%w: the transaction was ended inside fn: %w", filefield.ErrCommitUnknown, err)
+			}
+			return filefield.CommitError(err)
+		}, nil
 	})
 }
 

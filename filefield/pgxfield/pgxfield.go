@@ -79,12 +79,13 @@ func run(ctx context.Context, tx pgx.Tx, fn func(context.Context, pgx.Tx) error)
 // commitError marks a commit error that leaves the outcome unknown
 // (filefield.ErrCommitUnknown, which keeps every file): any but an answer
 // of the server (a *pgconn.PgError, or pgx.ErrTxCommitRollback: it rolled
-// back), a transaction already closed, or a request pgconn says was never
-// sent.
+// back) or a request pgconn says was never sent. A transaction already
+// closed (pgx.ErrTxClosed) was ended inside fn, committed or rolled back:
+// unknown too.
 func commitError(err error) error {
 	var pgErr *pgconn.PgError
 	switch {
-	case err == nil, errors.As(err, &pgErr), errors.Is(err, pgx.ErrTxCommitRollback), errors.Is(err, pgx.ErrTxClosed), pgconn.SafeToRetry(err):
+	case err == nil, errors.As(err, &pgErr), errors.Is(err, pgx.ErrTxCommitRollback), pgconn.SafeToRetry(err) && !errors.Is(err, pgx.ErrTxClosed):
 		return err
 	}
 	return fmt.Errorf("%w: %w", filefield.ErrCommitUnknown, err)
