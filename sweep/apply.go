@@ -85,8 +85,10 @@ func (a *applier) targets() []storage.Target {
 		// A file without an ETag (a local disk) is re-checked just before
 		// its removal, and kept if its size or time changed since it was
 		// listed: rewritten in place, it is young. An ETag makes the
-		// removal itself conditional where the backend can.
-		targets = append(targets, storage.Target{Path: c.path, Size: c.size, ModTime: time.Unix(c.msec, int64(c.mnsec)), Check: c.etag == "", ETag: c.etag, Index: i})
+		// removal itself conditional where the backend can; where it is
+		// known not to (MinIO), the object is re-checked too.
+		check := c.etag == "" || storage.FeaturesOf(a.s.fs).ConditionalDeletes == "none"
+		targets = append(targets, storage.Target{Path: c.path, Size: c.size, ModTime: time.Unix(c.msec, int64(c.mnsec)), Check: check, ETag: c.etag, Index: i})
 	}
 	return targets
 }

@@ -50,7 +50,9 @@
 // protection, and a file without an entity tag (a local disk) for its size
 // and modification time too: one rewritten under the same name since it
 // was listed is kept, as changed. An object's removal is made conditional
-// on the ETag listed where the store can ([storage.Features]); where it
-// cannot (MinIO), an object rewritten between listing and removal is
-// removed.
+// on the ETag listed where the store can ([storage.Features]). Where it
+// is known not to (MinIO, once a first conditional deletion found out),
+// objects are re-checked by a listing of each batch just before it, and
+// one rewritten in the moment between that listing and its deletion is
+// removed; so is one rewritten during the first batch that finds out.
 package sweep

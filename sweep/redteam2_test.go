@@ -3,16 +3,23 @@ package sweep_test
 // Found by a second red-team pass: each test asserts the safe behaviour.
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
+	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/sweep"
 )
@@ -137,4 +144,36 @@ func TestRuleShadowingReadsBraces(t *testing.T) {
 	assert.Error(t, check("**/*", "{a,b/c}"))
 	assert.Error(t, check("a/**", "{a/x,a/y/*}"))
 	assert.Error(t, check("*", "x{a,{b,c}}"))
+}
+
+// On a store known not to honour conditional deletes (MinIO; here
+// versitygw with the condition turned off), an object rewritten after the
+// listing is found by the re-check listing just before its batch, and
+// kept: the sweep sets Check on such targets.
+func TestS3RewriteOnStoreWithoutConditionsIsKept(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Shared(t)
+	bucket := srv.NewBucket(t)
+	client := srv.Client(nil)
+	fsys := s3fs.New(client, bucket, s3fs.Options{ConditionalDeletes: s3fs.ConditionalOff})
+	require.Equal(t, "none", fsys.Features().ConditionalDeletes)
+	for i := range 5 {
+		key := fmt.Sprintf("qr_codes/%02d.png", i)
+		_, err := client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(key), Body: bytes.NewReader(make([]byte, 10))})
+		require.NoError(t, err)
+		old := now.Add(-8 * day)
+		require.NoError(t, os.Chtimes(filepath.Join(srv.Dir, bucket, filepath.FromSlash(key)), old, old))
+	}
+	rewrite := refsFunc(func(p string) {
+		if p == "qr_codes/03.png" {
+			_, err := client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(p), Body: bytes.NewReader([]byte("a new code, longer"))})
+			require.NoError(t, err)
+		}
+	})
+	rep, err := sweep.New(fsys, sweep.Options{Now: clock, Refs: rewrite, Rules: []sweep.Rule{{Glob: "qr_codes/*.png", MaxAge: 7 * day}}}).Sweep(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 4, rep.Deleted.Files)
+	assert.Equal(t, 1, rep.Kept[sweep.KeptChanged].Files)
+	_, err = client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("qr_codes/03.png")})
+	assert.NoError(t, err, "the rewritten object was deleted")
 }
