@@ -52,7 +52,15 @@ func (r *Result) merge(o Result) {
 // it keeps both files (as [KeptCommitUnknown]), since the row may hold
 // either. So neither a deferred Rollback nor an early Commit inside
 // RunInScope or WithTx can delete a file a row points at. (Integrations
-// whose statement committed on its own use [Change.CommitEarly].) A scope
+// whose statement committed on its own use [Change.CommitEarly].)
+//
+// A change may be registered in several scopes: the caller's, and a
+// savepoint's or another transaction's that wrote its path ([Field.Claim]
+// leaves it claimable while a scope holds it). A scope that rolls back
+// leaves it to another that still holds it; if that one then commits
+// without registering it again (no retry wrote the path), both files
+// stay, since the row may hold either. A scope that commits decides. A
+// scope
 // that is never ended finishes nothing: the files stay, for the orphan
 // finder, and Options.PendingTimeout reports the change as abandoned.
 //
@@ -83,8 +91,12 @@ type changeState struct {
 	mu      sync.Mutex
 	scope   *Scope   // the first scope it was registered in
 	scopes  []*Scope // every scope it was registered in; an open one finishes it
-	// finishing: a scope that ended is finishing it now
-	finishing bool
+	// finishing are the scopes that ended and are finishing it now
+	finishing []*Scope
+	// undone: a scope it was registered in rolled back while another that
+	// holds it stayed open; a later commit keeps both files unless a
+	// scope registers it again (a retry that writes its path)
+	undone bool
 	// asked is what Commit or Rollback asked first while an open scope
 	// held the change, or pending
 	asked  int
@@ -128,8 +140,10 @@ func (f *Field) abandoned(c *Change) {
 	if !pend {
 		return
 	}
-	// It stays claimable: a statement that writes its path later still
-	// finishes it with its transaction.
+	if !c.Held() {
+		f.pending.drop(c.newPath, c)
+	} // else it stays claimable: a statement that writes its path later
+	// still finishes it with the transaction of its scope
 	p := c.newPath
 	if p == "" {
 		p = c.oldPath
@@ -256,17 +270,18 @@ func (c *Change) heldByScope(to int) bool {
 // finishing it now.
 func (c *Change) heldElsewhere(s *Scope) bool {
 	c.mu.Lock()
-	scopes, finishing := slices.Clone(c.scopes), c.finishing
+	scopes := slices.Clone(c.scopes)
 	c.mu.Unlock()
-	if finishing && s == nil {
-		return true
-	}
 	for _, sc := range scopes {
 		if sc != s && sc.open() {
 			return true
 		}
 	}
-	return false
+	// Read after the scopes: one that has ended marked c before it was
+	// seen as ended, so its mark is visible now.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.ContainsFunc(c.finishing, func(f *Scope) bool { return f != s })
 }
 
 // finish moves the change to state once. inUse holds paths that must not be
@@ -280,9 +295,10 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 		}
 		return Result{}
 	}
-	if to == committed && c.asked == rolledBack {
-		// Rolled back by hand inside a scope that committed: the row may
-		// hold the new path or the old one, so both stay.
+	if to == committed && (c.asked == rolledBack || c.undone) {
+		// Rolled back by hand inside a scope that committed, or by a
+		// savepoint or an attempt that rolled back while this scope went
+		// on: the row may hold the new path or the old one, so both stay.
 		to = unknown
 	}
 	c.state = to

@@ -54,21 +54,6 @@ func (p *pendingSet) filter(path string, keep func(*Change) bool) {
 	}
 }
 
-// take removes and returns the oldest change still held under path.
-func (p *pendingSet) take(path string) *Change {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var got *Change
-	p.filter(path, func(v *Change) bool {
-		if got == nil {
-			got = v
-			return false
-		}
-		return true
-	})
-	return got
-}
-
 // ClaimUnheld is Claim for a statement that failed: it returns the oldest
 // unfinished change that stored path and that no open scope holds, and
 // takes it off the field's list. A change that an open scope holds stays
@@ -123,25 +108,27 @@ func (p *pendingSet) remove(path string, c *Change) bool {
 // it off the field's list: the caller now finishes it, usually by adding
 // it to the scope of the transaction that writes path to a row
 // (Scope.Add), or by committing it once a transaction that wrote path
-// committed. The change may belong to a scope as well; whichever finishes
-// it first decides, since a change takes effect once. It returns nil if
-// there is none.
+// committed. A change that an open scope holds stays on the list, so that
+// a retry of a statement that failed can claim it again; whichever scope
+// finishes it first decides, since a change takes effect once. It
+// returns nil if there is none.
 //
 // Integrations that see a row take a new path (a GORM callback after an
 // insert or update) use it to finish the upload's change with the row's
 // transaction, so that a handler needs no file code: the new file goes if
 // the transaction rolls back.
 func (f *Field) Claim(path string) *Change {
-	for {
-		c := f.pending.take(path)
-		if c == nil {
-			return nil
-		}
-		c.mu.Lock()
-		st := c.state
-		c.mu.Unlock()
-		if st == pending {
+	for _, c := range f.pending.list(path) {
+		switch {
+		case !c.unfinished():
+			f.pending.remove(path, c)
+		case c.Held():
+			// It stays claimable, for a retry of the statement: the scope
+			// that holds it finishes it.
+			return c
+		case f.pending.remove(path, c):
 			return c
 		}
 	}
+	return nil
 }

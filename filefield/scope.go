@@ -117,6 +117,9 @@ func (s *Scope) add(c *Change) bool {
 		return false
 	}
 	if s.has[c] {
+		c.mu.Lock()
+		c.undone = false // written again in s
+		c.mu.Unlock()
 		return true
 	}
 	if s.has == nil {
@@ -131,6 +134,7 @@ func (s *Scope) add(c *Change) bool {
 	if !slices.Contains(c.scopes, s) {
 		c.scopes = append(c.scopes, s)
 	}
+	c.undone = false // a retry, or a child's work handed up
 	c.mu.Unlock()
 	return true
 }
@@ -146,6 +150,18 @@ func (s *Scope) ended() bool {
 		}
 	}
 	return false
+}
+
+// undo records that s, which registered c, rolled back while another
+// scope holds c; c stays claimable. Nothing is recorded while another
+// scope is finishing c: that one's outcome decides.
+func (c *Change) undo(s *Scope) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s })
+	if len(c.finishing) == 0 {
+		c.undone = true
+	}
 }
 
 // open reports whether s will still finish the changes it holds: it is
@@ -174,32 +190,52 @@ func (s *Scope) open() bool {
 // children still open, which end with it.
 func (s *Scope) take(to int) ([]*Change, bool) {
 	// A scope finishes its changes itself unless it is a child that
-	// commits: then they go to its parent.
-	return s.takeMarking(to, to != committed || s.parent == nil)
+	// commits: then they go to its parent. Those it finishes are marked
+	// first, in its whole subtree, before any scope of it is seen as
+	// ended, so that a Commit or Rollback racing the end only records a
+	// wish.
+	if to != committed || s.parent == nil {
+		s.mark(s)
+	}
+	return s.takeTree(to)
 }
 
-// takeMarking is take; with mark, each change is marked as being
-// finished, before the scope is seen as ended, so that a Commit or
-// Rollback racing the scope's end only records a wish.
-func (s *Scope) takeMarking(to int, mark bool) ([]*Change, bool) {
+// mark marks the changes of s and of its open children as being finished
+// by finisher.
+func (s *Scope) mark(finisher *Scope) {
+	s.mu.Lock()
+	if s.state != pending {
+		s.mu.Unlock()
+		return
+	}
+	for _, c := range s.changes {
+		c.mu.Lock()
+		if !slices.Contains(c.finishing, finisher) {
+			c.finishing = append(c.finishing, finisher)
+		}
+		c.mu.Unlock()
+	}
+	children := slices.Clone(s.children)
+	s.mu.Unlock()
+	for _, c := range children {
+		c.mark(finisher)
+	}
+}
+
+// takeTree ends s and its open children in state to and returns their
+// changes.
+func (s *Scope) takeTree(to int) ([]*Change, bool) {
 	s.mu.Lock()
 	if s.state != pending {
 		s.mu.Unlock()
 		return nil, false
 	}
 	changes, children := s.changes, s.children
-	if mark {
-		for _, c := range changes {
-			c.mu.Lock()
-			c.finishing = true
-			c.mu.Unlock()
-		}
-	}
 	s.state = to
 	s.changes, s.children, s.has = nil, nil, nil
 	s.mu.Unlock()
 	for _, c := range children {
-		if more, ok := c.takeMarking(to, mark); ok {
+		if more, ok := c.takeTree(to); ok {
 			changes = append(changes, more...)
 		}
 	}
@@ -287,10 +323,13 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 	}
 	var r Result
 	for i := len(changes) - 1; i >= 0; i-- {
-		if changes[i].heldElsewhere(s) {
-			// Another scope that is still open registered it too (the
-			// caller's, around a savepoint or an attempt that failed):
-			// that one finishes it, with its own transaction.
+		if c := changes[i]; c.heldElsewhere(s) {
+			// Another scope finishes it: one that is ending now, or one
+			// that registered it too and is still open (the caller's,
+			// around a savepoint or an attempt that failed). That one may
+			// still write its path (a retry) or not; unless it registers
+			// the change again, a commit of it keeps both files.
+			c.undo(s)
 			continue
 		}
 		r.merge(changes[i].finish(ctx, rolledBack, nil))
