@@ -233,6 +233,9 @@ func (c *Change) Commit(ctx context.Context) Result {
 // rollback cannot delete the file that committed row points at.
 // Application code calls Commit.
 func (c *Change) CommitEarly(ctx context.Context) Result {
+	c.mu.Lock()
+	c.undone = false // this statement wrote the path and committed
+	c.mu.Unlock()
 	return c.finish(ctx, committed, nil)
 }
 
@@ -278,10 +281,14 @@ func (c *Change) heldElsewhere(s *Scope) bool {
 		}
 	}
 	// Read after the scopes: one that has ended marked c before it was
-	// seen as ended, so its mark is visible now.
+	// seen as ended, so its mark is visible now. An ancestor's mark does
+	// not count for s when c is not the ancestor's own: s ended first,
+	// and the ancestor no longer takes s's changes.
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices.ContainsFunc(c.finishing, func(f *Scope) bool { return f != s })
+	return slices.ContainsFunc(c.finishing, func(f *Scope) bool {
+		return f != s && (!f.ancestorOf(s) || slices.Contains(c.scopes, f))
+	})
 }
 
 // finish moves the change to state once. inUse holds paths that must not be

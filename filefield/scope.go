@@ -110,16 +110,21 @@ func (s *Scope) Add(c *Change, err error) (*Change, error) {
 }
 
 // add registers c unless s has ended.
-func (s *Scope) add(c *Change) bool {
+func (s *Scope) add(c *Change) bool { return s.addW(c, true) }
+
+// addW registers c; write says whether a write of c's path is behind it.
+func (s *Scope) addW(c *Change, write bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != pending {
 		return false
 	}
 	if s.has[c] {
-		c.mu.Lock()
-		c.undone = false // written again in s
-		c.mu.Unlock()
+		if write {
+			c.mu.Lock()
+			c.undone = false // written again in s
+			c.mu.Unlock()
+		}
 		return true
 	}
 	if s.has == nil {
@@ -134,7 +139,9 @@ func (s *Scope) add(c *Change) bool {
 	if !slices.Contains(c.scopes, s) {
 		c.scopes = append(c.scopes, s)
 	}
-	c.undone = false // a retry, or a child's work handed up
+	if write {
+		c.undone = false // a retry
+	}
 	c.mu.Unlock()
 	return true
 }
@@ -146,6 +153,19 @@ func (s *Scope) ended() bool {
 		st := s.state
 		s.mu.Unlock()
 		if st != pending {
+			return true
+		}
+	}
+	return false
+}
+
+// ancestorOf reports whether s is a parent, grandparent, ... of d.
+func (s *Scope) ancestorOf(d *Scope) bool {
+	if d == nil {
+		return false
+	}
+	for p := d.parent; p != nil; p = p.parent {
+		if p == s {
 			return true
 		}
 	}
@@ -234,9 +254,23 @@ func (s *Scope) takeTree(to int) ([]*Change, bool) {
 	s.state = to
 	s.changes, s.children, s.has = nil, nil, nil
 	s.mu.Unlock()
+	var seen map[*Change]bool // a change may be in a child and in s
 	for _, c := range children {
-		if more, ok := c.takeTree(to); ok {
-			changes = append(changes, more...)
+		more, ok := c.takeTree(to)
+		if !ok || len(more) == 0 {
+			continue
+		}
+		if seen == nil {
+			seen = make(map[*Change]bool, len(changes))
+			for _, ch := range changes {
+				seen[ch] = true
+			}
+		}
+		for _, ch := range more {
+			if !seen[ch] {
+				seen[ch] = true
+				changes = append(changes, ch)
+			}
 		}
 	}
 	return changes, true
@@ -260,7 +294,7 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	}
 	if s.parent != nil {
 		for _, c := range changes {
-			if !s.parent.add(c) {
+			if !s.parent.addW(c, false) {
 				// The parent ended first, which only a misuse does: finish
 				// the change as the parent finished.
 				s.parent.mu.Lock()
@@ -330,7 +364,11 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 			// still write its path (a retry) or not; unless it registers
 			// the change again, a commit of it keeps both files.
 			c.undo(s)
-			continue
+			if c.heldElsewhere(s) {
+				continue
+			}
+			// The other let go meanwhile (it rolled back too): no one
+			// else finishes it.
 		}
 		r.merge(changes[i].finish(ctx, rolledBack, nil))
 	}
