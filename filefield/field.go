@@ -118,7 +118,10 @@ type Options struct {
 	// deletions at Info, failures at Warn, decisions to keep at Debug
 	// (see storage.LogEvent). Nil means silent.
 	Logger *slog.Logger
-	// OnEvent, when set, is called for every event, synchronously.
+	// OnEvent, when set, is called for every event, synchronously. Events
+	// of a Commit or Rollback come while the change is being finished, with
+	// its lock held: OnEvent must not call that change's methods (nor
+	// Refs, which is asked at the same point), or it waits on itself.
 	OnEvent func(Event)
 	// Now is the clock for directory templates. Nil means time.Now.
 	Now func() time.Time
