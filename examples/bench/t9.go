@@ -50,33 +50,9 @@ func (b *bench) t9Local() (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var ours, peer []time.Duration
-	for range b.runs {
-		rep, took, oursLeft, err := b.sweepFresh()
-		if err != nil {
-			return Result{}, err
-		}
-		ours = append(ours, took)
-
-		dir, err := b.fresh()
-		if err != nil {
-			return Result{}, err
-		}
-		d, err := rcloneDelete(bin, dir)
-		if err != nil {
-			return Result{}, err
-		}
-		peer = append(peer, d)
-		peerLeft, err := remaining(dir)
-		os.RemoveAll(dir)
-		if err != nil {
-			return Result{}, err
-		}
-		if !slices.Equal(oursLeft, peerLeft) || rep.Deleted.Files != b.files/2+b.files%2 {
-			return Result{}, fmt.Errorf("different work: ours left %d files (deleted %d), rclone left %d", len(oursLeft), rep.Deleted.Files, len(peerLeft))
-		}
-	}
-	return Result{Ours: median(ours), Peer: median(peer), Target: 0.6, Peer_: "rclone delete --min-age 7d (local)"}, nil
+	return b.sweepAgainst("rclone delete --min-age 7d (local)", 0.6, func(dir string) (time.Duration, error) {
+		return rcloneDelete(bin, dir)
+	})
 }
 
 // T9, S3: a sweep through s3fs vs `rclone delete --min-age 7d` on the same

@@ -96,6 +96,16 @@ func (b *bench) sweepFresh() (*sweep.Report, time.Duration, []string, error) {
 
 // T1: sweep vs find -type f -mtime +7 -delete, each on a fresh tree.
 func (b *bench) t1Sweep() (Result, error) {
+	return b.sweepAgainst("find -type f -mtime +7 -delete", 0.75, func(dir string) (time.Duration, error) {
+		d, _, err := timeCmd("find", dir, "-type", "f", "-mtime", "+7", "-delete")
+		return d, err
+	})
+}
+
+// sweepAgainst times a sweep and the peer (a command deleting the files
+// older than 7 days from dir), each on a fresh tree, and checks that both
+// left the same files.
+func (b *bench) sweepAgainst(peerName string, target float64, runPeer func(dir string) (time.Duration, error)) (Result, error) {
 	var ours, peer []time.Duration
 	for range b.runs {
 		rep, took, oursLeft, err := b.sweepFresh()
@@ -108,21 +118,21 @@ func (b *bench) t1Sweep() (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		d, _, err := timeCmd("find", dir, "-type", "f", "-mtime", "+7", "-delete")
+		d, err := runPeer(dir)
 		if err != nil {
 			return Result{}, err
 		}
 		peer = append(peer, d)
 		peerLeft, err := remaining(dir)
+		os.RemoveAll(dir)
 		if err != nil {
 			return Result{}, err
 		}
-		os.RemoveAll(dir)
 		if !slices.Equal(oursLeft, peerLeft) || rep.Deleted.Files != b.files/2+b.files%2 {
-			return Result{}, fmt.Errorf("different work: ours left %d files (deleted %d), find left %d", len(oursLeft), rep.Deleted.Files, len(peerLeft))
+			return Result{}, fmt.Errorf("different work: ours left %d files (deleted %d), %s left %d", len(oursLeft), rep.Deleted.Files, peerName, len(peerLeft))
 		}
 	}
-	return Result{Ours: median(ours), Peer: median(peer), Target: 0.75, Peer_: "find -type f -mtime +7 -delete"}, nil
+	return Result{Ours: median(ours), Peer: median(peer), Target: target, Peer_: peerName}, nil
 }
 
 // T2: dry run vs find -type f -mtime +7 | wc -l, on one tree.
