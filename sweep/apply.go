@@ -76,6 +76,7 @@ func (a *applier) overBudget() bool { return a.dctx.Err() != nil && a.ctx.Err() 
 // says rows reference.
 func (a *applier) targets() []storage.Target {
 	targets := make([]storage.Target, 0, len(a.part))
+	unconditional := storage.FeaturesOf(a.s.fs).ConditionalDeletes == "none"
 	for i, c := range a.part {
 		if reason, err := a.s.referenced(a.ctx, c); reason != "" {
 			a.rep.Kept.Add(reason, c.size)
@@ -87,7 +88,7 @@ func (a *applier) targets() []storage.Target {
 		// listed: rewritten in place, it is young. An ETag makes the
 		// removal itself conditional where the backend can; where it is
 		// known not to (MinIO), the object is re-checked too.
-		check := c.etag == "" || storage.FeaturesOf(a.s.fs).ConditionalDeletes == "none"
+		check := c.etag == "" || unconditional
 		targets = append(targets, storage.Target{Path: c.path, Size: c.size, ModTime: time.Unix(c.msec, int64(c.mnsec)), Check: check, ETag: c.etag, Index: i})
 	}
 	return targets

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -348,16 +347,16 @@ func unmatchableGlob(g string) string {
 			i++
 		}
 	}
-	if segs := strings.Split(g, "/"); slices.ContainsFunc(segs, func(seg string) bool { return strings.HasSuffix(seg, " ") }) {
-		for i := range segs {
-			segs[i] = strings.TrimRight(segs[i], " ")
-		}
-		return "no segment of a stored path ends with a space; did you mean " + strconv.Quote(strings.Join(segs, "/")) + "?"
-	}
-	bad, up := false, false
-	for seg := range strings.SplitSeq(g, "/") {
+	segs := strings.Split(g, "/")
+	spaced, bad, up := false, false, false
+	for i, seg := range segs {
+		spaced = spaced || strings.HasSuffix(seg, " ")
 		bad = bad || seg == "" || seg == "." || seg == ".."
 		up = up || seg == ".."
+		segs[i] = strings.TrimRight(seg, " ")
+	}
+	if spaced {
+		return "no segment of a stored path ends with a space; did you mean " + strconv.Quote(strings.Join(segs, "/")) + "?"
 	}
 	if !bad {
 		return ""
