@@ -22,11 +22,7 @@ import (
 // old file, which the row still holds (the only write was rolled back).
 func TestHandUpAfterUndoneKeepsRowsOldFile(t *testing.T) {
 	ctx := t.Context()
-	fsys := afero.NewMemMapFs()
-	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
-	seed, err := f.Save(ctx, upload("old"))
-	require.NoError(t, err)
-	seed.Commit(ctx)
+	fsys, f, seed := seededField(t)
 
 	qctx, q := filefield.NewScope(ctx)
 	pctx, p := filefield.NewScope(qctx)
@@ -49,11 +45,7 @@ func TestHandUpAfterUndoneKeepsRowsOldFile(t *testing.T) {
 // yet CommitEarly finishes as unknown (undone) and keeps it forever.
 func TestCommitEarlyAfterFailedAttemptDeletesStaleOld(t *testing.T) {
 	ctx := t.Context()
-	fsys := afero.NewMemMapFs()
-	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
-	seed, err := f.Save(ctx, upload("old"))
-	require.NoError(t, err)
-	seed.Commit(ctx)
+	fsys, f, seed := seededField(t)
 
 	pctx, p := filefield.NewScope(ctx)
 	ch, err := f.Replace(pctx, seed.New, upload("new"))
@@ -149,11 +141,7 @@ func TestChildRollbackRacingParentCommitFinishesTheChange(t *testing.T) {
 // open: the change is taken twice and the Result lists its deletion twice.
 func TestParentCommitWithOpenChildListsEachFileOnce(t *testing.T) {
 	ctx := t.Context()
-	fsys := afero.NewMemMapFs()
-	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
-	seed, err := f.Save(ctx, upload("old"))
-	require.NoError(t, err)
-	seed.Commit(ctx)
+	_, f, seed := seededField(t)
 	pctx, p := filefield.NewScope(ctx)
 	ch, err := f.Replace(pctx, seed.New, upload("new"))
 	require.NoError(t, err)

@@ -21,11 +21,7 @@ import (
 // cannot tell the two apart, so only keeping both files is safe.)
 func TestChildRollbackThenParentCommitKeepsOld(t *testing.T) {
 	ctx := t.Context()
-	fsys := afero.NewMemMapFs()
-	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
-	seed, err := f.Save(ctx, upload("old"))
-	require.NoError(t, err)
-	seed.Commit(ctx)
+	fsys, f, seed := seededField(t)
 
 	pctx, parent := filefield.NewScope(ctx)
 	ch, err := f.Replace(pctx, seed.New, upload("new"))
@@ -114,4 +110,16 @@ func TestUnrelatedScopeRollbackRacingCommitKeepsNewFile(t *testing.T) {
 	s.Commit(ctx) // S's transaction committed the row holding ch.New
 	require.True(t, fired)
 	assert.Contains(t, files(t, fsys), ch.New, "S's committed row points at a deleted file: %v", files(t, fsys))
+}
+
+// seededField returns a field on a fresh MemMapFs, and the committed
+// change of a first upload, whose path a row holds.
+func seededField(t *testing.T) (afero.Fs, *filefield.Field, *filefield.Change) {
+	t.Helper()
+	fsys := afero.NewMemMapFs()
+	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+	seed, err := f.Save(t.Context(), upload("old"))
+	require.NoError(t, err)
+	seed.Commit(t.Context())
+	return fsys, f, seed
 }
