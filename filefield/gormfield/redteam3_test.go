@@ -37,3 +37,34 @@ func TestNestedClaimThenDeferredRollbackKeepsRowFile(t *testing.T) {
 	require.Equal(t, newPath, a.user(t, u.ID).Picture)
 	assert.Contains(t, a.files(t), newPath, "the committed row's file was deleted; files: %v", a.files(t))
 }
+
+// Found by filefield's model of scopes and savepoints. In one
+// Transaction the row takes upload A, then B, then a stale write puts A
+// back: the row commits holding A, whose file B's replace deleted.
+func TestPathWrittenAgainAfterItsReplaceIsKept(t *testing.T) {
+	a := newApp(t, databases[0], gormfield.Options{}, &gorm.Config{})
+	ctx := t.Context()
+	u := a.newUser(t, "ada")
+	var pathA string
+	_, err := gormfield.Transaction(ctx, a.db, func(tx *gorm.DB) error {
+		chA, err := a.pics.Replace(tx.Statement.Context, u.Picture, upload("a"))
+		if err != nil {
+			return err
+		}
+		pathA = chA.New
+		if err := tx.Model(&User{ID: u.ID}).Update("picture", chA.New).Error; err != nil {
+			return err
+		}
+		chB, err := a.pics.Replace(tx.Statement.Context, chA.New, upload("b"))
+		if err != nil {
+			return err
+		}
+		if err := tx.Model(&User{ID: u.ID}).Update("picture", chB.New).Error; err != nil {
+			return err
+		}
+		return tx.Model(&User{ID: u.ID}).Update("picture", chA.New).Error
+	})
+	require.NoError(t, err)
+	require.Equal(t, pathA, a.user(t, u.ID).Picture)
+	assert.Contains(t, a.files(t), pathA, "the committed row's file was deleted; files: %v", a.files(t))
+}
