@@ -54,7 +54,8 @@ func (e unsafePathError) Is(target error) bool { return target == ErrUnsafePath 
 //     compatibility normalisation, such as full-width dots), no trailing
 //     slash, and no segment starting with a dot (".htaccess", temp files);
 //   - contain no NUL, control or invisible formatting characters (such as
-//     the right-to-left override);
+//     the right-to-left override), nor Unicode noncharacters (U+FFFE,
+//     U+FFFF: XML, and so an S3 batch delete, cannot carry them);
 //   - have no segment ending in a dot or a space, and no Windows device
 //     name ("CON", "com1.txt", "NUL .jpg") as a segment.
 //
@@ -135,6 +136,11 @@ func unicodeReason(p string) string {
 			return "control character"
 		case unicode.Is(unicode.Cf, r):
 			return "invisible formatting character"
+		case noncharacter(r):
+			// Reserved for a program's own use, never interchange: XML
+			// cannot carry U+FFFE or U+FFFF, and an S3 batch delete's
+			// body turns them into U+FFFD, the name of another object.
+			return "Unicode noncharacter"
 		}
 	}
 	if !norm.NFC.IsNormalString(p) {
@@ -148,6 +154,12 @@ func unicodeReason(p string) string {
 		}
 	}
 	return ""
+}
+
+// noncharacter reports whether r is one of Unicode's 66 noncharacters:
+// U+FDD0 to U+FDEF and the last two code points of every plane.
+func noncharacter(r rune) bool {
+	return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE
 }
 
 // plainByte marks the bytes unsafeReason has nothing to check in: printable

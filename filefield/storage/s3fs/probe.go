@@ -171,14 +171,28 @@ func wrongETag(etag string) string {
 }
 
 // ignored reports whether err says the server does not implement the
-// condition (400 or 501), rather than that the request failed.
+// condition, rather than that the request failed: a 501, or a 400 whose
+// code says so or that has no code. Other 400s (ExpiredToken,
+// RequestTimeout, IncompleteBody, ...) are failures of the request: a
+// probe that meets one fails and is tried again, rather than settling on
+// deletes without conditions for the life of the Fs.
 func ignored(err error) bool {
-	switch apiCode(err) {
+	code := apiCode(err)
+	switch code {
 	case "NotImplemented", "InvalidArgument", "InvalidRequest":
 		return true
 	}
 	var re *awshttp.ResponseError
-	return errors.As(err, &re) && (re.HTTPStatusCode() == http.StatusNotImplemented || re.HTTPStatusCode() == http.StatusBadRequest)
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.HTTPStatusCode() {
+	case http.StatusNotImplemented:
+		return true
+	case http.StatusBadRequest:
+		return code == "" || code == "BadRequest"
+	}
+	return false
 }
 
 func probeErr(ctx context.Context, err error) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -129,6 +130,13 @@ func (f *Fs) removeBatch(ctx context.Context, chunk []storage.Target, withETags 
 			errs[i] = err
 			continue
 		}
+		if !xmlSafe(key) {
+			// The request's XML body would carry another key (the SDK
+			// turns U+FFFE and U+FFFF into U+FFFD): this one goes in a
+			// request of its own, the key in its URL.
+			errs[i] = f.removeOne(ctx, t)
+			continue
+		}
 		id := types.ObjectIdentifier{Key: aws.String(key)}
 		if withETags && t.ETag != "" {
 			id.ETag = aws.String(quoteETag(t.ETag))
@@ -152,6 +160,22 @@ func (f *Fs) removeBatch(ctx context.Context, chunk []storage.Target, withETags 
 		}
 	}
 	return errs
+}
+
+// xmlSafe reports whether XML 1.0 can carry s as it is: valid UTF-8 with
+// no character outside XML's Char production.
+func xmlSafe(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+		case r < 0x20, r == 0xFFFE, r == 0xFFFF:
+			return false
+		}
+	}
+	return true
 }
 
 // keyError is one key's error in a DeleteObjects response, as an API
