@@ -6,7 +6,9 @@ package sqlrefs
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 )
 
 // Provider runs its queries and streams the paths they return.
@@ -21,16 +23,40 @@ func New(db *sql.DB, queries ...string) *Provider {
 	return &Provider{db: db, queries: queries}
 }
 
+// ErrMultipleStatements is returned for a query that holds more than one
+// statement ("SELECT a FROM t; SELECT b FROM u"), or that may: drivers
+// return the rows of only one of them (SQLite the last, PostgreSQL's
+// simple protocol the first) without an error, and the files only the
+// others reference would look unreferenced. Give each query on its own.
+var ErrMultipleStatements = errors.New("sqlrefs: more than one statement in a query (give each query on its own)")
+
 // References implements orphan.Provider. Every query runs inside one
-// read-only transaction where the driver supports it, so the set is one
-// consistent snapshot; any error, including one met while iterating rows,
-// is returned.
+// read-only transaction at the isolation level REPEATABLE READ, so the set
+// is one consistent snapshot (PostgreSQL's default, READ COMMITTED, takes
+// a snapshot per statement, and a row that moves its path from one queried
+// table to another would be in neither); where the driver refuses that
+// level or read-only transactions, it falls back to what it accepts, which
+// is one snapshot on SQLite and on MySQL's InnoDB. A query holding more
+// than one statement is refused ([ErrMultipleStatements]), before any
+// query runs. Any error, including one met while iterating rows, is
+// returned.
 func (p *Provider) References(ctx context.Context, fn func(string) error) (err error) {
-	tx, err := p.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil && ctx.Err() == nil {
-		// Drivers without read-only transactions refuse the option; a
-		// plain transaction is still one snapshot on most databases.
-		tx, err = p.db.BeginTx(ctx, nil)
+	for _, q := range p.queries {
+		if err := oneStatement(q); err != nil {
+			return fmt.Errorf("sqlrefs: %q: %w", q, err)
+		}
+	}
+	var tx *sql.Tx
+	for _, opts := range []*sql.TxOptions{
+		{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		{ReadOnly: true},
+		nil,
+	} {
+		// Drivers without an isolation level or read-only transactions
+		// refuse the option; try the next.
+		if tx, err = p.db.BeginTx(ctx, opts); err == nil || ctx.Err() != nil {
+			break
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("sqlrefs: begin: %w", err)
@@ -42,6 +68,88 @@ func (p *Provider) References(ctx context.Context, fn func(string) error) (err e
 		}
 	}
 	return nil
+}
+
+// oneStatement returns ErrMultipleStatements if q may hold more than one
+// statement: a semicolon outside quotes and comments with anything but
+// space and comments after it. It reads quoted text as standard SQL does
+// (single and double quotes, PostgreSQL's $tag$ quoting and MySQL's
+// backquotes, a doubled quote inside), backslashes as
+// plain characters, and comments as -- and /* */. Where a database reads
+// q otherwise (MySQL's backslash escapes and # comments, nested /* */),
+// it finds more semicolons than there are, and refuses; an unterminated
+// quote or comment is refused too. What it passes, every database reads
+// as one statement.
+func oneStatement(q string) error {
+	ended := false // a semicolon was seen: only space and comments may follow
+	for i := 0; i < len(q); {
+		c := q[i]
+		var end int
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			end = strings.IndexByte(q[i+1:], c)
+			if end < 0 {
+				return ErrMultipleStatements
+			}
+			end += i + 2 // a doubled quote is two quoted strings here: the same text
+		case c == '-' && strings.HasPrefix(q[i:], "--"):
+			if end = strings.IndexByte(q[i:], '\n'); end < 0 {
+				end = len(q)
+			} else {
+				end += i + 1
+			}
+			i = end
+			continue
+		case c == '/' && strings.HasPrefix(q[i:], "/*"):
+			end = strings.Index(q[i+2:], "*/")
+			if end < 0 {
+				return ErrMultipleStatements
+			}
+			i += 2 + end + 2
+			continue
+		case c == '$':
+			tag := dollarTag(q[i:])
+			if tag == "" {
+				end = i + 1
+				break
+			}
+			end = strings.Index(q[i+len(tag):], tag)
+			if end < 0 {
+				return ErrMultipleStatements
+			}
+			end += i + 2*len(tag)
+		case c == ';':
+			ended = true
+			i++
+			continue
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+			continue
+		default:
+			end = i + 1
+		}
+		if ended {
+			return ErrMultipleStatements
+		}
+		i = end
+	}
+	return nil
+}
+
+// dollarTag returns the opening tag of a PostgreSQL dollar quote at the
+// start of s ("$$", "$body$"), or "" if s does not start with one ($1).
+func dollarTag(s string) string {
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '$':
+			return s[:i+1]
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80 || i > 1 && c >= '0' && c <= '9':
+		default:
+			return ""
+		}
+	}
+	return ""
 }
 
 func run(ctx context.Context, tx *sql.Tx, q string, fn func(string) error) error {
@@ -67,6 +175,14 @@ func run(ctx context.Context, tx *sql.Tx, q string, fn func(string) error) error
 				return err
 			}
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// A second result set means a second statement that oneStatement
+	// could not see (a procedure's results): its rows are not read here.
+	if rows.NextResultSet() {
+		return ErrMultipleStatements
 	}
 	return rows.Err()
 }

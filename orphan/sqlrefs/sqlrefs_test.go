@@ -50,3 +50,38 @@ func TestErrorsAreReturned(t *testing.T) {
 	_, err := collect(ctx, sqlrefs.New(db, "SELECT picture FROM users"))
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// A query is one statement: semicolons inside quotes and comments, and
+// trailing ones, are fine; anything that may be a second statement, or
+// an unterminated quote or comment, is refused before any query runs.
+func TestOneStatementPerQuery(t *testing.T) {
+	t.Parallel()
+	db := openDB(t)
+	for _, q := range []string{
+		"SELECT picture FROM users;",
+		"SELECT picture FROM users ; -- done\n",
+		"SELECT picture FROM users -- a; SELECT signature FROM users",
+		"SELECT picture FROM users /* ; SELECT 2 */ ;",
+		"SELECT picture FROM users WHERE picture <> 'x;y' AND picture <> 'it''s;'",
+		`SELECT "p;" FROM (SELECT picture AS "p;" FROM users)`,
+	} {
+		got, err := collect(t.Context(), sqlrefs.New(db, q))
+		require.NoError(t, err, q)
+		assert.ElementsMatch(t, []string{"a.jpg", "b.jpg"}, got, q)
+	}
+	for _, q := range []string{
+		"SELECT picture FROM users; SELECT signature FROM users",
+		"SELECT picture FROM users;SELECT 1",
+		"SELECT picture FROM users; -- x\nSELECT signature FROM users",
+		"SELECT picture FROM users WHERE picture <> 'unterminated",
+		"SELECT picture FROM users /* unterminated",
+		"SELECT picture FROM users WHERE picture <> 'a\\'; SELECT signature FROM users", // MySQL reads one statement; refused all the same
+		"SELECT $body$;$body$; SELECT 2",
+		"SELECT $x$ unterminated",
+	} {
+		called := false
+		err := sqlrefs.New(db, "SELECT signature FROM users", q).References(t.Context(), func(string) error { called = true; return nil })
+		assert.ErrorIs(t, err, sqlrefs.ErrMultipleStatements, q)
+		assert.False(t, called, "%q: refused before any query runs", q)
+	}
+}

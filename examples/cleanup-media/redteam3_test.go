@@ -1,0 +1,61 @@
+package main
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
+)
+
+// rtTree writes old files under a new root and returns it.
+func rtTree(t *testing.T, paths ...string) string {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "media")
+	require.NoError(t, os.MkdirAll(root, 0o755))
+	fsys, err := rootfs.New(root)
+	require.NoError(t, err)
+	defer fsys.Close()
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	for _, p := range paths {
+		storagetest.WriteFile(t, fsys, p, []byte(p), old)
+	}
+	return root
+}
+
+func rtFiles(t *testing.T, root string) []string {
+	fsys, err := rootfs.New(root)
+	require.NoError(t, err)
+	defer fsys.Close()
+	return storagetest.Files(t, fsys)
+}
+
+// Found by a red-team pass (it failed before the fix). An operator puts two columns in one --refs-sql, as psql would take
+// them. On SQLite the command exits 0 and deletes the file users.picture
+// references: the driver returns only the last statement's rows, and
+// sqlrefs does not notice. Both --merge and the default mode.
+func TestRedteamRefsSQLTwoStatementsDeletesReferencedFile(t *testing.T) {
+	for _, mode := range [][]string{nil, {"--merge"}} {
+		root := rtTree(t, "uploads/avatar1.jpg", "uploads/post1.jpg", "uploads/post2.jpg", "uploads/post3.jpg", "uploads/post4.jpg", "uploads/stale.jpg")
+		dbPath := filepath.Join(t.TempDir(), "app.db")
+		db, err := sql.Open("sqlite", dbPath)
+		require.NoError(t, err)
+		_, err = db.Exec(`CREATE TABLE users (picture TEXT); CREATE TABLE posts (image TEXT);
+			INSERT INTO users VALUES ('uploads/avatar1.jpg');
+			INSERT INTO posts VALUES ('uploads/post1.jpg'), ('uploads/post2.jpg'), ('uploads/post3.jpg'), ('uploads/post4.jpg');`)
+		require.NoError(t, err)
+		db.Close()
+		r := runCmd(t, append([]string{"--root", root, "--check-orphans", "--qr-age", "0", "--db", "sqlite:" + dbPath,
+			"--refs-sql", "SELECT picture FROM users; SELECT image FROM posts"}, mode...)...)
+		t.Logf("%v: exit %d\n%s%s", mode, r.code, r.stdout, r.stderr)
+		assert.Contains(t, rtFiles(t, root), "uploads/avatar1.jpg", "%v: exit %d and the file users.picture references is gone", mode, r.code)
+		assert.NotEqual(t, 0, r.code, "%v: the query is refused", mode)
+		assert.Contains(t, r.stderr, "more than one statement", mode)
+	}
+}
