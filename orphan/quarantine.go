@@ -80,7 +80,8 @@ func (q *Quarantine) runDir(run string) string {
 // quarantine moves targets into a new run of the finder's quarantine, a
 // batch at a time. The manifest is written ahead: it lists a batch before
 // any of its files moves, so every moved file is in a saved manifest even
-// if a later write fails; then it is saved with what really moved.
+// if a later write fails; then it is saved with what moved, or may have
+// (a failed move).
 func (f *Finder) quarantine(ctx context.Context, rep *Report, targets []storage.Target, opts storage.DeleteOptions) error {
 	if len(targets) == 0 {
 		return nil
@@ -93,9 +94,19 @@ func (f *Finder) quarantine(ctx context.Context, rep *Report, targets []storage.
 	m := Manifest{Run: run, Created: now, Files: []Orphan{}}
 	outcome := opts.OnOutcome
 	var moved []Orphan
+	var listed map[string]Orphan // the batch's files as the manifest lists them
 	opts.OnOutcome = func(o storage.Outcome) {
-		if o.Action == storage.ActionMove {
+		// A failed move may have moved the file (an answer lost after
+		// the copy): it stays listed as written ahead, so that Restore
+		// can put it back if it is in the quarantine, and finds it at
+		// its path if it is not.
+		switch o.Action {
+		case storage.ActionMove:
 			moved = append(moved, Orphan{Path: o.Path, Size: o.Size, ModTime: o.ModTime})
+		case storage.ActionFail:
+			if l, ok := listed[o.Path]; ok {
+				moved = append(moved, l)
+			}
 		}
 		outcome(o)
 	}
@@ -105,8 +116,11 @@ func (f *Finder) quarantine(ctx context.Context, rep *Report, targets []storage.
 			batch[i].MoveTo = path.Join(q.runDir(run), batch[i].Path)
 		}
 		ahead := m
+		listed = make(map[string]Orphan, len(batch))
 		for _, t := range batch {
-			ahead.Files = append(slices.Clip(ahead.Files), Orphan{Path: t.Path, Size: t.Size, ModTime: t.ModTime})
+			o := Orphan{Path: t.Path, Size: t.Size, ModTime: t.ModTime}
+			ahead.Files = append(slices.Clip(ahead.Files), o)
+			listed[t.Path] = o
 		}
 		if err := q.save(ctx, ahead); err != nil {
 			return err // nothing of this batch has moved
@@ -253,10 +267,11 @@ func (q *Quarantine) Restore(ctx context.Context, run string) (*RestoreReport, e
 			case o.Action == storage.ActionMove || o.Action == storage.ActionWouldMove:
 				rep.Restored.Add(o.Size)
 				q.event(ctx, Event{Action: o.Action, Path: o.MoveTo, Size: o.Size})
-			case o.Reason == storage.KeptGone:
+			case o.Reason == storage.KeptGone || o.Reason == storage.KeptTaken && !present(ctx, q.fs, o.Path):
 				// Not in quarantine: never moved, or restored already, if
 				// a regular file of its size is at its path; lost
-				// otherwise.
+				// otherwise. (A backend may see the path taken before it
+				// sees the quarantined file gone.)
 				if restoredAt(ctx, q.fs, o.MoveTo, o.Size) {
 					rep.NotMoved.Add(o.Size)
 					q.event(ctx, Event{Action: ActionKeep, Path: o.MoveTo, Size: o.Size, Reason: "not_moved"})
@@ -280,6 +295,16 @@ func (q *Quarantine) Restore(ctx context.Context, run string) (*RestoreReport, e
 		return rep, fmt.Errorf("orphan: restore %s: %w: %d files not restored", run, ErrDeleteFailed, rep.Failed.Files)
 	}
 	return rep, nil
+}
+
+// present reports whether anything is at p; an error counts as yes.
+func present(ctx context.Context, fsys afero.Fs, p string) bool {
+	found := false
+	err := storage.Restat(ctx, fsys, []string{p}, func(int, storage.Entry) error {
+		found = true
+		return nil
+	})
+	return found || err != nil
 }
 
 // restoredAt reports whether a regular file of size bytes is at p: the

@@ -592,16 +592,34 @@ func (f *Fs) move(oldname, newname, etag string) error {
 		return opErr(ctx, "move", oldname, err)
 	}
 	if etag == "" {
-		if _, err := f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey}); err != nil {
-			return opErr(ctx, "move", oldname, err)
+		_, err = f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey})
+		if err != nil {
+			err = opErr(ctx, "move", oldname, deleteCause(err))
 		}
+	} else {
+		err = f.RemoveFiles(ctx, []storage.Target{{Path: oldname, ETag: etag}})[0]
+	}
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		// Gone: this delete did it, or an attempt of it whose answer
+		// was lost (a retry then meets no object). The copy holds it.
 		return nil
 	}
-	err = f.RemoveFiles(ctx, []storage.Target{{Path: oldname, ETag: etag}})[0]
+	// The delete failed, or its answer was lost: whether the source is
+	// still there decides.
+	bg := context.WithoutCancel(ctx)
+	_, herr := f.client.HeadObject(bg, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &okey})
+	switch {
+	case herr != nil && isNotFound(herr):
+		return nil // the source is gone: the copy is the file now
+	case herr != nil:
+		// Unknown: the copy stays, so that the file is somewhere (a
+		// quarantine lists it in its manifest).
+		return err
+	}
+	// The source stays (rewritten after the copy, or the delete failed),
+	// and the copy of what it held goes: it is ours, made just now.
+	_, _ = f.client.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &nkey})
 	if errors.Is(err, storage.ErrChanged) {
-		// Rewritten after the copy: the source stays, and the copy of
-		// what it held before goes (it is ours, made just now).
-		_, _ = f.client.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &nkey})
 		return &fs.PathError{Op: "move", Path: oldname, Err: storage.ErrChanged}
 	}
 	return err
