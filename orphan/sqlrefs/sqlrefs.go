@@ -83,57 +83,53 @@ func (p *Provider) References(ctx context.Context, fn func(string) error) (err e
 func oneStatement(q string) error {
 	ended := false // a semicolon was seen: only space and comments may follow
 	for i := 0; i < len(q); {
-		c := q[i]
-		var end int
+		end, text, ok := skip(q, i)
 		switch {
-		case c == '\'' || c == '"' || c == '`':
-			end = strings.IndexByte(q[i+1:], c)
-			if end < 0 {
-				return ErrMultipleStatements
-			}
-			end += i + 2 // a doubled quote is two quoted strings here: the same text
-		case c == '-' && strings.HasPrefix(q[i:], "--"):
-			if end = strings.IndexByte(q[i:], '\n'); end < 0 {
-				end = len(q)
-			} else {
-				end += i + 1
-			}
-			i = end
-			continue
-		case c == '/' && strings.HasPrefix(q[i:], "/*"):
-			end = strings.Index(q[i+2:], "*/")
-			if end < 0 {
-				return ErrMultipleStatements
-			}
-			i += 2 + end + 2
-			continue
-		case c == '$':
-			tag := dollarTag(q[i:])
-			if tag == "" {
-				end = i + 1
-				break
-			}
-			end = strings.Index(q[i+len(tag):], tag)
-			if end < 0 {
-				return ErrMultipleStatements
-			}
-			end += i + 2*len(tag)
-		case c == ';':
+		case !ok:
+			return ErrMultipleStatements // an unterminated quote or comment
+		case q[i] == ';':
 			ended = true
-			i++
-			continue
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-			i++
-			continue
-		default:
-			end = i + 1
-		}
-		if ended {
+		case text && ended:
 			return ErrMultipleStatements
 		}
 		i = end
 	}
 	return nil
+}
+
+// skip returns the end of the token of q at i: a quoted string, a
+// comment, a semicolon, a space or another character; text says whether
+// it is more than space or a comment, ok false that a quote or comment
+// does not end.
+func skip(q string, i int) (end int, text, ok bool) {
+	c := q[i]
+	switch {
+	case c == '\'' || c == '"' || c == '`':
+		// A doubled quote reads as two quoted strings: the same text.
+		n := strings.IndexByte(q[i+1:], c)
+		return i + n + 2, true, n >= 0
+	case strings.HasPrefix(q[i:], "--"):
+		n := strings.IndexByte(q[i:], '\n')
+		if n < 0 {
+			return len(q), false, true
+		}
+		return i + n + 1, false, true
+	case strings.HasPrefix(q[i:], "/*"):
+		n := strings.Index(q[i+2:], "*/")
+		return i + n + 4, false, n >= 0
+	case c == '$':
+		tag := dollarTag(q[i:])
+		if tag == "" {
+			return i + 1, true, true
+		}
+		n := strings.Index(q[i+len(tag):], tag)
+		return i + n + 2*len(tag), true, n >= 0
+	case c == ';':
+		return i + 1, false, true
+	case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+		return i + 1, false, true
+	}
+	return i + 1, true, true
 }
 
 // dollarTag returns the opening tag of a PostgreSQL dollar quote at the

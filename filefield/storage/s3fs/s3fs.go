@@ -591,6 +591,13 @@ func (f *Fs) move(oldname, newname, etag string) error {
 	case err != nil:
 		return opErr(ctx, "move", oldname, err)
 	}
+	return f.dropSource(ctx, oldname, okey, nkey, etag)
+}
+
+// dropSource ends a move whose copy is made: it deletes the source (if
+// it still has etag, when given), or, if the source stays, the copy.
+func (f *Fs) dropSource(ctx context.Context, oldname, okey, nkey, etag string) error {
+	var err error
 	if etag == "" {
 		_, err = f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey})
 		if err != nil {
