@@ -51,10 +51,14 @@ func (f *Finder) Apply(ctx context.Context, plan *Plan) (*Report, error) {
 	} else if scanned, err = f.countScanned(ctx); err != nil {
 		return rep, err
 	}
-	if err := f.check(len(orphans), scanned, rep.Planned.Bytes, f.uncovered(orphans, counts.covered)); err != nil {
+	now, recheck := f.now(), f.mustRecheck(plan)
+	elsewhere, err := f.uncoveredElsewhere(ctx, counts.covered, now)
+	if err != nil {
 		return rep, err
 	}
-	now, recheck := f.now(), f.mustRecheck(plan)
+	if err := f.check(len(orphans), scanned, rep.Planned.Bytes, mergeSorted(f.uncovered(orphans, counts.covered), elsewhere)); err != nil {
+		return rep, err
+	}
 	targets := make([]storage.Target, 0, len(orphans))
 	for i, o := range orphans {
 		switch reason := f.excluded(o.Path, o.ModTime, now); {

@@ -70,6 +70,11 @@ func (f *Finder) Find(ctx context.Context) (*Plan, error) {
 	}
 	plan.Dirs = tally.Top(f.opts.TopDirs)
 	plan.Uncovered = f.uncovered(plan.Orphans, counts.covered)
+	elsewhere, err := f.uncoveredElsewhere(ctx, counts.covered, now)
+	if err != nil {
+		return nil, err
+	}
+	plan.Uncovered = mergeSorted(plan.Uncovered, elsewhere)
 	plan.made = &madeBy{finder: f, scanned: plan.Scanned.Files}
 	return plan, nil
 }
@@ -243,9 +248,12 @@ func (f *Finder) excluded(p string, mod, now time.Time) string {
 }
 
 // excludedByName is the part of excluded that needs only the path.
-func (f *Finder) excludedByName(p string) string {
+func (f *Finder) excludedByName(p string) string { return f.excludedIn(p, true) }
+
+// excludedIn is excludedByName, leaving Options.Range out unless ranged.
+func (f *Finder) excludedIn(p string, ranged bool) string {
 	switch {
-	case !f.inScope(p), !f.opts.Range.Contains(p):
+	case !f.inScope(p), ranged && !f.opts.Range.Contains(p):
 		return KeptExcluded
 	case storage.IsTempName(p):
 		return KeptInFlight

@@ -110,11 +110,15 @@ type Options struct {
 	// paths in the range are listed, planned, counted by the guards and
 	// deleted, and a plan entry outside it is kept as excluded. The
 	// references are still all read: those outside the range only count
-	// towards the coverage guard and the empty-set guard, which therefore
-	// decide as the whole run would. The limits (MaxDeletes, MaxFraction,
-	// MaxBytes) apply to each shard on its own. On object stores a range is
-	// listed from its start; a local disk is walked whole and filtered.
-	// See [ShardMap].
+	// towards the coverage guard and the empty-set guard. The coverage
+	// guard also looks outside the range, at the directories no reference
+	// points into (on object stores, one delimited listing per directory
+	// above Options.CoverageDepth, and a listing of each such directory up
+	// to its first old file), so every shard refuses what the whole run
+	// refuses, not only the shard whose range holds the directory. The
+	// limits (MaxDeletes, MaxFraction, MaxBytes) apply to each shard on
+	// its own. On object stores a range is listed from its start; a local
+	// disk is walked whole and filtered. See [ShardMap].
 	Range KeyRange
 	// Merge runs Find and Apply in memory independent of the number of
 	// references and stored files: the references are sorted externally

@@ -48,10 +48,13 @@ var ErrShardMap = errors.New("orphan: bad shard map")
 // disjoint and together cover every path: shard 0 is everything before
 // Boundaries[0], shard i is [Boundaries[i-1], Boundaries[i]), and the last
 // is everything from the last boundary on. Every worker of a sharded run
-// must read the same map (write it once, to a file all of them read);
-// where the boundaries fall only decides how evenly the work is shared,
-// never what is deleted: each shard's plan is the single run's plan
-// restricted to its range.
+// must read the same map (write it once, to a file all of them read).
+// Each shard's plan is the single run's plan restricted to its range, and
+// the guards that read the references (coverage, empty references)
+// decide as in the single run; but the limits (Options.MaxDeletes,
+// MaxFraction, MaxBytes) apply to each shard on its own, so where the
+// boundaries fall decides which shards a limit refuses, and N shards may
+// together delete N times a limit.
 type ShardMap struct {
 	Boundaries []string `json:"boundaries"`
 }

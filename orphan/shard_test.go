@@ -67,11 +67,12 @@ func planPaths(p *orphan.Plan) []string {
 // (drawn from the paths, between them, or equal to each other), on every
 // backend.
 func TestShardsUnionEqualsTheSingleRun(t *testing.T) {
-	for seed := range uint64(4) {
+	for seed := range uint64(10) {
 		storagetest.ForEachBackend(t, backends, func(t *testing.T, tree afero.Fs, _ string) {
 			rng := rand.New(rand.NewPCG(seed, 42))
 			files, refs := randomTree(t, tree, rng)
-			opts := orphan.Options{MinAge: time.Hour, MaxFraction: -1, Force: true, CoverageDepth: 1}
+			// Odd seeds run in merge mode, some with two levels of coverage.
+			opts := orphan.Options{MinAge: time.Hour, MaxFraction: -1, Force: true, CoverageDepth: 1 + int(seed%3)/2, Merge: seed%2 == 1, TempDir: t.TempDir()}
 			single, err := orphan.New(tree, orphan.Paths(refs...), opts).Find(t.Context())
 			require.NoError(t, err)
 			require.NotEmpty(t, single.Orphans)
@@ -105,6 +106,7 @@ func TestShardsUnionEqualsTheSingleRun(t *testing.T) {
 					for _, d := range p.Uncovered {
 						uncovered[d] = true
 					}
+					assert.Equal(t, single.Uncovered, p.Uncovered, "seed %d, shard %d of %d: every shard's coverage guard decides as the single run's", seed, i, n)
 				}
 				slices.Sort(union)
 				assert.Equal(t, planPaths(single), union, "seed %d, %d shards, boundaries %q", seed, n, m.Boundaries)

@@ -178,8 +178,8 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.StringArrayVar(&c.unreferenced, "unreferenced", nil, "`GLOB` of files expected to have no reference (such as 'tmp/**'): the directory check does not count them; repeatable")
 	c.minAge = 24 * time.Hour
 	fs.Var(age.Value{D: &c.minAge}, "min-age", "grace period: never treat files younger than `AGE` as orphans; 0 turns it off")
-	fs.IntVar(&c.maxDelete, "max-delete", 0, "refuse to delete more than `N` orphans (0: no limit)")
-	fs.Float64Var(&c.maxFraction, "max-fraction", 0.5, "refuse to delete more than fraction `F` of scanned files as orphans (0: no limit)")
+	fs.IntVar(&c.maxDelete, "max-delete", 0, "refuse to delete more than `N` orphans (0: no limit); with --shard, per shard")
+	fs.Float64Var(&c.maxFraction, "max-fraction", 0.5, "refuse to delete more than fraction `F` of scanned files as orphans (0: no limit); with --shard, of the shard's files")
 	fs.BoolVar(&c.force, "force", false, "apply an orphan plan over a limit")
 	fs.StringVar(&c.quarantine, "quarantine", "", "move orphans into `DIR` (relative to the root) instead of deleting them")
 	fs.StringVar(&c.restore, "restore", "", "move the files of quarantine `RUN` back to their paths, and do nothing else (needs --quarantine)")

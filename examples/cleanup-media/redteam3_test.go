@@ -59,3 +59,31 @@ func TestRedteamRefsSQLTwoStatementsDeletesReferencedFile(t *testing.T) {
 		assert.Contains(t, r.stderr, "more than one statement", mode)
 	}
 }
+
+// Found by a red-team pass (it failed before the fix). A missing reference query: the single run is refused by the coverage
+// guard (exit 3, nothing deleted), but shard 1 of a two-shard map split
+// at "b" passes every guard and deletes pics/legacy.png, which only the
+// missing query referenced. README: "every shard reads all references,
+// so the coverage guard and the empty-reference guard decide as the
+// single run would".
+func TestRedteamShardRunsWhatTheSingleRunRefuses(t *testing.T) {
+	for _, mode := range [][]string{nil, {"--merge"}} {
+		root := rtTree(t, "avatars/1.png", "pics/1.png", "pics/2.png", "pics/3.png", "pics/legacy.png")
+		refs := filepath.Join(t.TempDir(), "refs.txt")
+		require.NoError(t, os.WriteFile(refs, []byte("pics/1.png\npics/2.png\npics/3.png\n"), 0o644))
+		smap := filepath.Join(t.TempDir(), "shards.json")
+		require.NoError(t, os.WriteFile(smap, []byte(`{"boundaries": ["b"]}`), 0o644))
+		base := append([]string{"--root", root, "--check-orphans", "--qr-age", "0", "--refs-file", refs}, mode...)
+
+		r := runCmd(t, base...)
+		require.Equal(t, exitRefused, r.code, "the single run is refused: %s", r.stderr)
+		require.Contains(t, rtFiles(t, root), "pics/legacy.png")
+
+		for _, shard := range []string{"0/2", "1/2"} {
+			r = runCmd(t, append(base, "--shard", shard, "--shard-map", smap)...)
+			t.Logf("%v shard %s: exit %d %s", mode, shard, r.code, r.stderr)
+			assert.Equal(t, exitRefused, r.code, "%v shard %s: the single run's refusal must hold", mode, shard)
+		}
+		assert.Contains(t, rtFiles(t, root), "pics/legacy.png", "%v: the sharded run deleted what the single run refused to touch", mode)
+	}
+}
