@@ -197,3 +197,34 @@ func TestRedteamMergeShardBypassesCoverageRefusal(t *testing.T) {
 		assert.Contains(t, storagetest.Files(t, fsys), "pics/legacy.png", "merge=%v: the sharded run deleted a file the single run refused to touch", merge)
 	}
 }
+
+// Found by a red-team pass: one reference of 64 KiB of '?' took 13 s to
+// normalise (each cut at a '?' read whole again), and 1 MiB about an
+// hour. Such a reference now stops the run at once, in either mode, as
+// one with too many forms does, and a reference of a thousand '?' and
+// one of 16 KiB stay quick.
+func TestRedteamLongReferenceIsRefusedQuickly(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	storagetest.WriteFile(t, fsys, "pics/a.png", []byte("a"), time.Now().Add(-48*time.Hour))
+	for _, tc := range []struct {
+		ref    string
+		refuse bool
+	}{
+		{"pics/a.png" + strings.Repeat("?", 64<<10), true},
+		{strings.Repeat("\x01?", 32<<10), true},
+		{"pics/a.png?" + strings.Repeat("x", 16<<10), true},
+		{"pics/a.png" + strings.Repeat("?", 1000), false},
+		{"pics/a.png?" + strings.Repeat("x", 16<<10-12), false},
+	} {
+		for _, merge := range []bool{false, true} {
+			start := time.Now()
+			_, err := orphan.New(fsys, orphan.Paths(tc.ref, "pics/a.png"), orphan.Options{Merge: merge, TempDir: t.TempDir(), MaxFraction: -1}).Find(t.Context())
+			if tc.refuse {
+				assert.ErrorIs(t, err, orphan.ErrAmbiguousReference, "%d bytes, merge %v", len(tc.ref), merge)
+			} else {
+				assert.NoError(t, err, "%d bytes, merge %v", len(tc.ref), merge)
+			}
+			assert.Less(t, time.Since(start), 2*time.Second, "%d bytes, merge %v", len(tc.ref), merge)
+		}
+	}
+}

@@ -82,9 +82,19 @@ func (f *Finder) normalise(ref string, into *refForms) {
 	f.normaliseAll(ref, into)
 }
 
+// maxRefLen is the longest reference normaliseAll reads: sixteen times a
+// stored path's longest, room for any URL that can name one. A longer
+// one is refused as ambiguous rather than read: its cuts at each '?' cost
+// time in its length squared, and one row must not stall a run.
+const maxRefLen = 16 * storage.MaxPathLen
+
 // normaliseAll is normalise without its shortcut for plain references.
 func (f *Finder) normaliseAll(ref string, into *refForms) {
 	into.paths, into.cover, into.over = into.paths[:0], 0, false
+	if len(ref) > maxRefLen {
+		into.over = true
+		return
+	}
 	base := strings.TrimRight(strings.TrimPrefix(ref, "\ufeff"), " \t\r\n")
 	bases := [3]string{base, strings.TrimLeft(base, " \t\r\n"), strings.TrimFunc(base, invisible)}
 	distinct := func(i int) bool {
@@ -103,7 +113,9 @@ func (f *Finder) normaliseAll(ref string, into *refForms) {
 	// ';' (a path parameter: ";jsessionid=..."), the longest first.
 	for i, r := range bases {
 		if distinct(i) && strings.ContainsAny(r, "?#;") {
-			urlForms(r, func(u string) { f.addReadings(u, into) })
+			if !urlForms(r, func(u string) bool { f.addReadings(u, into); return !into.over }) {
+				into.over = true
+			}
 		}
 	}
 }
@@ -364,19 +376,33 @@ func (f *Finder) stripPrefix(ref string) string {
 }
 
 // urlForms calls add with the reference r cut at each '?', '#' and ';',
-// the longest cut first.
-func urlForms(r string, add func(string)) {
+// the longest cut first, until add returns false. It returns false, and
+// calls add for none, if r has more than maxForms cuts: it would name
+// more paths than a reference may.
+func urlForms(r string, add func(string) bool) bool {
+	if strings.Count(r, "?")+strings.Count(r, "#")+strings.Count(r, ";") > maxForms {
+		return false
+	}
 	for end := len(r) - 1; end >= 0; end-- {
 		if c := r[end]; c == '?' || c == '#' || c == ';' {
-			add(r[:end])
+			if !add(r[:end]) {
+				return true
+			}
 		}
 	}
+	return true
 }
 
-// ambiguous is the error for a reference with more than maxForms forms.
+// ambiguous is the error for a reference with more than maxForms forms,
+// or longer than maxRefLen.
 func ambiguous(ref string) error {
+	long := len(ref) > maxRefLen
+	n := len(ref)
 	if len(ref) > 200 {
 		ref = ref[:200] + "..."
+	}
+	if long {
+		return fmt.Errorf("%w: a reference of %d bytes, longer than any URL of a stored path can be (%d): %q", ErrAmbiguousReference, n, maxRefLen, ref)
 	}
 	return fmt.Errorf("%w: %q", ErrAmbiguousReference, ref)
 }
