@@ -46,7 +46,8 @@ const (
 // Report is the result of one sweep. In a dry run, Deleted counts
 // what would have been deleted.
 type Report struct {
-	// DryRun: nothing was deleted; Deleted counts what would have been.
+	// DryRun: nothing was deleted; Deleted counts what a run would have
+	// tried to delete (a file changed since it was listed is kept then).
 	DryRun bool `json:"dry_run"`
 	// Scanned counts the regular files listed (see Unmeasured).
 	Scanned storage.Count `json:"scanned"`

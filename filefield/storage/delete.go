@@ -85,8 +85,13 @@ type DeleteOptions struct {
 	// Protected lists globs of stored paths never touched, at either end
 	// of a move.
 	Protected []string
-	// DryRun checks every target as a real run would before acting, and
-	// reports ActionWouldDelete or ActionWouldMove instead of acting.
+	// DryRun reports ActionWouldDelete or ActionWouldMove for every target
+	// a real run would try, instead of trying it: the plan without the
+	// act. It applies the checks that read no storage (a valid path,
+	// Protected) but not those made just before acting (Check, links, a
+	// directory's emptiness, a move's free destination), so a target that
+	// changed or went since it was planned is reported as would-delete,
+	// and a real run then keeps it.
 	DryRun bool
 	// AllowTemp lets Delete remove the temporary files of careful writes
 	// (TempPrefix followed by 32 hex digits, in a valid directory), on
