@@ -116,7 +116,10 @@ type Options struct {
 	// points into (on object stores, one delimited listing per directory
 	// above Options.CoverageDepth, and a listing of each such directory up
 	// to its first old file), so every shard refuses what the whole run
-	// refuses, not only the shard whose range holds the directory. The
+	// refuses, not only the shard whose range holds the directory. (Those
+	// delimited listings also return the files at those levels: a bucket
+	// that keeps its files at the top of the root pays, in every shard, a
+	// listing of all of them.) The
 	// limits (MaxDeletes, MaxFraction, MaxBytes) apply to each shard on
 	// its own. On object stores a range is listed from its start; a local
 	// disk is walked whole and filtered. See [ShardMap].
