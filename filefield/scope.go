@@ -1,10 +1,12 @@
 package filefield
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrScopeEnded is returned by Save, Replace, Delete and Scope.Add when
@@ -45,9 +47,9 @@ type scopeKey struct{}
 // re-create) is not deleted by an earlier one, nor is a hash-named path
 // any change of the scope stores. Nor is an upload's path that a statement
 // writes again after a later change replaced it (a stale copy of a row
-// saved in the same transaction): its change, claimed into the scope again
-// (Field.Claim and Add, as the ORM integrations do), counts from then on
-// as the scope's latest.
+// saved in the same transaction, in the scope or a savepoint of it): its
+// change, claimed again (Field.Claim and Add, as the ORM integrations do),
+// counts from then on as the latest.
 //
 // Scopes nest like savepoints. NewScope on a context that already carries
 // a scope makes a child: its Commit hands its changes to the parent and
@@ -116,22 +118,28 @@ func (s *Scope) Add(c *Change, err error) (*Change, error) {
 // add registers c unless s has ended.
 func (s *Scope) add(c *Change) bool { return s.addW(c, true) }
 
-// addW registers c; write says whether a write of c's path is behind it.
-// A change registered again (a statement that writes its path again, or a
-// child that committed it) moves to the end of s's changes: its path was
-// written after the changes before it, so one of those that made the path
-// stale (a replace of the upload, in the same transaction) must not delete
-// it at the commit (see commitAll).
+// registrations numbers the registrations behind which a write is, in
+// every scope: the order in which paths were written.
+var registrations atomic.Uint64
+
+// addW registers c; write says whether a write of c's path is behind it
+// (a new change, or a statement that wrote its path), not a child handing
+// its changes over. A write stamps c with the next registration number:
+// scopes commit their changes in that order, so that a path written again
+// after a change made it stale (a replace of the upload, in the same
+// transaction, in whatever scope) is not deleted by it (see commitAll).
 func (s *Scope) addW(c *Change, write bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != pending {
 		return false
 	}
+	if write {
+		c.mu.Lock()
+		c.written = registrations.Add(1)
+		c.mu.Unlock()
+	}
 	if s.has[c] {
-		if i := slices.Index(s.changes, c); i >= 0 && i < len(s.changes)-1 {
-			s.changes = append(slices.Delete(s.changes, i, i+1), c)
-		}
 		if write {
 			c.mu.Lock()
 			c.undone = false // written again in s
@@ -266,35 +274,38 @@ func (s *Scope) takeTree(to int) ([]*Change, bool) {
 	s.state = to
 	s.changes, s.children, s.has = nil, nil, nil
 	s.mu.Unlock()
-	// A change may be in a child and in s: it keeps its place in the
-	// child, whose write of its path came after s's changes.
-	dup := false
+	var seen map[*Change]bool // a change may be in a child and in s
 	for _, c := range children {
 		more, ok := c.takeTree(to)
 		if !ok || len(more) == 0 {
 			continue
 		}
-		changes, dup = append(changes, more...), true
-	}
-	if dup {
-		changes = lastOfEach(changes)
-	}
-	return changes, true
-}
-
-// lastOfEach returns changes with each change only at its last place.
-func lastOfEach(changes []*Change) []*Change {
-	last := make(map[*Change]int, len(changes))
-	for i, c := range changes {
-		last[c] = i
-	}
-	out := changes[:0:0]
-	for i, c := range changes {
-		if last[c] == i {
-			out = append(out, c)
+		if seen == nil {
+			seen = make(map[*Change]bool, len(changes))
+			for _, ch := range changes {
+				seen[ch] = true
+			}
+		}
+		for _, ch := range more {
+			if !seen[ch] {
+				seen[ch] = true
+				changes = append(changes, ch)
+			}
 		}
 	}
-	return out
+	return byWrite(changes), true
+}
+
+// byWrite sorts changes by the latest write of their paths (see addW).
+func byWrite(changes []*Change) []*Change {
+	written := make(map[*Change]uint64, len(changes))
+	for _, c := range changes {
+		c.mu.Lock()
+		written[c] = c.written
+		c.mu.Unlock()
+	}
+	slices.SortStableFunc(changes, func(a, b *Change) int { return cmp.Compare(written[a], written[b]) })
+	return changes
 }
 
 // Commit finishes the scope after its transaction committed. A child
@@ -399,8 +410,8 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 	return r
 }
 
-// commitAll commits changes in order, the order of their latest
-// registration. A change's stale file stays if a later change of the same
+// commitAll commits changes in order, the order of the latest writes of
+// their paths (byWrite). A change's stale file stays if a later change of the same
 // scope stores that path again (delete, then re-create, or a change
 // registered again when a statement wrote its path again), or if any of
 // them stores it under a hash name, which other rows may share; a path

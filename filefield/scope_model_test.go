@@ -172,6 +172,30 @@ func TestScopesWithSavepointsAgainstADatabaseModel(t *testing.T) {
 					require.NoError(t, err)
 					stack = append(stack, &frame{ctx: ctx, scope: s, writes: map[int]string{u.row: u.ch.New}})
 					what = "retry in a savepoint"
+				case op < 8 && rnd.IntN(2) == 0:
+					// A statement writes an earlier upload again (a stale
+					// copy of a row saved), in whatever frame: the
+					// integration claims it into the innermost open scope,
+					// where the database runs the statement.
+					var open []upl
+					for _, u := range made {
+						if u.ch.Held() {
+							open = append(open, u)
+						}
+					}
+					if len(open) == 0 {
+						continue
+					}
+					u := open[rnd.IntN(len(open))]
+					c := pics.Claim(u.ch.New)
+					if c == nil {
+						continue
+					}
+					if _, err := top.scope.Add(c, nil); err != nil {
+						continue
+					}
+					top.writes[u.row] = u.ch.New
+					what = "written again"
 				case op < 8: // the statement fails; the handler rolls its upload back and goes on
 					ch := replace(top.ctx, row)
 					if c := pics.ClaimUnheld(ch.New); c != nil {
