@@ -73,7 +73,9 @@ func (p *Plugin) start(db *gorm.DB, m *model) *stmtState {
 		// The statement commits on its own, at its end.
 		st.ctx, st.own = filefield.NewScope(filefield.WithoutScope(ctx))
 	case filefield.ScopeFrom(ctx) != nil:
-		st.ctx = ctx
+		// The statement runs in the innermost savepoint open on its
+		// transaction, whichever handle issued it.
+		st.ctx = savepoints.innermost(db.Statement.ConnPool, ctx)
 	case p.opts.LeaveUnscoped:
 		p.warn(ctx, "an unscoped transaction changed a tracked table; its files are left to the orphan finder", "table", m.table)
 		return nil

@@ -35,7 +35,11 @@
 //     fails.
 //   - A statement inside Transaction, or with a context that carries a
 //     filefield.Scope: the scope finishes them, after the outermost
-//     commit. Transaction nests with savepoints.
+//     commit. Transaction nests with savepoints. A statement belongs to
+//     the innermost Transaction open on its transaction, as in the
+//     database, even when it is issued with an outer handle (the outer tx
+//     captured by a nested Transaction's closure): a rollback to that
+//     savepoint rolls its file changes back too.
 //   - A statement in a transaction no scope covers (db.Begin(), or gorm's
 //     db.Transaction alone): the plugin cannot know when, or whether, it
 //     commits, and refuses the statement with ErrNoScope, unless

@@ -1,6 +1,7 @@
 package gormfield_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +48,36 @@ func TestReviewOuterTxWriteInsideSavepointKeepsFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, pathA, a.user(t, u.ID).Picture)
 	assert.Contains(t, a.files(t), pathA, "the committed row's file was deleted; files: %v", a.files(t))
+}
+
+// The outer handle used inside a nested Transaction that then fails: the
+// database runs its statement inside the savepoint, and the rollback to
+// the savepoint undoes it. The upload it wrote was claimed into the
+// outer scope, which commits: its replace deleted the old file, which
+// the row holds again. The plugin now claims into the innermost
+// Transaction open on the same connection.
+func TestOuterHandleInsideAFailedSavepointKeepsTheOldFile(t *testing.T) {
+	a := newApp(t, databases[0], gormfield.Options{}, &gorm.Config{})
+	ctx := t.Context()
+	u := a.newUser(t, "ada")
+	old := u.Picture
+	require.NotEmpty(t, old)
+	_, err := gormfield.Transaction(ctx, a.db, func(tx *gorm.DB) error {
+		ch, err := a.pics.Replace(tx.Statement.Context, old, upload("new"))
+		if err != nil {
+			return err
+		}
+		_, err = gormfield.Transaction(tx.Statement.Context, tx, func(*gorm.DB) error {
+			// the outer handle, inside the savepoint
+			if err := tx.Model(&User{ID: u.ID}).Update("picture", ch.New).Error; err != nil {
+				return err
+			}
+			return errors.New("a later step of the savepoint fails")
+		})
+		require.Error(t, err)
+		return nil // the picture step was optional: the transaction commits
+	})
+	require.NoError(t, err)
+	require.Equal(t, old, a.user(t, u.ID).Picture, "the savepoint's rollback undid the update")
+	assert.Contains(t, a.files(t), old, "the committed row's file was deleted; files: %v", a.files(t))
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"gorm.io/gorm"
 
@@ -34,6 +36,7 @@ func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o
 		if nested {
 			// gorm runs fn in a savepoint and releases it: its error says
 			// whether it did.
+			defer savepoints.push(db.Statement.ConnPool, ctx)()
 			return noCommit, db.WithContext(ctx).Transaction(fn)
 		}
 		tx := db.WithContext(ctx).Begin(opts...)
@@ -71,3 +74,49 @@ func run(tx *gorm.DB, fn func(*gorm.DB) error) error {
 }
 
 func noCommit() error { return nil }
+
+// savepoints records, for each transaction, the contexts of the nested
+// Transactions open on it, innermost last. The database runs every
+// statement of the transaction in its innermost savepoint, whichever
+// handle issued it (the outer tx, captured by a nested Transaction's
+// closure, is a common slip): the plugin finishes the statement's file
+// changes with that savepoint's scope, so that a rollback to the
+// savepoint, which undoes the statement, rolls them back too.
+var savepoints = savepointStack{m: map[gorm.ConnPool][]context.Context{}}
+
+type savepointStack struct {
+	mu sync.Mutex
+	m  map[gorm.ConnPool][]context.Context
+}
+
+// push records ctx as the innermost savepoint of the transaction pool,
+// and returns the function that drops it again.
+func (s *savepointStack) push(pool gorm.ConnPool, ctx context.Context) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[pool] = append(s.m[pool], ctx)
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		st := s.m[pool]
+		if i := slices.Index(st, ctx); i >= 0 {
+			st = slices.Delete(st, i, i+1)
+		}
+		if len(st) == 0 {
+			delete(s.m, pool)
+		} else {
+			s.m[pool] = st
+		}
+	}
+}
+
+// innermost returns the context of the innermost savepoint open on the
+// transaction pool, or ctx if there is none.
+func (s *savepointStack) innermost(pool gorm.ConnPool, ctx context.Context) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.m[pool]; len(st) > 0 {
+		return st[len(st)-1]
+	}
+	return ctx
+}
