@@ -171,7 +171,7 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.BoolVar(&c.checkOrphans, "check-orphans", false, "find and remove files no reference names")
 	fs.StringVar(&c.db, "db", "", "the database: sqlite:PATH, postgres://... or mysql://...")
 	fs.StringVar(&c.dbEnv, "db-env", "", "read --db from environment variable `NAME` (keeps passwords out of ps and crontabs)")
-	fs.StringArrayVar(&c.refsSQL, "refs-sql", nil, "`QUERY` returning one column of referenced paths: one statement (a query with two is refused), one per file column; repeatable")
+	fs.StringArrayVar(&c.refsSQL, "refs-sql", nil, "`QUERY` returning one column of referenced paths: one statement (a semicolon other than at its end is refused), one per file column; repeatable")
 	fs.StringArrayVar(&c.refsFiles, "refs-file", nil, "`FILE` of referenced paths, one per line (a pipe works too); repeatable")
 	fs.StringArrayVar(&c.stripPrefixes, "strip-prefix", nil, "remove `PREFIX` (such as /media/ or https://cdn.example.com/) from references; repeatable")
 	fs.StringArrayVar(&c.exclude, "exclude", nil, "never delete files matching `GLOB` (such as 'defaults/**'); repeatable")

@@ -6,9 +6,13 @@ package sqlrefs
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 )
 
 // Provider runs its queries and streams the paths they return.
@@ -28,7 +32,7 @@ func New(db *sql.DB, queries ...string) *Provider {
 // return the rows of only one of them (SQLite the last, PostgreSQL's
 // simple protocol the first) without an error, and the files only the
 // others reference would look unreferenced. Give each query on its own.
-var ErrMultipleStatements = errors.New("sqlrefs: more than one statement in a query (give each query on its own)")
+var ErrMultipleStatements = errors.New("sqlrefs: a semicolon inside a query, which may hold a second statement (give each query on its own; write a semicolon the query needs as chr(59))")
 
 // References implements orphan.Provider. Every query runs inside one
 // read-only transaction at the isolation level REPEATABLE READ, so the set
@@ -53,8 +57,9 @@ func (p *Provider) References(ctx context.Context, fn func(string) error) (err e
 		nil,
 	} {
 		// Drivers without an isolation level or read-only transactions
-		// refuse the option; try the next.
-		if tx, err = p.db.BeginTx(ctx, opts); err == nil || ctx.Err() != nil {
+		// refuse the option; try the next. A connection that failed is
+		// no such refusal: the run fails rather than lose its snapshot.
+		if tx, err = p.db.BeginTx(ctx, opts); err == nil || ctx.Err() != nil || connectionError(err) {
 			break
 		}
 	}
@@ -70,82 +75,28 @@ func (p *Provider) References(ctx context.Context, fn func(string) error) (err e
 	return nil
 }
 
-// oneStatement returns ErrMultipleStatements if q may hold more than one
-// statement: a semicolon outside quotes and comments with anything but
-// space and comments after it. It reads quoted text as standard SQL does
-// (single and double quotes, PostgreSQL's $tag$ quoting and MySQL's
-// backquotes, a doubled quote inside), backslashes as
-// plain characters, and comments as -- and /* */. Where a database reads
-// q otherwise (MySQL's backslash escapes and # comments, nested /* */),
-// it finds more semicolons than there are, and refuses; an unterminated
-// quote or comment is refused too. What it passes, every database reads
-// as one statement.
+// connectionError reports whether err says the connection failed (rather
+// than that the database or driver refused what was asked).
+func connectionError(err error) bool {
+	var ne net.Error
+	var retry interface{ SafeToRetry() bool } // pgx's connection errors
+	return errors.As(err, &ne) || errors.As(err, &retry) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
+// oneStatement returns ErrMultipleStatements if q holds a semicolon other
+// than at its end (trailing space aside). It does not try to tell a
+// semicolon inside a quote or a comment from one between statements:
+// quoting and comments differ between databases (nested comments,
+// backslash escapes, E” strings, [identifiers], $tags$), and a reading
+// that errs lets a second statement through. A semicolon a query needs
+// can be written without one: chr(59) or CHAR(59).
 func oneStatement(q string) error {
-	ended := false // a semicolon was seen: only space and comments may follow
-	for i := 0; i < len(q); {
-		end, text, ok := skip(q, i)
-		switch {
-		case !ok:
-			return ErrMultipleStatements // an unterminated quote or comment
-		case q[i] == ';':
-			ended = true
-		case text && ended:
-			return ErrMultipleStatements
-		}
-		i = end
+	if strings.Contains(strings.TrimRight(q, "; \t\n\r\f\v"), ";") {
+		return ErrMultipleStatements
 	}
 	return nil
-}
-
-// skip returns the end of the token of q at i: a quoted string, a
-// comment, a semicolon, a space or another character; text says whether
-// it is more than space or a comment, ok false that a quote or comment
-// does not end.
-func skip(q string, i int) (end int, text, ok bool) {
-	c := q[i]
-	switch {
-	case c == '\'' || c == '"' || c == '`':
-		// A doubled quote reads as two quoted strings: the same text.
-		n := strings.IndexByte(q[i+1:], c)
-		return i + n + 2, true, n >= 0
-	case strings.HasPrefix(q[i:], "--"):
-		n := strings.IndexByte(q[i:], '\n')
-		if n < 0 {
-			return len(q), false, true
-		}
-		return i + n + 1, false, true
-	case strings.HasPrefix(q[i:], "/*"):
-		n := strings.Index(q[i+2:], "*/")
-		return i + n + 4, false, n >= 0
-	case c == '$':
-		tag := dollarTag(q[i:])
-		if tag == "" {
-			return i + 1, true, true
-		}
-		n := strings.Index(q[i+len(tag):], tag)
-		return i + n + 2*len(tag), true, n >= 0
-	case c == ';':
-		return i + 1, false, true
-	case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-		return i + 1, false, true
-	}
-	return i + 1, true, true
-}
-
-// dollarTag returns the opening tag of a PostgreSQL dollar quote at the
-// start of s ("$$", "$body$"), or "" if s does not start with one ($1).
-func dollarTag(s string) string {
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '$':
-			return s[:i+1]
-		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80 || i > 1 && c >= '0' && c <= '9':
-		default:
-			return ""
-		}
-	}
-	return ""
 }
 
 func run(ctx context.Context, tx *sql.Tx, q string, fn func(string) error) error {

@@ -51,19 +51,17 @@ func TestErrorsAreReturned(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
-// A query is one statement: semicolons inside quotes and comments, and
-// trailing ones, are fine; anything that may be a second statement, or
-// an unterminated quote or comment, is refused before any query runs.
+// A query is one statement: trailing semicolons are fine; any other
+// semicolon, even inside a quote or a comment, is refused before any
+// query runs, since databases read quotes and comments differently.
 func TestOneStatementPerQuery(t *testing.T) {
 	t.Parallel()
 	db := openDB(t)
 	for _, q := range []string{
 		"SELECT picture FROM users;",
-		"SELECT picture FROM users ; -- done\n",
-		"SELECT picture FROM users -- a; SELECT signature FROM users",
-		"SELECT picture FROM users /* ; SELECT 2 */ ;",
-		"SELECT picture FROM users WHERE picture <> 'x;y' AND picture <> 'it''s;'",
-		`SELECT "p;" FROM (SELECT picture AS "p;" FROM users)`,
+		"SELECT picture FROM users ;; \n",
+		"SELECT picture FROM users WHERE picture <> 'it''s' -- a comment\n",
+		"SELECT picture FROM users WHERE picture <> 'a' || char(59) || 'b'",
 	} {
 		got, err := collect(t.Context(), sqlrefs.New(db, q))
 		require.NoError(t, err, q)
@@ -73,11 +71,11 @@ func TestOneStatementPerQuery(t *testing.T) {
 		"SELECT picture FROM users; SELECT signature FROM users",
 		"SELECT picture FROM users;SELECT 1",
 		"SELECT picture FROM users; -- x\nSELECT signature FROM users",
-		"SELECT picture FROM users WHERE picture <> 'unterminated",
-		"SELECT picture FROM users /* unterminated",
-		"SELECT picture FROM users WHERE picture <> 'a\\'; SELECT signature FROM users", // MySQL reads one statement; refused all the same
-		"SELECT $body$;$body$; SELECT 2",
-		"SELECT $x$ unterminated",
+		"SELECT picture FROM users; -- a trailing comment",
+		"SELECT picture FROM users WHERE picture <> 'x;y'",
+		"SELECT picture FROM users /* ; */",
+		"SELECT signature AS [it's] FROM users; SELECT picture AS [it's] FROM users",
+		"SELECT $body$;$body$",
 	} {
 		called := false
 		err := sqlrefs.New(db, "SELECT signature FROM users", q).References(t.Context(), func(string) error { called = true; return nil })
