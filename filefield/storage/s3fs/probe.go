@@ -172,16 +172,12 @@ func wrongETag(etag string) string {
 
 // ignored reports whether err says the server does not implement the
 // condition, rather than that the request failed: a 501, or a 400 whose
-// code says so or that has no code. Other 400s (ExpiredToken,
-// RequestTimeout, IncompleteBody, ...) are failures of the request: a
-// probe that meets one fails and is tried again, rather than settling on
-// deletes without conditions for the life of the Fs.
+// S3 error code says so. Other 400s (ExpiredToken, RequestTimeout,
+// IncompleteBody, a proxy's page without an S3 error, for which the SDK
+// makes up the code BadRequest) are failures of the request: a probe that
+// meets one fails and is tried again, rather than settling on deletes
+// without conditions for the life of the Fs.
 func ignored(err error) bool {
-	code := apiCode(err)
-	switch code {
-	case "NotImplemented", "InvalidArgument", "InvalidRequest":
-		return true
-	}
 	var re *awshttp.ResponseError
 	if !errors.As(err, &re) {
 		return false
@@ -190,7 +186,10 @@ func ignored(err error) bool {
 	case http.StatusNotImplemented:
 		return true
 	case http.StatusBadRequest:
-		return code == "" || code == "BadRequest"
+		switch apiCode(err) {
+		case "NotImplemented", "InvalidArgument", "InvalidRequest":
+			return true
+		}
 	}
 	return false
 }
