@@ -21,9 +21,10 @@
 //     cancelled.
 //   - [ErrAmbiguousReference]: a reference names more than 1024 stored
 //     paths (its forms with and without each query, fragment, escape and
-//     ".." detour: a row of hundreds of '?' and '#'), or is not a plain
-//     path and is longer than 16 KiB, which no URL of a stored path is;
-//     leaving one out could lose the file it means.
+//     ".." detour: a row of hundreds of '?' and '#'), or more than 1024
+//     places to cut it at (16 for one longer than 16 KiB, whose cuts
+//     would each be read whole again); leaving one out could lose the
+//     file it means.
 //   - [ErrNoReferences]: no valid reference while storage holds files,
 //     unless Options.AllowEmpty.
 //   - [ErrUncovered]: a directory (each top directory of the scan, or

@@ -20,9 +20,10 @@ var (
 	ErrProvider = errors.New("reference provider failed")
 	// ErrAmbiguousReference: a reference names more stored paths than
 	// Find can match (1024: its forms with and without each query, fragment,
-	// escape and ".." segment), or is a URL form longer than any that can
-	// name a stored path (16 KiB). Leaving one out could lose the file it
-	// means, so the run stops; the error quotes the reference.
+	// escape and ".." segment), or more than 1024 places to cut it at
+	// ('?', '#', ';'; 16 for a reference longer than 16 KiB). Leaving one
+	// out could lose the file it means, so the run stops; the error quotes
+	// the reference.
 	ErrAmbiguousReference = errors.New("reference names too many stored paths")
 	// ErrNoReferences: the provider returned no valid reference while
 	// storage holds files, and Options.AllowEmpty is not set.

@@ -201,8 +201,8 @@ func TestRedteamMergeShardBypassesCoverageRefusal(t *testing.T) {
 // Found by a red-team pass: one reference of 64 KiB of '?' took 13 s to
 // normalise (each cut at a '?' read whole again), and 1 MiB about an
 // hour. Such a reference now stops the run at once, in either mode, as
-// one with too many forms does, and a reference of a thousand '?' and
-// one of 16 KiB stay quick.
+// one with too many forms does; a reference of a thousand '?', and a
+// long one cut once or twice (inline data), are read, quickly.
 func TestRedteamLongReferenceIsRefusedQuickly(t *testing.T) {
 	fsys := afero.NewMemMapFs()
 	storagetest.WriteFile(t, fsys, "pics/a.png", []byte("a"), time.Now().Add(-48*time.Hour))
@@ -212,7 +212,8 @@ func TestRedteamLongReferenceIsRefusedQuickly(t *testing.T) {
 	}{
 		{"pics/a.png" + strings.Repeat("?", 64<<10), true},
 		{strings.Repeat("\x01?", 32<<10), true},
-		{"pics/a.png?" + strings.Repeat("x", 16<<10), true},
+		{"pics/a.png?" + strings.Repeat("x", 1<<20), false}, // long, cut once: read
+		{"pics/a.png" + strings.Repeat("?x", 17) + strings.Repeat("x", 16<<10), true},
 		{"pics/a.png" + strings.Repeat("?", 1000), false},
 		{"pics/a.png?" + strings.Repeat("x", 16<<10-12), false},
 	} {
@@ -227,4 +228,17 @@ func TestRedteamLongReferenceIsRefusedQuickly(t *testing.T) {
 			assert.Less(t, time.Since(start), 2*time.Second, "%d bytes, merge %v", len(tc.ref), merge)
 		}
 	}
+}
+
+// Found by a red-team review (it failed before the fix). An avatar column that holds either a stored path or an inline image
+// (data:image/png;base64,...): a data URL longer than 16 KiB names no
+// stored path (a colon), and is read quickly (one cut, at its ';') and
+// counted invalid. A limit on length alone refused every run for good.
+func TestReviewLongDataURLDoesNotRefuseTheRun(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	storagetest.WriteFile(t, fsys, "pics/a.png", []byte("a"), time.Now().Add(-48*time.Hour))
+	storagetest.WriteFile(t, fsys, "pics/b.png", []byte("b"), time.Now().Add(-48*time.Hour))
+	dataURL := "data:image/png;base64," + strings.Repeat("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", 200)
+	_, err := orphan.New(fsys, orphan.Paths("pics/a.png", dataURL), orphan.Options{TempDir: t.TempDir(), MaxFraction: -1}).Find(t.Context())
+	assert.NoError(t, err, "a %d-byte data URL in a references column refuses the whole run", len(dataURL))
 }

@@ -82,19 +82,19 @@ func (f *Finder) normalise(ref string, into *refForms) {
 	f.normaliseAll(ref, into)
 }
 
-// maxRefLen is the longest reference normaliseAll reads: sixteen times a
-// stored path's longest, room for any URL that can name one. A longer
-// one is refused as ambiguous rather than read: its cuts at each '?' cost
-// time in its length squared, and one row must not stall a run.
-const maxRefLen = 16 * storage.MaxPathLen
+// maxRefLen is the length past which a reference may be cut at no more
+// than maxLongCuts places: each cut is read whole again, and one row
+// must not stall a run. Sixteen times a stored path's longest leaves room
+// for any URL of one; longer values are mostly inline data ("data:"
+// URLs), cut once or twice.
+const (
+	maxRefLen   = 16 * storage.MaxPathLen
+	maxLongCuts = 16
+)
 
 // normaliseAll is normalise without its shortcut for plain references.
 func (f *Finder) normaliseAll(ref string, into *refForms) {
 	into.paths, into.cover, into.over = into.paths[:0], 0, false
-	if len(ref) > maxRefLen {
-		into.over = true
-		return
-	}
 	base := strings.TrimRight(strings.TrimPrefix(ref, "\ufeff"), " \t\r\n")
 	bases := [3]string{base, strings.TrimLeft(base, " \t\r\n"), strings.TrimFunc(base, invisible)}
 	distinct := func(i int) bool {
@@ -377,10 +377,12 @@ func (f *Finder) stripPrefix(ref string) string {
 
 // urlForms calls add with the reference r cut at each '?', '#' and ';',
 // the longest cut first, until add returns false. It returns false, and
-// calls add for none, if r has more than maxForms cuts: it would name
-// more paths than a reference may.
+// calls add for none, if r has more than maxForms cuts (it would name
+// more paths than a reference may), or is longer than maxRefLen with
+// more than maxLongCuts.
 func urlForms(r string, add func(string) bool) bool {
-	if strings.Count(r, "?")+strings.Count(r, "#")+strings.Count(r, ";") > maxForms {
+	cuts := strings.Count(r, "?") + strings.Count(r, "#") + strings.Count(r, ";")
+	if cuts > maxForms || len(r) > maxRefLen && cuts > maxLongCuts {
 		return false
 	}
 	for end := len(r) - 1; end >= 0; end-- {
@@ -393,18 +395,13 @@ func urlForms(r string, add func(string) bool) bool {
 	return true
 }
 
-// ambiguous is the error for a reference with more than maxForms forms,
-// or longer than maxRefLen.
+// ambiguous is the error for a reference with too many forms or cuts.
 func ambiguous(ref string) error {
-	long := len(ref) > maxRefLen
 	n := len(ref)
 	if len(ref) > 200 {
 		ref = ref[:200] + "..."
 	}
-	if long {
-		return fmt.Errorf("%w: a reference of %d bytes, longer than any URL of a stored path can be (%d): %q", ErrAmbiguousReference, n, maxRefLen, ref)
-	}
-	return fmt.Errorf("%w: %q", ErrAmbiguousReference, ref)
+	return fmt.Errorf("%w: %q (%d bytes)", ErrAmbiguousReference, ref, n)
 }
 
 // resolveDots resolves the ".." and "." segments of a reference's path
