@@ -96,14 +96,15 @@ func (f *Finder) quarantine(ctx context.Context, rep *Report, targets []storage.
 	var moved []Orphan
 	var listed map[string]Orphan // the batch's files as the manifest lists them
 	opts.OnOutcome = func(o storage.Outcome) {
-		// A failed move may have moved the file (an answer lost after
-		// the copy): it stays listed as written ahead, so that Restore
-		// can put it back if it is in the quarantine, and finds it at
-		// its path if it is not.
-		switch o.Action {
-		case storage.ActionMove:
+		// A failed or cancelled move may have moved the file (an answer
+		// lost after the copy): it stays listed as written ahead, so that
+		// Restore can put it back if it is in the quarantine, and finds
+		// it at its path if it is not.
+		switch {
+		case o.Action == storage.ActionMove:
 			moved = append(moved, Orphan{Path: o.Path, Size: o.Size, ModTime: o.ModTime})
-		case storage.ActionFail:
+		case o.Action == storage.ActionFail, o.Reason == storage.KeptCancelled:
+			// A move cancelled after its copy may have moved the file too.
 			if l, ok := listed[o.Path]; ok {
 				moved = append(moved, l)
 			}

@@ -1,6 +1,8 @@
 package orphan_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -211,4 +213,51 @@ func TestRedteamQuarantineMoveWhoseSourceDeleteAnswerIsLost(t *testing.T) {
 			assert.NoError(t, err, "Restore of the run did not bring the file back")
 		})
 	}
+}
+
+// A quarantine run cancelled partway (a signal): the files it never
+// tried stay listed in the run's manifest as written ahead (a move
+// cancelled after its copy may have moved its file), and Restore finds
+// them at their paths (not moved) and puts back the ones that moved.
+func TestCancelledQuarantineRunStaysRestorable(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	for i := range 5 {
+		put(t, fsys, fmt.Sprintf("pics/%d.jpg", i), 10, 10*day)
+	}
+	put(t, fsys, "pics/keep.jpg", 10, 10*day)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f := orphan.New(cancelOnRename{fsys, cancel}, orphan.Paths("pics/keep.jpg"), orphan.Options{Now: clock, MaxFraction: -1, Quarantine: "trash"})
+	plan, err := f.Find(t.Context())
+	require.NoError(t, err)
+	require.Len(t, plan.Orphans, 5)
+	ar, err := f.Apply(ctx, plan)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 1, ar.Quarantined.Files)
+	q := orphan.NewQuarantine(fsys, "trash", orphan.QuarantineOptions{})
+	m, err := q.Manifest(t.Context(), ar.QuarantineRun)
+	require.NoError(t, err)
+	assert.Len(t, m.Files, 5, "every file of the batch stays listed")
+	res, err := q.Restore(t.Context(), ar.QuarantineRun)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Restored.Files)
+	assert.Equal(t, 4, res.NotMoved.Files)
+	for i := range 5 {
+		ok, err := afero.Exists(fsys, fmt.Sprintf("pics/%d.jpg", i))
+		assert.True(t, ok && err == nil, "pics/%d.jpg is back", i)
+	}
+}
+
+// cancelOnRename cancels a context after it renames a .jpg file (a
+// signal arriving during the first move).
+type cancelOnRename struct {
+	afero.Fs
+	cancel func()
+}
+
+func (c cancelOnRename) Rename(o, n string) error {
+	if strings.HasSuffix(n, ".jpg") {
+		defer c.cancel()
+	}
+	return c.Fs.Rename(o, n)
 }
