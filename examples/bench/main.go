@@ -67,6 +67,12 @@ type Result struct {
 	Speedup    float64 `json:"speedup,omitempty"`
 	SpeedupMin float64 `json:"speedup_min,omitempty"`
 	SpeedupMax float64 `json:"speedup_max,omitempty"`
+	// ClientSpeedup (T8) is the same speedup with the server's answers
+	// replayed from memory (the latency kept): the client alone, as on a
+	// machine that does not share its cores with the server.
+	ClientSpeedup    float64 `json:"client_speedup,omitempty"`
+	ClientSpeedupMin float64 `json:"client_speedup_min,omitempty"`
+	ClientSpeedupMax float64 `json:"client_speedup_max,omitempty"`
 }
 
 // Output is what -json prints.
@@ -215,6 +221,9 @@ func printTable(out Output) {
 		}
 		if r.Speedup > 0 {
 			extra += fmt.Sprintf("  (speedup %.2f, runs %.2f-%.2f)", r.Speedup, r.SpeedupMin, r.SpeedupMax)
+		}
+		if r.ClientSpeedup > 0 {
+			extra += fmt.Sprintf("  (client alone, answers replayed: %.2f, runs %.2f-%.2f)", r.ClientSpeedup, r.ClientSpeedupMin, r.ClientSpeedupMax)
 		}
 		fmt.Printf("%-5s %-44s %10.3f %10.3f %7.2f %7.2f  %v%s\n", name, r.Peer_, r.Ours, r.Peer, r.Ratio, r.Target, r.Met, extra)
 	}
