@@ -36,8 +36,13 @@ import (
 
 const (
 	// partPages is the pages a part buffers ahead of fn, and the size of
-	// a part, in pages, that the planner aims at when it can tell.
-	partPages = 4
+	// a part, in pages, that the planner aims at when it can tell. On T8
+	// (100 pages, 20 ms a request, 8 workers) 4 took 125 requests and a
+	// speedup of 2.5 to 2.75 (3.8 with the server's answers replayed), 8
+	// took 113 and 2.7 to 3.0 (4.3), 16 took 107 and 2.9 to 3.2 (5.0):
+	// fewer parts read fewer pages past their ends, and a part that may
+	// run further ahead of fn waits less for the parts before it.
+	partPages = 16
 	// maxSplitDepth is the deepest level of directories split at.
 	maxSplitDepth = 4
 )

@@ -307,6 +307,7 @@ func TestParallelListingRunsConcurrently(t *testing.T) {
 	for _, w := range []int{1, 8} {
 		hc := &inFlight{delay: 20 * time.Millisecond}
 		fsys := s3fs.New(srv.ClientVia(hc), bucket, s3fs.Options{ListWorkers: w})
+		s3fs.SetPartKeys(fsys, 4000) // parts of 4 pages: 20 pages make 5
 		start := time.Now()
 		got := paths(t, fsys, storage.ListOptions{})
 		took := time.Since(start)

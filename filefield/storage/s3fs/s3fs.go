@@ -168,13 +168,13 @@ type Options struct {
 	// Costs: up to ListWorkers+1 requests in flight (the parts, and the
 	// delimiter listings that find the split points); about one request
 	// more per part than a sequential listing, since a part's last page
-	// reads past its end to find it (parts aim at 4 pages: about 25% more
+	// reads past its end to find it (parts aim at 16 pages: about 6% more
 	// listing requests, and as much more work for the server), plus one
 	// delimiter request per 1000 directories at the split depth and one
-	// per directory above it; and memory for at most 4 pages of 1000
+	// per directory above it; and memory for at most 16 pages of 1000
 	// entries buffered per part ahead of fn, plus one being fetched: about
-	// ListWorkers × 5000 entries. A listing of one page costs one request,
-	// as with 1.
+	// ListWorkers × 17000 entries (about 2 MB each). A listing of one page
+	// costs one request, as with 1.
 	//
 	// The speedup comes from the directory structure and from waiting on
 	// the network: keys with no "/" after the listing's prefix, or a
