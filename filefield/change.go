@@ -99,15 +99,11 @@ type changeState struct {
 	undone bool
 	// asked is what Commit or Rollback asked first while an open scope
 	// held the change, or pending
-	asked int
-	// written orders the writes of its path: the registration sequence
-	// number of the latest registration behind which a write is (see
-	// Scope.addW); scopes commit their changes in this order
-	written uint64
-	refs    RefChecker  // asked at Commit as well as Options.Refs
-	timer   *time.Timer // reports the change if it stays pending
-	state   int         // pending, committed or rolledBack
-	result  Result
+	asked  int
+	refs   RefChecker  // asked at Commit as well as Options.Refs
+	timer  *time.Timer // reports the change if it stays pending
+	state  int         // pending, committed or rolledBack
+	result Result
 }
 
 const (

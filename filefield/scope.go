@@ -66,6 +66,7 @@ type Scope struct {
 	mu       sync.Mutex
 	changes  []*Change
 	has      map[*Change]bool
+	written  map[*Change]uint64 // the latest write stamp of each change here (see addW)
 	children []*Scope
 	state    int
 	result   Result
@@ -118,27 +119,38 @@ func (s *Scope) Add(c *Change, err error) (*Change, error) {
 // add registers c unless s has ended.
 func (s *Scope) add(c *Change) bool { return s.addW(c, true) }
 
-// registrations numbers the registrations behind which a write is, in
-// every scope: the order in which paths were written.
+// registrations numbers the registrations behind which a write is: the
+// order in which paths were written.
 var registrations atomic.Uint64
 
 // addW registers c; write says whether a write of c's path is behind it
 // (a new change, or a statement that wrote its path), not a child handing
-// its changes over. A write stamps c with the next registration number:
-// scopes commit their changes in that order, so that a path written again
-// after a change made it stale (a replace of the upload, in the same
-// transaction, in whatever scope) is not deleted by it (see commitAll).
+// its changes over. A write stamps c, in s, with the next registration
+// number: a scope tree commits its changes in the order of its own
+// stamps, so that a path written again after a change made it stale (a
+// replace of the upload, in the same transaction) is not deleted by it
+// (see commitAll). A write of the same change in an unrelated scope does
+// not reorder this one's.
 func (s *Scope) addW(c *Change, write bool) bool {
+	var stamp uint64
+	if write {
+		stamp = registrations.Add(1)
+	}
+	return s.addStamped(c, write, stamp)
+}
+
+// addStamped registers c with its write stamp in s: a new one, or the
+// one a committed child had for it.
+func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != pending {
 		return false
 	}
-	if write {
-		c.mu.Lock()
-		c.written = registrations.Add(1)
-		c.mu.Unlock()
+	if s.written == nil {
+		s.written = map[*Change]uint64{}
 	}
+	s.written[c] = max(s.written[c], stamp)
 	if s.has[c] {
 		if write {
 			c.mu.Lock()
@@ -228,7 +240,7 @@ func (s *Scope) open() bool {
 
 // take ends s in state to and returns its changes and those of its
 // children still open, which end with it.
-func (s *Scope) take(to int) ([]*Change, bool) {
+func (s *Scope) take(to int) ([]*Change, map[*Change]uint64, bool) {
 	// A scope finishes its changes itself unless it is a child that
 	// commits: then they go to its parent. Those it finishes are marked
 	// first, in its whole subtree, before any scope of it is seen as
@@ -263,49 +275,36 @@ func (s *Scope) mark(finisher *Scope) {
 }
 
 // takeTree ends s and its open children in state to and returns their
-// changes.
-func (s *Scope) takeTree(to int) ([]*Change, bool) {
+// changes, in the order of their write stamps, and the stamps.
+func (s *Scope) takeTree(to int) ([]*Change, map[*Change]uint64, bool) {
 	s.mu.Lock()
 	if s.state != pending {
 		s.mu.Unlock()
-		return nil, false
+		return nil, nil, false
 	}
-	changes, children := s.changes, s.children
+	changes, children, written := s.changes, s.children, s.written
 	s.state = to
-	s.changes, s.children, s.has = nil, nil, nil
+	s.changes, s.children, s.has, s.written = nil, nil, nil, nil
 	s.mu.Unlock()
-	var seen map[*Change]bool // a change may be in a child and in s
+	if written == nil {
+		written = map[*Change]uint64{}
+	}
 	for _, c := range children {
-		more, ok := c.takeTree(to)
-		if !ok || len(more) == 0 {
+		more, stamps, ok := c.takeTree(to)
+		if !ok {
 			continue
 		}
-		if seen == nil {
-			seen = make(map[*Change]bool, len(changes))
-			for _, ch := range changes {
-				seen[ch] = true
-			}
-		}
 		for _, ch := range more {
-			if !seen[ch] {
-				seen[ch] = true
-				changes = append(changes, ch)
+			st, seen := written[ch]
+			if !seen {
+				changes = append(changes, ch) // a change may be in a child and in s
 			}
+			written[ch] = max(st, stamps[ch])
 		}
 	}
-	return byWrite(changes), true
-}
-
-// byWrite sorts changes by the latest write of their paths (see addW).
-func byWrite(changes []*Change) []*Change {
-	written := make(map[*Change]uint64, len(changes))
-	for _, c := range changes {
-		c.mu.Lock()
-		written[c] = c.written
-		c.mu.Unlock()
-	}
+	// In the order of the latest writes of their paths in this tree.
 	slices.SortStableFunc(changes, func(a, b *Change) int { return cmp.Compare(written[a], written[b]) })
-	return changes
+	return changes, written, true
 }
 
 // Commit finishes the scope after its transaction committed. A child
@@ -315,7 +314,7 @@ func byWrite(changes []*Change) []*Change {
 // idempotent: later calls return the first result. Cancellation of ctx
 // does not stop it (see Change.Commit).
 func (s *Scope) Commit(ctx context.Context) Result {
-	changes, ok := s.take(committed)
+	changes, stamps, ok := s.take(committed)
 	if !ok {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -326,7 +325,7 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	}
 	if s.parent != nil {
 		for _, c := range changes {
-			if !s.parent.addW(c, false) {
+			if !s.parent.addStamped(c, false, stamps[c]) {
 				// The parent ended first, which only a misuse does: finish
 				// the change as the parent finished.
 				s.parent.mu.Lock()
@@ -359,7 +358,7 @@ func (s *Scope) End(ctx context.Context, err error) Result {
 
 // settleUnknown ends the scope keeping every file (see ErrCommitUnknown).
 func (s *Scope) settleUnknown(ctx context.Context) Result {
-	changes, ok := s.take(unknown)
+	changes, _, ok := s.take(unknown)
 	if !ok {
 		return Result{}
 	}
@@ -378,7 +377,7 @@ func (s *Scope) settleUnknown(ctx context.Context) Result {
 // newest first, deleting the new files it created and keeping the old.
 // It is idempotent and does nothing after Commit.
 func (s *Scope) Rollback(ctx context.Context) Result {
-	changes, ok := s.take(rolledBack)
+	changes, _, ok := s.take(rolledBack)
 	if !ok {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -411,7 +410,7 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 }
 
 // commitAll commits changes in order, the order of the latest writes of
-// their paths (byWrite). A change's stale file stays if a later change of the same
+// their paths (takeTree). A change's stale file stays if a later change of the same
 // scope stores that path again (delete, then re-create, or a change
 // registered again when a statement wrote its path again), or if any of
 // them stores it under a hash name, which other rows may share; a path
