@@ -227,6 +227,36 @@ func (c *Change) Commit(ctx context.Context) Result {
 	return c.finish(ctx, committed, nil)
 }
 
+// CheckRefs makes the change ask refs too, after the commit and before it
+// deletes its old file: an error or true keeps the file. Integrations that
+// see the rows call it for each change a statement claims, so that a row
+// that holds the old path again (a savepoint rolled back behind the
+// scope's back, another row that copied the path) keeps it whatever the
+// scope's bookkeeping says. Options.Refs is asked as well.
+func (c *Change) CheckRefs(refs RefChecker) {
+	if refs == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.refs; prev != nil {
+		refs = either{prev, refs}
+	}
+	c.refs = refs
+}
+
+// either is a RefChecker that says a path is referenced if either says so.
+type either [2]RefChecker
+
+func (e either) IsReferenced(ctx context.Context, p string) (bool, error) {
+	for _, r := range e {
+		if used, err := r.IsReferenced(ctx, p); used || err != nil {
+			return used, err
+		}
+	}
+	return false, nil
+}
+
 // CommitEarly commits the change now, even while an open scope holds it:
 // for integrations whose statement wrote the row and committed on its own
 // (autocommit) inside the caller's scope, so that the scope's later

@@ -2,6 +2,7 @@ package filefield_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/spf13/afero"
@@ -54,5 +55,44 @@ func TestRTLastWriteInAnotherOpenScopeDoesNotReorderThisScope(t *testing.T) {
 				assert.Contains(t, files(t, fsys), c.New, "T's row holds A")
 			}
 		})
+	}
+}
+
+// CheckRefs: the old file goes only if every checker added says no row
+// holds it; an error keeps it too.
+func TestCheckRefsKeepsWhatARowHolds(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	pics := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+	no := filefield.RefCheckerFunc(func(context.Context, string) (bool, error) { return false, nil })
+	yes := filefield.RefCheckerFunc(func(context.Context, string) (bool, error) { return true, nil })
+	broken := filefield.RefCheckerFunc(func(context.Context, string) (bool, error) { return false, errors.New("db down") })
+	for _, tc := range []struct {
+		checks []filefield.RefChecker
+		kept   string
+	}{
+		{nil, ""},
+		{[]filefield.RefChecker{no}, ""},
+		{[]filefield.RefChecker{no, yes}, filefield.KeptReferenced},
+		{[]filefield.RefChecker{yes, no}, filefield.KeptReferenced},
+		{[]filefield.RefChecker{no, broken}, filefield.KeptCheckFailed},
+	} {
+		old, err := pics.Save(t.Context(), upload("old"))
+		require.NoError(t, err)
+		old.Commit(t.Context())
+		ch, err := pics.Replace(t.Context(), old.New, upload("new"))
+		require.NoError(t, err)
+		for _, c := range tc.checks {
+			ch.CheckRefs(c)
+		}
+		res := ch.Commit(t.Context())
+		if tc.kept == "" {
+			assert.Equal(t, []string{old.New}, res.Deleted)
+			continue
+		}
+		require.Len(t, res.Kept, 1)
+		assert.Equal(t, tc.kept, res.Kept[0].Reason)
+		ok, _ := afero.Exists(fsys, old.New)
+		assert.True(t, ok)
 	}
 }

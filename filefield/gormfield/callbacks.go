@@ -184,6 +184,12 @@ func (p *Plugin) settle(db *gorm.DB, st *stmtState, now map[string]row) {
 // unit of work.
 func (p *Plugin) claim(st *stmtState, f *filefield.Field, path string) {
 	ch := f.Claim(path)
+	if ch != nil {
+		// Its old file goes only if no committed row holds it, whatever
+		// the scopes say: a savepoint of gorm's own, rolled back, may
+		// have undone this statement.
+		ch.CheckRefs(filefield.RefCheckerFunc(p.referenced))
+	}
 	switch {
 	case ch == nil:
 	case st.own == nil:

@@ -51,8 +51,14 @@
 //     stale, and none is deleted while any tracked column of any table
 //     still holds its path in a committed row (soft-deleted rows
 //     included): every deletion asks the database again after the commit.
-//     A savepoint rolled back behind the plugin's back (gorm's own nested
-//     db.Transaction) therefore keeps its row's file.
+//     That includes the old file of an upload a statement wrote (the
+//     plugin claims its change, and adds the check with
+//     filefield.Change.CheckRefs), so a savepoint rolled back behind the
+//     plugin's back (gorm's own nested db.Transaction) keeps its row's
+//     file. A nested Transaction under gorm's DisableNestedTransaction
+//     has no savepoint: its statements, and their files, stay with the
+//     caller's transaction whatever fn returns. A PrepareStmt session
+//     shares its transaction's savepoints.
 //   - Deletions go through filefield, so its guarantees hold: stored paths
 //     are validated, protected and default files stay, failures are
 //     reported, never raised after a commit.

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/afero"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -46,7 +47,11 @@ type Audit struct {
 	UserID uint
 }
 
-func TestMain(m *testing.M) { sqltest.Main(m) }
+// gorm's prepared-statement cache (PrepareStmt) starts a goroutine that
+// never ends ("done channel is never closed", gorm's internal/lru).
+func TestMain(m *testing.M) {
+	sqltest.Main(m, goleak.IgnoreAnyFunction("gorm.io/gorm/internal/lru.NewLRU[...].func1"))
+}
 
 // app is one test's database, storage, fields and plugin.
 type app struct {

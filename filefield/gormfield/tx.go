@@ -28,6 +28,12 @@ import (
 // even when ctx carries one.
 func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) (filefield.Result, error) {
 	_, nested := db.Statement.ConnPool.(gorm.TxCommitter)
+	if nested && db.DisableNestedTransaction {
+		// gorm runs fn in the transaction itself, with no savepoint: its
+		// statements stay whatever fn returns, and so do their files,
+		// which the caller's scope finishes.
+		return filefield.Result{}, db.WithContext(ctx).Transaction(fn)
+	}
 	if !nested {
 		// A transaction of its own: independent of any scope ctx carries.
 		ctx = filefield.WithoutScope(ctx)
@@ -35,9 +41,13 @@ func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, o
 	return filefield.RunInScope(ctx, func(ctx context.Context) (func() error, error) {
 		if nested {
 			// gorm runs fn in a savepoint and releases it: its error says
-			// whether it did.
-			defer savepoints.push(db.Statement.ConnPool, ctx)()
-			return noCommit, db.WithContext(ctx).Transaction(fn)
+			// whether it did. fn's statements belong to the savepoint from
+			// when gorm has made it until fn returns, before gorm releases
+			// it or rolls back to it.
+			return noCommit, db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				defer savepoints.push(db.Statement.ConnPool, ctx)()
+				return fn(tx)
+			})
 		}
 		tx := db.WithContext(ctx).Begin(opts...)
 		if tx.Error != nil {
@@ -89,9 +99,22 @@ type savepointStack struct {
 	m  map[gorm.ConnPool][]context.Context
 }
 
+// txOf returns the transaction under pool: a session with PrepareStmt
+// wraps it anew for each handle.
+func txOf(pool gorm.ConnPool) gorm.ConnPool {
+	for {
+		p, ok := pool.(*gorm.PreparedStmtTX)
+		if !ok || p.Tx == nil {
+			return pool
+		}
+		pool = p.Tx
+	}
+}
+
 // push records ctx as the innermost savepoint of the transaction pool,
 // and returns the function that drops it again.
 func (s *savepointStack) push(pool gorm.ConnPool, ctx context.Context) func() {
+	pool = txOf(pool)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[pool] = append(s.m[pool], ctx)
@@ -113,6 +136,7 @@ func (s *savepointStack) push(pool gorm.ConnPool, ctx context.Context) func() {
 // innermost returns the context of the innermost savepoint open on the
 // transaction pool, or ctx if there is none.
 func (s *savepointStack) innermost(pool gorm.ConnPool, ctx context.Context) context.Context {
+	pool = txOf(pool)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st := s.m[pool]; len(st) > 0 {

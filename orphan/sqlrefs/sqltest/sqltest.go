@@ -120,12 +120,13 @@ func StopAll() {
 // Main is a TestMain for packages whose tests use these servers: it runs
 // the tests, stops the servers, and then fails the run if any goroutine is
 // left behind (go.uber.org/goleak), such as a connection whose rows were
-// never closed.
-func Main(m *testing.M) {
+// never closed. opts are goleak's, for goroutines a library leaves by
+// design.
+func Main(m *testing.M, opts ...goleak.Option) {
 	code := m.Run()
 	StopAll()
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(opts...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
