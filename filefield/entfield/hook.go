@@ -22,6 +22,8 @@ type stmt struct {
 	// mutation wrote on its own: they commit when it commits, since the
 	// row is then committed whatever the caller's scope does.
 	early []*filefield.Change
+	// refs asks the committed rows whether a path is still held.
+	refs filefield.RefChecker
 }
 
 // mutate runs m through next, registering the file changes of column c.
@@ -57,7 +59,7 @@ func (t *Tracker) mutate(ctx context.Context, c *column, m ent.Mutation, next en
 // start decides who finishes the file changes of m, or refuses it. It
 // returns nil when the hook leaves m alone.
 func (t *Tracker) start(ctx context.Context, c *column, m ent.Mutation) (*stmt, error) {
-	st := &stmt{c: c}
+	st := &stmt{c: c, refs: filefield.RefCheckerFunc(t.referenced)}
 	switch {
 	case !inTx(m):
 		// The statement commits on its own, inside next.Mutate.
@@ -145,6 +147,11 @@ func (st *stmt) run(ctx context.Context, t *Tracker, m ent.Mutation, next ent.Mu
 // unit of work.
 func (st *stmt) claim(path string) {
 	ch := st.c.field.Claim(path)
+	if ch != nil {
+		// Its old file goes only if no committed row holds it, whatever
+		// the scopes say (another row may hold it too).
+		ch.CheckRefs(st.refs)
+	}
 	switch {
 	case ch == nil:
 	case st.own == nil:

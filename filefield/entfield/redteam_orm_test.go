@@ -89,3 +89,23 @@ func TestHookErrorAfterAutocommitKeepsFile(t *testing.T) {
 	require.Equal(t, ch.New, a.user(t, u.ID).Picture, "the update committed")
 	assert.Contains(t, a.stored(t), ch.New, "committed row points at a deleted file; files: %v", a.stored(t))
 }
+
+// Two rows hold one path (a copied record). The handler replaces the
+// first row's picture inside a scope, with Replace(old), and the
+// statement is claimed: the old file must stay, since the second row
+// still holds it. The claimed change now asks the rows (CheckRefs).
+func TestClaimedReplaceKeepsAPathAnotherRowHolds(t *testing.T) {
+	a := newApp(t, databases[0], databases[0].open(t), entfield.Options{})
+	u := a.newUser(t, "ada")
+	v := a.newUser(t, "bob")
+	shared := a.user(t, u.ID).Picture
+	require.NoError(t, a.client.User.UpdateOneID(v.ID).SetPicture(shared).Exec(t.Context()))
+	ctx, s := filefield.NewScope(t.Context())
+	ch, err := a.pics.Replace(ctx, shared, upload("new"))
+	require.NoError(t, err)
+	require.NoError(t, a.client.User.UpdateOneID(u.ID).SetPicture(ch.New).Exec(ctx))
+	s.Commit(ctx)
+	require.Equal(t, shared, a.user(t, v.ID).Picture)
+	assert.Contains(t, a.stored(t), shared, "bob's row points at a deleted file; files: %v", a.stored(t))
+	assert.Contains(t, a.stored(t), ch.New)
+}
