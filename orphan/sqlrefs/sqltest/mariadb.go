@@ -2,7 +2,6 @@ package sqltest
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -61,7 +60,7 @@ func startMariaDB() (*Server, error) {
 	if err := runInit(dir, acct, filepath.Join(dir, "install-db.log"), installDB,
 		"--no-defaults", "--datadir="+data,
 		"--skip-test-db", "--skip-name-resolve"); err != nil {
-		os.RemoveAll(dir)
+		removeOwn(dir)
 		return nil, fmt.Errorf("mariadb: %w", err)
 	}
 	// The init file runs at startup, before the server accepts
@@ -70,7 +69,7 @@ func startMariaDB() (*Server, error) {
 	if err := writeFile(initFile, fmt.Sprintf(
 		"CREATE USER IF NOT EXISTS '%[1]s'@'%%' IDENTIFIED BY '%[2]s';\nGRANT ALL PRIVILEGES ON *.* TO '%[1]s'@'%%' WITH GRANT OPTION;\n",
 		s.User, s.Password), acct); err != nil {
-		os.RemoveAll(dir)
+		removeOwn(dir)
 		return nil, err
 	}
 	args := func(port int) []string {

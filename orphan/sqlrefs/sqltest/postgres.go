@@ -83,7 +83,7 @@ func startPostgres() (*Server, error) {
 	}
 	s := &Server{Name: "postgres", Driver: "pgx", User: superuser, Password: randomPassword(), Dir: dir, adminDB: "postgres", stopSig: syscall.SIGQUIT}
 	if err := s.initPostgres(acct, initdb); err != nil {
-		os.RemoveAll(dir)
+		removeOwn(dir)
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	data := filepath.Join(dir, "data")
@@ -104,7 +104,7 @@ func (s *Server) initPostgres(acct *account, initdb string) error {
 	if err := writeFile(pwfile, s.Password+"\n", acct); err != nil {
 		return err
 	}
-	defer os.Remove(pwfile)
+	defer removeOwn(pwfile)
 	data := filepath.Join(s.Dir, "data")
 	if err := runInit(s.Dir, acct, filepath.Join(s.Dir, "initdb.log"), initdb,
 		"-D", data, "-U", s.User, "--pwfile", pwfile, "--auth", "scram-sha-256",

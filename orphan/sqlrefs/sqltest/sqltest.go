@@ -224,7 +224,7 @@ func (s *Server) stop() {
 			s.admin.Close()
 		}
 		s.kill()
-		os.RemoveAll(s.Dir)
+		removeOwn(s.Dir)
 	})
 }
 
@@ -249,30 +249,46 @@ func (s *Server) kill() {
 // carries the test binary's process id, so that a later run can remove it
 // if this one is killed (removeStale).
 func newDir(name string, acct *account) (string, error) {
-	dir, err := os.MkdirTemp("", fmt.Sprintf("mediaclean-sqltest-%d-%s-", os.Getpid(), name))
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-%s-", ownPrefix, os.Getpid(), name))
 	if err != nil {
 		return "", err
 	}
 	if acct != nil {
 		if err := os.Chown(dir, acct.uid, acct.gid); err != nil {
-			os.RemoveAll(dir)
+			removeOwn(dir)
 			return "", err
 		}
 	}
 	return dir, nil
 }
 
+// ownPrefix starts the name of every folder newDir makes.
+const ownPrefix = "mediaclean-sqltest-"
+
+// removeOwn removes p, a folder newDir made in the temporary directory or
+// a path inside one, and nothing else: every removal of the harness goes
+// through it, so a wrong path (an empty Dir, say) removes nothing. These
+// are the harness's own files (database servers' data), never a user's
+// storage, which only filefield/storage deletes.
+func removeOwn(p string) {
+	rel, err := filepath.Rel(os.TempDir(), filepath.Clean(p))
+	if err != nil || !strings.HasPrefix(rel, ownPrefix) || !filepath.IsLocal(rel) {
+		return
+	}
+	_ = os.RemoveAll(p)
+}
+
 // removeStale removes the folders of earlier test binaries that were killed
 // before they could remove them.
 func removeStale() {
-	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "mediaclean-sqltest-*-*-*"))
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), ownPrefix+"*-*-*"))
 	for _, m := range matches {
 		f := strings.Split(filepath.Base(m), "-")
 		pid, err := strconv.Atoi(f[2])
 		if err != nil || pid == os.Getpid() || processAlive(pid) {
 			continue
 		}
-		os.RemoveAll(m)
+		removeOwn(m)
 	}
 }
 
