@@ -57,8 +57,18 @@ const fakeBucket = "fake"
 
 // newFake starts the double and returns it with a client for it.
 func newFake(t *testing.T, f *fakeS3) (*fakeS3, *s3.Client) {
+	return newFakeVia(t, f, nil)
+}
+
+// newFakeVia is newFake with wrap, when set, in front of the double: a
+// test answers some requests itself.
+func newFakeVia(t *testing.T, f *fakeS3, wrap func(http.Handler) http.Handler) (*fakeS3, *s3.Client) {
 	f.objects, f.conflict = map[string]fakeObject{}, map[string]bool{}
-	srv := httptest.NewServer(f)
+	var h http.Handler = f
+	if wrap != nil {
+		h = wrap(f)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	client := s3.New(s3.Options{
 		BaseEndpoint:               aws.String(srv.URL),

@@ -2,13 +2,9 @@ package s3fs_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,59 +12,56 @@ import (
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 )
 
-// Found by a red-team pass (each failed before its fix).
-//
-// The probe of conditional deletes takes ANY HTTP 400 to its wrong-ETag
-// DeleteObject as "the server does not implement If-Match" (ignored() in
-// probe.go), and remembers the answer for the life of the Fs. A 400 is
-// also what S3 answers for transient and unrelated failures:
-// ExpiredToken (temporary credentials that ran out while a long inventory
-// run was planning), RequestTimeout, IncompleteBody, ... On a server that
-// honours If-Match on DeleteObject only (versitygw, the "single" way), one
-// such transient answer at the probe turns every later deletion of the Fs
-// unconditional ("none"), silently: an object rewritten between Apply's
-// re-check and its delete request is then deleted, although the server
-// would have refused the delete. The package documentation says a probe
-// that fails ("a server error") deletes nothing and is probed again; a
-// failed request is not a "no".
-//
-// Safe behaviour asserted: after a transient 400 (ExpiredToken) during
-// the probe, the object rewritten after the re-check is not deleted, and
-// the Fs does not settle on "none" for a server that honours If-Match.
-func TestRedteamProbeTransient400DisablesConditionalDeletes(t *testing.T) {
-	f := &fakeS3{ifMatch: true} // versitygw-like: If-Match on DeleteObject only
-	f.objects, f.conflict = map[string]fakeObject{}, map[string]bool{}
-	var hiccup atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// One transient 400 on the first conditional DeleteObject (the
-		// probe's wrong-ETag attempt).
-		if r.Method == http.MethodDelete && r.Header.Get("If-Match") != "" && hiccup.CompareAndSwap(false, true) {
-			s3Error(w, http.StatusBadRequest, "ExpiredToken")
-			return
-		}
-		f.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	client := s3.New(s3.Options{
-		BaseEndpoint: aws.String(srv.URL), Region: "us-east-1",
-		Credentials:                credentials.NewStaticCredentialsProvider("k", "s", ""),
-		UsePathStyle:               true,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		RetryMaxAttempts:           1,
-	})
-	f.put("a/same.png", "v1")
-	f.put("a/changed.png", "v1")
-	fsys := s3fs.New(client, fakeBucket, s3fs.Options{})
-	targets := planOf(t, fsys, true) // as an inventory plan carries them
-	require.Len(t, targets, 2)
-	s3fs.SetBeforeDelete(fsys, func([]storage.Target) { f.put("a/changed.png", "v2") })
-	out := map[string]storage.Outcome{}
-	_ = storage.Delete(t.Context(), fsys, targets, storage.DeleteOptions{OnOutcome: func(o storage.Outcome) { out[o.Path] = o }})
-	require.True(t, hiccup.Load())
-	t.Logf("way: %q, outcomes: changed %+v same %+v", fsys.Features().ConditionalDeletes, out["a/changed.png"], out["a/same.png"])
-	assert.True(t, f.has("a/changed.png"), "the object rewritten after the re-check was deleted: a transient 400 at the probe turned conditional deletes off")
-	assert.NotEqual(t, "none", fsys.Features().ConditionalDeletes, "a server that honours If-Match is remembered as not honouring it after one transient 400")
+// Found by red-team passes (each case failed before its fix). The probe
+// of conditional deletes took any HTTP 400 to its wrong-ETag
+// DeleteObject for "the server does not implement If-Match", and
+// remembered it for the life of the Fs. A 400 is also what S3 answers for
+// transient failures (ExpiredToken: temporary credentials that ran out
+// during a long run), and what a proxy or load balancer in front of the
+// bucket sends as its own page (HTML, or no body), for which the SDK
+// makes up the code BadRequest. On a server that honours If-Match on
+// DeleteObject only (versitygw), one such answer turned every later
+// deletion unconditional: an object rewritten between the re-check and
+// its delete was deleted. A failed request is not a "no": the probe
+// fails and is tried again.
+func TestProbeAnswerThatIsNoAnswerKeepsConditions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		send func(w http.ResponseWriter)
+	}{
+		{"ExpiredToken", func(w http.ResponseWriter) { s3Error(w, http.StatusBadRequest, "ExpiredToken") }},
+		{"proxy html", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte("<html><head><title>400 Bad Request</title></head><body><center><h1>400 Bad Request</h1></center><hr><center>nginx</center></body></html>"))
+		}},
+		{"proxy empty", func(w http.ResponseWriter) { w.WriteHeader(http.StatusBadRequest) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hiccup atomic.Bool
+			// One such 400 on the first conditional DeleteObject (the
+			// probe's wrong-ETag attempt).
+			f, client := newFakeVia(t, &fakeS3{ifMatch: true}, func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodDelete && r.Header.Get("If-Match") != "" && hiccup.CompareAndSwap(false, true) {
+						tc.send(w)
+						return
+					}
+					next.ServeHTTP(w, r)
+				})
+			})
+			f.put("a/same.png", "v1")
+			f.put("a/changed.png", "v1")
+			fsys := s3fs.New(client, fakeBucket, s3fs.Options{})
+			targets := planOf(t, fsys, true) // as an inventory plan carries them
+			require.Len(t, targets, 2)
+			s3fs.SetBeforeDelete(fsys, func([]storage.Target) { f.put("a/changed.png", "v2") })
+			_ = storage.Delete(t.Context(), fsys, targets, storage.DeleteOptions{})
+			require.True(t, hiccup.Load())
+			assert.True(t, f.has("a/changed.png"), "the object rewritten after the re-check was deleted (way %q)", fsys.Features().ConditionalDeletes)
+			assert.NotEqual(t, "none", fsys.Features().ConditionalDeletes, "a server that honours If-Match is remembered as not honouring it after one 400")
+		})
+	}
 }
 
 // Red team (S3 batch deletes, AWS-like server). The same mangling as
