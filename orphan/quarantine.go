@@ -94,20 +94,13 @@ func (f *Finder) quarantine(ctx context.Context, rep *Report, targets []storage.
 	m := Manifest{Run: run, Created: now, Files: []Orphan{}}
 	outcome := opts.OnOutcome
 	var moved []Orphan
-	var listed map[string]Orphan // the batch's files as the manifest lists them
 	opts.OnOutcome = func(o storage.Outcome) {
 		// A failed or cancelled move may have moved the file (an answer
 		// lost after the copy): it stays listed as written ahead, so that
 		// Restore can put it back if it is in the quarantine, and finds
 		// it at its path if it is not.
-		switch {
-		case o.Action == storage.ActionMove:
+		if o.Action == storage.ActionMove || o.Action == storage.ActionFail || o.Reason == storage.KeptCancelled {
 			moved = append(moved, Orphan{Path: o.Path, Size: o.Size, ModTime: o.ModTime})
-		case o.Action == storage.ActionFail, o.Reason == storage.KeptCancelled:
-			// A move cancelled after its copy may have moved the file too.
-			if l, ok := listed[o.Path]; ok {
-				moved = append(moved, l)
-			}
 		}
 		outcome(o)
 	}
@@ -117,11 +110,8 @@ func (f *Finder) quarantine(ctx context.Context, rep *Report, targets []storage.
 			batch[i].MoveTo = path.Join(q.runDir(run), batch[i].Path)
 		}
 		ahead := m
-		listed = make(map[string]Orphan, len(batch))
 		for _, t := range batch {
-			o := Orphan{Path: t.Path, Size: t.Size, ModTime: t.ModTime}
-			ahead.Files = append(slices.Clip(ahead.Files), o)
-			listed[t.Path] = o
+			ahead.Files = append(slices.Clip(ahead.Files), Orphan{Path: t.Path, Size: t.Size, ModTime: t.ModTime})
 		}
 		if err := q.save(ctx, ahead); err != nil {
 			return err // nothing of this batch has moved
