@@ -65,8 +65,7 @@ type Scope struct {
 
 	mu       sync.Mutex
 	changes  []*Change
-	has      map[*Change]bool
-	written  map[*Change]uint64 // the latest write stamp of each change here (see addW)
+	written  map[*Change]uint64 // the changes here, each with its latest write stamp (see addW)
 	children []*Scope
 	state    int
 	result   Result
@@ -150,8 +149,9 @@ func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 	if s.written == nil {
 		s.written = map[*Change]uint64{}
 	}
-	s.written[c] = max(s.written[c], stamp)
-	if s.has[c] {
+	prev, had := s.written[c]
+	s.written[c] = max(prev, stamp)
+	if had {
 		if write {
 			c.mu.Lock()
 			c.undone = false // written again in s
@@ -159,10 +159,6 @@ func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 		}
 		return true
 	}
-	if s.has == nil {
-		s.has = map[*Change]bool{}
-	}
-	s.has[c] = true
 	s.changes = append(s.changes, c)
 	c.mu.Lock()
 	if c.scope == nil {
@@ -284,7 +280,7 @@ func (s *Scope) takeTree(to int) ([]*Change, map[*Change]uint64, bool) {
 	}
 	changes, children, written := s.changes, s.children, s.written
 	s.state = to
-	s.changes, s.children, s.has, s.written = nil, nil, nil, nil
+	s.changes, s.children, s.written = nil, nil, nil
 	s.mu.Unlock()
 	if written == nil {
 		written = map[*Change]uint64{}
