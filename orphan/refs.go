@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
@@ -65,7 +66,9 @@ func (fs *refForms) add(r string) {
 // written as a URL path, with a query, a fragment or %-escapes
 // ("x.jpg?v=3", "my%20photo.jpg"), also that path cut at each '?' and
 // '#' (a stored name may hold them: "what?.png?v=3" names "what?.png"),
-// escaped and unescaped. Matching more paths can only keep more files,
+// escaped and unescaped; and the readings of a reference that went
+// through the wrong character set (addMisdecoded). Matching more paths
+// can only keep more files,
 // the safe direction. Paths that cannot be stored paths are left out; no
 // path means none could.
 func (f *Finder) normalise(ref string, into *refForms) {
@@ -118,6 +121,89 @@ func (f *Finder) normaliseAll(ref string, into *refForms) {
 			}
 		}
 	}
+	f.addMisdecoded(bases, distinct, into)
+}
+
+// addMisdecoded adds the readings of a reference whose text passed
+// through the wrong character set, the usual accident of a Latin-1
+// database connection (MySQL's latin1, a Windows-1252 export): bytes
+// that are not UTF-8 ("caf\xe9.jpg", also %-escaped: "caf%E9.jpg") read
+// as Windows-1252, and a name encoded twice ("cafÃ©.jpg") read back
+// once; and, for a stored name the application encoded twice, each
+// non-ASCII form encoded so. Without them such a reference names no
+// stored path, or another one, and the file it means would be an
+// orphan. They only keep files, so they do not count for coverage.
+func (f *Finder) addMisdecoded(bases [3]string, distinct func(int) bool, into *refForms) {
+	for i, r := range bases {
+		if !distinct(i) {
+			continue
+		}
+		texts := []string{r}
+		if strings.Contains(r, "%") {
+			texts = append(texts, unescapeLoosely(r))
+		}
+		for _, t := range texts {
+			if into.over || isASCII(t) {
+				continue
+			}
+			if !utf8.ValidString(t) {
+				f.addReadings(fromWindows1252(t), into)
+			} else if once, ok := toWindows1252(t); ok && utf8.ValidString(once) {
+				f.addReadings(once, into)
+			}
+		}
+	}
+	for i, n := 0, len(into.paths); i < n && !into.over; i++ {
+		if p := into.paths[i]; !isASCII(p) {
+			into.add(fromWindows1252(p))
+		}
+	}
+}
+
+// fromWindows1252 reads each byte of s as a Windows-1252 character, the
+// five bytes it leaves undefined as the C1 controls of the same value (as
+// MySQL's latin1 and browsers read them; x/text's table makes them U+FFFD,
+// which no encoding undoes), and returns that text in UTF-8.
+func fromWindows1252(s string) string {
+	b := make([]byte, 0, 2*len(s))
+	for i := 0; i < len(s); i++ {
+		b = utf8.AppendRune(b, windows1252Rune(s[i]))
+	}
+	return string(b)
+}
+
+func windows1252Rune(c byte) rune {
+	if r := charmap.Windows1252.DecodeByte(c); r != utf8.RuneError {
+		return r
+	}
+	return rune(c)
+}
+
+// toWindows1252 returns the bytes of s in Windows-1252 as fromWindows1252
+// reads them, and false if s holds a character that has none.
+func toWindows1252(s string) (string, bool) {
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		c, ok := charmap.Windows1252.EncodeRune(r)
+		if !ok {
+			if r < 0x80 || r > 0x9f || windows1252Rune(byte(r)) != r {
+				return "", false
+			}
+			c = byte(r)
+		}
+		b = append(b, c)
+	}
+	return string(b), true
+}
+
+// isASCII reports whether s holds only ASCII bytes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // addReadings adds r stripped (addStripped), unescaped, and with '+' as
