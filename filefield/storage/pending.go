@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/spf13/afero"
 )
@@ -33,7 +34,7 @@ func tempName() string {
 
 // validTempName reports whether base is a name tempName makes.
 func validTempName(base string) bool {
-	if len(base) != len(TempPrefix)+32 {
+	if len(base) != len(TempPrefix)+32 || !strings.HasPrefix(base, TempPrefix) {
 		return false
 	}
 	for _, c := range []byte(base[len(TempPrefix):]) {

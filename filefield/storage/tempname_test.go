@@ -1,0 +1,24 @@
+package storage_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/mediaclean/mediaclean/filefield/storage"
+)
+
+// IsTempName: "TempPrefix and 32 lowercase hex digits". A name of the same
+// length that does not start with TempPrefix is a user's file.
+func TestIsTempNameChecksThePrefix(t *testing.T) {
+	t.Parallel()
+	const hex32 = "3f9c1e0e5b8a4d2c9e7f6a1b0c3d2e4f"
+	for _, p := range []string{
+		"avatars/profile-picture-" + hex32,
+		"0123456789abcdef" + hex32,
+		"uploads/xmediaclean-tmp-" + hex32,
+	} {
+		assert.False(t, storage.IsTempName(p), "%q is not a careful write's temp name", p)
+		assert.NoError(t, storage.ValidPath(p), "%q is a valid stored path", p)
+	}
+}
