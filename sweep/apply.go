@@ -52,7 +52,7 @@ func (s *Sweeper) apply(ctx context.Context, plan []candidate, rep *Report, star
 		return err
 	}
 	if s.opts.RemoveEmptyDirs && !s.opts.DryRun && !stopped {
-		rep.DirsRemoved = storage.RemoveEmptyDirs(ctx, s.fs, a.emptied, s.opts.Dir, storage.DeleteOptions{})
+		rep.DirsRemoved = storage.RemoveEmptyDirs(ctx, s.fs, a.emptied, s.opts.Dir, storage.DeleteOptions{Protected: s.opts.Protected})
 	}
 	if rep.Failed.Files > 0 {
 		return fmt.Errorf("sweep: %w: %d files (%d bytes); see the report", storage.ErrDeleteFailed, rep.Failed.Files, rep.Failed.Bytes)

@@ -136,3 +136,35 @@ func TestSweepKeepsReferencedFiles(t *testing.T) {
 		assert.Equal(t, []string{"qr_codes/1/used.png", "qr_codes/2/unknown.png"}, files(t, fsys))
 	})
 }
+
+// A later rule that some path reaches is accepted: the shadow check
+// refuses only rules every witness of which an earlier rule takes, and a
+// witness the earlier rule does not match proves the later one applies.
+// Each pair below has such a path, named in the comment.
+func TestRulesThatApplyAreNotRefusedAsShadowed(t *testing.T) {
+	t.Parallel()
+	for _, c := range [][2]string{
+		{"**/*.pdf", "receipts/*"},                // receipts/a.png
+		{"**/*.pdf", "receipts/**/*.PDF"},         // receipts/a.PDF
+		{"*/*.png", "avatars/**"},                 // avatars/x/a.png
+		{"qr_codes/*/*.png", "qr_codes/**/*.png"}, // qr_codes/a.png
+		{"tmp/**", "tmp2/**"},                     // tmp2/a
+		{"**/*.jpg", "**/*.jpeg"},                 // a.jpeg
+		{"a/[0-4]*", "a/[5-9]*"},                  // a/5
+		{"a/?", "a/??"},                           // a/ab
+		{"a/?*", "a/*.png"},                       // none but a/.png... which ?* takes too: see below
+		{"{tmp,cache}/**", "temp/**"},             // temp/a
+		{"media/*/x/**", "media/**"},              // media/a
+		{"uploads/*/*.jpg", "uploads/*/*"},        // uploads/1/a.png
+		{"*.png", "**/*.png"},                     // a/b.png
+	} {
+		if c[0] == "a/?*" {
+			// Every path "a/*.png" matches has a name of at least one
+			// character, which "a/?*" takes: refused, rightly.
+			assert.Error(t, sweep.CheckOptions(sweep.Options{Rules: []sweep.Rule{{Glob: c[0], MaxAge: day}, {Glob: c[1], MaxAge: 2 * day}}}))
+			continue
+		}
+		opts := sweep.Options{Rules: []sweep.Rule{{Glob: c[0], MaxAge: day}, {Glob: c[1], MaxAge: 2 * day}}}
+		assert.NoError(t, sweep.CheckOptions(opts), "%q then %q", c[0], c[1])
+	}
+}

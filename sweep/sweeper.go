@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/spf13/afero"
@@ -29,7 +31,11 @@ type Sweeper struct {
 // New returns a Sweeper over fsys. It panics on a malformed rule or glob
 // (an empty Glob, a rule with neither MaxAge nor KeepLatest, a negative
 // value), a rule that can never apply because an earlier rule matches
-// every path it matches, or a Dir that is not a valid stored path
+// every path it matches (judged on sample paths of the later rule: a rule
+// some sample escapes the earlier one with is accepted, so the check may
+// refuse a rule only paths unlike any sample would reach, never accept
+// one that cannot apply, except a glob with a backslash escape or a '/'
+// in a class, which it does not read), or a Dir that is not a valid stored path
 // ("../x"): those are programming errors, not input. [CheckOptions]
 // returns the same problems as an error, for options built from input.
 func New(fsys afero.Fs, opts Options) *Sweeper {
@@ -131,15 +137,170 @@ func covers(a, b string) bool {
 		// Exactly stars segments, as every path of b has if b has no "**".
 		return n == stars && n == strings.Count(b, "/")+1
 	}
-	p, ok := strings.CutSuffix(a, "/**")
-	if !ok || strings.ContainsAny(p, `*?[]{}\`) {
+	if p, ok := strings.CutSuffix(a, "/**"); ok && !strings.ContainsAny(p, `*?[]{}\`) {
+		lit := b
+		if i := strings.IndexAny(b, `*?[]{}\`); i >= 0 {
+			lit = b[:i]
+		}
+		if strings.HasPrefix(lit, p+"/") {
+			return true
+		}
+	}
+	return matchesAllWitnesses(a, b)
+}
+
+// matchesAllWitnesses reports whether a matches every witness of b: the
+// stored paths b matches that are made by filling each of its wildcards
+// with a few different values ("*" with "", "a", "Zq-9.x" and others,
+// "**" with no segment, one or two, a class with several of its
+// members), one wildcard at a time and some at random. A witness a does
+// not match is a path b decides, so false is then certain; true may
+// refuse a rule that a path no witness shows would reach, the safe side
+// for a check whose miss lets a rule delete at another rule's age. It
+// answers false when it cannot read b.
+func matchesAllWitnesses(a, b string) bool {
+	toks, ok := globTokens(b)
+	if !ok {
 		return false
 	}
-	lit := b
-	if i := strings.IndexAny(b, `*?[]{}\`); i >= 0 {
-		lit = b[:i]
+	pick := make([]int, len(toks))
+	seen := 0
+	try := func() bool { // false if a witness escapes a
+		var sb strings.Builder
+		for i, t := range toks {
+			sb.WriteString(t.fill[pick[i]])
+		}
+		w := sb.String()
+		if storage.ValidPath(w) != nil {
+			return true
+		}
+		if ok, _ := doublestar.Match(b, w); !ok {
+			return true
+		}
+		seen++
+		ok, _ := doublestar.Match(a, w)
+		return ok
 	}
-	return strings.HasPrefix(lit, p+"/")
+	if !try() {
+		return false
+	}
+	for i, t := range toks {
+		for j := 1; j < len(t.fill); j++ {
+			pick[i] = j
+			if !try() {
+				return false
+			}
+		}
+		pick[i] = 0
+	}
+	r := rand.New(rand.NewPCG(uint64(len(a)), uint64(len(b))))
+	for range 256 {
+		for i, t := range toks {
+			pick[i] = r.IntN(len(t.fill))
+		}
+		if !try() {
+			return false
+		}
+	}
+	return seen > 0
+}
+
+// globToken is a piece of a glob with the texts it may stand for: a
+// literal's own, or a wildcard's fillers.
+type globToken struct{ fill []string }
+
+// Fillers of the wildcards, the first the most ordinary.
+var (
+	starFill     = []string{"a", "", "Zq-9.x", "é ü", "a.b.c", "_", ".x"}
+	globstarFill = []string{"a/", "", "Zq-9.x/b_c/", ".x/"}
+	charProbes   = []string{"a", "Z", "0", ".", "-", "_", " ", "é", "x", "9", "+"}
+)
+
+// globTokens splits glob g (braces are alternatives) into tokens, and
+// false if g holds a construct it does not read (an escape, a '/' in a
+// class, nested braces).
+func globTokens(g string) ([]globToken, bool) {
+	var toks []globToken
+	lit := func(s string) { toks = append(toks, globToken{fill: []string{s}}) }
+	for i := 0; i < len(g); {
+		c := g[i]
+		switch {
+		case c == '\\':
+			return nil, false
+		case c == '*' && strings.HasPrefix(g[i:], "**") && (i == 0 || g[i-1] == '/') && (i+2 == len(g) || g[i+2] == '/'):
+			// A globstar segment: with its slash, none, one or more segments.
+			if i+2 < len(g) {
+				toks = append(toks, globToken{fill: globstarFill})
+				i += 3
+				continue
+			}
+			fill := make([]string, 0, len(globstarFill))
+			for _, f := range globstarFill {
+				fill = append(fill, strings.TrimSuffix(f, "/"))
+			}
+			toks = append(toks, globToken{fill: fill})
+			i += 2
+		case c == '*':
+			for i < len(g) && g[i] == '*' {
+				i++
+			}
+			toks = append(toks, globToken{fill: starFill})
+		case c == '?':
+			toks = append(toks, globToken{fill: charProbes})
+			i++
+		case c == '[':
+			end := strings.IndexByte(g[i+1:], ']')
+			if end < 0 {
+				return nil, false
+			}
+			class := g[i : i+2+end]
+			if strings.Contains(class, "/") {
+				return nil, false
+			}
+			var fill []string
+			for _, p := range charProbes {
+				if ok, _ := doublestar.Match(class, p); ok {
+					fill = append(fill, p)
+				}
+			}
+			// Its first member, for classes of letters the probes miss.
+			if m := class[1:]; len(m) > 1 && m[0] != '!' && m[0] != '^' && m[0] != ']' {
+				if r, _ := utf8.DecodeRuneInString(m); r != utf8.RuneError {
+					fill = append(fill, string(r))
+				}
+			}
+			if len(fill) == 0 {
+				return nil, false
+			}
+			toks = append(toks, globToken{fill: fill})
+			i += len(class)
+		case c == '{':
+			depth, j := 0, i
+			for ; j < len(g); j++ {
+				if g[j] == '{' {
+					depth++
+				} else if g[j] == '}' {
+					if depth--; depth == 0 {
+						break
+					}
+				}
+			}
+			alts := strings.Split(g[i+1:j], ",")
+			if j == len(g) || strings.ContainsAny(g[i+1:j], "{}*?[]") {
+				return nil, false
+			}
+			toks = append(toks, globToken{fill: alts})
+			i = j + 1
+		default:
+			j := i
+			for j < len(g) && !strings.ContainsRune(`*?[{\`, rune(g[j])) {
+				j++
+			}
+			lit(g[i:j])
+			i = j
+		}
+	}
+	return toks, true
 }
 
 // expandBraces returns the globs without braces that g's alternatives

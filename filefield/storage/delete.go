@@ -47,8 +47,8 @@ type Target struct {
 	Path string `json:"path"`
 	// Size and ModTime are what the caller saw. They are reported back;
 	// with Check the file is acted on only if it still has that size and
-	// modification time (to the second: object stores report whole
-	// seconds in some responses) and is a regular file.
+	// modification time (as [Changed] compares them) and is a regular
+	// file.
 	Size    int64     `json:"size"`
 	ModTime time.Time `json:"mtime"` // see Size
 	Check   bool      `json:"-"`     // see Size
@@ -189,7 +189,7 @@ func (d *deleter) refuse(t Target) string {
 		if t.Path == "" || t.Path == "." || (ValidPath(t.Path) != nil && !(d.opts.AllowQuarantine && inQuarantineDir(t.Path))) {
 			return KeptUnsafe
 		}
-		return ""
+		return d.protected(t.Path)
 	case t.MoveTo == "":
 		if !d.deletable(t.Path) {
 			return KeptUnsafe
@@ -428,11 +428,19 @@ func (d *deleter) rechecks(t Target) bool {
 }
 
 // Changed reports whether a file found as e differs from what target t
-// says the caller saw: its size, or its modification time to the second
-// (object stores report whole seconds in some responses). Removers that
-// check on removal ([Features].ChecksOnRemove) compare so.
+// says the caller saw: its size, or its modification time: exactly when
+// both times have a fraction of a second (a local disk's nanoseconds, a
+// listing's milliseconds), else to the second (object stores report
+// whole seconds in some responses). Removers that check on removal
+// ([Features].ChecksOnRemove) compare so.
 func Changed(t Target, size int64, mtime time.Time) bool {
-	return size != t.Size || !mtime.Truncate(time.Second).Equal(t.ModTime.Truncate(time.Second))
+	if size != t.Size {
+		return true
+	}
+	if mtime.Nanosecond() != 0 && t.ModTime.Nanosecond() != 0 {
+		return !mtime.Equal(t.ModTime)
+	}
+	return !mtime.Truncate(time.Second).Equal(t.ModTime.Truncate(time.Second))
 }
 
 // sameETag compares entity tags, quoted or not: listings quote them, and
