@@ -273,10 +273,7 @@ func templateGlob(dir string) string {
 				continue
 			}
 		}
-		if strings.IndexByte(`*?[]{}\`, dir[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(dir[i])
+		b.WriteString(storage.QuoteGlob(dir[i : i+1]))
 	}
 	return b.String()
 }

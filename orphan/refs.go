@@ -58,8 +58,9 @@ func (fs *refForms) add(r string) {
 // leading slash, whatever the scheme, host, port or user before it, and
 // in either Unicode normal form);
 // without a leading byte-order mark and without trailing ASCII white
-// space, which no stored path has (a CHAR(n) column pads with spaces;
-// exports leave "\r"); also without leading white space and without
+// space and control characters, which no stored path has (a CHAR(n)
+// column pads with spaces, a BINARY(n) one with NUL; exports leave "\r",
+// DOS files a ^Z); also without leading white space and without
 // Unicode spaces or invisible format characters (a zero-width space) at
 // either end, which a stored path may have, so both forms are kept; with ".." segments resolved when they stay inside the
 // root, before and after the prefix is stripped; and for a reference
@@ -98,7 +99,7 @@ const (
 // normaliseAll is normalise without its shortcut for plain references.
 func (f *Finder) normaliseAll(ref string, into *refForms) {
 	into.paths, into.cover, into.over = into.paths[:0], 0, false
-	base := strings.TrimRight(strings.TrimPrefix(ref, "\ufeff"), " \t\r\n")
+	base := strings.TrimRightFunc(strings.TrimPrefix(ref, "\ufeff"), func(c rune) bool { return c < utf8.RuneSelf && trailing(byte(c)) })
 	bases := [3]string{base, strings.TrimLeft(base, " \t\r\n"), strings.TrimFunc(base, invisible)}
 	distinct := func(i int) bool {
 		return !(i == 1 && bases[1] == bases[0]) && !(i == 2 && (bases[2] == bases[0] || bases[2] == bases[1]))
@@ -412,7 +413,7 @@ func validScheme(s string) bool {
 // space, and holds no "..", '?', '#', '%', ';', '+' or backslash: a
 // reference with one form, itself, cleaned.
 func plainRef(ref string) bool {
-	if ref == "" || isASCIISpace(ref[0]) || isASCIISpace(ref[len(ref)-1]) {
+	if ref == "" || isASCIISpace(ref[0]) || trailing(ref[len(ref)-1]) {
 		return false
 	}
 	prev := byte(0)
@@ -425,6 +426,12 @@ func plainRef(ref string) bool {
 	}
 	return true
 }
+
+// trailing reports whether normalise drops c at the end of a reference:
+// ASCII white space (a CHAR(n) column pads with spaces; exports leave
+// "\r") and the other ASCII control characters, which no stored path
+// holds (a BINARY(n) column pads with NUL; DOS files end with ^Z).
+func trailing(c byte) bool { return c <= ' ' || c == 0x7f }
 
 // isASCIISpace reports whether c is one of the ASCII bytes unicode.IsSpace
 // accepts.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/afero"
@@ -242,7 +243,7 @@ func (r *runner) restore(ctx context.Context, fsys afero.Fs) int {
 func (c *config) protected() []string {
 	p := slices.Clone(c.exclude)
 	if c.quarantine != "" {
-		p = append(p, c.quarantine+"/**")
+		p = append(p, storage.QuoteGlob(c.quarantine)+"/**")
 	}
 	return p
 }
@@ -542,12 +543,17 @@ func (c *config) references(ctx context.Context) (orphan.Provider, func(), error
 		}
 		prev := closeAll
 		closeAll = func() { cleanup(); prev() }
-		if fi, err := os.Stat(name); err == nil && fi.Size() == 0 {
+		if blank, err := blankFile(name); err != nil || blank {
 			// A failed export (a "<(psql ...)" whose command failed)
-			// leaves an empty file: beside other references, its files
-			// would look unreferenced.
+			// leaves an empty file, or one of a newline, a byte-order
+			// mark or blank lines ('echo "$(psql ...)"', PowerShell's
+			// Out-File): beside other references, its files would look
+			// unreferenced.
 			closeAll()
-			return nil, nil, fmt.Errorf("%w: %s (a failed export?); nothing deleted", errEmptyRefs, file)
+			if err != nil {
+				return nil, nil, fmt.Errorf("references file: %w", err)
+			}
+			return nil, nil, fmt.Errorf("%w: %s holds no reference (a failed export?); nothing deleted", errEmptyRefs, file)
 		}
 		providers = append(providers, orphan.File(name))
 	}
@@ -568,6 +574,30 @@ func (c *config) references(ctx context.Context) (orphan.Provider, func(), error
 		providers = append(providers, sqlrefs.New(db, c.refsSQL...))
 	}
 	return orphan.Combine(providers...), closeAll, nil
+}
+
+// blankFile reports whether the file name holds nothing but white space
+// and a byte-order mark: no line a reference could be. It reads up to the
+// first other character.
+func blankFile(name string) (bool, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	for first := true; ; first = false {
+		c, _, err := r.ReadRune()
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !(unicode.IsSpace(c) || first && c == '\ufeff') {
+			return false, nil
+		}
+	}
 }
 
 // readableRefs returns a file that holds the references of name and can

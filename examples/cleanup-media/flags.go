@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -307,6 +308,8 @@ func (c *config) check(fs *pflag.FlagSet) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case c.root == "":
 		return errors.New("--root is required")
+	case !strings.HasPrefix(c.root, "s3://") && filesystemRoot(c.root):
+		return fmt.Errorf("--root %s is the root of the filesystem (an unset variable in --root \"$MEDIA_ROOT/\"?): give the media folder", c.root)
 	case len(c.refsSQL) > 0 && c.db == "":
 		return errors.New("--refs-sql needs --db (or --db-env)")
 	case c.db != "" && len(c.refsSQL) == 0:
@@ -409,4 +412,17 @@ func redact(dsn string) string {
 		}
 	}
 	return dsn
+}
+
+// filesystemRoot reports whether the local directory dir is the root of
+// its filesystem ("/", a link to it, "C:\\"), which no media folder is.
+func filesystemRoot(dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	return filepath.Dir(abs) == abs
 }

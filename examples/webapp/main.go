@@ -138,6 +138,13 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if _, err := newHostPolicy(cfg.addr, cfg.allowedHosts); err != nil {
 		return err
 	}
+	// Checked before anything is opened or created.
+	switch {
+	case cfg.qrAge <= 0:
+		return errors.New("-qr-age must be more than 0: QR codes are temporary, and a sweep rule of age 0 would delete every one")
+	case cfg.sweepEvery <= 0:
+		return errors.New("-sweep-every must be more than 0 (the sweeper also keeps QR codes from piling up)")
+	}
 	ln, err := listen(cfg.addr)
 	if err != nil {
 		return err

@@ -344,6 +344,23 @@ type badGlobError string
 func (e badGlobError) Error() string        { return ErrBadGlob.Error() + ": " + string(e) }
 func (e badGlobError) Is(target error) bool { return target == ErrBadGlob }
 
+// QuoteGlob returns a glob that matches the path s literally: each of
+// the glob characters *?[]{}\ escaped with a backslash ("trash[1" is
+// "trash\[1").
+func QuoteGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]{}\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(`*?[]{}\`, s[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
 // unmatchableGlob says why no stored path can match g, or "".
 func unmatchableGlob(g string) string {
 	if utf8.ValidString(g) && !norm.NFC.IsNormalString(g) {

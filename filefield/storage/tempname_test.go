@@ -22,3 +22,15 @@ func TestIsTempNameChecksThePrefix(t *testing.T) {
 		assert.NoError(t, storage.ValidPath(p), "%q is a valid stored path", p)
 	}
 }
+
+// QuoteGlob's glob matches the name itself, whatever glob characters it
+// holds, and only it.
+func TestQuoteGlobMatchesTheNameLiterally(t *testing.T) {
+	t.Parallel()
+	for _, n := range []string{"trash", "trash[1", "a{b", "x*y", "q?", `b\s`, "[abc]", "{a,b}", "*"} {
+		g := storage.QuoteGlob(n)
+		assert.NoError(t, storage.CheckGlobs(g+"/**"), "%q", g)
+		assert.True(t, storage.Protects([]string{g + "/**"}, n+"/f.png"), "%q protects %q", g, n)
+		assert.False(t, storage.Protects([]string{g + "/**"}, "trash1/f.png"), "%q protects only its own folder", g)
+	}
+}
