@@ -105,3 +105,23 @@ func TestReferencesReadInTheWrongCharacterSetKeepTheirFiles(t *testing.T) {
 		assert.Len(t, left, len(refs), "every referenced file is still there")
 	})
 }
+
+// A URL escaped twice (a template escaping an escaped URL) keeps the file
+// it names once unescaped twice, and the one it names unescaped once; a
+// file no reference names is still an orphan.
+func TestDoublyEscapedURLKeepsItsFile(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	for _, p := range []string{"pics/my photo.jpg", "pics/my%20photo.jpg", "pics/50% off.jpg", "pics/other photo.jpg"} {
+		put(t, fsys, p, 10, 10*day)
+	}
+	f := orphan.New(fsys, orphan.Paths("/media/pics/my%2520photo.jpg", "https://cdn.example.com/media/pics/50%2525%2520off.jpg"),
+		orphan.Options{Now: clock, StripPrefixes: []string{"/media/", "https://cdn.example.com/media/"}, MaxFraction: -1})
+	plan, err := f.Find(t.Context())
+	require.NoError(t, err)
+	var got []string
+	for _, o := range plan.Orphans {
+		got = append(got, o.Path)
+	}
+	assert.Equal(t, []string{"pics/other photo.jpg"}, got)
+}

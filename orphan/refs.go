@@ -207,8 +207,8 @@ func isASCII(s string) bool {
 	return true
 }
 
-// addReadings adds r stripped (addStripped), unescaped, and with '+' as
-// a space, each also without the white space at its ends that escapes
+// addReadings adds r stripped (addStripped), unescaped (once, and twice),
+// and with '+' as a space, each also without the white space at its ends that escapes
 // ("%20") or a cut (" ?v=1") leave.
 func (f *Finder) addReadings(r string, into *refForms) {
 	f.addStripped(r, into)
@@ -220,6 +220,13 @@ func (f *Finder) addReadings(r string, into *refForms) {
 		f.addStripped(v, into)
 		if t := strings.TrimFunc(v, invisible); t != v {
 			f.addStripped(t, into)
+		}
+		// A URL escaped twice ("my%2520photo.jpg": a template escaping
+		// an escaped URL) names the path unescaped twice too.
+		if strings.Contains(v, "%") {
+			if w := unescapeLoosely(v); w != v {
+				f.addStripped(w, into)
+			}
 		}
 	}
 	if strings.Contains(r, "+") {
