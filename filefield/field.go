@@ -103,7 +103,8 @@ type Options struct {
 	// (macOS, Windows) resolves it.
 	Default string
 	// Protected lists globs (with "**") of stored paths that are never
-	// deleted, compared as written and without regard to case. A glob
+	// deleted, compared as written and without regard to case; one that
+	// matches a directory protects everything in it. A glob
 	// that cannot match a stored path ("/pics/**", "pics/") panics in New.
 	Protected []string
 	// Keep makes the field keep old files instead of deleting them (history,

@@ -63,7 +63,8 @@ type Options struct {
 	// scanned once.
 	Dirs []string
 	// Protected lists globs of paths never scanned as candidates (and
-	// never deleted).
+	// never deleted); a glob that matches a directory protects everything
+	// in it ("receipts").
 	Protected []string
 	// Shapes lists globs stored paths look like ("profile_pics/*.jpg");
 	// when set, files matching none are reported as unrecognised and never

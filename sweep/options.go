@@ -59,7 +59,8 @@ type Options struct {
 	// Dir limits the sweep to a directory below the root ("" or "/" for
 	// all). It must be a valid stored path (storage.ValidPath).
 	Dir string
-	// Protected lists globs of paths no rule deletes.
+	// Protected lists globs of paths no rule deletes; a glob that matches
+	// a directory protects everything in it ("receipts").
 	Protected []string
 	// Refs, when set, is asked about each file just before it would be
 	// deleted: a file a row still references is kept (KeptReferenced), and

@@ -34,3 +34,32 @@ func TestQuoteGlobMatchesTheNameLiterally(t *testing.T) {
 		assert.False(t, storage.Protects([]string{g + "/**"}, "trash1/f.png"), "%q protects only its own folder", g)
 	}
 }
+
+// A protected glob that names a directory protects what is in it: an
+// operator's "--exclude receipts" means the folder.
+func TestProtectedGlobCoversWhatIsInTheDirectoryItMatches(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		glob, path string
+		want       bool
+	}{
+		{"receipts", "receipts/2024/a.pdf", true},
+		{"receipts", "receipts", true},
+		{"RECEIPTS", "receipts/a.pdf", true},
+		{"users/*", "users/42/avatar.png", true},
+		{"*.keep", "x.keep/a.png", true},
+		{"receipts", "receipts-old/a.pdf", false},
+		{"receipts", "old/receipts.pdf", false},
+		{"users/*/tmp", "users/42/a.png", false},
+		{"a/b", "a/bc/d", false},
+		{"{receipts,bills}", "bills/2024/x.pdf", true},
+		{"[rb]ills", "bills/x.pdf", true},
+		{"**/tmp", "users/42/tmp/a.bin", true},
+		{"**/tmp", "users/42/tmpx/a.bin", false},
+		{"a/*/c", "a/b/c/d/e", true},
+		{"a/*/c", "a/b/d/c", false},
+	} {
+		assert.Equal(t, c.want, storage.Protects([]string{c.glob}, c.path), "%q protects %q", c.glob, c.path)
+	}
+	assert.False(t, storage.Protects(nil, "a/b"))
+}
