@@ -112,7 +112,8 @@ Flags:
 `
 
 const usageTail = `
-Ages take one syntax everywhere: 90m, 36h, 7d, 2w. A limit or a grace
+Ages take one syntax everywhere: 90m, 36h, 7d, 2w (1m to 12m are refused:
+write 6min for minutes, 180d for about six months). A limit or a grace
 period of 0 turns it off.
 
 Databases (--db, or the variable --db-env names): sqlite:PATH,

@@ -42,3 +42,18 @@ func TestQuarantineNameWithGlobCharacters(t *testing.T) {
 	assert.NotContains(t, r.stderr, "panic:", "the run panicked:\n%s", r.stderr)
 	assert.Contains(t, r.stdout, "{", "no JSON document with --json:\n%s", r.stdout)
 }
+
+// "--rule 'backups/**=6m'" from an operator who means six months would
+// delete every backup older than six minutes: 1m to 12m are refused as a
+// usage error, and nothing is deleted.
+func TestMonthLikeAgeIsRefused(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	writeOld(t, root, "backups/db.sql.gz")
+	for _, args := range [][]string{{"--rule", "backups/**=6m"}, {"--qr-age", "3m"}, {"--rule", "backups/**=1y"}} {
+		r := runCmd(t, append([]string{"--root", root}, args...)...)
+		assert.Equal(t, exitUsage, r.code, "%q accepted:\n%s%s", args, r.stdout, r.stderr)
+		_, err := os.Stat(filepath.Join(root, "backups", "db.sql.gz"))
+		assert.NoError(t, err, "%q deleted the backup", args)
+	}
+}

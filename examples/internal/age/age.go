@@ -11,13 +11,31 @@ import (
 )
 
 // Parse parses s as an age: a Go duration, or a number followed by "d"
-// (days) or "w" (weeks). A bare number means that many of bare, when bare
+// (days), "w" (weeks) or "min" (minutes). "1m" to "12m" are refused as
+// ambiguous (an operator may mean months), and so are months and years,
+// which have no fixed length. A bare number means that many of bare, when bare
 // is not zero ("--qr-age 7" counts days, as the seed's command did), and
 // is an error otherwise. Negative ages are refused; zero is allowed.
 func Parse(s string, bare time.Duration) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	unit := time.Duration(0)
 	num := s
+	if n, ok := strings.CutSuffix(s, "min"); ok {
+		// Minutes, unmistakably: "6min".
+		v, err := strconv.ParseFloat(n, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad age %q: want a number before \"min\", such as 30min", s)
+		}
+		return scale(s, v, time.Minute)
+	}
+	if monthLike(s) {
+		return 0, fmt.Errorf("ambiguous age %q: m means minutes, not months; write %smin for minutes, or days (180d is about six months)", s, s[:len(s)-1])
+	}
+	for _, u := range []string{"mo", "month", "months", "y", "year", "years"} {
+		if n, ok := strings.CutSuffix(s, u); ok && n != "" && strings.Trim(n, "0123456789.") == "" {
+			return 0, fmt.Errorf("bad age %q: months and years have no fixed length; write days, such as 180d or 365d", s)
+		}
+	}
 	switch {
 	case strings.HasSuffix(s, "d"):
 		unit, num = 24*time.Hour, s[:len(s)-1]
@@ -45,6 +63,20 @@ func Parse(s string, bare time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
+// monthLike reports whether s is a whole number from 1 to 12 followed by
+// "m": Go reads it as minutes, while an operator writing "--rule
+// 'backups/**=6m'" means months, and would delete everything older than
+// six minutes. No media cleanup keeps files for 1 to 12 minutes, so such
+// an age is refused and "6min" says minutes.
+func monthLike(s string) bool {
+	n, ok := strings.CutSuffix(s, "m")
+	if !ok {
+		return false
+	}
+	v, err := strconv.Atoi(n)
+	return err == nil && v >= 1 && v <= 12 && n[0] != '+'
+}
+
 func scale(s string, n float64, unit time.Duration) (time.Duration, error) {
 	if n < 0 || n != n || n*float64(unit) > float64(1<<62) {
 		return 0, fmt.Errorf("bad age %q: must be between 0 and about 146 years", s)
@@ -62,7 +94,11 @@ func Format(d time.Duration) string {
 		suffix string
 	}{{7 * day, "w"}, {day, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
 		if d != 0 && d%u.d == 0 && (u.suffix != "w" || d >= 2*u.d) {
-			return strconv.FormatInt(int64(d/u.d), 10) + u.suffix
+			s := strconv.FormatInt(int64(d/u.d), 10) + u.suffix
+			if monthLike(s) {
+				s += "in" // "6min": Parse refuses "6m"
+			}
+			return s
 		}
 	}
 	return d.String()
