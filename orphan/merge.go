@@ -60,8 +60,10 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 			ambErr = ambiguous(ref)
 			return ambErr
 		}
+		if forms.cover == 0 {
+			counts.invalid++ // as in hash mode: see refWorker.batch
+		}
 		if len(forms.paths) == 0 {
-			counts.invalid++
 			return nil
 		}
 		in = in[:0]

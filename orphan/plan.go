@@ -58,8 +58,10 @@ type Plan struct {
 	// orphans.
 	Kept storage.KeptTally `json:"kept"`
 	// References counts the references streamed, InvalidReferences those
-	// that are not valid stored paths after normalisation: they can match
-	// no file.
+	// whose own reading is not a valid stored path after normalisation:
+	// they do not count as references for the empty-set guard, though a
+	// reading cut at a '?' or '#', or in another character set, may still
+	// keep a file.
 	References        int `json:"references"`
 	InvalidReferences int `json:"invalid_references"`
 	// Uncovered lists the directories the coverage guard refuses: they

@@ -148,15 +148,27 @@ func (f *Finder) addMisdecoded(bases [3]string, distinct func(int) bool, into *r
 				continue
 			}
 			if !utf8.ValidString(t) {
-				f.addReadings(fromWindows1252(t), into)
+				f.addWithCuts(fromWindows1252(t), into)
 			} else if once, ok := toWindows1252(t); ok && utf8.ValidString(once) {
-				f.addReadings(once, into)
+				f.addWithCuts(once, into)
 			}
 		}
 	}
 	for i, n := 0, len(into.paths); i < n && !into.over; i++ {
 		if p := into.paths[i]; !isASCII(p) {
 			into.add(fromWindows1252(p))
+		}
+	}
+}
+
+// addWithCuts adds the readings of r and, for a reference written as a
+// URL path, of r cut at each '?', '#' and ';' ("caf\xe9.jpg?v=3" read as
+// Windows-1252 names "café.jpg" once cut).
+func (f *Finder) addWithCuts(r string, into *refForms) {
+	f.addReadings(r, into)
+	if strings.ContainsAny(r, "?#;") && !into.over {
+		if !urlForms(r, func(u string) bool { f.addReadings(u, into); return !into.over }) {
+			into.over = true
 		}
 	}
 }
@@ -640,8 +652,14 @@ func (w *refWorker) batch(batch []string) {
 		if fs.over && w.err == nil {
 			w.err = ambiguous(ref)
 		}
-		if len(fs.paths) == 0 {
+		if fs.cover == 0 {
+			// Only its readings cut at a '?' or '#', or in another
+			// character set, are paths: they keep files, but do not make
+			// it a reference for the empty-set guard (binary data has
+			// such readings now and then).
 			w.invalid++
+		}
+		if len(fs.paths) == 0 {
 			continue
 		}
 		for i, p := range fs.paths {

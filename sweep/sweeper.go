@@ -34,8 +34,8 @@ type Sweeper struct {
 // every path it matches (judged on sample paths of the later rule: a rule
 // some sample escapes the earlier one with is accepted, so the check may
 // refuse a rule only paths unlike any sample would reach, never accept
-// one that cannot apply, except a glob with a backslash escape or a '/'
-// in a class, which it does not read), or a Dir that is not a valid stored path
+// one that cannot apply, except a glob with a backslash escape, a '/'
+// in a class or nested braces, which it does not read), or a Dir that is not a valid stored path
 // ("../x"): those are programming errors, not input. [CheckOptions]
 // returns the same problems as an error, for options built from input.
 func New(fsys afero.Fs, opts Options) *Sweeper {
@@ -74,6 +74,10 @@ func CheckOptions(opts Options) error {
 	if len(opts.Rules) == 0 {
 		return fmt.Errorf("no rules")
 	}
+	dir, err := storage.Clean(opts.Dir, true)
+	if err != nil {
+		return fmt.Errorf("invalid directory to sweep: %w", err)
+	}
 	for i, r := range opts.Rules {
 		if err := storage.CheckGlobs(r.Glob); err != nil {
 			return fmt.Errorf("invalid rule glob: %w", err)
@@ -88,7 +92,7 @@ func CheckOptions(opts Options) error {
 			return fmt.Errorf("rule %q: invalid exclude glob: %w", r.Glob, err)
 		}
 		for _, e := range opts.Rules[:i] {
-			if covers(e.Glob, r.Glob) {
+			if covers(e.Glob, r.Glob, dir) {
 				return fmt.Errorf("rule %q never applies: the earlier rule %q matches every path it matches, and the first matching rule decides a file (put the narrower rule first)", r.Glob, e.Glob)
 			}
 		}
@@ -96,19 +100,15 @@ func CheckOptions(opts Options) error {
 	if err := storage.CheckGlobs(opts.Protected...); err != nil {
 		return fmt.Errorf("invalid protected glob: %w", err)
 	}
-	if _, err := storage.Clean(opts.Dir, true); err != nil {
-		return fmt.Errorf("invalid directory to sweep: %w", err)
-	}
 	return nil
 }
 
-// covers reports whether glob a surely matches every path glob b
-// matches: a is equal to b; a is made of "*" and "**" segments only
-// ("**", "**/*", "*/**") and b's paths have at least as many segments as
-// a's "*" need (exactly as many, if a has no "**"); a is "P/**" for a
-// literal P that b's literal start lies inside; or b has no wildcard and
-// a matches it. It answers false when it cannot tell.
-func covers(a, b string) bool {
+// covers reports whether glob a matches every path glob b matches inside
+// dir ("" for the root): a is equal to b; a is "P/**" for a literal P
+// that b's literal start lies inside; b has no wildcard and a matches it;
+// or a matches every witness of b (matchesAllWitnesses), alternative by
+// alternative. It answers false when it cannot read b.
+func covers(a, b, dir string) bool {
 	if a == b {
 		return true
 	}
@@ -116,10 +116,11 @@ func covers(a, b string) bool {
 		// Each alternative ("{a,b/c}" is "a" and "b/c") must be covered.
 		alts, ok := expandBraces(b, 64)
 		if !ok {
-			return false
+			// Too many to expand: samples of each alternative.
+			return matchesAllWitnesses(a, b, dir)
 		}
 		for _, alt := range alts {
-			if !covers(a, alt) {
+			if !covers(a, alt, dir) {
 				return false
 			}
 		}
@@ -128,14 +129,6 @@ func covers(a, b string) bool {
 	if !strings.ContainsAny(b, `*?[]{}\`) {
 		ok, _ := doublestar.Match(a, b)
 		return ok
-	}
-	if stars, globstar, ok := onlyStars(a); ok {
-		n := segments(b)
-		if globstar {
-			return n >= stars
-		}
-		// Exactly stars segments, as every path of b has if b has no "**".
-		return n == stars && n == strings.Count(b, "/")+1
 	}
 	if p, ok := strings.CutSuffix(a, "/**"); ok && !strings.ContainsAny(p, `*?[]{}\`) {
 		lit := b
@@ -146,7 +139,7 @@ func covers(a, b string) bool {
 			return true
 		}
 	}
-	return matchesAllWitnesses(a, b)
+	return matchesAllWitnesses(a, b, dir)
 }
 
 // matchesAllWitnesses reports whether a matches every witness of b: the
@@ -157,21 +150,17 @@ func covers(a, b string) bool {
 // not match is a path b decides, so false is then certain; true may
 // refuse a rule that a path no witness shows would reach, the safe side
 // for a check whose miss lets a rule delete at another rule's age. It
-// answers false when it cannot read b.
-func matchesAllWitnesses(a, b string) bool {
+// answers false when it cannot read b. Only paths inside dir (a sweep's
+// Options.Dir; "" for all) are witnesses: the only ones a sweep lists.
+func matchesAllWitnesses(a, b, dir string) bool {
 	toks, ok := globTokens(b)
 	if !ok {
 		return false
 	}
 	pick := make([]int, len(toks))
 	seen := 0
-	try := func() bool { // false if a witness escapes a
-		var sb strings.Builder
-		for i, t := range toks {
-			sb.WriteString(t.fill[pick[i]])
-		}
-		w := sb.String()
-		if storage.ValidPath(w) != nil {
+	witness := func(w string) bool { // false if w escapes a
+		if storage.ValidPath(w) != nil || (dir != "" && !strings.HasPrefix(w, dir+"/")) {
 			return true
 		}
 		if ok, _ := doublestar.Match(b, w); !ok {
@@ -180,6 +169,14 @@ func matchesAllWitnesses(a, b string) bool {
 		seen++
 		ok, _ := doublestar.Match(a, w)
 		return ok
+	}
+	try := func() bool {
+		var sb strings.Builder
+		for i, t := range toks {
+			sb.WriteString(t.fill[pick[i]])
+		}
+		w := sb.String()
+		return witness(w) && (dir == "" || witness(dir+"/"+w))
 	}
 	if !try() {
 		return false
@@ -209,12 +206,31 @@ func matchesAllWitnesses(a, b string) bool {
 // literal's own, or a wildcard's fillers.
 type globToken struct{ fill []string }
 
-// Fillers of the wildcards, the first the most ordinary.
+// Fillers of the wildcards, the first the most ordinary: names of
+// letters, digits, dots, signs and spaces, in either case and none.
 var (
-	starFill     = []string{"a", "", "Zq-9.x", "é ü", "a.b.c", "_", ".x"}
-	globstarFill = []string{"a/", "", "Zq-9.x/b_c/", ".x/"}
-	charProbes   = []string{"a", "Z", "0", ".", "-", "_", " ", "é", "x", "9", "+"}
+	starFill      = []string{"a", "", "Zq-9.x", "é ü", "a.b.c", "_", ".x", "1", "42", "B7", "x.png"}
+	globstarSegs  = []string{"a", "Zq-9.x/b_c", ".x", "1", "B/Z9", "x.png/c"}
+	charProbes    = []string{"a", "Z", "0", ".", "-", "_", " ", "é", "x", "9", "+"}
+	globstarInner = withEach(withNone(globstarSegs), "", "/") // "**/": segments and a slash, or none
+	globstarEnd   = withEach(withNone(globstarSegs), "/", "") // "/**" at the end: a slash and segments, or none
 )
+
+// withNone is ss with "" second: the first stays the most ordinary.
+func withNone(ss []string) []string {
+	return append([]string{ss[0], ""}, ss[1:]...)
+}
+
+func withEach(ss []string, before, after string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		if s != "" {
+			s = before + s + after
+		}
+		out[i] = s
+	}
+	return out
+}
 
 // globTokens splits glob g (braces are alternatives) into tokens, and
 // false if g holds a construct it does not read (an escape, a '/' in a
@@ -228,17 +244,22 @@ func globTokens(g string) ([]globToken, bool) {
 		case c == '\\':
 			return nil, false
 		case c == '*' && strings.HasPrefix(g[i:], "**") && (i == 0 || g[i-1] == '/') && (i+2 == len(g) || g[i+2] == '/'):
-			// A globstar segment: with its slash, none, one or more segments.
-			if i+2 < len(g) {
-				toks = append(toks, globToken{fill: globstarFill})
+			// A globstar segment: none, one or more segments.
+			switch last := len(toks) - 1; {
+			case i+2 < len(g): // "**/": the slash goes with it
+				toks = append(toks, globToken{fill: globstarInner})
 				i += 3
 				continue
+			case i == 0: // "**" alone
+				toks = append(toks, globToken{fill: globstarSegs})
+			default: // "x/**", which matches "x" itself too: the slash goes with it
+				prev := toks[last].fill
+				if len(prev) != 1 || !strings.HasSuffix(prev[0], "/") {
+					return nil, false
+				}
+				toks[last].fill = []string{strings.TrimSuffix(prev[0], "/")}
+				toks = append(toks, globToken{fill: globstarEnd})
 			}
-			fill := make([]string, 0, len(globstarFill))
-			for _, f := range globstarFill {
-				fill = append(fill, strings.TrimSuffix(f, "/"))
-			}
-			toks = append(toks, globToken{fill: fill})
 			i += 2
 		case c == '*':
 			for i < len(g) && g[i] == '*' {
@@ -285,11 +306,27 @@ func globTokens(g string) ([]globToken, bool) {
 					}
 				}
 			}
-			alts := strings.Split(g[i+1:j], ",")
-			if j == len(g) || strings.ContainsAny(g[i+1:j], "{}*?[]") {
+			if j == len(g) || strings.ContainsAny(g[i+1:j], "{}") {
 				return nil, false
 			}
-			toks = append(toks, globToken{fill: alts})
+			// Each alternative, its wildcards filled with the first and
+			// the last of their fillers.
+			var fill []string
+			for alt := range strings.SplitSeq(g[i+1:j], ",") {
+				at, ok := globTokens(alt)
+				if !ok {
+					return nil, false
+				}
+				first, last := "", ""
+				for _, t := range at {
+					first, last = first+t.fill[0], last+t.fill[len(t.fill)-1]
+				}
+				fill = append(fill, first)
+				if last != first {
+					fill = append(fill, last)
+				}
+			}
+			toks = append(toks, globToken{fill: fill})
 			i = j + 1
 		default:
 			j := i
@@ -342,34 +379,6 @@ func expandBraces(g string, max int) ([]string, bool) {
 		}
 	}
 	return nil, false
-}
-
-// onlyStars reports whether glob g is made of "*" and "**" segments only,
-// with how many "*" segments and whether any "**".
-func onlyStars(g string) (stars int, globstar, ok bool) {
-	for seg := range strings.SplitSeq(g, "/") {
-		switch seg {
-		case "*":
-			stars++
-		case "**":
-			globstar = true
-		default:
-			return 0, false, false
-		}
-	}
-	return stars, globstar, true
-}
-
-// segments is the fewest segments a path glob g matches can have: its
-// segments other than "**", which may match none.
-func segments(g string) int {
-	n := 0
-	for seg := range strings.SplitSeq(g, "/") {
-		if seg != "**" {
-			n++
-		}
-	}
-	return n
 }
 
 // match returns the index of the first rule matching p, or -1.

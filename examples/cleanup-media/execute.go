@@ -578,7 +578,8 @@ func (c *config) references(ctx context.Context) (orphan.Provider, func(), error
 
 // blankFile reports whether the file name holds nothing but white space
 // and a byte-order mark: no line a reference could be. It reads up to the
-// first other character.
+// first other character, in UTF-16 after a UTF-16 byte-order mark (what
+// PowerShell 5's Out-File writes), else in UTF-8.
 func blankFile(name string) (bool, error) {
 	f, err := os.Open(name)
 	if err != nil {
@@ -586,6 +587,30 @@ func blankFile(name string) (bool, error) {
 	}
 	defer f.Close()
 	r := bufio.NewReader(f)
+	hi := -1 // in UTF-16, the index of each unit's high byte
+	if bom, _ := r.Peek(2); len(bom) == 2 {
+		switch {
+		case bom[0] == 0xff && bom[1] == 0xfe:
+			hi = 1 // little-endian
+		case bom[0] == 0xfe && bom[1] == 0xff:
+			hi = 0
+		}
+	}
+	if hi >= 0 {
+		r.Discard(2)
+		var unit [2]byte
+		for {
+			if _, err := io.ReadFull(r, unit[:]); err != nil {
+				if err == io.EOF {
+					return true, nil
+				}
+				return false, err // an odd byte at the end is no blank file either
+			}
+			if c := rune(unit[hi])<<8 | rune(unit[1-hi]); !unicode.IsSpace(c) {
+				return false, nil
+			}
+		}
+	}
 	for first := true; ; first = false {
 		c, _, err := r.ReadRune()
 		if err == io.EOF {
