@@ -695,7 +695,7 @@ func (c *config) print(w io.Writer, out Output) {
 		p := o.Plan
 		fmt.Fprintf(w, "Orphaned files: %d (%s wasted) of %d scanned.\n", p.Total.Files, humanize.Bytes(uint64(p.Total.Bytes)), p.Scanned.Files)
 		if p.InvalidReferences > 0 {
-			fmt.Fprintf(w, "References that are not valid stored paths, so keep nothing: %d of %d.\n", p.InvalidReferences, p.References)
+			fmt.Fprintf(w, "References that are not valid stored paths as written: %d of %d (they do not count as references; read cut at a ? or in another character set, they may still keep a file).\n", p.InvalidReferences, p.References)
 		}
 		if len(p.Dirs) > 0 {
 			fmt.Fprintln(w, "Directories with the most orphans:")
