@@ -36,6 +36,16 @@ type Output struct {
 	Error *ErrorOutput `json:"error,omitempty"`
 	// Purged says what --purge-after deleted.
 	Purged *orphan.PurgeReport `json:"purged,omitempty"`
+	// References counts the references each --refs-sql query and
+	// --refs-file gave, in the last pass that read them all.
+	References []SourceCount `json:"references,omitempty"`
+}
+
+// SourceCount is how many references one source gave.
+type SourceCount struct {
+	// Source is "--refs-sql QUERY" or "--refs-file FILE".
+	Source     string `json:"source"`
+	References int    `json:"references"`
 }
 
 // ErrorOutput says why a run ended with an error.
@@ -65,6 +75,7 @@ type runner struct {
 	listing        orphan.Listing  // --inventory's report, or nil
 	prog           *progress
 	met            *metrics
+	sources        *refSources // the references' sources, or nil
 	started        time.Time
 }
 
@@ -159,7 +170,7 @@ func (r *runner) run(ctx context.Context) int {
 	// against them, and the sweep keeps every file they name.
 	var finder *orphan.Finder
 	if len(c.refsSQL) > 0 || len(c.refsFiles) > 0 {
-		refs, closeRefs, err := c.references(ctx)
+		refs, sources, closeRefs, err := c.references(ctx)
 		if errors.Is(err, errEmptyRefs) {
 			return r.fail(exitRefused, "%v", err)
 		}
@@ -167,6 +178,7 @@ func (r *runner) run(ctx context.Context) int {
 			return r.fail(exitError, "%v", err)
 		}
 		defer closeRefs()
+		r.sources = sources
 		finder = r.finder(fsys, r.prog.counting(refs))
 	}
 	if c.makeShardMap {
@@ -307,6 +319,9 @@ func (r *runner) find(ctx context.Context, finder *orphan.Finder) int {
 	plan, err := finder.Find(ctx)
 	if plan != nil {
 		r.out.Orphans = &OrphanOutput{Plan: plan}
+	}
+	if err == nil {
+		err = r.checkSources(r.sources)
 	}
 	if err == nil {
 		err = finder.Check(plan)
@@ -471,6 +486,9 @@ func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder
 	if finder != nil {
 		r.prog.phase("reading references", 0, "refs")
 		set, err := finder.LoadReferences(ctx)
+		if err == nil {
+			err = r.checkSources(r.sources)
+		}
 		if err != nil {
 			return r.fail(guardCode(err), "sweep refused, nothing deleted: %v", err)
 		}
@@ -518,7 +536,7 @@ func guardCode(err error) int {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return exitError // stopped by a signal: not a guard's refusal
 	}
-	for _, g := range []error{orphan.ErrProvider, orphan.ErrNoReferences, orphan.ErrUncovered, orphan.ErrStaleListing, orphan.ErrDeleteLimit, orphan.ErrFractionLimit, orphan.ErrBytesLimit} {
+	for _, g := range []error{errEmptySource, orphan.ErrProvider, orphan.ErrNoReferences, orphan.ErrUncovered, orphan.ErrStaleListing, orphan.ErrDeleteLimit, orphan.ErrFractionLimit, orphan.ErrBytesLimit} {
 		if errors.Is(err, g) {
 			return exitRefused
 		}
@@ -532,14 +550,15 @@ var errEmptyRefs = errors.New("the references file is empty")
 // references builds the provider from --refs-sql and --refs-file. An
 // unreadable file or an unreachable database is an error before anything
 // is listed.
-func (c *config) references(ctx context.Context) (orphan.Provider, func(), error) {
+func (c *config) references(ctx context.Context) (orphan.Provider, *refSources, func(), error) {
 	var providers []orphan.Provider
+	sources := &refSources{}
 	closeAll := func() {}
 	for _, file := range c.refsFiles {
 		name, cleanup, err := readableRefs(ctx, file)
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("references file: %w", err)
+			return nil, nil, nil, fmt.Errorf("references file: %w", err)
 		}
 		prev := closeAll
 		closeAll = func() { cleanup(); prev() }
@@ -551,11 +570,11 @@ func (c *config) references(ctx context.Context) (orphan.Provider, func(), error
 			// unreferenced.
 			closeAll()
 			if err != nil {
-				return nil, nil, fmt.Errorf("references file: %w", err)
+				return nil, nil, nil, fmt.Errorf("references file: %w", err)
 			}
-			return nil, nil, fmt.Errorf("%w: %s holds no reference (a failed export?); nothing deleted", errEmptyRefs, file)
+			return nil, nil, nil, fmt.Errorf("%w: %s holds no reference (a failed export?); nothing deleted", errEmptyRefs, file)
 		}
-		providers = append(providers, orphan.File(name))
+		providers = append(providers, sources.file("--refs-file "+file, orphan.File(name)))
 	}
 	if len(c.refsSQL) > 0 {
 		db, err := openDB(c.db)
@@ -567,13 +586,76 @@ func (c *config) references(ctx context.Context) (orphan.Provider, func(), error
 		}
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("database: %w", err)
+			return nil, nil, nil, fmt.Errorf("database: %w", err)
 		}
 		prev := closeAll
 		closeAll = func() { db.Close(); prev() }
-		providers = append(providers, sqlrefs.New(db, c.refsSQL...))
+		sources.sql = sqlrefs.New(db, c.refsSQL...)
+		sources.queries = c.refsSQL
+		providers = append(providers, sources.sql)
 	}
-	return orphan.Combine(providers...), closeAll, nil
+	return orphan.Combine(providers...), sources, closeAll, nil
+}
+
+// refSources are a run's reference sources, with what each gave.
+type refSources struct {
+	files   []SourceCount // the --refs-file sources, counted by file
+	sql     *sqlrefs.Provider
+	queries []string
+}
+
+// file returns p counting its references into a new file source.
+func (s *refSources) file(name string, p orphan.Provider) orphan.Provider {
+	s.files = append(s.files, SourceCount{Source: name, References: -1})
+	i := len(s.files) - 1
+	return orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
+		n := 0
+		err := p.References(ctx, func(ref string) error { n++; return fn(ref) })
+		if err == nil {
+			s.files[i].References = n
+		}
+		return err
+	})
+}
+
+// counts returns what each source gave in its last complete pass.
+func (s *refSources) counts() []SourceCount {
+	out := slices.Clone(s.files)
+	if s.sql != nil {
+		n := s.sql.Counts()
+		for i, q := range s.queries {
+			c := SourceCount{Source: "--refs-sql " + q, References: -1}
+			if i < len(n) {
+				c.References = n[i]
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// errEmptySource refuses a run in which one source gave no reference
+// while another did.
+var errEmptySource = errors.New("a reference source gave no reference")
+
+// checkSources records what each source gave and, unless
+// --allow-empty-refs, refuses a run in which one gave none while another
+// gave some: a query on the wrong column or table, whose files would look
+// unreferenced beside the others' (the coverage guard sees it only when
+// they have a directory of their own). A single empty source is the
+// empty-set guard's.
+func (r *runner) checkSources(sources *refSources) error {
+	counts := sources.counts()
+	r.out.References = counts
+	if r.c.allowEmpty || len(counts) < 2 {
+		return nil
+	}
+	for _, c := range counts {
+		if c.References == 0 {
+			return fmt.Errorf("%w: %s (a wrong column or table? if it is an empty table, pass --allow-empty-refs)", errEmptySource, c.Source)
+		}
+	}
+	return nil
 }
 
 // blankFile reports whether the file name holds nothing but white space

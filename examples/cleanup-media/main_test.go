@@ -166,6 +166,23 @@ func TestDryRunThenRealRun(t *testing.T) {
 	f.outsideIntact(t)
 }
 
+// --allow-empty-refs lets a run go on when one source gives nothing (an
+// empty table), and the JSON document says what each source gave.
+func TestAllowEmptyRefs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := runCmd(t, f.orphanArgs("--refs-sql", "SELECT image FROM forum WHERE 0", "--allow-empty-refs", "--dry-run", "--json")...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var out Output
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+	assert.Equal(t, []SourceCount{
+		{Source: "--refs-sql SELECT picture FROM users", References: 1},
+		{Source: "--refs-sql SELECT qr FROM users", References: 1},
+		{Source: "--refs-sql SELECT image FROM forum", References: 1},
+		{Source: "--refs-sql SELECT image FROM forum WHERE 0", References: 0},
+	}, out.References)
+}
+
 func TestGuardsAndErrorsChangeNothing(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -177,6 +194,13 @@ func TestGuardsAndErrorsChangeNothing(t *testing.T) {
 		{"empty reference query", func(f fixture) []string {
 			return []string{"--root", f.root, "--check-orphans", "--db", "sqlite:" + f.db, "--refs-sql", "SELECT picture FROM users WHERE 0"}
 		}, exitRefused, "no valid references"},
+		{"one query of several gives nothing", func(f fixture) []string {
+			return f.orphanArgs("--refs-sql", "SELECT image FROM forum WHERE 0")
+		}, exitRefused, "--refs-sql SELECT image FROM forum WHERE 0"},
+		{"one query of several gives nothing, before a sweep", func(f fixture) []string {
+			return []string{"--root", f.root, "--db", "sqlite:" + f.db, "--rule", "forum_images/**=1d",
+				"--refs-sql", "SELECT picture FROM users", "--refs-sql", "SELECT qr FROM users WHERE 0"}
+		}, exitRefused, "--allow-empty-refs"},
 		{"failing query", func(f fixture) []string {
 			return []string{"--root", f.root, "--check-orphans", "--db", "sqlite:" + f.db, "--refs-sql", "SELECT picture FROM no_such_table"}
 		}, exitRefused, "no_such_table"},

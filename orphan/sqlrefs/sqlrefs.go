@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -19,6 +21,8 @@ import (
 type Provider struct {
 	db      *sql.DB
 	queries []string
+	mu      sync.Mutex
+	counts  []int // of the last References that read every query
 }
 
 // New returns a Provider running queries against db, such as
@@ -67,12 +71,27 @@ func (p *Provider) References(ctx context.Context, fn func(string) error) (err e
 		return fmt.Errorf("sqlrefs: begin: %w", err)
 	}
 	defer tx.Rollback()
-	for _, q := range p.queries {
-		if err := run(ctx, tx, q, fn); err != nil {
+	counts := make([]int, len(p.queries))
+	for i, q := range p.queries {
+		if err := run(ctx, tx, q, func(s string) error { counts[i]++; return fn(s) }); err != nil {
 			return fmt.Errorf("sqlrefs: %q: %w", q, err)
 		}
 	}
+	p.mu.Lock()
+	p.counts = counts
+	p.mu.Unlock()
 	return nil
+}
+
+// Counts returns how many paths (values neither NULL nor empty) each
+// query returned, in the order of the queries, in the last References
+// call that read them all; nil before one. A query that returned none
+// while another did is the usual sign of a wrong column or table: the
+// files only it references would look unreferenced.
+func (p *Provider) Counts() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.counts)
 }
 
 // connectionError reports whether err says the connection failed (rather

@@ -37,6 +37,24 @@ func TestQueriesStreamNonEmptyValues(t *testing.T) {
 	assert.ElementsMatch(t, []string{"a.jpg", "b.jpg", "s.png"}, got, "NULL and empty values are skipped")
 }
 
+// Counts says how many paths each query returned: a query that returned
+// none beside others is the sign of a wrong column or table. A failed
+// run keeps the counts of the last complete one.
+func TestCountsPerQuery(t *testing.T) {
+	t.Parallel()
+	db := openDB(t)
+	p := sqlrefs.New(db, "SELECT picture FROM users", "SELECT signature FROM users", "SELECT picture FROM users WHERE picture = 'x'")
+	assert.Nil(t, p.Counts())
+	_, err := collect(t.Context(), p)
+	require.NoError(t, err)
+	assert.Equal(t, []int{2, 1, 0}, p.Counts())
+	_, err = db.Exec(`DROP TABLE users`)
+	require.NoError(t, err)
+	_, err = collect(t.Context(), p)
+	require.Error(t, err)
+	assert.Equal(t, []int{2, 1, 0}, p.Counts())
+}
+
 func TestErrorsAreReturned(t *testing.T) {
 	t.Parallel()
 	db := openDB(t)
