@@ -93,10 +93,17 @@ type changeState struct {
 	scopes  []*Scope // every scope it was registered in; an open one finishes it
 	// finishing are the scopes that ended and are finishing it now
 	finishing []*Scope
-	// undone: a scope it was registered in rolled back while another that
-	// holds it stayed open; a later commit keeps both files unless a
-	// scope registers it again (a retry that writes its path)
-	undone bool
+	// undone holds the outermost scopes of the trees in which a scope it
+	// was registered in rolled back while another that holds it stayed
+	// open; a later commit keeps both files unless a scope of that tree
+	// registers it again (a retry that writes its path). A registration
+	// in an unrelated tree (another transaction writing the path into a
+	// row of its own) says nothing of this tree's row, so it does not
+	// clear the mark.
+	undone []*Scope
+	// forgotten: reported abandoned while no scope held it, and dropped
+	// from the claimable changes
+	forgotten bool
 	// asked is what Commit or Rollback asked first while an open scope
 	// held the change, or pending
 	asked  int
@@ -116,11 +123,15 @@ const (
 // newChange makes a pending change, registers it in the scope ctx
 // carries (if any) and with the field (see Claim), and arranges for it to
 // be reported if it stays pending longer than Options.PendingTimeout.
-func (f *Field) newChange(ctx context.Context, newPath, old string, st stored) *Change {
+func (f *Field) newChange(ctx context.Context, newPath, old string, st stored) (*Change, error) {
 	c := &Change{New: newPath, Old: old, Size: st.size, ContentType: st.contentType, created: st.created,
 		changeState: &changeState{field: f, newPath: newPath, oldPath: old}}
-	if s := ScopeFrom(ctx); s != nil {
-		s.add(c)
+	if s := ScopeFrom(ctx); s != nil && !s.add(c) {
+		// The scope ended while the upload was stored (another goroutine
+		// of the transaction failed): no scope would finish the change,
+		// and a Commit of it would delete the old file a row holds.
+		c.finish(ctx, rolledBack, nil) // removes the new file
+		return nil, ErrScopeEnded
 	}
 	f.pending.put(c)
 	if f.opts.PendingTimeout > 0 {
@@ -128,7 +139,7 @@ func (f *Field) newChange(ctx context.Context, newPath, old string, st stored) *
 		c.timer = time.AfterFunc(f.opts.PendingTimeout, func() { f.abandoned(c) })
 		c.mu.Unlock()
 	}
-	return c
+	return c, nil
 }
 
 // abandoned reports a change still pending at its timeout: its files
@@ -141,6 +152,12 @@ func (f *Field) abandoned(c *Change) {
 		return
 	}
 	if !c.Held() {
+		// Forgotten, so that a change no one finishes does not stay in
+		// memory for good: Claim no longer finds it, and its Rollback
+		// keeps the new file, which a row may have taken meanwhile.
+		c.mu.Lock()
+		c.forgotten = true
+		c.mu.Unlock()
 		f.pending.drop(c.newPath, c)
 	} // else it stays claimable: a statement that writes its path later
 	// still finishes it with the transaction of its scope
@@ -181,7 +198,7 @@ func (f *Field) replace(ctx context.Context, old string, up Upload) (*Change, er
 	if st.created {
 		f.emit(ctx, Event{Action: ActionStore, Path: st.path, Size: st.size})
 	}
-	return f.newChange(ctx, st.path, old, st), nil
+	return f.newChange(ctx, st.path, old, st)
 }
 
 // Delete records that the row holding old goes away. Nothing happens until
@@ -210,7 +227,10 @@ func (f *Field) DeleteUnreferenced(ctx context.Context, old string, refs RefChec
 	if err := f.CheckPath(old); err != nil {
 		return nil, err
 	}
-	c := f.newChange(ctx, "", old, stored{})
+	c, err := f.newChange(ctx, "", old, stored{})
+	if err != nil {
+		return nil, err
+	}
 	c.refs = refs
 	return c, nil
 }
@@ -264,7 +284,7 @@ func (e either) IsReferenced(ctx context.Context, p string) (bool, error) {
 // Application code calls Commit.
 func (c *Change) CommitEarly(ctx context.Context) Result {
 	c.mu.Lock()
-	c.undone = false // this statement wrote the path and committed
+	c.undone = nil // this statement wrote the path and committed
 	c.mu.Unlock()
 	return c.finish(ctx, committed, nil)
 }
@@ -332,7 +352,7 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 		}
 		return Result{}
 	}
-	if to == committed && (c.asked == rolledBack || c.undone) {
+	if to == committed && (c.asked == rolledBack || len(c.undone) > 0) {
 		// Rolled back by hand inside a scope that committed, or by a
 		// savepoint or an attempt that rolled back while this scope went
 		// on: the row may hold the new path or the old one, so both stay.
@@ -359,12 +379,14 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 			}
 		}
 	case rolledBack:
-		if c.newPath != "" {
-			if c.created {
-				f.remove(ctx, &r, c.newPath, false, nil)
-			} else {
-				f.keep(ctx, &r, c.newPath, KeptNotCreated, nil)
-			}
+		switch {
+		case c.newPath == "":
+		case c.created && c.forgotten:
+			f.keep(ctx, &r, c.newPath, KeptAbandoned, nil)
+		case c.created:
+			f.remove(ctx, &r, c.newPath, false, nil)
+		default:
+			f.keep(ctx, &r, c.newPath, KeptNotCreated, nil)
 		}
 	case unknown:
 		for _, p := range []string{c.oldPath, c.newPath} {

@@ -33,6 +33,12 @@ const (
 	KeptChanged       = storage.KeptChanged     // the file changed just before its deletion
 	KeptCommitUnknown = "commit_unknown"        // the commit failed in a way that leaves its outcome unknown
 	KeptInUseByScope  = "in_use_by_scope"       // a later change of the same scope stores this path
+	// KeptAbandoned: the rollback of a change reported abandoned and
+	// forgotten by Claim (see Options.PendingTimeout): a row may have
+	// taken its new file meanwhile, as a statement no integration could
+	// tie to the change any more, so the file stays for the orphan
+	// finder to settle.
+	KeptAbandoned = "abandoned"
 	// KeptShared: a content-named file (HashNames) that another row or
 	// an upload in flight may share, and Options.Refs is not set to say.
 	KeptShared = "shared"

@@ -128,9 +128,12 @@ type Options struct {
 	Now func() time.Time
 	// PendingTimeout is how long a change may stay neither committed nor
 	// rolled back: then it is reported as abandoned (an event with
-	// ActionAbandon and ErrAbandoned, logged at Warn). Its files stay,
-	// and it stays claimable (Claim), so that a statement that writes its
-	// path later still finishes it; what no one finishes, the orphan
+	// ActionAbandon and ErrAbandoned, logged at Warn). Its files stay.
+	// One an open scope holds stays claimable (Claim), so that a
+	// statement that writes its path later still finishes it; one no
+	// scope holds is forgotten (Claim no longer finds it), and its
+	// Rollback, should it come, keeps the new file (KeptAbandoned), since
+	// a row may have taken it meanwhile. What no one finishes, the orphan
 	// finder collects. Zero means DefaultPendingTimeout; negative never
 	// reports.
 	PendingTimeout time.Duration

@@ -154,7 +154,7 @@ func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 	if had {
 		if write {
 			c.mu.Lock()
-			c.undone = false // written again in s
+			c.redone(s) // written again in s
 			c.mu.Unlock()
 		}
 		return true
@@ -168,10 +168,25 @@ func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 		c.scopes = append(c.scopes, s)
 	}
 	if write {
-		c.undone = false // a retry
+		c.redone(s) // a retry
 	}
 	c.mu.Unlock()
 	return true
+}
+
+// redone clears the mark a rollback in s's tree left on c: s wrote its
+// path again. c.mu is held.
+func (c *Change) redone(s *Scope) {
+	root := s.root()
+	c.undone = slices.DeleteFunc(c.undone, func(r *Scope) bool { return r == root })
+}
+
+// root returns the outermost scope of s's tree.
+func (s *Scope) root() *Scope {
+	for s.parent != nil {
+		s = s.parent
+	}
+	return s
 }
 
 // ended reports whether s, or a scope it belongs to, has ended.
@@ -207,8 +222,8 @@ func (c *Change) undo(s *Scope) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s })
-	if len(c.finishing) == 0 {
-		c.undone = true
+	if root := s.root(); len(c.finishing) == 0 && !slices.Contains(c.undone, root) {
+		c.undone = append(c.undone, root)
 	}
 }
 

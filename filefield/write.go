@@ -91,6 +91,13 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 	if err != nil {
 		return st, err
 	}
+	// The stored path, whatever its name: a long owner in a long
+	// template may make one longer than a stored path may be, which no
+	// later Rollback or Replace could act on.
+	zeros := strings.Repeat("0", 32)
+	if err := storage.ValidPath(path.Join(f.resolveShard(tmpl, zeros), zeros+ext)); err != nil {
+		return st, &PathError{Op: "save", Path: up.Owner, Err: errors.Join(ErrUnsafePath, fmt.Errorf("the path it makes is not a safe stored path: %w", err))}
+	}
 	if f.opts.HashNames {
 		if storage.FeaturesOf(f.fs).AtomicCreate {
 			return f.storeHashedDirect(ctx, up, head, tmpl, ext, ctype)
@@ -284,8 +291,10 @@ func (f *Field) extension(ctype, clientName string) (string, bool) {
 func (f *Field) dirFor(owner string) (string, error) {
 	d := f.opts.Dir
 	if strings.Contains(d, "{owner}") {
-		if err := storage.ValidPath(owner); err != nil || strings.Contains(owner, "/") {
-			return "", &PathError{Op: "save", Path: owner, Err: errors.Join(ErrUnsafePath, errors.New("owner must be one safe path segment"))}
+		// Braces too: an owner "{yyyy}" would be read as the placeholder
+		// after it is put in, and land in another owner's directory.
+		if err := storage.ValidPath(owner); err != nil || strings.ContainsAny(owner, "/{}") {
+			return "", &PathError{Op: "save", Path: owner, Err: errors.Join(ErrUnsafePath, errors.New("owner must be one safe path segment, without braces"))}
 		}
 		d = strings.ReplaceAll(d, "{owner}", owner)
 	}
