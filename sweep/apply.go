@@ -76,20 +76,20 @@ func (a *applier) overBudget() bool { return a.dctx.Err() != nil && a.ctx.Err() 
 // says rows reference.
 func (a *applier) targets() []storage.Target {
 	targets := make([]storage.Target, 0, len(a.part))
-	unconditional := storage.FeaturesOf(a.s.fs).ConditionalDeletes == "none"
 	for i, c := range a.part {
 		if reason, err := a.s.referenced(a.ctx, c); reason != "" {
 			a.rep.Kept.Add(reason, c.size)
 			a.s.event(a.ctx, Event{Action: ActionKeep, Path: c.path, Rule: a.s.ruleName(c), Reason: reason, Size: c.size, Err: err})
 			continue
 		}
-		// A file without an ETag (a local disk) is re-checked just before
-		// its removal, and kept if its size or time changed since it was
-		// listed: rewritten in place, it is young. An ETag makes the
-		// removal itself conditional where the backend can; where it is
-		// known not to (MinIO), the object is re-checked too.
-		check := c.etag == "" || unconditional
-		targets = append(targets, storage.Target{Path: c.path, Size: c.size, ModTime: time.Unix(c.msec, int64(c.mnsec)), Check: check, ETag: c.etag, Index: i})
+		// Every file is re-checked just before its removal (on an object
+		// store, a listing of the batch's key range), and kept if its
+		// size or time changed since it was listed: rewritten in place,
+		// it is young, also with the same bytes (a regenerated QR code),
+		// which the same ETag would not tell. An ETag then makes the
+		// removal itself conditional where the backend can, for a
+		// rewrite in the moment between the re-check and the removal.
+		targets = append(targets, storage.Target{Path: c.path, Size: c.size, ModTime: time.Unix(c.msec, int64(c.mnsec)), Check: true, ETag: c.etag, Index: i})
 	}
 	return targets
 }

@@ -46,13 +46,14 @@
 //
 // On backends other than rootfs.Fs, a directory swapped for a link
 // between listing and removal can redirect a removal; use RootFs on local
-// disks. Just before removal, files are re-checked for validity and
-// protection, and a file without an entity tag (a local disk) for its size
-// and modification time too: one rewritten under the same name since it
-// was listed is kept, as changed. An object's removal is made conditional
-// on the ETag listed where the store can ([storage.Features]). Where it
-// is known not to (MinIO, once a first conditional deletion found out),
-// objects are re-checked by a listing of each batch just before it, and
-// one rewritten in the moment between that listing and its deletion is
-// removed; so is one rewritten during the first batch that finds out.
+// disks. Just before removal, every file is re-checked for validity,
+// protection, size and modification time (on an object store, by a
+// listing of each batch's key range, or a HEAD each for small batches):
+// one rewritten under the same name since it was listed is kept, as
+// changed, also with the same bytes. An object's removal is then made
+// conditional on its ETag where the store can ([storage.Features]), which
+// keeps one rewritten with other bytes in the moment between the re-check
+// and the removal. Where the store is known not to (MinIO, once a first
+// conditional deletion found out), such an object is removed; so is one
+// rewritten with the same bytes in that moment anywhere.
 package sweep

@@ -782,6 +782,20 @@ func (f *Fs) ListFiles(ctx context.Context, opts storage.ListOptions, fn func(st
 	}
 	in := &s3.ListObjectsV2Input{Prefix: aws.String(base)}
 	name, to := opts.Dir, ""
+	// Keys come in strictly increasing byte order, or the listing fails:
+	// a server or proxy that repeats an entry (a page resumed at its
+	// continuation key, a StartAfter read as inclusive) would count one
+	// file twice, and a sweep keeping the latest N per group would delete
+	// the one it counted as older.
+	last, first := "", true
+	ordered := fn
+	fn = func(e storage.Entry) error {
+		if !first && e.Path <= last {
+			return fmt.Errorf("s3fs: listing %q: %q came after %q: the server's listing repeats or reorders keys", f.prefix+opts.Dir, e.Path, last)
+		}
+		last, first = e.Path, false
+		return ordered(e)
+	}
 	if opts.To != "" {
 		if opts.To < opts.From {
 			return nil
