@@ -232,7 +232,7 @@ func (d *deleter) deletable(p string) bool {
 // inQuarantineDir reports whether p is a directory inside a quarantine
 // area: "DIR/.mediaclean-quarantine" and below.
 func inQuarantineDir(p string) bool {
-	return inQuarantine(p) && !strings.Contains(p, "..") && !strings.HasPrefix(p, "/")
+	return InQuarantine(p) && !strings.Contains(p, "..") && !strings.HasPrefix(p, "/")
 }
 
 // files acts on file targets in batches, opts.Concurrency at a time, and
@@ -409,7 +409,7 @@ func (d *deleter) recheck(ctx context.Context, targets []Target, keep func(Targe
 		case !e.Type.IsRegular():
 			keep(t, KeptNotRegular)
 		case Changed(t, e.Size, e.ModTime),
-			t.ETag != "" && e.ETag != "" && !sameETag(t.ETag, e.ETag):
+			t.ETag != "" && e.ETag != "" && !SameETag(t.ETag, e.ETag):
 			keep(t, KeptChanged)
 		default:
 			if t.ETag == "" {
@@ -443,9 +443,9 @@ func Changed(t Target, size int64, mtime time.Time) bool {
 	return !mtime.Truncate(time.Second).Equal(t.ModTime.Truncate(time.Second))
 }
 
-// sameETag compares entity tags, quoted or not: listings quote them, and
+// SameETag compares entity tags, quoted or not: listings quote them, and
 // some servers and hand-written plans do not.
-func sameETag(a, b string) bool {
+func SameETag(a, b string) bool {
 	return strings.Trim(a, `"`) == strings.Trim(b, `"`)
 }
 

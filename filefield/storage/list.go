@@ -167,7 +167,7 @@ func CompareSiblings(a string, aDir bool, b string, bDir bool) int {
 // stores list keys, not directories).
 func skipQuarantine(fn func(Entry) error) func(Entry) error {
 	return func(e Entry) error {
-		if strings.Contains(e.Path, QuarantineDirName) && inQuarantine(e.Path) {
+		if strings.Contains(e.Path, QuarantineDirName) && InQuarantine(e.Path) {
 			if e.Type.IsDir() {
 				return fs.SkipDir
 			}

@@ -13,7 +13,7 @@ import "strings"
 const QuarantineDirName = ".mediaclean-quarantine"
 
 // inQuarantine reports whether any segment of p is [QuarantineDirName].
-func inQuarantine(p string) bool {
+func InQuarantine(p string) bool {
 	for {
 		i := strings.Index(p, QuarantineDirName)
 		if i < 0 {

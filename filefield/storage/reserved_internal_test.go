@@ -30,6 +30,6 @@ func TestQuarantinePath(t *testing.T) {
 		if c.ok {
 			assert.Equal(t, []string{c.dir, c.run, c.rest}, []string{dir, run, rest}, c.p)
 		}
-		assert.Equal(t, strings.Contains(c.p+"/", "/.mediaclean-quarantine/") || strings.HasPrefix(c.p, ".mediaclean-quarantine/"), inQuarantine(c.p), c.p)
+		assert.Equal(t, strings.Contains(c.p+"/", "/.mediaclean-quarantine/") || strings.HasPrefix(c.p, ".mediaclean-quarantine/"), InQuarantine(c.p), c.p)
 	}
 }

@@ -36,9 +36,18 @@ type file struct {
 	size     int64   // bytes written
 	uploadID *string // of the multipart upload, once one is started
 	parts    []types.CompletedPart
-	err      error // a failed write's, returned by every later Write and Close
+	err      error       // a failed write's, returned by every later Write and Close
+	meta     *objectMeta // headers to store the object with, or nil
+	etag     string      // the stored object's, once Close stored it
 
 	closed bool
+}
+
+// objectMeta are the headers an object is stored with that a copy
+// through the client must carry over.
+type objectMeta struct {
+	contentType, contentEncoding, cacheControl, contentDisposition *string
+	metadata                                                       map[string]string
 }
 
 func (f *file) Name() string { return f.name }

@@ -110,6 +110,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -536,13 +537,32 @@ func (f *Fs) Rename(oldname, newname string) error {
 
 // MoveFile implements storage.Mover: it copies oldname to newname only
 // if newname does not exist, then deletes oldname. The destination is
-// checked with a HEAD first, and the copy also carries If-None-Match: *,
-// which servers that support conditional copies honour: there a key
-// created between the two is not replaced either. A missing oldname is
-// fs.ErrNotExist, an existing newname fs.ErrExist. Keys have no links,
-// and every object is a regular file.
+// checked with a HEAD first. Into a quarantine area the copy is a
+// CopyObject with If-None-Match: *, which some servers ignore (versitygw)
+// but no one else writes there; out of one (a restore, to a live path)
+// the bytes go through the client as a create-only PutObject (in parts
+// when large), which servers honour, so that a key created between the
+// HEAD and the copy is never replaced. If the source cannot be deleted
+// and stays, the copy is deleted only while it still has its own ETag. A
+// missing oldname is fs.ErrNotExist, an existing newname fs.ErrExist.
+// Keys have no links, and every object is a regular file.
 func (f *Fs) MoveFile(oldname, newname string) error {
 	return f.move(oldname, newname, "")
+}
+
+// dropCopy deletes the copy a move made at nkey, only if the object
+// there still has the copy's ETag: conditionally where the bucket honours
+// it, else after a HEAD that finds it. Without an ETag, or if anything
+// fails, the copy stays: a second copy of a file loses nothing.
+func (f *Fs) dropCopy(ctx context.Context, newname, nkey, copied string) {
+	if copied == "" {
+		return
+	}
+	head, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &nkey})
+	if err != nil || !storage.SameETag(aws.ToString(head.ETag), copied) {
+		return
+	}
+	_ = f.RemoveFiles(ctx, []storage.Target{{Path: newname, ETag: copied}})
 }
 
 // MoveFileIf implements storage.ETagMover: MoveFile for an object that
@@ -576,27 +596,86 @@ func (f *Fs) move(oldname, newname, etag string) error {
 	} else if !isNotFound(err) {
 		return opErr(ctx, "move", newname, err)
 	}
+	var copied string // the copy's ETag
+	if storage.InQuarantine(newname) {
+		// Into a quarantine area, where no one else writes: a copy in the
+		// server.
+		copied, err = f.copyObject(ctx, okey, nkey, etag)
+	} else {
+		// Out to a live path (a restore), where an upload may arrive
+		// after the HEAD above: versitygw, for one, ignores If-None-Match
+		// on CopyObject and would replace it. A create-only PutObject of
+		// the bytes is refused there instead.
+		copied, err = f.putCopy(ctx, okey, rel, nkey, etag)
+	}
+	switch {
+	case err != nil && etag != "" && isPreconditionFailed(err) && !f.exists(ctx, nkey):
+		// 412 with the destination still free: the source's ETag differs.
+		return &fs.PathError{Op: "move", Path: oldname, Err: storage.ErrChanged}
+	case err != nil && (isExists(err) || errors.Is(err, fs.ErrExist)):
+		return &fs.PathError{Op: "move", Path: newname, Err: fs.ErrExist}
+	case err != nil:
+		return opErr(ctx, "move", oldname, err)
+	}
+	return f.dropSource(ctx, oldname, newname, okey, nkey, etag, copied)
+}
+
+// copyObject copies okey to nkey in the server, create-only where the
+// server honours it, from a source that still has etag (when given), and
+// returns the copy's ETag.
+func (f *Fs) copyObject(ctx context.Context, okey, nkey, etag string) (string, error) {
 	src := escapeKey(f.bucket) + "/" + escapeKey(okey)
 	in := &s3.CopyObjectInput{Bucket: &f.bucket, Key: &nkey, CopySource: &src, IfNoneMatch: aws.String("*")}
 	if etag != "" {
 		in.CopySourceIfMatch = aws.String(etag)
 	}
-	_, err = f.client.CopyObject(ctx, in)
-	switch {
-	case err != nil && etag != "" && isPreconditionFailed(err) && !f.exists(ctx, nkey):
-		// 412 with the destination still free: the source's ETag differs.
-		return &fs.PathError{Op: "move", Path: oldname, Err: storage.ErrChanged}
-	case err != nil && isExists(err):
-		return &fs.PathError{Op: "move", Path: newname, Err: fs.ErrExist}
-	case err != nil:
-		return opErr(ctx, "move", oldname, err)
+	out, err := f.client.CopyObject(ctx, in)
+	if err != nil {
+		return "", err
 	}
-	return f.dropSource(ctx, oldname, okey, nkey, etag)
+	if out.CopyObjectResult != nil {
+		return aws.ToString(out.CopyObjectResult.ETag), nil
+	}
+	return "", nil
+}
+
+// putCopy copies okey to nkey (newname, relative) through the client: a
+// GetObject of a source that still has etag (when given), written as a
+// create-only object (If-None-Match: *, in parts when large) with its
+// content type and metadata, which a server refuses when the key exists.
+// A read that fails stores nothing. It returns the copy's ETag.
+func (f *Fs) putCopy(ctx context.Context, okey, newname, nkey, etag string) (string, error) {
+	gin := &s3.GetObjectInput{Bucket: &f.bucket, Key: &okey}
+	if etag != "" {
+		gin.IfMatch = aws.String(etag)
+	}
+	obj, err := f.client.GetObject(ctx, gin)
+	if err != nil {
+		return "", err
+	}
+	defer obj.Body.Close()
+	w := &file{fs: f, name: newname, key: nkey, writing: true, excl: true, meta: &objectMeta{
+		contentType: obj.ContentType, contentEncoding: obj.ContentEncoding, cacheControl: obj.CacheControl,
+		contentDisposition: obj.ContentDisposition, metadata: obj.Metadata,
+	}}
+	if _, err := io.Copy(w, obj.Body); err != nil {
+		if w.err == nil { // the read failed, not the write: store nothing
+			w.err = err
+			_ = w.abortUpload()
+		}
+		w.closed = true
+		return "", err
+	}
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	return w.etag, nil
 }
 
 // dropSource ends a move whose copy is made: it deletes the source (if
-// it still has etag, when given), or, if the source stays, the copy.
-func (f *Fs) dropSource(ctx context.Context, oldname, okey, nkey, etag string) error {
+// it still has etag, when given), or, if the source stays, the copy, if
+// it still is the copy (copied, its ETag).
+func (f *Fs) dropSource(ctx context.Context, oldname, newname, okey, nkey, etag, copied string) error {
 	var err error
 	if etag == "" {
 		_, err = f.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &okey})
@@ -624,8 +703,10 @@ func (f *Fs) dropSource(ctx context.Context, oldname, okey, nkey, etag string) e
 		return err
 	}
 	// The source stays (rewritten after the copy, or the delete failed),
-	// and the copy of what it held goes: it is ours, made just now.
-	_, _ = f.client.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &f.bucket, Key: &nkey})
+	// and the copy of what it held goes, if it still is the copy: at a
+	// live path (a restore), the application may have written its own
+	// file there since.
+	f.dropCopy(bg, newname, nkey, copied)
 	if errors.Is(err, storage.ErrChanged) {
 		return &fs.PathError{Op: "move", Path: oldname, Err: storage.ErrChanged}
 	}

@@ -90,7 +90,11 @@ func (f *file) uploadPart(op string) error {
 		return err
 	}
 	if f.uploadID == nil {
-		out, err := f.fs.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &f.fs.bucket, Key: &f.key})
+		cin := &s3.CreateMultipartUploadInput{Bucket: &f.fs.bucket, Key: &f.key}
+		if m := f.meta; m != nil {
+			cin.ContentType, cin.ContentEncoding, cin.CacheControl, cin.ContentDisposition, cin.Metadata = m.contentType, m.contentEncoding, m.cacheControl, m.contentDisposition, m.metadata
+		}
+		out, err := f.fs.client.CreateMultipartUpload(ctx, cin)
 		if err != nil {
 			return opErr(ctx, op, f.name, err)
 		}
@@ -139,9 +143,14 @@ func (f *file) finish() error {
 		if f.excl {
 			in.IfNoneMatch = aws.String("*") // create-only: never overwrite
 		}
-		if _, err := f.fs.client.PutObject(ctx, in); err != nil {
+		if m := f.meta; m != nil {
+			in.ContentType, in.ContentEncoding, in.CacheControl, in.ContentDisposition, in.Metadata = m.contentType, m.contentEncoding, m.cacheControl, m.contentDisposition, m.metadata
+		}
+		out, err := f.fs.client.PutObject(ctx, in)
+		if err != nil {
 			return f.closeErr(ctx, err)
 		}
+		f.etag = aws.ToString(out.ETag)
 		return nil
 	}
 	err := f.complete(ctx)
@@ -172,9 +181,11 @@ func (f *file) complete(ctx context.Context) error {
 	if f.excl {
 		in.IfNoneMatch = aws.String("*")
 	}
-	if _, err := f.fs.client.CompleteMultipartUpload(ctx, in); err != nil {
+	out, err := f.fs.client.CompleteMultipartUpload(ctx, in)
+	if err != nil {
 		return f.closeErr(ctx, err)
 	}
+	f.etag = aws.ToString(out.ETag)
 	f.uploadID, f.parts = nil, nil
 	return nil
 }
