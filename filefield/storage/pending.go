@@ -82,6 +82,9 @@ type PendingFile struct {
 	tmp   string // temporary name; "" when writing name directly
 	opts  WriteOptions
 	state int
+	// newDir: the write made its directory (or may have: a content name's
+	// directory), whose entry in its parent must be synced too
+	newDir bool
 }
 
 const (
@@ -119,6 +122,7 @@ func (p *PendingFile) open(name string, flag int) error {
 		if err := p.fs.MkdirAll(dirOf(name), 0o755); err != nil {
 			return wrap("mkdir", dirOf(name), err)
 		}
+		p.newDir = true
 		f, err = p.fs.OpenFile(name, flag, 0o644)
 	}
 	if err != nil {
@@ -180,6 +184,9 @@ func (p *PendingFile) Commit(name string) error {
 	}
 	if err == nil && dirOf(name) != dirOf(p.tmp) {
 		err = noLinkDirs(p.fs, dirOf(name))
+		if _, serr := lstat(p.fs, dirOf(name)); serr != nil {
+			p.newDir = true // the move makes it
+		}
 	}
 	if err == nil {
 		if p.opts.Replace {
@@ -192,7 +199,7 @@ func (p *PendingFile) Commit(name string) error {
 		_ = p.fs.Remove(p.tmp) // our own O_EXCL temporary file
 		return wrap("write", name, err)
 	}
-	if err := syncDir(p.fs, dirOf(name)); err != nil {
+	if err := p.syncDirs(dirOf(name)); err != nil {
 		// In place, but it may not survive a crash.
 		if p.opts.FreshName {
 			_ = p.fs.Remove(name)
@@ -200,6 +207,20 @@ func (p *PendingFile) Commit(name string) error {
 		return err
 	}
 	return nil
+}
+
+// syncDirs syncs dir, which now holds the file, and, when the write made
+// directories, every directory above it up to the root: a new
+// directory's own entry is in its parent, and a crash could otherwise
+// take it, and the file with it, after the row that names the file
+// committed.
+func (p *PendingFile) syncDirs(dir string) error {
+	for {
+		if err := syncDir(p.fs, dir); err != nil || !p.newDir || dir == "." {
+			return err
+		}
+		dir = dirOf(dir)
+	}
 }
 
 // Abort discards the write: the temporary file is removed, a direct write

@@ -1,11 +1,15 @@
 package storage_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/mediaclean/mediaclean/filefield/storage"
+	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
+	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 )
 
 // IsTempName: "TempPrefix and 32 lowercase hex digits". A name of the same
@@ -62,4 +66,33 @@ func TestProtectedGlobCoversWhatIsInTheDirectoryItMatches(t *testing.T) {
 		assert.Equal(t, c.want, storage.Protects([]string{c.glob}, c.path), "%q protects %q", c.glob, c.path)
 	}
 	assert.False(t, storage.Protects(nil, "a/b"))
+}
+
+// A careful write that makes its directory syncs every directory above
+// it too, so that a crash cannot take the new directory, and the file
+// with it, after the row naming the file committed; a write into an
+// existing directory syncs that directory alone.
+func TestCarefulWriteSyncsTheDirectoriesItMade(t *testing.T) {
+	t.Parallel()
+	rfs, err := rootfs.New(t.TempDir())
+	require.NoError(t, err)
+	defer rfs.Close()
+	spy := storagetest.NewSpyFs(rfs)
+	write := func(name string) []string {
+		spy.Reset(storagetest.Fault{})
+		pf, err := storage.Create(t.Context(), spy, name, storage.WriteOptions{})
+		require.NoError(t, err)
+		_, err = pf.Write([]byte("x"))
+		require.NoError(t, err)
+		require.NoError(t, pf.Commit(name))
+		var synced []string
+		for _, op := range spy.Ops() {
+			if op.Kind == storagetest.OpSync && !strings.Contains(op.Path, storage.TempPrefix) {
+				synced = append(synced, op.Path)
+			}
+		}
+		return synced
+	}
+	assert.Equal(t, []string{"a/b/c", "a/b", "a", "."}, write("a/b/c/x.png"))
+	assert.Equal(t, []string{"a/b/c"}, write("a/b/c/y.png"))
 }
