@@ -69,6 +69,10 @@ type Scope struct {
 	children []*Scope
 	state    int
 	result   Result
+	// marked (on an outermost scope) are the changes whose undone mark
+	// names this tree: cleared when the tree rolls back whole, after
+	// which none of its rows holds what it wrote.
+	marked []*Change
 }
 
 // NewScope returns a context carrying a new scope, and the scope. If ctx
@@ -170,6 +174,7 @@ func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 	if write {
 		c.redone(s) // a retry
 	}
+	c.forgotten = false // a scope finishes it: claimed after all
 	c.mu.Unlock()
 	return true
 }
@@ -219,11 +224,33 @@ func (s *Scope) ancestorOf(d *Scope) bool {
 // scope holds c; c stays claimable. Nothing is recorded while another
 // scope is finishing c: that one's outcome decides.
 func (c *Change) undo(s *Scope) {
+	root := s.root()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s })
-	if root := s.root(); len(c.finishing) == 0 && !slices.Contains(c.undone, root) {
+	added := len(c.finishing) == 0 && !slices.Contains(c.undone, root)
+	if added {
 		c.undone = append(c.undone, root)
+	}
+	c.mu.Unlock()
+	if added { // outside c.mu: scopes lock before their changes
+		root.mu.Lock()
+		root.marked = append(root.marked, c)
+		root.mu.Unlock()
+	}
+}
+
+// clearMarks takes the marks of s's tree off its changes: s, outermost,
+// rolled back, so none of its rows holds a path it wrote, and its marks
+// would only keep stale files for good.
+func (s *Scope) clearMarks() {
+	s.mu.Lock()
+	marked := s.marked
+	s.marked = nil
+	s.mu.Unlock()
+	for _, c := range marked {
+		c.mu.Lock()
+		c.undone = slices.DeleteFunc(c.undone, func(r *Scope) bool { return r == s })
+		c.mu.Unlock()
 	}
 }
 
@@ -413,6 +440,9 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 			// else finishes it.
 		}
 		r.merge(changes[i].finish(ctx, rolledBack, nil))
+	}
+	if s.parent == nil {
+		s.clearMarks()
 	}
 	s.mu.Lock()
 	s.result = r

@@ -658,7 +658,13 @@ func (f *Fs) putCopy(ctx context.Context, okey, newname, nkey, etag string) (str
 		contentType: obj.ContentType, contentEncoding: obj.ContentEncoding, cacheControl: obj.CacheControl,
 		contentDisposition: obj.ContentDisposition, metadata: obj.Metadata,
 	}}
-	if _, err := io.Copy(w, obj.Body); err != nil {
+	n, err := io.Copy(w, obj.Body)
+	if err == nil && (obj.ContentLength == nil || n != *obj.ContentLength) {
+		// A body that ended early without an error (an answer a proxy
+		// sent without Content-Length, cut off): the bytes are not whole.
+		err = fmt.Errorf("s3fs: read %d bytes of %q, which has %d: %w", n, okey, aws.ToInt64(obj.ContentLength), io.ErrUnexpectedEOF)
+	}
+	if err != nil {
 		if w.err == nil { // the read failed, not the write: store nothing
 			w.err = err
 			_ = w.abortUpload()
