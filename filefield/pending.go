@@ -54,11 +54,14 @@ func (p *pendingSet) filter(path string, keep func(*Change) bool) {
 	}
 }
 
-// ClaimUnheld is Claim for a statement that failed: it returns the oldest
-// unfinished change that stored path and that no open scope holds, and
-// takes it off the field's list. A change that an open scope holds stays
-// that scope's to finish (with its own transaction, which may still write
-// path) and stays claimable. It returns nil if there is none.
+// ClaimUnheld is Claim for a statement that failed, or whose outcome is
+// unknown: it returns the oldest unfinished change that stored path and
+// that no open scope holds, and takes it off the field's list. A change
+// that an open scope holds stays that scope's to finish (with its own
+// transaction, which may still write path) and stays claimable. It
+// returns nil if there is none. After a failure, give the change back
+// with Unclaim unless it is yours: the handler that made it may retry
+// the statement with the same path.
 func (f *Field) ClaimUnheld(path string) *Change {
 	for _, c := range f.pending.list(path) {
 		if c.Held() {
@@ -69,6 +72,36 @@ func (f *Field) ClaimUnheld(path string) *Change {
 		}
 	}
 	return nil
+}
+
+// Unclaim gives back a change taken with Claim or ClaimUnheld that the
+// taker will not finish, because the statement that wrote (or meant to
+// write) its path failed: the change goes back on the field's list,
+// unfinished, and stays its owner's to commit, roll back, or claim again
+// with a retry of the statement. Rolling it back instead would delete an
+// upload the handler still holds, and a retry that writes its path would
+// then commit a row pointing at no file. It does nothing to a change that
+// finished, that an open scope holds, or that was reported abandoned
+// meanwhile (see Options.PendingTimeout).
+func (f *Field) Unclaim(c *Change) {
+	if c == nil || c.field != f || c.newPath == "" || c.Held() {
+		return
+	}
+	c.mu.Lock()
+	back := c.state == pending && !c.forgotten
+	c.mu.Unlock()
+	if !back {
+		return
+	}
+	f.pending.mu.Lock()
+	defer f.pending.mu.Unlock()
+	if slices.Contains(f.pending.m[c.newPath], c) {
+		return
+	}
+	if f.pending.m == nil {
+		f.pending.m = map[string][]*Change{}
+	}
+	f.pending.m[c.newPath] = append(f.pending.m[c.newPath], c)
 }
 
 // Held reports whether an open scope holds the change (or one that ended

@@ -180,6 +180,43 @@ func TestClaim(t *testing.T) {
 	b.Commit(t.Context())
 }
 
+// Unclaim puts back, once, a change its taker will not finish; not one
+// that finished, that an open scope holds, or that is another field's.
+func TestUnclaim(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	pics := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+	other := filefield.New("other", fsys, filefield.Options{Dir: "other"})
+	a, err := pics.Save(t.Context(), upload("a"))
+	require.NoError(t, err)
+	require.Same(t, a, pics.Claim(a.New))
+	require.Nil(t, pics.Claim(a.New))
+	other.Unclaim(a)
+	require.Nil(t, pics.Claim(a.New), "another field does not take it")
+	pics.Unclaim(a)
+	pics.Unclaim(a)
+	require.Same(t, a, pics.Claim(a.New), "back on the list")
+	require.Nil(t, pics.Claim(a.New), "once")
+	pics.Unclaim(a)
+	require.Same(t, a, pics.ClaimUnheld(a.New))
+
+	ctx, s := filefield.NewScope(t.Context())
+	b, err := pics.Save(ctx, upload("b"))
+	require.NoError(t, err)
+	pics.Unclaim(b) // held: it stays the scope's, and claimable as it was
+	require.Same(t, b, pics.Claim(b.New))
+	require.Nil(t, pics.ClaimUnheld(b.New), "held")
+	s.Rollback(ctx)
+	pics.Unclaim(b)
+	require.Nil(t, pics.Claim(b.New), "a finished change is not put back")
+
+	a.Rollback(t.Context())
+	pics.Unclaim(a)
+	require.Nil(t, pics.Claim(a.New), "a finished change is not put back")
+	assert.Empty(t, files(t, fsys))
+	pics.Unclaim(nil)
+}
+
 // A change still pending at its timeout is reported, through the event
 // callback and the logger at Warn; a finished one is not; and the
 // reported one deletes nothing.

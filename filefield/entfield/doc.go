@@ -1,7 +1,8 @@
 // Package entfield keeps the file fields of ent entities in step with
 // their files, as gormfield does for GORM models: a handler stores the
 // upload and saves the entity; the old file goes after the commit, the
-// new one if the mutation or its transaction fails. It is a subpackage so
+// new one if the scope that holds the upload rolls back. It is a
+// subpackage so
 // that only its users compile ent.
 //
 //	drv := entsql.OpenDB(dialect.Postgres, db)
@@ -34,8 +35,8 @@
 // UpdateOne(entity). After the mutation succeeds, each old path other
 // than the one written is stale, and its deletion is registered with
 // filefield. A create or an update also takes the pending upload of the
-// path it writes into its unit of work (filefield.Field.Claim), so that a
-// failed mutation deletes it. This covers Create, CreateBulk,
+// path it writes into its unit of work (filefield.Field.Claim), so that it
+// commits with the mutation. This covers Create, CreateBulk,
 // UpdateOne(ID), Update (bulk, with any predicates), ClearX, DeleteOne(ID)
 // and Delete (bulk).
 //
@@ -43,7 +44,14 @@
 //
 //   - A mutation outside any ent transaction (ent runs it on its own):
 //     the hook finishes its files right after it, deleting the stale ones
-//     if it succeeded, the new one if it failed.
+//     if it succeeded. If it failed, the upload it meant to write stays
+//     the handler's, unfinished, since the handler may retry with the
+//     same path (a create refused by a unique index, then an update of
+//     the existing row): roll it back (Change.Rollback) if the handler
+//     gives up on it, or run the handler in a scope (WithTx,
+//     filefield.RunInScope). One left pending is reported at filefield's
+//     PendingTimeout and left to the orphan finder. An outcome that is
+//     unknown keeps every file for good.
 //   - A mutation inside WithTx, or inside an ent transaction with a
 //     context that carries a filefield.Scope: the scope finishes them,
 //     after the commit.

@@ -2,6 +2,7 @@ package entfield
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"entgo.io/ent"
@@ -166,23 +167,28 @@ func (st *stmt) claim(path string) {
 }
 
 // finish ends the mutation's own scope: the stale files go after a
-// commit; after a failure the new path it meant to write is claimed and
-// rolled back; an outcome that is unknown (a connection error, a panic)
-// keeps every file. In the caller's scope it does nothing: the scope
-// finishes with the transaction.
+// commit; an outcome that is unknown (a connection error, a panic) keeps
+// every file, and the upload of the path it meant to write with them for
+// good. After a failure that upload stays the handler's, unfinished: the
+// handler may retry with the same path, so rolling it back here could
+// leave a row pointing at no file. One it abandons is reported at
+// filefield's PendingTimeout and left to the orphan finder. In the
+// caller's scope it does nothing: the scope finishes with the
+// transaction.
 func (st *stmt) finish(ctx context.Context, m ent.Mutation, err error) {
 	if st.own == nil {
 		return
 	}
+	outcome := filefield.CommitError(err)
 	if err == nil {
 		for _, ch := range st.early {
 			ch.CommitEarly(ctx)
 		}
-	} else if nw, _ := newPath(m, st.c.name); nw != "" {
+	} else if nw, _ := newPath(m, st.c.name); nw != "" && errors.Is(outcome, filefield.ErrCommitUnknown) {
 		// A change the caller's scope holds stays the caller's.
 		if ch := st.c.field.ClaimUnheld(nw); ch != nil {
 			_, _ = st.own.Add(ch, nil)
 		}
 	}
-	st.own.End(ctx, filefield.CommitError(err))
+	st.own.End(ctx, outcome)
 }

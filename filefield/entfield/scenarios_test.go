@@ -224,27 +224,62 @@ func TestTransactionRollsBackFiles(t *testing.T) {
 	}
 }
 
-// A mutation that fails on its own (no transaction) rolls its new file
-// back: a create refused by a unique index, an update of a row that is
-// not there, a bulk create refused by a foreign key.
-func TestFailedMutationsRemoveTheirNewFiles(t *testing.T) {
+// A mutation that fails on its own (no transaction: a create refused by
+// a unique index, an update of a row that is not there, a bulk create
+// refused by a foreign key) leaves the uploads it meant to write to the
+// handler, which may retry with the same paths: they stay, claimable,
+// until the handler rolls them back.
+func TestFailedMutationsLeaveUploadsToTheHandler(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, entfield.Options{}, func(t *testing.T, a *app) {
 		ctx := t.Context()
 		u := a.newUser(t, "ada")
-		err := a.client.User.Create().SetName("ada").SetPicture(a.newPicture(t, "dup")).Exec(ctx)
+		dup, err := a.pics.Save(ctx, upload("dup"))
+		require.NoError(t, err)
+		err = a.client.User.Create().SetName("ada").SetPicture(dup.New).Exec(ctx)
 		require.Error(t, err, "the name is unique")
-		err = a.client.User.UpdateOneID(u.ID + 100).SetPicture(a.newPicture(t, "nobody")).Exec(ctx)
+		nobody, err := a.pics.Save(ctx, upload("nobody"))
+		require.NoError(t, err)
+		err = a.client.User.UpdateOneID(u.ID + 100).SetPicture(nobody.New).Exec(ctx)
 		require.True(t, entdemo.IsNotFound(err), "%v", err)
+		changes := []*filefield.Change{dup, nobody}
 		var bulk []*entdemo.MessageCreate
 		for i := range 2 {
 			ch, err := a.images.Save(ctx, upload(fmt.Sprint("orphan", i)))
 			require.NoError(t, err)
+			changes = append(changes, ch)
 			bulk = append(bulk, a.client.Message.Create().SetUserID(999).SetImage(ch.New))
 		}
 		require.Error(t, a.client.Message.CreateBulk(bulk...).Exec(ctx), "user 999 does not exist")
+		want := []string{u.Picture}
+		for _, ch := range changes {
+			require.False(t, ch.Held())
+			want = append(want, ch.New)
+		}
+		assert.ElementsMatch(t, want, a.stored(t), "the handler's uploads stay")
+		for _, ch := range changes {
+			assert.Equal(t, []string{ch.New}, ch.Rollback(ctx).Deleted)
+		}
 		assert.Equal(t, []string{u.Picture}, a.stored(t))
 		noAbandoned(t, a)
+	})
+}
+
+// A create refused by a unique index, then an update of the existing row
+// with the same upload (an upsert by hand, with no scope): the upload
+// must still be there for the row the update commits.
+func TestFailedCreateThenUpdateKeepsUpload(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, entfield.Options{}, func(t *testing.T, a *app) {
+		ctx := t.Context()
+		u := a.newUser(t, "ada")
+		ch, err := a.pics.Save(ctx, upload("new"))
+		require.NoError(t, err)
+		err = a.client.User.Create().SetName("ada").SetPicture(ch.New).Exec(ctx)
+		require.Error(t, err, "the name is unique")
+		require.NoError(t, a.client.User.UpdateOneID(u.ID).SetPicture(ch.New).Exec(ctx))
+		require.Equal(t, ch.New, a.user(t, u.ID).Picture)
+		assert.Equal(t, []string{ch.New}, a.stored(t), "the row's file stays and the old one goes")
 	})
 }
 

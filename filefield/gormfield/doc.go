@@ -1,8 +1,8 @@
 // Package gormfield keeps the file columns of GORM models in step with
 // their files, the way Django's signals and django-cleanup do, with no
 // file code at the call sites: a handler stores the upload and saves the
-// row; the old file goes after the commit, the new one if the statement
-// or its transaction fails.
+// row; the old file goes after the commit, the new one if the scope that
+// holds the upload rolls back.
 //
 //	files := gormfield.New(gormfield.Options{})
 //	files.Track(&User{}, "Picture", pics).Track(&Message{}, "Image", images)
@@ -31,8 +31,17 @@
 //
 //   - A statement in a transaction gorm began for it (the default), or in
 //     none (SkipDefaultTransaction): the plugin commits its files after
-//     gorm's commit, or rolls them back when the statement or its commit
-//     fails.
+//     gorm's commit. When the statement or its commit fails, the stale
+//     files stay, and so do the uploads it meant to write: no scope holds
+//     them, so they stay the handler's, unfinished, since the handler may
+//     retry with the same path (an insert that breaks a unique index,
+//     then an update of the existing row). Roll such an upload back
+//     (Change.Rollback) if the handler gives up on it, or run the handler
+//     in a scope (Transaction, filefield.RunInScope), whose rollback
+//     removes it; one left pending is reported at filefield's
+//     PendingTimeout and left to the orphan finder. When the outcome is
+//     unknown (the connection failed during the commit), every file
+//     stays for good.
 //   - A statement inside Transaction, or with a context that carries a
 //     filefield.Scope: the scope finishes them, after the outermost
 //     commit. Transaction nests with savepoints. A statement belongs to

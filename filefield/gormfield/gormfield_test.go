@@ -312,9 +312,11 @@ func TestTransactionRollsBackFiles(t *testing.T) {
 	}
 }
 
-// A statement that fails in gorm's own transaction rolls its new file
-// back; so does a failed create.
-func TestFailedStatementsRemoveTheirNewFiles(t *testing.T) {
+// A statement that fails on its own (here a create that breaks a unique
+// index) leaves the upload it meant to write to the handler, which may
+// retry with the same path: it stays, unheld and claimable, until the
+// handler rolls it back.
+func TestFailedStatementsLeaveUploadsToTheHandler(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, gormfield.Options{}, gorm.Config{}, func(t *testing.T, a *app) {
 		ctx := t.Context()
@@ -323,6 +325,12 @@ func TestFailedStatementsRemoveTheirNewFiles(t *testing.T) {
 		require.NoError(t, err)
 		err = a.db.WithContext(ctx).Create(&User{Name: "ada", Picture: ch.New}).Error
 		require.Error(t, err, "the name is unique")
+		assert.ElementsMatch(t, []string{u.Picture, ch.New}, a.files(t))
+		require.False(t, ch.Held())
+		require.Same(t, ch, a.pics.Claim(ch.New), "still claimable")
+		a.pics.Unclaim(ch)
+		res := ch.Rollback(ctx)
+		assert.Equal(t, []string{ch.New}, res.Deleted)
 		assert.Equal(t, []string{u.Picture}, a.files(t))
 		noAbandoned(t, a)
 	})
