@@ -196,6 +196,31 @@ func TestScopesWithSavepointsAgainstADatabaseModel(t *testing.T) {
 					}
 					top.writes[u.row] = u.ch.New
 					what = "written again"
+				case op < 8 && rnd.IntN(2) == 0:
+					// A handler with no scope: its statement fails, the
+					// integration gives the upload back (Unclaim), and the
+					// handler gives up on it or retries the statement,
+					// which commits on its own.
+					if writtenOpen(row) {
+						continue // the open transaction holds the row's lock
+					}
+					bare := filefield.WithoutScope(top.ctx)
+					ch := replace(bare, row)
+					c := pics.ClaimUnheld(ch.New)
+					require.Same(t, ch, c)
+					pics.Unclaim(c)
+					if rnd.IntN(2) == 0 {
+						ch.Rollback(bare)
+						what = "unscoped failed statement, given up"
+						break
+					}
+					require.Same(t, ch, pics.Claim(ch.New))
+					ctx, s := filefield.NewScope(bare)
+					_, err := s.Add(ch, nil)
+					require.NoError(t, err)
+					committed[row] = ch.New
+					s.Commit(ctx)
+					what = "unscoped failed statement, retried"
 				case op < 8: // the statement fails; the handler rolls its upload back and goes on
 					ch := replace(top.ctx, row)
 					if c := pics.ClaimUnheld(ch.New); c != nil {
