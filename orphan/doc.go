@@ -44,7 +44,9 @@
 //
 // Files not older than Options.MinAge (default one day; future times are
 // young) are never orphans, so an upload whose row has not committed yet
-// survives. Apply keeps a file that changed (size, mtime, type) or gained
+// survives: set it longer than an upload may wait for its row (an app
+// that stores the file in one request and writes the row in a later one
+// loses any upload whose row comes after it). Apply keeps a file that changed (size, mtime, type) or gained
 // a reference since Find. Names that are not valid stored paths or match
 // no Options.Shapes are reported as unrecognised and never deleted.
 //
