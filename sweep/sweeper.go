@@ -237,107 +237,127 @@ func withEach(ss []string, before, after string) []string {
 // class, nested braces).
 func globTokens(g string) ([]globToken, bool) {
 	var toks []globToken
-	lit := func(s string) { toks = append(toks, globToken{fill: []string{s}}) }
 	for i := 0; i < len(g); {
 		c := g[i]
+		var (
+			tok globToken
+			ok  = true
+		)
 		switch {
 		case c == '\\':
 			return nil, false
 		case c == '*' && strings.HasPrefix(g[i:], "**") && (i == 0 || g[i-1] == '/') && (i+2 == len(g) || g[i+2] == '/'):
-			// A globstar segment: none, one or more segments.
-			switch last := len(toks) - 1; {
-			case i+2 < len(g): // "**/": the slash goes with it
-				toks = append(toks, globToken{fill: globstarInner})
-				i += 3
-				continue
-			case i == 0: // "**" alone
-				toks = append(toks, globToken{fill: globstarSegs})
-			default: // "x/**", which matches "x" itself too: the slash goes with it
-				prev := toks[last].fill
-				if len(prev) != 1 || !strings.HasSuffix(prev[0], "/") {
-					return nil, false
-				}
-				toks[last].fill = []string{strings.TrimSuffix(prev[0], "/")}
-				toks = append(toks, globToken{fill: globstarEnd})
+			if toks, i, ok = globstarTokens(g, i, toks); !ok {
+				return nil, false
 			}
-			i += 2
+			continue
 		case c == '*':
 			for i < len(g) && g[i] == '*' {
 				i++
 			}
-			toks = append(toks, globToken{fill: starFill})
+			tok = globToken{fill: starFill}
 		case c == '?':
-			toks = append(toks, globToken{fill: charProbes})
-			i++
+			tok, i = globToken{fill: charProbes}, i+1
 		case c == '[':
-			end := strings.IndexByte(g[i+1:], ']')
-			if end < 0 {
-				return nil, false
-			}
-			class := g[i : i+2+end]
-			if strings.Contains(class, "/") {
-				return nil, false
-			}
-			var fill []string
-			for _, p := range charProbes {
-				if ok, _ := doublestar.Match(class, p); ok {
-					fill = append(fill, p)
-				}
-			}
-			// Its first member, for classes of letters the probes miss.
-			if m := class[1:]; len(m) > 1 && m[0] != '!' && m[0] != '^' && m[0] != ']' {
-				if r, _ := utf8.DecodeRuneInString(m); r != utf8.RuneError {
-					fill = append(fill, string(r))
-				}
-			}
-			if len(fill) == 0 {
-				return nil, false
-			}
-			toks = append(toks, globToken{fill: fill})
-			i += len(class)
+			tok, i, ok = classToken(g, i)
 		case c == '{':
-			depth, j := 0, i
-			for ; j < len(g); j++ {
-				if g[j] == '{' {
-					depth++
-				} else if g[j] == '}' {
-					if depth--; depth == 0 {
-						break
-					}
-				}
-			}
-			if j == len(g) || strings.ContainsAny(g[i+1:j], "{}") {
-				return nil, false
-			}
-			// Each alternative, its wildcards filled with the first and
-			// the last of their fillers.
-			var fill []string
-			for alt := range strings.SplitSeq(g[i+1:j], ",") {
-				at, ok := globTokens(alt)
-				if !ok {
-					return nil, false
-				}
-				first, last := "", ""
-				for _, t := range at {
-					first, last = first+t.fill[0], last+t.fill[len(t.fill)-1]
-				}
-				fill = append(fill, first)
-				if last != first {
-					fill = append(fill, last)
-				}
-			}
-			toks = append(toks, globToken{fill: fill})
-			i = j + 1
+			tok, i, ok = braceToken(g, i)
 		default:
 			j := i
 			for j < len(g) && !strings.ContainsRune(`*?[{\`, rune(g[j])) {
 				j++
 			}
-			lit(g[i:j])
-			i = j
+			tok, i = globToken{fill: []string{g[i:j]}}, j
 		}
+		if !ok {
+			return nil, false
+		}
+		toks = append(toks, tok)
 	}
 	return toks, true
+}
+
+// globstarTokens adds the globstar segment at g[i:] ("**", at a segment
+// start and end) to toks: none, one or more segments. It returns the
+// tokens and the index after it.
+func globstarTokens(g string, i int, toks []globToken) ([]globToken, int, bool) {
+	switch last := len(toks) - 1; {
+	case i+2 < len(g): // "**/": the slash goes with it
+		return append(toks, globToken{fill: globstarInner}), i + 3, true
+	case i == 0: // "**" alone
+		return append(toks, globToken{fill: globstarSegs}), i + 2, true
+	default: // "x/**", which matches "x" itself too: the slash goes with it
+		prev := toks[last].fill
+		if len(prev) != 1 || !strings.HasSuffix(prev[0], "/") {
+			return nil, 0, false
+		}
+		toks[last].fill = []string{strings.TrimSuffix(prev[0], "/")}
+		return append(toks, globToken{fill: globstarEnd}), i + 2, true
+	}
+}
+
+// classToken reads the character class at g[i:]: its fillers are the
+// probes it matches and its first member. It returns the index after it.
+func classToken(g string, i int) (globToken, int, bool) {
+	end := strings.IndexByte(g[i+1:], ']')
+	if end < 0 {
+		return globToken{}, 0, false
+	}
+	class := g[i : i+2+end]
+	if strings.Contains(class, "/") {
+		return globToken{}, 0, false
+	}
+	var fill []string
+	for _, p := range charProbes {
+		if ok, _ := doublestar.Match(class, p); ok {
+			fill = append(fill, p)
+		}
+	}
+	// Its first member, for classes of letters the probes miss.
+	if m := class[1:]; len(m) > 1 && m[0] != '!' && m[0] != '^' && m[0] != ']' {
+		if r, _ := utf8.DecodeRuneInString(m); r != utf8.RuneError {
+			fill = append(fill, string(r))
+		}
+	}
+	if len(fill) == 0 {
+		return globToken{}, 0, false
+	}
+	return globToken{fill: fill}, i + len(class), true
+}
+
+// braceToken reads the alternatives at g[i:] ("{a,b*}"): each
+// alternative, its wildcards filled with the first and the last of their
+// fillers. It returns the index after the closing brace.
+func braceToken(g string, i int) (globToken, int, bool) {
+	depth, j := 0, i
+	for ; j < len(g); j++ {
+		if g[j] == '{' {
+			depth++
+		} else if g[j] == '}' {
+			if depth--; depth == 0 {
+				break
+			}
+		}
+	}
+	if j == len(g) || strings.ContainsAny(g[i+1:j], "{}") {
+		return globToken{}, 0, false
+	}
+	var fill []string
+	for alt := range strings.SplitSeq(g[i+1:j], ",") {
+		at, ok := globTokens(alt)
+		if !ok {
+			return globToken{}, 0, false
+		}
+		first, last := "", ""
+		for _, t := range at {
+			first, last = first+t.fill[0], last+t.fill[len(t.fill)-1]
+		}
+		fill = append(fill, first)
+		if last != first {
+			fill = append(fill, last)
+		}
+	}
+	return globToken{fill: fill}, j + 1, true
 }
 
 // expandBraces returns the globs without braces that g's alternatives
