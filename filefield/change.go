@@ -104,6 +104,12 @@ type changeState struct {
 	// forgotten: reported abandoned while no scope held it, and dropped
 	// from the claimable changes
 	forgotten bool
+	// borrowed: taken off the field's list (Claim) while no scope held
+	// it, so it is still its maker's: a scope that rolls back gives it
+	// back rather than deleting its new file (see Scope.Rollback)
+	borrowed bool
+	// reported: its PendingTimeout passed (see Field.abandoned)
+	reported bool
 	// asked is what Commit or Rollback asked first while an open scope
 	// held the change, or pending
 	asked  int
@@ -147,6 +153,7 @@ func (f *Field) newChange(ctx context.Context, newPath, old string, st stored) (
 func (f *Field) abandoned(c *Change) {
 	c.mu.Lock()
 	pend := c.state == pending
+	c.reported = pend
 	c.mu.Unlock()
 	if !pend {
 		return

@@ -54,54 +54,21 @@ func (p *pendingSet) filter(path string, keep func(*Change) bool) {
 	}
 }
 
-// ClaimUnheld is Claim for a statement that failed, or whose outcome is
-// unknown: it returns the oldest unfinished change that stored path and
-// that no open scope holds, and takes it off the field's list. A change
-// that an open scope holds stays that scope's to finish (with its own
-// transaction, which may still write path) and stays claimable. It
-// returns nil if there is none. After a failure, give the change back
-// with Unclaim unless it is yours: the handler that made it may retry
-// the statement with the same path.
+// ClaimUnheld is Claim for a statement that failed: it returns the oldest
+// unfinished change that stored path and that no open scope holds, and
+// takes it off the field's list. A change that an open scope holds stays
+// that scope's to finish (with its own transaction, which may still write
+// path) and stays claimable. It returns nil if there is none.
 func (f *Field) ClaimUnheld(path string) *Change {
 	for _, c := range f.pending.list(path) {
 		if c.Held() {
 			continue
 		}
-		if f.pending.remove(path, c) && c.unfinished() {
+		if f.pending.remove(path, c) && c.borrow() {
 			return c
 		}
 	}
 	return nil
-}
-
-// Unclaim gives back a change taken with Claim or ClaimUnheld that the
-// taker will not finish, because the statement that wrote (or meant to
-// write) its path failed: the change goes back on the field's list,
-// unfinished, and stays its owner's to commit, roll back, or claim again
-// with a retry of the statement. Rolling it back instead would delete an
-// upload the handler still holds, and a retry that writes its path would
-// then commit a row pointing at no file. It does nothing to a change that
-// finished, that an open scope holds, or that was reported abandoned
-// meanwhile (see Options.PendingTimeout).
-func (f *Field) Unclaim(c *Change) {
-	if c == nil || c.field != f || c.newPath == "" || c.Held() {
-		return
-	}
-	c.mu.Lock()
-	back := c.state == pending && !c.forgotten
-	c.mu.Unlock()
-	if !back {
-		return
-	}
-	f.pending.mu.Lock()
-	defer f.pending.mu.Unlock()
-	if slices.Contains(f.pending.m[c.newPath], c) {
-		return
-	}
-	if f.pending.m == nil {
-		f.pending.m = map[string][]*Change{}
-	}
-	f.pending.m[c.newPath] = append(f.pending.m[c.newPath], c)
 }
 
 // Held reports whether an open scope holds the change (or one that ended
@@ -113,6 +80,59 @@ func (c *Change) unfinished() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state == pending
+}
+
+// borrow marks c, taken off the field's list while no scope held it, as
+// borrowed: the scope it is added to finishes it if it commits, and gives
+// it back if it rolls back (see Scope.Rollback). It reports whether c is
+// unfinished.
+func (c *Change) borrow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != pending {
+		return false
+	}
+	c.borrowed = true
+	return true
+}
+
+// giveBack returns c, borrowed by s, which rolled back, to its field's
+// list, unfinished and held by no scope, unless the handler asked for its
+// rollback meanwhile (then it rolls back). One reported abandoned
+// already is given back forgotten, off the list (see
+// Options.PendingTimeout). It reports whether c was given back.
+func (c *Change) giveBack(s *Scope) bool {
+	// Which scopes are open is read first: a scope's lock comes before a
+	// change's.
+	c.mu.Lock()
+	scopes := slices.Clone(c.scopes)
+	c.mu.Unlock()
+	closed := map[*Scope]bool{s: true}
+	for _, sc := range scopes {
+		if !sc.open() {
+			closed[sc] = true
+		}
+	}
+	c.mu.Lock()
+	if !c.borrowed || c.state != pending || c.asked == rolledBack {
+		c.mu.Unlock()
+		return false
+	}
+	c.borrowed = false
+	c.scopes = slices.DeleteFunc(c.scopes, func(sc *Scope) bool { return closed[sc] })
+	if len(c.scopes) == 0 {
+		c.scope = nil
+	}
+	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s || f.ancestorOf(s) })
+	// One reported abandoned already is not put back, or it would stay
+	// on the list for good: forgotten, it keeps its file at a Rollback.
+	c.forgotten = c.forgotten || c.reported
+	forgotten := c.forgotten
+	c.mu.Unlock()
+	if !forgotten {
+		c.field.pending.put(c)
+	}
+	return true
 }
 
 // list returns the changes held under path, oldest first.
@@ -148,8 +168,11 @@ func (p *pendingSet) remove(path string, c *Change) bool {
 //
 // Integrations that see a row take a new path (a GORM callback after an
 // insert or update) use it to finish the upload's change with the row's
-// transaction, so that a handler needs no file code: the new file goes if
-// the transaction rolls back.
+// transaction, so that a handler needs no file code. A change no scope
+// held is borrowed: the scope it is added to commits it, but a rollback
+// of that scope gives it back to the list, pending, rather than deleting
+// its file (KeptGivenBack), since the handler that stored it may write
+// its path again (a retry); the handler's own Rollback deletes it.
 func (f *Field) Claim(path string) *Change {
 	for _, c := range f.pending.list(path) {
 		switch {
@@ -160,6 +183,7 @@ func (f *Field) Claim(path string) *Change {
 			// that holds it finishes it.
 			return c
 		case f.pending.remove(path, c):
+			c.borrow()
 			return c
 		}
 	}

@@ -254,10 +254,13 @@ func TestAbandonedWhileHeldRollbackDeletes(t *testing.T) {
 }
 
 // A change claimed into a scope (Claim took it off the list; the
-// integration is about to Add it) that times out in between is marked
-// forgotten, although a scope then holds it: the scope's rollback keeps
-// the new file as abandoned instead of deleting it (a leak, not a loss).
-func TestClaimedThenAbandonedThenScopeRollbackDeletes(t *testing.T) {
+// integration is about to Add it) that times out in between: the scope
+// holds it, so its Commit would finish it. The scope rolls back instead,
+// and an upload made outside any scope is its maker's again (the maker
+// may retry): its file stays. Reported abandoned already, it is not put
+// back on the list (it would stay there for good), and its maker's
+// Rollback keeps the file too, for the orphan finder.
+func TestClaimedThenAbandonedThenScopeRollbackKeepsFile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	fsys := afero.NewMemMapFs()
@@ -277,5 +280,8 @@ func TestClaimedThenAbandonedThenScopeRollbackDeletes(t *testing.T) {
 	_, err = s.Add(c, nil)
 	require.NoError(t, err)
 	r := s.Rollback(ctx) // the row's transaction rolled back
-	assert.NotContains(t, files(t, fsys), ch.New, "the rolled-back upload stays: %+v", r.Kept)
+	assert.Equal(t, []filefield.Kept{{Path: ch.New, Reason: filefield.KeptGivenBack}}, r.Kept)
+	assert.Nil(t, f.Claim(ch.New), "not put back: reported already")
+	assert.Equal(t, []filefield.Kept{{Path: ch.New, Reason: filefield.KeptAbandoned}}, ch.Rollback(ctx).Kept)
+	assert.Contains(t, files(t, fsys), ch.New)
 }

@@ -413,7 +413,11 @@ func (s *Scope) settleUnknown(ctx context.Context) Result {
 // Rollback finishes the scope after its transaction rolled back (or, for
 // a child, after a rollback to its savepoint): every change rolls back,
 // newest first, deleting the new files it created and keeping the old.
-// It is idempotent and does nothing after Commit.
+// A change another open scope holds stays that scope's, and one the
+// scope borrowed (claimed while no scope held it: see Field.Claim) goes
+// back to its field's list, pending, its file kept (KeptGivenBack),
+// unless its maker asked for its Rollback meanwhile. It is idempotent and
+// does nothing after Commit.
 func (s *Scope) Rollback(ctx context.Context) Result {
 	changes, _, ok := s.take(rolledBack)
 	if !ok {
@@ -438,6 +442,13 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 			}
 			// The other let go meanwhile (it rolled back too): no one
 			// else finishes it.
+		}
+		if changes[i].giveBack(s) {
+			// An upload made outside any scope, which a statement of
+			// this transaction took in: its maker may write its path
+			// again (a retry), so its file stays, pending.
+			changes[i].field.keep(ctx, &r, changes[i].newPath, KeptGivenBack, nil)
+			continue
 		}
 		r.merge(changes[i].finish(ctx, rolledBack, nil))
 	}

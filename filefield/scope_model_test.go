@@ -197,10 +197,10 @@ func TestScopesWithSavepointsAgainstADatabaseModel(t *testing.T) {
 					top.writes[u.row] = u.ch.New
 					what = "written again"
 				case op < 8 && rnd.IntN(2) == 0:
-					// A handler with no scope: its statement fails, the
-					// integration gives the upload back (Unclaim), and the
-					// handler gives up on it or retries the statement,
-					// which commits on its own.
+					// A handler with no scope: its statement fails, and
+					// the statement's own scope, rolling back, gives the
+					// upload back; the handler gives up on it or retries
+					// the statement, which commits on its own.
 					if writtenOpen(row) {
 						continue // the open transaction holds the row's lock
 					}
@@ -208,7 +208,10 @@ func TestScopesWithSavepointsAgainstADatabaseModel(t *testing.T) {
 					ch := replace(bare, row)
 					c := pics.ClaimUnheld(ch.New)
 					require.Same(t, ch, c)
-					pics.Unclaim(c)
+					fctx, failed := filefield.NewScope(bare)
+					_, err := failed.Add(c, nil)
+					require.NoError(t, err)
+					failed.Rollback(fctx)
 					if rnd.IntN(2) == 0 {
 						ch.Rollback(bare)
 						what = "unscoped failed statement, given up"
@@ -216,7 +219,7 @@ func TestScopesWithSavepointsAgainstADatabaseModel(t *testing.T) {
 					}
 					require.Same(t, ch, pics.Claim(ch.New))
 					ctx, s := filefield.NewScope(bare)
-					_, err := s.Add(ch, nil)
+					_, err = s.Add(ch, nil)
 					require.NoError(t, err)
 					committed[row] = ch.New
 					s.Commit(ctx)

@@ -180,41 +180,84 @@ func TestClaim(t *testing.T) {
 	b.Commit(t.Context())
 }
 
-// Unclaim puts back, once, a change its taker will not finish; not one
-// that finished, that an open scope holds, or that is another field's.
-func TestUnclaim(t *testing.T) {
+// An upload made outside any scope and claimed into one (a statement
+// that wrote its path) is borrowed: the scope's commit finishes it, its
+// rollback gives it back, pending and claimable, since its maker may
+// retry; the maker's own Rollback, asked while the scope held it or
+// after, deletes it. A change added by its maker (Add, not Claim) rolls
+// back with the scope as before.
+func TestBorrowedChangesAreGivenBack(t *testing.T) {
 	t.Parallel()
-	fsys := afero.NewMemMapFs()
-	pics := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
-	other := filefield.New("other", fsys, filefield.Options{Dir: "other"})
-	a, err := pics.Save(t.Context(), upload("a"))
-	require.NoError(t, err)
-	require.Same(t, a, pics.Claim(a.New))
-	require.Nil(t, pics.Claim(a.New))
-	other.Unclaim(a)
-	require.Nil(t, pics.Claim(a.New), "another field does not take it")
-	pics.Unclaim(a)
-	pics.Unclaim(a)
-	require.Same(t, a, pics.Claim(a.New), "back on the list")
-	require.Nil(t, pics.Claim(a.New), "once")
-	pics.Unclaim(a)
-	require.Same(t, a, pics.ClaimUnheld(a.New))
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			fsys, _ := b.New(t)
+			var kept []string
+			pics := filefield.New("pics", fsys, filefield.Options{Dir: "pics", OnEvent: func(e filefield.Event) {
+				if e.Action == filefield.ActionKeep {
+					kept = append(kept, e.Reason)
+				}
+			}})
+			ctx := t.Context()
+			a, err := pics.Save(ctx, upload("a"))
+			require.NoError(t, err)
+			for _, claim := range []func(string) *filefield.Change{pics.Claim, pics.ClaimUnheld} {
+				sctx, s := filefield.NewScope(ctx)
+				require.Same(t, a, claim(a.New))
+				_, err = s.Add(a, nil)
+				require.NoError(t, err)
+				require.True(t, a.Held())
+				res := s.Rollback(sctx)
+				assert.Empty(t, res.Deleted)
+				assert.Equal(t, []filefield.Kept{{Path: a.New, Reason: filefield.KeptGivenBack}}, res.Kept)
+				assert.False(t, a.Held())
+				assert.Nil(t, a.Scope())
+				assert.Contains(t, files(t, fsys), a.New, "given back, not deleted")
+			}
+			assert.Equal(t, []string{filefield.KeptGivenBack, filefield.KeptGivenBack}, kept)
+			// Claimed again, by a retry whose scope commits.
+			sctx, s := filefield.NewScope(ctx)
+			require.Same(t, a, pics.Claim(a.New))
+			_, err = s.Add(a, nil)
+			require.NoError(t, err)
+			s.Commit(sctx)
+			assert.Empty(t, a.Rollback(ctx).Deleted, "committed")
+			assert.Contains(t, files(t, fsys), a.New)
 
-	ctx, s := filefield.NewScope(t.Context())
-	b, err := pics.Save(ctx, upload("b"))
-	require.NoError(t, err)
-	pics.Unclaim(b) // held: it stays the scope's, and claimable as it was
-	require.Same(t, b, pics.Claim(b.New))
-	require.Nil(t, pics.ClaimUnheld(b.New), "held")
-	s.Rollback(ctx)
-	pics.Unclaim(b)
-	require.Nil(t, pics.Claim(b.New), "a finished change is not put back")
+			// The maker's Rollback, asked while the scope held it, wins
+			// when the scope rolls back.
+			b, err := pics.Save(ctx, upload("b"))
+			require.NoError(t, err)
+			sctx, s = filefield.NewScope(ctx)
+			require.Same(t, b, pics.Claim(b.New))
+			_, err = s.Add(b, nil)
+			require.NoError(t, err)
+			b.Rollback(ctx) // a wish: the scope holds it
+			assert.Contains(t, files(t, fsys), b.New)
+			assert.Equal(t, []string{b.New}, s.Rollback(sctx).Deleted)
+			assert.NotContains(t, files(t, fsys), b.New)
 
-	a.Rollback(t.Context())
-	pics.Unclaim(a)
-	require.Nil(t, pics.Claim(a.New), "a finished change is not put back")
-	assert.Empty(t, files(t, fsys))
-	pics.Unclaim(nil)
+			// Given back, then given up by its maker.
+			c, err := pics.Save(ctx, upload("c"))
+			require.NoError(t, err)
+			sctx, s = filefield.NewScope(ctx)
+			_, err = s.Add(pics.Claim(c.New), nil)
+			require.NoError(t, err)
+			s.Rollback(sctx)
+			assert.Equal(t, []string{c.New}, c.Rollback(ctx).Deleted)
+			assert.Nil(t, pics.Claim(c.New), "finished")
+
+			// Added by its maker, not claimed: the scope's rollback
+			// deletes it.
+			d, err := pics.Save(ctx, upload("d"))
+			require.NoError(t, err)
+			sctx, s = filefield.NewScope(ctx)
+			_, err = s.Add(d, nil)
+			require.NoError(t, err)
+			assert.Equal(t, []string{d.New}, s.Rollback(sctx).Deleted)
+			assert.Equal(t, []string{a.New}, files(t, fsys))
+		})
+	}
 }
 
 // A change still pending at its timeout is reported, through the event

@@ -40,17 +40,20 @@
 // UpdateOne(ID), Update (bulk, with any predicates), ClearX, DeleteOne(ID)
 // and Delete (bulk).
 //
+// An upload stored in no scope stays its handler's: a failed mutation,
+// or a WithTx that rolls back, gives it back (filefield.KeptGivenBack)
+// instead of deleting it, since the handler may retry with the same path
+// (a create refused by a unique index, then an update of the existing
+// row). Roll it back (Change.Rollback) if the handler gives up on it, or
+// store it with the transaction's context; one left pending is reported
+// at filefield's PendingTimeout and left to the orphan finder.
+//
 // Who finishes the files depends on the transaction:
 //
 //   - A mutation outside any ent transaction (ent runs it on its own):
 //     the hook finishes its files right after it, deleting the stale ones
-//     if it succeeded. If it failed, the upload it meant to write stays
-//     the handler's, unfinished, since the handler may retry with the
-//     same path (a create refused by a unique index, then an update of
-//     the existing row): roll it back (Change.Rollback) if the handler
-//     gives up on it, or run the handler in a scope (WithTx,
-//     filefield.RunInScope). One left pending is reported at filefield's
-//     PendingTimeout and left to the orphan finder. An outcome that is
+//     if it succeeded. If it failed, its upload stays with whoever stored
+//     it: the caller's scope, or the handler (above). An outcome that is
 //     unknown keeps every file for good.
 //   - A mutation inside WithTx, or inside an ent transaction with a
 //     context that carries a filefield.Scope: the scope finishes them,

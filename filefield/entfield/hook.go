@@ -2,11 +2,9 @@ package entfield
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"entgo.io/ent"
-	"entgo.io/ent/dialect/sql/sqlgraph"
 
 	"github.com/mediaclean/mediaclean/filefield"
 )
@@ -99,9 +97,10 @@ func (st *stmt) run(ctx context.Context, t *Tracker, m ent.Mutation, next ent.Mu
 	v, err = next.Mutate(ctx, m)
 	finished = true
 	if err != nil {
-		if st.own != nil && !sqlgraph.IsConstraintError(err) {
+		if st.own != nil {
 			// On its own, the statement may have committed before a
-			// hook inside this one (a schema hook) failed: the rows say.
+			// hook inside this one (a schema hook) failed, even with a
+			// constraint error (an audit row of its own): the rows say.
 			if nw, _ := newPath(m, st.c.name); nw != "" && !m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
 				switch used, rerr := t.referenced(context.WithoutCancel(ctx), nw); {
 				case rerr != nil:
@@ -167,28 +166,24 @@ func (st *stmt) claim(path string) {
 }
 
 // finish ends the mutation's own scope: the stale files go after a
-// commit; an outcome that is unknown (a connection error, a panic) keeps
-// every file, and the upload of the path it meant to write with them for
-// good. After a failure that upload stays the handler's, unfinished: the
-// handler may retry with the same path, so rolling it back here could
-// leave a row pointing at no file. One it abandons is reported at
-// filefield's PendingTimeout and left to the orphan finder. In the
-// caller's scope it does nothing: the scope finishes with the
-// transaction.
+// commit; after a failure the new path it meant to write is claimed and
+// rolled back (an upload made in no scope is given back to its maker,
+// who may retry); an outcome that is unknown (a connection error, a
+// panic) keeps every file. In the caller's scope it does nothing: the scope
+// finishes with the transaction.
 func (st *stmt) finish(ctx context.Context, m ent.Mutation, err error) {
 	if st.own == nil {
 		return
 	}
-	outcome := filefield.CommitError(err)
 	if err == nil {
 		for _, ch := range st.early {
 			ch.CommitEarly(ctx)
 		}
-	} else if nw, _ := newPath(m, st.c.name); nw != "" && errors.Is(outcome, filefield.ErrCommitUnknown) {
+	} else if nw, _ := newPath(m, st.c.name); nw != "" {
 		// A change the caller's scope holds stays the caller's.
 		if ch := st.c.field.ClaimUnheld(nw); ch != nil {
 			_, _ = st.own.Add(ch, nil)
 		}
 	}
-	st.own.End(ctx, outcome)
+	st.own.End(ctx, filefield.CommitError(err))
 }

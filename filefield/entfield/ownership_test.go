@@ -129,7 +129,10 @@ func TestCommitHooksAndTransactionsEndedByFn(t *testing.T) {
 				var err error
 				run := func() {
 					res, err = entfield.WithTx(ctx, a.client, func(ctx context.Context, tx *entdemo.Tx) error {
-						p = a.newPicture(t, "new")
+						// Stored in the transaction's scope, which owns it.
+						ch, err := a.pics.Save(ctx, upload("new"))
+						require.NoError(t, err)
+						p = ch.New
 						if err := tx.User.UpdateOneID(u.ID).SetPicture(p).Exec(ctx); err != nil {
 							return err
 						}

@@ -32,11 +32,6 @@ type stmtState struct {
 	// statement wrote: they commit when the statement commits, since the
 	// row is then committed whatever the caller's scope does.
 	early []*filefield.Change
-	// claimed holds the changes no scope held whose path this statement
-	// wrote (or meant to write): they join own if the statement commits,
-	// or its outcome is unknown, and go back to the field's list, still
-	// the handler's, if it fails.
-	claimed []claimed
 	// before holds the tracked rows as they were, by primary key.
 	before map[string]row
 	keys   [][]any
@@ -50,17 +45,18 @@ func (p *Plugin) register(db *gorm.DB) error {
 	if update == nil || del == nil {
 		return errors.New("gormfield: gorm:update or gorm:delete is not registered")
 	}
-	// The after callbacks run before the model's own after-hooks: a write
-	// without a transaction has committed by then, whatever they do.
+	// The after callbacks run before gorm saves the associations and
+	// before the model's own after-hooks: a write without a transaction
+	// has committed by then, whatever they do.
 	return errors.Join(
 		cb.Update().Before("gorm:update").Register("mediaclean:before_update", p.before("update", update)),
-		cb.Update().After("gorm:update").Before("gorm:after_update").Register("mediaclean:after_update", p.after),
+		cb.Update().After("gorm:update").Before("gorm:save_after_associations").Register("mediaclean:after_update", p.after),
 		cb.Update().After("*").Register("mediaclean:finish_update", p.finish),
 		cb.Delete().Before("gorm:delete").Register("mediaclean:before_delete", p.before("delete", del)),
 		cb.Delete().After("gorm:delete").Before("gorm:after_delete").Register("mediaclean:after_delete", p.after),
 		cb.Delete().After("*").Register("mediaclean:finish_delete", p.finish),
 		cb.Create().Before("gorm:create").Register("mediaclean:before_create", p.beforeCreate),
-		cb.Create().After("gorm:create").Before("gorm:after_create").Register("mediaclean:after_create", p.afterCreate),
+		cb.Create().After("gorm:create").Before("gorm:save_after_associations").Register("mediaclean:after_create", p.afterCreate),
 		cb.Create().After("*").Register("mediaclean:finish_create", p.finish),
 	)
 }
@@ -204,20 +200,15 @@ func (p *Plugin) claim(st *stmtState, f *filefield.Field, path string) {
 		// and stays the caller's to roll back if the statement fails.
 		st.early = append(st.early, ch)
 	default:
-		st.claimed = append(st.claimed, claimed{f, ch})
+		_, _ = st.own.Add(ch, nil)
 	}
 }
 
-// claimed is a change a statement took from its field's list.
-type claimed struct {
-	field *filefield.Field
-	ch    *filefield.Change
-}
-
 // failed handles a statement that failed on its own: the new paths it
-// meant to write (from its values) are claimed, so that an outcome that
-// turns out unknown keeps them for good (see finish). In the caller's
-// scope they stay the caller's to finish.
+// meant to write (from its values) are claimed into its own scope, which
+// then rolls back. An upload made in no scope is given back to its maker
+// then (filefield.KeptGivenBack), since a retry may write its path; one
+// made in the caller's scope stays the caller's to finish.
 func (p *Plugin) failed(db *gorm.DB, st *stmtState) {
 	if st.own == nil {
 		return
@@ -227,7 +218,7 @@ func (p *Plugin) failed(db *gorm.DB, st *stmtState) {
 			if vals[i] != "" {
 				// A change the caller's scope holds stays the caller's.
 				if ch := c.field.ClaimUnheld(vals[i]); ch != nil {
-					st.claimed = append(st.claimed, claimed{c.field, ch})
+					_, _ = st.own.Add(ch, nil)
 				}
 			}
 		}
@@ -245,17 +236,7 @@ func (p *Plugin) committedAlone(db *gorm.DB, st *stmtState) {
 	for _, ch := range st.early {
 		ch.CommitEarly(ctx)
 	}
-	st.adopt()
 	st.own.Commit(ctx)
-}
-
-// adopt registers the claimed changes in the statement's own scope, to
-// finish with it.
-func (st *stmtState) adopt() {
-	for _, c := range st.claimed {
-		_, _ = st.own.Add(c.ch, nil)
-	}
-	st.claimed = nil
 }
 
 // finish ends the statement's own scope with its transaction: the stale
@@ -273,19 +254,8 @@ func (p *Plugin) finish(db *gorm.DB) {
 		}
 	}
 	// A connection error (the commit may have reached the server) keeps
-	// every file. After a failure the handler's uploads stay its own: it
-	// may retry the statement with the same path, so rolling them back
-	// here could leave a row pointing at no file. One it abandons is
-	// reported at Options.PendingTimeout and left to the orphan finder.
-	outcome := filefield.CommitError(db.Error)
-	if outcome == nil || errors.Is(outcome, filefield.ErrCommitUnknown) {
-		st.adopt()
-	}
-	for _, c := range st.claimed {
-		c.field.Unclaim(c.ch)
-	}
-	st.claimed = nil
-	st.own.End(ctx, outcome)
+	// every file.
+	st.own.End(ctx, filefield.CommitError(db.Error))
 }
 
 func stateOf(db *gorm.DB) *stmtState {

@@ -27,21 +27,25 @@
 // they overwrote. This covers Save, Update, Updates, Create, bulk
 // Where(...).Delete and deletes by primary key.
 //
+// An upload stored in no scope (with a context no Transaction or
+// filefield.NewScope made) stays its handler's: a statement that writes
+// its path takes it into its transaction, which commits it with the row,
+// but a rollback gives it back (filefield.KeptGivenBack) instead of
+// deleting it, since the handler may retry with the same path (an insert
+// that breaks a unique index, then an update of the existing row; a
+// retried Transaction). Roll such an upload back (Change.Rollback) if the
+// handler gives up on it, or store it in the transaction's scope, whose
+// rollback removes it. One left pending is reported at filefield's
+// PendingTimeout and left to the orphan finder.
+//
 // Who finishes the files depends on the transaction:
 //
 //   - A statement in a transaction gorm began for it (the default), or in
 //     none (SkipDefaultTransaction): the plugin commits its files after
 //     gorm's commit. When the statement or its commit fails, the stale
-//     files stay, and so do the uploads it meant to write: no scope holds
-//     them, so they stay the handler's, unfinished, since the handler may
-//     retry with the same path (an insert that breaks a unique index,
-//     then an update of the existing row). Roll such an upload back
-//     (Change.Rollback) if the handler gives up on it, or run the handler
-//     in a scope (Transaction, filefield.RunInScope), whose rollback
-//     removes it; one left pending is reported at filefield's
-//     PendingTimeout and left to the orphan finder. When the outcome is
-//     unknown (the connection failed during the commit), every file
-//     stays for good.
+//     files stay, and so do the uploads it meant to write. When the
+//     outcome is unknown (the connection failed during the commit), every
+//     file stays for good.
 //   - A statement inside Transaction, or with a context that carries a
 //     filefield.Scope: the scope finishes them, after the outermost
 //     commit. Transaction nests with savepoints. A statement belongs to

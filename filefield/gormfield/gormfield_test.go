@@ -327,8 +327,6 @@ func TestFailedStatementsLeaveUploadsToTheHandler(t *testing.T) {
 		require.Error(t, err, "the name is unique")
 		assert.ElementsMatch(t, []string{u.Picture, ch.New}, a.files(t))
 		require.False(t, ch.Held())
-		require.Same(t, ch, a.pics.Claim(ch.New), "still claimable")
-		a.pics.Unclaim(ch)
 		res := ch.Rollback(ctx)
 		assert.Equal(t, []string{ch.New}, res.Deleted)
 		assert.Equal(t, []string{u.Picture}, a.files(t))
