@@ -73,8 +73,9 @@ func (f *Field) ClaimUnheld(path string) *Change {
 
 // Held reports whether an open scope holds the change (or one that ended
 // is finishing it): the scope then finishes it with its transaction, and
-// the change's own Commit and Rollback only record a wish.
-func (c *Change) Held() bool { return c.heldElsewhere(nil) }
+// the change's own Commit and Rollback only record a wish. A finished
+// change is held by none.
+func (c *Change) Held() bool { return c.unfinished() && c.heldElsewhere(nil) }
 
 func (c *Change) unfinished() bool {
 	c.mu.Lock()

@@ -25,6 +25,8 @@ type stmtState struct {
 	// own (a transaction gorm began for it, or none), nil otherwise. It
 	// ends with the statement.
 	own *filefield.Scope
+	// orig is the statement's context before own was put in it.
+	orig context.Context
 	// autocommit: no transaction at all, so the write commits by itself
 	// as it runs, before gorm's after-hooks.
 	autocommit bool
@@ -71,8 +73,12 @@ func (p *Plugin) start(db *gorm.DB, m *model) *stmtState {
 	st := &stmtState{m: m, autocommit: !started && !inTx}
 	switch {
 	case started || !inTx:
-		// The statement commits on its own, at its end.
+		// The statement commits on its own, at its end. The statements
+		// gorm runs for its associations, on the same transaction, take
+		// the statement's context: they join its scope.
 		st.ctx, st.own = filefield.NewScope(filefield.WithoutScope(ctx))
+		st.orig = ctx
+		db.Statement.Context = st.ctx
 	case filefield.ScopeFrom(ctx) != nil:
 		// The statement runs in the innermost savepoint open on its
 		// transaction, whichever handle issued it.
@@ -256,6 +262,7 @@ func (p *Plugin) finish(db *gorm.DB) {
 	// A connection error (the commit may have reached the server) keeps
 	// every file.
 	st.own.End(ctx, filefield.CommitError(db.Error))
+	db.Statement.Context = st.orig
 }
 
 func stateOf(db *gorm.DB) *stmtState {

@@ -25,7 +25,8 @@
 // pending upload of each new path (filefield.Field.Claim) joins the same
 // unit of work. Inserts claim their new paths; upserts also delete what
 // they overwrote. This covers Save, Update, Updates, Create, bulk
-// Where(...).Delete and deletes by primary key.
+// Where(...).Delete and deletes by primary key, and the associations gorm
+// saves with a statement, which join its unit of work.
 //
 // An upload stored in no scope (with a context no Transaction or
 // filefield.NewScope made) stays its handler's: a statement that writes
