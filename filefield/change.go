@@ -104,10 +104,13 @@ type changeState struct {
 	// forgotten: reported abandoned while no scope held it, and dropped
 	// from the claimable changes
 	forgotten bool
-	// borrowed: taken off the field's list (Claim) while no scope held
-	// it, so it is still its maker's: a scope that rolls back gives it
-	// back rather than deleting its new file (see Scope.Rollback)
+	// borrowed: claimed (Field.Claim) while no scope held it, so it is
+	// still its maker's: a scope that rolls back gives it back rather
+	// than deleting its new file (see Scope.Rollback)
 	borrowed bool
+	// claimed: Claim returned it and the claimer's Scope.Add is due; an
+	// Add without it is its maker's, which ends a borrow
+	claimed bool
 	// reported: its PendingTimeout passed (see Field.abandoned)
 	reported bool
 	// asked is what Commit or Rollback asked first while an open scope

@@ -55,18 +55,25 @@ func (p *pendingSet) filter(path string, keep func(*Change) bool) {
 }
 
 // ClaimUnheld is Claim for a statement that failed: it returns the oldest
-// unfinished change that stored path and that no open scope holds, and
-// takes it off the field's list. A change that an open scope holds stays
-// that scope's to finish (with its own transaction, which may still write
-// path) and stays claimable. It returns nil if there is none.
+// unfinished change that stored path and that no open scope holds,
+// borrowed (see Claim). A change that an open scope holds stays that
+// scope's to finish (with its own transaction, which may still write
+// path). It returns nil if there is none.
 func (f *Field) ClaimUnheld(path string) *Change {
+	var claimed *Change
 	for _, c := range f.pending.list(path) {
-		if c.Held() {
-			continue
-		}
-		if f.pending.remove(path, c) && c.borrow() {
+		switch {
+		case c.Held():
+		case c.isClaimed():
+			if claimed == nil {
+				claimed = c
+			}
+		case c.borrow():
 			return c
 		}
+	}
+	if claimed != nil && claimed.borrow() {
+		return claimed
 	}
 	return nil
 }
@@ -83,26 +90,35 @@ func (c *Change) unfinished() bool {
 	return c.state == pending
 }
 
-// borrow marks c, taken off the field's list while no scope held it, as
-// borrowed: the scope it is added to finishes it if it commits, and gives
-// it back if it rolls back (see Scope.Rollback). It reports whether c is
-// unfinished.
+// borrow marks c, claimed while no scope held it, as borrowed: the scope
+// it is added to next finishes it if it commits, and gives it back if it
+// rolls back (see Scope.Rollback). It reports whether c is unfinished.
 func (c *Change) borrow() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != pending {
 		return false
 	}
-	c.borrowed = true
+	c.borrowed, c.claimed = true, true
 	return true
 }
 
-// giveBack returns c, borrowed by s, which rolled back, to its field's
-// list, unfinished and held by no scope, unless the handler asked for its
-// rollback meanwhile (then it rolls back). One reported abandoned
-// already is given back forgotten, off the list (see
-// Options.PendingTimeout). It reports whether c was given back.
-func (c *Change) giveBack(s *Scope) bool {
+// claim marks c, claimed while a scope holds it, so that the Add that
+// follows is taken for the claimer's, not its maker's (see addStamped).
+func (c *Change) claim() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.claimed = true
+}
+
+// afterRollback decides what s, rolling back, does with c, which no other
+// scope holds: rolledBack, or, for a change s borrowed (see Field.Claim),
+// pending when it gives c back to its field's list, its file kept, or
+// unknown when c's maker asked for its Commit meanwhile (the row may hold
+// either file). A maker's Rollback asked meanwhile rolls it back. One
+// reported abandoned already is given back forgotten, off the list (see
+// Options.PendingTimeout).
+func (c *Change) afterRollback(s *Scope) int {
 	// Which scopes are open is read first: a scope's lock comes before a
 	// change's.
 	c.mu.Lock()
@@ -115,25 +131,42 @@ func (c *Change) giveBack(s *Scope) bool {
 		}
 	}
 	c.mu.Lock()
-	if !c.borrowed || c.state != pending || c.asked == rolledBack {
+	switch {
+	case !c.borrowed || c.state != pending || c.asked == rolledBack:
 		c.mu.Unlock()
-		return false
+		return rolledBack
+	case c.asked == committed:
+		c.mu.Unlock()
+		return unknown
 	}
-	c.borrowed = false
+	c.borrowed, c.claimed = false, false
 	c.scopes = slices.DeleteFunc(c.scopes, func(sc *Scope) bool { return closed[sc] })
 	if len(c.scopes) == 0 {
 		c.scope = nil
 	}
 	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s || f.ancestorOf(s) })
-	// One reported abandoned already is not put back, or it would stay
-	// on the list for good: forgotten, it keeps its file at a Rollback.
+	// One reported abandoned already does not stay on the list, or it
+	// would stay there for good: forgotten, it keeps its file at a
+	// Rollback.
 	c.forgotten = c.forgotten || c.reported
 	forgotten := c.forgotten
 	c.mu.Unlock()
-	if !forgotten {
-		c.field.pending.put(c)
+	if forgotten {
+		c.field.pending.drop(c.newPath, c)
+	} else {
+		c.field.pending.putOnce(c)
 	}
-	return true
+	return pending
+}
+
+// putOnce puts c on the list unless it is there.
+func (p *pendingSet) putOnce(c *Change) {
+	p.mu.Lock()
+	present := slices.Contains(p.m[c.newPath], c)
+	p.mu.Unlock()
+	if !present {
+		p.put(c)
+	}
 }
 
 // list returns the changes held under path, oldest first.
@@ -158,35 +191,53 @@ func (p *pendingSet) remove(path string, c *Change) bool {
 	return found
 }
 
-// Claim returns the oldest unfinished change that stored path, and takes
-// it off the field's list: the caller now finishes it, usually by adding
-// it to the scope of the transaction that writes path to a row
-// (Scope.Add), or by committing it once a transaction that wrote path
-// committed. A change that an open scope holds stays on the list, so that
-// a retry of a statement that failed can claim it again; whichever scope
-// finishes it first decides, since a change takes effect once. It
-// returns nil if there is none.
+// Claim returns an unfinished change that stored path, for the caller to
+// finish, usually by adding it to the scope of the transaction that
+// writes path to a row (Scope.Add), or by committing it once a
+// transaction that wrote path committed: the oldest that no open scope
+// holds, else the oldest that one holds. A claimed change stays on the
+// field's list until it finishes, so that a retry of a statement that
+// failed, or another statement that writes its path, can claim it again;
+// whichever scope finishes it first decides, since a change takes effect
+// once. It returns nil if there is none.
 //
 // Integrations that see a row take a new path (a GORM callback after an
 // insert or update) use it to finish the upload's change with the row's
 // transaction, so that a handler needs no file code. A change no scope
-// held is borrowed: the scope it is added to commits it, but a rollback
-// of that scope gives it back to the list, pending, rather than deleting
-// its file (KeptGivenBack), since the handler that stored it may write
-// its path again (a retry); the handler's own Rollback deletes it.
+// held is borrowed: the scope it is added to next commits it, but a
+// rollback of that scope gives it back, pending, rather than deleting its
+// file (KeptGivenBack), since the handler that stored it may write its
+// path again (a retry); the handler's own Rollback deletes it. A change
+// its maker adds to a scope itself (Scope.Add without Claim) is that
+// scope's to roll back.
 func (f *Field) Claim(path string) *Change {
+	var taken *Change // the oldest held, or else claimed and not added yet
+	takenHeld := false
 	for _, c := range f.pending.list(path) {
-		switch {
+		switch held := c.Held(); {
 		case !c.unfinished():
 			f.pending.remove(path, c)
-		case c.Held():
-			// It stays claimable, for a retry of the statement: the scope
-			// that holds it finishes it.
-			return c
-		case f.pending.remove(path, c):
-			c.borrow()
+		case held || c.isClaimed():
+			// It stays claimable, for a retry of the statement, or
+			// another statement that writes its path: the scope that
+			// holds it finishes it, or the claimer's.
+			if taken == nil || (held && !takenHeld) {
+				taken, takenHeld = c, held
+			}
+		case c.borrow():
 			return c
 		}
 	}
-	return nil
+	if taken != nil {
+		taken.claim()
+	}
+	return taken
+}
+
+// isClaimed reports whether Claim returned c and the claimer's Add is
+// still due.
+func (c *Change) isClaimed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.claimed
 }

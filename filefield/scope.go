@@ -159,6 +159,10 @@ func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 		if write {
 			c.mu.Lock()
 			c.redone(s) // written again in s
+			if !c.claimed {
+				c.borrowed = false // its maker's Add: the scope owns it
+			}
+			c.claimed = false
 			c.mu.Unlock()
 		}
 		return true
@@ -173,6 +177,10 @@ func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 	}
 	if write {
 		c.redone(s) // a retry
+		if !c.claimed {
+			c.borrowed = false // its maker's Add: the scope owns it
+		}
+		c.claimed = false
 	}
 	c.forgotten = false // a scope finishes it: claimed after all
 	c.mu.Unlock()
@@ -416,7 +424,8 @@ func (s *Scope) settleUnknown(ctx context.Context) Result {
 // A change another open scope holds stays that scope's, and one the
 // scope borrowed (claimed while no scope held it: see Field.Claim) goes
 // back to its field's list, pending, its file kept (KeptGivenBack),
-// unless its maker asked for its Rollback meanwhile. It is idempotent and
+// unless its maker asked for its Rollback meanwhile (it rolls back) or
+// its Commit (both files stay, KeptCommitUnknown). It is idempotent and
 // does nothing after Commit.
 func (s *Scope) Rollback(ctx context.Context) Result {
 	changes, _, ok := s.take(rolledBack)
@@ -443,14 +452,18 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 			// The other let go meanwhile (it rolled back too): no one
 			// else finishes it.
 		}
-		if changes[i].giveBack(s) {
+		switch changes[i].afterRollback(s) {
+		case pending:
 			// An upload made outside any scope, which a statement of
 			// this transaction took in: its maker may write its path
 			// again (a retry), so its file stays, pending.
 			changes[i].field.keep(ctx, &r, changes[i].newPath, KeptGivenBack, nil)
-			continue
+		case unknown:
+			// Its maker committed it meanwhile, from outside.
+			r.merge(changes[i].finish(ctx, unknown, nil))
+		default:
+			r.merge(changes[i].finish(ctx, rolledBack, nil))
 		}
-		r.merge(changes[i].finish(ctx, rolledBack, nil))
 	}
 	if s.parent == nil {
 		s.clearMarks()
