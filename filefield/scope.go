@@ -377,7 +377,12 @@ func (s *Scope) Commit(ctx context.Context) Result {
 				s.parent.mu.Lock()
 				st := s.parent.state
 				s.parent.mu.Unlock()
-				c.finish(ctx, st, nil)
+				if st == rolledBack {
+					st = c.afterRollback(s) // a borrowed change goes back
+				}
+				if st != pending {
+					c.finish(ctx, st, nil)
+				}
 			}
 		}
 		return Result{}

@@ -455,3 +455,24 @@ func TestUnknownCommitKeepsEveryFile(t *testing.T) {
 		assert.ElementsMatch(t, []string{old.New, ch.New}, files(t, fsys))
 	})
 }
+
+// A child made after its parent rolled back (a misuse) that commits
+// finishes its changes as the parent did; a borrowed one goes back to
+// its maker rather than being deleted.
+func TestChildOfARolledBackScopeGivesBorrowedBack(t *testing.T) {
+	t.Parallel()
+	fsys := afero.NewMemMapFs()
+	pics := filefield.New("pics", fsys, filefield.Options{Dir: "pics"})
+	ctx := t.Context()
+	a, err := pics.Save(ctx, upload("a"))
+	require.NoError(t, err)
+	pctx, parent := filefield.NewScope(ctx)
+	parent.Rollback(pctx)
+	cctx, child := filefield.NewScope(pctx)
+	_, err = child.Add(pics.Claim(a.New), nil)
+	require.NoError(t, err)
+	child.Commit(cctx)
+	assert.Equal(t, []string{a.New}, files(t, fsys), "given back")
+	require.Same(t, a, pics.Claim(a.New))
+	assert.Equal(t, []string{a.New}, a.Rollback(ctx).Deleted, "its maker's to roll back")
+}
