@@ -104,13 +104,11 @@ type changeState struct {
 	// forgotten: reported abandoned while no scope held it, and dropped
 	// from the claimable changes
 	forgotten bool
-	// borrowed: claimed (Field.Claim) while no scope held it, so it is
-	// still its maker's: a scope that rolls back gives it back rather
-	// than deleting its new file (see Scope.Rollback)
-	borrowed bool
-	// claimed: Claim returned it and the claimer's Scope.Add is due; an
-	// Add without it is its maker's, which ends a borrow
-	claimed bool
+	// owned: a scope owns it: it was made in one, or its maker added it
+	// to one (Scope.Add). A change no scope owns is its maker's: a scope
+	// that took it in (Scope.AddClaimed) and rolls back gives it back
+	// rather than deleting its new file (see Scope.Rollback).
+	owned bool
 	// reported: its PendingTimeout passed (see Field.abandoned)
 	reported bool
 	// asked is what Commit or Rollback asked first while an open scope

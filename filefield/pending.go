@@ -55,25 +55,15 @@ func (p *pendingSet) filter(path string, keep func(*Change) bool) {
 }
 
 // ClaimUnheld is Claim for a statement that failed: it returns the oldest
-// unfinished change that stored path and that no open scope holds,
-// borrowed (see Claim). A change that an open scope holds stays that
-// scope's to finish (with its own transaction, which may still write
-// path). It returns nil if there is none.
+// unfinished change that stored path and that no open scope holds. A
+// change that an open scope holds stays that scope's to finish (with its
+// own transaction, which may still write path). It returns nil if there
+// is none.
 func (f *Field) ClaimUnheld(path string) *Change {
-	var claimed *Change
 	for _, c := range f.pending.list(path) {
-		switch {
-		case c.Held():
-		case c.isClaimed():
-			if claimed == nil {
-				claimed = c
-			}
-		case c.borrow():
+		if c.unfinished() && !c.Held() {
 			return c
 		}
-	}
-	if claimed != nil && claimed.borrow() {
-		return claimed
 	}
 	return nil
 }
@@ -90,34 +80,13 @@ func (c *Change) unfinished() bool {
 	return c.state == pending
 }
 
-// borrow marks c, claimed while no scope held it, as borrowed: the scope
-// it is added to next finishes it if it commits, and gives it back if it
-// rolls back (see Scope.Rollback). It reports whether c is unfinished.
-func (c *Change) borrow() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state != pending {
-		return false
-	}
-	c.borrowed, c.claimed = true, true
-	return true
-}
-
-// claim marks c, claimed while a scope holds it, so that the Add that
-// follows is taken for the claimer's, not its maker's (see addStamped).
-func (c *Change) claim() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.claimed = true
-}
-
 // afterRollback decides what s, rolling back, does with c, which no other
-// scope holds: rolledBack, or, for a change s borrowed (see Field.Claim),
-// pending when it gives c back to its field's list, its file kept, or
-// unknown when c's maker asked for its Commit meanwhile (the row may hold
-// either file). A maker's Rollback asked meanwhile rolls it back. One
-// reported abandoned already is given back forgotten, off the list (see
-// Options.PendingTimeout).
+// scope holds: rolledBack, or, for a change no scope owns (one s took in
+// with AddClaimed), pending when it gives c back to its field's list, its
+// file kept, or unknown when c's maker asked for its Commit meanwhile (the
+// row may hold either file). A maker's Rollback asked meanwhile rolls it
+// back. One reported abandoned already is given back forgotten, off the
+// list (see Options.PendingTimeout).
 func (c *Change) afterRollback(s *Scope) int {
 	// Which scopes are open is read first: a scope's lock comes before a
 	// change's.
@@ -132,14 +101,13 @@ func (c *Change) afterRollback(s *Scope) int {
 	}
 	c.mu.Lock()
 	switch {
-	case !c.borrowed || c.state != pending || c.asked == rolledBack:
+	case c.owned || c.state != pending || c.asked == rolledBack:
 		c.mu.Unlock()
 		return rolledBack
 	case c.asked == committed:
 		c.mu.Unlock()
 		return unknown
 	}
-	c.borrowed, c.claimed = false, false
 	c.scopes = slices.DeleteFunc(c.scopes, func(sc *Scope) bool { return closed[sc] })
 	if len(c.scopes) == 0 {
 		c.scope = nil
@@ -193,51 +161,31 @@ func (p *pendingSet) remove(path string, c *Change) bool {
 
 // Claim returns an unfinished change that stored path, for the caller to
 // finish, usually by adding it to the scope of the transaction that
-// writes path to a row (Scope.Add), or by committing it once a
+// writes path to a row (Scope.AddClaimed), or by committing it once a
 // transaction that wrote path committed: the oldest that no open scope
-// holds, else the oldest that one holds. A claimed change stays on the
-// field's list until it finishes, so that a retry of a statement that
-// failed, or another statement that writes its path, can claim it again;
-// whichever scope finishes it first decides, since a change takes effect
-// once. It returns nil if there is none.
+// holds, else the oldest that one holds. A change stays on the field's
+// list until it finishes, so that a retry of a statement that failed, or
+// another statement that writes its path (a double submit), can claim it
+// again; whichever scope finishes it first decides, since a change takes
+// effect once. It returns nil if there is none.
 //
 // Integrations that see a row take a new path (a GORM callback after an
 // insert or update) use it to finish the upload's change with the row's
-// transaction, so that a handler needs no file code. A change no scope
-// held is borrowed: the scope it is added to next commits it, but a
-// rollback of that scope gives it back, pending, rather than deleting its
-// file (KeptGivenBack), since the handler that stored it may write its
-// path again (a retry); the handler's own Rollback deletes it. A change
-// its maker adds to a scope itself (Scope.Add without Claim) is that
-// scope's to roll back.
+// transaction, so that a handler needs no file code.
 func (f *Field) Claim(path string) *Change {
-	var taken *Change // the oldest held, or else claimed and not added yet
-	takenHeld := false
+	var held *Change
 	for _, c := range f.pending.list(path) {
-		switch held := c.Held(); {
+		switch {
 		case !c.unfinished():
 			f.pending.remove(path, c)
-		case held || c.isClaimed():
+		case !c.Held():
+			return c
+		case held == nil:
 			// It stays claimable, for a retry of the statement, or
 			// another statement that writes its path: the scope that
 			// holds it finishes it, or the claimer's.
-			if taken == nil || (held && !takenHeld) {
-				taken, takenHeld = c, held
-			}
-		case c.borrow():
-			return c
+			held = c
 		}
 	}
-	if taken != nil {
-		taken.claim()
-	}
-	return taken
-}
-
-// isClaimed reports whether Claim returned c and the claimer's Add is
-// still due.
-func (c *Change) isClaimed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.claimed
+	return held
 }

@@ -40,7 +40,7 @@ func TestRTGiveBackBorrowedUploadInvisibleToConcurrentWriter(t *testing.T) {
 	_, s1 := filefield.NewScope(ctx)
 	c := f.Claim(ch.New)
 	require.Same(t, ch, c)
-	_, err = s1.Add(c, nil)
+	err = s1.AddClaimed(c)
 	require.NoError(t, err)
 
 	// Transaction 2 writes ch.New into row 2 and commits; its integration
@@ -48,7 +48,7 @@ func TestRTGiveBackBorrowedUploadInvisibleToConcurrentWriter(t *testing.T) {
 	_, s2 := filefield.NewScope(ctx)
 	c2 := f.Claim(ch.New)
 	if c2 != nil {
-		_, err = s2.Add(c2, nil)
+		err = s2.AddClaimed(c2)
 		require.NoError(t, err)
 	}
 	s2.Commit(ctx) // row 2 holds ch.New, committed
@@ -78,7 +78,7 @@ func TestRTGiveBackForgetsMakersCommitWish(t *testing.T) {
 
 	// Another transaction writes ch.New into a row; its integration claims it.
 	_, other := filefield.NewScope(ctx)
-	_, err = other.Add(f.Claim(ch.New), nil)
+	err = other.AddClaimed(f.Claim(ch.New))
 	require.NoError(t, err)
 
 	// The handler's own transaction (no integration) commits its row with
@@ -110,7 +110,7 @@ func TestRTGiveBackMakerAddedUploadRollsBackWithItsScope(t *testing.T) {
 	require.NoError(t, err)
 
 	sctx, s := filefield.NewScope(ctx)
-	_, err = s.Add(f.Claim(ch.New), nil) // the statement wrote ch.New
+	err = s.AddClaimed(f.Claim(ch.New)) // the statement wrote ch.New
 	require.NoError(t, err)
 	_, err = s.Add(ch, nil) // the handler registers its upload in its scope
 	require.NoError(t, err)

@@ -277,7 +277,7 @@ func TestClaimedThenAbandonedThenScopeRollbackKeepsFile(t *testing.T) {
 	require.NotNil(t, c)
 	<-abandoned // a slow statement: the timeout fires before Add
 	_, s := filefield.NewScope(ctx)
-	_, err = s.Add(c, nil)
+	err = s.AddClaimed(c)
 	require.NoError(t, err)
 	r := s.Rollback(ctx) // the row's transaction rolled back
 	assert.Equal(t, []filefield.Kept{{Path: ch.New, Reason: filefield.KeptGivenBack}}, r.Kept)

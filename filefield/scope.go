@@ -119,8 +119,25 @@ func (s *Scope) Add(c *Change, err error) (*Change, error) {
 	return c, err
 }
 
-// add registers c unless s has ended.
-func (s *Scope) add(c *Change) bool { return s.addW(c, true) }
+// AddClaimed registers c, a change Field.Claim or ClaimUnheld returned
+// for a statement of s's transaction that wrote (or meant to write) its
+// path. Unlike Add it does not make s own c: if s rolls back while no
+// other scope holds c and no scope owns it (its maker stored it with no
+// scope), c goes back to its field's list, pending, its file kept
+// (KeptGivenBack), since its maker may write the path again in a retry.
+// It returns ErrScopeEnded if s has ended; a nil c is ignored.
+func (s *Scope) AddClaimed(c *Change) error {
+	if c == nil {
+		return nil
+	}
+	if !s.addW(c, true, false) {
+		return ErrScopeEnded
+	}
+	return nil
+}
+
+// add registers c, owned by s, unless s has ended.
+func (s *Scope) add(c *Change) bool { return s.addW(c, true, true) }
 
 // registrations numbers the registrations behind which a write is: the
 // order in which paths were written.
@@ -134,17 +151,18 @@ var registrations atomic.Uint64
 // replace of the upload, in the same transaction) is not deleted by it
 // (see commitAll). A write of the same change in an unrelated scope does
 // not reorder this one's.
-func (s *Scope) addW(c *Change, write bool) bool {
+func (s *Scope) addW(c *Change, write, own bool) bool {
 	var stamp uint64
 	if write {
 		stamp = registrations.Add(1)
 	}
-	return s.addStamped(c, write, stamp)
+	return s.addStamped(c, write, own, stamp)
 }
 
 // addStamped registers c with its write stamp in s: a new one, or the
-// one a committed child had for it.
-func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
+// one a committed child had for it. own says that s owns c from now on
+// (see Scope.AddClaimed).
+func (s *Scope) addStamped(c *Change, write, own bool, stamp uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != pending {
@@ -159,10 +177,7 @@ func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 		if write {
 			c.mu.Lock()
 			c.redone(s) // written again in s
-			if !c.claimed {
-				c.borrowed = false // its maker's Add: the scope owns it
-			}
-			c.claimed = false
+			c.owned = c.owned || own
 			c.mu.Unlock()
 		}
 		return true
@@ -177,11 +192,8 @@ func (s *Scope) addStamped(c *Change, write bool, stamp uint64) bool {
 	}
 	if write {
 		c.redone(s) // a retry
-		if !c.claimed {
-			c.borrowed = false // its maker's Add: the scope owns it
-		}
-		c.claimed = false
 	}
+	c.owned = c.owned || own
 	c.forgotten = false // a scope finishes it: claimed after all
 	c.mu.Unlock()
 	return true
@@ -371,14 +383,14 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	}
 	if s.parent != nil {
 		for _, c := range changes {
-			if !s.parent.addStamped(c, false, stamps[c]) {
+			if !s.parent.addStamped(c, false, false, stamps[c]) {
 				// The parent ended first, which only a misuse does: finish
 				// the change as the parent finished.
 				s.parent.mu.Lock()
 				st := s.parent.state
 				s.parent.mu.Unlock()
 				if st == rolledBack {
-					st = c.afterRollback(s) // a borrowed change goes back
+					st = c.afterRollback(s) // one no scope owns goes back
 				}
 				if st != pending {
 					c.finish(ctx, st, nil)
@@ -426,9 +438,9 @@ func (s *Scope) settleUnknown(ctx context.Context) Result {
 // Rollback finishes the scope after its transaction rolled back (or, for
 // a child, after a rollback to its savepoint): every change rolls back,
 // newest first, deleting the new files it created and keeping the old.
-// A change another open scope holds stays that scope's, and one the
-// scope borrowed (claimed while no scope held it: see Field.Claim) goes
-// back to its field's list, pending, its file kept (KeptGivenBack),
+// A change another open scope holds stays that scope's, and one that no
+// scope owns (taken in with AddClaimed, its maker's) goes back to its
+// field's list, pending, its file kept (KeptGivenBack),
 // unless its maker asked for its Rollback meanwhile (it rolls back) or
 // its Commit (both files stay, KeptCommitUnknown). It is idempotent and
 // does nothing after Commit.

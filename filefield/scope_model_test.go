@@ -209,7 +209,7 @@ func TestScopesWithSavepointsAgainstADatabaseModel(t *testing.T) {
 					c := pics.ClaimUnheld(ch.New)
 					require.Same(t, ch, c)
 					fctx, failed := filefield.NewScope(bare)
-					_, err := failed.Add(c, nil)
+					err := failed.AddClaimed(c)
 					require.NoError(t, err)
 					failed.Rollback(fctx)
 					if rnd.IntN(2) == 0 {
@@ -219,7 +219,7 @@ func TestScopesWithSavepointsAgainstADatabaseModel(t *testing.T) {
 					}
 					require.Same(t, ch, pics.Claim(ch.New))
 					ctx, s := filefield.NewScope(bare)
-					_, err = s.Add(ch, nil)
+					err = s.AddClaimed(ch)
 					require.NoError(t, err)
 					committed[row] = ch.New
 					s.Commit(ctx)

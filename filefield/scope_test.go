@@ -168,17 +168,25 @@ func TestClaim(t *testing.T) {
 	b, err := pics.Save(t.Context(), upload("same"))
 	require.NoError(t, err)
 	require.Equal(t, a.New, b.New)
-	first, second := pics.Claim(a.New), pics.Claim(a.New)
+	// Each statement's claim joins its transaction's scope at once, as
+	// the integrations do: the next claim gets the next change no scope
+	// holds, then one a scope holds (claimable until finished: another
+	// statement may write the path).
+	_, s1 := filefield.NewScope(t.Context())
+	first := pics.Claim(a.New)
+	require.NoError(t, s1.AddClaimed(first))
+	_, s2 := filefield.NewScope(t.Context())
+	second := pics.Claim(a.New)
+	require.NoError(t, s2.AddClaimed(second))
 	assert.ElementsMatch(t, []*filefield.Change{a, b}, []*filefield.Change{first, second})
-	// Claimable until finished: another statement may write the path.
 	assert.Same(t, a, pics.Claim(a.New))
+	s1.Commit(t.Context())
+	s2.Commit(t.Context())
 
 	c, err := pics.Save(t.Context(), upload("other"))
 	require.NoError(t, err)
 	c.Commit(t.Context())
 	assert.Nil(t, pics.Claim(c.New), "a finished change is not claimed")
-	a.Commit(t.Context())
-	b.Commit(t.Context())
 	assert.Nil(t, pics.Claim(a.New), "finished")
 }
 
@@ -206,7 +214,7 @@ func TestBorrowedChangesAreGivenBack(t *testing.T) {
 			for _, claim := range []func(string) *filefield.Change{pics.Claim, pics.ClaimUnheld} {
 				sctx, s := filefield.NewScope(ctx)
 				require.Same(t, a, claim(a.New))
-				_, err = s.Add(a, nil)
+				err = s.AddClaimed(a)
 				require.NoError(t, err)
 				require.True(t, a.Held())
 				res := s.Rollback(sctx)
@@ -220,7 +228,7 @@ func TestBorrowedChangesAreGivenBack(t *testing.T) {
 			// Claimed again, by a retry whose scope commits.
 			sctx, s := filefield.NewScope(ctx)
 			require.Same(t, a, pics.Claim(a.New))
-			_, err = s.Add(a, nil)
+			err = s.AddClaimed(a)
 			require.NoError(t, err)
 			s.Commit(sctx)
 			assert.Empty(t, a.Rollback(ctx).Deleted, "committed")
@@ -232,7 +240,7 @@ func TestBorrowedChangesAreGivenBack(t *testing.T) {
 			require.NoError(t, err)
 			sctx, s = filefield.NewScope(ctx)
 			require.Same(t, b, pics.Claim(b.New))
-			_, err = s.Add(b, nil)
+			err = s.AddClaimed(b)
 			require.NoError(t, err)
 			b.Rollback(ctx) // a wish: the scope holds it
 			assert.Contains(t, files(t, fsys), b.New)
@@ -243,7 +251,7 @@ func TestBorrowedChangesAreGivenBack(t *testing.T) {
 			c, err := pics.Save(ctx, upload("c"))
 			require.NoError(t, err)
 			sctx, s = filefield.NewScope(ctx)
-			_, err = s.Add(pics.Claim(c.New), nil)
+			err = s.AddClaimed(pics.Claim(c.New))
 			require.NoError(t, err)
 			s.Rollback(sctx)
 			assert.Equal(t, []string{c.New}, c.Rollback(ctx).Deleted)
@@ -469,7 +477,7 @@ func TestChildOfARolledBackScopeGivesBorrowedBack(t *testing.T) {
 	pctx, parent := filefield.NewScope(ctx)
 	parent.Rollback(pctx)
 	cctx, child := filefield.NewScope(pctx)
-	_, err = child.Add(pics.Claim(a.New), nil)
+	err = child.AddClaimed(pics.Claim(a.New))
 	require.NoError(t, err)
 	child.Commit(cctx)
 	assert.Equal(t, []string{a.New}, files(t, fsys), "given back")

@@ -155,13 +155,17 @@ func (st *stmt) claim(path string) {
 	switch {
 	case ch == nil:
 	case st.own == nil:
-		_, _ = filefield.ScopeFrom(st.ctx).Add(ch, nil)
+		_ = filefield.ScopeFrom(st.ctx).AddClaimed(ch)
 	case ch.Scope() != nil:
-		// The caller's scope holds it: it commits with this mutation,
-		// and stays the caller's to roll back if the mutation fails.
+		// A scope holds it (the caller's, or another request's): it
+		// commits with this mutation, and stays that scope's to roll
+		// back if the mutation fails. The mutation's own scope holds it
+		// too until then, so that the other's rollback cannot delete it
+		// between the mutation's commit and its end.
 		st.early = append(st.early, ch)
+		_ = st.own.AddClaimed(ch)
 	default:
-		_, _ = st.own.Add(ch, nil)
+		_ = st.own.AddClaimed(ch)
 	}
 }
 
@@ -182,7 +186,7 @@ func (st *stmt) finish(ctx context.Context, m ent.Mutation, err error) {
 	} else if nw, _ := newPath(m, st.c.name); nw != "" {
 		// A change the caller's scope holds stays the caller's.
 		if ch := st.c.field.ClaimUnheld(nw); ch != nil {
-			_, _ = st.own.Add(ch, nil)
+			_ = st.own.AddClaimed(ch)
 		}
 	}
 	st.own.End(ctx, filefield.CommitError(err))

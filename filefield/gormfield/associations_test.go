@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
+	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/gormfield"
 )
 
@@ -43,5 +44,40 @@ func TestCreateWithTrackedAssociations(t *testing.T) {
 		assert.ElementsMatch(t, []string{pic.New, img.New, pic2.New, img2.New}, a.files(t))
 		assert.Equal(t, []string{pic2.New}, pic2.Rollback(ctx).Deleted)
 		assert.Equal(t, []string{img2.New}, img2.Rollback(ctx).Deleted)
+	})
+}
+
+// Board is not tracked; its posts are.
+type Board struct {
+	ID    uint
+	Posts []Post
+}
+
+type Post struct {
+	ID      uint
+	BoardID uint
+	Image   string
+}
+
+// An untracked row created with tracked children, in gorm's default
+// transaction: the children's uploads join that transaction's unit of
+// work, not a scope the context carries (another transaction's), so a
+// rollback of that scope after the create committed deletes nothing.
+func TestUntrackedParentWithTrackedChildren(t *testing.T) {
+	forEachDB(t, gormfield.Options{}, gorm.Config{}, func(t *testing.T, a *app) {
+		require.NoError(t, a.db.AutoMigrate(&Board{}, &Post{}))
+		a.plugin.Track(&Post{}, "Image", a.images)
+		ctx := t.Context()
+		img, err := a.images.Save(ctx, upload("no scope"))
+		require.NoError(t, err)
+		require.NoError(t, a.db.WithContext(ctx).Create(&Board{Posts: []Post{{Image: img.New}}}).Error)
+		assert.Empty(t, img.Rollback(ctx).Deleted, "committed with the board")
+
+		sctx, s := filefield.NewScope(ctx)
+		img2, err := a.images.Save(sctx, upload("in a scope"))
+		require.NoError(t, err)
+		require.NoError(t, a.db.WithContext(sctx).Create(&Board{Posts: []Post{{Image: img2.New}}}).Error)
+		s.Rollback(sctx) // the handler's scope fails later
+		assert.ElementsMatch(t, []string{img.New, img2.New}, a.files(t), "both posts committed")
 	})
 }

@@ -51,6 +51,9 @@ func (p *Plugin) register(db *gorm.DB) error {
 	// before the model's own after-hooks: a write without a transaction
 	// has committed by then, whatever they do.
 	return errors.Join(
+		cb.Create().After("gorm:begin_transaction").Before("gorm:save_before_associations").Register("mediaclean:scope_create", p.ownScope),
+		cb.Update().After("gorm:begin_transaction").Before("gorm:save_before_associations").Register("mediaclean:scope_update", p.ownScope),
+		cb.Delete().After("gorm:begin_transaction").Before("gorm:delete_before_associations").Register("mediaclean:scope_delete", p.ownScope),
 		cb.Update().Before("gorm:update").Register("mediaclean:before_update", p.before("update", update)),
 		cb.Update().After("gorm:update").Before("gorm:save_after_associations").Register("mediaclean:after_update", p.after),
 		cb.Update().After("*").Register("mediaclean:finish_update", p.finish),
@@ -61,6 +64,47 @@ func (p *Plugin) register(db *gorm.DB) error {
 		cb.Create().After("gorm:create").Before("gorm:save_after_associations").Register("mediaclean:after_create", p.afterCreate),
 		cb.Create().After("*").Register("mediaclean:finish_create", p.finish),
 	)
+}
+
+// ownKey is the gorm instance key of the scope a statement that began its
+// own transaction holds from before its associations are saved.
+const ownKey = "mediaclean:gormfield_own"
+
+// ownState is a statement's own scope, the context that carries it, and
+// the context the statement had before.
+type ownState struct {
+	own       *filefield.Scope
+	ctx, orig context.Context
+}
+
+// ownScope gives a statement in a transaction gorm began for it its own
+// scope, in its context, before gorm saves its associations: their
+// statements run on the same transaction with its context, so they join
+// that scope (whether or not the statement's own table is tracked), and
+// not a scope the context carried before, which is another transaction's.
+func (p *Plugin) ownScope(db *gorm.DB) {
+	if db.Error != nil {
+		return
+	}
+	if _, started := db.InstanceGet("gorm:started_transaction"); !started {
+		return
+	}
+	if _, ok := db.InstanceGet(ownKey); ok {
+		return
+	}
+	ctx := db.Statement.Context
+	sctx, own := filefield.NewScope(filefield.WithoutScope(ctx))
+	db.InstanceSet(ownKey, &ownState{own: own, ctx: sctx, orig: ctx})
+	db.Statement.Context = sctx
+}
+
+func ownOf(db *gorm.DB) *ownState {
+	v, ok := db.InstanceGet(ownKey)
+	if !ok {
+		return nil
+	}
+	o, _ := v.(*ownState)
+	return o
 }
 
 // start decides who finishes the file changes of a statement on table m,
@@ -76,9 +120,13 @@ func (p *Plugin) start(db *gorm.DB, m *model) *stmtState {
 		// The statement commits on its own, at its end. The statements
 		// gorm runs for its associations, on the same transaction, take
 		// the statement's context: they join its scope.
-		st.ctx, st.own = filefield.NewScope(filefield.WithoutScope(ctx))
-		st.orig = ctx
-		db.Statement.Context = st.ctx
+		if o := ownOf(db); o != nil {
+			st.ctx, st.own, st.orig = o.ctx, o.own, o.orig
+		} else {
+			st.ctx, st.own = filefield.NewScope(filefield.WithoutScope(ctx))
+			st.orig = ctx
+			db.Statement.Context = st.ctx
+		}
 	case filefield.ScopeFrom(ctx) != nil:
 		// The statement runs in the innermost savepoint open on its
 		// transaction, whichever handle issued it.
@@ -200,13 +248,17 @@ func (p *Plugin) claim(st *stmtState, f *filefield.Field, path string) {
 	switch {
 	case ch == nil:
 	case st.own == nil:
-		_, _ = filefield.ScopeFrom(st.ctx).Add(ch, nil)
+		_ = filefield.ScopeFrom(st.ctx).AddClaimed(ch)
 	case ch.Scope() != nil:
-		// The caller's scope holds it: it commits with this statement,
-		// and stays the caller's to roll back if the statement fails.
+		// A scope holds it (the caller's, or another request's): it
+		// commits with this statement, and stays that scope's to roll
+		// back if the statement fails. The statement's own scope holds it
+		// too until then, so that the other's rollback cannot delete it
+		// between the statement's commit and its end.
 		st.early = append(st.early, ch)
+		_ = st.own.AddClaimed(ch)
 	default:
-		_, _ = st.own.Add(ch, nil)
+		_ = st.own.AddClaimed(ch)
 	}
 }
 
@@ -224,7 +276,7 @@ func (p *Plugin) failed(db *gorm.DB, st *stmtState) {
 			if vals[i] != "" {
 				// A change the caller's scope holds stays the caller's.
 				if ch := c.field.ClaimUnheld(vals[i]); ch != nil {
-					_, _ = st.own.Add(ch, nil)
+					_ = st.own.AddClaimed(ch)
 				}
 			}
 		}
@@ -251,6 +303,11 @@ func (p *Plugin) committedAlone(db *gorm.DB, st *stmtState) {
 func (p *Plugin) finish(db *gorm.DB) {
 	st := stateOf(db)
 	if st == nil || st.own == nil {
+		if o := ownOf(db); o != nil {
+			// An untracked statement whose associations changed files.
+			o.own.End(db.Statement.Context, filefield.CommitError(db.Error))
+			db.Statement.Context = o.orig
+		}
 		return
 	}
 	ctx := db.Statement.Context
