@@ -23,11 +23,12 @@
 // within Options.PendingTimeout (an hour by default) is reported: an
 // event with [ActionAbandon] and [ErrAbandoned], logged at Warn. The
 // field holds a pending change until it is finished, so an integration
-// can finish it when a row takes its path ([Field.Claim]). A change made
-// in no scope and claimed so is borrowed: the claiming transaction's
-// commit finishes it, but its rollback gives it back to its maker,
-// pending, its file kept ([KeptGivenBack]), since the maker may write the
-// path again in a retry.
+// can finish it when a row takes its path ([Field.Claim], then
+// [Scope.AddClaimed]). A change made in no scope and taken in so stays
+// its maker's: the claiming transaction's commit finishes it, but its
+// rollback gives it back, pending, its file kept ([KeptGivenBack]), since
+// the maker may write the path again in a retry. [Scope.Add] instead
+// makes the scope own the change: its rollback removes the new file.
 //
 // # Guarantees
 //

@@ -40,8 +40,8 @@ const (
 	// finder to settle.
 	KeptAbandoned = "abandoned"
 	// KeptGivenBack: an upload made outside any scope, which a statement
-	// took into its transaction (Field.Claim), and the transaction rolled
-	// back: the upload is its maker's again, pending, since the handler
+	// took into its transaction (Field.Claim and Scope.AddClaimed), and
+	// the transaction rolled back: the upload is its maker's again, pending, since the handler
 	// may retry with the same path. Its Rollback deletes it; one never
 	// finished is reported at Options.PendingTimeout.
 	KeptGivenBack = "given_back"

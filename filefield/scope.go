@@ -48,7 +48,8 @@ type scopeKey struct{}
 // any change of the scope stores. Nor is an upload's path that a statement
 // writes again after a later change replaced it (a stale copy of a row
 // saved in the same transaction, in the scope or a savepoint of it): its
-// change, claimed again (Field.Claim and Add, as the ORM integrations do),
+// change, claimed again (Field.Claim and AddClaimed, as the ORM
+// integrations do),
 // counts from then on as the latest.
 //
 // Scopes nest like savepoints. NewScope on a context that already carries
@@ -106,9 +107,12 @@ func WithoutScope(ctx context.Context) context.Context {
 
 // Add registers c, a change made with a context that does not carry s,
 // and returns c and err unchanged, so that a call can be wrapped:
-// ch, err := s.Add(field.Replace(ctx, old, up)). A nil c is ignored. If s
-// has ended, c is not registered and the error is ErrScopeEnded (unless
-// err is set): finish c yourself.
+// ch, err := s.Add(field.Replace(ctx, old, up)). s owns c from then on:
+// its rollback deletes c's new file. (An integration that claims a change
+// for a statement of s's transaction uses AddClaimed, which leaves an
+// upload made in no scope its maker's.) A nil c is ignored. If s has
+// ended, c is not registered and the error is ErrScopeEnded (unless err
+// is set): finish c yourself.
 func (s *Scope) Add(c *Change, err error) (*Change, error) {
 	if c == nil {
 		return c, err

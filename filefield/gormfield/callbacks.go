@@ -308,6 +308,7 @@ func (p *Plugin) finish(db *gorm.DB) {
 			o.own.End(db.Statement.Context, filefield.CommitError(db.Error))
 			db.Statement.Context = o.orig
 		}
+		forget(db)
 		return
 	}
 	ctx := db.Statement.Context
@@ -320,6 +321,15 @@ func (p *Plugin) finish(db *gorm.DB) {
 	// every file.
 	st.own.End(ctx, filefield.CommitError(db.Error))
 	db.Statement.Context = st.orig
+	forget(db)
+}
+
+// forget clears the statement's state: a handle reused for another
+// statement (res := db.Create(&u); res.Update(...)) keeps its Statement,
+// and with it the settings, and must start afresh.
+func forget(db *gorm.DB) {
+	db.InstanceSet(stateKey, (*stmtState)(nil))
+	db.InstanceSet(ownKey, (*ownState)(nil))
 }
 
 func stateOf(db *gorm.DB) *stmtState {
