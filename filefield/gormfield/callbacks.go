@@ -51,9 +51,9 @@ func (p *Plugin) register(db *gorm.DB) error {
 	// before the model's own after-hooks: a write without a transaction
 	// has committed by then, whatever they do.
 	return errors.Join(
-		cb.Create().After("gorm:begin_transaction").Before("gorm:save_before_associations").Register("mediaclean:scope_create", p.ownScope),
-		cb.Update().After("gorm:begin_transaction").Before("gorm:save_before_associations").Register("mediaclean:scope_update", p.ownScope),
-		cb.Delete().After("gorm:begin_transaction").Before("gorm:delete_before_associations").Register("mediaclean:scope_delete", p.ownScope),
+		cb.Create().After("gorm:begin_transaction").Before("gorm:before_create").Register("mediaclean:scope_create", p.ownScope),
+		cb.Update().After("gorm:begin_transaction").Before("gorm:before_update").Register("mediaclean:scope_update", p.ownScope),
+		cb.Delete().After("gorm:begin_transaction").Before("gorm:before_delete").Register("mediaclean:scope_delete", p.ownScope),
 		cb.Update().Before("gorm:update").Register("mediaclean:before_update", p.before("update", update)),
 		cb.Update().After("gorm:update").Before("gorm:save_after_associations").Register("mediaclean:after_update", p.after),
 		cb.Update().After("*").Register("mediaclean:finish_update", p.finish),
@@ -78,10 +78,11 @@ type ownState struct {
 }
 
 // ownScope gives a statement in a transaction gorm began for it its own
-// scope, in its context, before gorm saves its associations: their
-// statements run on the same transaction with its context, so they join
-// that scope (whether or not the statement's own table is tracked), and
-// not a scope the context carried before, which is another transaction's.
+// scope, in its context, before the model's before-hooks run and gorm
+// saves its associations: the statements they run on the same transaction
+// take its context, so they join that scope (whether or not the
+// statement's own table is tracked), and not a scope the context carried
+// before, which is another transaction's.
 func (p *Plugin) ownScope(db *gorm.DB) {
 	if db.Error != nil {
 		return
@@ -89,7 +90,7 @@ func (p *Plugin) ownScope(db *gorm.DB) {
 	if _, started := db.InstanceGet("gorm:started_transaction"); !started {
 		return
 	}
-	if _, ok := db.InstanceGet(ownKey); ok {
+	if ownOf(db) != nil {
 		return
 	}
 	ctx := db.Statement.Context
