@@ -210,6 +210,51 @@ func (p *Plugin) after(db *gorm.DB) {
 		return
 	}
 	p.settle(db, st, now)
+	if len(now) < len(st.before) {
+		// Rows the update kept are not found by their old keys: it
+		// changed a primary key. The paths it wrote are in its values;
+		// claim them, so that the upload commits with the row.
+		for i, nw := range assigned(db, st.m) {
+			if nw != "" {
+				p.claim(st, st.m.columns[i].field, nw)
+			}
+		}
+	}
+}
+
+// assigned returns the path an update from a map writes to each tracked
+// column, "" where it writes none.
+func assigned(db *gorm.DB, m *model) []string {
+	var d map[string]any
+	switch v := db.Statement.Dest.(type) {
+	case map[string]any:
+		d = v
+	case *map[string]any:
+		d = *v
+	}
+	out := make([]string, len(m.columns))
+	for k, v := range d {
+		name := k
+		if db.Statement.Schema != nil {
+			if f := db.Statement.Schema.LookUpField(k); f != nil {
+				name = f.DBName
+			}
+		}
+		for i, c := range m.columns {
+			if c.name != name {
+				continue
+			}
+			switch p := v.(type) {
+			case string:
+				out[i] = p
+			case *string:
+				if p != nil {
+					out[i] = *p
+				}
+			}
+		}
+	}
+	return out
 }
 
 // settle compares the rows before and after, registering deletions of

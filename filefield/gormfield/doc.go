@@ -24,7 +24,10 @@
 // row, so its files stay. Stale paths become filefield deletions, and the
 // pending upload of each new path (filefield.Field.Claim) joins the same
 // unit of work. Inserts claim their new paths; upserts also delete what
-// they overwrote. This covers Save, Update, Updates, Create, bulk
+// they overwrote, found by primary key (one whose conflict target is
+// another unique column leaves the overwritten file to the orphan
+// finder). An update that changes a primary key claims the paths its map
+// assigns. This covers Save, Update, Updates, Create, bulk
 // Where(...).Delete and deletes by primary key, and the associations gorm
 // saves with a statement, which join its unit of work.
 //
