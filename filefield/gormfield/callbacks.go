@@ -25,8 +25,6 @@ type stmtState struct {
 	// own (a transaction gorm began for it, or none), nil otherwise. It
 	// ends with the statement.
 	own *filefield.Scope
-	// orig is the statement's context before own was put in it.
-	orig context.Context
 	// autocommit: no transaction at all, so the write commits by itself
 	// as it runs, before gorm's after-hooks.
 	autocommit bool
@@ -90,22 +88,28 @@ func (p *Plugin) ownScope(db *gorm.DB) {
 	if _, started := db.InstanceGet("gorm:started_transaction"); !started {
 		return
 	}
-	if ownOf(db) != nil {
-		return
+	ownScopeOf(db)
+}
+
+// ownScopeOf returns the statement's own scope, made and put in its
+// context on first use.
+func ownScopeOf(db *gorm.DB) *ownState {
+	if o := instance[ownState](db, ownKey); o != nil {
+		return o
 	}
 	ctx := db.Statement.Context
 	sctx, own := filefield.NewScope(filefield.WithoutScope(ctx))
-	db.InstanceSet(ownKey, &ownState{own: own, ctx: sctx, orig: ctx})
+	o := &ownState{own: own, ctx: sctx, orig: ctx}
+	db.InstanceSet(ownKey, o)
 	db.Statement.Context = sctx
+	return o
 }
 
-func ownOf(db *gorm.DB) *ownState {
-	v, ok := db.InstanceGet(ownKey)
-	if !ok {
-		return nil
-	}
-	o, _ := v.(*ownState)
-	return o
+// instance returns the *T the statement holds under key, or nil.
+func instance[T any](db *gorm.DB, key string) *T {
+	v, _ := db.InstanceGet(key)
+	t, _ := v.(*T)
+	return t
 }
 
 // start decides who finishes the file changes of a statement on table m,
@@ -121,13 +125,8 @@ func (p *Plugin) start(db *gorm.DB, m *model) *stmtState {
 		// The statement commits on its own, at its end. The statements
 		// gorm runs for its associations, on the same transaction, take
 		// the statement's context: they join its scope.
-		if o := ownOf(db); o != nil {
-			st.ctx, st.own, st.orig = o.ctx, o.own, o.orig
-		} else {
-			st.ctx, st.own = filefield.NewScope(filefield.WithoutScope(ctx))
-			st.orig = ctx
-			db.Statement.Context = st.ctx
-		}
+		o := ownScopeOf(db)
+		st.ctx, st.own = o.ctx, o.own
 	case filefield.ScopeFrom(ctx) != nil:
 		// The statement runs in the innermost savepoint open on its
 		// transaction, whichever handle issued it.
@@ -347,27 +346,22 @@ func (p *Plugin) committedAlone(db *gorm.DB, st *stmtState) {
 // files go after a commit, the new ones after a rollback, and none when
 // the outcome is unknown.
 func (p *Plugin) finish(db *gorm.DB) {
-	st := stateOf(db)
-	if st == nil || st.own == nil {
-		if o := ownOf(db); o != nil {
-			// An untracked statement whose associations changed files.
-			o.own.End(db.Statement.Context, filefield.CommitError(db.Error))
-			db.Statement.Context = o.orig
-		}
-		forget(db)
-		return
+	defer forget(db)
+	o := instance[ownState](db, ownKey)
+	if o == nil {
+		return // the caller's scope, or a savepoint's, finishes the files
 	}
 	ctx := db.Statement.Context
-	if db.Error == nil {
+	if st := stateOf(db); st != nil && db.Error == nil {
 		for _, ch := range st.early {
 			ch.CommitEarly(ctx)
 		}
 	}
 	// A connection error (the commit may have reached the server) keeps
-	// every file.
-	st.own.End(ctx, filefield.CommitError(db.Error))
-	db.Statement.Context = st.orig
-	forget(db)
+	// every file. An untracked statement has a scope too: its
+	// associations' files are in it.
+	o.own.End(ctx, filefield.CommitError(db.Error))
+	db.Statement.Context = o.orig
 }
 
 // forget clears the statement's state: a handle reused for another
@@ -378,14 +372,7 @@ func forget(db *gorm.DB) {
 	db.InstanceSet(ownKey, (*ownState)(nil))
 }
 
-func stateOf(db *gorm.DB) *stmtState {
-	v, ok := db.InstanceGet(stateKey)
-	if !ok {
-		return nil
-	}
-	st, _ := v.(*stmtState)
-	return st
-}
+func stateOf(db *gorm.DB) *stmtState { return instance[stmtState](db, stateKey) }
 
 // touches reports whether an update may write a tracked column: an
 // update from a map names its columns; any other may write any.
