@@ -66,33 +66,8 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 		if len(forms.paths) == 0 {
 			return nil
 		}
-		in = in[:0]
-		for i, p := range forms.paths {
-			if i < forms.cover {
-				if c, ok := f.coverKey(p); ok {
-					covered.add(c)
-				}
-			}
-			if f.opts.Range.Contains(p) {
-				in = append(in, p)
-			}
-		}
-		k := len(in)
-		if k == 1 {
-			return s.add(ctx, in[0])
-		}
-		for _, p := range in[:k] {
-			rec = append(append(append(rec[:0], p...), 0), make([]byte, 8)...)
-			binary.BigEndian.PutUint64(rec[len(p)+1:], s.multi)
-			rec = append(rec, in[0]...)
-			if err := s.add(ctx, string(rec)); err != nil {
-				return err
-			}
-		}
-		if k > 1 {
-			s.multi++
-		}
-		return nil
+		in = f.inRange(&forms, covered, in[:0])
+		return s.addForms(ctx, in, &rec)
 	})
 	if err == nil {
 		err = ctx.Err()
@@ -111,6 +86,44 @@ func (f *Finder) sortRefs(ctx context.Context) (*sortedRefs, refCounts, error) {
 	s.sorted()
 	counts.covered = covered.keys
 	return s, counts, nil
+}
+
+// inRange appends to in the forms of a reference that lie in the finder's
+// range, and adds the cover keys of the forms that count for coverage.
+func (f *Finder) inRange(forms *refForms, covered *coverSet, in []string) []string {
+	for i, p := range forms.paths {
+		if i < forms.cover {
+			if c, ok := f.coverKey(p); ok {
+				covered.add(c)
+			}
+		}
+		if f.opts.Range.Contains(p) {
+			in = append(in, p)
+		}
+	}
+	return in
+}
+
+// addForms adds one reference's forms in range to the sort: a single form
+// as itself, several as multi-form records (see above), rec their buffer.
+func (s *sortedRefs) addForms(ctx context.Context, in []string, rec *[]byte) error {
+	switch len(in) {
+	case 0:
+		return nil
+	case 1:
+		return s.add(ctx, in[0])
+	}
+	for _, p := range in {
+		r := append(append(append((*rec)[:0], p...), 0), make([]byte, 8)...)
+		binary.BigEndian.PutUint64(r[len(p)+1:], s.multi)
+		r = append(r, in[0]...)
+		*rec = r
+		if err := s.add(ctx, string(r)); err != nil {
+			return err
+		}
+	}
+	s.multi++
+	return nil
 }
 
 // refCursor walks sorted references alongside a sorted list of paths,
