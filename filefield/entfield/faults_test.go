@@ -1,17 +1,12 @@
 package entfield_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx"
 	"github.com/stretchr/testify/assert"
@@ -84,79 +79,6 @@ func replaceWithFault(t *testing.T, k dbKind, inTx bool, n int) bool {
 	return true
 }
 
-// cutProxy relays a PostgreSQL connection and, once armed, lets the
-// next COMMIT through to the server but drops the server's answer and
-// closes the connection: the commit happens, and the client cannot know.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	armed  atomic.Bool
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &cutProxy{ln: ln, target: target}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { p.relay(c) })
-		}
-	})
-	return p
-}
-
-func (p *cutProxy) relay(client net.Conn) {
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		client.Close()
-		return
-	}
-	var dropping atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := server.Read(buf)
-			if n > 0 && !dropping.Load() {
-				if _, werr := client.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := client.Read(buf)
-		if n > 0 {
-			if p.armed.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit")) {
-				dropping.Store(true)
-				server.Write(buf[:n])
-				time.Sleep(300 * time.Millisecond) // the server commits
-				break
-			}
-			if _, werr := server.Write(buf[:n]); werr != nil {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	client.Close()
-	server.Close()
-	<-done
-}
-
 // A commit whose answer is lost with the connection keeps every file:
 // here the server did commit, so the new file is the row's, and deleting
 // it as a rollback would lose it.
@@ -165,8 +87,8 @@ func TestCommitOnABrokenConnectionKeepsEveryFile(t *testing.T) {
 	direct, dsn := sqltest.Postgres(t).NewDatabase(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
-	proxy := newCutProxy(t, u.Host)
-	u.Host = proxy.ln.Addr().String()
+	proxy := sqltest.NewCutProxy(t, u.Host)
+	u.Host = proxy.Addr().String()
 	db, err := sql.Open("pgx", u.String())
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
@@ -180,7 +102,7 @@ func TestCommitOnABrokenConnectionKeepsEveryFile(t *testing.T) {
 		if err := tx.User.UpdateOneID(ada.ID).SetPicture(p).Exec(ctx); err != nil {
 			return err
 		}
-		proxy.armed.Store(true)
+		proxy.Arm()
 		return nil
 	})
 	require.ErrorIs(t, err, filefield.ErrCommitUnknown)

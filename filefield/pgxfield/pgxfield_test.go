@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -146,79 +143,6 @@ func TestSavepoints(t *testing.T) {
 	assert.Equal(t, []string{a.picture(t)}, storagetest.Files(t, a.fsys))
 }
 
-// cutProxy relays a PostgreSQL connection and, once armed, lets the
-// next COMMIT through to the server but drops the server's answer and
-// closes the connection: the commit happens, and the client cannot know.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	armed  atomic.Bool
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &cutProxy{ln: ln, target: target}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { p.relay(c) })
-		}
-	})
-	return p
-}
-
-func (p *cutProxy) relay(client net.Conn) {
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		client.Close()
-		return
-	}
-	var dropping atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := server.Read(buf)
-			if n > 0 && !dropping.Load() {
-				if _, werr := client.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := client.Read(buf)
-		if n > 0 {
-			if p.armed.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit")) {
-				dropping.Store(true)
-				server.Write(buf[:n])
-				time.Sleep(300 * time.Millisecond) // the server commits
-				break
-			}
-			if _, werr := server.Write(buf[:n]); werr != nil {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	client.Close()
-	server.Close()
-	<-done
-}
-
 // A commit whose answer is lost with the connection keeps every file:
 // here the server did commit, so the new file is the row's, and deleting
 // it as a rollback would lose it.
@@ -231,14 +155,14 @@ func TestCommitOnABrokenConnectionKeepsEveryFile(t *testing.T) {
 	first := a.picture(t)
 
 	cfg := a.pool.Config().Copy()
-	proxy := newCutProxy(t, net.JoinHostPort(cfg.ConnConfig.Host, fmt.Sprint(cfg.ConnConfig.Port)))
-	cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", uint16(proxy.ln.Addr().(*net.TCPAddr).Port)
+	proxy := sqltest.NewCutProxy(t, net.JoinHostPort(cfg.ConnConfig.Host, fmt.Sprint(cfg.ConnConfig.Port)))
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", uint16(proxy.Addr().Port)
 	cut, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	defer cut.Close()
 
 	res, err := a.replace(ctx, cut, "second", func(context.Context, pgx.Tx) error {
-		proxy.armed.Store(true)
+		proxy.Arm()
 		return nil
 	})
 	require.ErrorIs(t, err, filefield.ErrCommitUnknown)
