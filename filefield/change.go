@@ -104,10 +104,10 @@ type changeState struct {
 	// forgotten: reported abandoned while no scope held it, and dropped
 	// from the claimable changes
 	forgotten bool
-	// owned: a scope owns it: it was made in one, or its maker added it
-	// to one (Scope.Add). A change no scope owns is its maker's: a scope
-	// that took it in (Scope.AddClaimed) and rolls back gives it back
-	// rather than deleting its new file (see Scope.Rollback).
+	// owned: a scope owns it: it was made in one. A change no scope owns
+	// is its maker's: a scope that took it in (Scope.Add, AddClaimed) and
+	// rolls back gives it back rather than deleting its new file (see
+	// Scope.Rollback).
 	owned bool
 	// reported: its PendingTimeout passed (see Field.abandoned)
 	reported bool
@@ -133,7 +133,7 @@ const (
 func (f *Field) newChange(ctx context.Context, newPath, old string, st stored) (*Change, error) {
 	c := &Change{New: newPath, Old: old, Size: st.size, ContentType: st.contentType, created: st.created,
 		changeState: &changeState{field: f, newPath: newPath, oldPath: old}}
-	if s := ScopeFrom(ctx); s != nil && !s.add(c) {
+	if s := ScopeFrom(ctx); s != nil && s.add(c) != nil {
 		// The scope ended while the upload was stored (another goroutine
 		// of the transaction failed): no scope would finish the change,
 		// and a Commit of it would delete the old file a row holds.

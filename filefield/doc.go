@@ -24,11 +24,13 @@
 // event with [ActionAbandon] and [ErrAbandoned], logged at Warn. The
 // field holds a pending change until it is finished, so an integration
 // can finish it when a row takes its path ([Field.Claim], then
-// [Scope.AddClaimed]). A change made in no scope and taken in so stays
-// its maker's: the claiming transaction's commit finishes it, but its
-// rollback gives it back, pending, its file kept ([KeptGivenBack]), since
-// the maker may write the path again in a retry. [Scope.Add] instead
-// makes the scope own the change: its rollback removes the new file.
+// [Scope.AddClaimed]). A change made in no scope and taken in so, or
+// registered by its maker with [Scope.Add], stays its maker's: the
+// transaction's commit finishes it, but its rollback gives it back,
+// pending, its file kept ([KeptGivenBack]), since the maker may write the
+// path again in a retry; the maker's Rollback removes it when it gives
+// up. A change made in a scope belongs to that scope: its rollback
+// removes the new file.
 //
 // # Guarantees
 //

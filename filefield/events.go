@@ -39,10 +39,11 @@ const (
 	// tie to the change any more, so the file stays for the orphan
 	// finder to settle.
 	KeptAbandoned = "abandoned"
-	// KeptGivenBack: an upload made outside any scope, which a statement
-	// took into its transaction (Field.Claim and Scope.AddClaimed), and
-	// the transaction rolled back: the upload is its maker's again, pending, since the handler
-	// may retry with the same path. Its Rollback deletes it; one never
+	// KeptGivenBack: an upload made outside any scope, which its maker
+	// registered in a transaction's scope (Scope.Add) or a statement took
+	// into its transaction (Field.Claim and Scope.AddClaimed), and the
+	// transaction rolled back: the upload is its maker's again, pending,
+	// since the handler may retry with the same path. Its Rollback deletes it; one never
 	// finished is reported at Options.PendingTimeout.
 	KeptGivenBack = "given_back"
 	// KeptShared: a content-named file (HashNames) that another row or

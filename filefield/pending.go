@@ -82,7 +82,7 @@ func (c *Change) unfinished() bool {
 
 // afterRollback decides what s, rolling back, does with c, which no other
 // scope holds: rolledBack, or, for a change no scope owns (one s took in
-// with AddClaimed), pending when it gives c back to its field's list, its
+// with Add or AddClaimed), pending when it gives c back to its field's list, its
 // file kept, or unknown when c's maker asked for its Commit meanwhile (the
 // row may hold either file). A maker's Rollback asked meanwhile rolls it
 // back. One reported abandoned already is given back forgotten, off the

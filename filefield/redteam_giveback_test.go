@@ -90,18 +90,13 @@ func TestRTGiveBackForgetsMakersCommitWish(t *testing.T) {
 	assert.Contains(t, files(t, fsys), ch.New, "the handler's committed row points at a deleted file")
 }
 
-// Leak. The handler stores its upload before the transaction (no scope)
-// and registers it in the transaction's scope once the row is written
-// (Scope.Add, the documented way for a change made with a context that
-// does not carry the scope; the README: "or stores it in the
-// transaction's scope ..., whose rollback removes it"). The integration
-// had claimed (borrowed) it when the statement wrote the path, and the
-// handler's Add does not take the borrow off: the transaction's rollback
-// gives it back, pending, and nothing will finish it (the handler's scope
-// was to); with PendingTimeout negative it stays on the list for good, and
-// its file stays in any case. Added before the statement, the same
-// change is deleted by the rollback.
-func TestRTGiveBackMakerAddedUploadRollsBackWithItsScope(t *testing.T) {
+// The handler stores its upload before the transaction (no scope) and
+// registers it in the transaction's scope once the row is written
+// (Scope.Add), after the integration had claimed it when the statement
+// wrote the path. The transaction rolls back: the upload goes back to
+// its maker, pending (a retry may write it again), and the maker's
+// Rollback, when it gives up, deletes it; nothing stays on the list.
+func TestRTGiveBackMakerAddedUploadGoesBackToItsMaker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	fsys := afero.NewMemMapFs()
@@ -115,7 +110,9 @@ func TestRTGiveBackMakerAddedUploadRollsBackWithItsScope(t *testing.T) {
 	_, err = s.Add(ch, nil) // the handler registers its upload in its scope
 	require.NoError(t, err)
 	r := s.Rollback(sctx)
-	assert.Contains(t, r.Deleted, ch.New, "the maker's scope rolled back: %+v", r)
-	assert.NotContains(t, files(t, fsys), ch.New)
-	assert.Nil(t, f.Claim(ch.New), "left pending on the list, which no one finishes")
+	assert.Equal(t, []filefield.Kept{{Path: ch.New, Reason: filefield.KeptGivenBack}}, r.Kept, "%+v", r)
+	assert.Contains(t, files(t, fsys), ch.New)
+	assert.Same(t, ch, f.Claim(ch.New), "pending, its maker's")
+	assert.Equal(t, []string{ch.New}, ch.Rollback(ctx).Deleted, "the maker gives up")
+	assert.Nil(t, f.Claim(ch.New), "nothing stays on the list")
 }

@@ -12,12 +12,12 @@ import (
 )
 
 // From a review of e259b6a, which found the docs still naming "Claim,
-// then Add" for integrations while Add now makes a scope own the change.
-// The docs now name Scope.AddClaimed; this test holds both contracts: an
-// integration's Claim + AddClaimed gives the handler's upload back when
-// the transaction rolls back, so a retry keeps it; an application's own
-// Add makes the scope own it, and its rollback removes it.
-func TestClaimThenAddClaimedGivesBackAndAddOwns(t *testing.T) {
+// then Add" for integrations. An integration's Claim + AddClaimed gives
+// the handler's upload back when the transaction rolls back, so a retry
+// keeps it; so does an application's own Add of an upload made in no
+// scope (until session 13 the scope owned it and deleted it, and a
+// retried transaction wrote a row with a deleted file).
+func TestClaimThenAddClaimedGivesBackAndSoDoesAdd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	fsys := afero.NewMemMapFs()
@@ -40,11 +40,14 @@ func TestClaimThenAddClaimedGivesBackAndAddOwns(t *testing.T) {
 	s2.Commit(ctx)
 	assert.Contains(t, files(t, fsys), ch.New, "the retry's committed row points at a deleted file")
 
-	// The application's own Add: the scope owns the upload.
+	// The application's own Add of an upload made in no scope: the same
+	// rule (a retried transaction adds it again), and the maker's
+	// Rollback removes it when it gives up.
 	own, err := f.Save(ctx, upload("own"))
 	require.NoError(t, err)
 	_, s3 := filefield.NewScope(ctx)
 	_, err = s3.Add(own, nil)
 	require.NoError(t, err)
-	assert.Equal(t, []string{own.New}, s3.Rollback(ctx).Deleted)
+	assert.Equal(t, []filefield.Kept{{Path: own.New, Reason: filefield.KeptGivenBack}}, s3.Rollback(ctx).Kept)
+	assert.Equal(t, []string{own.New}, own.Rollback(ctx).Deleted)
 }

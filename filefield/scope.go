@@ -9,10 +9,25 @@ import (
 	"sync/atomic"
 )
 
-// ErrScopeEnded is returned by Save, Replace, Delete and Scope.Add when
-// the scope their context carries has already committed or rolled back:
-// a change made then would belong to no transaction. Nothing is stored.
+// ErrScopeEnded is returned by Save, Replace, Delete, Scope.Add and
+// Scope.AddClaimed when the scope (the one their context carries, or the
+// one they add to) or a scope it belongs to has already committed or
+// rolled back: a change made or registered then would belong to no
+// transaction. Nothing is stored or registered.
 var ErrScopeEnded = errors.New("filefield: the scope has already ended")
+
+// ErrRolledBack is returned by Scope.Add and Scope.AddClaimed for a change
+// that has rolled back: its new file is gone, so no row may be written
+// with its path. It is not registered.
+var ErrRolledBack = errors.New("filefield: the change has rolled back")
+
+// ErrNoScope is the error of an integration asked to write inside a
+// transaction that no Scope covers: it cannot know when, or whether, that
+// transaction commits, so it refuses rather than guess (gormfield,
+// entfield, and pgxfield for a savepoint of a transaction begun outside
+// it). Run the transaction with the integration's helper, or give its
+// context a scope that ends with it.
+var ErrNoScope = errors.New("filefield: a write inside a transaction no filefield scope covers")
 
 // ErrCommitUnknown marks a commit error that leaves the transaction's
 // outcome unknown: the connection failed while the commit was on its way,
@@ -105,43 +120,47 @@ func WithoutScope(ctx context.Context) context.Context {
 	return context.WithValue(ctx, scopeKey{}, (*Scope)(nil))
 }
 
-// Add registers c, a change made with a context that does not carry s,
-// and returns c and err unchanged, so that a call can be wrapped:
-// ch, err := s.Add(field.Replace(ctx, old, up)). s owns c from then on:
-// its rollback deletes c's new file. (An integration that claims a change
-// for a statement of s's transaction uses AddClaimed, which leaves an
-// upload made in no scope its maker's.) A nil c is ignored. If s has
-// ended, c is not registered and the error is ErrScopeEnded (unless err
-// is set): finish c yourself.
+// Add registers c, a change made with a context that does not carry s
+// (an upload stored before the transaction began), and returns c and err
+// unchanged, so that a call can be wrapped:
+// ch, err := s.Add(field.Replace(ctx, old, up)). If s commits, c commits
+// with it. If s rolls back, c, made in no scope, stays its maker's: it
+// goes back to its field's list, pending, its file kept (KeptGivenBack),
+// so that a retried transaction can add it again; the maker's Rollback
+// (defer ch.Rollback(ctx)) removes it when the handler gives up. A change
+// made in a scope rolls back with that scope. A nil c is ignored. If s,
+// or a scope it belongs to, has ended, c is not registered and the error
+// is ErrScopeEnded (unless err is set): finish c yourself, and write no
+// row with it. A change that has rolled back is refused with
+// ErrRolledBack.
 func (s *Scope) Add(c *Change, err error) (*Change, error) {
 	if c == nil {
 		return c, err
 	}
-	if !s.add(c) && err == nil {
-		err = ErrScopeEnded
+	if aerr := s.addW(c, true, false); aerr != nil && err == nil {
+		err = aerr
 	}
 	return c, err
 }
 
 // AddClaimed registers c, a change Field.Claim or ClaimUnheld returned
 // for a statement of s's transaction that wrote (or meant to write) its
-// path. Unlike Add it does not make s own c: if s rolls back while no
-// other scope holds c and no scope owns it (its maker stored it with no
+// path. As with Add, s does not own c: if s rolls back while no other
+// scope holds c and no scope owns it (its maker stored it with no
 // scope), c goes back to its field's list, pending, its file kept
 // (KeptGivenBack), since its maker may write the path again in a retry.
-// It returns ErrScopeEnded if s has ended; a nil c is ignored.
+// It returns ErrScopeEnded if s, or a scope it belongs to, has ended, and
+// ErrRolledBack for a change that has rolled back (its maker gave it up
+// between the Claim and now: its file is gone); a nil c is ignored.
 func (s *Scope) AddClaimed(c *Change) error {
 	if c == nil {
 		return nil
 	}
-	if !s.addW(c, true, false) {
-		return ErrScopeEnded
-	}
-	return nil
+	return s.addW(c, true, false)
 }
 
-// add registers c, owned by s, unless s has ended.
-func (s *Scope) add(c *Change) bool { return s.addW(c, true, true) }
+// add registers c, made in s and owned by it, unless s has ended.
+func (s *Scope) add(c *Change) error { return s.addW(c, true, true) }
 
 // registrations numbers the registrations behind which a write is: the
 // order in which paths were written.
@@ -155,7 +174,7 @@ var registrations atomic.Uint64
 // replace of the upload, in the same transaction) is not deleted by it
 // (see commitAll). A write of the same change in an unrelated scope does
 // not reorder this one's.
-func (s *Scope) addW(c *Change, write, own bool) bool {
+func (s *Scope) addW(c *Change, write, own bool) error {
 	var stamp uint64
 	if write {
 		stamp = registrations.Add(1)
@@ -165,12 +184,23 @@ func (s *Scope) addW(c *Change, write, own bool) bool {
 
 // addStamped registers c with its write stamp in s: a new one, or the
 // one a committed child had for it. own says that s owns c from now on
-// (see Scope.AddClaimed).
-func (s *Scope) addStamped(c *Change, write, own bool, stamp uint64) bool {
+// (see Scope.AddClaimed). It refuses when s or a scope s belongs to has
+// ended (ErrScopeEnded: nothing would finish c as its transaction ends),
+// and a change that rolled back (ErrRolledBack).
+func (s *Scope) addStamped(c *Change, write, own bool, stamp uint64) error {
+	if s.parent.ended() {
+		return ErrScopeEnded
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != pending {
-		return false
+		return ErrScopeEnded
+	}
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st == rolledBack {
+		return ErrRolledBack
 	}
 	if s.written == nil {
 		s.written = map[*Change]uint64{}
@@ -184,7 +214,7 @@ func (s *Scope) addStamped(c *Change, write, own bool, stamp uint64) bool {
 			c.owned = c.owned || own
 			c.mu.Unlock()
 		}
-		return true
+		return nil
 	}
 	s.changes = append(s.changes, c)
 	c.mu.Lock()
@@ -200,7 +230,7 @@ func (s *Scope) addStamped(c *Change, write, own bool, stamp uint64) bool {
 	c.owned = c.owned || own
 	c.forgotten = false // a scope finishes it: claimed after all
 	c.mu.Unlock()
-	return true
+	return nil
 }
 
 // redone clears the mark a rollback in s's tree left on c: s wrote its
@@ -387,19 +417,7 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	}
 	if s.parent != nil {
 		for _, c := range changes {
-			if !s.parent.addStamped(c, false, false, stamps[c]) {
-				// The parent ended first, which only a misuse does: finish
-				// the change as the parent finished.
-				s.parent.mu.Lock()
-				st := s.parent.state
-				s.parent.mu.Unlock()
-				if st == rolledBack {
-					st = c.afterRollback(s) // one no scope owns goes back
-				}
-				if st != pending {
-					c.finish(ctx, st, nil)
-				}
-			}
+			s.handOver(ctx, c, stamps[c])
 		}
 		return Result{}
 	}
@@ -408,6 +426,35 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	s.result = r
 	s.mu.Unlock()
 	return r
+}
+
+// handOver gives c, a change of s that committed as a child, to s's
+// parent. If the parent ended first, which only a misuse does (a
+// savepoint's context used after its release), c goes up to the nearest
+// scope still open when the scopes in between committed as children (their
+// changes are that scope's), or is finished as the first scope up the
+// tree that did not commit as a child finished: rolled back (one no scope
+// owns goes back to its field's list), unknown, or committed.
+func (s *Scope) handOver(ctx context.Context, c *Change, stamp uint64) {
+	for p := s.parent; p != nil; p = p.parent {
+		err := p.addStamped(c, false, false, stamp)
+		if err == nil || errors.Is(err, ErrRolledBack) {
+			return // taken, or finished already
+		}
+		p.mu.Lock()
+		st := p.state
+		p.mu.Unlock()
+		switch {
+		case st == pending, st == committed && p.parent != nil:
+			continue // ended above, or handed its own changes up
+		case st == rolledBack:
+			st = c.afterRollback(s) // one no scope owns goes back
+		}
+		if st != pending {
+			c.finish(ctx, st, nil)
+		}
+		return
+	}
 }
 
 // End finishes the scope with its transaction's outcome: Commit if err is
@@ -430,9 +477,7 @@ func (s *Scope) settleUnknown(ctx context.Context) Result {
 		return Result{}
 	}
 	var r Result
-	for _, c := range changes {
-		r.merge(c.finish(ctx, unknown, nil))
-	}
+	finishEach(len(changes), func(i int) { r.merge(changes[i].finish(ctx, unknown, nil)) })
 	s.mu.Lock()
 	s.result = r
 	s.mu.Unlock()
@@ -459,7 +504,8 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 		return Result{}
 	}
 	var r Result
-	for i := len(changes) - 1; i >= 0; i-- {
+	finishEach(len(changes), func(j int) {
+		i := len(changes) - 1 - j // newest first
 		if c := changes[i]; c.heldElsewhere(s) {
 			// Another scope finishes it: one that is ending now, or one
 			// that registered it too and is still open (the caller's,
@@ -468,7 +514,7 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 			// the change again, a commit of it keeps both files.
 			c.undo(s)
 			if c.heldElsewhere(s) {
-				continue
+				return
 			}
 			// The other let go meanwhile (it rolled back too): no one
 			// else finishes it.
@@ -485,7 +531,7 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 		default:
 			r.merge(changes[i].finish(ctx, rolledBack, nil))
 		}
-	}
+	})
 	if s.parent == nil {
 		s.clearMarks()
 	}
@@ -519,10 +565,31 @@ func commitAll(ctx context.Context, changes []*Change) Result {
 		}
 	}
 	var r Result
-	for i, c := range changes {
-		r.merge(c.finish(ctx, committed, inUse[i]))
-	}
+	finishEach(len(changes), func(i int) { r.merge(changes[i].finish(ctx, committed, inUse[i])) })
 	return r
+}
+
+// finishEach calls finish(0) to finish(n-1), each one even if an earlier
+// one panicked (a callback did: Options.Refs, OnEvent, a logger's
+// handler), so that no change is left held by a scope that has ended;
+// then it raises the first panic again. A change whose finish panicked
+// has finished: the files it had not dealt with yet stay.
+func finishEach(n int, finish func(i int)) {
+	var first any
+	panicked := false
+	for i := range n {
+		func() {
+			defer func() {
+				if p := recover(); p != nil && !panicked {
+					first, panicked = p, true
+				}
+			}()
+			finish(i)
+		}()
+	}
+	if panicked {
+		panic(first)
+	}
 }
 
 // Scope returns the scope the change was first registered in, or nil.

@@ -257,14 +257,23 @@ func TestBorrowedChangesAreGivenBack(t *testing.T) {
 			assert.Equal(t, []string{c.New}, c.Rollback(ctx).Deleted)
 			assert.Nil(t, pics.Claim(c.New), "finished")
 
-			// Added by its maker, not claimed: the scope's rollback
-			// deletes it.
+			// Added by its maker, not claimed: made in no scope, it is
+			// given back too (a retry may add it again), and its maker's
+			// Rollback deletes it.
 			d, err := pics.Save(ctx, upload("d"))
 			require.NoError(t, err)
 			sctx, s = filefield.NewScope(ctx)
 			_, err = s.Add(d, nil)
 			require.NoError(t, err)
-			assert.Equal(t, []string{d.New}, s.Rollback(sctx).Deleted)
+			assert.Equal(t, []filefield.Kept{{Path: d.New, Reason: filefield.KeptGivenBack}}, s.Rollback(sctx).Kept)
+			assert.Equal(t, []string{d.New}, d.Rollback(ctx).Deleted)
+			assert.Equal(t, []string{a.New}, files(t, fsys))
+
+			// Made in a scope: owned by it, deleted by its rollback.
+			sctx, s = filefield.NewScope(ctx)
+			e, err := pics.Save(sctx, upload("e"))
+			require.NoError(t, err)
+			assert.Equal(t, []string{e.New}, s.Rollback(sctx).Deleted)
 			assert.Equal(t, []string{a.New}, files(t, fsys))
 		})
 	}
@@ -464,9 +473,9 @@ func TestUnknownCommitKeepsEveryFile(t *testing.T) {
 	})
 }
 
-// A child made after its parent rolled back (a misuse) that commits
-// finishes its changes as the parent did; a borrowed one goes back to
-// its maker rather than being deleted.
+// A child made after its parent rolled back (a misuse) takes nothing in:
+// a claimed change stays its maker's rather than being finished with a
+// tree that has ended.
 func TestChildOfARolledBackScopeGivesBorrowedBack(t *testing.T) {
 	t.Parallel()
 	fsys := afero.NewMemMapFs()
@@ -478,7 +487,7 @@ func TestChildOfARolledBackScopeGivesBorrowedBack(t *testing.T) {
 	parent.Rollback(pctx)
 	cctx, child := filefield.NewScope(pctx)
 	err = child.AddClaimed(pics.Claim(a.New))
-	require.NoError(t, err)
+	require.ErrorIs(t, err, filefield.ErrScopeEnded)
 	child.Commit(cctx)
 	assert.Equal(t, []string{a.New}, files(t, fsys), "given back")
 	require.Same(t, a, pics.Claim(a.New))

@@ -101,15 +101,22 @@ func runOrRollback(ctx context.Context, fn func(context.Context, *sql.Tx) error,
 // transaction. If work fails or panics, or commit fails, the scope rolls
 // back (work must roll its own transaction back then); after a successful
 // commit the scope commits, deleting the stale files. A commit error that
-// matches ErrCommitUnknown keeps every file instead. A panic is re-raised
-// after the rollback. The pgx and GORM integrations are built on it.
+// matches ErrCommitUnknown keeps every file instead, as does a commit
+// that panics (it may have committed). A panic is re-raised after the
+// files are settled. The pgx and GORM integrations are built on it.
 func RunInScope(ctx context.Context, work func(ctx context.Context) (commit func() error, err error)) (res Result, err error) {
 	sctx, s := NewScope(ctx)
-	done := false
+	done, committing := false, false
 	defer func() {
-		if !done {
-			// work panicked (or called runtime.Goexit): roll back, then
-			// let the panic go on.
+		switch {
+		case done:
+		case committing:
+			// commit panicked (or called runtime.Goexit): the transaction
+			// may have committed, so every file stays; then the panic
+			// goes on.
+			s.End(ctx, ErrCommitUnknown)
+		default:
+			// work panicked: roll back, then let the panic go on.
 			s.Rollback(ctx)
 		}
 	}()
@@ -118,6 +125,7 @@ func RunInScope(ctx context.Context, work func(ctx context.Context) (commit func
 		done = true
 		return s.Rollback(ctx), err
 	}
+	committing = true
 	err = commit()
 	done = true
 	return s.End(ctx, err), err

@@ -459,11 +459,14 @@ func (a *App) replaceFile(w http.ResponseWriter, r *http.Request) {
 // setFile points the row's column at the stored file of ch, in one
 // transaction, along with the extra assignments set (", qr_created = ?"
 // and its arguments). The path the row holds then (another request may
-// have replaced it since it was read) is deleted after the commit; ch's
-// file is deleted if the transaction fails.
+// have replaced it since it was read) is deleted after the commit; if the
+// transaction fails, ch goes back to the caller, whose deferred Rollback
+// deletes its file.
 func (a *App) setFile(ctx context.Context, f *filefield.Field, table, column string, id int64, ch *filefield.Change, set string, args ...any) (filefield.Result, error) {
 	return filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
-		filefield.ScopeFrom(ctx).Add(ch, nil)
+		if _, err := filefield.ScopeFrom(ctx).Add(ch, nil); err != nil {
+			return err
+		}
 		var cur string
 		if err := tx.QueryRowContext(ctx, "SELECT "+column+" FROM "+table+" WHERE id = ?", id).Scan(&cur); err != nil {
 			return err // sql.ErrNoRows: the row was deleted meanwhile

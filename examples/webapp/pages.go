@@ -72,7 +72,9 @@ func (a *App) createRow(w http.ResponseWriter, r *http.Request, nr newRow) {
 		path = ch.New
 	}
 	_, err = filefield.WithTx(ctx, a.db, nil, func(ctx context.Context, tx *sql.Tx) error {
-		filefield.ScopeFrom(ctx).Add(ch, nil)
+		if _, err := filefield.ScopeFrom(ctx).Add(ch, nil); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, nr.insert, append(args, path)...)
 		if isForeignKey(err) {
 			return userErr(http.StatusConflict, "the user was deleted meanwhile")

@@ -21,8 +21,9 @@ import (
 // from this package): the hook cannot know when, or whether, that
 // transaction commits, so it refuses the mutation rather than guess. Run
 // it with WithTx, or with a context carrying a scope, or set
-// Options.LeaveUnscoped. It is gormfield.ErrNoScope's counterpart.
-var ErrNoScope = errors.New("entfield: a tracked field changed inside an ent transaction no filefield scope covers")
+// Options.LeaveUnscoped. It is filefield.ErrNoScope, so errors.Is
+// matches either name.
+var ErrNoScope = filefield.ErrNoScope
 
 // Options configure a Tracker. The zero value refuses unscoped
 // transactions and logs nothing.

@@ -69,7 +69,7 @@ func (t *Tracker) start(ctx context.Context, c *column, m ent.Mutation) (*stmt, 
 		t.warn(ctx, "an unscoped ent transaction changed a tracked field; its files are left to the orphan finder", "type", m.Type(), "field", c.name)
 		return nil, nil
 	default:
-		return nil, fmt.Errorf("%w (%s.%s)", ErrNoScope, m.Type(), c.name)
+		return nil, fmt.Errorf("entfield: a tracked field changed (%s.%s): %w", m.Type(), c.name, ErrNoScope)
 	}
 	return st, nil
 }

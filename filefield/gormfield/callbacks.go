@@ -135,7 +135,7 @@ func (p *Plugin) start(db *gorm.DB, m *model) *stmtState {
 		p.warn(ctx, "an unscoped transaction changed a tracked table; its files are left to the orphan finder", "table", m.table)
 		return nil
 	default:
-		_ = db.AddError(fmt.Errorf("%w (table %s)", ErrNoScope, m.table))
+		_ = db.AddError(fmt.Errorf("gormfield: a tracked model changed (table %s): %w", m.table, ErrNoScope))
 		return nil
 	}
 	db.InstanceSet(stateKey, st)

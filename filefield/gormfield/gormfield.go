@@ -1,7 +1,6 @@
 package gormfield
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -19,8 +18,9 @@ import (
 // package): the plugin cannot know when, or whether, that transaction
 // commits, so it refuses the statement rather than guess. Run it with
 // this package's Transaction, or with a context carrying a scope, or set
-// Options.LeaveUnscoped.
-var ErrNoScope = errors.New("gormfield: a tracked model changed inside a transaction no filefield scope covers")
+// Options.LeaveUnscoped. It is filefield.ErrNoScope, so errors.Is
+// matches either name.
+var ErrNoScope = filefield.ErrNoScope
 
 // Options configure a Plugin. The zero value refuses unscoped
 // transactions and logs nothing.

@@ -17,25 +17,17 @@ import (
 	"github.com/mediaclean/mediaclean/filefield/gormfield"
 )
 
-// Leak, on PostgreSQL (two connections). The plugin's early path claims
-// a change the caller's scope holds and never adds it (it commits it
-// with CommitEarly, or, when the statement fails, does nothing), so the
-// change stays marked claimed. 7d7ea21 reads the next Add of a claimed
-// change as the claimer's; here it is the maker's own Add, which should
-// end the borrow (TestRTGiveBackMakerAddedUploadRollsBackWithItsScope).
-//
-// The handler stores its upload before its Transaction (no scope); its
-// update claims it, borrowed. Meanwhile another request (a double
-// submit) writes the same path to a memo in gorm's default transaction:
-// its after callback claims the change (held: early), then the memo's
-// AfterUpdate hook fails and that statement rolls back, leaving the
-// change claimed. The handler then stores the upload in its
-// transaction's scope, as the README says, and its transaction fails.
-// The rollback gives the upload back (KeptGivenBack) instead of deleting
-// it: nothing will ever finish it (the handler's scope was to), it stays
-// on the field's list and its file stays. Without the other request the
-// same handler's rollback deletes it.
-func TestRTClaimEarlyClaimMakesMakersAddABorrow(t *testing.T) {
+// On PostgreSQL (two connections). The handler stores its upload before
+// its Transaction (no scope); its update claims it. Meanwhile another
+// request (a double submit) writes the same path to a memo in gorm's
+// default transaction: its after callback claims the change (held:
+// early), then the memo's AfterUpdate hook fails and that statement rolls
+// back. The handler then registers the upload in its transaction's scope
+// (Scope.Add), and its transaction fails. The rollback gives the upload
+// back to its maker (KeptGivenBack): a retry may write it again; the
+// handler's Rollback, when it gives up, deletes it, and nothing stays on
+// the field's list.
+func TestRTClaimEarlyClaimThenMakersAddGivesBack(t *testing.T) {
 	a := newApp(t, databases[1], gormfield.Options{}, &gorm.Config{Logger: logger.Discard})
 	require.NoError(t, a.db.AutoMigrate(&Memo{}))
 	a.plugin.Track(&Memo{}, "File", a.pics)
@@ -59,8 +51,10 @@ func TestRTClaimEarlyClaimMakesMakersAddABorrow(t *testing.T) {
 		return errLater
 	})
 	require.ErrorIs(t, err, errLater)
-	assert.NotContains(t, a.files(t), ch.New, "the handler's scope rolled back: %+v", r)
-	assert.Nil(t, a.pics.Claim(ch.New), "left pending on the field's list, which no one finishes")
+	assert.Contains(t, a.files(t), ch.New, "given back: %+v", r)
+	assert.Same(t, ch, a.pics.Claim(ch.New), "pending, its maker's")
+	assert.Equal(t, []string{ch.New}, ch.Rollback(ctx).Deleted, "the handler gives up")
+	assert.Nil(t, a.pics.Claim(ch.New), "left pending on the field's list")
 }
 
 // Badge belongs to a user: gorm saves the user first, in

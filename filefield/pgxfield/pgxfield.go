@@ -9,7 +9,8 @@
 //
 // Nested calls (db is itself a pgx.Tx) run in a savepoint and a child
 // scope: a failure rolls back the savepoint and the files of fn alone,
-// and the outermost commit deletes.
+// and the outermost commit deletes. A savepoint of a transaction that no
+// scope covers is refused (filefield.ErrNoScope).
 package pgxfield
 
 import (
@@ -39,11 +40,20 @@ type Beginner interface {
 // When db is a pgx.Tx, the transaction is a savepoint of it and the scope
 // a child of the scope ctx carries: a rollback of the savepoint rolls back
 // fn's files alone, and the outermost commit deletes (the Result is empty
-// then). Any other db (a pool, a connection) begins a transaction of its
-// own, independent of any the caller has open, so its scope is a new
-// outermost one even when ctx carries a scope.
+// then). ctx must carry the scope of db's transaction: without a scope,
+// or with the scope of a WithTx whose transaction runs on another
+// connection, WithTx begins nothing and returns an error matching
+// filefield.ErrNoScope, since the savepoint's release would otherwise
+// delete old files before the real transaction ends. Any other db (a
+// pool, a connection) begins a transaction of its own, independent of any
+// the caller has open, so its scope is a new outermost one even when ctx
+// carries a scope.
 func WithTx(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pgx.Tx) error) (filefield.Result, error) {
-	if _, savepoint := db.(pgx.Tx); !savepoint {
+	if outer, savepoint := db.(pgx.Tx); savepoint {
+		if err := covered(ctx, outer); err != nil {
+			return filefield.Result{}, err
+		}
+	} else {
 		ctx = filefield.WithoutScope(ctx)
 	}
 	return filefield.RunInScope(ctx, func(ctx context.Context) (func() error, error) {
@@ -51,6 +61,7 @@ func WithTx(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pg
 		if err != nil {
 			return nil, err
 		}
+		ctx = context.WithValue(ctx, txKey{}, scopedTx{conn: tx.Conn(), scope: filefield.ScopeFrom(ctx)})
 		if err := run(ctx, tx, fn); err != nil {
 			return nil, err
 		}
@@ -59,6 +70,32 @@ func WithTx(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pg
 		// cancellation.
 		return func() error { return commitError(tx.Commit(context.WithoutCancel(ctx))) }, nil
 	})
+}
+
+// txKey is the context key of the transaction a WithTx began.
+type txKey struct{}
+
+// scopedTx is the connection of a transaction WithTx began, and the scope
+// that covers it.
+type scopedTx struct {
+	conn  *pgx.Conn
+	scope *filefield.Scope
+}
+
+// covered returns an error matching filefield.ErrNoScope unless ctx
+// carries a scope that can cover a savepoint of tx: none at all, or the
+// scope of a WithTx whose transaction runs on another connection (a
+// transaction begun by hand, while fn of another ran). A scope the caller
+// made itself is trusted.
+func covered(ctx context.Context, tx pgx.Tx) error {
+	s := filefield.ScopeFrom(ctx)
+	if s == nil {
+		return fmt.Errorf("pgxfield: a savepoint of a transaction begun outside WithTx, and ctx carries no scope: %w", filefield.ErrNoScope)
+	}
+	if v, ok := ctx.Value(txKey{}).(scopedTx); ok && v.scope == s && v.conn != nil && tx.Conn() != nil && v.conn != tx.Conn() {
+		return fmt.Errorf("pgxfield: a savepoint of a transaction on another connection than the one ctx's scope covers: %w", filefield.ErrNoScope)
+	}
+	return nil
 }
 
 // run runs fn and rolls tx back if fn fails or panics.
