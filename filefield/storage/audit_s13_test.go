@@ -121,11 +121,19 @@ func TestS13MoveRefusals(t *testing.T) {
 		assert.Equal(t, storage.KeptUnsafe, out["pics/b.jpg|trash/"+storage.QuarantineDirName+"/run/x/pics/b.jpg"].Reason, "RUN is one segment and the rest must be P")
 		assert.True(t, s13Exists(fsys, "pics/a.jpg"))
 		assert.True(t, s13Exists(fsys, "pics/b.jpg"))
-		// DeleteOptions.Protected: "never touched, at either end of a move".
+		// DeleteOptions.Protected guards the stored path of a move: a
+		// protected file is not moved into a quarantine, while a
+		// quarantine under a protected glob (protected from sweeps, as
+		// the CLI does) takes files in. The docs said "either end" until
+		// session 13.
 		s13Put(t, fsys, "pics/c.jpg")
 		qc := "trash/" + storage.QuarantineDirName + "/run/pics/c.jpg"
+		out = s13Delete(t, fsys, []storage.Target{{Path: "pics/c.jpg", MoveTo: qc}}, storage.DeleteOptions{Protected: []string{"pics/c.jpg"}})
+		assert.Equal(t, storage.KeptProtected, out["pics/c.jpg|"+qc].Reason, "protected source: got action %q", out["pics/c.jpg|"+qc].Action)
+		assert.True(t, s13Exists(fsys, "pics/c.jpg"))
 		out = s13Delete(t, fsys, []storage.Target{{Path: "pics/c.jpg", MoveTo: qc}}, storage.DeleteOptions{Protected: []string{"trash"}})
-		assert.Equal(t, storage.KeptProtected, out["pics/c.jpg|"+qc].Reason, "protected destination: got action %q", out["pics/c.jpg|"+qc].Action)
+		assert.Equal(t, storage.ActionMove, out["pics/c.jpg|"+qc].Action, "a quarantine under a protected glob: %+v", out["pics/c.jpg|"+qc])
+		assert.True(t, s13Exists(fsys, qc))
 		if dir != "" {
 			// A dangling link at the destination is not replaced.
 			qd := "trash/" + storage.QuarantineDirName + "/run2/pics/b.jpg"

@@ -82,8 +82,11 @@ type Outcome struct {
 // DeleteOptions configure [Delete]. The zero value deletes valid stored
 // paths, one batch at a time.
 type DeleteOptions struct {
-	// Protected lists globs of stored paths never touched, at either end
-	// of a move.
+	// Protected lists globs of stored paths never deleted or moved. For a
+	// move they apply to its stored path: the file taken into a
+	// quarantine, or the path a restore puts it back at. The quarantine
+	// area itself may lie under a protected glob (protected from sweeps):
+	// a move into it is not refused for that.
 	Protected []string
 	// DryRun reports ActionWouldDelete or ActionWouldMove for every target
 	// a real run would try, instead of trying it: the plan without the
@@ -126,7 +129,8 @@ const batchLen = 1000
 //   - a move takes a valid stored path P into a quarantine area, to
 //     "DIR/.mediaclean-quarantine/RUN/P" (RUN one path segment), or, with
 //     AllowQuarantine, takes such a path back to P;
-//   - no end of it matches opts.Protected (else [KeptProtected]).
+//   - its stored path (a deletion's Path; a move's file outside the
+//     quarantine) does not match opts.Protected (else [KeptProtected]).
 //
 // Only regular files are deleted or moved, and no symbolic link is
 // followed: on backends reporting [Features].NoFollow the backend
