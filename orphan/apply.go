@@ -12,7 +12,10 @@ import (
 
 const applyBatch = 1000
 
-// Apply deletes (or quarantines) the plan's orphans. It trusts nothing the
+// Apply deletes (or quarantines) the plan's orphans. A plan no Find could
+// have made (an orphan with a negative size, or a path that is not a
+// valid stored path: "../x", "/etc/passwd", a dot-file) is refused whole
+// with ErrInvalidPlan, before anything is read. It trusts nothing else the
 // plan says beyond which files to consider: it streams the references
 // again, computes the figures its guards use itself (the number and bytes
 // of the orphans, the coverage of their directories, and the number of
@@ -125,6 +128,10 @@ func candidatesOf(plan *Plan) ([]Orphan, error) {
 	for _, o := range plan.Orphans {
 		if o.Size < 0 {
 			return nil, fmt.Errorf("%w: %q has a negative size", ErrInvalidPlan, o.Path)
+		}
+		if err := storage.ValidPath(o.Path); err != nil {
+			// Find keeps such a file (KeptUnsafe): the plan was edited.
+			return nil, fmt.Errorf("%w: %w", ErrInvalidPlan, err)
 		}
 		if seen[o.Path] {
 			continue

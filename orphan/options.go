@@ -102,7 +102,8 @@ type Options struct {
 	StripPrefixes []string
 	// Quarantine, when set, is a directory below the root that orphans are
 	// moved into instead of being deleted, under
-	// storage.QuarantineDirName; see [Quarantine].
+	// storage.QuarantineDirName; see [Quarantine]. The root itself ("/")
+	// is refused.
 	Quarantine string
 	// MeasureAll reads the size of every scanned file, so the plan's
 	// Scanned and Kept carry all bytes (Plan.Unmeasured is 0). On a local
@@ -241,9 +242,10 @@ func CheckOptions(opts Options) error {
 			return err
 		}
 	}
-	if q := strings.Trim(opts.Quarantine, "/"); q != "" {
-		if err := storage.ValidPath(q); err != nil {
-			return fmt.Errorf("invalid quarantine directory: %w", err)
+	if opts.Quarantine != "" {
+		// "/" would be no quarantine at all, and Apply would delete.
+		if err := storage.ValidPath(strings.Trim(opts.Quarantine, "/")); err != nil {
+			return fmt.Errorf("invalid quarantine directory %q (a directory below the root): %w", opts.Quarantine, err)
 		}
 	}
 	for _, d := range opts.Dirs {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -254,9 +255,14 @@ func TestSymlinksAndHostileReferences(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, plan.Orphans)
 		assert.Equal(t, 2, plan.InvalidReferences)
-		// A plan tampered with on disk cannot reach out either.
+		// A plan tampered with on disk cannot reach out either: a path
+		// out of the root refuses the plan, and one through a link is kept.
 		plan.Orphans = []orphan.Orphan{{Path: "link/passwd", Size: 4, ModTime: now.Add(-100 * day)}, {Path: "../outside/passwd", Size: 4, ModTime: now.Add(-100 * day)}}
 		rep, err := f.Apply(t.Context(), plan)
+		require.ErrorIs(t, err, orphan.ErrInvalidPlan)
+		assert.Zero(t, rep.Deleted.Files)
+		plan.Orphans = plan.Orphans[:1]
+		rep, err = f.Apply(t.Context(), plan)
 		require.NoError(t, err)
 		assert.Zero(t, rep.Deleted.Files)
 		got, err := os.ReadFile(secret)
@@ -428,6 +434,11 @@ func TestApplyRefusesWhatFindWouldNotPlan(t *testing.T) {
 			Now: clock, Dirs: []string{"pics", "trash"}, Quarantine: "trash", Protected: []string{"pics/keep/**"},
 			Shapes: []string{"pics/**/*.jpg"}, MaxFraction: -1, Force: true,
 		})
+		// A temp file's name is no stored path: the plan was edited, and
+		// is refused whole.
+		_, err := f.Apply(t.Context(), &plan)
+		require.ErrorIs(t, err, orphan.ErrInvalidPlan)
+		plan.Orphans = slices.DeleteFunc(plan.Orphans, func(o orphan.Orphan) bool { return storage.ValidPath(o.Path) != nil })
 		rep, err := f.Apply(t.Context(), &plan)
 		require.NoError(t, err)
 		assert.Equal(t, 1, rep.Quarantined.Files, "only pics/ok.jpg goes (into the quarantine)")

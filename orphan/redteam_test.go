@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mediaclean/mediaclean/filefield/storage"
 	"github.com/mediaclean/mediaclean/filefield/storage/storagetest"
 	"github.com/mediaclean/mediaclean/orphan"
 )
@@ -161,9 +162,10 @@ func TestRedteamCoverageCornersRefuse(t *testing.T) {
 }
 
 // A plan tampered with on disk: hostile paths (quarantine area, "..",
-// absolute, NUL, control characters, NFD, dot-files, a directory, a
-// symlink), duplicates, wrong sizes, zero and future times. Apply deletes
-// none of them; only the one real orphan goes.
+// absolute, NUL, control characters, NFD, dot-files) refuse it whole
+// (ErrInvalidPlan); without them, a directory, a symlink, duplicates,
+// wrong sizes, zero and future times: Apply deletes none of them; only
+// the one real orphan goes.
 func TestRedteamTamperedPlan(t *testing.T) {
 	t.Parallel()
 	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, dir string) {
@@ -198,7 +200,14 @@ func TestRedteamTamperedPlan(t *testing.T) {
 		var loaded orphan.Plan
 		require.NoError(t, json.Unmarshal(b, &loaded))
 		f := orphan.New(fsys, orphan.Paths("pics/ref1.jpg", "pics/ref2.jpg", "pics/ref3.jpg"), orphan.Options{Now: clock, Force: true})
+		// Entries that are no stored path (no Find makes them) refuse the
+		// whole plan.
 		rep, err := f.Apply(t.Context(), &loaded)
+		require.ErrorIs(t, err, orphan.ErrInvalidPlan)
+		assert.Zero(t, rep.Deleted.Files)
+		loaded.Orphans = slices.DeleteFunc(loaded.Orphans, func(o orphan.Orphan) bool { return storage.ValidPath(o.Path) != nil })
+		require.Len(t, loaded.Orphans, 7, "the valid entries")
+		rep, err = f.Apply(t.Context(), &loaded)
 		require.NoError(t, err)
 		assert.Equal(t, 1, rep.Deleted.Files, "%+v", rep)
 		_, err = fsys.Stat("pics/ok.jpg")

@@ -250,7 +250,9 @@ func TestFileGoneBeforeItsMoveIsNotAFailure(t *testing.T) {
 }
 
 // Nothing Apply does with a plan crosses into the quarantine area or out
-// of the root, whatever the plan says.
+// of the root, whatever the plan says: a plan naming a path that is not a
+// valid stored path (no Find makes one) is refused whole, each such entry
+// alone as well, with ErrInvalidPlan.
 func TestApplyRefusesHostilePlans(t *testing.T) {
 	t.Parallel()
 	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
@@ -273,9 +275,15 @@ func TestApplyRefusesHostilePlans(t *testing.T) {
 			{Path: "pics/../pics/ref.jpg", Size: 1, ModTime: old},
 			{Path: "pics/ref.jpg\x00.png", Size: 1, ModTime: old},
 		}}
-		rep, err = orphan.New(fsys, orphan.Paths("pics/ref.jpg"), orphan.Options{Now: clock, MaxFraction: -1, Force: true}).Apply(ctx, hostile)
-		require.NoError(t, err)
+		hf := orphan.New(fsys, orphan.Paths("pics/ref.jpg"), orphan.Options{Now: clock, MaxFraction: -1, Force: true})
+		rep, err = hf.Apply(ctx, hostile)
+		require.ErrorIs(t, err, orphan.ErrInvalidPlan)
 		assert.Zero(t, rep.Deleted.Files)
+		for _, o := range hostile.Orphans {
+			rep, err = hf.Apply(ctx, &orphan.Plan{Orphans: []orphan.Orphan{o, {Path: "pics/ref.jpg", Size: 1, ModTime: old}}})
+			assert.ErrorIs(t, err, orphan.ErrInvalidPlan, "%q", o.Path)
+			assert.Zero(t, rep.Deleted.Files)
+		}
 		assert.Equal(t, before, files(t, fsys))
 		// A manifest that lists paths out of its run restores nothing
 		// from elsewhere.
