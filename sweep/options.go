@@ -23,7 +23,8 @@ type Rule struct {
 	// "**" for any number of directories ("qr_codes/**"). Required.
 	Glob string
 	// MaxAge: files older than this are deleted. Zero with KeepLatest set
-	// means any age; zero without KeepLatest is refused by New.
+	// means any age (a file dated in the future is still young and kept);
+	// zero without KeepLatest is refused by New.
 	MaxAge time.Duration
 	// Exclude lists globs of paths the rule never deletes.
 	Exclude []string

@@ -192,7 +192,14 @@ func (p *planner) matched(e storage.Entry, ri int32) {
 // has none), and keeps it as young otherwise.
 func (p *planner) decideAge(c candidate) {
 	maxAge := p.s.rules[c.rule].MaxAge
-	if maxAge == 0 || storage.OlderThan(p.now, time.Unix(c.sec, int64(c.nsec)), maxAge) {
+	mod := time.Unix(c.sec, int64(c.nsec))
+	if mod.After(p.now) {
+		// From the future (a clock ahead, a copy that kept its time):
+		// young, also for a rule of any age (KeepLatest alone).
+		p.keep(c.rule, c.path, KeptYoung, c.size)
+		return
+	}
+	if maxAge == 0 || storage.OlderThan(p.now, mod, maxAge) {
 		p.del = append(p.del, c)
 		return
 	}

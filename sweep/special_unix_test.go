@@ -89,7 +89,8 @@ func TestFarTimesKeepTheirMeaning(t *testing.T) {
 
 // KeepLatest keeps the newest file of a group even when the times are
 // beyond what nanoseconds since 1970 hold: of files dated 2300 and 2400
-// (or 1500 and 1600), the later one.
+// (or 1500 and 1600), the later one. The clock reads 2500: a file from
+// the future counts as young and is kept whatever its rank.
 func TestKeepLatestOrdersFarTimes(t *testing.T) {
 	t.Parallel()
 	for _, pair := range [][2]time.Time{
@@ -100,7 +101,8 @@ func TestKeepLatestOrdersFarTimes(t *testing.T) {
 			fsys := afero.NewMemMapFs()
 			storagetest.WriteFile(t, fsys, names[0], []byte("older"), pair[0])
 			storagetest.WriteFile(t, fsys, names[1], []byte("newer"), pair[1])
-			_, err := sweep.New(fsys, sweep.Options{Rules: []sweep.Rule{{Glob: "qr/*.png", KeepLatest: 1}}}).Sweep(t.Context())
+			clock := func() time.Time { return time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC) }
+			_, err := sweep.New(fsys, sweep.Options{Now: clock, Rules: []sweep.Rule{{Glob: "qr/*.png", KeepLatest: 1}}}).Sweep(t.Context())
 			require.NoError(t, err)
 			assert.Equal(t, []string{names[1]}, storagetest.Files(t, fsys), "%s", pair[1])
 		}
