@@ -138,6 +138,7 @@ func TestS13TempFilesAndQuarantine(t *testing.T) {
 
 		rep, err = sweep.New(fsys, sweep.Options{Rules: rules, Now: clock, Protected: []string{"receipts"}, RemoveEmptyDirs: true}).Sweep(t.Context())
 		require.NoError(t, err)
+		assert.Equal(t, 2, rep.Deleted.Files, "the crashed temp file and the old QR code: %+v", rep)
 		all := s13All(t, fsys)
 		assert.NotContains(t, all, "avatars/"+crashed, "older than one day: removed")
 		assert.Contains(t, all, "avatars/"+inflight, "younger than one day: kept")
