@@ -423,3 +423,26 @@ func TestS13SQLRefs(t *testing.T) {
 	require.Len(t, plan.Orphans, 1)
 	assert.Equal(t, "pics/c.jpg", plan.Orphans[0].Path)
 }
+
+// A references file exported as CSV quotes the values that need it
+// (Python's csv, PostgreSQL's COPY ... CSV): "pics/holiday, beach.jpg",
+// "pics/say ""cheese"".jpg". Such a line also names the value inside the
+// quotes, in hash and merge mode; before session 13 both files were
+// orphans (the plain lines covered pics/, so no guard spoke).
+func TestS13QuotedCSVReferencesKeepTheirFiles(t *testing.T) {
+	s13Backends(t, func(t *testing.T, fsys afero.Fs) {
+		for _, p := range []string{"pics/holiday, beach.jpg", `pics/say "cheese".jpg`, "pics/plain.jpg", "pics/orphan.jpg", `pics/"quoted".jpg`} {
+			put(t, fsys, p, 10, 10*day)
+		}
+		refs := orphan.Paths(`"pics/holiday, beach.jpg"`, `"pics/say ""cheese"".jpg"`, "pics/plain.jpg", `"pics/"quoted".jpg"`)
+		for _, merge := range []bool{false, true} {
+			plan, err := orphan.New(fsys, refs, orphan.Options{Now: clock, MaxFraction: -1, Merge: merge, TempDir: t.TempDir()}).Find(t.Context())
+			require.NoError(t, err)
+			var got []string
+			for _, o := range plan.Orphans {
+				got = append(got, o.Path)
+			}
+			assert.Equal(t, []string{"pics/orphan.jpg"}, got, "merge %v", merge)
+		}
+	})
+}

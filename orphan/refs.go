@@ -67,7 +67,8 @@ func (fs *refForms) add(r string) {
 // written as a URL path, with a query, a fragment or %-escapes
 // ("x.jpg?v=3", "my%20photo.jpg"), also that path cut at each '?' and
 // '#' (a stored name may hold them: "what?.png?v=3" names "what?.png"),
-// escaped and unescaped; and the readings of a reference that went
+// escaped and unescaped; for a reference in double quotes (a CSV field),
+// the value inside; and the readings of a reference that went
 // through the wrong character set (addMisdecoded). Matching more paths
 // can only keep more files,
 // the safe direction. Paths that cannot be stored paths are left out; no
@@ -122,7 +123,23 @@ func (f *Finder) normaliseAll(ref string, into *refForms) {
 			}
 		}
 	}
+	// A field of a CSV export, quoted, its quotes doubled inside
+	// ("pics/say ""cheese"".jpg"): the value inside also.
+	for i, r := range bases {
+		if u, ok := csvUnquote(r); ok && distinct(i) {
+			f.addReadings(u, into)
+		}
+	}
 	f.addMisdecoded(bases, distinct, into)
+}
+
+// csvUnquote returns the value of r read as a quoted CSV field (RFC 4180:
+// in double quotes, a quote inside doubled), and whether r is one.
+func csvUnquote(r string) (string, bool) {
+	if len(r) < 2 || r[0] != '"' || r[len(r)-1] != '"' {
+		return "", false
+	}
+	return strings.ReplaceAll(r[1:len(r)-1], `""`, `"`), true
 }
 
 // addMisdecoded adds the readings of a reference whose text passed
@@ -432,7 +449,7 @@ func validScheme(s string) bool {
 // space, and holds no "..", '?', '#', '%', ';', '+' or backslash: a
 // reference with one form, itself, cleaned.
 func plainRef(ref string) bool {
-	if ref == "" || isASCIISpace(ref[0]) || trailing(ref[len(ref)-1]) {
+	if ref == "" || isASCIISpace(ref[0]) || trailing(ref[len(ref)-1]) || ref[0] == '"' {
 		return false
 	}
 	prev := byte(0)
