@@ -864,6 +864,8 @@ func (f *Finder) uncovered(orphans []Orphan, covered map[string]bool) []string {
 type ReferenceSet struct {
 	set        *pathSet
 	n, invalid int
+	f          *Finder
+	covered    map[string]bool // cover keys valid references point into
 }
 
 // LoadReferences streams the finder's references into a ReferenceSet.
@@ -877,7 +879,36 @@ func (f *Finder) LoadReferences(ctx context.Context) (*ReferenceSet, error) {
 	if counts.n == counts.invalid && !f.opts.AllowEmpty && f.guards.empty {
 		return nil, ErrNoReferences
 	}
-	return &ReferenceSet{set: set, n: counts.n, invalid: counts.invalid}, nil
+	return &ReferenceSet{set: set, n: counts.n, invalid: counts.invalid, f: f, covered: counts.covered}, nil
+}
+
+// Uncovered returns, sorted, the directories the coverage guard would
+// refuse were paths orphans: their cover keys (Options.CoverageDepth
+// levels below the root or below Options.Dirs) into which not one valid
+// reference points, leaving out the paths Options.Unreferenced declares.
+// A sweep that deletes by age while the set keeps what rows reference
+// asks it about the paths it would delete: a directory no reference
+// points into is most likely a query left out, whose rows the sweep
+// would not see.
+func (r *ReferenceSet) Uncovered(paths []string) []string {
+	orphans := make([]Orphan, len(paths))
+	for i, p := range paths {
+		orphans[i] = Orphan{Path: p}
+	}
+	slices.SortFunc(orphans, func(a, b Orphan) int { return strings.Compare(a.Path, b.Path) })
+	return r.f.uncovered(orphans, r.covered)
+}
+
+// Forms returns the stored paths a reference may name, as Find reads it:
+// its own readings first (after Options.StripPrefixes, ".." resolved,
+// trimmed), then those that only keep files (cut at '?' or '#', in
+// quotes, read in another character set). It returns none for a
+// reference that names no valid stored path. Tools use it to check a
+// reference by hand, or that a source's references name stored files.
+func (f *Finder) Forms(ref string) []string {
+	var forms refForms
+	f.normalise(ref, &forms)
+	return slices.Clone(forms.paths)
 }
 
 // IsReferenced reports whether p is in the set. A hash collision can only

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,6 +48,11 @@ type SourceCount struct {
 	// Source is "--refs-sql QUERY" or "--refs-file FILE".
 	Source     string `json:"source"`
 	References int    `json:"references"`
+	// Stored says whether one of the source's first references (up to
+	// 64) names a stored file; absent when not checked.
+	Stored *bool `json:"stored,omitempty"`
+
+	firsts []string // the first references, for the check
 }
 
 // ErrorOutput says why a run ended with an error.
@@ -76,6 +83,7 @@ type runner struct {
 	prog           *progress
 	met            *metrics
 	sources        *refSources // the references' sources, or nil
+	fsys           afero.Fs    // the root
 	started        time.Time
 }
 
@@ -141,6 +149,11 @@ func (r *runner) fail(code int, format string, args ...any) int {
 func (r *runner) run(ctx context.Context) int {
 	c := r.c
 	if c.quarantine != "" {
+		if strings.HasPrefix(c.quarantine, "/") {
+			// "/tmp/trash" would become trash inside the root, where the
+			// web server may publish it.
+			return r.fail(exitUsage, "--quarantine is a folder relative to the root (trash, not /trash or /srv/media/trash): %q", c.quarantine)
+		}
 		q := strings.Trim(c.quarantine, "/")
 		if err := storage.ValidPath(q); err != nil {
 			return r.fail(exitUsage, "--quarantine must be a folder below the root: %v", err)
@@ -148,6 +161,7 @@ func (r *runner) run(ctx context.Context) int {
 		c.quarantine = q
 	}
 	fsys, closeRoot, err := c.openRoot(ctx)
+	r.fsys = fsys
 	if err != nil {
 		return r.fail(exitError, "%v", err)
 	}
@@ -321,7 +335,7 @@ func (r *runner) find(ctx context.Context, finder *orphan.Finder) int {
 		r.out.Orphans = &OrphanOutput{Plan: plan}
 	}
 	if err == nil {
-		err = r.checkSources(r.sources)
+		err = r.checkSources(ctx, r.fsys, finder, r.sources)
 	}
 	if err == nil {
 		err = finder.Check(plan)
@@ -331,12 +345,8 @@ func (r *runner) find(ctx context.Context, finder *orphan.Finder) int {
 		if r.met != nil {
 			r.met.refused(err)
 		}
-		if plan != nil && len(plan.Uncovered) > 0 && errors.Is(err, orphan.ErrUncovered) {
-			fmt.Fprintln(r.stderr, "cleanup-media: these directories hold files older than the grace period, and no reference points into them:")
-			for _, d := range plan.Uncovered {
-				fmt.Fprintf(r.stderr, "  %s\n", d)
-			}
-			fmt.Fprintln(r.stderr, "Is a reference query missing (--refs-sql for every file column)? If they are meant to hold unreferenced files, pass --unreferenced 'DIR/**'.")
+		if plan != nil && errors.Is(err, orphan.ErrUncovered) {
+			r.printUncovered("files older than the grace period", plan.Uncovered)
 		}
 		return r.fail(guardCode(err), "orphan check refused, nothing deleted: %v", err)
 	}
@@ -480,6 +490,19 @@ func (r *runner) measure(ctx context.Context, fsys afero.Fs) error {
 	})
 }
 
+// printUncovered names the directories the coverage guard refused, and
+// what to do.
+func (r *runner) printUncovered(what string, dirs []string) {
+	if len(dirs) == 0 {
+		return
+	}
+	fmt.Fprintf(r.stderr, "cleanup-media: these directories hold %s, and no reference points into them:\n", what)
+	for _, d := range dirs {
+		fmt.Fprintf(r.stderr, "  %s\n", d)
+	}
+	fmt.Fprintln(r.stderr, "Is a reference query missing (--refs-sql for every file column)? If they are meant to hold unreferenced files, pass --unreferenced 'DIR/**'.")
+}
+
 func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder, rules []sweep.Rule) int {
 	c := r.c
 	var refs storage.RefChecker
@@ -487,7 +510,12 @@ func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder
 		r.prog.phase("reading references", 0, "refs")
 		set, err := finder.LoadReferences(ctx)
 		if err == nil {
-			err = r.checkSources(r.sources)
+			err = r.checkSources(ctx, fsys, finder, r.sources)
+		}
+		if err == nil && !c.checkOrphans && !c.force {
+			// The orphan check's coverage guard covers the age rules'
+			// directories too; without it, the sweep asks the same.
+			err = r.sweepCovered(ctx, fsys, set, rules)
 		}
 		if err != nil {
 			return r.fail(guardCode(err), "sweep refused, nothing deleted: %v", err)
@@ -513,6 +541,37 @@ func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder
 	return exitOK
 }
 
+// sweepCovered plans the sweep (a dry run) and refuses it, with
+// orphan.ErrUncovered, when a directory it would delete in holds not one
+// file a reference names: with references given, the age rules keep what
+// rows reference, and a directory no reference points into is most
+// likely a query left out, whose rows' files the sweep would delete.
+func (r *runner) sweepCovered(ctx context.Context, fsys afero.Fs, set *orphan.ReferenceSet, rules []sweep.Rule) error {
+	r.prog.phase("planning the sweep", 0, "files")
+	one := map[string]string{} // a path the sweep would delete, per directory
+	s := sweep.New(fsys, sweep.Options{
+		Rules: rules, DryRun: true, Protected: r.c.protected(), TempMaxAge: -1, Refs: set,
+		OnEvent: func(e sweep.Event) {
+			r.prog.add(1)
+			if e.Action == sweep.ActionWouldDelete {
+				if d := path.Dir(e.Path); one[d] == "" {
+					one[d] = e.Path
+				}
+			}
+		},
+	})
+	if _, err := s.Sweep(ctx); err != nil {
+		return err
+	}
+	dirs := set.Uncovered(slices.Collect(maps.Values(one)))
+	if len(dirs) == 0 {
+		return nil
+	}
+	r.prog.stop()
+	r.printUncovered("files the age rules would delete", dirs)
+	return fmt.Errorf("%w: %s", orphan.ErrUncovered, strings.Join(dirs, ", "))
+}
+
 func (r *runner) apply(ctx context.Context, finder *orphan.Finder) int {
 	plan := r.out.Orphans.Plan
 	r.prog.phase("removing orphans", int64(len(plan.Orphans)), "files")
@@ -536,7 +595,7 @@ func guardCode(err error) int {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return exitError // stopped by a signal: not a guard's refusal
 	}
-	for _, g := range []error{errEmptySource, orphan.ErrProvider, orphan.ErrNoReferences, orphan.ErrUncovered, orphan.ErrStaleListing, orphan.ErrDeleteLimit, orphan.ErrFractionLimit, orphan.ErrBytesLimit} {
+	for _, g := range []error{errEmptySource, errNothingStored, orphan.ErrProvider, orphan.ErrNoReferences, orphan.ErrUncovered, orphan.ErrStaleListing, orphan.ErrDeleteLimit, orphan.ErrFractionLimit, orphan.ErrBytesLimit} {
 		if errors.Is(err, g) {
 			return exitRefused
 		}
@@ -604,15 +663,22 @@ type refSources struct {
 	queries []string
 }
 
-// file returns p counting its references into a new file source.
+// file returns p counting its references into a new file source, and
+// keeping its first ones.
 func (s *refSources) file(name string, p orphan.Provider) orphan.Provider {
 	s.files = append(s.files, SourceCount{Source: name, References: -1})
 	i := len(s.files) - 1
 	return orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
 		n := 0
-		err := p.References(ctx, func(ref string) error { n++; return fn(ref) })
+		var firsts []string
+		err := p.References(ctx, func(ref string) error {
+			if n++; n <= sqlrefs.FirstsLen {
+				firsts = append(firsts, ref)
+			}
+			return fn(ref)
+		})
 		if err == nil {
-			s.files[i].References = n
+			s.files[i].References, s.files[i].firsts = n, firsts
 		}
 		return err
 	})
@@ -622,11 +688,11 @@ func (s *refSources) file(name string, p orphan.Provider) orphan.Provider {
 func (s *refSources) counts() []SourceCount {
 	out := slices.Clone(s.files)
 	if s.sql != nil {
-		n := s.sql.Counts()
+		n, firsts := s.sql.Counts(), s.sql.Firsts()
 		for i, q := range s.queries {
 			c := SourceCount{Source: "--refs-sql " + q, References: -1}
-			if i < len(n) {
-				c.References = n[i]
+			if i < len(n) && i < len(firsts) {
+				c.References, c.firsts = n[i], firsts[i]
 			}
 			out = append(out, c)
 		}
@@ -644,18 +710,65 @@ var errEmptySource = errors.New("a reference source gave no reference")
 // unreferenced beside the others' (the coverage guard sees it only when
 // they have a directory of their own). A single empty source is the
 // empty-set guard's.
-func (r *runner) checkSources(sources *refSources) error {
+func (r *runner) checkSources(ctx context.Context, fsys afero.Fs, finder *orphan.Finder, sources *refSources) error {
 	counts := sources.counts()
 	r.out.References = counts
-	if r.c.allowEmpty || len(counts) < 2 {
+	if r.c.allowEmpty {
 		return nil
 	}
-	for _, c := range counts {
-		if c.References == 0 {
-			return fmt.Errorf("%w: %s (a wrong column or table? if it is an empty table, pass --allow-empty-refs)", errEmptySource, c.Source)
+	if len(counts) > 1 {
+		for _, c := range counts {
+			if c.References == 0 {
+				return fmt.Errorf("%w: %s (a wrong column or table? if it is an empty table, pass --allow-empty-refs)", errEmptySource, c.Source)
+			}
 		}
 	}
-	return nil
+	return checkStored(ctx, fsys, finder, counts)
+}
+
+// errNothingStored refuses a run in which a source's first references
+// name no stored file.
+var errNothingStored = errors.New("references that name no stored file")
+
+// checkStored asks storage whether one of the first references (up to
+// 64) of each source names a stored file, and refuses the run when none
+// of a source's does, or none of any: a query on the wrong column (ids,
+// URLs where paths are stored), a compressed or quoted export, a --root
+// one level off or a prefix left unstripped, whose files would all look
+// unreferenced. It stops at a source's first hit: one request or stat
+// for a sound source.
+func checkStored(ctx context.Context, fsys afero.Fs, finder *orphan.Finder, counts []SourceCount) error {
+	var none []string
+	for i := range counts {
+		c := &counts[i]
+		if len(c.firsts) == 0 {
+			continue
+		}
+		found := false
+		for _, ref := range c.firsts {
+			for _, p := range finder.Forms(ref) {
+				if fi, err := fsys.Stat(p); err == nil && fi.Mode().IsRegular() {
+					found = true
+					break
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if found {
+				break
+			}
+		}
+		c.Stored = &found
+		if !found {
+			none = append(none, fmt.Sprintf("%s (e.g. %q)", c.Source, c.firsts[0]))
+		}
+	}
+	if len(none) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: not one of the first references of %s names a file under the root (a wrong column? a --root one level off? a --strip-prefix missing? a quoted or compressed export?); if that is expected, pass --allow-empty-refs",
+		errNothingStored, strings.Join(none, ", "))
 }
 
 // blankFile reports whether the file name holds nothing but white space

@@ -92,7 +92,11 @@ func openDB(dsn string) (*sql.DB, error) {
 		if _, err := os.Stat(rest); err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}
-		return sql.Open("sqlite", "file:"+rest+"?mode=ro")
+		// A URI: '?', '#' and '%' in the path are escaped, or SQLite
+		// would cut the path there, open (and create) another file, and
+		// drop mode=ro.
+		esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(rest)
+		return sql.Open("sqlite", "file:"+esc+"?mode=ro")
 	case "postgres", "postgresql":
 		return sql.Open("pgx", dsn)
 	case "mysql":

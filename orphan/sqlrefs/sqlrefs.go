@@ -22,8 +22,12 @@ type Provider struct {
 	db      *sql.DB
 	queries []string
 	mu      sync.Mutex
-	counts  []int // of the last References that read every query
+	counts  []int      // of the last References that read every query
+	firsts  [][]string // its first paths of each query, up to FirstsLen
 }
+
+// FirstsLen is how many of each query's first paths Firsts keeps.
+const FirstsLen = 64
 
 // New returns a Provider running queries against db, such as
 // "SELECT picture FROM users".
@@ -72,15 +76,40 @@ func (p *Provider) References(ctx context.Context, fn func(string) error) (err e
 	}
 	defer tx.Rollback()
 	counts := make([]int, len(p.queries))
+	firsts := make([][]string, len(p.queries))
 	for i, q := range p.queries {
-		if err := run(ctx, tx, q, func(s string) error { counts[i]++; return fn(s) }); err != nil {
+		err := run(ctx, tx, q, func(s string) error {
+			if counts[i]++; counts[i] <= FirstsLen {
+				firsts[i] = append(firsts[i], s)
+			}
+			return fn(s)
+		})
+		if err != nil {
 			return fmt.Errorf("sqlrefs: %q: %w", q, err)
 		}
 	}
 	p.mu.Lock()
-	p.counts = counts
+	p.counts, p.firsts = counts, firsts
 	p.mu.Unlock()
 	return nil
+}
+
+// Firsts returns the first paths (up to FirstsLen) each query returned,
+// in the order of the queries, in the last References call that read
+// them all; nil before one. A query on the wrong column (an id, a URL
+// where paths are stored) returns values of which none names a stored
+// file: a caller can check a few of them against storage.
+func (p *Provider) Firsts() [][]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([][]string, len(p.firsts))
+	for i, f := range p.firsts {
+		out[i] = slices.Clone(f)
+	}
+	if p.firsts == nil {
+		return nil
+	}
+	return out
 }
 
 // Counts returns how many paths (values neither NULL nor empty) each
