@@ -416,9 +416,7 @@ func (s *Scope) Commit(ctx context.Context) Result {
 		return Result{}
 	}
 	if s.parent != nil {
-		for _, c := range changes {
-			s.handOver(ctx, c, stamps[c])
-		}
+		finishEach(len(changes), func(i int) { s.handOver(ctx, changes[i], stamps[changes[i]]) })
 		return Result{}
 	}
 	r := commitAll(ctx, changes)

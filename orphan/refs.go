@@ -125,9 +125,13 @@ func (f *Finder) normaliseAll(ref string, into *refForms) {
 	}
 	// A field of a CSV export, quoted, its quotes doubled inside
 	// ("pics/say ""cheese"".jpg"): the value inside also.
+	// Its readings, and its cuts at '?', '#' and ';' as above.
 	for i, r := range bases {
 		if u, ok := csvUnquote(r); ok && distinct(i) {
 			f.addReadings(u, into)
+			if strings.ContainsAny(u, "?#;") && !urlForms(u, func(c string) bool { f.addReadings(c, into); return !into.over }) {
+				into.over = true
+			}
 		}
 	}
 	f.addMisdecoded(bases, distinct, into)

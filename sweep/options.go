@@ -30,7 +30,9 @@ type Rule struct {
 	Exclude []string
 	// KeepLatest keeps the newest KeepLatest files of each group whatever
 	// their age (the seed's "one QR code per user": KeepLatest 1 with a
-	// Group of the owner's folder). Zero keeps none by count.
+	// Group of the owner's folder). Zero keeps none by count. Files dated
+	// in the future (a clock ahead) are young, kept, and not counted
+	// among the newest, so they never push out the newest real file.
 	KeepLatest int
 	// Group maps a path to its group for KeepLatest; nil groups by
 	// directory.

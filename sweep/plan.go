@@ -81,8 +81,13 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 		slices.SortFunc(g, func(a, b candidate) int {
 			return cmp.Or(cmp.Compare(b.sec, a.sec), cmp.Compare(b.nsec, a.nsec), cmp.Compare(a.path, b.path))
 		})
-		for i, c := range g {
-			if i < s.rules[c.rule].KeepLatest {
+		kept := 0
+		for _, c := range g {
+			// A file from the future (a clock ahead) is young and kept,
+			// and takes no place among the latest: the newest real file
+			// stays.
+			if !time.Unix(c.sec, int64(c.nsec)).After(p.now) && kept < s.rules[c.rule].KeepLatest {
+				kept++
 				p.keep(c.rule, c.path, KeptLatest, c.size)
 				continue
 			}

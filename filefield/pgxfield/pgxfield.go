@@ -40,11 +40,13 @@ type Beginner interface {
 // When db is a pgx.Tx, the transaction is a savepoint of it and the scope
 // a child of the scope ctx carries: a rollback of the savepoint rolls back
 // fn's files alone, and the outermost commit deletes (the Result is empty
-// then). ctx must carry the scope of db's transaction: without a scope,
-// or with the scope of a WithTx whose transaction runs on another
-// connection, WithTx begins nothing and returns an error matching
-// filefield.ErrNoScope, since the savepoint's release would otherwise
-// delete old files before the real transaction ends. Any other db (a
+// then). db must be the transaction a WithTx gave its fn, with that fn's
+// context (or a context carrying a scope the caller made itself): without
+// a scope, or for another pgx.Tx under a WithTx's scope (another
+// transaction, or a savepoint begun by hand, whose rollback no scope would
+// see), WithTx begins nothing and returns an error matching
+// filefield.ErrNoScope, since old files could otherwise be deleted while
+// a row still holds them. Any other db (a
 // pool, a connection) begins a transaction of its own, independent of any
 // the caller has open, so its scope is a new outermost one even when ctx
 // carries a scope.
@@ -61,7 +63,7 @@ func WithTx(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pg
 		if err != nil {
 			return nil, err
 		}
-		ctx = context.WithValue(ctx, txKey{}, scopedTx{conn: tx.Conn(), scope: filefield.ScopeFrom(ctx)})
+		ctx = context.WithValue(ctx, txKey{}, scopedTx{tx: tx, scope: filefield.ScopeFrom(ctx)})
 		if err := run(ctx, tx, fn); err != nil {
 			return nil, err
 		}
@@ -75,25 +77,24 @@ func WithTx(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pg
 // txKey is the context key of the transaction a WithTx began.
 type txKey struct{}
 
-// scopedTx is the connection of a transaction WithTx began, and the scope
-// that covers it.
+// scopedTx is a transaction WithTx began, and the scope that covers it.
 type scopedTx struct {
-	conn  *pgx.Conn
+	tx    pgx.Tx
 	scope *filefield.Scope
 }
 
 // covered returns an error matching filefield.ErrNoScope unless ctx
-// carries a scope that can cover a savepoint of tx: none at all, or the
-// scope of a WithTx whose transaction runs on another connection (a
-// transaction begun by hand, while fn of another ran). A scope the caller
-// made itself is trusted.
+// carries a scope that covers a savepoint of tx: it has none, or it is
+// the scope of a WithTx whose transaction is not tx (another transaction
+// begun by hand, or a savepoint begun by hand, whose rollback that scope
+// would not see). A scope the caller made itself is trusted.
 func covered(ctx context.Context, tx pgx.Tx) error {
 	s := filefield.ScopeFrom(ctx)
 	if s == nil {
 		return fmt.Errorf("pgxfield: a savepoint of a transaction begun outside WithTx, and ctx carries no scope: %w", filefield.ErrNoScope)
 	}
-	if v, ok := ctx.Value(txKey{}).(scopedTx); ok && v.scope == s && v.conn != nil && tx.Conn() != nil && v.conn != tx.Conn() {
-		return fmt.Errorf("pgxfield: a savepoint of a transaction on another connection than the one ctx's scope covers: %w", filefield.ErrNoScope)
+	if v, ok := ctx.Value(txKey{}).(scopedTx); ok && v.scope == s && v.tx != tx {
+		return fmt.Errorf("pgxfield: a savepoint of a transaction other than the one ctx's scope covers (begun by hand?): %w", filefield.ErrNoScope)
 	}
 	return nil
 }

@@ -69,10 +69,11 @@ func TestS13SavepointOfAnotherTxJoinsTheWrongScope(t *testing.T) {
 		"A's commit deleted the file the row (B rolled back) holds, or an upload was left")
 }
 
-// A savepoint the caller begins by hand on fn's transaction (the same
-// connection) is covered by fn's scope: WithTx accepts it, and its files
-// follow the outer transaction.
-func TestS13HandMadeSavepointOfTheSameTxIsCovered(t *testing.T) {
+// A savepoint the caller begins by hand on fn's transaction is refused
+// (ErrNoScope): its rollback by hand would be seen by no scope, and the
+// outer commit would delete the old file the row holds again (found by a
+// review of session 13's first fix, which compared connections).
+func TestS13HandMadeSavepointIsRefused(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
 	ctx := t.Context()
@@ -85,18 +86,18 @@ func TestS13HandMadeSavepointOfTheSameTxIsCovered(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if _, err := a.replace(ctx, sp, "second", ok); err != nil {
+		_, err = a.replace(ctx, sp, "second", ok)
+		assert.ErrorIs(t, err, filefield.ErrNoScope)
+		if err := sp.Rollback(ctx); err != nil {
 			return err
 		}
-		assert.Contains(t, storagetest.Files(t, a.fsys), first, "deleted before the outer commit")
-		if err := sp.Commit(ctx); err != nil {
-			return err
-		}
-		return errors.New("the outer transaction fails")
+		_, err = a.replace(ctx, tx, "second", ok) // fn's own tx: covered
+		return err
 	})
-	require.Error(t, err)
-	assert.Equal(t, first, a.picture(t))
-	assert.Equal(t, []string{first}, storagetest.Files(t, a.fsys))
+	require.NoError(t, err)
+	second := a.picture(t)
+	assert.NotEqual(t, first, second)
+	assert.Equal(t, []string{second}, storagetest.Files(t, a.fsys))
 }
 
 // Held. A savepoint that released, then an outer failure: the outer

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -23,11 +24,11 @@ type Provider struct {
 	queries []string
 	mu      sync.Mutex
 	counts  []int      // of the last References that read every query
-	firsts  [][]string // its first paths of each query, up to FirstsLen
+	samples [][]string // its sample of each query's paths, up to SampleLen
 }
 
-// FirstsLen is how many of each query's first paths Firsts keeps.
-const FirstsLen = 64
+// SampleLen is how many of each query's paths Samples keeps.
+const SampleLen = 64
 
 // New returns a Provider running queries against db, such as
 // "SELECT picture FROM users".
@@ -76,12 +77,11 @@ func (p *Provider) References(ctx context.Context, fn func(string) error) (err e
 	}
 	defer tx.Rollback()
 	counts := make([]int, len(p.queries))
-	firsts := make([][]string, len(p.queries))
+	samples := make([][]string, len(p.queries))
 	for i, q := range p.queries {
 		err := run(ctx, tx, q, func(s string) error {
-			if counts[i]++; counts[i] <= FirstsLen {
-				firsts[i] = append(firsts[i], s)
-			}
+			counts[i]++
+			samples[i] = Sample(samples[i], SampleLen, counts[i], s)
 			return fn(s)
 		})
 		if err != nil {
@@ -89,27 +89,41 @@ func (p *Provider) References(ctx context.Context, fn func(string) error) (err e
 		}
 	}
 	p.mu.Lock()
-	p.counts, p.firsts = counts, firsts
+	p.counts, p.samples = counts, samples
 	p.mu.Unlock()
 	return nil
 }
 
-// Firsts returns the first paths (up to FirstsLen) each query returned,
-// in the order of the queries, in the last References call that read
-// them all; nil before one. A query on the wrong column (an id, a URL
-// where paths are stored) returns values of which none names a stored
-// file: a caller can check a few of them against storage.
-func (p *Provider) Firsts() [][]string {
+// Samples returns, in the order of the queries, a uniform random sample
+// of up to SampleLen of the paths each query returned in the last
+// References call that read them all; nil before one. A query on the
+// wrong column (an id, a URL where paths are stored) returns values of
+// which none names a stored file: a caller can check a few against
+// storage.
+func (p *Provider) Samples() [][]string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([][]string, len(p.firsts))
-	for i, f := range p.firsts {
-		out[i] = slices.Clone(f)
-	}
-	if p.firsts == nil {
+	if p.samples == nil {
 		return nil
 	}
+	out := make([][]string, len(p.samples))
+	for i, s := range p.samples {
+		out[i] = slices.Clone(s)
+	}
 	return out
+}
+
+// Sample adds v, the n-th value (from 1) of a stream, to sample, a
+// uniform random sample of up to k of the stream's values so far
+// (reservoir sampling), and returns it.
+func Sample(sample []string, k, n int, v string) []string {
+	if len(sample) < k {
+		return append(sample, v)
+	}
+	if j := rand.IntN(n); j < k {
+		sample[j] = v
+	}
+	return sample
 }
 
 // Counts returns how many paths (values neither NULL nor empty) each
