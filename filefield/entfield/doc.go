@@ -42,7 +42,10 @@
 //
 // An upload stored in no scope stays its handler's: a failed mutation,
 // or a WithTx that rolls back, gives it back (filefield.KeptGivenBack)
-// instead of deleting it, since the handler may retry with the same path
+// instead of deleting it (a mutation that fails inside WithTx, whose write
+// may have happened before a hook failed, puts the upload in the
+// transaction's scope all the same: if fn goes on and commits, it commits
+// with the row, and its old file goes only if no row holds it), since the handler may retry with the same path
 // (a create refused by a unique index, then an update of the existing
 // row). Roll it back (Change.Rollback) if the handler gives up on it, or
 // store it with the transaction's context; one left pending is reported

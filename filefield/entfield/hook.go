@@ -97,6 +97,14 @@ func (st *stmt) run(ctx context.Context, t *Tracker, m ent.Mutation, next ent.Mu
 	v, err = next.Mutate(ctx, m)
 	finished = true
 	if err != nil {
+		if nw, _ := newPath(m, st.c.name); st.own == nil && nw != "" && !m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
+			// In the caller's transaction, the write may have happened
+			// before a hook inside this one failed, and fn may go on
+			// and commit: the transaction's scope takes the upload in
+			// (its rollback gives it back to its maker), and its old
+			// file goes only if no committed row holds it.
+			st.claim(nw)
+		}
 		if st.own != nil {
 			// On its own, the statement may have committed before a
 			// hook inside this one (a schema hook) failed, even with a
