@@ -97,33 +97,7 @@ func (st *stmt) run(ctx context.Context, t *Tracker, m ent.Mutation, next ent.Mu
 	v, err = next.Mutate(ctx, m)
 	finished = true
 	if err != nil {
-		if nw, _ := newPath(m, st.c.name); st.own == nil && nw != "" && !m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
-			// In the caller's transaction, the write may have happened
-			// before a hook inside this one failed, and fn may go on
-			// and commit: the transaction's scope takes the upload in
-			// (its rollback gives it back to its maker), and its old
-			// file goes only if no committed row holds it.
-			st.claim(nw)
-		}
-		if st.own != nil {
-			// On its own, the statement may have committed before a
-			// hook inside this one (a schema hook) failed, even with a
-			// constraint error (an audit row of its own): the rows say.
-			if nw, _ := newPath(m, st.c.name); nw != "" && !m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
-				switch used, rerr := t.referenced(context.WithoutCancel(ctx), nw); {
-				case rerr != nil:
-					st.finish(ctx, m, fmt.Errorf("%w: %w", filefield.ErrCommitUnknown, err))
-					return v, err
-				case used:
-					// Committed: the new file stays with its row; the
-					// stale ones are left to the orphan finder.
-					st.claim(nw)
-					st.finish(ctx, m, nil)
-					return v, err
-				}
-			}
-		}
-		st.finish(ctx, m, err)
+		st.failed(ctx, t, m, err)
 		return v, err
 	}
 	nw, _ := newPath(m, st.c.name)
@@ -149,6 +123,42 @@ func (st *stmt) run(ctx context.Context, t *Tracker, m ent.Mutation, next ent.Mu
 	}
 	st.finish(ctx, m, nil)
 	return v, nil
+}
+
+// failed registers the file changes of a mutation that returned err.
+func (st *stmt) failed(ctx context.Context, t *Tracker, m ent.Mutation, err error) {
+	nw, _ := newPath(m, st.c.name)
+	if m.Op().Is(ent.OpDelete | ent.OpDeleteOne) {
+		nw = ""
+	}
+	if st.own == nil {
+		if nw != "" {
+			// In the caller's transaction, the write may have happened
+			// before a hook inside this one failed, and fn may go on
+			// and commit: the transaction's scope takes the upload in
+			// (its rollback gives it back to its maker), and its old
+			// file goes only if no committed row holds it.
+			st.claim(nw)
+		}
+		return
+	}
+	if nw != "" {
+		// On its own, the statement may have committed before a hook
+		// inside this one (a schema hook) failed, even with a
+		// constraint error (an audit row of its own): the rows say.
+		switch used, rerr := t.referenced(context.WithoutCancel(ctx), nw); {
+		case rerr != nil:
+			st.finish(ctx, m, fmt.Errorf("%w: %w", filefield.ErrCommitUnknown, err))
+			return
+		case used:
+			// Committed: the new file stays with its row; the stale
+			// ones are left to the orphan finder.
+			st.claim(nw)
+			st.finish(ctx, m, nil)
+			return
+		}
+	}
+	st.finish(ctx, m, err)
 }
 
 // claim takes the pending change that stored path into the mutation's
