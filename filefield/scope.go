@@ -137,7 +137,7 @@ func (s *Scope) Add(c *Change, err error) (*Change, error) {
 	if c == nil {
 		return c, err
 	}
-	if aerr := s.addW(c, true, false); aerr != nil && err == nil {
+	if aerr := s.AddClaimed(c); aerr != nil && err == nil {
 		err = aerr
 	}
 	return c, err

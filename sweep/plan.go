@@ -25,6 +25,9 @@ type candidate struct {
 	mnsec int32
 }
 
+// time is the file's time the rules judge.
+func (c candidate) time() time.Time { return time.Unix(c.sec, int64(c.nsec)) }
+
 // listed returns a candidate for e, with the time t its rule ages it by.
 func listed(e storage.Entry, t time.Time, rule int32) candidate {
 	return candidate{path: e.Path, etag: e.ETag, size: e.Size, sec: t.Unix(), nsec: int32(t.Nanosecond()), rule: rule,
@@ -86,7 +89,7 @@ func (s *Sweeper) plan(ctx context.Context, rep *Report, started time.Time) (del
 			// A file from the future (a clock ahead) is young and kept,
 			// and takes no place among the latest: the newest real file
 			// stays.
-			if !time.Unix(c.sec, int64(c.nsec)).After(p.now) && kept < s.rules[c.rule].KeepLatest {
+			if !c.time().After(p.now) && kept < s.rules[c.rule].KeepLatest {
 				kept++
 				p.keep(c.rule, c.path, KeptLatest, c.size)
 				continue
@@ -197,7 +200,7 @@ func (p *planner) matched(e storage.Entry, ri int32) {
 // has none), and keeps it as young otherwise.
 func (p *planner) decideAge(c candidate) {
 	maxAge := p.s.rules[c.rule].MaxAge
-	mod := time.Unix(c.sec, int64(c.nsec))
+	mod := c.time()
 	if mod.After(p.now) {
 		// From the future (a clock ahead, a copy that kept its time):
 		// young, also for a rule of any age (KeepLatest alone).

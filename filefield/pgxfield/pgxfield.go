@@ -46,10 +46,9 @@ type Beginner interface {
 // transaction, or a savepoint begun by hand, whose rollback no scope would
 // see), WithTx begins nothing and returns an error matching
 // filefield.ErrNoScope, since old files could otherwise be deleted while
-// a row still holds them. Any other db (a
-// pool, a connection) begins a transaction of its own, independent of any
-// the caller has open, so its scope is a new outermost one even when ctx
-// carries a scope.
+// a row still holds them. Any other db (a pool, a connection) begins a
+// transaction of its own, independent of any the caller has open, so its
+// scope is a new outermost one even when ctx carries a scope.
 func WithTx(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pgx.Tx) error) (filefield.Result, error) {
 	if outer, savepoint := db.(pgx.Tx); savepoint {
 		if err := covered(ctx, outer); err != nil {
