@@ -308,20 +308,27 @@ func (s *Scope) clearMarks() {
 	}
 }
 
-// open reports whether s will still finish the changes it holds: it is
-// pending and no scope it belongs to has ended, or it committed as a
-// child, whose changes go to its parent, and the parent is open. Between
-// a child's commit and its parent taking the changes, they are the
+// open reports whether s will still finish the changes it holds: it and
+// every scope it belongs to are pending, or committed as children (whose
+// changes go up to their parents); the outermost is pending. Between a
+// child's commit and its parent taking the changes, they are the
 // parent's already.
+//
+// Each scope's state is read once, from s upwards: states only leave
+// pending, so an ancestor seen pending was pending when s was read, and
+// the answer held at that moment. (Reading s again, as a check of its
+// whole chain, could see it committed as a child since, and call open a
+// scope whose changes its open parent holds: a racing Change.Rollback
+// then deleted the file of a change every scope committed.)
 func (s *Scope) open() bool {
 	for ; s != nil; s = s.parent {
 		s.mu.Lock()
 		st := s.state
 		s.mu.Unlock()
-		switch st {
-		case pending:
-			return !s.ended()
-		case committed:
+		switch {
+		case st == pending && s.parent == nil:
+			return true
+		case st == pending, st == committed && s.parent != nil:
 			continue
 		default:
 			return false
