@@ -30,7 +30,8 @@
 //   - Future modification times count as young. Temp files written by
 //     filefield are kept until older than TempMaxAge (default one day).
 //   - A listing error or a cancelled context during listing deletes
-//     nothing. A budget (Options.Budget: files, bytes, time) stops cleanly
+//     nothing; nor does a plan Options.Approve refuses (a guard of the
+//     caller's that judges the whole plan, from the same listing). A budget (Options.Budget: files, bytes, time) stops cleanly
 //     and the report says which; with a count or bytes budget the plan is
 //     taken in path order, so a dry run and the real run stop at the same
 //     file.

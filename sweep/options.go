@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -71,6 +72,17 @@ type Options struct {
 	// may point at files the rules match, as an application's QR codes
 	// do, so that a sweep never leaves a row pointing at nothing.
 	Refs storage.RefChecker
+	// Approve, when set, is called once per sweep whose listing
+	// completed, with the stored paths the plan would delete, in no set
+	// order (after the budgets, before Refs is asked about each, so some
+	// may yet be kept; the slice is the hook's), in a dry run too, before
+	// anything is deleted. An error refuses the sweep: every planned file
+	// is kept (KeptRefused), nothing is deleted, and Sweep returns the
+	// error wrapped (match it with errors.Is). A guard that needs the
+	// whole plan goes here: it judges the listing the sweep deletes from,
+	// where a dry run first would list twice and could approve a plan
+	// other than the one applied.
+	Approve func(ctx context.Context, paths []string) error
 	// DryRun reports what would be deleted and deletes nothing.
 	DryRun bool
 	// RemoveEmptyDirs removes directories that the sweep left empty,

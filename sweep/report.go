@@ -19,6 +19,7 @@ const (
 	KeptNoTime     = "no_time"              // TimeFromName could not read a time
 	KeptNotRegular = storage.KeptNotRegular // a symlink, FIFO, socket or device
 	KeptChanged    = storage.KeptChanged    // changed type just before its deletion
+	KeptRefused    = "refused"              // Options.Approve refused the plan
 	// KeptReferenced and KeptCheckFailed: Options.Refs said a row still
 	// references the file, or could not say.
 	KeptReferenced  = storage.KeptReferenced

@@ -414,10 +414,10 @@ func (s *Sweeper) match(p string) int32 {
 	return -1
 }
 
-// Sweep runs one sweep: it lists the tree, plans, then deletes (unless
-// DryRun). It always returns the report. The error is the listing's (then
-// nothing was deleted), ctx's, or one matching storage.ErrDeleteFailed
-// when some deletions failed. Budgets are not errors: the report's
+// Sweep runs one sweep: it lists the tree, plans, asks Options.Approve,
+// then deletes (unless DryRun). It always returns the report. The error
+// is the listing's or Approve's (then nothing was deleted), ctx's, or one
+// matching storage.ErrDeleteFailed when some deletions failed. Budgets are not errors: the report's
 // Stopped says which was reached.
 func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 	s.mu.Lock()
@@ -433,8 +433,33 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 		rep.TopDirs = []storage.DirCount{}
 		return rep, err
 	}
+	if err := s.approve(ctx, plan, rep); err != nil {
+		rep.TopDirs = []storage.DirCount{}
+		return rep, err
+	}
 	err = s.apply(ctx, plan, rep, started)
 	return rep, err
+}
+
+// approve asks Options.Approve about the plan; a refusal keeps every
+// planned file (KeptRefused) and returns the hook's error, wrapped.
+func (s *Sweeper) approve(ctx context.Context, plan []candidate, rep *Report) error {
+	if s.opts.Approve == nil {
+		return nil
+	}
+	paths := make([]string, len(plan))
+	for i, c := range plan {
+		paths[i] = c.path
+	}
+	err := s.opts.Approve(ctx, paths)
+	if err == nil {
+		return nil
+	}
+	for _, c := range plan {
+		rep.Kept.Add(KeptRefused, c.size)
+		s.event(ctx, Event{Action: ActionKeep, Path: c.path, Rule: s.ruleName(c), Reason: KeptRefused, Size: c.size})
+	}
+	return fmt.Errorf("sweep refused: %w", err)
 }
 
 func (s *Sweeper) event(ctx context.Context, e Event) {

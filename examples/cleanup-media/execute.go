@@ -506,25 +506,26 @@ func (r *runner) printUncovered(what string, dirs []string) {
 func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder, rules []sweep.Rule) int {
 	c := r.c
 	var refs storage.RefChecker
+	var approve func(context.Context, []string) error
 	if finder != nil {
 		r.prog.phase("reading references", 0, "refs")
 		set, err := finder.LoadReferences(ctx)
 		if err == nil {
 			err = r.checkSources(ctx, fsys, finder, r.sources)
 		}
-		if err == nil && !c.force {
-			// The orphan check's coverage guard looks only at files
-			// past the grace period, which an age rule may undercut.
-			err = r.sweepCovered(ctx, fsys, set, rules)
-		}
 		if err != nil {
 			return r.fail(guardCode(err), "sweep refused, nothing deleted: %v", err)
 		}
 		refs = set
+		if !c.force {
+			// The orphan check's coverage guard looks only at files
+			// past the grace period, which an age rule may undercut.
+			approve = func(_ context.Context, paths []string) error { return r.sweepCovered(set, paths) }
+		}
 	}
 	s := sweep.New(fsys, sweep.Options{
 		Rules: rules, DryRun: c.dryRun, Protected: c.protected(), TempMaxAge: -1, Refs: refs,
-		RemoveEmptyDirs: c.removeEmpty,
+		RemoveEmptyDirs: c.removeEmpty, Approve: approve,
 		OnEvent: func(e sweep.Event) {
 			r.prog.add(1)
 			if e.Action != sweep.ActionKeep {
@@ -536,32 +537,26 @@ func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder
 	rep, err := s.Sweep(ctx)
 	r.out.Sweep = rep
 	if err != nil {
+		if code := guardCode(err); code == exitRefused {
+			return r.fail(code, "%v; nothing deleted", err)
+		}
 		return r.fail(exitError, "sweep: %v", err)
 	}
 	return exitOK
 }
 
-// sweepCovered plans the sweep (a dry run) and refuses it, with
-// orphan.ErrUncovered, when a directory it would delete in holds not one
-// file a reference names: with references given, the age rules keep what
-// rows reference, and a directory no reference points into is most
-// likely a query left out, whose rows' files the sweep would delete.
-func (r *runner) sweepCovered(ctx context.Context, fsys afero.Fs, set *orphan.ReferenceSet, rules []sweep.Rule) error {
-	r.prog.phase("planning the sweep", 0, "files")
+// sweepCovered refuses the sweep's plan, with orphan.ErrUncovered, when a
+// directory it would delete in holds not one file a reference names: with
+// references given, the age rules keep what rows reference, and a
+// directory no reference points into is most likely a query left out,
+// whose rows' files the sweep would delete. It is the sweep's
+// Options.Approve, so it judges the very plan the sweep applies.
+func (r *runner) sweepCovered(set *orphan.ReferenceSet, paths []string) error {
 	one := map[string]string{} // a path the sweep would delete, per directory
-	s := sweep.New(fsys, sweep.Options{
-		Rules: rules, DryRun: true, Protected: r.c.protected(), TempMaxAge: -1, Refs: set,
-		OnEvent: func(e sweep.Event) {
-			r.prog.add(1)
-			if e.Action == sweep.ActionWouldDelete {
-				if d := path.Dir(e.Path); one[d] == "" {
-					one[d] = e.Path
-				}
-			}
-		},
-	})
-	if _, err := s.Sweep(ctx); err != nil {
-		return err
+	for _, p := range paths {
+		if d := path.Dir(p); one[d] == "" {
+			one[d] = p
+		}
 	}
 	dirs := set.Uncovered(slices.Collect(maps.Values(one)))
 	if len(dirs) == 0 {
