@@ -703,19 +703,22 @@ var errEmptySource = errors.New("a reference source gave no reference")
 // gave some: a query on the wrong column or table, whose files would look
 // unreferenced beside the others' (the coverage guard sees it only when
 // they have a directory of their own). A single empty source is the
-// empty-set guard's.
+// empty-set guard's. Then, unless --allow-unstored-refs, it refuses a
+// run with a source none of whose sampled references names a stored
+// file (checkStored). Each flag relaxes its own check only: an operator
+// whose table is empty keeps the check of the other sources' columns.
 func (r *runner) checkSources(ctx context.Context, fsys afero.Fs, finder *orphan.Finder, sources *refSources) error {
 	counts := sources.counts()
 	r.out.References = counts
-	if r.c.allowEmpty {
-		return nil
-	}
-	if len(counts) > 1 {
+	if len(counts) > 1 && !r.c.allowEmpty {
 		for _, c := range counts {
 			if c.References == 0 {
 				return fmt.Errorf("%w: %s (a wrong column or table? if it is an empty table, pass --allow-empty-refs)", errEmptySource, c.Source)
 			}
 		}
+	}
+	if r.c.allowUnstored {
+		return nil
 	}
 	return checkStored(ctx, fsys, finder, counts)
 }
@@ -763,7 +766,7 @@ func checkStored(ctx context.Context, fsys afero.Fs, finder *orphan.Finder, coun
 	if len(none) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: not one of the references sampled (up to %d a source) from %s names a file under the root (a wrong column? a --root one level off? a --strip-prefix missing? a compressed export?); if that is expected, pass --allow-empty-refs",
+	return fmt.Errorf("%w: not one of the references sampled (up to %d a source) from %s names a file under the root (a wrong column? a --root one level off? a --strip-prefix missing? a compressed export?); if that is expected, pass --allow-unstored-refs",
 		errNothingStored, sqlrefs.SampleLen, strings.Join(none, ", "))
 }
 

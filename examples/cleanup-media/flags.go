@@ -35,6 +35,7 @@ type config struct {
 	dbEnv         string
 	refsFiles     []string
 	allowEmpty    bool
+	allowUnstored bool
 	stripPrefixes []string
 	exclude       []string
 	unreferenced  []string
@@ -176,7 +177,8 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.StringVar(&c.dbEnv, "db-env", "", "read --db from environment variable `NAME` (keeps passwords out of ps and crontabs)")
 	fs.StringArrayVar(&c.refsSQL, "refs-sql", nil, "`QUERY` returning one column of referenced paths: one statement (a semicolon other than at its end is refused), one per file column; repeatable")
 	fs.StringArrayVar(&c.refsFiles, "refs-file", nil, "`FILE` of referenced paths, one per line (a pipe works too); repeatable")
-	fs.BoolVar(&c.allowEmpty, "allow-empty-refs", false, "go on when one --refs-sql or --refs-file gives no reference while another does (an empty table), or when not one of a sample of a source's references names a stored file; by default either refuses the run, as the mark of a wrong query")
+	fs.BoolVar(&c.allowEmpty, "allow-empty-refs", false, "go on when one --refs-sql or --refs-file gives no reference while another does (an empty table); by default that refuses the run, as the mark of a wrong query")
+	fs.BoolVar(&c.allowUnstored, "allow-unstored-refs", false, "go on when not one of a random sample of a source's references names a file under the root (all its rows name lost files); by default that refuses the run, as the mark of a wrong column, a --root one level off or a --strip-prefix missing")
 	fs.StringArrayVar(&c.stripPrefixes, "strip-prefix", nil, "remove `PREFIX` (such as /media/ or https://cdn.example.com/) from references; repeatable")
 	fs.StringArrayVar(&c.exclude, "exclude", nil, "never delete files matching `GLOB` (such as 'defaults/**'); repeatable")
 	fs.StringArrayVar(&c.unreferenced, "unreferenced", nil, "`GLOB` of files expected to have no reference (such as 'tmp/**'): the directory check does not count them; repeatable")

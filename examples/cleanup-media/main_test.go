@@ -167,7 +167,8 @@ func TestDryRunThenRealRun(t *testing.T) {
 }
 
 // --allow-empty-refs lets a run go on when one source gives nothing (an
-// empty table), and the JSON document says what each source gave.
+// empty table), and the JSON document says what each source gave, and
+// that the others' references name stored files (their check still runs).
 func TestAllowEmptyRefs(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -175,10 +176,11 @@ func TestAllowEmptyRefs(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	var out Output
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+	yes := true
 	assert.Equal(t, []SourceCount{
-		{Source: "--refs-sql SELECT picture FROM users", References: 1},
-		{Source: "--refs-sql SELECT qr FROM users", References: 1},
-		{Source: "--refs-sql SELECT image FROM forum", References: 1},
+		{Source: "--refs-sql SELECT picture FROM users", References: 1, Stored: &yes},
+		{Source: "--refs-sql SELECT qr FROM users", References: 1, Stored: &yes},
+		{Source: "--refs-sql SELECT image FROM forum", References: 1, Stored: &yes},
 		{Source: "--refs-sql SELECT image FROM forum WHERE 0", References: 0},
 	}, out.References)
 }

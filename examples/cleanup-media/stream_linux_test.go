@@ -37,9 +37,9 @@ func TestReferenceQueryStreams(t *testing.T) {
 	// only logged, with a bound that holding the rows would break by far.
 	measured := append(slices.Clone(env), "GODEBUG=gctrace=1")
 	// Three of the million references name stored files: a sample of
-	// them names none, which refuses the run unless --allow-empty-refs
+	// them names none, which refuses the run unless --allow-unstored-refs
 	// says it is expected.
-	r, rss := runMeasured(t, measured, "--root", f.root, "--check-orphans", "--db-env", "APP_DB", "--qr-age", "0", "--refs-sql", rows, "--json", "--allow-empty-refs")
+	r, rss := runMeasured(t, measured, "--root", f.root, "--check-orphans", "--db-env", "APP_DB", "--qr-age", "0", "--refs-sql", rows, "--json", "--allow-unstored-refs")
 	require.Equal(t, 0, r.code, r.stderr)
 	var out Output
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
