@@ -73,10 +73,10 @@ type Options struct {
 	// do, so that a sweep never leaves a row pointing at nothing.
 	Refs storage.RefChecker
 	// Approve, when set, is called once per sweep whose listing
-	// completed, with the stored paths the plan would delete, in no set
-	// order (after the budgets, before Refs is asked about each, so some
-	// may yet be kept; the slice is the hook's), in a dry run too, before
-	// anything is deleted. An error refuses the sweep: every planned file
+	// completed, with the paths the plan would delete (filefield's temp
+	// files among them), in no set order (after the budgets, before Refs
+	// is asked about each, so some may yet be kept; the slice is the
+	// hook's), in a dry run too, before anything is deleted. An error refuses the sweep: every planned file
 	// is kept (KeptRefused), nothing is deleted, and Sweep returns the
 	// error wrapped (match it with errors.Is). A guard that needs the
 	// whole plan goes here: it judges the listing the sweep deletes from,
