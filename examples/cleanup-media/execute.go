@@ -34,7 +34,8 @@ type Output struct {
 	Orphans *OrphanOutput `json:"orphans"`
 	// Restored says what --restore did.
 	Restored *orphan.RestoreReport `json:"restored,omitempty"`
-	// Error is set when the command exits with a code other than 0.
+	// Error is set when the command exits with a code other than 0 (and
+	// 4, nothing to do, with --detailed-exit-codes).
 	Error *ErrorOutput `json:"error,omitempty"`
 	// Purged says what --purge-after deleted.
 	Purged *orphan.PurgeReport `json:"purged,omitempty"`
@@ -121,7 +122,34 @@ func (c *config) execute(ctx context.Context, stdin io.Reader, stdout, stderr io
 			}
 		}
 	}
+	if code == exitOK && c.detailedExit && !c.makeShardMap && r.out.acted() == 0 {
+		code = exitNothing
+	}
 	return code
+}
+
+// acted counts the files the run deleted, moved into the quarantine,
+// purged or restored; in a dry run, those it would have.
+func (o *Output) acted() int {
+	n := 0
+	if o.Sweep != nil {
+		n += o.Sweep.Deleted.Files
+	}
+	if o.Orphans != nil {
+		switch {
+		case o.Orphans.Applied != nil:
+			n += o.Orphans.Applied.Deleted.Files + o.Orphans.Applied.Quarantined.Files
+		case o.DryRun && o.Orphans.Plan != nil:
+			n += o.Orphans.Plan.Total.Files
+		}
+	}
+	if o.Purged != nil {
+		n += o.Purged.Deleted.Files
+	}
+	if o.Restored != nil {
+		n += o.Restored.Restored.Files
+	}
+	return n
 }
 
 // fail ends the run: one line on stderr, and with --json the document on

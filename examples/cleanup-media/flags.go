@@ -36,6 +36,7 @@ type config struct {
 	refsFiles     []string
 	allowEmpty    bool
 	allowUnstored bool
+	detailedExit  bool
 	stripPrefixes []string
 	exclude       []string
 	unreferenced  []string
@@ -143,7 +144,7 @@ Each shard lists and deletes only its key range; the age rules run in
 shard 0 only. A shard that fails deletes nothing and can be run again alone.
 
 Exit codes:
-  0  done (including nothing to do)
+  0  done (including nothing to do, unless --detailed-exit-codes)
   1  error (missing root, unreadable references, failing storage,
      a declined confirmation)
   2  usage (unknown or invalid flag)
@@ -152,6 +153,8 @@ Exit codes:
      --unreferenced), an --inventory report older than --min-age,
      or a plan over --max-delete or --max-fraction
      (--force overrides the last two and the directory check)
+  4  with --detailed-exit-codes: nothing to do (no file deleted, moved,
+     purged or restored; in a dry run, none would be)
 `
 
 // newFlagSet declares the flags into c.
@@ -168,6 +171,7 @@ func newFlagSet(c *config, rules *rulesFlag) *pflag.FlagSet {
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "list every file deleted (with --dry-run: every file that would be), with size and reason")
 	fs.BoolVarP(&c.yes, "yes", "y", false, "do not ask before deleting orphans on a terminal")
 	fs.BoolVar(&c.json, "json", false, "print one JSON document on stdout, for success and errors alike")
+	fs.BoolVar(&c.detailedExit, "detailed-exit-codes", false, "exit 4 rather than 0 when there was nothing to do (no file deleted, moved, purged or restored; in a dry run, none would be), so that a wrapper can tell the two apart")
 	c.qrAge = 7 * 24 * time.Hour
 	fs.Var(age.Value{D: &c.qrAge, Bare: 24 * time.Hour}, "qr-age", "delete QR codes (qr_codes/**) older than `AGE` (a bare number counts days); 0 disables")
 	fs.Var(rules, "rule", "also delete files matching GLOB older than AGE (such as 'tmp/**=1d'); repeatable")

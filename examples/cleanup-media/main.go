@@ -11,7 +11,8 @@
 // Exit codes: 0 done (including nothing to do), 1 error (including
 // deletions that failed), 2 usage, 3 refused by a guard (no references, a
 // failing query, a directory no reference points into, a plan over a
-// limit). Nothing is deleted on exit codes 2 and 3, nor on 1 unless the
+// limit), and with --detailed-exit-codes 4 for a run that found nothing
+// to do. Nothing is deleted on exit codes 2 and 3, nor on 1 unless the
 // error came after deletions had begun, which the report then says.
 //
 // Ages take one syntax everywhere: 90m, 36h, 7d, 2w. A limit or a grace
@@ -36,6 +37,10 @@ const (
 	exitError   = 1
 	exitUsage   = 2
 	exitRefused = 3
+	// exitNothing, with --detailed-exit-codes, is a run that did nothing:
+	// it deleted, moved, purged and restored no file (in a dry run, it
+	// would have done none of that).
+	exitNothing = 4
 )
 
 func main() {
