@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -413,6 +414,9 @@ func (s *Scope) takeTree(to int) ([]*Change, map[*Change]uint64, bool) {
 // idempotent: later calls return the first result. Cancellation of ctx
 // does not stop it (see Change.Commit).
 func (s *Scope) Commit(ctx context.Context) Result {
+	if s.parent != nil {
+		s.handUpFirst()
+	}
 	changes, stamps, ok := s.take(committed)
 	if !ok {
 		s.mu.Lock()
@@ -433,8 +437,52 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	return r
 }
 
+// handUpFirst registers the changes of s, a child about to commit, and
+// of its open children, with s's parent while s is still open, so that no
+// moment finds them held by no scope: between the end of s and handOver,
+// a parent that ended meanwhile (its transaction committed while the
+// savepoint's release was still being recorded) did not take them, and a
+// Change.Rollback then saw no scope holding them and deleted a file the
+// committed row names. If the parent ends first, it takes them with s (a
+// parent finishes its open children's changes), and s's take finds s
+// ended. Changes registered in s after this are handed over after its
+// end (handOver), as before.
+func (s *Scope) handUpFirst() {
+	changes, stamps := s.snapshot()
+	for _, c := range changes {
+		_ = s.parent.addStamped(c, false, false, stamps[c]) // refused: the parent ended, and handOver decides
+	}
+}
+
+// snapshot returns the changes of s and of its open children, with their
+// latest write stamps in the tree, leaving s open.
+func (s *Scope) snapshot() ([]*Change, map[*Change]uint64) {
+	s.mu.Lock()
+	if s.state != pending {
+		s.mu.Unlock()
+		return nil, nil
+	}
+	changes, children := slices.Clone(s.changes), slices.Clone(s.children)
+	stamps := maps.Clone(s.written)
+	s.mu.Unlock()
+	if stamps == nil {
+		stamps = map[*Change]uint64{}
+	}
+	for _, ch := range children {
+		more, st := ch.snapshot()
+		for _, c := range more {
+			if _, seen := stamps[c]; !seen {
+				changes = append(changes, c)
+			}
+			stamps[c] = max(stamps[c], st[c])
+		}
+	}
+	return changes, stamps
+}
+
 // handOver gives c, a change of s that committed as a child, to s's
-// parent. If the parent ended first, which only a misuse does (a
+// parent (which has it already unless it was registered in s after
+// handUpFirst, or the parent had ended). If the parent ended first, which only a misuse does (a
 // savepoint's context used after its release), c goes up to the nearest
 // scope still open when the scopes in between committed as children (their
 // changes are that scope's), or is finished as the first scope up the
