@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,6 +82,7 @@ type runner struct {
 	prog           *progress
 	met            *metrics
 	sources        *refSources // the references' sources, or nil
+	sweepUncovered []string    // the directories the sweep's coverage guard refused
 	fsys           afero.Fs    // the root
 	started        time.Time
 }
@@ -166,7 +165,10 @@ func (r *runner) fail(code int, format string, args ...any) int {
 	fmt.Fprintf(r.stderr, "cleanup-media: %s\n", msg)
 	if r.c.json {
 		r.out.Error = &ErrorOutput{ExitCode: code, Message: msg}
-		if r.out.Orphans != nil && r.out.Orphans.Plan != nil {
+		switch {
+		case r.sweepUncovered != nil: // the sweep's guard refused
+			r.out.Error.Uncovered = r.sweepUncovered
+		case r.out.Orphans != nil && r.out.Orphans.Plan != nil:
 			r.out.Error.Uncovered = r.out.Orphans.Plan.Uncovered
 		}
 		r.c.print(r.stdout, r.out)
@@ -542,6 +544,9 @@ func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder
 			err = r.checkSources(ctx, fsys, finder, r.sources)
 		}
 		if err != nil {
+			if r.met != nil {
+				r.met.refused(err)
+			}
 			return r.fail(guardCode(err), "sweep refused, nothing deleted: %v", err)
 		}
 		refs = set
@@ -566,6 +571,9 @@ func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder
 	r.out.Sweep = rep
 	if err != nil {
 		if code := guardCode(err); code == exitRefused {
+			if r.met != nil {
+				r.met.refused(err)
+			}
 			return r.fail(code, "%v; nothing deleted", err)
 		}
 		return r.fail(exitError, "sweep: %v", err)
@@ -580,16 +588,13 @@ func (r *runner) sweep(ctx context.Context, fsys afero.Fs, finder *orphan.Finder
 // whose rows' files the sweep would delete. It is the sweep's
 // Options.Approve, so it judges the very plan the sweep applies.
 func (r *runner) sweepCovered(set *orphan.ReferenceSet, paths []string) error {
-	one := map[string]string{} // a path the sweep would delete, per directory
-	for _, p := range paths {
-		if d := path.Dir(p); one[d] == "" {
-			one[d] = p
-		}
-	}
-	dirs := set.Uncovered(slices.Collect(maps.Values(one)))
+	// Every path: a directory is judged by the first of its paths that
+	// --unreferenced does not declare, whichever the listing gave first.
+	dirs := set.Uncovered(paths)
 	if len(dirs) == 0 {
 		return nil
 	}
+	r.sweepUncovered = dirs
 	r.prog.stop()
 	r.printUncovered("files the age rules would delete", dirs)
 	return fmt.Errorf("%w: %s", orphan.ErrUncovered, strings.Join(dirs, ", "))

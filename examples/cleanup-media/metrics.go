@@ -47,6 +47,8 @@ var guards = []struct {
 	{"max_fraction", orphan.ErrFractionLimit},
 	{"max_bytes", orphan.ErrBytesLimit},
 	{"stale_listing", orphan.ErrStaleListing},
+	{"empty_source", errEmptySource},
+	{"nothing_stored", errNothingStored},
 }
 
 // newMetrics returns the run's gauges; shard ("I/N"), when set, labels
