@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -415,16 +414,16 @@ func (s *Scope) takeTree(to int) ([]*Change, map[*Change]uint64, bool) {
 // does not stop it (see Change.Commit).
 func (s *Scope) Commit(ctx context.Context) Result {
 	if s.parent != nil {
-		s.handUpFirst()
+		switch s.commitChild() {
+		case handed:
+			return Result{}
+		case endedBefore:
+			return s.endedResult(committed)
+		}
 	}
 	changes, stamps, ok := s.take(committed)
 	if !ok {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.state == committed {
-			return s.result
-		}
-		return Result{}
+		return s.endedResult(committed)
 	}
 	if s.parent != nil {
 		finishEach(len(changes), func(i int) { s.handOver(ctx, changes[i], stamps[changes[i]]) })
@@ -437,52 +436,101 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	return r
 }
 
-// handUpFirst registers the changes of s, a child about to commit, and
-// of its open children, with s's parent while s is still open, so that no
-// moment finds them held by no scope: between the end of s and handOver,
-// a parent that ended meanwhile (its transaction committed while the
-// savepoint's release was still being recorded) did not take them, and a
-// Change.Rollback then saw no scope holding them and deleted a file the
-// committed row names. If the parent ends first, it takes them with s (a
-// parent finishes its open children's changes), and s's take finds s
-// ended. Changes registered in s after this are handed over after its
-// end (handOver), as before.
-func (s *Scope) handUpFirst() {
-	changes, stamps := s.snapshot()
-	for _, c := range changes {
-		_ = s.parent.addStamped(c, false, false, stamps[c]) // refused: the parent ended, and handOver decides
-	}
-}
+// Outcomes of commitChild.
+const (
+	handed      = iota // s ended, its tree's changes are its parent's
+	parentEnded        // the parent had ended: take and handOver do it
+	endedBefore        // s had ended already
+)
 
-// snapshot returns the changes of s and of its open children, with their
-// latest write stamps in the tree, leaving s open.
-func (s *Scope) snapshot() ([]*Change, map[*Change]uint64) {
-	s.mu.Lock()
-	if s.state != pending {
-		s.mu.Unlock()
-		return nil, nil
+// commitChild ends s, a child, with its open children, and moves their
+// changes into its parent in one step: under the parent's lock and those
+// of s's whole open tree, taken top-down (the tree's order, which every
+// other holder of two scope locks follows). No moment then finds a
+// change of s held by no scope (ended, and not yet its parent's), which
+// a Change.Rollback would have read as abandoned and deleted the new file
+// of a change every scope committed; a Save into s either lands before
+// and moves, or comes after and is refused. If the parent has ended it
+// does nothing: the parent's end marked s's changes as it finishes them
+// (Scope.take), and take and handOver do the rest.
+func (s *Scope) commitChild() int {
+	p := s.parent
+	if p.parent.ended() {
+		return parentEnded // checked before the locks: ended() locks upwards
 	}
-	changes, children := slices.Clone(s.changes), slices.Clone(s.children)
-	stamps := maps.Clone(s.written)
-	s.mu.Unlock()
-	if stamps == nil {
-		stamps = map[*Change]uint64{}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state != pending {
+		return parentEnded
 	}
-	for _, ch := range children {
-		more, st := ch.snapshot()
-		for _, c := range more {
-			if _, seen := stamps[c]; !seen {
-				changes = append(changes, c)
-			}
-			stamps[c] = max(stamps[c], st[c])
+	var tree []*Scope
+	defer func() {
+		for _, x := range tree {
+			x.mu.Unlock()
 		}
+	}()
+	for queue := []*Scope{s}; len(queue) > 0; queue = queue[1:] {
+		x := queue[0]
+		x.mu.Lock()
+		if x.state != pending {
+			x.mu.Unlock()
+			if x == s {
+				return endedBefore
+			}
+			continue
+		}
+		tree = append(tree, x)
+		queue = append(queue, x.children...)
 	}
-	return changes, stamps
+	if p.written == nil {
+		p.written = map[*Change]uint64{}
+	}
+	for _, x := range tree {
+		for _, c := range x.changes {
+			c.mu.Lock()
+			if c.state != rolledBack {
+				p.takeOver(c, x.written[c])
+			}
+			c.mu.Unlock()
+		}
+		x.state = committed
+		x.changes, x.children, x.written = nil, nil, nil
+	}
+	return handed
 }
 
-// handOver gives c, a change of s that committed as a child, to s's
-// parent (which has it already unless it was registered in s after
-// handUpFirst, or the parent had ended). If the parent ended first, which only a misuse does (a
+// takeOver makes c, a change of a child of s that committed, one of s's,
+// with the child's write stamp, as addStamped(c, false, false, stamp)
+// does. s.mu and c.mu are held.
+func (s *Scope) takeOver(c *Change, stamp uint64) {
+	prev, had := s.written[c]
+	s.written[c] = max(prev, stamp)
+	if had {
+		return
+	}
+	s.changes = append(s.changes, c)
+	if c.scope == nil {
+		c.scope = s
+	}
+	if !slices.Contains(c.scopes, s) {
+		c.scopes = append(c.scopes, s)
+	}
+	c.forgotten = false
+}
+
+// endedResult is what Commit or Rollback (to) returns once s has ended:
+// the first result if s ended that way, else an empty one.
+func (s *Scope) endedResult(to int) Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == to {
+		return s.result
+	}
+	return Result{}
+}
+
+// handOver gives c, a change of s that committed as a child after its
+// parent ended (see commitChild), to s's parent. If the parent ended first, which only a misuse does (a
 // savepoint's context used after its release), c goes up to the nearest
 // scope still open when the scopes in between committed as children (their
 // changes are that scope's), or is finished as the first scope up the
@@ -549,12 +597,7 @@ func (s *Scope) settleUnknown(ctx context.Context) Result {
 func (s *Scope) Rollback(ctx context.Context) Result {
 	changes, _, ok := s.take(rolledBack)
 	if !ok {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.state == rolledBack {
-			return s.result
-		}
-		return Result{}
+		return s.endedResult(rolledBack)
 	}
 	var r Result
 	finishEach(len(changes), func(j int) {

@@ -9,16 +9,15 @@ import (
 	"github.com/spf13/afero"
 )
 
-// review s14: Scope.Commit of a child, split where a goroutine can be
-// preempted: take (the child is committed, its changes out of its
-// lists, none marked) and then handOver to the parent. If the parent
-// ends in between (its Commit or End runs concurrently with the child's
-// Commit: "a parent that commits with a child still open"), open() sees
-// the child committed-as-child and the outermost ended, so it says no
-// scope holds the change, and no finishing mark says otherwise (the
-// child marks nothing, the parent's mark skipped the ended child).
-// A Change.Rollback in that window (the deferred one) deletes the new
-// file, though every scope committed and handOver then commits it.
+// review s14: Scope.Commit of a child used to be two steps where a
+// goroutine can be preempted: take (the child committed, its changes out
+// of its lists, none marked) and then handOver to the parent. If the
+// parent ended in between (its Commit or End running concurrently with
+// the child's Commit: "a parent that commits with a child still open"),
+// no scope held the change and a Change.Rollback in that window (the
+// deferred one) deleted the new file, though every scope committed. The
+// child's end and the move are one step now (commitChild): replayed
+// here with the parent ending right after it, then the Rollback.
 func TestReviewS14RollbackInChildHandOverWindowAfterParentEnds(t *testing.T) {
 	for _, end := range []string{"commit", "unknown"} {
 		t.Run(end, func(t *testing.T) {
@@ -36,26 +35,22 @@ func TestReviewS14RollbackInChildHandOverWindowAfterParentEnds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-
-			// child.Commit(cctx), first half (as in Scope.Commit):
-			child.handUpFirst()
-			changes, stamps, ok := child.take(committed)
-			if !ok || len(changes) != 1 {
-				t.Fatalf("take: ok=%v changes=%d", ok, len(changes))
+			if got := child.commitChild(); got != handed { // child.Commit(cctx)
+				t.Fatalf("commitChild = %d", got)
 			}
-			// the parent's transaction ends meanwhile, on another goroutine
+			held := ch.Held()
+			// the parent's transaction ends, on another goroutine
 			if end == "commit" {
 				parent.Commit(pctx)
 			} else {
 				parent.End(pctx, fmt.Errorf("conn lost: %w", ErrCommitUnknown))
 			}
-			held := ch.Held()
 			r := ch.Rollback(ctx) // the handler's deferred Rollback
-			// child.Commit, second half:
-			finishEach(len(changes), func(i int) { child.handOver(cctx, changes[i], stamps[changes[i]]) })
-
+			if !held {
+				t.Error("after the child's Commit its change is held by no scope")
+			}
 			if exists, _ := afero.Exists(fsys, ch.New); !exists {
-				t.Errorf("parent %s, child committed: the new file %s a committed (or maybe committed) row names was deleted (Held()=%v in the window; Rollback result %+v)", end, ch.New, held, r)
+				t.Errorf("parent %s, child committed: the new file %s a committed (or maybe committed) row names was deleted (Rollback result %+v)", end, ch.New, r)
 			}
 			if exists, _ := afero.Exists(fsys, old.New); end == "unknown" && !exists {
 				t.Errorf("outcome unknown: the old file was deleted")

@@ -1,0 +1,222 @@
+package filefield
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/spf13/afero"
+)
+
+// Review of 7331a35 (handUpFirst, which registered a child's changes with
+// the parent before the child ended; replaced by commitChild, which ends
+// the child and moves its changes in one step). Interleavings are replayed
+// step by step from Scope.take's parts (mark, takeTree), as goroutines
+// could be preempted between them; a child's Commit is one step now.
+
+func handUpPNG(tag string) Upload {
+	return Upload{Body: bytes.NewReader(append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), tag...)), Name: tag + ".png"}
+}
+
+func handUpSetup(t *testing.T) (context.Context, afero.Fs, *Field, *Change) {
+	t.Helper()
+	ctx := context.Background()
+	fsys := afero.NewMemMapFs()
+	f := New("pics", fsys, Options{Dir: "pics", PendingTimeout: -1})
+	old, err := f.Save(ctx, handUpPNG("old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Commit(ctx)
+	return ctx, fsys, f, old
+}
+
+func handUpExists(fsys afero.Fs, p string) bool { ok, _ := afero.Exists(fsys, p); return ok }
+
+// Commit and Rollback of the same savepoint scope race; Rollback wins the
+// take, so Commit "does nothing" (Scope doc). The parent commits
+// concurrently, its take's mark running before the child's Rollback.
+// With 7331a35, handUpFirst (the child's Commit's first step) had
+// registered the change in the parent, whose finishing mark then counted
+// for the child, so the child left it and the parent's commit deleted the
+// old file the rolled-back row still names. The child's Rollback must roll
+// the change back (old kept).
+func TestHandUpCommitRollbackRaceParentCommitDeletesOld(t *testing.T) {
+	ctx, fsys, f, old := handUpSetup(t)
+	pctx, parent := NewScope(ctx)
+	cctx, child := NewScope(pctx)
+	ch, err := f.Replace(cctx, old.New, handUpPNG("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent.mark(parent)        // T3: parent.Commit -> take -> mark
+	rr := child.Rollback(cctx) // T2: child.Rollback wins the take
+	cr := child.Commit(cctx)   // T1 resumes: take fails, does nothing
+	pr := parent.Commit(pctx)  // T3 resumes: takeTree, commitAll
+	if !handUpExists(fsys, old.New) {
+		t.Errorf("savepoint rolled back (its Rollback won): the old file %s the row names was deleted; child Rollback %+v, child Commit %+v, parent Commit %+v", old.New, rr, cr, pr)
+	}
+	_ = ch
+}
+
+// The same race without the parent ending meanwhile: the child's Rollback
+// won, so it deletes the new file (with 7331a35 the parent held the
+// change already, and its commit kept both files as commit_unknown).
+func TestHandUpCommitRollbackRaceRollbackNoLongerDeletesNew(t *testing.T) {
+	ctx, fsys, f, old := handUpSetup(t)
+	pctx, parent := NewScope(ctx)
+	cctx, child := NewScope(pctx)
+	ch, err := f.Replace(cctx, old.New, handUpPNG("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := child.Rollback(cctx)
+	child.Commit(cctx)
+	pr := parent.Commit(pctx)
+	if handUpExists(fsys, ch.New) {
+		t.Errorf("child Rollback won, but the new file %s stayed: child Rollback %+v, parent Commit %+v", ch.New, rr, pr)
+	}
+	if !handUpExists(fsys, old.New) {
+		t.Errorf("old file deleted")
+	}
+}
+
+// Same race, with an upload stored with no scope and Scope.Add-ed to the
+// child: the child's Rollback must give it back (pending, claimable,
+// KeptGivenBack); with 7331a35 the parent kept it and its commit finished
+// it.
+func TestHandUpCommitRollbackRaceUnownedNotGivenBack(t *testing.T) {
+	ctx, fsys, f, old := handUpSetup(t)
+	up, err := f.Replace(ctx, old.New, handUpPNG("up")) // no scope
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, parent := NewScope(ctx)
+	cctx, child := NewScope(pctx)
+	if _, err := child.Add(up, nil); err != nil {
+		t.Fatal(err)
+	}
+	rr := child.Rollback(cctx)
+	child.Commit(cctx)
+	pr := parent.Commit(pctx)
+	if !up.unfinished() {
+		t.Errorf("child Rollback won: the unowned upload should be given back, pending; it was finished by the parent (child Rollback %+v, parent Commit %+v)", rr, pr)
+	}
+	up.Rollback(ctx) // the maker gives up
+	if handUpExists(fsys, up.New) {
+		t.Errorf("the maker's Rollback could not remove %s", up.New)
+	}
+	if !handUpExists(fsys, old.New) {
+		t.Errorf("old file deleted")
+	}
+}
+
+// A Save into the child (or a grandchild) racing the child's Commit: with
+// 7331a35 one that registered after handUpFirst's snapshot and before the
+// child's end was handed over only after it, and a parent committing in
+// between left it unheld: the deferred Change.Rollback deleted the new
+// file of a change every scope committed. The child's end and the move of
+// its changes are one step now: a change made before it is the parent's
+// at once (held), one after is refused.
+func TestHandUpSaveAroundChildCommit(t *testing.T) {
+	for _, depth := range []string{"child", "grandchild"} {
+		t.Run(depth, func(t *testing.T) {
+			ctx, fsys, f, _ := handUpSetup(t)
+			pctx, parent := NewScope(ctx)
+			cctx, child := NewScope(pctx)
+			sctx := cctx
+			if depth == "grandchild" {
+				sctx, _ = NewScope(cctx)
+			}
+			ch, err := f.Save(sctx, handUpPNG("a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := child.commitChild(); got != handed {
+				t.Fatalf("commitChild = %d, want handed", got)
+			}
+			if !ch.Held() {
+				t.Error("right after the child's end its change is held by no scope")
+			}
+			parent.mu.Lock()
+			inParent := slices.Contains(parent.changes, ch)
+			parent.mu.Unlock()
+			if !inParent {
+				t.Error("the child's change is not the parent's")
+			}
+			if _, err := f.Save(sctx, handUpPNG("b")); !errors.Is(err, ErrScopeEnded) {
+				t.Errorf("a Save into the ended %s: %v, want ErrScopeEnded", depth, err)
+			}
+			parent.Commit(pctx)   // the transaction commits
+			r := ch.Rollback(ctx) // deferred
+			if !handUpExists(fsys, ch.New) {
+				t.Errorf("every scope committed, yet %s was deleted (Rollback %+v)", ch.New, r)
+			}
+		})
+	}
+}
+
+// Item 2: the pre-registration (write=false, the child's stamp) must not
+// change which stale file is kept: the same path replaced in the child and
+// in the parent, in both orders, with and without the replaced path
+// written again afterwards (a stale copy, AddClaimed).
+func TestHandUpStampsSamePathReplacedTwice(t *testing.T) {
+	type tc struct {
+		name      string
+		childLast bool // the second replace happens in the child
+		rewrite   bool // the first change's path is written again at the end, in the scope that made the second replace
+	}
+	for _, c := range []tc{{"parent-then-child", true, false}, {"parent-then-child-rewrite", true, true},
+		{"child-then-parent", false, false}, {"child-then-parent-rewrite", false, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, fsys, f, old := handUpSetup(t)
+			pctx, parent := NewScope(ctx)
+			var cctx context.Context
+			var child *Scope
+			var first, second *Change
+			var err error
+			if c.childLast {
+				first, err = f.Replace(pctx, old.New, handUpPNG("a"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cctx, child = NewScope(pctx)
+				if second, err = f.Replace(cctx, first.New, handUpPNG("b")); err != nil {
+					t.Fatal(err)
+				}
+				if c.rewrite {
+					if err := child.AddClaimed(first); err != nil {
+						t.Fatal(err)
+					}
+				}
+				child.Commit(cctx)
+			} else {
+				cctx, child = NewScope(pctx)
+				if first, err = f.Replace(cctx, old.New, handUpPNG("a")); err != nil {
+					t.Fatal(err)
+				}
+				child.Commit(cctx)
+				if second, err = f.Replace(pctx, first.New, handUpPNG("b")); err != nil {
+					t.Fatal(err)
+				}
+				if c.rewrite {
+					if err := parent.AddClaimed(first); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			r := parent.Commit(pctx)
+			if handUpExists(fsys, old.New) {
+				t.Errorf("old %s stays: %+v", old.New, r)
+			}
+			if got := handUpExists(fsys, first.New); got != c.rewrite {
+				t.Errorf("first.New %s exists=%v, want %v: %+v", first.New, got, c.rewrite, r)
+			}
+			if !handUpExists(fsys, second.New) {
+				t.Errorf("second.New deleted")
+			}
+		})
+	}
+}
