@@ -134,7 +134,7 @@ func TestHandUpSaveAroundChildCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := child.commitChild(); got != handed {
+			if got, _ := child.commitChild(); got != handed {
 				t.Fatalf("commitChild = %d, want handed", got)
 			}
 			if !ch.Held() {

@@ -85,6 +85,9 @@ type Scope struct {
 	children []*Scope
 	state    int
 	result   Result
+	// marking are the scopes whose end (Scope.take) has marked this
+	// scope's changes as theirs to finish (see mark and takeOver).
+	marking []*Scope
 	// marked (on an outermost scope) are the changes whose undone mark
 	// names this tree: cleared when the tree rolls back whole, after
 	// which none of its rows holds what it wrote.
@@ -359,6 +362,11 @@ func (s *Scope) mark(finisher *Scope) {
 		s.mu.Unlock()
 		return
 	}
+	// A child committing into s from now on (commitChild) marks what it
+	// hands over too: this pass has left s by then.
+	if !slices.Contains(s.marking, finisher) {
+		s.marking = append(s.marking, finisher)
+	}
 	for _, c := range s.changes {
 		c.mu.Lock()
 		if !slices.Contains(c.finishing, finisher) {
@@ -413,13 +421,19 @@ func (s *Scope) takeTree(to int) ([]*Change, map[*Change]uint64, bool) {
 // idempotent: later calls return the first result. Cancellation of ctx
 // does not stop it (see Change.Commit).
 func (s *Scope) Commit(ctx context.Context) Result {
-	if s.parent != nil {
-		switch s.commitChild() {
+	for s.parent != nil {
+		out, busy := s.commitChild()
+		switch out {
 		case handed:
 			return Result{}
 		case endedBefore:
 			return s.endedResult(committed)
+		case changeBusy:
+			busy.mu.Lock() // wait for whoever is finishing it
+			busy.mu.Unlock()
+			continue
 		}
+		break // the parent ended
 	}
 	changes, stamps, ok := s.take(committed)
 	if !ok {
@@ -441,27 +455,35 @@ const (
 	handed      = iota // s ended, its tree's changes are its parent's
 	parentEnded        // the parent had ended: take and handOver do it
 	endedBefore        // s had ended already
+	changeBusy         // a change's lock was held: wait for it, try again
 )
 
 // commitChild ends s, a child, with its open children, and moves their
 // changes into its parent in one step: under the parent's lock and those
 // of s's whole open tree, taken top-down (the tree's order, which every
-// other holder of two scope locks follows). No moment then finds a
-// change of s held by no scope (ended, and not yet its parent's), which
-// a Change.Rollback would have read as abandoned and deleted the new file
-// of a change every scope committed; a Save into s either lands before
-// and moves, or comes after and is refused. If the parent has ended it
-// does nothing: the parent's end marked s's changes as it finishes them
-// (Scope.take), and take and handOver do the rest.
-func (s *Scope) commitChild() int {
+// other holder of two scope locks follows), and the locks of the changes.
+// No moment then finds a change of s held by no scope (ended, and not
+// yet its parent's), which a Change.Rollback would have read as abandoned
+// and deleted the new file of a change every scope committed; a Save into
+// s either lands before and moves, or comes after and is refused. A
+// parent whose end is under way (its mark has passed it: see mark) marks
+// the changes it takes over, as its end finishes them. If the parent has
+// ended it does nothing: the parent's end marked s's changes, and take
+// and handOver do the rest.
+//
+// A change's lock is only tried: a goroutine finishing the change holds
+// it while it runs callbacks (Options.Refs, OnEvent) that may lock a
+// scope of this tree. On a miss commitChild lets every lock go and
+// returns changeBusy and the change, to be waited for before a retry.
+func (s *Scope) commitChild() (int, *Change) {
 	p := s.parent
 	if p.parent.ended() {
-		return parentEnded // checked before the locks: ended() locks upwards
+		return parentEnded, nil // checked before the locks: ended() locks upwards
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state != pending {
-		return parentEnded
+		return parentEnded, nil
 	}
 	var tree []*Scope
 	defer func() {
@@ -475,34 +497,55 @@ func (s *Scope) commitChild() int {
 		if x.state != pending {
 			x.mu.Unlock()
 			if x == s {
-				return endedBefore
+				return endedBefore, nil
 			}
 			continue
 		}
 		tree = append(tree, x)
 		queue = append(queue, x.children...)
 	}
+	held := map[*Change]bool{}
+	defer func() {
+		for c := range held {
+			c.mu.Unlock()
+		}
+	}()
+	for _, x := range tree {
+		for _, c := range x.changes {
+			if held[c] {
+				continue // in two scopes of the tree
+			}
+			if !c.mu.TryLock() {
+				return changeBusy, c
+			}
+			held[c] = true
+		}
+	}
 	if p.written == nil {
 		p.written = map[*Change]uint64{}
 	}
 	for _, x := range tree {
 		for _, c := range x.changes {
-			c.mu.Lock()
 			if c.state != rolledBack {
 				p.takeOver(c, x.written[c])
 			}
-			c.mu.Unlock()
 		}
 		x.state = committed
 		x.changes, x.children, x.written = nil, nil, nil
 	}
-	return handed
+	return handed, nil
 }
 
 // takeOver makes c, a change of a child of s that committed, one of s's,
 // with the child's write stamp, as addStamped(c, false, false, stamp)
-// does. s.mu and c.mu are held.
+// does, and marks it for the scopes whose end is finishing s already.
+// s.mu and c.mu are held.
 func (s *Scope) takeOver(c *Change, stamp uint64) {
+	for _, f := range s.marking {
+		if !slices.Contains(c.finishing, f) {
+			c.finishing = append(c.finishing, f)
+		}
+	}
 	prev, had := s.written[c]
 	s.written[c] = max(prev, stamp)
 	if had {

@@ -35,7 +35,7 @@ func TestReviewS14RollbackInChildHandOverWindowAfterParentEnds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := child.commitChild(); got != handed { // child.Commit(cctx)
+			if got, _ := child.commitChild(); got != handed { // child.Commit(cctx)
 				t.Fatalf("commitChild = %d", got)
 			}
 			held := ch.Held()
