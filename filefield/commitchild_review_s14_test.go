@@ -37,7 +37,7 @@ func ccSetup(t *testing.T, opts Options) (context.Context, afero.Fs, *Field, *Ch
 	return ctx, fsys, f, old
 }
 
-// markOwn is the first step of x.mark(finisher): x's own changes (and
+// markOwn is the first step of x.mark(finisher, nil): x's own changes (and
 // the record that x is being marked, for changes a child commits into x
 // later), under x.mu, before the recursion into x's children.
 func markOwn(x, finisher *Scope) {
@@ -83,7 +83,7 @@ func TestCommitChildMarkWindowUnheld(t *testing.T) {
 			if r := child.Commit(cctx); len(r.Deleted) > 0 {
 				t.Fatalf("child commit deleted %v", r.Deleted)
 			}
-			child.mark(parent) // mark's recursion into the child: ended, nothing
+			child.mark(parent, nil) // mark's recursion into the child: ended, nothing
 			changes, _, ok := parent.takeTree(to)
 			if !ok || !slices.Contains(changes, ch) {
 				t.Fatalf("takeTree: ok=%v, change taken=%v", ok, slices.Contains(changes, ch))

@@ -51,7 +51,7 @@ func TestHandUpCommitRollbackRaceParentCommitDeletesOld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent.mark(parent)        // T3: parent.Commit -> take -> mark
+	parent.mark(parent, nil)   // T3: parent.Commit -> take -> mark
 	rr := child.Rollback(cctx) // T2: child.Rollback wins the take
 	cr := child.Commit(cctx)   // T1 resumes: take fails, does nothing
 	pr := parent.Commit(pctx)  // T3 resumes: takeTree, commitAll

@@ -20,10 +20,10 @@ func TestStaleFinisherDoesNotLeaveChangeStuck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent.mark(parent) // the parent's Commit has marked its subtree...
-	child.Rollback(ctx) // ...the savepoint's rollback runs in full...
-	parent.Commit(ctx)  // ...and the parent's takeTree skips the ended child
-	ch.Rollback(ctx)    // a deferred Rollback by hand
+	parent.mark(parent, nil) // the parent's Commit has marked its subtree...
+	child.Rollback(ctx)      // ...the savepoint's rollback runs in full...
+	parent.Commit(ctx)       // ...and the parent's takeTree skips the ended child
+	ch.Rollback(ctx)         // a deferred Rollback by hand
 	ch.mu.Lock()
 	st, fin := ch.state, len(ch.finishing)
 	ch.mu.Unlock()

@@ -221,6 +221,7 @@ func (s *Scope) addStamped(c *Change, write, own bool, stamp uint64) error {
 	}
 	s.changes = append(s.changes, c)
 	c.mu.Lock()
+	s.markedIn(c) // s's end may have begun: it finishes c too
 	if c.scope == nil {
 		c.scope = s
 	}
@@ -343,41 +344,61 @@ func (s *Scope) open() bool {
 // take ends s in state to and returns its changes and those of its
 // children still open, which end with it.
 func (s *Scope) take(to int) ([]*Change, map[*Change]uint64, bool) {
-	// A scope finishes its changes itself unless it is a child that
-	// commits: then they go to its parent. Those it finishes are marked
-	// first, in its whole subtree, before any scope of it is seen as
-	// ended, so that a Commit or Rollback racing the end only records a
-	// wish.
-	if to != committed || s.parent == nil {
-		s.mark(s)
+	// The changes s finishes (a child's Commit does not come here: see
+	// commitChild) are marked first, in its whole subtree, before any
+	// scope of it is seen as ended, so that a Commit or Rollback racing
+	// the end only records a wish.
+	marked := s.mark(s, nil)
+	changes, stamps, ok := s.takeTree(to)
+	if !ok {
+		// Another end won (a Commit racing a Rollback, or the parent's
+		// end): the marks of this one would say for good that s finishes
+		// changes it never will.
+		for _, c := range marked {
+			c.mu.Lock()
+			if i := slices.Index(c.finishing, s); i >= 0 {
+				c.finishing = slices.Delete(c.finishing, i, i+1)
+			}
+			c.mu.Unlock()
+		}
 	}
-	return s.takeTree(to)
+	return changes, stamps, ok
 }
 
 // mark marks the changes of s and of its open children as being finished
-// by finisher.
-func (s *Scope) mark(finisher *Scope) {
+// by finisher, and returns them appended to marked. A change marked by
+// two ends with the same finisher (a Commit racing a Rollback) carries
+// the mark twice, so that the one that loses takes its own away only.
+func (s *Scope) mark(finisher *Scope, marked []*Change) []*Change {
 	s.mu.Lock()
 	if s.state != pending {
 		s.mu.Unlock()
-		return
+		return marked
 	}
-	// A child committing into s from now on (commitChild) marks what it
-	// hands over too: this pass has left s by then.
-	if !slices.Contains(s.marking, finisher) {
-		s.marking = append(s.marking, finisher)
-	}
+	// A change that comes into s from now on (a child's commitChild, or
+	// addStamped) is marked too: this pass has left s by then.
+	s.marking = append(s.marking, finisher)
 	for _, c := range s.changes {
 		c.mu.Lock()
-		if !slices.Contains(c.finishing, finisher) {
-			c.finishing = append(c.finishing, finisher)
-		}
+		c.finishing = append(c.finishing, finisher)
 		c.mu.Unlock()
+		marked = append(marked, c)
 	}
 	children := slices.Clone(s.children)
 	s.mu.Unlock()
 	for _, c := range children {
-		c.mark(finisher)
+		marked = c.mark(finisher, marked)
+	}
+	return marked
+}
+
+// markedIn gives c, coming into s, the marks of the ends under way that
+// have marked s already (see mark). s.mu and c.mu are held.
+func (s *Scope) markedIn(c *Change) {
+	for _, f := range s.marking {
+		if !slices.Contains(c.finishing, f) {
+			c.finishing = append(c.finishing, f)
+		}
 	}
 }
 
@@ -424,8 +445,6 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	for s.parent != nil {
 		out, busy := s.commitChild()
 		switch out {
-		case handed:
-			return Result{}
 		case endedBefore:
 			return s.endedResult(committed)
 		case changeBusy:
@@ -433,15 +452,15 @@ func (s *Scope) Commit(ctx context.Context) Result {
 			busy.mu.Unlock()
 			continue
 		}
-		break // the parent ended
+		// Handed, or a scope above has ended: s, still open, is then in
+		// the tree its end is taking (takeTree ends the open children
+		// after their parent), which finishes s's changes with the
+		// others, in the order of all their writes.
+		return Result{}
 	}
-	changes, stamps, ok := s.take(committed)
+	changes, _, ok := s.take(committed)
 	if !ok {
 		return s.endedResult(committed)
-	}
-	if s.parent != nil {
-		finishEach(len(changes), func(i int) { s.handOver(ctx, changes[i], stamps[changes[i]]) })
-		return Result{}
 	}
 	r := commitAll(ctx, changes)
 	s.mu.Lock()
@@ -453,7 +472,7 @@ func (s *Scope) Commit(ctx context.Context) Result {
 // Outcomes of commitChild.
 const (
 	handed      = iota // s ended, its tree's changes are its parent's
-	parentEnded        // the parent had ended: take and handOver do it
+	parentEnded        // a scope above has ended: its end takes s's tree
 	endedBefore        // s had ended already
 	changeBusy         // a change's lock was held: wait for it, try again
 )
@@ -467,9 +486,11 @@ const (
 // and deleted the new file of a change every scope committed; a Save into
 // s either lands before and moves, or comes after and is refused. A
 // parent whose end is under way (its mark has passed it: see mark) marks
-// the changes it takes over, as its end finishes them. If the parent has
-// ended it does nothing: the parent's end marked s's changes, and take
-// and handOver do the rest.
+// the changes it takes over, as its end finishes them. If the parent, or
+// a scope above it, has ended, it does nothing: s is then still open
+// because that end's takeTree, which ends the open children after their
+// parent, has not reached it yet, and takes s's changes with the rest of
+// the tree, in the order of all their writes, having marked them first.
 //
 // A change's lock is only tried: a goroutine finishing the change holds
 // it while it runs callbacks (Options.Refs, OnEvent) that may lock a
@@ -524,8 +545,12 @@ func (s *Scope) commitChild() (int, *Change) {
 	if p.written == nil {
 		p.written = map[*Change]uint64{}
 	}
+	ending := func(f *Scope) bool { return slices.Contains(tree, f) }
 	for _, x := range tree {
 		for _, c := range x.changes {
+			// A scope of the tree whose own end lost to this one (a
+			// Rollback racing this Commit) finishes nothing: its marks go.
+			c.finishing = slices.DeleteFunc(c.finishing, ending)
 			if c.state != rolledBack {
 				p.takeOver(c, x.written[c])
 			}
@@ -541,11 +566,7 @@ func (s *Scope) commitChild() (int, *Change) {
 // does, and marks it for the scopes whose end is finishing s already.
 // s.mu and c.mu are held.
 func (s *Scope) takeOver(c *Change, stamp uint64) {
-	for _, f := range s.marking {
-		if !slices.Contains(c.finishing, f) {
-			c.finishing = append(c.finishing, f)
-		}
-	}
+	s.markedIn(c)
 	prev, had := s.written[c]
 	s.written[c] = max(prev, stamp)
 	if had {
@@ -570,35 +591,6 @@ func (s *Scope) endedResult(to int) Result {
 		return s.result
 	}
 	return Result{}
-}
-
-// handOver gives c, a change of s that committed as a child after its
-// parent ended (see commitChild), to s's parent. If the parent ended first, which only a misuse does (a
-// savepoint's context used after its release), c goes up to the nearest
-// scope still open when the scopes in between committed as children (their
-// changes are that scope's), or is finished as the first scope up the
-// tree that did not commit as a child finished: rolled back (one no scope
-// owns goes back to its field's list), unknown, or committed.
-func (s *Scope) handOver(ctx context.Context, c *Change, stamp uint64) {
-	for p := s.parent; p != nil; p = p.parent {
-		err := p.addStamped(c, false, false, stamp)
-		if err == nil || errors.Is(err, ErrRolledBack) {
-			return // taken, or finished already
-		}
-		p.mu.Lock()
-		st := p.state
-		p.mu.Unlock()
-		switch {
-		case st == pending, st == committed && p.parent != nil:
-			continue // ended above, or handed its own changes up
-		case st == rolledBack:
-			st = c.afterRollback(s) // one no scope owns goes back
-		}
-		if st != pending {
-			c.finish(ctx, st, nil)
-		}
-		return
-	}
 }
 
 // End finishes the scope with its transaction's outcome: Commit if err is
