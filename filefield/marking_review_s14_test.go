@@ -22,7 +22,7 @@ func loseRollbackToCommit(t *testing.T, child *Scope, cctx context.Context) {
 	t.Helper()
 	child.mark(child, nil) // Rollback: take(rolledBack), its mark
 	child.Commit(cctx)
-	if _, _, ok := child.takeTree(rolledBack); ok { // Rollback: its takeTree loses
+	if _, _, ok := child.takeTree(rolledBack, true); ok { // Rollback: its takeTree loses
 		t.Fatal("the child's Rollback won")
 	}
 }
@@ -136,7 +136,7 @@ func TestMarkingChildCommitInParentTakeTreeLosesStampOrder(t *testing.T) {
 				wg.Wait()
 				// ... and R's takeTree goes on into its children.
 				for _, c := range children {
-					more, stamps, ok := c.takeTree(committed)
+					more, stamps, ok := c.takeTree(committed, false)
 					if !ok {
 						continue
 					}

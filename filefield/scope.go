@@ -85,6 +85,10 @@ type Scope struct {
 	children []*Scope
 	state    int
 	result   Result
+	// released: Commit was called on this child while a scope above it
+	// was ending; that end's takeTree takes it, and its own Rollback
+	// and Commit do nothing.
+	released bool
 	// marking are the scopes whose end (Scope.take) has marked this
 	// scope's changes as theirs to finish (see mark and takeOver).
 	marking []*Scope
@@ -101,6 +105,9 @@ func NewScope(ctx context.Context) (context.Context, *Scope) {
 	if s.parent != nil {
 		s.parent.mu.Lock()
 		s.parent.children = append(s.parent.children, s)
+		// An end under way that marked the parent takes this child too
+		// (its takeTree reads the children again): it marks what comes in.
+		s.marking = slices.Clone(s.parent.marking)
 		s.parent.mu.Unlock()
 	}
 	return context.WithValue(ctx, scopeKey{}, s), s
@@ -349,7 +356,7 @@ func (s *Scope) take(to int) ([]*Change, map[*Change]uint64, bool) {
 	// scope of it is seen as ended, so that a Commit or Rollback racing
 	// the end only records a wish.
 	marked := s.mark(s, nil)
-	changes, stamps, ok := s.takeTree(to)
+	changes, stamps, ok := s.takeTree(to, true)
 	if !ok {
 		// Another end won (a Commit racing a Rollback, or the parent's
 		// end): the marks of this one would say for good that s finishes
@@ -393,20 +400,17 @@ func (s *Scope) mark(finisher *Scope, marked []*Change) []*Change {
 }
 
 // markedIn gives c, coming into s, the marks of the ends under way that
-// have marked s already (see mark). s.mu and c.mu are held.
+// have marked s already (see mark), one per end, so that an end that
+// loses takes away its own only. s.mu and c.mu are held.
 func (s *Scope) markedIn(c *Change) {
-	for _, f := range s.marking {
-		if !slices.Contains(c.finishing, f) {
-			c.finishing = append(c.finishing, f)
-		}
-	}
+	c.finishing = append(c.finishing, s.marking...)
 }
 
 // takeTree ends s and its open children in state to and returns their
 // changes, in the order of their write stamps, and the stamps.
-func (s *Scope) takeTree(to int) ([]*Change, map[*Change]uint64, bool) {
+func (s *Scope) takeTree(to int, top bool) ([]*Change, map[*Change]uint64, bool) {
 	s.mu.Lock()
-	if s.state != pending {
+	if s.state != pending || top && s.released {
 		s.mu.Unlock()
 		return nil, nil, false
 	}
@@ -418,7 +422,7 @@ func (s *Scope) takeTree(to int) ([]*Change, map[*Change]uint64, bool) {
 		written = map[*Change]uint64{}
 	}
 	for _, c := range children {
-		more, stamps, ok := c.takeTree(to)
+		more, stamps, ok := c.takeTree(to, false)
 		if !ok {
 			continue
 		}
@@ -499,12 +503,12 @@ const (
 func (s *Scope) commitChild() (int, *Change) {
 	p := s.parent
 	if p.parent.ended() {
-		return parentEnded, nil // checked before the locks: ended() locks upwards
+		return s.release(), nil // checked before the locks: ended() locks upwards
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state != pending {
-		return parentEnded, nil
+		return s.release(), nil
 	}
 	var tree []*Scope
 	defer func() {
@@ -559,6 +563,19 @@ func (s *Scope) commitChild() (int, *Change) {
 		x.changes, x.children, x.written = nil, nil, nil
 	}
 	return handed, nil
+}
+
+// release records that s, a child, committed while a scope above it was
+// ending, so that a later Rollback or Commit of s leaves it to that end's
+// takeTree. It returns parentEnded, or endedBefore if s has ended.
+func (s *Scope) release() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != pending {
+		return endedBefore
+	}
+	s.released = true
+	return parentEnded
 }
 
 // takeOver makes c, a change of a child of s that committed, one of s's,
