@@ -345,7 +345,7 @@ func (c *Change) heldElsewhere(s *Scope) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.ContainsFunc(c.finishing, func(f *Scope) bool {
-		return f != s && (!f.ancestorOf(s) || slices.Contains(c.scopes, f))
+		return f != s && f.finishingNow() && (!f.ancestorOf(s) || slices.Contains(c.scopes, f))
 	})
 }
 

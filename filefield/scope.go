@@ -85,6 +85,9 @@ type Scope struct {
 	children []*Scope
 	state    int
 	result   Result
+	// end says whether marks naming this scope as their finisher count
+	// (see finishingNow); read without the lock, from under a change's.
+	end atomic.Int32
 	// released: Commit was called on this child while a scope above it
 	// was ending; that end's takeTree takes it, and its own Rollback
 	// and Commit do nothing.
@@ -292,7 +295,7 @@ func (c *Change) undo(s *Scope) {
 	root := s.root()
 	c.mu.Lock()
 	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s })
-	added := len(c.finishing) == 0 && !slices.Contains(c.undone, root)
+	added := !slices.ContainsFunc(c.finishing, (*Scope).finishingNow) && !slices.Contains(c.undone, root)
 	if added {
 		c.undone = append(c.undone, root)
 	}
@@ -399,6 +402,21 @@ func (s *Scope) mark(finisher *Scope, marked []*Change) []*Change {
 	return marked
 }
 
+// Values of Scope.end.
+const (
+	endNone = iota // pending: an end of it may be marking (its marks count)
+	endLive        // ended by its own end, which is finishing its changes
+	endOver        // that end is done, or another end ended it (a child's
+	// commit, an ancestor's end, or the other of a racing Commit and
+	// Rollback): its marks count no more
+)
+
+// finishingNow reports whether a mark naming s as finisher still says
+// that an end of s will finish the change: s's end is marking (s still
+// pending) or finishing. A mark left by an end that lost its race (the
+// scope was ended by another) counts no more, wherever it was copied.
+func (s *Scope) finishingNow() bool { return s.end.Load() != endOver }
+
 // markedIn gives c, coming into s, the marks of the ends under way that
 // have marked s already (see mark), one per end, so that an end that
 // loses takes away its own only. s.mu and c.mu are held.
@@ -413,6 +431,11 @@ func (s *Scope) takeTree(to int, top bool) ([]*Change, map[*Change]uint64, bool)
 	if s.state != pending || top && s.released {
 		s.mu.Unlock()
 		return nil, nil, false
+	}
+	if top {
+		s.end.Store(endLive)
+	} else {
+		s.end.Store(endOver) // ended by the end of a scope above
 	}
 	changes, children, written := s.changes, s.children, s.written
 	s.state = to
@@ -466,6 +489,7 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	if !ok {
 		return s.endedResult(committed)
 	}
+	defer s.end.Store(endOver)
 	r := commitAll(ctx, changes)
 	s.mu.Lock()
 	s.result = r
@@ -560,6 +584,7 @@ func (s *Scope) commitChild() (int, *Change) {
 			}
 		}
 		x.state = committed
+		x.end.Store(endOver)
 		x.changes, x.children, x.written = nil, nil, nil
 	}
 	return handed, nil
@@ -629,6 +654,7 @@ func (s *Scope) settleUnknown(ctx context.Context) Result {
 	if !ok {
 		return Result{}
 	}
+	defer s.end.Store(endOver)
 	var r Result
 	finishEach(len(changes), func(i int) { r.merge(changes[i].finish(ctx, unknown, nil)) })
 	s.mu.Lock()
@@ -651,6 +677,7 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 	if !ok {
 		return s.endedResult(rolledBack)
 	}
+	defer s.end.Store(endOver)
 	var r Result
 	finishEach(len(changes), func(j int) {
 		i := len(changes) - 1 - j // newest first
