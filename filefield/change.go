@@ -339,13 +339,29 @@ func (c *Change) heldElsewhere(s *Scope) bool {
 		}
 	}
 	// Read after the scopes: one that has ended marked c before it was
-	// seen as ended, so its mark is visible now. An ancestor's mark does
-	// not count for s when c is not the ancestor's own: s ended first,
-	// and the ancestor no longer takes s's changes.
+	// seen as ended, so its mark is visible now.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.finishedElsewhere(s)
+}
+
+// finishedElsewhere reports whether an end under way other than s's
+// will finish c: a mark whose scope's end still counts (finishingNow).
+// An ancestor's mark counts for s only if the ancestor finishes c through
+// a scope of its tree other than s: itself, one its end took, or one
+// still open in it (which its end takes); c in s alone is no longer the
+// ancestor's, since s ended first. c.mu is held.
+func (c *Change) finishedElsewhere(s *Scope) bool {
 	return slices.ContainsFunc(c.finishing, func(f *Scope) bool {
-		return f != s && f.finishingNow() && (!f.ancestorOf(s) || slices.Contains(c.scopes, f))
+		if f == s || !f.finishingNow() {
+			return false
+		}
+		if !f.ancestorOf(s) {
+			return true
+		}
+		return slices.ContainsFunc(c.scopes, func(x *Scope) bool {
+			return x != s && (x == f || f.ancestorOf(x) && (x.endedBy.Load() == f || x.end.Load() == endNone))
+		})
 	})
 }
 

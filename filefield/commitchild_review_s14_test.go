@@ -84,7 +84,7 @@ func TestCommitChildMarkWindowUnheld(t *testing.T) {
 				t.Fatalf("child commit deleted %v", r.Deleted)
 			}
 			child.mark(parent, nil) // mark's recursion into the child: ended, nothing
-			changes, _, ok := parent.takeTree(to, true)
+			changes, _, ok := parent.takeTree(to, parent)
 			if !ok || !slices.Contains(changes, ch) {
 				t.Fatalf("takeTree: ok=%v, change taken=%v", ok, slices.Contains(changes, ch))
 			}

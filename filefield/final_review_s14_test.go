@@ -111,13 +111,13 @@ func TestFinalS14LoserRemovesMergedMark(t *testing.T) {
 			if race {
 				lMarked = r.mark(r, nil) // L: R.Rollback's take, its mark
 			}
-			b.Commit(bctx)                                // the savepoint is released into R
-			changes, _, ok := r.takeTree(committed, true) // W wins
+			b.Commit(bctx)                             // the savepoint is released into R
+			changes, _, ok := r.takeTree(committed, r) // W wins
 			if !ok {
 				t.Fatal("W lost")
 			}
 			if race {
-				if _, _, ok := r.takeTree(rolledBack, true); ok {
+				if _, _, ok := r.takeTree(rolledBack, r); ok {
 					t.Fatal("L won")
 				}
 				for _, x := range lMarked { // take's removal, as in scope.go

@@ -22,7 +22,7 @@ func loseRollbackToCommit(t *testing.T, child *Scope, cctx context.Context) {
 	t.Helper()
 	child.mark(child, nil) // Rollback: take(rolledBack), its mark
 	child.Commit(cctx)
-	if _, _, ok := child.takeTree(rolledBack, true); ok { // Rollback: its takeTree loses
+	if _, _, ok := child.takeTree(rolledBack, child); ok { // Rollback: its takeTree loses
 		t.Fatal("the child's Rollback won")
 	}
 }
@@ -127,6 +127,8 @@ func TestMarkingChildCommitInParentTakeTreeLosesStampOrder(t *testing.T) {
 				root.mu.Lock()
 				changes, children, written := root.changes, root.children, root.written
 				root.state = committed
+				root.endedBy.Store(root)
+				root.end.Store(endLive)
 				root.changes, root.children, root.written = nil, nil, nil
 				root.mu.Unlock()
 				// ... the savepoint's release lands now ...
@@ -136,7 +138,7 @@ func TestMarkingChildCommitInParentTakeTreeLosesStampOrder(t *testing.T) {
 				wg.Wait()
 				// ... and R's takeTree goes on into its children.
 				for _, c := range children {
-					more, stamps, ok := c.takeTree(committed, false)
+					more, stamps, ok := c.takeTree(committed, root)
 					if !ok {
 						continue
 					}

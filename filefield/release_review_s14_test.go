@@ -15,7 +15,7 @@ func s14Mark(s *Scope) []*Change { return s.mark(s, nil) }
 
 func s14Lose(t *testing.T, s *Scope, to int, marked []*Change) {
 	t.Helper()
-	if _, _, ok := s.takeTree(to, true); ok {
+	if _, _, ok := s.takeTree(to, s); ok {
 		t.Fatal("the child's end won")
 	}
 	for _, c := range marked { // as in take
@@ -161,9 +161,11 @@ func TestReleaseS14ReleasedChildTakenByAncestor(t *testing.T) {
 	if len(marked) != 1 {
 		t.Fatalf("marked %d", len(marked))
 	}
-	// First step of root.takeTree(committed, true).
+	// First step of root.takeTree(committed, root).
 	root.mu.Lock()
 	root.state = committed
+	root.endedBy.Store(root)
+	root.end.Store(endLive)
 	changes, children, written := root.changes, root.children, root.written
 	root.changes, root.children, root.written = nil, nil, nil
 	root.mu.Unlock()
@@ -181,7 +183,7 @@ func TestReleaseS14ReleasedChildTakenByAncestor(t *testing.T) {
 		written = map[*Change]uint64{}
 	}
 	for _, ch := range children {
-		more, stamps, ok := ch.takeTree(committed, false)
+		more, stamps, ok := ch.takeTree(committed, root)
 		if !ok {
 			continue
 		}

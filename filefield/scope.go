@@ -88,6 +88,10 @@ type Scope struct {
 	// end says whether marks naming this scope as their finisher count
 	// (see finishingNow); read without the lock, from under a change's.
 	end atomic.Int32
+	// endedBy is the scope whose end ended this one (itself, or a scope
+	// above whose takeTree took it); nil while pending or once committed
+	// into its parent.
+	endedBy atomic.Pointer[Scope]
 	// released: Commit was called on this child while a scope above it
 	// was ending; that end's takeTree takes it, and its own Rollback
 	// and Commit do nothing.
@@ -289,13 +293,18 @@ func (s *Scope) ancestorOf(d *Scope) bool {
 }
 
 // undo records that s, which registered c, rolled back while another
-// scope holds c; c stays claimable. Nothing is recorded while another
-// scope is finishing c: that one's outcome decides.
+// scope holds c; c stays claimable. Nothing is recorded while the end of
+// a scope of another tree is finishing c: that one's outcome decides. An
+// end of s's own tree (an ancestor's) is recorded against: s rolled back
+// inside that transaction, so its commit keeps both files.
 func (c *Change) undo(s *Scope) {
 	root := s.root()
 	c.mu.Lock()
 	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s })
-	added := !slices.ContainsFunc(c.finishing, (*Scope).finishingNow) && !slices.Contains(c.undone, root)
+	elsewhere := slices.ContainsFunc(c.finishing, func(f *Scope) bool {
+		return f.finishingNow() && f.root() != root
+	})
+	added := !elsewhere && !slices.Contains(c.undone, root)
 	if added {
 		c.undone = append(c.undone, root)
 	}
@@ -359,7 +368,7 @@ func (s *Scope) take(to int) ([]*Change, map[*Change]uint64, bool) {
 	// scope of it is seen as ended, so that a Commit or Rollback racing
 	// the end only records a wish.
 	marked := s.mark(s, nil)
-	changes, stamps, ok := s.takeTree(to, true)
+	changes, stamps, ok := s.takeTree(to, s)
 	if !ok {
 		// Another end won (a Commit racing a Rollback, or the parent's
 		// end): the marks of this one would say for good that s finishes
@@ -426,12 +435,14 @@ func (s *Scope) markedIn(c *Change) {
 
 // takeTree ends s and its open children in state to and returns their
 // changes, in the order of their write stamps, and the stamps.
-func (s *Scope) takeTree(to int, top bool) ([]*Change, map[*Change]uint64, bool) {
+func (s *Scope) takeTree(to int, by *Scope) ([]*Change, map[*Change]uint64, bool) {
 	s.mu.Lock()
+	top := by == s
 	if s.state != pending || top && s.released {
 		s.mu.Unlock()
 		return nil, nil, false
 	}
+	s.endedBy.Store(by)
 	if top {
 		s.end.Store(endLive)
 	} else {
@@ -445,7 +456,7 @@ func (s *Scope) takeTree(to int, top bool) ([]*Change, map[*Change]uint64, bool)
 		written = map[*Change]uint64{}
 	}
 	for _, c := range children {
-		more, stamps, ok := c.takeTree(to, false)
+		more, stamps, ok := c.takeTree(to, by)
 		if !ok {
 			continue
 		}
