@@ -360,7 +360,9 @@ func (c *Change) finishedElsewhere(s *Scope) bool {
 			return true
 		}
 		return slices.ContainsFunc(c.scopes, func(x *Scope) bool {
-			return x != s && (x == f || f.ancestorOf(x) && (x.endedBy.Load() == f || x.end.Load() == endNone))
+			// end before endedBy: takeTree stores endedBy first, so a
+			// scope not seen pending is seen with whose end took it.
+			return x != s && (x == f || f.ancestorOf(x) && (x.end.Load() == endNone || x.endedBy.Load() == f))
 		})
 	})
 }

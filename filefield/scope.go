@@ -293,18 +293,15 @@ func (s *Scope) ancestorOf(d *Scope) bool {
 }
 
 // undo records that s, which registered c, rolled back while another
-// scope holds c; c stays claimable. Nothing is recorded while the end of
-// a scope of another tree is finishing c: that one's outcome decides. An
-// end of s's own tree (an ancestor's) is recorded against: s rolled back
-// inside that transaction, so its commit keeps both files.
+// scope holds c; c stays claimable. The record is made whoever else is
+// finishing c: it only makes a commit of s's tree keep both files, and
+// an end of another tree under way may be a rollback that leaves c to
+// s's tree (whose commit then deleted the old file a restored row names).
 func (c *Change) undo(s *Scope) {
 	root := s.root()
 	c.mu.Lock()
 	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s })
-	elsewhere := slices.ContainsFunc(c.finishing, func(f *Scope) bool {
-		return f.finishingNow() && f.root() != root
-	})
-	added := !elsewhere && !slices.Contains(c.undone, root)
+	added := !slices.Contains(c.undone, root)
 	if added {
 		c.undone = append(c.undone, root)
 	}
