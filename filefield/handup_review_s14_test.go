@@ -1,13 +1,10 @@
 package filefield
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"slices"
 	"testing"
-
-	"github.com/spf13/afero"
 )
 
 // Review of 7331a35 (handUpFirst, which registered a child's changes with
@@ -15,25 +12,6 @@ import (
 // the child and moves its changes in one step). Interleavings are replayed
 // step by step from Scope.take's parts (mark, takeTree), as goroutines
 // could be preempted between them; a child's Commit is one step now.
-
-func handUpPNG(tag string) Upload {
-	return Upload{Body: bytes.NewReader(append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), tag...)), Name: tag + ".png"}
-}
-
-func handUpSetup(t *testing.T) (context.Context, afero.Fs, *Field, *Change) {
-	t.Helper()
-	ctx := context.Background()
-	fsys := afero.NewMemMapFs()
-	f := New("pics", fsys, Options{Dir: "pics", PendingTimeout: -1})
-	old, err := f.Save(ctx, handUpPNG("old"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	old.Commit(ctx)
-	return ctx, fsys, f, old
-}
-
-func handUpExists(fsys afero.Fs, p string) bool { ok, _ := afero.Exists(fsys, p); return ok }
 
 // Commit and Rollback of the same savepoint scope race; Rollback wins the
 // take, so Commit "does nothing" (Scope doc). The parent commits
@@ -44,10 +22,10 @@ func handUpExists(fsys afero.Fs, p string) bool { ok, _ := afero.Exists(fsys, p)
 // old file the rolled-back row still names. The child's Rollback must roll
 // the change back (old kept).
 func TestHandUpCommitRollbackRaceParentCommitDeletesOld(t *testing.T) {
-	ctx, fsys, f, old := handUpSetup(t)
+	ctx, fsys, f, old := ccSetup(t, Options{})
 	pctx, parent := NewScope(ctx)
 	cctx, child := NewScope(pctx)
-	ch, err := f.Replace(cctx, old.New, handUpPNG("new"))
+	ch, err := f.Replace(cctx, old.New, ccPNG("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +33,7 @@ func TestHandUpCommitRollbackRaceParentCommitDeletesOld(t *testing.T) {
 	rr := child.Rollback(cctx) // T2: child.Rollback wins the take
 	cr := child.Commit(cctx)   // T1 resumes: take fails, does nothing
 	pr := parent.Commit(pctx)  // T3 resumes: takeTree, commitAll
-	if !handUpExists(fsys, old.New) {
+	if !ccExists(fsys, old.New) {
 		t.Errorf("savepoint rolled back (its Rollback won): the old file %s the row names was deleted; child Rollback %+v, child Commit %+v, parent Commit %+v", old.New, rr, cr, pr)
 	}
 	_ = ch
@@ -65,20 +43,20 @@ func TestHandUpCommitRollbackRaceParentCommitDeletesOld(t *testing.T) {
 // won, so it deletes the new file (with 7331a35 the parent held the
 // change already, and its commit kept both files as commit_unknown).
 func TestHandUpCommitRollbackRaceRollbackNoLongerDeletesNew(t *testing.T) {
-	ctx, fsys, f, old := handUpSetup(t)
+	ctx, fsys, f, old := ccSetup(t, Options{})
 	pctx, parent := NewScope(ctx)
 	cctx, child := NewScope(pctx)
-	ch, err := f.Replace(cctx, old.New, handUpPNG("new"))
+	ch, err := f.Replace(cctx, old.New, ccPNG("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rr := child.Rollback(cctx)
 	child.Commit(cctx)
 	pr := parent.Commit(pctx)
-	if handUpExists(fsys, ch.New) {
+	if ccExists(fsys, ch.New) {
 		t.Errorf("child Rollback won, but the new file %s stayed: child Rollback %+v, parent Commit %+v", ch.New, rr, pr)
 	}
-	if !handUpExists(fsys, old.New) {
+	if !ccExists(fsys, old.New) {
 		t.Errorf("old file deleted")
 	}
 }
@@ -88,8 +66,8 @@ func TestHandUpCommitRollbackRaceRollbackNoLongerDeletesNew(t *testing.T) {
 // KeptGivenBack); with 7331a35 the parent kept it and its commit finished
 // it.
 func TestHandUpCommitRollbackRaceUnownedNotGivenBack(t *testing.T) {
-	ctx, fsys, f, old := handUpSetup(t)
-	up, err := f.Replace(ctx, old.New, handUpPNG("up")) // no scope
+	ctx, fsys, f, old := ccSetup(t, Options{})
+	up, err := f.Replace(ctx, old.New, ccPNG("up")) // no scope
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +83,10 @@ func TestHandUpCommitRollbackRaceUnownedNotGivenBack(t *testing.T) {
 		t.Errorf("child Rollback won: the unowned upload should be given back, pending; it was finished by the parent (child Rollback %+v, parent Commit %+v)", rr, pr)
 	}
 	up.Rollback(ctx) // the maker gives up
-	if handUpExists(fsys, up.New) {
+	if ccExists(fsys, up.New) {
 		t.Errorf("the maker's Rollback could not remove %s", up.New)
 	}
-	if !handUpExists(fsys, old.New) {
+	if !ccExists(fsys, old.New) {
 		t.Errorf("old file deleted")
 	}
 }
@@ -123,14 +101,14 @@ func TestHandUpCommitRollbackRaceUnownedNotGivenBack(t *testing.T) {
 func TestHandUpSaveAroundChildCommit(t *testing.T) {
 	for _, depth := range []string{"child", "grandchild"} {
 		t.Run(depth, func(t *testing.T) {
-			ctx, fsys, f, _ := handUpSetup(t)
+			ctx, fsys, f, _ := ccSetup(t, Options{})
 			pctx, parent := NewScope(ctx)
 			cctx, child := NewScope(pctx)
 			sctx := cctx
 			if depth == "grandchild" {
 				sctx, _ = NewScope(cctx)
 			}
-			ch, err := f.Save(sctx, handUpPNG("a"))
+			ch, err := f.Save(sctx, ccPNG("a"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,12 +124,12 @@ func TestHandUpSaveAroundChildCommit(t *testing.T) {
 			if !inParent {
 				t.Error("the child's change is not the parent's")
 			}
-			if _, err := f.Save(sctx, handUpPNG("b")); !errors.Is(err, ErrScopeEnded) {
+			if _, err := f.Save(sctx, ccPNG("b")); !errors.Is(err, ErrScopeEnded) {
 				t.Errorf("a Save into the ended %s: %v, want ErrScopeEnded", depth, err)
 			}
 			parent.Commit(pctx)   // the transaction commits
 			r := ch.Rollback(ctx) // deferred
-			if !handUpExists(fsys, ch.New) {
+			if !ccExists(fsys, ch.New) {
 				t.Errorf("every scope committed, yet %s was deleted (Rollback %+v)", ch.New, r)
 			}
 		})
@@ -171,19 +149,19 @@ func TestHandUpStampsSamePathReplacedTwice(t *testing.T) {
 	for _, c := range []tc{{"parent-then-child", true, false}, {"parent-then-child-rewrite", true, true},
 		{"child-then-parent", false, false}, {"child-then-parent-rewrite", false, true}} {
 		t.Run(c.name, func(t *testing.T) {
-			ctx, fsys, f, old := handUpSetup(t)
+			ctx, fsys, f, old := ccSetup(t, Options{})
 			pctx, parent := NewScope(ctx)
 			var cctx context.Context
 			var child *Scope
 			var first, second *Change
 			var err error
 			if c.childLast {
-				first, err = f.Replace(pctx, old.New, handUpPNG("a"))
+				first, err = f.Replace(pctx, old.New, ccPNG("a"))
 				if err != nil {
 					t.Fatal(err)
 				}
 				cctx, child = NewScope(pctx)
-				if second, err = f.Replace(cctx, first.New, handUpPNG("b")); err != nil {
+				if second, err = f.Replace(cctx, first.New, ccPNG("b")); err != nil {
 					t.Fatal(err)
 				}
 				if c.rewrite {
@@ -194,11 +172,11 @@ func TestHandUpStampsSamePathReplacedTwice(t *testing.T) {
 				child.Commit(cctx)
 			} else {
 				cctx, child = NewScope(pctx)
-				if first, err = f.Replace(cctx, old.New, handUpPNG("a")); err != nil {
+				if first, err = f.Replace(cctx, old.New, ccPNG("a")); err != nil {
 					t.Fatal(err)
 				}
 				child.Commit(cctx)
-				if second, err = f.Replace(pctx, first.New, handUpPNG("b")); err != nil {
+				if second, err = f.Replace(pctx, first.New, ccPNG("b")); err != nil {
 					t.Fatal(err)
 				}
 				if c.rewrite {
@@ -208,13 +186,13 @@ func TestHandUpStampsSamePathReplacedTwice(t *testing.T) {
 				}
 			}
 			r := parent.Commit(pctx)
-			if handUpExists(fsys, old.New) {
+			if ccExists(fsys, old.New) {
 				t.Errorf("old %s stays: %+v", old.New, r)
 			}
-			if got := handUpExists(fsys, first.New); got != c.rewrite {
+			if got := ccExists(fsys, first.New); got != c.rewrite {
 				t.Errorf("first.New %s exists=%v, want %v: %+v", first.New, got, c.rewrite, r)
 			}
-			if !handUpExists(fsys, second.New) {
+			if !ccExists(fsys, second.New) {
 				t.Errorf("second.New deleted")
 			}
 		})
