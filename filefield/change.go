@@ -90,17 +90,23 @@ type changeState struct {
 	oldPath string // editing the exported fields cannot redirect it
 	mu      sync.Mutex
 	scope   *Scope   // the first scope it was registered in
-	scopes  []*Scope // every scope it was registered in; an open one finishes it
-	// finishing are the scopes that ended and are finishing it now
+	scopes  []*Scope // every scope it was registered in; a live one finishes it
+	// registered counts the additions to scopes, so that a reader of
+	// scopes without the lock can tell that one came in meanwhile (see
+	// heldElsewhere)
+	registered uint64
+	// finishing are the scopes whose end took it and finishes it (see
+	// Scope.take); a Rollback that leaves it to another scope takes its
+	// own away
 	finishing []*Scope
-	// undone holds the outermost scopes of the trees in which a scope it
-	// was registered in rolled back while another that holds it stayed
+	// undone holds the trees (transactions) in which a scope it was
+	// registered in rolled back while another that holds it stayed
 	// open; a later commit keeps both files unless a scope of that tree
 	// registers it again (a retry that writes its path). A registration
 	// in an unrelated tree (another transaction writing the path into a
 	// row of its own) says nothing of this tree's row, so it does not
-	// clear the mark.
-	undone []*Scope
+	// clear the record.
+	undone []*tree
 	// forgotten: reported abandoned while no scope held it, and dropped
 	// from the claimable changes
 	forgotten bool
@@ -118,6 +124,7 @@ type changeState struct {
 	timer  *time.Timer // reports the change if it stays pending
 	state  int         // pending, committed or rolledBack
 	result Result
+	done   chan struct{} // closed once result is set
 }
 
 const (
@@ -316,67 +323,68 @@ func (c *Change) heldByScope(to int) bool {
 		return false
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.state != pending {
+		c.mu.Unlock()
 		return false // the scope finished it meanwhile
 	}
 	if c.asked == pending {
 		c.asked = to
 	}
-	return true
+	c.mu.Unlock()
+	// Read again once the wish is recorded: a Rollback that gave c back
+	// (see afterRollback) read the wishes and took its mark away in one
+	// step, so either it saw this one or c is seen unheld now, and the
+	// caller finishes it.
+	return c.heldElsewhere(nil)
 }
 
-// heldElsewhere reports whether a scope other than s will finish c: one
-// it was registered in that is still open, or one that has ended and is
+// heldElsewhere reports whether a scope other than s will finish c: a
+// live one it was registered in, or one whose end took it and is
 // finishing it now.
 func (c *Change) heldElsewhere(s *Scope) bool {
-	c.mu.Lock()
-	scopes := slices.Clone(c.scopes)
-	c.mu.Unlock()
-	for _, sc := range scopes {
-		if sc != s && sc.open() {
-			return true
+	for {
+		c.mu.Lock()
+		scopes := slices.Clone(c.scopes)
+		registered := c.registered
+		c.mu.Unlock()
+		// Scopes first (a tree's lock comes before a change's), then the
+		// marks: an end marks c in the same step, under its tree's lock,
+		// in which its scopes stop being live, so a scope seen ended was
+		// marked before, and a child that committed meanwhile registered
+		// c with its parent first, which shows in registered.
+		for _, x := range scopes {
+			if x != s && x.live() {
+				return true
+			}
+		}
+		c.mu.Lock()
+		again := c.registered != registered
+		held := slices.ContainsFunc(c.finishing, func(f *Scope) bool { return f != s })
+		c.mu.Unlock()
+		if !again {
+			return held
 		}
 	}
-	// Read after the scopes: one that has ended marked c before it was
-	// seen as ended, so its mark is visible now.
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.finishedElsewhere(s)
 }
 
-// finishedElsewhere reports whether an end under way other than s's
-// will finish c: a mark whose scope's end still counts (finishingNow).
-// An ancestor's mark counts for s only if the ancestor finishes c through
-// a scope of its tree other than s: itself, one its end took, or one
-// still open in it (which its end takes); c in s alone is no longer the
-// ancestor's, since s ended first. c.mu is held.
-func (c *Change) finishedElsewhere(s *Scope) bool {
-	return slices.ContainsFunc(c.finishing, func(f *Scope) bool {
-		if f == s || !f.finishingNow() {
-			return false
-		}
-		if !f.ancestorOf(s) {
-			return true
-		}
-		return slices.ContainsFunc(c.scopes, func(x *Scope) bool {
-			// end before endedBy: takeTree stores endedBy first, so a
-			// scope not seen pending is seen with whose end took it.
-			return x != s && (x == f || f.ancestorOf(x) && (x.end.Load() == endNone || x.endedBy.Load() == f))
-		})
-	})
-}
-
-// finish moves the change to state once. inUse holds paths that must not be
-// deleted because other changes of a batch store them.
+// finish moves the change to state once, and deals with its files. inUse
+// holds paths that must not be deleted because other changes of a batch
+// store them. The change's lock is not held while it deals with them: a
+// callback (Options.Refs, OnEvent, a logger) may then use the change or
+// its scopes. A concurrent finish for the same state waits for the first
+// one's result.
 func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Result {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.state != pending {
-		if c.state == to {
-			return c.result
+		st, done := c.state, c.done
+		c.mu.Unlock()
+		if st != to {
+			return Result{}
 		}
-		return Result{}
+		<-done
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.result
 	}
 	if to == committed && (c.asked == rolledBack || len(c.undone) > 0) {
 		// Rolled back by hand inside a scope that committed, or by a
@@ -385,13 +393,22 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 		to = unknown
 	}
 	c.state = to
+	c.done = make(chan struct{})
 	c.field.pending.drop(c.newPath, c)
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+	created, forgotten, refs := c.created, c.forgotten, c.refs
+	c.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	f := c.field
 	var r Result
+	defer func() { // also when a callback panics: waiters get what was done
+		c.mu.Lock()
+		c.result = r
+		close(c.done)
+		c.mu.Unlock()
+	}()
 	switch to {
 	case committed:
 		if c.oldPath != "" {
@@ -401,15 +418,15 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 			case inUse[c.oldPath]:
 				f.keep(ctx, &r, c.oldPath, KeptInUseByScope, nil)
 			default:
-				f.remove(ctx, &r, c.oldPath, true, c.refs)
+				f.remove(ctx, &r, c.oldPath, true, refs)
 			}
 		}
 	case rolledBack:
 		switch {
 		case c.newPath == "":
-		case c.created && c.forgotten:
+		case created && forgotten:
 			f.keep(ctx, &r, c.newPath, KeptAbandoned, nil)
-		case c.created:
+		case created:
 			f.remove(ctx, &r, c.newPath, false, nil)
 		default:
 			f.keep(ctx, &r, c.newPath, KeptNotCreated, nil)
@@ -421,7 +438,6 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 			}
 		}
 	}
-	c.result = r
 	return r
 }
 

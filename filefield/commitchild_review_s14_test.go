@@ -1,7 +1,6 @@
 package filefield
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"runtime"
@@ -9,138 +8,196 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/spf13/afero"
 )
 
-// Review of abe64b5 (commitChild). Interleavings are replayed from the
-// parts of Scope.take (mark, then takeTree) and of mark itself (a scope's
-// own changes, then its children, one lock at a time).
+// Review of abe64b5 (commitChild), adapted to the shared tree lock: a
+// registration, a child's Commit (commitChild) and a scope's end (take)
+// are each one step under the tree's lock, so the only points where
+// another goroutine can come in are between those steps and inside an
+// end's per-change loop (commitAll, Rollback's), which runs with no lock
+// held. The tests pause an end there with ccGate, an Options.OnEvent that
+// blocks on an event of a change the end finishes before the one under
+// test.
 
-func ccPNG(tag string) Upload {
-	return Upload{Body: bytes.NewReader(append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), tag...)), Name: tag + ".png"}
+// ccGate pauses whoever emits the first event its armed predicate
+// accepts, until open is called. Use its onEvent as Options.OnEvent:
+// events are emitted with no lock held.
+type ccGate struct {
+	mu       sync.Mutex
+	hit      func(Event) bool
+	reached  chan struct{}
+	release  chan struct{}
+	openOnce sync.Once
 }
 
-func ccExists(fsys afero.Fs, p string) bool { ok, _ := afero.Exists(fsys, p); return ok }
+func newCCGate(t *testing.T) *ccGate {
+	g := &ccGate{reached: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(g.open) // a test that fails does not leave an end blocked
+	return g
+}
 
-func ccSetup(t *testing.T, opts Options) (context.Context, afero.Fs, *Field, *Change) {
+// arm makes the next event with action on path block.
+func (g *ccGate) arm(action Action, path string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.hit = func(e Event) bool { return e.Action == action && e.Path == path }
+}
+
+func (g *ccGate) onEvent(e Event) {
+	g.mu.Lock()
+	hit := g.hit != nil && g.hit(e)
+	if hit {
+		g.hit = nil
+	}
+	g.mu.Unlock()
+	if hit {
+		close(g.reached)
+		<-g.release
+	}
+}
+
+// wait waits until the gate holds an end.
+func (g *ccGate) wait(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
-	fsys := afero.NewMemMapFs()
-	opts.Dir, opts.PendingTimeout = "pics", -1
-	f := New("pics", fsys, opts)
-	old, err := f.Save(ctx, ccPNG("old"))
-	if err != nil {
-		t.Fatal(err)
+	select {
+	case <-g.reached:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the end never reached the gate")
 	}
-	old.Commit(ctx)
-	return ctx, fsys, f, old
 }
 
-// markOwn is the first step of x.mark(finisher, nil): x's own changes (and
-// the record that x is being marked, for changes a child commits into x
-// later), under x.mu, before the recursion into x's children.
-func markOwn(x, finisher *Scope) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.state != pending {
-		return
-	}
-	if !slices.Contains(x.marking, finisher) {
-		x.marking = append(x.marking, finisher)
-	}
-	for _, c := range x.changes {
-		c.mu.Lock()
-		if !slices.Contains(c.finishing, finisher) {
-			c.finishing = append(c.finishing, finisher)
-		}
-		c.mu.Unlock()
+func (g *ccGate) open() { g.openOnce.Do(func() { close(g.release) }) }
+
+// ccGo runs f on a goroutine; the channel is closed when it returns.
+func ccGo(f func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	return done
+}
+
+// ccWait waits for done, failing after 5 s (a deadlock).
+func ccWait(t *testing.T, done <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not return (deadlock?)", what)
 	}
 }
+
+// ccEmpty reports whether r did nothing.
+func ccEmpty(r Result) bool { return len(r.Deleted)+len(r.Kept)+len(r.Failed) == 0 }
 
 // The outermost scope ends (Commit, Rollback, End unknown) while a
-// savepoint's Commit runs: its mark has done the parent's own changes and
-// released the parent's lock, and not yet reached the child. commitChild
-// moves the child's change into the parent then; mark(child) finds the
-// child ended and marks nothing; takeTree takes the change with the
-// parent. From the parent's end until it finishes the change, no scope
-// holds it (the child and the parent are not open, and it carries no
-// finishing mark): the maker's Change.Rollback deletes the new file of a
-// change every scope committed, or its Change.Commit deletes the old file
-// of a row the transaction rolled back.
+// savepoint's Commit races it: the savepoint commits just before the
+// parent's end takes the tree ("before"), or just after, when the
+// parent's end has taken it already and the savepoint's Commit does
+// nothing ("during"). While the parent's end is finishing its changes
+// (paused on an earlier one), the savepoint's change must be held: the
+// maker's deferred Change.Rollback only records a wish (it would delete
+// the new file of a change every scope committed), and, at a Rollback,
+// its early Change.Commit too (it would delete the old file of a row the
+// transaction rolled back).
 func TestCommitChildMarkWindowUnheld(t *testing.T) {
 	for _, end := range []string{"commit", "rollback", "unknown"} {
-		t.Run(end, func(t *testing.T) {
-			ctx, fsys, f, old := ccSetup(t, Options{})
-			pctx, parent := NewScope(ctx)
-			cctx, child := NewScope(pctx)
-			ch, err := f.Replace(cctx, old.New, ccPNG("new"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			to := map[string]int{"commit": committed, "rollback": rolledBack, "unknown": unknown}[end]
-			markOwn(parent, parent) // parent's take: mark(parent), its own changes
-			if r := child.Commit(cctx); len(r.Deleted) > 0 {
-				t.Fatalf("child commit deleted %v", r.Deleted)
-			}
-			child.mark(parent, nil) // mark's recursion into the child: ended, nothing
-			changes, _, ok := parent.takeTree(to, parent)
-			if !ok || !slices.Contains(changes, ch) {
-				t.Fatalf("takeTree: ok=%v, change taken=%v", ok, slices.Contains(changes, ch))
-			}
-			held := ch.Held()
-			var r Result
-			if end == "rollback" {
-				r = ch.Commit(ctx) // the maker's early Commit: only a wish while held
-			} else {
-				r = ch.Rollback(ctx) // the deferred Rollback
-			}
-			// the parent's end goes on
-			switch end {
-			case "commit":
-				commitAll(ctx, changes)
-			case "rollback":
-				for _, c := range changes {
-					c.finish(ctx, rolledBack, nil)
-				}
-			case "unknown":
-				for _, c := range changes {
-					c.finish(ctx, unknown, nil)
-				}
-			}
-			if !held {
-				t.Errorf("between the parent's end and its finish of the change, no scope holds it")
-			}
-			if end != "rollback" && !ccExists(fsys, ch.New) {
-				t.Errorf("parent %s, child committed: new file %s deleted by the change's Rollback (%+v)", end, ch.New, r)
-			}
-			if end != "commit" && !ccExists(fsys, old.New) {
-				t.Errorf("parent %s: old file %s a row still names deleted by the change's Commit (%+v)", end, old.New, r)
-			}
-		})
-	}
-}
-
-// The same window with real goroutines: the parent has many savepoints
-// before the child (so mark takes a while between the parent and the
-// child), the child commits once the parent's mark has begun, and the
-// handler's deferred Rollback runs once the parent's state has left
-// pending, while commitAll works through the earlier changes.
-func TestCommitChildMarkWindowStress(t *testing.T) {
-	lost, runs := 0, 10
-	for range runs {
-		ctx, fsys, f, _ := ccSetup(t, Options{})
-		pctx, parent := NewScope(ctx)
-		var first *Change
-		for i := range 40 {
-			sctx, _ := NewScope(pctx)
-			for j := range 60 {
-				c, err := f.Save(sctx, ccPNG(fmt.Sprint("s", i, "-", j)))
+		for _, when := range []string{"before", "during"} {
+			t.Run(end+"/"+when, func(t *testing.T) {
+				g := newCCGate(t)
+				ctx, fsys, f, old := ccSetup(t, Options{OnEvent: g.onEvent})
+				old1, err := f.Save(ctx, ccPNG("old1"))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if first == nil {
-					first = c
+				old1.Commit(ctx)
+				pctx, parent := NewScope(ctx)
+				var gate *Change
+				if end != "rollback" { // finished before ch: stamped first
+					if gate, err = f.Replace(pctx, old1.New, ccPNG("gate")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				cctx, child := NewScope(pctx)
+				ch, err := f.Replace(cctx, old.New, ccPNG("new"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if end == "rollback" { // rolled back before ch: newer
+					if gate, err = f.Save(pctx, ccPNG("gate")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				switch end {
+				case "commit":
+					g.arm(ActionDelete, old1.New)
+				case "unknown":
+					g.arm(ActionKeep, old1.New)
+				case "rollback":
+					g.arm(ActionDelete, gate.New)
+				}
+				if when == "before" {
+					if r := child.Commit(cctx); !ccEmpty(r) {
+						t.Fatalf("child commit did %+v", r)
+					}
+				}
+				done := ccGo(func() {
+					switch end {
+					case "commit":
+						parent.Commit(pctx)
+					case "rollback":
+						parent.Rollback(pctx)
+					case "unknown":
+						parent.End(pctx, fmt.Errorf("conn: %w", ErrCommitUnknown))
+					}
+				})
+				g.wait(t) // the parent's end has taken the tree and is finishing gate
+				if when == "during" {
+					if r := child.Commit(cctx); !ccEmpty(r) {
+						t.Errorf("child commit during the parent's end did %+v", r)
+					}
+				}
+				held := ch.Held()
+				var r Result
+				if end == "rollback" {
+					r = ch.Commit(ctx) // the maker's early Commit: only a wish while held
+				} else {
+					r = ch.Rollback(ctx) // the deferred Rollback
+				}
+				g.open()
+				ccWait(t, done, "the parent's end")
+				if !held {
+					t.Errorf("while the parent's end is finishing the tree, no scope holds the change")
+				}
+				if !ccEmpty(r) {
+					t.Errorf("the maker's call acted on a held change: %+v", r)
+				}
+				if end != "rollback" && !ccExists(fsys, ch.New) {
+					t.Errorf("parent %s, child committed: new file %s deleted by the change's Rollback (%+v)", end, ch.New, r)
+				}
+				if end != "commit" && !ccExists(fsys, old.New) {
+					t.Errorf("parent %s: old file %s a row still names deleted by the change's Commit (%+v)", end, old.New, r)
+				}
+				if ch.unfinished() {
+					t.Errorf("the change was left pending")
+				}
+			})
+		}
+	}
+}
+
+// The same race with real goroutines: the parent has savepoints before
+// the child, the child commits as the parent's Commit starts, and the
+// handler's deferred Rollback runs as soon as the parent has ended, while
+// commitAll may still be working through the earlier changes.
+func TestCommitChildMarkWindowStress(t *testing.T) {
+	lost, runs := 0, 20
+	for run := range runs {
+		ctx, fsys, f, _ := ccSetup(t, Options{})
+		pctx, parent := NewScope(ctx)
+		for i := range 8 {
+			sctx, _ := NewScope(pctx)
+			for j := range 8 {
+				if _, err := f.Save(sctx, ccPNG(fmt.Sprint("s", i, "-", j))); err != nil {
+					t.Fatal(err)
 				}
 			}
 		}
@@ -150,34 +207,26 @@ func TestCommitChildMarkWindowStress(t *testing.T) {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
+		start := make(chan struct{})
 		wg.Add(3)
-		go func() { defer wg.Done(); parent.Commit(pctx) }()
-		go func() { // the savepoint's release, recorded as the outer commit starts
+		go func() { defer wg.Done(); <-start; parent.Commit(pctx) }()
+		go func() { // the savepoint's release, racing the outer commit
 			defer wg.Done()
-			for {
-				first.mu.Lock()
-				marked := len(first.finishing) > 0
-				first.mu.Unlock()
-				if marked {
-					break
-				}
+			<-start
+			for range run % 4 {
 				runtime.Gosched()
 			}
 			child.Commit(cctx)
 		}()
 		go func() { // the handler's deferred Rollback
 			defer wg.Done()
-			for {
-				parent.mu.Lock()
-				st := parent.state
-				parent.mu.Unlock()
-				if st != pending {
-					break
-				}
+			<-start
+			for parent.live() {
 				runtime.Gosched()
 			}
 			ch.Rollback(ctx)
 		}()
+		close(start)
 		wg.Wait()
 		if !ccExists(fsys, ch.New) {
 			lost++
@@ -188,75 +237,82 @@ func TestCommitChildMarkWindowStress(t *testing.T) {
 	}
 }
 
-// Deadlock: a change c of a savepoint is finished elsewhere (CommitEarly,
-// as integrations do for an autocommitted statement; or another scope
-// that claimed it), which holds c.mu while it calls OnEvent. The
-// savepoint commits meanwhile: commitChild holds the parent's and the
-// savepoint's locks and waits for c.mu. An OnEvent that makes a scope in
-// the savepoint's context (NewScope locks that scope only) now waits for
-// commitChild, which waits for it. Before abe64b5 the child's Commit held
-// only the parent's lock while waiting for c.mu (handUpFirst's
-// addStamped), so this returned.
+// A callback runs with no lock held: a change c of a savepoint finished
+// elsewhere (CommitEarly, as integrations do for an autocommitted
+// statement) emits its delete event, and the OnEvent waits for the
+// savepoint's Commit, which moves c into the parent (it takes c's lock
+// under the tree's), then opens a scope in the savepoint's context and
+// reads c and the scopes. Had finish kept c's lock through the callback,
+// or the tree's, they would wait on each other. (Before abe64b5 the
+// child's Commit waited for c's lock holding the parent's; with it, it
+// held the parent's and the child's.)
 func TestCommitChildCallbackDeadlock(t *testing.T) {
 	var (
 		child  *Scope
 		parent *Scope
+		ch     *Change
 		cctx   context.Context
 		once   sync.Once
+		inner  = make(chan error, 1)
 	)
-	started := make(chan struct{})
 	onEvent := func(e Event) {
 		if e.Action != ActionDelete {
 			return
 		}
 		once.Do(func() {
-			go func() { close(started); child.Commit(cctx) }()
-			<-started
-			// wait until the child's Commit holds the parent's and the child's locks
-			deadline := time.Now().Add(2 * time.Second)
-			for time.Now().Before(deadline) {
-				if parent.mu.TryLock() {
-					parent.mu.Unlock()
-					runtime.Gosched()
-					continue
-				}
-				if child.mu.TryLock() {
-					child.mu.Unlock()
-					runtime.Gosched()
-					continue
-				}
-				break
+			committed := ccGo(func() { child.Commit(cctx) })
+			select {
+			case <-committed:
+			case <-time.After(5 * time.Second):
+				inner <- fmt.Errorf("the savepoint's Commit waits for the callback")
+				return
 			}
-			time.Sleep(20 * time.Millisecond)
 			NewScope(cctx) // e.g. a logger's hook that opens a savepoint scope
+			ch.Held()
+			parent.live()
+			inner <- nil
 		})
 	}
-	ctx, _, f, old := ccSetup(t, Options{OnEvent: func(e Event) {
-		if child != nil {
+	var ready bool
+	var mu sync.Mutex
+	ctx, fsys, f, old := ccSetup(t, Options{OnEvent: func(e Event) {
+		mu.Lock()
+		r := ready
+		mu.Unlock()
+		if r {
 			onEvent(e)
 		}
 	}})
 	pctx, p := NewScope(ctx)
 	parent = p
 	cctx, child = NewScope(pctx)
-	ch, err := f.Replace(cctx, old.New, ccPNG("new"))
+	c, err := f.Replace(cctx, old.New, ccPNG("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { ch.CommitEarly(ctx); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("deadlock: CommitEarly's OnEvent (NewScope on the savepoint's context) and the savepoint's Commit wait on each other")
+	ch = c
+	mu.Lock()
+	ready = true
+	mu.Unlock()
+	done := ccGo(func() { ch.CommitEarly(ctx) })
+	ccWait(t, done, "CommitEarly, whose OnEvent waits for the savepoint's Commit and opens a scope")
+	if err := <-inner; err != nil {
+		t.Fatal(err)
+	}
+	if ccExists(fsys, old.New) {
+		t.Errorf("CommitEarly kept the old file")
 	}
 	_ = parent.Commit(pctx)
+	if !ccExists(fsys, ch.New) {
+		t.Errorf("new file deleted")
+	}
 }
 
 // Lock order: concurrent Commits and Rollbacks at every level of a tree,
 // Saves into its leaves, Claims and Held checks, with a timeout. No
-// deadlock expected (every holder of two scope locks goes top-down; no
-// non-callback path holds a change's lock while taking a scope's).
+// deadlock expected (the scopes of a tree share one lock, taken before a
+// change's; no path holds a change's lock while it takes a tree's, nor
+// any lock while it runs a callback).
 func TestCommitChildLockOrderNoDeadlock(t *testing.T) {
 	done := make(chan struct{})
 	total := 0
@@ -295,6 +351,7 @@ func TestCommitChildLockOrderNoDeadlock(t *testing.T) {
 							saved = append(saved, c)
 							mu.Unlock()
 							c.Held()
+							f.Claim(c.New)
 						}
 					}
 					if (i+round)%3 == 0 {
@@ -346,30 +403,33 @@ func TestCommitChildBookkeeping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb.CommitEarly(ctx) // finished: still moved (addStamped took it too)
+	rb.CommitEarly(ctx) // finished (committed) before the child's Commit
 	gone, err := f.Save(cctx, ccPNG("gone"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	gone.mu.Lock()
-	gone.state = rolledBack // as if it had rolled back (addStamped refused those)
+	gone.state = rolledBack // as if it had rolled back (a registration refuses those)
 	gone.mu.Unlock()
-	child.mu.Lock()
+	child.tree.mu.Lock()
 	want := child.written[a]
-	child.mu.Unlock()
+	child.tree.mu.Unlock()
 	if r := child.Commit(cctx); len(r.Deleted)+len(r.Kept) > 0 {
 		t.Errorf("child Commit returned %+v", r)
 	}
-	parent.mu.Lock()
+	parent.tree.mu.Lock()
 	got, inA, inGone := parent.written[a], slices.Contains(parent.changes, a), slices.Contains(parent.changes, gone)
-	parent.mu.Unlock()
+	parent.tree.mu.Unlock()
 	if !inA || got != want {
 		t.Errorf("moved: %v, stamp %d, want %d", inA, got, want)
 	}
 	if inGone {
 		t.Errorf("a rolled-back change was moved into the parent")
 	}
-	if !slices.Contains(a.scopes, parent) {
+	a.mu.Lock()
+	inScopes := slices.Contains(a.scopes, parent)
+	a.mu.Unlock()
+	if !inScopes {
 		t.Errorf("parent not among the change's scopes")
 	}
 	if _, err := f.Save(gctx, ccPNG("late")); err == nil {

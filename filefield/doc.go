@@ -77,6 +77,18 @@
 // A Field, a Change and a Scope are safe for concurrent use. Commit and
 // Rollback take effect once; after one, the other does nothing.
 //
+// The scopes of one transaction (an outermost scope and its savepoints)
+// change state one at a time, under one lock: a savepoint's Commit or
+// Rollback racing the transaction's end happens wholly before it (and the
+// end sees it) or wholly after (and does nothing), so the files come out
+// as in one of the two orders. A change is at every moment held by an
+// open scope or by the end that took it, so a Change.Commit or Rollback
+// racing an end records a wish rather than acting alone. No lock is held
+// while files are deleted or callbacks run (Options.Refs, OnEvent, a
+// logger's handler): a callback may use the field, its changes and its
+// scopes, except to wait for the very change, or scope end, that called
+// it.
+//
 // # Caveats
 //
 //   - Durability: the directory sync makes the rename durable on local

@@ -120,9 +120,11 @@ type Options struct {
 	// (see storage.LogEvent). Nil means silent.
 	Logger *slog.Logger
 	// OnEvent, when set, is called for every event, synchronously. Events
-	// of a Commit or Rollback come while the change is being finished, with
-	// its lock held: OnEvent must not call that change's methods (nor
-	// Refs, which is asked at the same point), or it waits on itself.
+	// of a Commit or Rollback come while the change is being finished,
+	// with no lock held: OnEvent (and Refs, asked at the same point) may
+	// use the field, its scopes and other changes, but a Commit or
+	// Rollback of the change being finished waits for that finish, and
+	// so for itself.
 	OnEvent func(Event)
 	// Now is the clock for directory templates. Nil means time.Now.
 	Now func() time.Time

@@ -1,84 +1,82 @@
 package filefield
 
 import (
-	"context"
+	"errors"
 	"fmt"
-	"slices"
-	"sync"
+	"os"
 	"testing"
-	"time"
+
+	"github.com/spf13/afero"
 )
 
-// Final review of 849c96f.
+// Final review of 849c96f, adapted to the shared tree lock (see
+// commitchild_review_s14_test.go): an end takes its whole pending subtree
+// in one step, so the windows these tests once replayed (an end that had
+// ended the outermost scope and not yet reached a savepoint) are gone;
+// what is left to race is the end's per-change loop, where ccGate pauses
+// it.
 
-// waitFor polls cond (which may lock) until it holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
-// Q1 / (c): R > A > B, c made in B. R's end is under way: it has ended R
-// and its takeTree has not reached A yet (held here on A.mu). B.Commit
-// sees a scope above ended and returns Result{}, leaving B pending. The
-// savepoint's deferred B.Rollback (a no-op after Commit, says the doc)
-// then wins B's takeTree and rolls c back: the new file of a row R
-// committed is deleted (or, for End(ErrCommitUnknown), a file that must be
-// kept). Before 849c96f, B.Commit took B itself (take + handOver).
+// Q1 / (c): R > A > B, c made in B. R's end (Commit, or End with
+// ErrCommitUnknown) has taken the tree and is finishing an earlier change
+// (paused there). B's Commit then does nothing (Result{}), and the
+// savepoint's deferred B.Rollback, a no-op after Commit, says the doc,
+// must do nothing either: had it won B, it would roll c back and delete
+// the new file of a row R committed (or, under ErrCommitUnknown, a file
+// that must be kept), or at least leave a record that turns R's commit
+// of c into a keep of both files. c is finished by R: at a Commit its old
+// file goes.
 func TestFinalS14ChildCommitThenRollbackDuringAncestorEnd(t *testing.T) {
 	for _, end := range []string{"commit", "unknown"} {
 		for _, rollbackAfter := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/rollbackAfterCommit=%v", end, rollbackAfter), func(t *testing.T) {
-				ctx, fsys, f, old := ccSetup(t, Options{})
+				g := newCCGate(t)
+				ctx, fsys, f, old := ccSetup(t, Options{OnEvent: g.onEvent})
+				old1, err := f.Save(ctx, ccPNG("old1"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				old1.Commit(ctx)
 				rctx, r := NewScope(ctx)
-				actx, a := NewScope(rctx)
+				if _, err := f.Replace(rctx, old1.New, ccPNG("first")); err != nil { // finished before c
+					t.Fatal(err)
+				}
+				actx, _ := NewScope(rctx)
 				bctx, b := NewScope(actx)
 				c, err := f.Replace(bctx, old.New, ccPNG("new"))
 				if err != nil {
 					t.Fatal(err)
 				}
-				b.mu.Lock() // R's mark stops at B ...
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
+				if end == "commit" {
+					g.arm(ActionDelete, old1.New)
+				} else {
+					g.arm(ActionKeep, old1.New)
+				}
+				done := ccGo(func() {
 					if end == "commit" {
 						r.Commit(ctx)
 					} else {
 						r.End(ctx, fmt.Errorf("conn: %w", ErrCommitUnknown))
 					}
-				}()
-				// ... once it has passed A: then A.mu is taken here, so
-				// that R's takeTree, after ending R, stops at A.
-				waitFor(t, "R's mark to pass A", func() bool {
-					a.mu.Lock()
-					if len(a.marking) > 0 {
-						return true // a.mu stays held
-					}
-					a.mu.Unlock()
-					return false
 				})
-				b.mu.Unlock()
-				waitFor(t, "R to end", func() bool {
-					r.mu.Lock()
-					defer r.mu.Unlock()
-					return r.state != pending
-				})
-				if res := b.Commit(bctx); len(res.Deleted) != 0 {
-					t.Fatalf("child commit deleted %v", res.Deleted)
+				g.wait(t)
+				if res := b.Commit(bctx); !ccEmpty(res) {
+					t.Errorf("child commit during R's end did %+v", res)
 				}
 				if rollbackAfter {
-					b.Rollback(bctx) // the savepoint helper's deferred Rollback
+					if res := b.Rollback(bctx); !ccEmpty(res) { // the savepoint helper's deferred Rollback
+						t.Errorf("child rollback after its commit did %+v", res)
+					}
 				}
-				a.mu.Unlock()
-				<-done
+				g.open()
+				ccWait(t, done, "R's end")
 				if !ccExists(fsys, c.New) {
 					t.Errorf("new file %s deleted: B committed and R ended %s (c.state=%d)", c.New, end, c.state)
 				}
 				if end == "unknown" && !ccExists(fsys, old.New) {
 					t.Errorf("old file deleted under ErrCommitUnknown")
+				}
+				if end == "commit" && ccExists(fsys, old.New) {
+					t.Errorf("old file %s kept: R committed c, and B's ends after R's take may not change that", old.New)
 				}
 				if c.unfinished() {
 					t.Errorf("c left pending")
@@ -88,105 +86,108 @@ func TestFinalS14ChildCommitThenRollbackDuringAncestorEnd(t *testing.T) {
 	}
 }
 
-// Q2 / (a): R.Commit (W) and R.Rollback (L) race. W marks R before B
-// exists; B is made and c saved in it; L marks R and B (c gets one R);
-// B commits into R: takeOver's markedIn sees R in c.finishing already (L's)
-// and adds none for W; W's takeTree wins; L's takeTree loses and removes
-// "its" mark: the only one. c, still to be committed by W, is held by no
-// one: its deferred Rollback deletes the new file the committed row names.
-// Replayed from the parts of take (mark, takeTree, and the loser's
-// removal, copied from take).
+// Q2 / (a): R.Commit (W) and R.Rollback (L) race. Savepoint B is made in
+// R, c saved in it, and B commits into R; W takes the tree and, while it
+// commits an earlier change (paused), L comes and loses: it must do
+// nothing, and c, still to be committed by W, stays held: its deferred
+// Rollback only records a wish (it deleted the new file the committed row
+// names when the loser's clean-up took away the winner's mark). The
+// control has no L.
 func TestFinalS14LoserRemovesMergedMark(t *testing.T) {
 	for _, race := range []bool{false, true} {
 		t.Run(fmt.Sprintf("rollbackRaces=%v", race), func(t *testing.T) {
-			ctx, fsys, f, old := ccSetup(t, Options{})
+			g := newCCGate(t)
+			ctx, fsys, f, old := ccSetup(t, Options{OnEvent: g.onEvent})
 			rctx, r := NewScope(ctx)
-			r.mark(r, nil) // W: R.Commit's take, its mark (R has no child yet)
+			if _, err := f.Replace(rctx, old.New, ccPNG("first")); err != nil { // committed before c
+				t.Fatal(err)
+			}
 			bctx, b := NewScope(rctx)
-			c, err := f.Replace(bctx, old.New, ccPNG("new"))
+			c, err := f.Save(bctx, ccPNG("new"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var lMarked []*Change
+			b.Commit(bctx) // the savepoint is released into R
+			g.arm(ActionDelete, old.New)
+			done := ccGo(func() { r.Commit(rctx) }) // W
+			g.wait(t)
 			if race {
-				lMarked = r.mark(r, nil) // L: R.Rollback's take, its mark
-			}
-			b.Commit(bctx)                             // the savepoint is released into R
-			changes, _, ok := r.takeTree(committed, r) // W wins
-			if !ok {
-				t.Fatal("W lost")
-			}
-			if race {
-				if _, _, ok := r.takeTree(rolledBack, r); ok {
-					t.Fatal("L won")
-				}
-				for _, x := range lMarked { // take's removal, as in scope.go
-					x.mu.Lock()
-					if i := slices.Index(x.finishing, r); i >= 0 {
-						x.finishing = slices.Delete(x.finishing, i, i+1)
-					}
-					x.mu.Unlock()
+				if res := r.Rollback(rctx); !ccEmpty(res) { // L loses
+					t.Errorf("R's Rollback after its Commit did %+v", res)
 				}
 			}
 			held := c.Held()
 			c.Rollback(ctx) // the handler's deferred Rollback
-			commitAll(ctx, changes)
+			g.open()
+			ccWait(t, done, "R's Commit")
 			if !held || !ccExists(fsys, c.New) {
 				t.Errorf("Held()=%v before W finished it; new file kept=%v (W committed it)", held, ccExists(fsys, c.New))
+			}
+			if c.unfinished() {
+				t.Errorf("c left pending")
 			}
 		})
 	}
 }
 
-// Q3 / (d): R.Commit's mark has passed R (and stops at X, held here); a
-// savepoint T is made in R then, and c saved in it: T was not in the
-// children mark cloned, and T.marking is empty, so c gets no mark; R's
-// takeTree (which clones R.children again) takes T and c. While R commits
-// its changes in order, c is held by no one (T committed as child, R
-// ended, no mark): a Rollback of c, here from an event callback of an
-// earlier change, deletes the new file R then fails to commit.
+// Q3 / (d): R.Commit is under way (it has taken the tree and is deleting
+// the old file of an earlier change, paused there) when a savepoint T is
+// made in R, or was made before and is taken with R: a Save in T must be
+// refused with ErrScopeEnded and store nothing, as no scope would finish
+// the change (once, one came in unmarked, held by no one, and a Rollback
+// of it from an event callback deleted the new file R then committed).
+// A Save in T made before R's end, then ended with it, is refused too.
 func TestFinalS14ScopeMadeAfterMarkUnmarked(t *testing.T) {
-	var (
-		mu   sync.Mutex
-		late *Change
-		bctx context.Context
-		held = true
-	)
-	var oldPath string
-	ctx, fsys, f, old := ccSetup(t, Options{OnEvent: func(e Event) {
-		mu.Lock()
-		c := late
-		mu.Unlock()
-		if c != nil && e.Action == ActionDelete && e.Path == oldPath {
-			held = c.Held()
-			c.Rollback(bctx)
-		}
-	}})
-	oldPath = old.New
-	rctx, r := NewScope(ctx)
-	if _, err := f.Replace(rctx, old.New, ccPNG("first")); err != nil {
-		t.Fatal(err)
+	for _, made := range []string{"during", "before"} {
+		t.Run(made, func(t *testing.T) {
+			g := newCCGate(t)
+			ctx, fsys, f, old := ccSetup(t, Options{OnEvent: g.onEvent})
+			rctx, r := NewScope(ctx)
+			if _, err := f.Replace(rctx, old.New, ccPNG("first")); err != nil {
+				t.Fatal(err)
+			}
+			tctx := rctx
+			var ts *Scope
+			if made == "before" {
+				tctx, ts = NewScope(rctx)
+			}
+			g.arm(ActionDelete, old.New)
+			done := ccGo(func() { r.Commit(ctx) })
+			g.wait(t)
+			if made == "during" {
+				tctx, ts = NewScope(rctx)
+			}
+			before := ccFiles(t, fsys)
+			c, err := f.Save(tctx, ccPNG("late"))
+			after := ccFiles(t, fsys)
+			if !errors.Is(err, ErrScopeEnded) {
+				held := c != nil && c.Held()
+				t.Errorf("Save into a savepoint of the ending R: %v (held %v), want ErrScopeEnded", err, held)
+			}
+			if after != before {
+				t.Errorf("a refused Save left files behind: %d files before, %d after", before, after)
+			}
+			if res := ts.Commit(tctx); !ccEmpty(res) {
+				t.Errorf("T's Commit did %+v", res)
+			}
+			g.open()
+			ccWait(t, done, "R's Commit")
+		})
 	}
-	_, x := NewScope(rctx)
-	x.mu.Lock()
-	done := make(chan struct{})
-	go func() { defer close(done); r.Commit(ctx) }()
-	waitFor(t, "R's mark to pass R", func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.marking) > 0
+}
+
+// ccFiles counts the files under pics.
+func ccFiles(t *testing.T, fsys afero.Fs) int {
+	t.Helper()
+	n := 0
+	err := afero.Walk(fsys, "pics", func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n++
+		}
+		return err
 	})
-	tctx, _ := NewScope(rctx)
-	c, err := f.Save(tctx, ccPNG("late"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	late, bctx = c, tctx
-	mu.Unlock()
-	x.mu.Unlock()
-	<-done
-	if !held || !ccExists(fsys, c.New) {
-		t.Errorf("c Held()=%v while R was committing it; new file kept=%v", held, ccExists(fsys, c.New))
-	}
+	return n
 }

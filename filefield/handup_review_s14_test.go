@@ -9,39 +9,52 @@ import (
 
 // Review of 7331a35 (handUpFirst, which registered a child's changes with
 // the parent before the child ended; replaced by commitChild, which ends
-// the child and moves its changes in one step). Interleavings are replayed
-// step by step from Scope.take's parts (mark, takeTree), as goroutines
-// could be preempted between them; a child's Commit is one step now.
+// the child and moves its changes in one step, now under the tree's lock
+// that every scope of the tree shares). The interleavings left to race are
+// between whole steps (a registration, a child's Commit, an end's take)
+// and inside an end's per-change loop, paused with ccGate (see
+// commitchild_review_s14_test.go).
 
-// Commit and Rollback of the same savepoint scope race; Rollback wins the
-// take, so Commit "does nothing" (Scope doc). The parent commits
-// concurrently, its take's mark running before the child's Rollback.
-// With 7331a35, handUpFirst (the child's Commit's first step) had
-// registered the change in the parent, whose finishing mark then counted
-// for the child, so the child left it and the parent's commit deleted the
-// old file the rolled-back row still names. The child's Rollback must roll
-// the change back (old kept).
+// Commit and Rollback of the same savepoint scope race; Rollback wins, so
+// Commit "does nothing" (Scope doc). The parent commits concurrently,
+// while the child's Rollback is still finishing its changes (paused on a
+// newer one). With 7331a35, handUpFirst (the child's Commit's first step)
+// had registered the change in the parent, whose commit then deleted the
+// old file the rolled-back row still names. The child's Rollback must
+// roll the change back (old kept, new gone), and the losing Commit must
+// not hand it to the parent.
 func TestHandUpCommitRollbackRaceParentCommitDeletesOld(t *testing.T) {
-	ctx, fsys, f, old := ccSetup(t, Options{})
+	g := newCCGate(t)
+	ctx, fsys, f, old := ccSetup(t, Options{OnEvent: g.onEvent})
 	pctx, parent := NewScope(ctx)
 	cctx, child := NewScope(pctx)
 	ch, err := f.Replace(cctx, old.New, ccPNG("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent.mark(parent, nil)   // T3: parent.Commit -> take -> mark
-	rr := child.Rollback(cctx) // T2: child.Rollback wins the take
-	cr := child.Commit(cctx)   // T1 resumes: take fails, does nothing
-	pr := parent.Commit(pctx)  // T3 resumes: takeTree, commitAll
+	newer, err := f.Save(cctx, ccPNG("newer")) // rolled back before ch
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.arm(ActionDelete, newer.New)
+	var rr Result
+	done := ccGo(func() { rr = child.Rollback(cctx) }) // T2: child.Rollback wins the take
+	g.wait(t)
+	cr := child.Commit(cctx)  // T1: does nothing
+	pr := parent.Commit(pctx) // T3: the parent commits meanwhile
+	g.open()
+	ccWait(t, done, "the child's Rollback")
+	if !ccEmpty(cr) {
+		t.Errorf("the losing child Commit did %+v", cr)
+	}
 	if !ccExists(fsys, old.New) {
 		t.Errorf("savepoint rolled back (its Rollback won): the old file %s the row names was deleted; child Rollback %+v, child Commit %+v, parent Commit %+v", old.New, rr, cr, pr)
 	}
-	_ = ch
+	if ccExists(fsys, ch.New) {
+		t.Errorf("savepoint rolled back: its change's new file %s stays; child Rollback %+v, parent Commit %+v", ch.New, rr, pr)
+	}
 }
 
-// The same race without the parent ending meanwhile: the child's Rollback
-// won, so it deletes the new file (with 7331a35 the parent held the
-// change already, and its commit kept both files as commit_unknown).
 func TestHandUpCommitRollbackRaceRollbackNoLongerDeletesNew(t *testing.T) {
 	ctx, fsys, f, old := ccSetup(t, Options{})
 	pctx, parent := NewScope(ctx)
@@ -96,8 +109,8 @@ func TestHandUpCommitRollbackRaceUnownedNotGivenBack(t *testing.T) {
 // child's end was handed over only after it, and a parent committing in
 // between left it unheld: the deferred Change.Rollback deleted the new
 // file of a change every scope committed. The child's end and the move of
-// its changes are one step now: a change made before it is the parent's
-// at once (held), one after is refused.
+// its changes are one step (commitChild, under the tree's lock): a change
+// made before it is the parent's at once (held), one after is refused.
 func TestHandUpSaveAroundChildCommit(t *testing.T) {
 	for _, depth := range []string{"child", "grandchild"} {
 		t.Run(depth, func(t *testing.T) {
@@ -112,15 +125,15 @@ func TestHandUpSaveAroundChildCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := child.commitChild(); got != handed {
-				t.Fatalf("commitChild = %d, want handed", got)
+			if !child.commitChild() { // the child's Commit
+				t.Fatal("commitChild found the child ended")
 			}
 			if !ch.Held() {
 				t.Error("right after the child's end its change is held by no scope")
 			}
-			parent.mu.Lock()
+			parent.tree.mu.Lock()
 			inParent := slices.Contains(parent.changes, ch)
-			parent.mu.Unlock()
+			parent.tree.mu.Unlock()
 			if !inParent {
 				t.Error("the child's change is not the parent's")
 			}
@@ -136,10 +149,11 @@ func TestHandUpSaveAroundChildCommit(t *testing.T) {
 	}
 }
 
-// Item 2: the pre-registration (write=false, the child's stamp) must not
-// change which stale file is kept: the same path replaced in the child and
-// in the parent, in both orders, with and without the replaced path
-// written again afterwards (a stale copy, AddClaimed).
+// Item 2: the move of a child's changes into its parent, with the child's
+// write stamps, must not change which stale file is kept: the same path
+// replaced in the child and in the parent, in both orders, with and
+// without the replaced path written again afterwards (a stale copy,
+// AddClaimed).
 func TestHandUpStampsSamePathReplacedTwice(t *testing.T) {
 	type tc struct {
 		name      string

@@ -1,21 +1,25 @@
 package filefield
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/spf13/afero"
 )
 
-// Rule (2) of de3656a: undo(s) skips the undone record while a live mark
-// of another tree's end is on c. That end may be a Rollback that will
-// never finish c (R1 still holds it: heldElsewhere), and its own undone
-// record is wiped by its clearMarks. c is made in R1 (owned); savepoint
-// S of R1 writes its path (AddClaimed) and rolls back; another
-// transaction R2 claimed c too and rolls back, its end under way (it is
-// finishing a newer change) while S rolls back. No undone mark is left;
-// R1's Commit deletes the old file, which R1's committed row names (S's
-// write of the new path was rolled back). Control: R2's Rollback done
-// before S's: both files stay.
+// Rule (2) of de3656a: a savepoint's rollback must record undone against
+// its own tree whoever else is finishing c: the other may be another
+// tree's Rollback that will never finish c (R1 still holds it), whose own
+// undone record its end clears. c is made in R1 (owned); savepoint S of
+// R1 writes its path (AddClaimed) and rolls back; another transaction R2
+// claimed c too and rolls back, its end under way (paused while it
+// finishes a newer change, with c taken and marked as R2's) while S rolls
+// back. If no undone record is left, R1's Commit deletes the old file,
+// which R1's committed row names (S's write of the new path was rolled
+// back). Control: R2's Rollback done before S's: both files stay.
 func TestLastS14OtherTreeRollbackSuppressesUndone(t *testing.T) {
 	for _, race := range []bool{false, true} {
 		t.Run(map[bool]string{false: "control", true: "race"}[race], func(t *testing.T) {
@@ -48,14 +52,14 @@ func TestLastS14OtherTreeRollbackSuppressesUndone(t *testing.T) {
 			}
 			c2Path.Store(c2.New)
 			if race {
+				var open sync.Once
+				t.Cleanup(func() { open.Do(func() { close(release) }) }) // a failure does not leave R2 blocked
 				gate.Store(true)
-				var wg sync.WaitGroup
-				wg.Add(1)
-				go func() { defer wg.Done(); r2.Rollback(r2ctx) }()
-				<-blocked // R2's end has marked c and is finishing c2
+				done := ccGo(func() { r2.Rollback(r2ctx) })
+				ccWait(t, blocked, "R2's Rollback reaching c2") // R2's end has taken c and is finishing c2
 				s.Rollback(sctx)
-				close(release)
-				wg.Wait()
+				open.Do(func() { close(release) })
+				ccWait(t, done, "R2's Rollback")
 			} else {
 				r2.Rollback(r2ctx)
 				s.Rollback(sctx)
@@ -74,43 +78,91 @@ func TestLastS14OtherTreeRollbackSuppressesUndone(t *testing.T) {
 	}
 }
 
-// Rule (1): finishedElsewhere reads x.endedBy then x.end, while takeTree
-// stores endedBy then end: a read of endedBy before R's takeTree reaches
-// x and of end after it sees neither (nil, endOver), so R's mark does not
-// count for S although R commits c through x. S (c is its own) rolls c
-// back and deletes the new file that x's row, committed by R, names.
-// The window is two adjacent atomic loads: this stress run rarely if
-// ever hits it; it reports a hit as a failure.
+// Rule (1): R commits while its savepoint S, in which c was made, rolls
+// back, and S's sibling X, which claimed c, is open. Whichever end takes
+// the tree first, c's new file stays: R first takes S and X and commits c
+// (S's Rollback then does nothing); S first leaves c to X with an undone
+// record, and R's commit of X keeps both files. (Once, a Rollback of S
+// that read X's end in two loads, torn by R's, could see neither and
+// delete the new file that X's row, committed by R, names.) The
+// interleavings: each end whole before the other, S's Rollback paused in
+// its loop (on a newer change) while R commits, and a stress run of the
+// two ends at once.
 func TestLastS14TornEndedByRead(t *testing.T) {
-	const rounds = 3000
-	for i := 0; i < rounds; i++ {
-		ctx, fsys, f, _ := ccSetup(t, Options{})
-		rctx, r := NewScope(ctx)
-		sctx, s := NewScope(rctx)
-		_, x := NewScope(rctx)
-		c, err := f.Save(sctx, ccPNG("new"))
-		if err != nil {
+	type world struct {
+		fsys       afero.Fs
+		r, s       *Scope
+		rctx, sctx context.Context
+		c, newer   *Change
+		g          *ccGate
+	}
+	build := func(t *testing.T, withGate bool) *world {
+		w := &world{}
+		opts := Options{}
+		if withGate {
+			w.g = newCCGate(t)
+			opts.OnEvent = w.g.onEvent
+		}
+		ctx, fsys, f, _ := ccSetup(t, opts)
+		w.fsys = fsys
+		w.rctx, w.r = NewScope(ctx)
+		w.sctx, w.s = NewScope(w.rctx)
+		_, x := NewScope(w.rctx)
+		var err error
+		if w.c, err = f.Save(w.sctx, ccPNG("new")); err != nil {
 			t.Fatal(err)
 		}
-		if err := x.AddClaimed(c); err != nil {
+		if err := x.AddClaimed(w.c); err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); r.Commit(rctx) }()
-		go func() { defer wg.Done(); s.Rollback(sctx) }()
-		wg.Wait()
-		c.mu.Lock()
-		st := c.state
-		c.mu.Unlock()
-		if st == rolledBack && !ccExists(fsys, c.New) {
-			// R took x (x pending when R's takeTree reached it) yet c rolled back.
-			x.mu.Lock()
-			xs := x.state
-			x.mu.Unlock()
-			if xs == committed && x.endedBy.Load() == r {
-				t.Fatalf("round %d: new file %s deleted though R committed x, which holds c", i, c.New)
-			}
+		if w.newer, err = f.Save(w.sctx, ccPNG("newer")); err != nil { // S rolls it back first
+			t.Fatal(err)
+		}
+		return w
+	}
+	check := func(t *testing.T, w *world, how string) {
+		t.Helper()
+		if !ccExists(w.fsys, w.c.New) {
+			t.Errorf("%s: new file %s deleted though R committed X, which holds c", how, w.c.New)
+		}
+		if w.c.unfinished() {
+			t.Errorf("%s: c left pending", how)
 		}
 	}
+	t.Run("r-first", func(t *testing.T) {
+		w := build(t, false)
+		w.r.Commit(w.rctx)
+		w.s.Rollback(w.sctx)
+		check(t, w, "R.Commit; S.Rollback")
+	})
+	t.Run("s-first", func(t *testing.T) {
+		w := build(t, false)
+		w.s.Rollback(w.sctx)
+		w.r.Commit(w.rctx)
+		check(t, w, "S.Rollback; R.Commit")
+	})
+	t.Run("r-during-s", func(t *testing.T) {
+		w := build(t, true)
+		w.g.arm(ActionDelete, w.newer.New)
+		done := ccGo(func() { w.s.Rollback(w.sctx) })
+		w.g.wait(t)
+		w.r.Commit(w.rctx)
+		w.g.open()
+		ccWait(t, done, "S's Rollback")
+		check(t, w, "S.Rollback paused, R.Commit")
+	})
+	t.Run("stress", func(t *testing.T) {
+		for i := range 300 {
+			w := build(t, false)
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); w.r.Commit(w.rctx) }()
+			go func() { defer wg.Done(); w.s.Rollback(w.sctx) }()
+			wg.Wait()
+			check(t, w, fmt.Sprint("round ", i))
+			if t.Failed() {
+				return
+			}
+		}
+	})
 }

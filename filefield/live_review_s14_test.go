@@ -1,26 +1,28 @@
 package filefield
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
 )
 
-// Review of 5cef95e (Scope.end, finishingNow).
+// Review of 5cef95e (Scope.end, finishingNow), adapted to the shared tree
+// lock (see commitchild_review_s14_test.go).
 
-// Q2: root R's Commit has marked savepoint A (its mark names R on c, a
-// change of A that an unrelated open transaction T also registered);
-// A's Rollback then wins A before R's takeTree reaches it. R never
-// finishes c, but its mark counts (endNone, then endLive) in undo, which
-// unlike heldElsewhere applies no ancestor rule: no undone mark is left,
-// and T's later Commit deletes the old file, which R's committed row
-// names (A's write of the new path was rolled back). The control (A's
-// Rollback before R's Commit starts) keeps both files.
+// Q2: root R commits while its savepoint A rolls back; c, a change of A,
+// is registered too by an unrelated open transaction T. A's Rollback
+// takes A first, so R's Commit does not commit c, and A's Rollback leaves
+// c to T with an undone record for R's tree: T's later Commit must keep
+// both files, the old one being what R's committed row names. (Once R's
+// Commit marked c before A's Rollback won A, and that mark, of an end
+// that would never finish c, suppressed the record.) The race: A's
+// Rollback paused in its loop (on a newer change, before it reaches c)
+// while R commits whole; the control: A's Rollback, then R's Commit.
 func TestLiveS14AncestorMarkSuppressesUndone(t *testing.T) {
 	for _, race := range []bool{false, true} {
 		t.Run(map[bool]string{false: "control", true: "race"}[race], func(t *testing.T) {
-			ctx, fsys, f, old := ccSetup(t, Options{})
+			g := newCCGate(t)
+			ctx, fsys, f, old := ccSetup(t, Options{OnEvent: g.onEvent})
 			rctx, r := NewScope(ctx)
 			actx, a := NewScope(rctx)
 			tctx, tr := NewScope(ctx)
@@ -31,17 +33,17 @@ func TestLiveS14AncestorMarkSuppressesUndone(t *testing.T) {
 			if err := tr.AddClaimed(c); err != nil {
 				t.Fatal(err)
 			}
+			newer, err := f.Save(actx, ccPNG("newer")) // A rolls it back first
+			if err != nil {
+				t.Fatal(err)
+			}
 			if race {
-				// R.Commit, replayed from take: mark, then (after A's
-				// Rollback) takeTree, commitAll, and the deferred endOver.
-				r.mark(r, nil)
-				a.Rollback(actx)
-				changes, _, ok := r.takeTree(committed, r)
-				if !ok {
-					t.Fatal("R's end lost")
-				}
-				commitAll(rctx, changes)
-				r.end.Store(endOver)
+				g.arm(ActionDelete, newer.New)
+				done := ccGo(func() { a.Rollback(actx) })
+				g.wait(t) // A has ended; its loop is on newer
+				r.Commit(rctx)
+				g.open()
+				ccWait(t, done, "A's Rollback")
 			} else {
 				a.Rollback(actx)
 				r.Commit(rctx)
@@ -58,14 +60,14 @@ func TestLiveS14AncestorMarkSuppressesUndone(t *testing.T) {
 }
 
 // Q1/Q3: c is made in savepoint A (left open) and registered in its
-// sibling savepoint B too. B's Rollback takes B; while it finishes a
-// newer change of B, R's Commit takes R and A (c is R's to commit) and
-// is finishing an earlier change. B then reaches c: A is not open (R has
-// ended), and R's mark, which names the end that is finishing c, does
-// not count for B under heldElsewhere's ancestor rule (c is A's, not in
-// R.scopes). B rolls c back and deletes its new file, which A's row,
-// committed by R, names. The control (B's Rollback done before R's
-// Commit) leaves c to R with an undone mark: both files stay.
+// sibling savepoint B too. B's Rollback takes B (c stays A's, with an
+// undone record) and pauses while it finishes a newer change of B; R's
+// Commit then takes R and A (c is R's to commit) and pauses on an earlier
+// change; B's Rollback completes. B must not roll c back: that would
+// delete the new file which A's row, committed by R, names (once B did,
+// as R's mark did not count for B). R's commit of c keeps both files
+// (undone). The control (B's Rollback done before R's Commit) leaves c
+// to R with an undone record: both files stay.
 func TestLiveS14SiblingRollbackDeletesNewFileRCommits(t *testing.T) {
 	for _, race := range []bool{false, true} {
 		t.Run(map[bool]string{false: "control", true: "race"}[race], func(t *testing.T) {
@@ -119,18 +121,20 @@ func TestLiveS14SiblingRollbackDeletesNewFileRCommits(t *testing.T) {
 				b.Rollback(bctx)
 				r.Commit(rctx)
 			} else {
+				var openB, openR sync.Once
+				t.Cleanup(func() { // a failure does not leave an end blocked
+					openB.Do(func() { close(releaseB) })
+					openR.Do(func() { close(releaseR) })
+				})
 				gate.Store(true)
-				var wg sync.WaitGroup
-				bDone := make(chan struct{})
-				wg.Add(2)
-				go func() { defer wg.Done(); defer close(bDone); b.Rollback(bctx) }()
-				<-bBlocked // B has taken B, is finishing c0
-				go func() { defer wg.Done(); r.Commit(rctx) }()
-				<-rBlocked // R has taken R and A, is finishing c1
-				close(releaseB)
-				<-bDone
-				close(releaseR)
-				wg.Wait()
+				bDone := ccGo(func() { b.Rollback(bctx) })
+				ccWait(t, bBlocked, "B's Rollback reaching c0") // B has taken B, is finishing c0
+				rDone := ccGo(func() { r.Commit(rctx) })
+				ccWait(t, rBlocked, "R's Commit reaching c1") // R has taken R and A, is finishing c1
+				openB.Do(func() { close(releaseB) })
+				ccWait(t, bDone, "B's Rollback")
+				openR.Do(func() { close(releaseR) })
+				ccWait(t, rDone, "R's Commit")
 			}
 			if !ccExists(fsys, c.New) {
 				t.Errorf("new file %s deleted, though R committed A's row that names it (c unfinished %v)", c.New, c.unfinished())
@@ -141,5 +145,3 @@ func TestLiveS14SiblingRollbackDeletesNewFileRCommits(t *testing.T) {
 		})
 	}
 }
-
-var _ = context.Background

@@ -95,7 +95,7 @@ func (c *Change) afterRollback(s *Scope) int {
 	c.mu.Unlock()
 	closed := map[*Scope]bool{s: true}
 	for _, sc := range scopes {
-		if !sc.open() {
+		if !sc.live() {
 			closed[sc] = true
 		}
 	}
@@ -112,7 +112,7 @@ func (c *Change) afterRollback(s *Scope) int {
 	if len(c.scopes) == 0 {
 		c.scope = nil
 	}
-	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s || f.ancestorOf(s) })
+	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s })
 	// One reported abandoned already does not stay on the list, or it
 	// would stay there for good: forgotten, it keeps its file at a
 	// Rollback.

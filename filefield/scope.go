@@ -64,8 +64,7 @@ type scopeKey struct{}
 // writes again after a later change replaced it (a stale copy of a row
 // saved in the same transaction, in the scope or a savepoint of it): its
 // change, claimed again (Field.Claim and AddClaimed, as the ORM
-// integrations do),
-// counts from then on as the latest.
+// integrations do), counts from then on as the latest.
 //
 // Scopes nest like savepoints. NewScope on a context that already carries
 // a scope makes a child: its Commit hands its changes to the parent and
@@ -75,33 +74,37 @@ type scopeKey struct{}
 // the work of a savepoint never released.
 //
 // A Scope is safe for concurrent use. Commit and Rollback take effect
-// once; after one, the other does nothing.
+// once; after one, the other does nothing. The scopes of one tree (an
+// outermost scope and the children made from it) change state one at a
+// time: a child's Commit or Rollback racing its parent's end happens
+// wholly before that end, which then sees it, or wholly after, when it
+// does nothing.
 type Scope struct {
 	parent *Scope
+	tree   *tree // shared by every scope of the tree
 
-	mu       sync.Mutex
+	// Guarded by tree.mu.
 	changes  []*Change
 	written  map[*Change]uint64 // the changes here, each with its latest write stamp (see addW)
 	children []*Scope
 	state    int
 	result   Result
-	// end says whether marks naming this scope as their finisher count
-	// (see finishingNow); read without the lock, from under a change's.
-	end atomic.Int32
-	// endedBy is the scope whose end ended this one (itself, or a scope
-	// above whose takeTree took it); nil while pending or once committed
-	// into its parent.
-	endedBy atomic.Pointer[Scope]
-	// released: Commit was called on this child while a scope above it
-	// was ending; that end's takeTree takes it, and its own Rollback
-	// and Commit do nothing.
-	released bool
-	// marking are the scopes whose end (Scope.take) has marked this
-	// scope's changes as theirs to finish (see mark and takeOver).
-	marking []*Scope
-	// marked (on an outermost scope) are the changes whose undone mark
-	// names this tree: cleared when the tree rolls back whole, after
-	// which none of its rows holds what it wrote.
+}
+
+// tree is what the scopes of one transaction (an outermost scope and its
+// savepoints) share: one lock, under which each of them registers a
+// change, hands its changes up or ends. Every such step sees the whole
+// tree as the step before left it, so a change is at every moment held by
+// a pending scope or marked by the end that took it (see take), never by
+// neither: that moment is what a racing Change.Rollback or Commit would
+// read as "no scope holds it" and act on.
+//
+// Lock order: a tree's lock before a change's. No code holds two trees'
+// locks, or takes a tree's lock while it holds a change's.
+type tree struct {
+	mu sync.Mutex
+	// marked are the changes whose undone record names this tree (see
+	// undo): cleared when its outermost scope rolls back.
 	marked []*Change
 }
 
@@ -109,13 +112,13 @@ type Scope struct {
 // carries a scope already, the new one is its child.
 func NewScope(ctx context.Context) (context.Context, *Scope) {
 	s := &Scope{parent: ScopeFrom(ctx)}
-	if s.parent != nil {
-		s.parent.mu.Lock()
+	if s.parent == nil {
+		s.tree = &tree{}
+	} else {
+		s.tree = s.parent.tree
+		s.tree.mu.Lock()
 		s.parent.children = append(s.parent.children, s)
-		// An end under way that marked the parent takes this child too
-		// (its takeTree reads the children again): it marks what comes in.
-		s.marking = slices.Clone(s.parent.marking)
-		s.parent.mu.Unlock()
+		s.tree.mu.Unlock()
 	}
 	return context.WithValue(ctx, scopeKey{}, s), s
 }
@@ -173,50 +176,37 @@ func (s *Scope) AddClaimed(c *Change) error {
 	if c == nil {
 		return nil
 	}
-	return s.addW(c, true, false)
+	return s.addW(c, false)
 }
 
 // add registers c, made in s and owned by it, unless s has ended.
-func (s *Scope) add(c *Change) error { return s.addW(c, true, true) }
+func (s *Scope) add(c *Change) error { return s.addW(c, true) }
 
-// registrations numbers the registrations behind which a write is: the
-// order in which paths were written.
+// registrations numbers the registrations, each of which a write of a
+// path is behind: the order in which paths were written.
 var registrations atomic.Uint64
 
-// addW registers c; write says whether a write of c's path is behind it
-// (a new change, or a statement that wrote its path), not a child handing
-// its changes over. A write stamps c, in s, with the next registration
-// number: a scope tree commits its changes in the order of its own
-// stamps, so that a path written again after a change made it stale (a
-// replace of the upload, in the same transaction) is not deleted by it
-// (see commitAll). A write of the same change in an unrelated scope does
-// not reorder this one's.
-func (s *Scope) addW(c *Change, write, own bool) error {
-	var stamp uint64
-	if write {
-		stamp = registrations.Add(1)
-	}
-	return s.addStamped(c, write, own, stamp)
-}
-
-// addStamped registers c with its write stamp in s: a new one, or the
-// one a committed child had for it. own says that s owns c from now on
-// (see Scope.AddClaimed). It refuses when s or a scope s belongs to has
-// ended (ErrScopeEnded: nothing would finish c as its transaction ends),
-// and a change that rolled back (ErrRolledBack).
-func (s *Scope) addStamped(c *Change, write, own bool, stamp uint64) error {
-	if s.parent.ended() {
-		return ErrScopeEnded
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != pending {
+// addW registers c in s for a write of its path (a new change, or a
+// statement that wrote its path), and stamps it, in s, with the next
+// registration number: a scope tree commits its changes in the order of
+// its own stamps, so that a path written again after a change made it
+// stale (a replace of the upload, in the same transaction) is not deleted
+// by it (see commitAll). A write of the same change in an unrelated scope
+// does not reorder this one's. own says that s owns c from now on (see
+// Scope.AddClaimed). It refuses when s or a scope s belongs to has ended
+// (ErrScopeEnded: nothing would finish c as its transaction ends), and a
+// change that rolled back (ErrRolledBack).
+func (s *Scope) addW(c *Change, own bool) error {
+	stamp := registrations.Add(1)
+	t := s.tree
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !s.liveLocked() {
 		return ErrScopeEnded
 	}
 	c.mu.Lock()
-	st := c.state
-	c.mu.Unlock()
-	if st == rolledBack {
+	defer c.mu.Unlock()
+	if c.state == rolledBack {
 		return ErrRolledBack
 	}
 	if s.written == nil {
@@ -224,250 +214,156 @@ func (s *Scope) addStamped(c *Change, write, own bool, stamp uint64) error {
 	}
 	prev, had := s.written[c]
 	s.written[c] = max(prev, stamp)
-	if had {
-		if write {
-			c.mu.Lock()
-			c.redone(s) // written again in s
-			c.owned = c.owned || own
-			c.mu.Unlock()
-		}
-		return nil
+	if !had {
+		s.changes = append(s.changes, c)
+		c.register(s)
+		c.forgotten = false // a scope finishes it: claimed after all
 	}
-	s.changes = append(s.changes, c)
-	c.mu.Lock()
-	s.markedIn(c) // s's end may have begun: it finishes c too
+	c.redone(s) // written again in s's tree (a retry)
+	c.owned = c.owned || own
+	return nil
+}
+
+// register records that s holds c. c.mu is held.
+func (c *Change) register(s *Scope) {
 	if c.scope == nil {
 		c.scope = s
 	}
 	if !slices.Contains(c.scopes, s) {
 		c.scopes = append(c.scopes, s)
+		c.registered++
 	}
-	if write {
-		c.redone(s) // a retry
-	}
-	c.owned = c.owned || own
-	c.forgotten = false // a scope finishes it: claimed after all
-	c.mu.Unlock()
-	return nil
 }
 
-// redone clears the mark a rollback in s's tree left on c: s wrote its
+// redone clears the record a rollback in s's tree left on c: s wrote its
 // path again. c.mu is held.
 func (c *Change) redone(s *Scope) {
-	root := s.root()
-	c.undone = slices.DeleteFunc(c.undone, func(r *Scope) bool { return r == root })
+	t := s.tree
+	c.undone = slices.DeleteFunc(c.undone, func(u *tree) bool { return u == t })
 }
 
-// root returns the outermost scope of s's tree.
-func (s *Scope) root() *Scope {
-	for s.parent != nil {
-		s = s.parent
-	}
-	return s
-}
-
-// ended reports whether s, or a scope it belongs to, has ended.
-func (s *Scope) ended() bool {
-	for ; s != nil; s = s.parent {
-		s.mu.Lock()
-		st := s.state
-		s.mu.Unlock()
-		if st != pending {
-			return true
-		}
-	}
-	return false
-}
-
-// ancestorOf reports whether s is a parent, grandparent, ... of d.
-func (s *Scope) ancestorOf(d *Scope) bool {
-	if d == nil {
-		return false
-	}
-	for p := d.parent; p != nil; p = p.parent {
-		if p == s {
-			return true
-		}
-	}
-	return false
-}
-
-// undo records that s, which registered c, rolled back while another
-// scope holds c; c stays claimable. The record is made whoever else is
-// finishing c: it only makes a commit of s's tree keep both files, and
-// an end of another tree under way may be a rollback that leaves c to
-// s's tree (whose commit then deleted the old file a restored row names).
-func (c *Change) undo(s *Scope) {
-	root := s.root()
-	c.mu.Lock()
-	c.finishing = slices.DeleteFunc(c.finishing, func(f *Scope) bool { return f == s })
-	added := !slices.Contains(c.undone, root)
-	if added {
-		c.undone = append(c.undone, root)
-	}
-	c.mu.Unlock()
-	if added { // outside c.mu: scopes lock before their changes
-		root.mu.Lock()
-		root.marked = append(root.marked, c)
-		root.mu.Unlock()
-	}
-}
-
-// clearMarks takes the marks of s's tree off its changes: s, outermost,
-// rolled back, so none of its rows holds a path it wrote, and its marks
-// would only keep stale files for good.
-func (s *Scope) clearMarks() {
-	s.mu.Lock()
-	marked := s.marked
-	s.marked = nil
-	s.mu.Unlock()
-	for _, c := range marked {
-		c.mu.Lock()
-		c.undone = slices.DeleteFunc(c.undone, func(r *Scope) bool { return r == s })
-		c.mu.Unlock()
-	}
-}
-
-// open reports whether s will still finish the changes it holds: it and
-// every scope it belongs to are pending, or committed as children (whose
-// changes go up to their parents); the outermost is pending. Between a
-// child's commit and its parent taking the changes, they are the
-// parent's already.
-//
-// Each scope's state is read once, from s upwards: states only leave
-// pending, so an ancestor seen pending was pending when s was read, and
-// the answer held at that moment. (Reading s again, as a check of its
-// whole chain, could see it committed as a child since, and call open a
-// scope whose changes its open parent holds: a racing Change.Rollback
-// then deleted the file of a change every scope committed.)
-func (s *Scope) open() bool {
-	for ; s != nil; s = s.parent {
-		s.mu.Lock()
-		st := s.state
-		s.mu.Unlock()
-		switch {
-		case st == pending && s.parent == nil:
-			return true
-		case st == pending, st == committed && s.parent != nil:
-			continue
-		default:
+// liveLocked reports whether s will still finish the changes it holds:
+// it and every scope it belongs to are pending. s.tree.mu is held.
+func (s *Scope) liveLocked() bool {
+	for x := s; x != nil; x = x.parent {
+		if x.state != pending {
 			return false
 		}
 	}
-	return false
+	return true
 }
 
-// take ends s in state to and returns its changes and those of its
-// children still open, which end with it.
-func (s *Scope) take(to int) ([]*Change, map[*Change]uint64, bool) {
-	// The changes s finishes (a child's Commit does not come here: see
-	// commitChild) are marked first, in its whole subtree, before any
-	// scope of it is seen as ended, so that a Commit or Rollback racing
-	// the end only records a wish.
-	marked := s.mark(s, nil)
-	changes, stamps, ok := s.takeTree(to, s)
-	if !ok {
-		// Another end won (a Commit racing a Rollback, or the parent's
-		// end): the marks of this one would say for good that s finishes
-		// changes it never will.
-		for _, c := range marked {
-			c.mu.Lock()
-			if i := slices.Index(c.finishing, s); i >= 0 {
-				c.finishing = slices.Delete(c.finishing, i, i+1)
-			}
-			c.mu.Unlock()
-		}
-	}
-	return changes, stamps, ok
+// live is liveLocked for a caller that does not hold the tree's lock.
+func (s *Scope) live() bool {
+	s.tree.mu.Lock()
+	defer s.tree.mu.Unlock()
+	return s.liveLocked()
 }
 
-// mark marks the changes of s and of its open children as being finished
-// by finisher, and returns them appended to marked. A change marked by
-// two ends with the same finisher (a Commit racing a Rollback) carries
-// the mark twice, so that the one that loses takes its own away only.
-func (s *Scope) mark(finisher *Scope, marked []*Change) []*Change {
-	s.mu.Lock()
-	if s.state != pending {
-		s.mu.Unlock()
-		return marked
+// ended reports whether s, or a scope it belongs to, has ended. A nil
+// scope has not.
+func (s *Scope) ended() bool { return s != nil && !s.live() }
+
+// undo records that a scope of tree t, which registered c, rolled back
+// while another scope holds c; c stays claimable. A later commit of a
+// scope of t keeps both files, unless a scope of t writes c's path again
+// (see redone). The record is made whoever else finishes c: it can only
+// make a commit keep both files. c.mu is held; the caller adds c to
+// t.marked (under t.mu, which it may not take here).
+func (c *Change) undo(t *tree) bool {
+	if slices.Contains(c.undone, t) {
+		return false
 	}
-	// A change that comes into s from now on (a child's commitChild, or
-	// addStamped) is marked too: this pass has left s by then.
-	s.marking = append(s.marking, finisher)
-	for _, c := range s.changes {
+	c.undone = append(c.undone, t)
+	return true
+}
+
+// clearMarks takes the records of t off its changes: its outermost scope
+// rolled back, so none of its rows holds a path it wrote, and its
+// records would only keep stale files for good.
+func (t *tree) clearMarks() {
+	t.mu.Lock()
+	marked := t.marked
+	t.marked = nil
+	t.mu.Unlock()
+	for _, c := range marked {
 		c.mu.Lock()
-		c.finishing = append(c.finishing, finisher)
+		c.undone = slices.DeleteFunc(c.undone, func(u *tree) bool { return u == t })
 		c.mu.Unlock()
-		marked = append(marked, c)
 	}
-	children := slices.Clone(s.children)
-	s.mu.Unlock()
-	for _, c := range children {
-		marked = c.mark(finisher, marked)
-	}
-	return marked
 }
 
-// Values of Scope.end.
-const (
-	endNone = iota // pending: an end of it may be marking (its marks count)
-	endLive        // ended by its own end, which is finishing its changes
-	endOver        // that end is done, or another end ended it (a child's
-	// commit, an ancestor's end, or the other of a racing Commit and
-	// Rollback): its marks count no more
-)
-
-// finishingNow reports whether a mark naming s as finisher still says
-// that an end of s will finish the change: s's end is marking (s still
-// pending) or finishing. A mark left by an end that lost its race (the
-// scope was ended by another) counts no more, wherever it was copied.
-func (s *Scope) finishingNow() bool { return s.end.Load() != endOver }
-
-// markedIn gives c, coming into s, the marks of the ends under way that
-// have marked s already (see mark), one per end, so that an end that
-// loses takes away its own only. s.mu and c.mu are held.
-func (s *Scope) markedIn(c *Change) {
-	c.finishing = append(c.finishing, s.marking...)
-}
-
-// takeTree ends s and its open children in state to and returns their
-// changes, in the order of their write stamps, and the stamps.
-func (s *Scope) takeTree(to int, by *Scope) ([]*Change, map[*Change]uint64, bool) {
-	s.mu.Lock()
-	top := by == s
-	if s.state != pending || top && s.released {
-		s.mu.Unlock()
-		return nil, nil, false
-	}
-	s.endedBy.Store(by)
-	if top {
-		s.end.Store(endLive)
-	} else {
-		s.end.Store(endOver) // ended by the end of a scope above
-	}
-	changes, children, written := s.changes, s.children, s.written
-	s.state = to
-	s.changes, s.children, s.written = nil, nil, nil
-	s.mu.Unlock()
-	if written == nil {
-		written = map[*Change]uint64{}
-	}
-	for _, c := range children {
-		more, stamps, ok := c.takeTree(to, by)
-		if !ok {
+// subtree returns s and the scopes below it that are pending, parents
+// before their children. s.tree.mu is held.
+func (s *Scope) subtree() []*Scope {
+	var out []*Scope
+	for queue := []*Scope{s}; len(queue) > 0; queue = queue[1:] {
+		x := queue[0]
+		if x.state != pending {
 			continue
 		}
-		for _, ch := range more {
-			st, seen := written[ch]
-			if !seen {
-				changes = append(changes, ch) // a change may be in a child and in s
-			}
-			written[ch] = max(st, stamps[ch])
-		}
+		out = append(out, x)
+		queue = append(queue, x.children...)
 	}
-	// In the order of the latest writes of their paths in this tree.
+	return out
+}
+
+// take ends s and its open children in state to, in one step under the
+// tree's lock, and returns their changes for s's end to finish, in the
+// order of their write stamps, each marked (Change.finishing) as s's end's
+// before the lock goes: a racing Change.Rollback or Commit then sees the
+// change as held and records a wish. It returns false if s, or a scope it
+// belongs to, has ended (the other of a racing Commit and Rollback, or
+// the end of a scope above, won).
+//
+// A Rollback's changes that a pending scope of the tree outside s's
+// subtree holds too (the transaction, around a savepoint that rolled
+// back) stay that scope's, with an undone record (see undo), made before
+// any end of the tree can commit them; they are not returned.
+func (s *Scope) take(to int) ([]*Change, bool) {
+	t := s.tree
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !s.liveLocked() {
+		return nil, false
+	}
+	sub := s.subtree()
+	var changes []*Change
+	written := map[*Change]uint64{}
+	for _, x := range sub {
+		x.state = to
+		for _, c := range x.changes {
+			st, seen := written[c]
+			if !seen {
+				changes = append(changes, c) // a change may be in two scopes of s's tree
+			}
+			written[c] = max(st, x.written[c])
+		}
+		x.changes, x.children, x.written = nil, nil, nil
+	}
+	// In the order of the latest writes of their paths in s's tree.
 	slices.SortStableFunc(changes, func(a, b *Change) int { return cmp.Compare(written[a], written[b]) })
-	return changes, written, true
+	kept := changes[:0]
+	for _, c := range changes {
+		c.mu.Lock()
+		if to == rolledBack && c.state == pending && c.heldInTree(t) {
+			if c.undo(t) {
+				t.marked = append(t.marked, c)
+			}
+			c.mu.Unlock()
+			continue
+		}
+		c.finishing = append(c.finishing, s)
+		c.mu.Unlock()
+		kept = append(kept, c)
+	}
+	return kept, true
+}
+
+// heldInTree reports whether a pending scope of t still holds c. t.mu
+// and c.mu are held.
+func (c *Change) heldInTree(t *tree) bool {
+	return slices.ContainsFunc(c.scopes, func(x *Scope) bool { return x.tree == t && x.liveLocked() })
 }
 
 // Commit finishes the scope after its transaction committed. A child
@@ -477,166 +373,69 @@ func (s *Scope) takeTree(to int, by *Scope) ([]*Change, map[*Change]uint64, bool
 // idempotent: later calls return the first result. Cancellation of ctx
 // does not stop it (see Change.Commit).
 func (s *Scope) Commit(ctx context.Context) Result {
-	for s.parent != nil {
-		out, busy := s.commitChild()
-		switch out {
-		case endedBefore:
+	if s.parent != nil {
+		if !s.commitChild() {
 			return s.endedResult(committed)
-		case changeBusy:
-			busy.mu.Lock() // wait for whoever is finishing it
-			busy.mu.Unlock()
-			continue
 		}
-		// Handed, or a scope above has ended: s, still open, is then in
-		// the tree its end is taking (takeTree ends the open children
-		// after their parent), which finishes s's changes with the
-		// others, in the order of all their writes.
 		return Result{}
 	}
-	changes, _, ok := s.take(committed)
+	changes, ok := s.take(committed)
 	if !ok {
 		return s.endedResult(committed)
 	}
-	defer s.end.Store(endOver)
 	r := commitAll(ctx, changes)
-	s.mu.Lock()
-	s.result = r
-	s.mu.Unlock()
+	s.setResult(r)
 	return r
 }
 
-// Outcomes of commitChild.
-const (
-	handed      = iota // s ended, its tree's changes are its parent's
-	parentEnded        // a scope above has ended: its end takes s's tree
-	endedBefore        // s had ended already
-	changeBusy         // a change's lock was held: wait for it, try again
-)
-
 // commitChild ends s, a child, with its open children, and moves their
-// changes into its parent in one step: under the parent's lock and those
-// of s's whole open tree, taken top-down (the tree's order, which every
-// other holder of two scope locks follows), and the locks of the changes.
-// No moment then finds a change of s held by no scope (ended, and not
-// yet its parent's), which a Change.Rollback would have read as abandoned
-// and deleted the new file of a change every scope committed; a Save into
-// s either lands before and moves, or comes after and is refused. A
-// parent whose end is under way (its mark has passed it: see mark) marks
-// the changes it takes over, as its end finishes them. If the parent, or
-// a scope above it, has ended, it does nothing: s is then still open
-// because that end's takeTree, which ends the open children after their
-// parent, has not reached it yet, and takes s's changes with the rest of
-// the tree, in the order of all their writes, having marked them first.
-//
-// A change's lock is only tried: a goroutine finishing the change holds
-// it while it runs callbacks (Options.Refs, OnEvent) that may lock a
-// scope of this tree. On a miss commitChild lets every lock go and
-// returns changeBusy and the change, to be waited for before a retry.
-func (s *Scope) commitChild() (int, *Change) {
+// changes, with their write stamps, into its parent, in one step under
+// the tree's lock: no moment finds a change of s held by no scope. It
+// returns false if s, or a scope it belongs to, has ended.
+func (s *Scope) commitChild() bool {
+	t := s.tree
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !s.liveLocked() {
+		return false
+	}
 	p := s.parent
-	if p.parent.ended() {
-		return s.release(), nil // checked before the locks: ended() locks upwards
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.state != pending {
-		return s.release(), nil
-	}
-	var tree []*Scope
-	defer func() {
-		for _, x := range tree {
-			x.mu.Unlock()
-		}
-	}()
-	for queue := []*Scope{s}; len(queue) > 0; queue = queue[1:] {
-		x := queue[0]
-		x.mu.Lock()
-		if x.state != pending {
-			x.mu.Unlock()
-			if x == s {
-				return endedBefore, nil
-			}
-			continue
-		}
-		tree = append(tree, x)
-		queue = append(queue, x.children...)
-	}
-	held := map[*Change]bool{}
-	defer func() {
-		for c := range held {
-			c.mu.Unlock()
-		}
-	}()
-	for _, x := range tree {
-		for _, c := range x.changes {
-			if held[c] {
-				continue // in two scopes of the tree
-			}
-			if !c.mu.TryLock() {
-				return changeBusy, c
-			}
-			held[c] = true
-		}
-	}
 	if p.written == nil {
 		p.written = map[*Change]uint64{}
 	}
-	ending := func(f *Scope) bool { return slices.Contains(tree, f) }
-	for _, x := range tree {
-		for _, c := range x.changes {
-			// A scope of the tree whose own end lost to this one (a
-			// Rollback racing this Commit) finishes nothing: its marks go.
-			c.finishing = slices.DeleteFunc(c.finishing, ending)
-			if c.state != rolledBack {
-				p.takeOver(c, x.written[c])
-			}
-		}
+	for _, x := range s.subtree() {
 		x.state = committed
-		x.end.Store(endOver)
+		for _, c := range x.changes {
+			c.mu.Lock()
+			if c.state != rolledBack {
+				stamp := x.written[c]
+				prev, had := p.written[c]
+				p.written[c] = max(prev, stamp)
+				if !had {
+					p.changes = append(p.changes, c)
+					c.register(p)
+					c.forgotten = false
+				}
+			}
+			c.mu.Unlock()
+		}
 		x.changes, x.children, x.written = nil, nil, nil
 	}
-	return handed, nil
+	return true
 }
 
-// release records that s, a child, committed while a scope above it was
-// ending, so that a later Rollback or Commit of s leaves it to that end's
-// takeTree. It returns parentEnded, or endedBefore if s has ended.
-func (s *Scope) release() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != pending {
-		return endedBefore
-	}
-	s.released = true
-	return parentEnded
-}
-
-// takeOver makes c, a change of a child of s that committed, one of s's,
-// with the child's write stamp, as addStamped(c, false, false, stamp)
-// does, and marks it for the scopes whose end is finishing s already.
-// s.mu and c.mu are held.
-func (s *Scope) takeOver(c *Change, stamp uint64) {
-	s.markedIn(c)
-	prev, had := s.written[c]
-	s.written[c] = max(prev, stamp)
-	if had {
-		return
-	}
-	s.changes = append(s.changes, c)
-	if c.scope == nil {
-		c.scope = s
-	}
-	if !slices.Contains(c.scopes, s) {
-		c.scopes = append(c.scopes, s)
-	}
-	c.forgotten = false
+// setResult records the result of s's own end.
+func (s *Scope) setResult(r Result) {
+	s.tree.mu.Lock()
+	s.result = r
+	s.tree.mu.Unlock()
 }
 
 // endedResult is what Commit or Rollback (to) returns once s has ended:
 // the first result if s ended that way, else an empty one.
 func (s *Scope) endedResult(to int) Result {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.tree.mu.Lock()
+	defer s.tree.mu.Unlock()
 	if s.state == to {
 		return s.result
 	}
@@ -658,16 +457,13 @@ func (s *Scope) End(ctx context.Context, err error) Result {
 
 // settleUnknown ends the scope keeping every file (see ErrCommitUnknown).
 func (s *Scope) settleUnknown(ctx context.Context) Result {
-	changes, _, ok := s.take(unknown)
+	changes, ok := s.take(unknown)
 	if !ok {
 		return Result{}
 	}
-	defer s.end.Store(endOver)
 	var r Result
 	finishEach(len(changes), func(i int) { r.merge(changes[i].finish(ctx, unknown, nil)) })
-	s.mu.Lock()
-	s.result = r
-	s.mu.Unlock()
+	s.setResult(r)
 	return r
 }
 
@@ -681,47 +477,65 @@ func (s *Scope) settleUnknown(ctx context.Context) Result {
 // its Commit (both files stay, KeptCommitUnknown). It is idempotent and
 // does nothing after Commit.
 func (s *Scope) Rollback(ctx context.Context) Result {
-	changes, _, ok := s.take(rolledBack)
+	changes, ok := s.take(rolledBack)
 	if !ok {
 		return s.endedResult(rolledBack)
 	}
-	defer s.end.Store(endOver)
 	var r Result
 	finishEach(len(changes), func(j int) {
-		i := len(changes) - 1 - j // newest first
-		if c := changes[i]; c.heldElsewhere(s) {
-			// Another scope finishes it: one that is ending now, or one
-			// that registered it too and is still open (the caller's,
-			// around a savepoint or an attempt that failed). That one may
-			// still write its path (a retry) or not; unless it registers
-			// the change again, a commit of it keeps both files.
-			c.undo(s)
-			if c.heldElsewhere(s) {
+		c := changes[len(changes)-1-j] // newest first
+		if c.heldElsewhere(s) {
+			// Another scope finishes it: one of another transaction
+			// that registered it too and is still open, or whose end is
+			// finishing it now, or a scope of this tree that registered
+			// it again since. That one may still write its path (a
+			// retry) or not; unless it registers the change again, a
+			// commit of it keeps both files.
+			if c.leave(s) {
 				return
 			}
 			// The other let go meanwhile (it rolled back too): no one
 			// else finishes it.
 		}
-		switch changes[i].afterRollback(s) {
+		switch c.afterRollback(s) {
 		case pending:
 			// An upload made outside any scope, which a statement of
 			// this transaction took in: its maker may write its path
 			// again (a retry), so its file stays, pending.
-			changes[i].field.keep(ctx, &r, changes[i].newPath, KeptGivenBack, nil)
+			c.field.keep(ctx, &r, c.newPath, KeptGivenBack, nil)
 		case unknown:
 			// Its maker committed it meanwhile, from outside.
-			r.merge(changes[i].finish(ctx, unknown, nil))
+			r.merge(c.finish(ctx, unknown, nil))
 		default:
-			r.merge(changes[i].finish(ctx, rolledBack, nil))
+			r.merge(c.finish(ctx, rolledBack, nil))
 		}
 	})
 	if s.parent == nil {
-		s.clearMarks()
+		s.tree.clearMarks()
 	}
-	s.mu.Lock()
-	s.result = r
-	s.mu.Unlock()
+	s.setResult(r)
 	return r
+}
+
+// leave leaves c, which s's Rollback took and another scope holds, to
+// that scope, with an undone record for s's tree, and takes s's mark
+// away. It reports false if no other scope holds c any more once the mark
+// is gone (the other one rolled back and left it too): s then finishes
+// it. Of two ends that leave c to each other, the later to take its mark
+// away sees the other's gone.
+func (c *Change) leave(s *Scope) bool {
+	c.mu.Lock()
+	if i := slices.Index(c.finishing, s); i >= 0 {
+		c.finishing = slices.Delete(c.finishing, i, i+1)
+	}
+	added := c.undo(s.tree)
+	c.mu.Unlock()
+	if added { // outside c.mu: a tree's lock comes before a change's
+		s.tree.mu.Lock()
+		s.tree.marked = append(s.tree.marked, c)
+		s.tree.mu.Unlock()
+	}
+	return c.heldElsewhere(s)
 }
 
 // commitAll commits changes in order, the order of the latest writes of
