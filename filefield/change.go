@@ -99,6 +99,11 @@ type changeState struct {
 	// Scope.take); a Rollback that leaves it to another scope takes its
 	// own away
 	finishing []*Scope
+	// deciding is held by a Rollback's end while it decides whether it
+	// leaves c to another holder or finishes it (see rollbackDecide), so
+	// that two ends cannot leave c to each other, and an end's mark goes
+	// only once another holder was seen. Taken before any tree's lock.
+	deciding sync.Mutex
 	// undone holds the trees (transactions) in which a scope it was
 	// registered in rolled back while another that holds it stayed
 	// open; a later commit keeps both files unless a scope of that tree
@@ -256,10 +261,16 @@ func (f *Field) DeleteUnreferenced(ctx context.Context, old string, refs RefChec
 // Rollback does nothing and returns an empty Result. Cancellation of ctx does not stop the deletion: it is a
 // few files, and stopping halfway would only leave orphans.
 func (c *Change) Commit(ctx context.Context) Result {
-	if c.heldByScope(committed) {
-		return Result{}
+	for {
+		held, reg := c.heldByScope(committed)
+		if held {
+			return Result{}
+		}
+		if r, ok := c.finishAt(ctx, committed, nil, reg); ok {
+			return r
+		}
+		// A scope registered c after the check: it holds c now.
 	}
-	return c.finish(ctx, committed, nil)
 }
 
 // CheckRefs makes the change ask refs too, after the commit and before it
@@ -309,23 +320,33 @@ func (c *Change) CommitEarly(ctx context.Context) Result {
 // idempotent, and does nothing after Commit. Cancellation of ctx does not
 // stop it, so a cancelled request still leaves no new file behind.
 func (c *Change) Rollback(ctx context.Context) Result {
-	if c.heldByScope(rolledBack) {
-		return Result{}
+	for {
+		held, reg := c.heldByScope(rolledBack)
+		if held {
+			return Result{}
+		}
+		if r, ok := c.finishAt(ctx, rolledBack, nil, reg); ok {
+			return r
+		}
+		// A scope registered c after the check (a claim that
+		// AddClaimed accepted): it holds c now, and its row may name the
+		// new file.
 	}
-	return c.finish(ctx, rolledBack, nil)
 }
 
 // heldByScope reports whether an open scope holds c, which it then
 // finishes; if so it records the caller's wish, to, unless one was
-// recorded before.
-func (c *Change) heldByScope(to int) bool {
-	if !c.heldElsewhere(nil) {
-		return false
+// recorded before. If not, it returns the registration count at which
+// it found c unheld, for finishAt.
+func (c *Change) heldByScope(to int) (bool, uint64) {
+	held, reg := c.heldElsewhere(nil)
+	if !held {
+		return false, reg
 	}
 	c.mu.Lock()
 	if c.state != pending {
 		c.mu.Unlock()
-		return false // the scope finished it meanwhile
+		return false, anyRegistration // the scope finished it meanwhile
 	}
 	if c.asked == pending {
 		c.asked = to
@@ -340,8 +361,9 @@ func (c *Change) heldByScope(to int) bool {
 
 // heldElsewhere reports whether a scope other than s will finish c: a
 // live one it was registered in, or one whose end took it and is
-// finishing it now.
-func (c *Change) heldElsewhere(s *Scope) bool {
+// finishing it now. It also returns the count of c's registrations it
+// read: a scope that registers c later changes it (see finishAt).
+func (c *Change) heldElsewhere(s *Scope) (bool, uint64) {
 	for {
 		c.mu.Lock()
 		scopes := slices.Clone(c.scopes)
@@ -354,7 +376,7 @@ func (c *Change) heldElsewhere(s *Scope) bool {
 		// c with its parent first, which shows in registered.
 		for _, x := range scopes {
 			if x != s && x.live() {
-				return true
+				return true, registered
 			}
 		}
 		c.mu.Lock()
@@ -362,10 +384,14 @@ func (c *Change) heldElsewhere(s *Scope) bool {
 		held := slices.ContainsFunc(c.finishing, func(f *Scope) bool { return f != s })
 		c.mu.Unlock()
 		if !again {
-			return held
+			return held, registered
 		}
 	}
 }
+
+// anyRegistration is the registration count of a finish that holds c
+// by its end's take: one that comes later changes nothing.
+const anyRegistration = ^uint64(0)
 
 // finish moves the change to state once, and deals with its files. inUse
 // holds paths that must not be deleted because other changes of a batch
@@ -374,17 +400,32 @@ func (c *Change) heldElsewhere(s *Scope) bool {
 // its scopes. A concurrent finish for the same state waits for the first
 // one's result.
 func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Result {
+	r, _ := c.finishAt(ctx, to, inUse, anyRegistration)
+	return r
+}
+
+// finishAt is finish for a caller that found, at registration count reg,
+// that no other scope holds c (see heldElsewhere): if a scope registered
+// c since (a claim accepted after the check, whose row may name the new
+// file), it does nothing and returns false, and the caller decides again.
+// That check and the change of state are one step under c's lock, which
+// a registration takes too.
+func (c *Change) finishAt(ctx context.Context, to int, inUse map[string]bool, reg uint64) (Result, bool) {
 	c.mu.Lock()
 	if c.state != pending {
 		st, done := c.state, c.done
 		c.mu.Unlock()
 		if st != to {
-			return Result{}
+			return Result{}, true
 		}
 		<-done
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.result
+		return c.result, true
+	}
+	if reg != anyRegistration && c.registered != reg {
+		c.mu.Unlock()
+		return Result{}, false
 	}
 	if to == committed && (c.asked == rolledBack || len(c.undone) > 0) {
 		// Rolled back by hand inside a scope that committed, or by a
@@ -438,7 +479,7 @@ func (c *Change) finish(ctx context.Context, to int, inUse map[string]bool) Resu
 			}
 		}
 	}
-	return r
+	return r, true
 }
 
 func (f *Field) keep(ctx context.Context, r *Result, p, reason string, err error) {
@@ -471,8 +512,17 @@ func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool, ext
 	if f.opts.HashNames {
 		// No upload in this process reuses p until the deletion is done
 		// (a reuse meanwhile stores its bytes under a name of its own).
+		// The events wait until the lock goes: an OnEvent that finishes
+		// another change of p (or of a path that shares its lock) would
+		// wait on it. Options.Refs is asked under it (see there).
+		outer := ctx
+		var held *heldEvents
+		ctx, held = holdEvents(ctx)
 		unlock := f.locks.lock(p)
-		defer unlock()
+		defer func() {
+			unlock()
+			held.release(outer, f)
+		}()
 		var reason string
 		var err error
 		if main, reason, err = f.shared(ctx, p); reason != "" {

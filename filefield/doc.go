@@ -83,11 +83,14 @@
 // end sees it) or wholly after (and does nothing), so the files come out
 // as in one of the two orders. A change is at every moment held by an
 // open scope or by the end that took it, so a Change.Commit or Rollback
-// racing an end records a wish rather than acting alone. No lock is held
+// racing an end records a wish rather than acting alone, and a claim
+// (Scope.AddClaimed) accepted while a Rollback finishes the change makes
+// that Rollback decide again: the claimer then holds it. No lock is held
 // while files are deleted or callbacks run (Options.Refs, OnEvent, a
 // logger's handler): a callback may use the field, its changes and its
-// scopes, except to wait for the very change, or scope end, that called
-// it.
+// scopes, except to wait for the very change that called it. One
+// exception: with HashNames, Options.Refs is asked while the file's path
+// is locked against reuse by an upload of the same content.
 //
 // # Caveats
 //

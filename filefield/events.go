@@ -65,7 +65,32 @@ type Event struct {
 	Err    error  `json:"-"`                // the failure, for ActionFail
 }
 
+// heldEvents collects the events of a step that holds a lock callbacks
+// could wait on (see Field.remove), to be reported once it is released.
+type heldEvents struct{ events []Event }
+
+type heldEventsKey struct{}
+
+// holdEvents returns a context under which emit collects events into
+// the returned heldEvents instead of reporting them.
+func holdEvents(ctx context.Context) (context.Context, *heldEvents) {
+	h := &heldEvents{}
+	return context.WithValue(ctx, heldEventsKey{}, h), h
+}
+
+// release reports the events collected, in order, under ctx.
+func (h *heldEvents) release(ctx context.Context, f *Field) {
+	for _, e := range h.events {
+		f.emit(ctx, e)
+	}
+	h.events = nil
+}
+
 func (f *Field) emit(ctx context.Context, e Event) {
+	if h, _ := ctx.Value(heldEventsKey{}).(*heldEvents); h != nil {
+		h.events = append(h.events, e)
+		return
+	}
 	e.Field = f.name
 	if f.opts.OnEvent != nil {
 		f.opts.OnEvent(e)

@@ -110,7 +110,11 @@ type Options struct {
 	// Keep makes the field keep old files instead of deleting them (history,
 	// soft delete). Stale files are then reported as kept.
 	Keep bool
-	// Refs, when set, is asked before an old file is deleted.
+	// Refs, when set, is asked before an old file is deleted. With
+	// HashNames it is asked while the file's path is locked against
+	// reuse by an upload of the same content in this process: a Refs
+	// that stores or finishes a change of the same content waits for
+	// itself.
 	Refs RefChecker
 	// Companions, when set, returns the stored paths of files that belong
 	// with a stored file (thumbnails, variants); they are deleted with it.

@@ -72,7 +72,13 @@ func (f *Field) ClaimUnheld(path string) *Change {
 // is finishing it): the scope then finishes it with its transaction, and
 // the change's own Commit and Rollback only record a wish. A finished
 // change is held by none.
-func (c *Change) Held() bool { return c.unfinished() && c.heldElsewhere(nil) }
+func (c *Change) Held() bool {
+	if !c.unfinished() {
+		return false
+	}
+	held, _ := c.heldElsewhere(nil)
+	return held
+}
 
 func (c *Change) unfinished() bool {
 	c.mu.Lock()
@@ -81,14 +87,16 @@ func (c *Change) unfinished() bool {
 }
 
 // afterRollback decides what s, rolling back, does with c, which no other
-// scope holds: rolledBack, or, for a change no scope owns (one s took in
-// with Add or AddClaimed), pending when it gives c back to its field's list, its
-// file kept, or unknown when c's maker asked for its Commit meanwhile (the
-// row may hold either file). A maker's Rollback asked meanwhile rolls it
-// back. One reported abandoned already is given back forgotten, off the
-// list (see Options.PendingTimeout).
-func (c *Change) afterRollback(s *Scope) int {
-	// Which scopes are open is read first: a scope's lock comes before a
+// scope held at registration count reg (see heldElsewhere): rolledBack,
+// or, for a change no scope owns (one s took in with Add or AddClaimed),
+// pending when it gives c back to its field's list, its file kept, or
+// unknown when c's maker asked for its Commit meanwhile (the row may hold
+// either file). A maker's Rollback asked meanwhile rolls it back. One
+// reported abandoned already is given back forgotten, off the list (see
+// Options.PendingTimeout). It returns decideAgain if a scope registered
+// c since reg.
+func (c *Change) afterRollback(s *Scope, reg uint64) int {
+	// Which scopes are open is read first: a tree's lock comes before a
 	// change's.
 	c.mu.Lock()
 	scopes := slices.Clone(c.scopes)
@@ -101,6 +109,9 @@ func (c *Change) afterRollback(s *Scope) int {
 	}
 	c.mu.Lock()
 	switch {
+	case c.state == pending && c.registered != reg:
+		c.mu.Unlock()
+		return decideAgain
 	case c.owned || c.state != pending || c.asked == rolledBack:
 		c.mu.Unlock()
 		return rolledBack
@@ -126,6 +137,10 @@ func (c *Change) afterRollback(s *Scope) int {
 	}
 	return pending
 }
+
+// decideAgain is afterRollback's answer when a scope registered the
+// change after the caller found it unheld.
+const decideAgain = -1
 
 // putOnce puts c on the list unless it is there.
 func (p *pendingSet) putOnce(c *Change) {

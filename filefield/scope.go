@@ -483,32 +483,7 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 	}
 	var r Result
 	finishEach(len(changes), func(j int) {
-		c := changes[len(changes)-1-j] // newest first
-		if c.heldElsewhere(s) {
-			// Another scope finishes it: one of another transaction
-			// that registered it too and is still open, or whose end is
-			// finishing it now, or a scope of this tree that registered
-			// it again since. That one may still write its path (a
-			// retry) or not; unless it registers the change again, a
-			// commit of it keeps both files.
-			if c.leave(s) {
-				return
-			}
-			// The other let go meanwhile (it rolled back too): no one
-			// else finishes it.
-		}
-		switch c.afterRollback(s) {
-		case pending:
-			// An upload made outside any scope, which a statement of
-			// this transaction took in: its maker may write its path
-			// again (a retry), so its file stays, pending.
-			c.field.keep(ctx, &r, c.newPath, KeptGivenBack, nil)
-		case unknown:
-			// Its maker committed it meanwhile, from outside.
-			r.merge(c.finish(ctx, unknown, nil))
-		default:
-			r.merge(c.finish(ctx, rolledBack, nil))
-		}
+		r.merge(s.rollbackOne(ctx, changes[len(changes)-1-j])) // newest first
 	})
 	if s.parent == nil {
 		s.tree.clearMarks()
@@ -517,25 +492,69 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 	return r
 }
 
-// leave leaves c, which s's Rollback took and another scope holds, to
-// that scope, with an undone record for s's tree, and takes s's mark
-// away. It reports false if no other scope holds c any more once the mark
-// is gone (the other one rolled back and left it too): s then finishes
-// it. Of two ends that leave c to each other, the later to take its mark
-// away sees the other's gone.
-func (c *Change) leave(s *Scope) bool {
+// rollbackOne finishes c, which s's Rollback took, or leaves it to the
+// scope that holds it too.
+func (s *Scope) rollbackOne(ctx context.Context, c *Change) Result {
+	for {
+		left, d, reg := s.rollbackDecide(c)
+		var r Result
+		var ok bool
+		switch {
+		case left:
+			return r
+		case d == decideAgain:
+			continue // a scope registered it since: it may hold it
+		case d == pending:
+			// An upload made outside any scope, which a statement of
+			// this transaction took in: its maker may write its path
+			// again (a retry), so its file stays, pending.
+			c.field.keep(ctx, &r, c.newPath, KeptGivenBack, nil)
+			return r
+		case d == unknown:
+			// Its maker committed it meanwhile, from outside.
+			r, ok = c.finishAt(ctx, unknown, nil, reg)
+		default:
+			r, ok = c.finishAt(ctx, rolledBack, nil, reg)
+		}
+		if ok {
+			return r
+		}
+		// A scope registered it after the decision: decide again.
+	}
+}
+
+// rollbackDecide decides, under c.deciding, what s's Rollback does with
+// c: left, when another scope holds c (one of another transaction that
+// registered it too and is still open, or whose end is finishing it, or
+// a scope of this tree that registered it again since), to which s leaves
+// it with an undone record for s's tree (that one may still write its
+// path, a retry, or not; unless it registers the change again, a commit
+// of it keeps both files); else afterRollback's decision, at registration
+// count reg, for s to carry out. s's mark goes only when it leaves c,
+// having seen the other holder, so c is never without one; and since two
+// ends decide one at a time, the later of two that could leave c to each
+// other sees the other's mark gone, and finishes c.
+func (s *Scope) rollbackDecide(c *Change) (left bool, d int, reg uint64) {
+	c.deciding.Lock()
+	held, reg := c.heldElsewhere(s)
+	if !held {
+		d = c.afterRollback(s, reg)
+		c.deciding.Unlock()
+		return false, d, reg
+	}
 	c.mu.Lock()
 	if i := slices.Index(c.finishing, s); i >= 0 {
 		c.finishing = slices.Delete(c.finishing, i, i+1)
 	}
 	added := c.undo(s.tree)
 	c.mu.Unlock()
+	c.deciding.Unlock()
 	if added { // outside c.mu: a tree's lock comes before a change's
 		s.tree.mu.Lock()
 		s.tree.marked = append(s.tree.marked, c)
 		s.tree.mu.Unlock()
 	}
-	return c.heldElsewhere(s)
+	return true, 0, reg
 }
 
 // commitAll commits changes in order, the order of the latest writes of
