@@ -517,11 +517,11 @@ func (f *Field) remove(ctx context.Context, r *Result, p string, stale bool, ext
 		// wait on it. Options.Refs is asked under it (see there).
 		outer := ctx
 		var held *heldEvents
-		ctx, held = holdEvents(ctx)
+		ctx, held = f.holdEvents(ctx)
 		unlock := f.locks.lock(p)
 		defer func() {
 			unlock()
-			held.release(outer, f)
+			held.release(outer)
 		}()
 		var reason string
 		var err error

@@ -65,29 +65,35 @@ type Event struct {
 	Err    error  `json:"-"`                // the failure, for ActionFail
 }
 
-// heldEvents collects the events of a step that holds a lock callbacks
-// could wait on (see Field.remove), to be reported once it is released.
-type heldEvents struct{ events []Event }
+// heldEvents collects the events of a field's step that holds a lock
+// callbacks could wait on (see Field.remove), to be reported once it is
+// released. Events of other fields (a callback of the step may finish
+// their changes with its context) are reported as they come.
+type heldEvents struct {
+	field  *Field
+	events []Event
+}
 
 type heldEventsKey struct{}
 
-// holdEvents returns a context under which emit collects events into
+// holdEvents returns a context under which f's emit collects events into
 // the returned heldEvents instead of reporting them.
-func holdEvents(ctx context.Context) (context.Context, *heldEvents) {
-	h := &heldEvents{}
+func (f *Field) holdEvents(ctx context.Context) (context.Context, *heldEvents) {
+	h := &heldEvents{field: f}
 	return context.WithValue(ctx, heldEventsKey{}, h), h
 }
 
 // release reports the events collected, in order, under ctx.
-func (h *heldEvents) release(ctx context.Context, f *Field) {
-	for _, e := range h.events {
-		f.emit(ctx, e)
-	}
+func (h *heldEvents) release(ctx context.Context) {
+	events := h.events
 	h.events = nil
+	for _, e := range events {
+		h.field.emit(ctx, e)
+	}
 }
 
 func (f *Field) emit(ctx context.Context, e Event) {
-	if h, _ := ctx.Value(heldEventsKey{}).(*heldEvents); h != nil {
+	if h, _ := ctx.Value(heldEventsKey{}).(*heldEvents); h != nil && h.field == f {
 		h.events = append(h.events, e)
 		return
 	}

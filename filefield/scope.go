@@ -278,9 +278,14 @@ func (c *Change) undo(t *tree) bool {
 	return true
 }
 
-// clearMarks takes the records of t off its changes: its outermost scope
-// rolled back, so none of its rows holds a path it wrote, and its
-// records would only keep stale files for good.
+// clearMarks takes the records of t off the changes t took in from
+// elsewhere (a claim of another transaction's upload): its outermost
+// scope rolled back, so none of its rows holds a path it wrote, and its
+// records would only keep stale files for good. The record stays on a
+// change t made: t's rollback restored the row that held the change's
+// old file, so a commit of the scope it was left to (a claimer, which
+// may have written the new path into a row of its own or into that same
+// row) keeps both files, for the orphan finder to settle.
 func (t *tree) clearMarks() {
 	t.mu.Lock()
 	marked := t.marked
@@ -288,7 +293,9 @@ func (t *tree) clearMarks() {
 	t.mu.Unlock()
 	for _, c := range marked {
 		c.mu.Lock()
-		c.undone = slices.DeleteFunc(c.undone, func(u *tree) bool { return u == t })
+		if !(c.owned && c.scope != nil && c.scope.tree == t) {
+			c.undone = slices.DeleteFunc(c.undone, func(u *tree) bool { return u == t })
+		}
 		c.mu.Unlock()
 	}
 }
@@ -508,7 +515,7 @@ func (s *Scope) rollbackOne(ctx context.Context, c *Change) Result {
 			// An upload made outside any scope, which a statement of
 			// this transaction took in: its maker may write its path
 			// again (a retry), so its file stays, pending.
-			c.field.keep(ctx, &r, c.newPath, KeptGivenBack, nil)
+			c.field.keep(context.WithoutCancel(ctx), &r, c.newPath, KeptGivenBack, nil)
 			return r
 		case d == unknown:
 			// Its maker committed it meanwhile, from outside.
