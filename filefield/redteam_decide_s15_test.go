@@ -474,7 +474,9 @@ func TestRTDecideClaimAfterRootTake(t *testing.T) {
 		if beforeFinish {
 			claimAndRollback()
 		}
-		ra.setResult(commitAll(ctx, changes))
+		var r Result
+		commitAll(ctx, changes, &r)
+		ra.setResult(r)
 		if !beforeFinish {
 			claimAndRollback()
 		}

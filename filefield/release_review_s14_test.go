@@ -182,7 +182,7 @@ func TestReleaseS14ReleasedChildTakenByAncestor(t *testing.T) {
 	if len(changes) != 1 || changes[0] != c {
 		t.Fatalf("R took %v", changes)
 	}
-	commitAll(ctx, changes)
+	commitAll(ctx, changes, &Result{})
 	if ccExists(fsys, old.New) || !ccExists(fsys, c.New) || c.Held() || c.unfinished() {
 		t.Errorf("old %v new %v held %v unfinished %v", ccExists(fsys, old.New), ccExists(fsys, c.New), c.Held(), c.unfinished())
 	}

@@ -390,8 +390,9 @@ func (s *Scope) Commit(ctx context.Context) Result {
 	if !ok {
 		return s.endedResult(committed)
 	}
-	r := commitAll(ctx, changes)
-	s.setResult(r)
+	var r Result
+	defer func() { s.setResult(r) }() // also when a callback panicked
+	commitAll(ctx, changes, &r)
 	return r
 }
 
@@ -469,8 +470,8 @@ func (s *Scope) settleUnknown(ctx context.Context) Result {
 		return Result{}
 	}
 	var r Result
+	defer func() { s.setResult(r) }() // also when a callback panicked
 	finishEach(len(changes), func(i int) { r.merge(changes[i].finish(ctx, unknown, nil)) })
-	s.setResult(r)
 	return r
 }
 
@@ -489,13 +490,15 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 		return s.endedResult(rolledBack)
 	}
 	var r Result
+	defer func() { // also when a callback panicked (finishEach raises it again)
+		if s.parent == nil {
+			s.tree.clearMarks()
+		}
+		s.setResult(r)
+	}()
 	finishEach(len(changes), func(j int) {
 		r.merge(s.rollbackOne(ctx, changes[len(changes)-1-j])) // newest first
 	})
-	if s.parent == nil {
-		s.tree.clearMarks()
-	}
-	s.setResult(r)
 	return r
 }
 
@@ -564,13 +567,13 @@ func (s *Scope) rollbackDecide(c *Change) (left bool, d int, reg uint64) {
 	return true, 0, reg
 }
 
-// commitAll commits changes in order, the order of the latest writes of
-// their paths (takeTree). A change's stale file stays if a later change of the same
-// scope stores that path again (delete, then re-create, or a change
+// commitAll commits changes, merging what each did into r, in the order
+// of the latest writes of their paths (see take). A change's stale file
+// stays if a later change of the same scope stores that path again (delete, then re-create, or a change
 // registered again when a statement wrote its path again), or if any of
 // them stores it under a hash name, which other rows may share; a path
 // stored earlier and then replaced is stale.
-func commitAll(ctx context.Context, changes []*Change) Result {
+func commitAll(ctx context.Context, changes []*Change, r *Result) {
 	shared := map[string]bool{}
 	for _, c := range changes {
 		if c.newPath != "" && c.field.opts.HashNames {
@@ -587,16 +590,16 @@ func commitAll(ctx context.Context, changes []*Change) Result {
 			later[changes[i].newPath] = true
 		}
 	}
-	var r Result
 	finishEach(len(changes), func(i int) { r.merge(changes[i].finish(ctx, committed, inUse[i])) })
-	return r
 }
 
 // finishEach calls finish(0) to finish(n-1), each one even if an earlier
 // one panicked (a callback did: Options.Refs, OnEvent, a logger's
 // handler), so that no change is left held by a scope that has ended;
 // then it raises the first panic again. A change whose finish panicked
-// has finished: the files it had not dealt with yet stay.
+// has finished: the files it had not dealt with yet stay, and its part of
+// the scope's Result is missing (the rest is recorded: see the defers of
+// Commit, Rollback and settleUnknown).
 func finishEach(n int, finish func(i int)) {
 	var first any
 	panicked := false
