@@ -61,12 +61,12 @@ func TestRTDecideHashRefsOtherFieldEventsMisrouted(t *testing.T) {
 	fsys := afero.NewMemMapFs()
 	var evPics, evDocs rtdEvents
 	docs := New("docs", fsys, Options{Dir: "docs", PendingTimeout: -1, OnEvent: evDocs.add})
-	docOld, err := docs.Save(ctx, rttPNG("docold"))
+	docOld, err := docs.Save(ctx, ccPNG("docold"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	docOld.Commit(ctx)
-	docChange, err := docs.Replace(ctx, docOld.New, rttPNG("docnew"))
+	docChange, err := docs.Replace(ctx, docOld.New, ccPNG("docnew"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRTDecideHashRefsOtherFieldEventsMisrouted(t *testing.T) {
 			}
 			return false, nil
 		})})
-	shared, err := pics.Save(ctx, rttPNG("shared"))
+	shared, err := pics.Save(ctx, ccPNG("shared"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRTDecideHashRefsOtherFieldEventsMisrouted(t *testing.T) {
 	pendingDoc.Store(docChange)
 	del.Commit(ctx)
 
-	if rttExists(fsys, docOld.New) {
+	if ccExists(fsys, docOld.New) {
 		t.Fatal("setup: docs' old file should be deleted by its change's Commit")
 	}
 	if r := docChange.Commit(ctx); !slices.Contains(r.Deleted, docOld.New) {
@@ -163,18 +163,18 @@ func TestRTDecideGiveBackEventGetsCancelledCtx(t *testing.T) {
 	var recs []rtdRecord
 	logger := slog.New(rtdHandler{mu: &mu, recs: &recs})
 	ctx, fsys, f, old := rttSetup(t, Options{Logger: logger})
-	o2, err := f.Save(ctx, rttPNG("old2"))
+	o2, err := f.Save(ctx, ccPNG("old2"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	o2.Commit(ctx)
-	given, err := f.Replace(ctx, old, rttPNG("given")) // its maker's: no scope
+	given, err := f.Replace(ctx, old, ccPNG("given")) // its maker's: no scope
 	if err != nil {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	sctx, s := NewScope(cctx)
-	owned, err := f.Replace(sctx, o2.New, rttPNG("owned"))
+	owned, err := f.Replace(sctx, o2.New, ccPNG("owned"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestRTDecideGiveBackEventGetsCancelledCtx(t *testing.T) {
 	cancel() // the request went away: the transaction rolled back
 	r := s.Rollback(cctx)
 
-	if !rttExists(fsys, given.New) || rttExists(fsys, owned.New) {
+	if !ccExists(fsys, given.New) || ccExists(fsys, owned.New) {
 		t.Fatalf("setup: the given-back file stays, the owned one goes: %+v", r)
 	}
 	mu.Lock()
@@ -230,12 +230,12 @@ func TestRTDecideHashRefsPanicReleasesHeldEventsOnce(t *testing.T) {
 			boom.Store(nil)
 			panic("refs")
 		})})
-	a, err := f.Save(ctx, rttPNG("a"))
+	a, err := f.Save(ctx, ccPNG("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.Commit(ctx)
-	b, err := f.Save(ctx, rttPNG("b"))
+	b, err := f.Save(ctx, ccPNG("b"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,10 +257,10 @@ func TestRTDecideHashRefsPanicReleasesHeldEventsOnce(t *testing.T) {
 	if p := rttRecover(func() { da.Commit(ctx) }); p == nil {
 		t.Fatal("the Refs panic should come out of Commit")
 	}
-	if !rttExists(fsys, a.New) {
+	if !ccExists(fsys, a.New) {
 		t.Error("the file whose Refs check panicked was deleted")
 	}
-	if rttExists(fsys, b.New) {
+	if ccExists(fsys, b.New) {
 		t.Error("the other change's stale file should be gone")
 	}
 	n := 0
@@ -287,7 +287,7 @@ func TestRTDecideCommitChildIntoHolderSeenLive(t *testing.T) {
 	for _, decideFirst := range []bool{false, true} {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		bctx, rb := NewScope(ctx)
-		c, err := f.Replace(bctx, old, rttPNG("new")) // owned by B
+		c, err := f.Replace(bctx, old, ccPNG("new")) // owned by B
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,9 +323,9 @@ func TestRTDecideCommitChildIntoHolderSeenLive(t *testing.T) {
 		}
 		rttEndRollback(rb, Result{})
 		ra.Rollback(ctx)
-		if !rttExists(fsys, old) || rttExists(fsys, c.New) {
+		if !ccExists(fsys, old) || ccExists(fsys, c.New) {
 			t.Errorf("decideFirst=%v: both transactions rolled back: old must stay (%v), new go (%v)",
-				decideFirst, rttExists(fsys, old), rttExists(fsys, c.New))
+				decideFirst, ccExists(fsys, old), ccExists(fsys, c.New))
 		}
 	}
 }
@@ -343,7 +343,7 @@ func TestRTDecideWishAroundGiveBack(t *testing.T) {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		actx, ra := NewScope(ctx)
 		_, s := NewScope(actx)
-		c, err := f.Replace(ctx, old, rttPNG("new")) // the maker's
+		c, err := f.Replace(ctx, old, ccPNG("new")) // the maker's
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,9 +384,9 @@ func TestRTDecideWishAroundGiveBack(t *testing.T) {
 		switch {
 		case st == pending:
 			t.Errorf("wishFirst=%v: the change stays pending with its wish and no holder (held=%v)", wishFirst, held)
-		case wishFirst && (st != unknown || !rttExists(fsys, old) || !rttExists(fsys, c.New)):
+		case wishFirst && (st != unknown || !ccExists(fsys, old) || !ccExists(fsys, c.New)):
 			t.Errorf("wishFirst=%v: the give-back read the wish: both files stay (state %d)", wishFirst, st)
-		case !wishFirst && (held || st != committed || rttExists(fsys, old) || !rttExists(fsys, c.New)):
+		case !wishFirst && (held || st != committed || ccExists(fsys, old) || !ccExists(fsys, c.New)):
 			t.Errorf("wishFirst=%v: given back first, the maker's Commit commits it (held=%v, state %d)", wishFirst, held, st)
 		}
 	}
@@ -402,7 +402,7 @@ func TestRTDecideLiveHolderThenItsEnd(t *testing.T) {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		actx, ra := NewScope(ctx)
 		_, rb := NewScope(ctx)
-		c, err := f.Replace(actx, old, rttPNG("new"))
+		c, err := f.Replace(actx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -438,8 +438,8 @@ func TestRTDecideLiveHolderThenItsEnd(t *testing.T) {
 		}
 		rttEndRollback(rb, rttFinishOwn(ctx, rb, c, d, reg))
 		rttEndRollback(ra, Result{})
-		if !rttExists(fsys, old) || rttExists(fsys, c.New) {
-			t.Errorf("takeFirst=%v: both rolled back: old stays (%v), new goes (%v)", takeFirst, rttExists(fsys, old), rttExists(fsys, c.New))
+		if !ccExists(fsys, old) || ccExists(fsys, c.New) {
+			t.Errorf("takeFirst=%v: both rolled back: old stays (%v), new goes (%v)", takeFirst, ccExists(fsys, old), ccExists(fsys, c.New))
 		}
 	}
 }
@@ -455,7 +455,7 @@ func TestRTDecideClaimAfterRootTake(t *testing.T) {
 	for _, beforeFinish := range []bool{true, false} {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		actx, ra := NewScope(ctx)
-		c, err := f.Replace(actx, old, rttPNG("new"))
+		c, err := f.Replace(actx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,11 +481,11 @@ func TestRTDecideClaimAfterRootTake(t *testing.T) {
 			claimAndRollback()
 		}
 		rb.Commit(ctx)
-		if !rttExists(fsys, c.New) {
+		if !ccExists(fsys, c.New) {
 			t.Errorf("beforeFinish=%v: the new file of a committed change was deleted", beforeFinish)
 		}
-		if beforeFinish != rttExists(fsys, old) {
-			t.Errorf("beforeFinish=%v: old file present=%v", beforeFinish, rttExists(fsys, old))
+		if beforeFinish != ccExists(fsys, old) {
+			t.Errorf("beforeFinish=%v: old file present=%v", beforeFinish, ccExists(fsys, old))
 		}
 	}
 }
@@ -498,7 +498,7 @@ func TestRTDecideClaimThenHandUpDuringRedecide(t *testing.T) {
 	ctx, fsys, f, old := rttSetup(t, Options{})
 	actx, ra := NewScope(ctx)
 	sctx, s := NewScope(actx)
-	c, err := f.Replace(sctx, old, rttPNG("new"))
+	c, err := f.Replace(sctx, old, ccPNG("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,10 +526,10 @@ func TestRTDecideClaimThenHandUpDuringRedecide(t *testing.T) {
 	rttEndRollback(s, Result{})
 	ra.Commit(ctx)
 	rb.Commit(ctx)
-	if !rttExists(fsys, c.New) {
+	if !ccExists(fsys, c.New) {
 		t.Error("B committed a row naming the new file, and it was deleted")
 	}
-	if !rttExists(fsys, old) {
+	if !ccExists(fsys, old) {
 		t.Error("A's row holds the old path again (its savepoint rolled back): the old file must stay")
 	}
 }
@@ -543,7 +543,7 @@ func TestRTDecideLinGiveBackRacingClaimAndMakerCommit(t *testing.T) {
 		actx, ra := NewScope(ctx)
 		_, s := NewScope(actx)
 		_, rb := NewScope(ctx)
-		c, err := f.Replace(ctx, old, rttPNG("new"))
+		c, err := f.Replace(ctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -579,7 +579,7 @@ func TestRTDecideLinHandUpIntoHolderRacingOtherRollback(t *testing.T) {
 	rttLinearizable(t, 250*time.Millisecond, func() *rttWorld {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		bctx, rb := NewScope(ctx)
-		c, err := f.Replace(bctx, old, rttPNG("new"))
+		c, err := f.Replace(bctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -607,7 +607,7 @@ func TestRTDecideLinRootCommitRacingLateClaimRollback(t *testing.T) {
 	rttLinearizable(t, 250*time.Millisecond, func() *rttWorld {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		actx, ra := NewScope(ctx)
-		c, err := f.Replace(actx, old, rttPNG("new"))
+		c, err := f.Replace(actx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -636,7 +636,7 @@ func TestRTDecideLinTwoRollbacksRacingThirdClaim(t *testing.T) {
 		_, ra := NewScope(ctx)
 		_, rb := NewScope(ctx)
 		_, rc := NewScope(ctx)
-		c, err := f.Replace(ctx, old, rttPNG("new"))
+		c, err := f.Replace(ctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -686,7 +686,7 @@ func TestRTDecideLinTwoRollbacksRacingThirdClaim(t *testing.T) {
 func TestRTDecideMakerRootRollbackThenClaimerCommitDeletesRestoredOld(t *testing.T) {
 	ctx, fsys, f, old := rttSetup(t, Options{})
 	bctx, rb := NewScope(ctx)
-	c, err := f.Replace(bctx, old, rttPNG("new")) // row X: old → new, in B
+	c, err := f.Replace(bctx, old, ccPNG("new")) // row X: old → new, in B
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -696,10 +696,10 @@ func TestRTDecideMakerRootRollbackThenClaimerCommitDeletesRestoredOld(t *testing
 	}
 	rb.Rollback(ctx) // row X holds old again
 	ra.Commit(ctx)
-	if !rttExists(fsys, c.New) {
+	if !ccExists(fsys, c.New) {
 		t.Error("A committed row Y with the new path, and it was deleted")
 	}
-	if !rttExists(fsys, old) {
+	if !ccExists(fsys, old) {
 		t.Errorf("B rolled back, so row X holds %s again; A's commit, which never wrote that path, deleted it", old)
 	}
 }
@@ -779,7 +779,7 @@ func rtdRandomWorld(t *testing.T, seed uint64) func() *rttWorld {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		var olds []string
 		olds = append(olds, old)
-		o2, err := f.Save(ctx, rttPNG("old2"))
+		o2, err := f.Save(ctx, ccPNG("old2"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -804,7 +804,7 @@ func rtdRandomWorld(t *testing.T, seed uint64) func() *rttWorld {
 			if s.save {
 				o = ""
 			}
-			c, err := f.Replace(mctx, o, rttPNG(fmt.Sprint("new", j)))
+			c, err := f.Replace(mctx, o, ccPNG(fmt.Sprint("new", j)))
 			if err != nil {
 				t.Fatal(err)
 			}

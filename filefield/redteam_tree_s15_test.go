@@ -1,7 +1,6 @@
 package filefield
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -21,14 +20,8 @@ import (
 // critical sections, or runs outside every lock, so nothing keeps the
 // other goroutine's public call out of the gap between two of them.
 
-func rttPNG(tag string) Upload {
-	return Upload{Body: bytes.NewReader(append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), tag...)), Name: tag + ".png"}
-}
-
-func rttExists(fsys afero.Fs, p string) bool { ok, _ := afero.Exists(fsys, p); return ok }
-
-// rttSetup returns a field on MemMapFs with PendingTimeout off, and the
-// path of a committed upload, "old", for changes to replace.
+// rttSetup is ccSetup that keeps a PendingTimeout the caller set, and
+// returns the path of the committed upload, "old".
 func rttSetup(t *testing.T, opts Options) (context.Context, afero.Fs, *Field, string) {
 	t.Helper()
 	ctx := context.Background()
@@ -38,7 +31,7 @@ func rttSetup(t *testing.T, opts Options) (context.Context, afero.Fs, *Field, st
 		opts.PendingTimeout = -1
 	}
 	f := New("pics", fsys, opts)
-	old, err := f.Save(ctx, rttPNG("old"))
+	old, err := f.Save(ctx, ccPNG("old"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +101,7 @@ func TestRTTreeAddClaimedInRollbackGapLosesNewOfCommittedRow(t *testing.T) {
 	ctx, fsys, f, old := rttSetup(t, Options{})
 	actx, ra := NewScope(ctx)
 	sctx, s := NewScope(actx) // A's savepoint
-	c, err := f.Replace(sctx, old, rttPNG("new"))
+	c, err := f.Replace(sctx, old, ccPNG("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +131,11 @@ func TestRTTreeAddClaimedInRollbackGapLosesNewOfCommittedRow(t *testing.T) {
 		return
 	}
 	rb.Commit(ctx)
-	if !rttExists(fsys, c.New) {
+	if !ccExists(fsys, c.New) {
 		t.Errorf("AddClaimed accepted the change, B committed its row with %s, and the file was deleted "+
 			"by S's Rollback, whose held check came before the claim", c.New)
 	}
-	if !rttExists(fsys, old) {
+	if !ccExists(fsys, old) {
 		t.Errorf("the old file, which A's committed row names, was deleted")
 	}
 }
@@ -155,7 +148,7 @@ func TestRTTreeAddClaimedAroundRollbackSerial(t *testing.T) {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		actx, ra := NewScope(ctx)
 		sctx, s := NewScope(actx)
-		c, err := f.Replace(sctx, old, rttPNG("new"))
+		c, err := f.Replace(sctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,10 +170,10 @@ func TestRTTreeAddClaimedAroundRollbackSerial(t *testing.T) {
 			rb.Rollback(ctx)
 		}
 		ra.Commit(ctx)
-		if !rttExists(fsys, old) {
+		if !ccExists(fsys, old) {
 			t.Errorf("before=%v: the old file was deleted", before)
 		}
-		if aerr == nil && !rttExists(fsys, c.New) {
+		if aerr == nil && !ccExists(fsys, c.New) {
 			t.Errorf("before=%v: B committed a row with the new path, and it was deleted", before)
 		}
 	}
@@ -196,7 +189,7 @@ func TestRTTreeAddClaimedAroundRollbackSerial(t *testing.T) {
 // file, and B commits a row naming it.
 func TestRTTreeMakerRollbackGapAddClaimedLosesNewOfCommittedRow(t *testing.T) {
 	ctx, fsys, f, old := rttSetup(t, Options{})
-	c, err := f.Replace(ctx, old, rttPNG("new")) // outside any scope
+	c, err := f.Replace(ctx, old, ccPNG("new")) // outside any scope
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,11 +213,11 @@ func TestRTTreeMakerRollbackGapAddClaimedLosesNewOfCommittedRow(t *testing.T) {
 		return
 	}
 	rb.Commit(ctx)
-	if !rttExists(fsys, c.New) {
+	if !ccExists(fsys, c.New) {
 		t.Errorf("AddClaimed accepted the change and B committed a row naming %s, which the maker's "+
 			"Rollback (held check before the claim) deleted", c.New)
 	}
-	if !rttExists(fsys, old) {
+	if !ccExists(fsys, old) {
 		t.Errorf("the old file was deleted")
 	}
 }
@@ -248,7 +241,7 @@ func TestRTTreeBothLeaveRootsClearThenCommitDeletesOld(t *testing.T) {
 	actx, ra := NewScope(ctx)
 	bctx, rb := NewScope(ctx)
 	_, s2 := NewScope(bctx)
-	c, err := f.Replace(actx, old, rttPNG("new"))
+	c, err := f.Replace(actx, old, ccPNG("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +284,7 @@ func TestRTTreeBothLeaveRootsClearThenCommitDeletesOld(t *testing.T) {
 	// S2 goes on (Scope.Rollback's body after its decision).
 	rttEndRollback(s2, rttFinishOwn(ctx, s2, c, d, reg))
 
-	if !rttExists(fsys, old) {
+	if !ccExists(fsys, old) {
 		t.Errorf("the old file was deleted although both transactions rolled back (their rows name it): " +
 			"Change.Commit found the change held by no scope, marked by no end and with no undone record")
 	}
@@ -305,7 +298,7 @@ func TestRTTreeBothRollbackCommitSerialKeepsOld(t *testing.T) {
 		actx, ra := NewScope(ctx)
 		bctx, rb := NewScope(ctx)
 		_, s2 := NewScope(bctx)
-		c, err := f.Replace(actx, old, rttPNG("new"))
+		c, err := f.Replace(actx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,10 +314,10 @@ func TestRTTreeBothRollbackCommitSerialKeepsOld(t *testing.T) {
 				ends[i](ctx)
 			}
 		}
-		if !rttExists(fsys, old) {
+		if !ccExists(fsys, old) {
 			t.Errorf("Commit at %d: the old file was deleted", at)
 		}
-		if rttExists(fsys, c.New) {
+		if ccExists(fsys, c.New) {
 			t.Errorf("Commit at %d: the new file of a change every transaction rolled back stayed", at)
 		}
 	}
@@ -335,7 +328,7 @@ func TestRTTreeBothRollbackCommitSerialKeepsOld(t *testing.T) {
 func TestRTTreeMakerRollbackAddClaimedSerial(t *testing.T) {
 	for _, first := range []string{"rollback", "claim"} {
 		ctx, fsys, f, old := rttSetup(t, Options{})
-		c, err := f.Replace(ctx, old, rttPNG("new"))
+		c, err := f.Replace(ctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,10 +346,10 @@ func TestRTTreeMakerRollbackAddClaimedSerial(t *testing.T) {
 		} else {
 			rb.Rollback(ctx)
 		}
-		if !rttExists(fsys, old) {
+		if !ccExists(fsys, old) {
 			t.Errorf("%s first (AddClaimed: %v): the old file was deleted", first, aerr)
 		}
-		if aerr == nil && !rttExists(fsys, c.New) {
+		if aerr == nil && !ccExists(fsys, c.New) {
 			t.Errorf("%s first: an accepted claim's committed row names a deleted file", first)
 		}
 	}
@@ -396,17 +389,17 @@ func TestRTTreePanickingCallbackClosesDone(t *testing.T) {
 			panic("callback")
 		}
 	}})
-	o2, err := f.Save(ctx, rttPNG("old2"))
+	o2, err := f.Save(ctx, ccPNG("old2"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	o2.Commit(ctx)
 	rctx, r := NewScope(ctx)
-	c1, err := f.Replace(rctx, old1, rttPNG("n1"))
+	c1, err := f.Replace(rctx, old1, ccPNG("n1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := f.Replace(rctx, o2.New, rttPNG("n2"))
+	c2, err := f.Replace(rctx, o2.New, ccPNG("n2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,8 +409,8 @@ func TestRTTreePanickingCallbackClosesDone(t *testing.T) {
 	}
 	// The event comes after the deletion; the batch goes on after the
 	// panic: both old files are gone.
-	if rttExists(fsys, old1) || rttExists(fsys, o2.New) {
-		t.Errorf("the batch did not go on after the panic: old files %v %v", rttExists(fsys, old1), rttExists(fsys, o2.New))
+	if ccExists(fsys, old1) || ccExists(fsys, o2.New) {
+		t.Errorf("the batch did not go on after the panic: old files %v %v", ccExists(fsys, old1), ccExists(fsys, o2.New))
 	}
 	rttWithin(t, 2*time.Second, "later calls after a panicking finish", func() {
 		c1.Commit(ctx)
@@ -426,7 +419,7 @@ func TestRTTreePanickingCallbackClosesDone(t *testing.T) {
 		r.Commit(ctx)
 		r.Rollback(ctx)
 	})
-	if !rttExists(fsys, c1.New) || !rttExists(fsys, c2.New) {
+	if !ccExists(fsys, c1.New) || !ccExists(fsys, c2.New) {
 		t.Error("a new file of the committed transaction was deleted")
 	}
 	if c1.Held() || c2.Held() || f.Claim(c1.New) != nil {
@@ -443,7 +436,7 @@ func TestRTTreePanicInGiveBackEvent(t *testing.T) {
 			panic("callback")
 		}
 	}})
-	c, err := f.Replace(ctx, old, rttPNG("new")) // no scope: its maker's
+	c, err := f.Replace(ctx, old, ccPNG("new")) // no scope: its maker's
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +453,7 @@ func TestRTTreePanicInGiveBackEvent(t *testing.T) {
 		t.Fatal("given back, the change is held by no one")
 	}
 	rttWithin(t, 2*time.Second, "the maker's Rollback", func() { c.Rollback(ctx) })
-	if rttExists(fsys, c.New) || !rttExists(fsys, old) {
+	if ccExists(fsys, c.New) || !ccExists(fsys, old) {
 		t.Error("the maker's Rollback should delete the new file and keep the old")
 	}
 }
@@ -493,11 +486,11 @@ func TestRTTreeCallbacksUseScopesDuringFinish(t *testing.T) {
 		x.r.Commit(ctx)
 		x.r.Rollback(ctx)
 		x.r.End(ctx, ErrCommitUnknown)
-		if _, err := f.Save(x.rctx, rttPNG("late")); err != ErrScopeEnded {
+		if _, err := f.Save(x.rctx, ccPNG("late")); err != ErrScopeEnded {
 			x.calls = append(x.calls, "Save into the ending transaction not refused")
 		}
 		cctx, child := NewScope(x.rctx)
-		if _, err := f.Save(cctx, rttPNG("late2")); err != ErrScopeEnded {
+		if _, err := f.Save(cctx, ccPNG("late2")); err != ErrScopeEnded {
 			x.calls = append(x.calls, "Save into a savepoint of the ending transaction not refused")
 		}
 		child.Commit(ctx)
@@ -518,24 +511,24 @@ func TestRTTreeCallbacksUseScopesDuringFinish(t *testing.T) {
 		other.Rollback(ctx)
 		// An unrelated transaction works.
 		octx, o := NewScope(context.Background())
-		if ch, err := f.Save(octx, rttPNG("unrelated")); err != nil || ch == nil {
+		if ch, err := f.Save(octx, ccPNG("unrelated")); err != nil || ch == nil {
 			x.calls = append(x.calls, "unrelated Save failed")
 		}
 		o.Commit(ctx)
 		w.Store(x)
 	}})
 	var err error
-	o2, err = f.Save(ctx, rttPNG("old2"))
+	o2, err = f.Save(ctx, ccPNG("old2"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	o2.Commit(ctx)
 	rctx, r := NewScope(ctx)
-	c1, err := f.Replace(rctx, old, rttPNG("n1"))
+	c1, err := f.Replace(rctx, old, ccPNG("n1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := f.Replace(rctx, o2.New, rttPNG("n2"))
+	c2, err := f.Replace(rctx, o2.New, ccPNG("n2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,10 +538,10 @@ func TestRTTreeCallbacksUseScopesDuringFinish(t *testing.T) {
 	for _, s := range x.calls {
 		t.Error(s)
 	}
-	if rttExists(fsys, old) {
+	if ccExists(fsys, old) {
 		t.Error("c1's old file stays")
 	}
-	if !rttExists(fsys, c1.New) || !rttExists(fsys, c2.New) {
+	if !ccExists(fsys, c1.New) || !ccExists(fsys, c2.New) {
 		t.Error("a new file of the committed transaction was deleted")
 	}
 	// c2 was left to the commit by a rollback of another transaction
@@ -574,7 +567,7 @@ func TestRTTreeHashNamesCallbackCommitsOtherChangeSamePath(t *testing.T) {
 				c.Commit(ctx) // another change
 			}
 		}})
-	shared, err := f.Save(ctx, rttPNG("shared"))
+	shared, err := f.Save(ctx, ccPNG("shared"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +631,7 @@ func rttOutcome(w *rttWorld) rttOut {
 		o.note = w.note()
 	}
 	for _, p := range w.files() {
-		if p != "" && rttExists(w.fsys, p) {
+		if p != "" && ccExists(w.fsys, p) {
 			o.present += "1"
 		} else {
 			o.present += "0"
@@ -732,7 +725,7 @@ func TestRTTreeLinCommitEarlyRacingEnds(t *testing.T) {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		rctx, r := NewScope(ctx)
 		sctx, s := NewScope(rctx)
-		c, err := f.Replace(sctx, old, rttPNG("new"))
+		c, err := f.Replace(sctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -755,7 +748,7 @@ func TestRTTreeLinUnknownRacingSavepointCommit(t *testing.T) {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		rctx, r := NewScope(ctx)
 		sctx, s := NewScope(rctx)
-		c, err := f.Replace(sctx, old, rttPNG("new"))
+		c, err := f.Replace(sctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -781,7 +774,7 @@ func TestRTTreeLinGiveBackRacingMakerCommit(t *testing.T) {
 		actx, ra := NewScope(ctx)
 		_, s := NewScope(actx)
 		_, rb := NewScope(ctx)
-		c, err := f.Replace(ctx, old, rttPNG("new"))
+		c, err := f.Replace(ctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -809,7 +802,7 @@ func TestRTTreeLinGiveBackRacingRetryClaim(t *testing.T) {
 		actx, ra := NewScope(ctx)
 		_, s := NewScope(actx)
 		_, s2 := NewScope(actx)
-		c, err := f.Replace(ctx, old, rttPNG("new"))
+		c, err := f.Replace(ctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -840,7 +833,7 @@ func TestRTTreeLinSaveRacingEnds(t *testing.T) {
 		return &rttWorld{fsys: fsys,
 			ops: []func(){
 				func() {
-					if ch, err := f.Replace(sctx, old, rttPNG("new")); err == nil {
+					if ch, err := f.Replace(sctx, old, ccPNG("new")); err == nil {
 						c.Store(ch)
 					}
 				},
@@ -871,7 +864,7 @@ func TestRTTreeLinSavepointRollbackRacingAddClaimed(t *testing.T) {
 		actx, ra := NewScope(ctx)
 		sctx, s := NewScope(actx)
 		_, rb := NewScope(ctx)
-		c, err := f.Replace(sctx, old, rttPNG("new"))
+		c, err := f.Replace(sctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -901,7 +894,7 @@ func TestRTTreeLinMakerRollbackRacingAddClaimed(t *testing.T) {
 	rttLinearizable(t, 500*time.Millisecond, func() *rttWorld {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		_, rb := NewScope(ctx)
-		c, err := f.Replace(ctx, old, rttPNG("new"))
+		c, err := f.Replace(ctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -933,7 +926,7 @@ func TestRTTreeLinBothRollbackRacingCommit(t *testing.T) {
 		actx, ra := NewScope(ctx)
 		bctx, rb := NewScope(ctx)
 		_, s2 := NewScope(bctx)
-		c, err := f.Replace(actx, old, rttPNG("new"))
+		c, err := f.Replace(actx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -960,7 +953,7 @@ func TestRTTreeLinAbandonRacingGiveBack(t *testing.T) {
 		actx, ra := NewScope(ctx)
 		_, s := NewScope(actx)
 		_, rb := NewScope(ctx)
-		c, err := f.Replace(ctx, old, rttPNG("new"))
+		c, err := f.Replace(ctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -986,7 +979,7 @@ func TestRTTreeLinAbandonRacingSavepointEnds(t *testing.T) {
 		ctx, fsys, f, old := rttSetup(t, Options{PendingTimeout: 30 * time.Microsecond})
 		rctx, r := NewScope(ctx)
 		sctx, s := NewScope(rctx)
-		c, err := f.Replace(sctx, old, rttPNG("new"))
+		c, err := f.Replace(sctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1009,18 +1002,18 @@ func TestRTTreeLinAbandonRacingSavepointEnds(t *testing.T) {
 func TestRTTreeLinHashNamesSharedAcrossSavepoint(t *testing.T) {
 	rttLinearizable(t, 300*time.Millisecond, func() *rttWorld {
 		ctx, fsys, f, old := rttSetup(t, Options{HashNames: true})
-		o2, err := f.Save(ctx, rttPNG("old2"))
+		o2, err := f.Save(ctx, ccPNG("old2"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		o2.Commit(ctx)
 		rctx, r := NewScope(ctx)
 		sctx, s := NewScope(rctx)
-		c1, err := f.Replace(sctx, old, rttPNG("same"))
+		c1, err := f.Replace(sctx, old, ccPNG("same"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c2, err := f.Replace(rctx, o2.New, rttPNG("same"))
+		c2, err := f.Replace(rctx, o2.New, ccPNG("same"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1042,18 +1035,18 @@ func TestRTTreeLinHashNamesSharedAcrossSavepoint(t *testing.T) {
 func TestRTTreeLinSavepointEndsRacingUnknown(t *testing.T) {
 	rttLinearizable(t, 400*time.Millisecond, func() *rttWorld {
 		ctx, fsys, f, old := rttSetup(t, Options{})
-		o2, err := f.Save(ctx, rttPNG("old2"))
+		o2, err := f.Save(ctx, ccPNG("old2"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		o2.Commit(ctx)
 		rctx, r := NewScope(ctx)
 		sctx, s := NewScope(rctx)
-		c1, err := f.Replace(sctx, old, rttPNG("n1"))
+		c1, err := f.Replace(sctx, old, ccPNG("n1"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c2, err := f.Replace(sctx, o2.New, rttPNG("n2"))
+		c2, err := f.Replace(sctx, o2.New, ccPNG("n2"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1078,7 +1071,7 @@ func TestRTTreeLinSavepointEndsRacingUnknown(t *testing.T) {
 func TestRTTreeLinNestedSavepointsRacingRootCommit(t *testing.T) {
 	rttLinearizable(t, 400*time.Millisecond, func() *rttWorld {
 		ctx, fsys, f, old := rttSetup(t, Options{})
-		o2, err := f.Save(ctx, rttPNG("old2"))
+		o2, err := f.Save(ctx, ccPNG("old2"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1086,11 +1079,11 @@ func TestRTTreeLinNestedSavepointsRacingRootCommit(t *testing.T) {
 		rctx, r := NewScope(ctx)
 		pctx, p := NewScope(rctx)
 		ictx, in := NewScope(pctx)
-		c1, err := f.Replace(ictx, old, rttPNG("n1"))
+		c1, err := f.Replace(ictx, old, ccPNG("n1"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c2, err := f.Replace(ctx, o2.New, rttPNG("n2")) // its maker's
+		c2, err := f.Replace(ctx, o2.New, ccPNG("n2")) // its maker's
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1117,7 +1110,7 @@ func TestRTTreeLinSharedOwnedChangeRacingEnds(t *testing.T) {
 		ctx, fsys, f, old := rttSetup(t, Options{})
 		actx, ra := NewScope(ctx)
 		_, rb := NewScope(ctx)
-		c, err := f.Replace(actx, old, rttPNG("new"))
+		c, err := f.Replace(actx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1146,7 +1139,7 @@ func TestRTTreeLinSharedUnownedChangeRacingSavepoints(t *testing.T) {
 		_, sa := NewScope(actx)
 		bctx, rb := NewScope(ctx)
 		_, sb := NewScope(bctx)
-		c, err := f.Replace(ctx, old, rttPNG("new"))
+		c, err := f.Replace(ctx, old, ccPNG("new"))
 		if err != nil {
 			t.Fatal(err)
 		}
