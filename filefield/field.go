@@ -125,10 +125,11 @@ type Options struct {
 	Logger *slog.Logger
 	// OnEvent, when set, is called for every event, synchronously. Events
 	// of a Commit or Rollback come while the change is being finished,
-	// with no lock held: OnEvent (and Refs, asked at the same point) may
-	// use the field, its scopes and other changes, but a Commit or
-	// Rollback of the change being finished waits for that finish, and
-	// so for itself.
+	// with no lock held (those of a content-named file's deletion once
+	// its path lock goes): OnEvent may use the field, its scopes and
+	// other changes, but a Commit of the change being committed (a
+	// Rollback of one being rolled back) waits for that finish, and so
+	// for itself.
 	OnEvent func(Event)
 	// Now is the clock for directory templates. Nil means time.Now.
 	Now func() time.Time
