@@ -427,7 +427,7 @@ func (c *Change) finishAt(ctx context.Context, to int, inUse map[string]bool, re
 		c.mu.Unlock()
 		return Result{}, false
 	}
-	if to == committed && (c.asked == rolledBack || len(c.undone) > 0) {
+	if to == committed && (c.asked == rolledBack || c.undoneCounts()) {
 		// Rolled back by hand inside a scope that committed, or by a
 		// savepoint or an attempt that rolled back while this scope went
 		// on: the row may hold the new path or the old one, so both stay.

@@ -55,9 +55,10 @@ func TestPanickingCallbackKeepsScopeResult(t *testing.T) {
 	}
 }
 
-// A root Rollback whose callback panics still takes its tree's undone
-// records off the changes it took in from another transaction, so that
-// that transaction's commit deletes the stale file as it would have.
+// A root Rollback whose callback panics still makes its tree's undone
+// records on the changes it took in from another transaction count no
+// more, so that that transaction's commit deletes the stale file as it
+// would have.
 func TestPanickingCallbackStillClearsRecords(t *testing.T) {
 	var boom atomic.Bool
 	ctx, fsys, f, old := ccSetup(t, Options{OnEvent: func(e Event) {

@@ -665,12 +665,12 @@ func TestRTDecideLinTwoRollbacksRacingThirdClaim(t *testing.T) {
 }
 
 // Found by a review (serial, a design question rather than a race; every
-// order of the two ends did the same); fixed: clearMarks keeps the undone
-// record of a change the rolled-back tree made. Transaction B replaces row X's file (old →
+// order of the two ends did the same); fixed: the undone record of a
+// change the rolled-back tree made still counts (undoneCounts). Transaction B replaces row X's file (old →
 // new) in its scope; transaction A's statement writes the new path into a
 // row of its own and claims the change (AddClaimed). B then rolls back as
 // a whole: row X holds old again. B's end leaves the change to A with an
-// undone record for B's tree, and B's clearMarks takes that record off at
+// undone record for B's tree, and B's clearMarks took that record off at
 // once ("its outermost scope rolled back, so none of its rows holds a path
 // it wrote"): but row X, restored, holds the change's OLD path, which B
 // did not write and which B's rollback brought back. A commits without

@@ -75,12 +75,7 @@ func rttFinishOwn(ctx context.Context, s *Scope, c *Change, d int, reg uint64) R
 }
 
 // rttEndRollback is what Scope.Rollback does after its loop.
-func rttEndRollback(s *Scope, r Result) {
-	if s.parent == nil {
-		s.tree.clearMarks()
-	}
-	s.setResult(r)
-}
+func rttEndRollback(s *Scope, r Result) { s.setResult(r) }
 
 // Found by a review of the tree-lock design (it failed there and on the
 // design before; fixed by finishAt's registration check, which makes the
@@ -264,7 +259,7 @@ func TestRTTreeBothLeaveRootsClearThenCommitDeletesOld(t *testing.T) {
 		t.Fatal("each end should see the other's mark")
 	}
 	// A decides first: it leaves the change to S2's end; A's Rollback
-	// ends, clearing A's undone record.
+	// ends, after which A's undone record counts no more.
 	if left, _, _ := ra.rollbackDecide(c); !left {
 		t.Fatal("A should leave the change to S2's end")
 	}

@@ -103,9 +103,11 @@ type Scope struct {
 // locks, or takes a tree's lock while it holds a change's.
 type tree struct {
 	mu sync.Mutex
-	// marked are the changes whose undone record names this tree (see
-	// undo): cleared when its outermost scope rolls back.
-	marked []*Change
+	// rolledBack: the outermost scope rolled back, so none of the tree's
+	// rows holds a path it wrote, and its undone records count only on
+	// the changes it made (see undoneCounts). Set in the step that ends
+	// the tree, so no record of it, made earlier or later, is missed.
+	rolledBack atomic.Bool
 }
 
 // NewScope returns a context carrying a new scope, and the scope. If ctx
@@ -265,39 +267,30 @@ func (s *Scope) live() bool {
 func (s *Scope) ended() bool { return s != nil && !s.live() }
 
 // undo records that a scope of tree t, which registered c, rolled back
-// while another scope holds c; c stays claimable. A later commit of a
-// scope of t keeps both files, unless a scope of t writes c's path again
-// (see redone). The record is made whoever else finishes c: it can only
-// make a commit keep both files. c.mu is held; the caller adds c to
-// t.marked (under t.mu, which it may not take here).
-func (c *Change) undo(t *tree) bool {
-	if slices.Contains(c.undone, t) {
-		return false
+// while another scope holds c; c stays claimable. A later commit of c
+// keeps both files while the record counts (see undoneCounts), unless a
+// scope of t writes c's path again (see redone). The record is made
+// whoever else finishes c: it can only make a commit keep both files.
+// c.mu is held.
+func (c *Change) undo(t *tree) {
+	if !slices.Contains(c.undone, t) {
+		c.undone = append(c.undone, t)
 	}
-	c.undone = append(c.undone, t)
-	return true
 }
 
-// clearMarks takes the records of t off the changes t took in from
-// elsewhere (a claim of another transaction's upload): its outermost
-// scope rolled back, so none of its rows holds a path it wrote, and its
-// records would only keep stale files for good. The record stays on a
-// change t made: t's rollback restored the row that held the change's
-// old file, so a commit of the scope it was left to (a claimer, which
-// may have written the new path into a row of its own or into that same
-// row) keeps both files, for the orphan finder to settle.
-func (t *tree) clearMarks() {
-	t.mu.Lock()
-	marked := t.marked
-	t.marked = nil
-	t.mu.Unlock()
-	for _, c := range marked {
-		c.mu.Lock()
-		if !(c.owned && c.scope != nil && c.scope.tree == t) {
-			c.undone = slices.DeleteFunc(c.undone, func(u *tree) bool { return u == t })
-		}
-		c.mu.Unlock()
-	}
+// undoneCounts reports whether an undone record makes a commit of c keep
+// both files: one of a tree whose outermost scope is still open or
+// committed (its rows may hold either path), or of the tree that made c
+// even though it rolled back whole (its rollback restored the row that
+// held c's old file, and a scope it left c to, a claimer, may have
+// written the new path into a row of its own or into that same row: the
+// orphan finder settles which). A record of a tree that took c in from
+// elsewhere and rolled back whole counts no more: none of its rows holds
+// a path it wrote. c.mu is held.
+func (c *Change) undoneCounts() bool {
+	return slices.ContainsFunc(c.undone, func(t *tree) bool {
+		return !t.rolledBack.Load() || c.owned && c.scope != nil && c.scope.tree == t
+	})
 }
 
 // subtree returns s and the scopes below it that are pending, parents
@@ -334,6 +327,9 @@ func (s *Scope) take(to int) ([]*Change, bool) {
 	if !s.liveLocked() {
 		return nil, false
 	}
+	if s.parent == nil && to == rolledBack {
+		t.rolledBack.Store(true)
+	}
 	sub := s.subtree()
 	var changes []*Change
 	written := map[*Change]uint64{}
@@ -354,9 +350,7 @@ func (s *Scope) take(to int) ([]*Change, bool) {
 	for _, c := range changes {
 		c.mu.Lock()
 		if to == rolledBack && c.state == pending && c.heldInTree(t) {
-			if c.undo(t) {
-				t.marked = append(t.marked, c)
-			}
+			c.undo(t)
 			c.mu.Unlock()
 			continue
 		}
@@ -490,12 +484,7 @@ func (s *Scope) Rollback(ctx context.Context) Result {
 		return s.endedResult(rolledBack)
 	}
 	var r Result
-	defer func() { // also when a callback panicked (finishEach raises it again)
-		if s.parent == nil {
-			s.tree.clearMarks()
-		}
-		s.setResult(r)
-	}()
+	defer func() { s.setResult(r) }() // also when a callback panicked (finishEach raises it again)
 	finishEach(len(changes), func(j int) {
 		r.merge(s.rollbackOne(ctx, changes[len(changes)-1-j])) // newest first
 	})
@@ -556,14 +545,9 @@ func (s *Scope) rollbackDecide(c *Change) (left bool, d int, reg uint64) {
 	if i := slices.Index(c.finishing, s); i >= 0 {
 		c.finishing = slices.Delete(c.finishing, i, i+1)
 	}
-	added := c.undo(s.tree)
+	c.undo(s.tree)
 	c.mu.Unlock()
 	c.deciding.Unlock()
-	if added { // outside c.mu: a tree's lock comes before a change's
-		s.tree.mu.Lock()
-		s.tree.marked = append(s.tree.marked, c)
-		s.tree.mu.Unlock()
-	}
 	return true, 0, reg
 }
 
