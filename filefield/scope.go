@@ -280,16 +280,19 @@ func (c *Change) undo(t *tree) {
 
 // undoneCounts reports whether an undone record makes a commit of c keep
 // both files: one of a tree whose outermost scope is still open or
-// committed (its rows may hold either path), or of the tree that made c
-// even though it rolled back whole (its rollback restored the row that
-// held c's old file, and a scope it left c to, a claimer, may have
-// written the new path into a row of its own or into that same row: the
-// orphan finder settles which). A record of a tree that took c in from
-// elsewhere and rolled back whole counts no more: none of its rows holds
-// a path it wrote. c.mu is held.
+// committed (its rows may hold either path), or of the tree c was first
+// registered in even though it rolled back whole: the tree that made c,
+// or, for an upload stored in no scope, the transaction that took it in
+// first (Scope.Add). That tree's rollback restored the row that held c's
+// old file, and a scope it left c to (a claimer) may have written the new
+// path into a row of its own or into that same row: the orphan finder
+// settles which. A record of a tree that claimed c later and rolled back
+// whole counts no more: its rows hold no path it wrote (a claimer that
+// wrote the path over the old one in some row is what the integrations'
+// reference checks on claims are for). c.mu is held.
 func (c *Change) undoneCounts() bool {
 	return slices.ContainsFunc(c.undone, func(t *tree) bool {
-		return !t.rolledBack.Load() || c.owned && c.scope != nil && c.scope.tree == t
+		return !t.rolledBack.Load() || c.scope != nil && c.scope.tree == t
 	})
 }
 
