@@ -99,13 +99,14 @@ type Scope struct {
 // neither: that moment is what a racing Change.Rollback or Commit would
 // read as "no scope holds it" and act on.
 //
-// Lock order: a tree's lock before a change's. No code holds two trees'
-// locks, or takes a tree's lock while it holds a change's.
+// Lock order: a change's deciding lock (see rollbackDecide), then a
+// tree's lock, then the change's own. No code holds two trees' locks, or
+// takes a tree's lock while it holds a change's.
 type tree struct {
 	mu sync.Mutex
 	// rolledBack: the outermost scope rolled back, so none of the tree's
 	// rows holds a path it wrote, and its undone records count only on
-	// the changes it made (see undoneCounts). Set in the step that ends
+	// the changes first registered in it (see undoneCounts). Set in the step that ends
 	// the tree, so no record of it, made earlier or later, is missed.
 	rolledBack atomic.Bool
 }
@@ -211,6 +212,15 @@ func (s *Scope) addW(c *Change, own bool) error {
 	if c.state == rolledBack {
 		return ErrRolledBack
 	}
+	s.hold(c, stamp)
+	c.redone(s) // written again in s's tree (a retry)
+	c.owned = c.owned || own
+	return nil
+}
+
+// hold makes c one of s's changes, with the later of its write stamps
+// in s and stamp. s.tree.mu and c.mu are held.
+func (s *Scope) hold(c *Change, stamp uint64) {
 	if s.written == nil {
 		s.written = map[*Change]uint64{}
 	}
@@ -221,9 +231,6 @@ func (s *Scope) addW(c *Change, own bool) error {
 		c.register(s)
 		c.forgotten = false // a scope finishes it: claimed after all
 	}
-	c.redone(s) // written again in s's tree (a retry)
-	c.owned = c.owned || own
-	return nil
 }
 
 // register records that s holds c. c.mu is held.
@@ -405,22 +412,12 @@ func (s *Scope) commitChild() bool {
 		return false
 	}
 	p := s.parent
-	if p.written == nil {
-		p.written = map[*Change]uint64{}
-	}
 	for _, x := range s.subtree() {
 		x.state = committed
 		for _, c := range x.changes {
 			c.mu.Lock()
 			if c.state != rolledBack {
-				stamp := x.written[c]
-				prev, had := p.written[c]
-				p.written[c] = max(prev, stamp)
-				if !had {
-					p.changes = append(p.changes, c)
-					c.register(p)
-					c.forgotten = false
-				}
+				p.hold(c, x.written[c])
 			}
 			c.mu.Unlock()
 		}
