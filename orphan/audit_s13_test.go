@@ -415,7 +415,7 @@ func TestS13SQLRefs(t *testing.T) {
 	assert.ErrorIs(t, err, sqlrefs.ErrMultipleStatements)
 	assert.Nil(t, multi.Counts())
 
-	p := sqlrefs.New(db, "SELECT picture FROM users;", "SELECT image FROM forum")
+	p := sqlrefs.NewWithOptions(db, sqlrefs.Options{AllowEmpty: true}, "SELECT picture FROM users;", "SELECT image FROM forum")
 	plan, err := orphan.New(fsys, p, orphan.Options{Now: clock}).Find(t.Context())
 	require.NoError(t, err, "a semicolon at the end is accepted")
 	assert.Equal(t, []int{2, 0}, p.Counts())

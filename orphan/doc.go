@@ -18,7 +18,9 @@
 // # Guards (each returns its own sentinel and deletes nothing)
 //
 //   - [ErrProvider]: the provider failed, stopped midway, or ctx was
-//     cancelled.
+//     cancelled. The SQL provider of package sqlrefs also fails when one
+//     of its queries returns no path while another returns some (a wrong
+//     column or table), unless its Options.AllowEmpty is set.
 //   - [ErrAmbiguousReference]: a reference names more than 1024 stored
 //     paths (its forms with and without each query, fragment, escape and
 //     ".." detour: a row of hundreds of '?' and '#'), or more than 1024

@@ -677,7 +677,9 @@ func (c *config) references(ctx context.Context) (orphan.Provider, *refSources, 
 		}
 		prev := closeAll
 		closeAll = func() { db.Close(); prev() }
-		sources.sql = sqlrefs.New(db, c.refsSQL...)
+		// checkSources refuses an empty query itself, beside empty
+		// --refs-file sources, and names --allow-empty-refs.
+		sources.sql = sqlrefs.NewWithOptions(db, sqlrefs.Options{AllowEmpty: true}, c.refsSQL...)
 		sources.queries = c.refsSQL
 		providers = append(providers, sources.sql)
 	}

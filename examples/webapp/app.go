@@ -107,8 +107,10 @@ func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qr
 		}),
 	})
 	// Every file column: a missing query would make its files look
-	// unreferenced (the coverage guard refuses such a plan).
-	refs := sqlrefs.New(db, appdb.RefQueries()...)
+	// unreferenced (the coverage guard refuses such a plan). The queries
+	// are the app's own, tested against its schema, and a new site has
+	// empty tables (no forum message yet): AllowEmpty.
+	refs := sqlrefs.NewWithOptions(db, sqlrefs.Options{AllowEmpty: true}, appdb.RefQueries()...)
 	a.finder = func(opts orphan.Options) *orphan.Finder {
 		opts.Logger = log
 		// The sweeper manages qr_codes/: its files may have no row.

@@ -23,7 +23,7 @@ func TestSamplesPerQuery(t *testing.T) {
 		_, err := db.Exec(`INSERT INTO users VALUES (?, NULL)`, p)
 		require.NoError(t, err)
 	}
-	p := sqlrefs.New(db, "SELECT picture FROM users ORDER BY picture", "SELECT signature FROM users", "SELECT picture FROM users WHERE picture = 'x'")
+	p := sqlrefs.NewWithOptions(db, sqlrefs.Options{AllowEmpty: true}, "SELECT picture FROM users ORDER BY picture", "SELECT signature FROM users", "SELECT picture FROM users WHERE picture = 'x'")
 	assert.Nil(t, p.Samples())
 	_, err := collect(t.Context(), p)
 	require.NoError(t, err)

@@ -1,6 +1,13 @@
 // Package sqlrefs provides an orphan.Provider that reads stored paths from
 // a database/sql database: one or more queries, each returning one column
 // of paths. It works with any driver; NULL and empty values are skipped.
+//
+// A query that returns no path while another query of the same Provider
+// returns some fails the run ([ErrEmptyQuery]) unless
+// [Options.AllowEmpty] is set: it is the usual sign of a query on the
+// wrong column or table, and the files only it should have named would
+// look unreferenced beside the others'. When every query returns nothing,
+// the Finder's own empty-set guard (orphan.ErrNoReferences) decides.
 package sqlrefs
 
 import (
@@ -22,6 +29,7 @@ import (
 type Provider struct {
 	db      *sql.DB
 	queries []string
+	opts    Options
 	mu      sync.Mutex
 	counts  []int      // of the last References that read every query
 	samples [][]string // its sample of each query's paths, up to SampleLen
@@ -30,11 +38,31 @@ type Provider struct {
 // SampleLen is how many of each query's paths Samples keeps.
 const SampleLen = 64
 
-// New returns a Provider running queries against db, such as
-// "SELECT picture FROM users".
-func New(db *sql.DB, queries ...string) *Provider {
-	return &Provider{db: db, queries: queries}
+// Options configure a Provider. The zero value is what [New] uses.
+type Options struct {
+	// AllowEmpty lets a query return no path while another returns some:
+	// a table that is empty for now, such as receipts before the first
+	// one. By default that fails the run with ErrEmptyQuery.
+	AllowEmpty bool
 }
+
+// New returns a Provider running queries against db, such as
+// "SELECT picture FROM users", with the zero Options.
+func New(db *sql.DB, queries ...string) *Provider {
+	return NewWithOptions(db, Options{}, queries...)
+}
+
+// NewWithOptions is New with opts.
+func NewWithOptions(db *sql.DB, opts Options, queries ...string) *Provider {
+	return &Provider{db: db, queries: slices.Clone(queries), opts: opts}
+}
+
+// ErrEmptyQuery is returned, wrapped with the query, by a References call
+// in which that query returned no path (no row, or NULL and empty values
+// only) while another query returned some, unless Options.AllowEmpty is
+// set. The paths of every query have been passed on by then; the orphan
+// Finder fails on a provider error and deletes nothing.
+var ErrEmptyQuery = errors.New("sqlrefs: a query returned no path while another returned some")
 
 // ErrMultipleStatements is returned for a query that holds more than one
 // statement ("SELECT a FROM t; SELECT b FROM u"), or that may: drivers
@@ -91,6 +119,9 @@ func (p *Provider) References(ctx context.Context, fn func(string) error) (err e
 	p.mu.Lock()
 	p.counts, p.samples = counts, samples
 	p.mu.Unlock()
+	if empty := slices.Index(counts, 0); empty >= 0 && !p.opts.AllowEmpty && slices.ContainsFunc(counts, func(n int) bool { return n > 0 }) {
+		return fmt.Errorf("%w: %q (a wrong column or table? if it is empty for now, set Options.AllowEmpty)", ErrEmptyQuery, p.queries[empty])
+	}
 	return nil
 }
 

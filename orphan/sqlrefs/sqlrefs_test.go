@@ -43,7 +43,7 @@ func TestQueriesStreamNonEmptyValues(t *testing.T) {
 func TestCountsPerQuery(t *testing.T) {
 	t.Parallel()
 	db := openDB(t)
-	p := sqlrefs.New(db, "SELECT picture FROM users", "SELECT signature FROM users", "SELECT picture FROM users WHERE picture = 'x'")
+	p := sqlrefs.NewWithOptions(db, sqlrefs.Options{AllowEmpty: true}, "SELECT picture FROM users", "SELECT signature FROM users", "SELECT picture FROM users WHERE picture = 'x'")
 	assert.Nil(t, p.Counts())
 	_, err := collect(t.Context(), p)
 	require.NoError(t, err)
