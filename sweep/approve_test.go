@@ -123,3 +123,27 @@ func TestApproveNotAskedAboutAPartialPlan(t *testing.T) {
 	assert.False(t, called, "the hook saw a plan from a cancelled listing")
 	assert.Equal(t, []string{"qr/a.png"}, files(t, fsys))
 }
+
+// Approve gets the planned paths in byte order, whatever order the listing
+// gave them in: a walk that lists directory "a" before file "a-b" gives
+// "a/x" first, though "a-b" sorts before it.
+func TestApproveGetsPathsInByteOrder(t *testing.T) {
+	t.Parallel()
+	storagetest.ForEachBackend(t, backends, func(t *testing.T, fsys afero.Fs, _ string) {
+		for _, p := range []string{"qr/a/x.png", "qr/a-b.png", "qr/a.b.png", "qr/a/y/z.png", "qr/a+.png", "qr/é.png", "qr/b.png"} {
+			put(t, fsys, p, 10, 10*day)
+		}
+		var asked []string
+		s := sweep.New(fsys, sweep.Options{
+			Rules: []sweep.Rule{{Glob: "qr/**", MaxAge: 5 * day}}, Now: clock, DryRun: true,
+			Approve: func(_ context.Context, paths []string) error {
+				asked = slices.Clone(paths)
+				return nil
+			},
+		})
+		_, err := s.Sweep(t.Context())
+		require.NoError(t, err)
+		assert.Len(t, asked, 7)
+		assert.True(t, slices.IsSorted(asked), "%q", asked)
+	})
+}

@@ -74,7 +74,7 @@ type Options struct {
 	Refs storage.RefChecker
 	// Approve, when set, is called once per sweep whose listing
 	// completed, with the paths the plan would delete (filefield's temp
-	// files among them), in no set order (after the budgets, before Refs
+	// files among them), sorted in byte order (after the budgets, before Refs
 	// is asked about each, so some may yet be kept; the slice is the
 	// hook's), in a dry run too, before anything is deleted. An error refuses the sweep: every planned file
 	// is kept (KeptRefused), nothing is deleted, and Sweep returns the

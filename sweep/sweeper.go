@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -451,6 +452,7 @@ func (s *Sweeper) approve(ctx context.Context, plan []candidate, rep *Report) er
 	for i, c := range plan {
 		paths[i] = c.path
 	}
+	slices.Sort(paths)
 	err := s.opts.Approve(ctx, paths)
 	if err == nil {
 		return nil
