@@ -11,8 +11,9 @@ import (
 )
 
 // Parse parses s as an age: a Go duration, or a number followed by "d"
-// (days), "w" (weeks) or "min" (minutes). "1m" to "12m" are refused as
-// ambiguous (an operator may mean months), and so are months and years,
+// (days), "w" (weeks) or "min" (minutes). "1m" to "12m" (and "1.5m",
+// anything above 0 and below 13 "m") are refused as ambiguous (an
+// operator may mean months), and so are months and years,
 // which have no fixed length. A bare number means that many of bare, when bare
 // is not zero ("--qr-age 7" counts days, as the seed's command did), and
 // is an error otherwise. Negative ages are refused; zero is allowed.
@@ -63,18 +64,20 @@ func Parse(s string, bare time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// monthLike reports whether s is a whole number from 1 to 12 followed by
-// "m": Go reads it as minutes, while an operator writing "--rule
-// 'backups/**=6m'" means months, and would delete everything older than
-// six minutes. No media cleanup keeps files for 1 to 12 minutes, so such
-// an age is refused and "6min" says minutes.
+// monthLike reports whether s is a number above 0 and below 13 followed
+// by "m", with or without a sign or a decimal point ("6m", "+6m",
+// "1.5m", "6.m"): Go reads it as minutes, while an operator writing
+// "--rule 'backups/**=6m'" or "=1.5m" means months, and would delete
+// everything older than six minutes or ninety seconds. No media cleanup
+// keeps files for less than 13 minutes, so such an age is refused and
+// "6min" says minutes.
 func monthLike(s string) bool {
 	n, ok := strings.CutSuffix(s, "m")
-	if !ok {
+	if !ok || strings.Trim(n, "+0123456789.") != "" {
 		return false
 	}
-	v, err := strconv.Atoi(n)
-	return err == nil && v >= 1 && v <= 12 && n[0] != '+'
+	v, err := strconv.ParseFloat(n, 64)
+	return err == nil && v > 0 && v < 13
 }
 
 func scale(s string, n float64, unit time.Duration) (time.Duration, error) {
