@@ -12,19 +12,19 @@ import "strings"
 // that the next run might forget.
 const QuarantineDirName = ".mediaclean-quarantine"
 
-// inQuarantine reports whether any segment of p is [QuarantineDirName].
+// InQuarantine reports whether a segment of p is [QuarantineDirName]; a
+// name that only contains it ("x.mediaclean-quarantine") is no such
+// segment.
 func InQuarantine(p string) bool {
-	for {
-		i := strings.Index(p, QuarantineDirName)
-		if i < 0 {
-			return false
-		}
-		end := i + len(QuarantineDirName)
-		if (i == 0 || p[i-1] == '/') && (end == len(p) || p[end] == '/') {
+	if !strings.Contains(p, QuarantineDirName) {
+		return false
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == QuarantineDirName {
 			return true
 		}
-		p = p[end:]
 	}
+	return false
 }
 
 // quarantinePath splits a path inside a quarantine area into the

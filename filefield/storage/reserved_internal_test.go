@@ -24,6 +24,10 @@ func TestQuarantinePath(t *testing.T) {
 		{"t/.mediaclean-quarantine/r/.mediaclean-quarantine/r/a.jpg", "", "", "", false},
 		{"x.mediaclean-quarantine/.mediaclean-quarantine/r/a.jpg", "x.mediaclean-quarantine", "r", "a.jpg", true},
 		{"a/.mediaclean-quarantine", "", "", "", false},
+		// A name holding the reserved one twice is an ordinary name.
+		{"qr/x.mediaclean-quarantine.mediaclean-quarantine/old.png", "", "", "", false},
+		{"qr/.mediaclean-quarantine.mediaclean-quarantine/old.png", "", "", "", false},
+		{"qr/x.mediaclean-quarantine.mediaclean-quarantine/.mediaclean-quarantine/r/a.png", "qr/x.mediaclean-quarantine.mediaclean-quarantine", "r", "a.png", true},
 	} {
 		dir, run, rest, ok := quarantinePath(c.p)
 		assert.Equal(t, c.ok, ok, c.p)

@@ -206,7 +206,7 @@ func (l *lister) bucket(b string, bad func(string, ...any) error) error {
 // valid stored path, or listed twice) is an error through bad.
 func (l *lister) selected(key string, bad func(string, ...any) error) (rel string, err error) {
 	rel, ok := strings.CutPrefix(key, l.r.prefix)
-	if !ok || rel == "" || strings.HasSuffix(rel, "/") || InQuarantine(rel) {
+	if !ok || rel == "" || strings.HasSuffix(rel, "/") || storage.InQuarantine(rel) {
 		return "", nil
 	}
 	if err := storage.ValidPath(rel); err != nil {
@@ -269,18 +269,4 @@ func (l *rowLimit) Read(p []byte) (int, error) {
 		return n, errRowTooLong
 	}
 	return n, err
-}
-
-// inQuarantine reports whether p has a segment named
-// storage.QuarantineDirName: every listing skips those areas.
-func InQuarantine(p string) bool {
-	if !strings.Contains(p, storage.QuarantineDirName) {
-		return false
-	}
-	for s := range strings.SplitSeq(p, "/") {
-		if s == storage.QuarantineDirName {
-			return true
-		}
-	}
-	return false
 }
