@@ -124,10 +124,17 @@ func (f *Fs) removeBatch(ctx context.Context, chunk []storage.Target, withETags 
 	errs := make([]error, len(chunk))
 	ids := make([]types.ObjectIdentifier, 0, len(chunk))
 	index := make(map[string]int, len(chunk))
+	var again []int // targets whose key an earlier one of chunk has
 	for i, t := range chunk {
 		key, err := f.removeKey(t.Path)
 		if err != nil {
 			errs[i] = err
+			continue
+		}
+		if _, ok := index[key]; ok {
+			// Results come back by key: a second target of the same key
+			// goes in a request of its own, after this one.
+			again = append(again, i)
 			continue
 		}
 		if !xmlSafe(key) {
@@ -144,20 +151,26 @@ func (f *Fs) removeBatch(ctx context.Context, chunk []storage.Target, withETags 
 		ids = append(ids, id)
 		index[key] = i
 	}
-	if len(ids) == 0 {
-		return errs
-	}
-	out, err := f.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &f.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
-	if err != nil {
-		for _, i := range index {
-			errs[i] = failed(ctx, chunk[i].Path, err)
+	if len(ids) > 0 {
+		out, err := f.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &f.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			for _, i := range index {
+				errs[i] = failed(ctx, chunk[i].Path, err)
+			}
+		} else {
+			for _, e := range out.Errors {
+				if i, ok := index[aws.ToString(e.Key)]; ok {
+					errs[i] = &storage.PathError{Op: "remove", Path: chunk[i].Path, Err: deleteCause(keyError(e))}
+				}
+			}
 		}
-		return errs
 	}
-	for _, e := range out.Errors {
-		if i, ok := index[aws.ToString(e.Key)]; ok {
-			errs[i] = &storage.PathError{Op: "remove", Path: chunk[i].Path, Err: deleteCause(keyError(e))}
+	for _, i := range again {
+		t := chunk[i]
+		if !withETags {
+			t.ETag = "" // as in the batch
 		}
+		errs[i] = f.removeOne(ctx, t)
 	}
 	return errs
 }
