@@ -65,14 +65,19 @@ func TestHashNamesReuseRenewsTheFileAge(t *testing.T) {
 }
 
 // hashReuseRenewsAge stores through fsys and back-dates through backdate
-// (the same backend, or one that can set times on it).
+// (the same backend, or one that can set times on it). A file written
+// less than half of ReuseGrace ago is reused and made young again; an
+// older one is left as it is, and the upload gets a name of its own: a
+// deletion, in this process or another, may be about to delete it, and
+// on an object store a rewrite of the same bytes keeps the ETag that
+// the deletion is conditional on.
 func hashReuseRenewsAge(t *testing.T, backdate, fsys afero.Fs) {
 	ctx := t.Context()
 	f := filefield.New("pics", fsys, filefield.Options{Dir: "pics", HashNames: true})
 	first, err := f.Save(ctx, upload("same"))
 	require.NoError(t, err)
-	old := time.Now().Add(-10 * 24 * time.Hour)
-	require.NoError(t, backdate.Chtimes(first.New, old, old))
+	recent := time.Now().Add(-filefield.DefaultReuseGrace/2 + time.Hour)
+	require.NoError(t, backdate.Chtimes(first.New, recent, recent))
 
 	again, err := f.Save(ctx, upload("same"))
 	require.NoError(t, err)
@@ -87,6 +92,16 @@ func hashReuseRenewsAge(t *testing.T, backdate, fsys afero.Fs) {
 	require.NoError(t, err)
 	assert.Empty(t, plan.Orphans)
 	assert.Equal(t, string(png("same")), read(t, fsys, again.New))
+
+	old := time.Now().Add(-filefield.DefaultReuseGrace/2 - time.Hour)
+	require.NoError(t, backdate.Chtimes(first.New, old, old))
+	third, err := f.Save(ctx, upload("same"))
+	require.NoError(t, err)
+	require.NotEqual(t, first.New, third.New, "a file older than half of ReuseGrace is not reused")
+	assert.Equal(t, string(png("same")), read(t, fsys, third.New))
+	fi, err = fsys.Stat(first.New)
+	require.NoError(t, err)
+	assert.WithinDuration(t, old, fi.ModTime(), time.Second, "the old file is left as it is")
 }
 
 // Identical uploads racing: exactly one of them creates the file, on

@@ -126,8 +126,10 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 // storeHashed writes a content-named file: to a temporary name in the
 // template's directory (before {shard}, which needs the name), then,
 // once the hash is known, renamed to it without replacing anything. If
-// the name is taken, the same bytes are already stored: that file is
-// used and touched, so that its age says it is in use again.
+// the name is taken by a file that can stand for the upload (see
+// reusable), that file is used and touched, so that its age says it is
+// in use again; by anything else, the bytes go under a random name of
+// their own.
 func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string) (stored, error) {
 	// A provisional name in the directory before {shard}; Commit gives
 	// the real one.
@@ -143,10 +145,7 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 	}
 	name := hex.EncodeToString(h.Sum(nil)[:16])
 	st := stored{path: path.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
-	unlock := f.locks.share(st.path)
-	if unlock == nil {
-		// This process is deleting the file with these bytes right now:
-		// they are stored under a name of their own instead.
+	own := func() (stored, error) {
 		rname := randomName()
 		st.path = path.Join(f.resolveShard(tmpl, rname), rname+ext)
 		if err := pf.Commit(st.path); err != nil {
@@ -154,9 +153,30 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 		}
 		return st, nil
 	}
+	unlock := f.locks.share(st.path)
+	if unlock == nil {
+		// This process is deleting the file with these bytes right now:
+		// they are stored under a name of their own instead.
+		return own()
+	}
 	defer unlock()
+	if ok, taken := f.reusable(ctx, st.path, size); taken {
+		if !ok || f.touch(ctx, st.path, nil) != nil {
+			return own()
+		}
+		pf.Abort()
+		st.created = false
+		return st, nil
+	}
 	err = pf.Commit(st.path)
 	if errors.Is(err, fs.ErrExist) {
+		// Stored in between, by another process: just written, so it
+		// can stand for the upload unless it is not such a file at all.
+		// The bytes are gone with the failed move; the client can upload
+		// again.
+		if ok, _ := f.reusable(ctx, st.path, size); !ok {
+			return stored{}, writeError(ctx, err, up.Name, st.path)
+		}
 		st.created = false
 		err = f.touch(ctx, st.path, nil)
 	}
@@ -170,7 +190,8 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 // written under its final key: the name is known only after the last
 // byte, so the upload is spooled to a local temporary file (within the
 // size limit) and hashed, then written create-only. If the key exists
-// the same bytes are already stored, and that object is used.
+// and that object can stand for the upload (see reusable), it is used;
+// otherwise the bytes go under a random name of their own.
 func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string) (stored, error) {
 	spool, err := storage.CreateTemp("", "mediaclean-spool-")
 	if err != nil {
@@ -198,23 +219,31 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 		}
 		return pf.Commit(st.path)
 	}
-	unlock := f.locks.share(st.path)
-	if unlock == nil {
-		// This process is deleting the object with these bytes right
-		// now: they are stored under a name of their own instead.
+	own := func() (stored, error) {
 		rname := randomName()
 		st.path = path.Join(f.resolveShard(tmpl, rname), rname+ext)
+		st.created = true
 		if err := rewrite(storage.WriteOptions{FreshName: true}); err != nil {
 			return stored{}, writeError(ctx, err, up.Name, st.path)
 		}
 		return st, nil
 	}
+	unlock := f.locks.share(st.path)
+	if unlock == nil {
+		// This process is deleting the object with these bytes right
+		// now: they are stored under a name of their own instead.
+		return own()
+	}
 	defer unlock()
 	err = rewrite(storage.WriteOptions{})
 	if errors.Is(err, fs.ErrExist) {
-		// The same bytes are stored already (perhaps by a concurrent
-		// upload that won the create-only write): use them. The object
-		// is someone else's as much as ours, so nothing is removed.
+		// An object has the name (perhaps a concurrent upload of the
+		// same bytes won the create-only write). It is someone else's as
+		// much as ours, so nothing is removed: it is used if it can
+		// stand for the upload, else the bytes get a name of their own.
+		if ok, _ := f.reusable(ctx, st.path, size); !ok {
+			return own()
+		}
 		st.created = false
 		err = f.touch(ctx, st.path, func() error { return rewrite(storage.WriteOptions{Replace: true}) })
 	}
@@ -222,6 +251,29 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 		return stored{}, writeError(ctx, err, up.Name, st.path)
 	}
 	return st, nil
+}
+
+// reusable reports whether something is stored at the content name p
+// (taken) and whether it can stand for an upload of size bytes (ok): a
+// regular file of that size, written or reused less than half of
+// ReuseGrace ago (never, with a negative ReuseGrace). A deletion of a
+// content-named file, by this Field or by another process's, needs the
+// file older than ReuseGrace when it is checked for the last time, and a
+// reuse renews the file's time only if it was young; so no deletion is
+// under way while a reuse happens, though neither sees the other's
+// locks, and though on an object store a rewrite of the same bytes keeps
+// the ETag a conditional delete compares. A file it cannot stand for is
+// left alone. A failed check says taken and not ok.
+func (f *Field) reusable(ctx context.Context, p string, size int64) (ok, taken bool) {
+	var now *storage.Entry
+	err := storage.Restat(ctx, f.fs, []string{p}, func(_ int, e storage.Entry) error { now = &e; return nil })
+	switch {
+	case err != nil:
+		return false, true
+	case now == nil:
+		return false, false
+	}
+	return f.reuseGrace >= 0 && now.Type.IsRegular() && now.Size == size && time.Since(now.ModTime) < f.reuseGrace/2, true
 }
 
 // touch marks the content-named file p as in use again by setting its
