@@ -211,7 +211,11 @@ func (f *Field) replace(ctx context.Context, old string, up Upload) (*Change, er
 			return nil, err
 		}
 	}
-	st, err := f.store(ctx, up)
+	// The paths the upload may take are reported by PendingPaths from
+	// before its file can appear until its change is on the list.
+	res := &reservation{set: f.pending}
+	defer res.release()
+	st, err := f.store(ctx, up, res)
 	if err != nil {
 		return nil, err
 	}

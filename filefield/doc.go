@@ -63,9 +63,10 @@
 //     when they race; a reuse renews the file's modification time; and a
 //     shared file is deleted, on Commit or Rollback, only when Options.Refs
 //     says no row uses it and it is older than Options.ReuseGrace. An
-//     upload reuses only a regular file of its size written or reused
-//     less than half of ReuseGrace ago (else its bytes get a name of
-//     their own), so no deletion, in this process or another, is under
+//     upload reuses only a regular file of its size that is younger than
+//     half of ReuseGrace when its renewal lands (else its bytes get a name
+//     of their own), so no deletion, in this process or another, nor an
+//     orphan search whose grace period is at least ReuseGrace, is under
 //     way while a reuse happens.
 //   - A delete that fails after the commit is reported in the [Result] and
 //     logged, never returned as an error.

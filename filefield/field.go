@@ -89,8 +89,9 @@ type Options struct {
 	// a file, on Commit or Rollback, only when Refs says no row uses it and
 	// it was last written more than ReuseGrace ago; without Refs it never
 	// deletes. What it keeps, the orphan finder collects later. An upload
-	// reuses only a regular file of its own size written or reused less
-	// than ReuseGrace/2 ago; its bytes otherwise go under a random name.
+	// reuses only a regular file of its own size that is younger than
+	// ReuseGrace/2 when its renewal lands; its bytes otherwise go under a
+	// random name.
 	// So a reuse never meets a deletion under way, though another
 	// process's locks are not seen and an object store's conditional
 	// delete cannot tell the same bytes stored again. Within one Field, a
@@ -101,7 +102,8 @@ type Options struct {
 	// than this are never deleted, and only files written or reused less
 	// than half of it ago are reused. Zero means DefaultReuseGrace (one
 	// day, the orphan finder's default grace period; keep the finder's at
-	// least half of this); negative means none, and no file is reused.
+	// least this, for room against clock skew); negative means none, and
+	// no file is reused.
 	ReuseGrace time.Duration
 	// Default is the field's default file ("profile_pics/default.png"),
 	// which is never deleted. It is cleaned as a stored path ("/pics/a"

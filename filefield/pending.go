@@ -1,6 +1,7 @@
 package filefield
 
 import (
+	"context"
 	"slices"
 	"sync"
 )
@@ -14,6 +15,75 @@ import (
 type pendingSet struct {
 	mu sync.Mutex
 	m  map[string][]*Change
+	// storing counts, by path, the uploads being stored under it whose
+	// change is not on the list yet (see reservation)
+	storing map[string]int
+}
+
+// reservation records the paths an upload may store its file under,
+// from before the file can appear there until its change is on the list
+// (or the upload failed): PendingPaths reports them meanwhile.
+type reservation struct {
+	set   *pendingSet
+	paths []string
+}
+
+func (r *reservation) add(p string) {
+	r.set.mu.Lock()
+	defer r.set.mu.Unlock()
+	if r.set.storing == nil {
+		r.set.storing = map[string]int{}
+	}
+	r.set.storing[p]++
+	r.paths = append(r.paths, p)
+}
+
+func (r *reservation) release() {
+	r.set.mu.Lock()
+	defer r.set.mu.Unlock()
+	for _, p := range r.paths {
+		if r.set.storing[p]--; r.set.storing[p] <= 0 {
+			delete(r.set.storing, p)
+		}
+	}
+	r.paths = nil
+}
+
+// PendingPaths calls fn, until it returns an error, with the stored path
+// of every upload of the field whose change has not finished, and of
+// every upload being stored, and returns fn's error or ctx's. Its
+// signature is an orphan provider's: an orphan search in the same process
+// that reads these before the database's references, as in
+//
+//	orphan.Combine(orphan.ProviderFunc(field.PendingPaths), sqlrefs.New(db, queries...))
+//
+// keeps every upload whose row has not committed yet, even with no grace
+// period. (A change leaves the list when it finishes, after its
+// transaction committed; a path that left it is then in the database.)
+// The uploads of other processes are not here: the grace period protects
+// those.
+func (f *Field) PendingPaths(ctx context.Context, fn func(path string) error) error {
+	var paths []string
+	f.pending.mu.Lock()
+	for p := range f.pending.m {
+		paths = append(paths, p)
+	}
+	for p := range f.pending.storing {
+		if _, ok := f.pending.m[p]; !ok {
+			paths = append(paths, p)
+		}
+	}
+	f.pending.mu.Unlock()
+	slices.Sort(paths)
+	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *pendingSet) put(c *Change) {

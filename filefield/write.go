@@ -56,7 +56,7 @@ func randomName() string {
 // the final key is written directly, create-only. On any failure what
 // was written is discarded; nothing that this call did not create is
 // ever removed.
-func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
+func (f *Field) store(ctx context.Context, up Upload, res *reservation) (stored, error) {
 	var st stored
 	if err := ctx.Err(); err != nil {
 		return st, err
@@ -100,12 +100,13 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 	}
 	if f.opts.HashNames {
 		if storage.FeaturesOf(f.fs).AtomicCreate {
-			return f.storeHashedDirect(ctx, up, head, tmpl, ext, ctype)
+			return f.storeHashedDirect(ctx, up, head, tmpl, ext, ctype, res)
 		}
-		return f.storeHashed(ctx, up, head, tmpl, ext, ctype)
+		return f.storeHashed(ctx, up, head, tmpl, ext, ctype, res)
 	}
 	name := randomName()
 	final := path.Join(f.resolveShard(tmpl, name), name+ext)
+	res.add(final)
 	pf, err := storage.Create(ctx, f.fs, final, storage.WriteOptions{FreshName: true})
 	if err != nil {
 		return st, err
@@ -127,10 +128,10 @@ func (f *Field) store(ctx context.Context, up Upload) (stored, error) {
 // template's directory (before {shard}, which needs the name), then,
 // once the hash is known, renamed to it without replacing anything. If
 // the name is taken by a file that can stand for the upload (see
-// reusable), that file is used and touched, so that its age says it is
-// in use again; by anything else, the bytes go under a random name of
+// reuse), that file is used and touched, so that its age says it is in
+// use again; by anything else, the bytes go under a random name of
 // their own.
-func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string) (stored, error) {
+func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string, res *reservation) (stored, error) {
 	// A provisional name in the directory before {shard}; Commit gives
 	// the real one.
 	pf, err := storage.Create(ctx, f.fs, path.Join(f.resolveShard(tmpl, ""), "pending"+ext), storage.WriteOptions{})
@@ -145,9 +146,11 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 	}
 	name := hex.EncodeToString(h.Sum(nil)[:16])
 	st := stored{path: path.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
+	res.add(st.path)
 	own := func() (stored, error) {
 		rname := randomName()
 		st.path = path.Join(f.resolveShard(tmpl, rname), rname+ext)
+		res.add(st.path)
 		if err := pf.Commit(st.path); err != nil {
 			return stored{}, writeError(ctx, err, up.Name, st.path)
 		}
@@ -160,8 +163,8 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 		return own()
 	}
 	defer unlock()
-	if ok, taken := f.reusable(ctx, st.path, size); taken {
-		if !ok || f.touch(ctx, st.path, nil) != nil {
+	if reused, taken := f.reuse(ctx, st.path, size, nil); taken {
+		if !reused {
 			return own()
 		}
 		pf.Abort()
@@ -172,13 +175,12 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 	if errors.Is(err, fs.ErrExist) {
 		// Stored in between, by another process: just written, so it
 		// can stand for the upload unless it is not such a file at all.
-		// The bytes are gone with the failed move; the client can upload
-		// again.
-		if ok, _ := f.reusable(ctx, st.path, size); !ok {
-			return stored{}, writeError(ctx, err, up.Name, st.path)
+		// If not, the bytes are gone with the failed move; the client can
+		// upload again.
+		if reused, _ := f.reuse(ctx, st.path, size, nil); reused {
+			st.created = false
+			return st, nil
 		}
-		st.created = false
-		err = f.touch(ctx, st.path, nil)
 	}
 	if err != nil {
 		return stored{}, writeError(ctx, err, up.Name, st.path)
@@ -190,9 +192,9 @@ func (f *Field) storeHashed(ctx context.Context, up Upload, head []byte, tmpl, e
 // written under its final key: the name is known only after the last
 // byte, so the upload is spooled to a local temporary file (within the
 // size limit) and hashed, then written create-only. If the key exists
-// and that object can stand for the upload (see reusable), it is used;
+// and that object can stand for the upload (see reuse), it is used;
 // otherwise the bytes go under a random name of their own.
-func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string) (stored, error) {
+func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, tmpl, ext, ctype string, res *reservation) (stored, error) {
 	spool, err := storage.CreateTemp("", "mediaclean-spool-")
 	if err != nil {
 		return stored{}, err
@@ -205,6 +207,7 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 	}
 	name := hex.EncodeToString(h.Sum(nil)[:16])
 	st := stored{path: path.Join(f.resolveShard(tmpl, name), name+ext), size: size, contentType: ctype, created: true}
+	res.add(st.path)
 	rewrite := func(opts storage.WriteOptions) error {
 		if _, err := spool.Seek(0, io.SeekStart); err != nil {
 			return err
@@ -223,6 +226,7 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 		rname := randomName()
 		st.path = path.Join(f.resolveShard(tmpl, rname), rname+ext)
 		st.created = true
+		res.add(st.path)
 		if err := rewrite(storage.WriteOptions{FreshName: true}); err != nil {
 			return stored{}, writeError(ctx, err, up.Name, st.path)
 		}
@@ -241,11 +245,11 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 		// same bytes won the create-only write). It is someone else's as
 		// much as ours, so nothing is removed: it is used if it can
 		// stand for the upload, else the bytes get a name of their own.
-		if ok, _ := f.reusable(ctx, st.path, size); !ok {
+		if reused, _ := f.reuse(ctx, st.path, size, func() error { return rewrite(storage.WriteOptions{Replace: true}) }); !reused {
 			return own()
 		}
 		st.created = false
-		err = f.touch(ctx, st.path, func() error { return rewrite(storage.WriteOptions{Replace: true}) })
+		return st, nil
 	}
 	if err != nil {
 		return stored{}, writeError(ctx, err, up.Name, st.path)
@@ -253,18 +257,21 @@ func (f *Field) storeHashedDirect(ctx context.Context, up Upload, head []byte, t
 	return st, nil
 }
 
-// reusable reports whether something is stored at the content name p
-// (taken) and whether it can stand for an upload of size bytes (ok): a
-// regular file of that size, written or reused less than half of
-// ReuseGrace ago (never, with a negative ReuseGrace). A deletion of a
-// content-named file, by this Field or by another process's, needs the
-// file older than ReuseGrace when it is checked for the last time, and a
-// reuse renews the file's time only if it was young; so no deletion is
-// under way while a reuse happens, though neither sees the other's
-// locks, and though on an object store a rewrite of the same bytes keeps
-// the ETag a conditional delete compares. A file it cannot stand for is
-// left alone. A failed check says taken and not ok.
-func (f *Field) reusable(ctx context.Context, p string, size int64) (ok, taken bool) {
+// reuse renews the file stored at the content name p for an upload of
+// size bytes, if it can stand for it, and reports whether it did
+// (reused) and whether something is stored there (taken). It can if it
+// is a regular file of that size, written or reused less than half of
+// ReuseGrace ago when the renewal lands (never, with a negative
+// ReuseGrace). A deletion of a content-named file, by this Field or by
+// another process's, needs the file older than ReuseGrace when it is
+// checked for the last time, and the orphan finder needs it older than
+// its grace period; a reuse renews the file only while it is younger
+// than either. So no deletion is under way while a reuse happens, though
+// neither sees the other's locks, and though on an object store the
+// renewal, which stores the same bytes again, keeps the ETag a
+// conditional delete compares. A file it cannot stand for is left alone;
+// a failed check or renewal says taken and not reused.
+func (f *Field) reuse(ctx context.Context, p string, size int64, rewrite func() error) (reused, taken bool) {
 	var now *storage.Entry
 	err := storage.Restat(ctx, f.fs, []string{p}, func(_ int, e storage.Entry) error { now = &e; return nil })
 	switch {
@@ -272,8 +279,15 @@ func (f *Field) reusable(ctx context.Context, p string, size int64) (ok, taken b
 		return false, true
 	case now == nil:
 		return false, false
+	case f.reuseGrace < 0, // no grace: a deletion may be under way at any age
+		!now.Type.IsRegular(), now.Size != size, time.Since(now.ModTime) >= f.reuseGrace/2:
+		return false, true
+	case f.touch(ctx, p, rewrite) != nil:
+		return false, true
 	}
-	return f.reuseGrace >= 0 && now.Type.IsRegular() && now.Size == size && time.Since(now.ModTime) < f.reuseGrace/2, true
+	// The renewal took time (a whole upload again, on an object store):
+	// the file must still have been young when it landed.
+	return time.Since(now.ModTime) < f.reuseGrace/2, true
 }
 
 // touch marks the content-named file p as in use again by setting its
