@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -110,7 +111,24 @@ func NewApp(ctx context.Context, db *sql.DB, fsys afero.Fs, log *slog.Logger, qr
 	// unreferenced (the coverage guard refuses such a plan). The queries
 	// are the app's own, tested against its schema, and a new site has
 	// empty tables (no forum message yet): AllowEmpty.
-	refs := sqlrefs.NewWithOptions(db, sqlrefs.Options{AllowEmpty: true}, appdb.RefQueries()...)
+	//
+	// The uploads whose rows have not committed come first: read before
+	// the rows, every upload is in one or the other, so a cleanup with
+	// no grace period ("0" on the admin page) keeps an upload that waits
+	// for a busy database.
+	pending := orphan.ProviderFunc(func(ctx context.Context, fn func(string) error) error {
+		fields := []*filefield.Field{a.qr}
+		for _, k := range a.kinds {
+			fields = append(fields, k.field)
+		}
+		for _, f := range fields {
+			if err := f.PendingPaths(ctx, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	refs := orphan.Combine(pending, sqlrefs.NewWithOptions(db, sqlrefs.Options{AllowEmpty: true}, appdb.RefQueries()...))
 	a.finder = func(opts orphan.Options) *orphan.Finder {
 		opts.Logger = log
 		// The sweeper manages qr_codes/: its files may have no row.
@@ -568,9 +586,17 @@ func (a *App) deleteRow(w http.ResponseWriter, r *http.Request) {
 		if table == "users" {
 			stmts = append(stmts, "DELETE FROM forum_messages WHERE user_id = ?", "DELETE FROM donations WHERE user_id = ?")
 		}
-		for _, s := range stmts {
-			if _, err := tx.ExecContext(ctx, s, id); err != nil {
+		for i, s := range stmts {
+			out, err := tx.ExecContext(ctx, s, id)
+			if err != nil {
 				return err
+			}
+			if i == 0 {
+				// A second submit that waited for the first one's
+				// transaction finds the row gone: it deleted nothing.
+				if n, err := out.RowsAffected(); err != nil || n == 0 {
+					return cmp.Or(err, sql.ErrNoRows)
+				}
 			}
 		}
 		return nil
