@@ -1,9 +1,9 @@
+//go:build unix
+
 package filefield_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,12 +15,6 @@ import (
 	"github.com/mediaclean/mediaclean/filefield"
 	"github.com/mediaclean/mediaclean/filefield/storage/rootfs"
 )
-
-// hashPathS16 is the stored path HashNames gives body under dir.
-func hashPathS16(dir string, body []byte) string {
-	s := sha256.Sum256(body)
-	return dir + "/" + hex.EncodeToString(s[:16]) + ".png"
-}
 
 // TestS16HashReuseOnlyOfRegularFile: with HashNames, an upload whose
 // content name is already taken reuses what is there as "the same

@@ -2,6 +2,8 @@ package filefield_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,12 @@ import (
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs"
 	"github.com/mediaclean/mediaclean/filefield/storage/s3fs/s3test"
 )
+
+// hashPathS16 is the stored path HashNames gives body under dir.
+func hashPathS16(dir string, body []byte) string {
+	s := sha256.Sum256(body)
+	return dir + "/" + hex.EncodeToString(s[:16]) + ".png"
+}
 
 // TestS16HashReuseByRewriteRacesConditionalDelete: on S3, a HashNames
 // upload that finds its content already stored "touches" the object by
