@@ -310,6 +310,26 @@ func restoredAt(ctx context.Context, fsys afero.Fs, p string, size int64) bool {
 	return found
 }
 
+// statQuarantined returns what is at each of paths, inside a quarantine
+// area, by index: nil where nothing is. One stat each: a re-check by
+// listing (storage.Restat, on S3) does not see the quarantine.
+func statQuarantined(ctx context.Context, fsys afero.Fs, paths []string) ([]fs.FileInfo, error) {
+	out := make([]fs.FileInfo, len(paths))
+	for i, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fi, err := storage.Lstat(fsys, p)
+		switch {
+		case err == nil:
+			out[i] = fi
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // dryRestore returns, by target index, the outcomes a restore's moves
 // would have that are not moves: the file no longer in quarantine
 // (KeptGone), or its path taken (KeptTaken).
@@ -319,19 +339,12 @@ func (q *Quarantine) dryRestore(ctx context.Context, targets []storage.Target) (
 		src[i], dst[i] = t.Path, t.MoveTo
 	}
 	inQuarantine, taken := make([]bool, len(targets)), make([]bool, len(targets))
-	// One stat each: a re-check by listing (storage.Restat, on S3) does
-	// not see the quarantine.
-	for i, p := range src {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		fi, err := storage.Lstat(q.fs, p)
-		switch {
-		case err == nil:
-			inQuarantine[i] = fi.Mode().IsRegular()
-		case !errors.Is(err, fs.ErrNotExist):
-			return nil, err
-		}
+	found, err := statQuarantined(ctx, q.fs, src)
+	if err != nil {
+		return nil, err
+	}
+	for i, fi := range found {
+		inQuarantine[i] = fi != nil && fi.Mode().IsRegular()
 	}
 	if err := storage.Restat(ctx, q.fs, dst, func(i int, _ storage.Entry) error { taken[i] = true; return nil }); err != nil {
 		return nil, err
@@ -380,15 +393,27 @@ func (q *Quarantine) Purge(ctx context.Context, retention time.Duration) (*Purge
 			continue
 		}
 		dir := q.runDir(m.Run)
-		var targets []storage.Target
-		var dirs []string
+		var paths, dirs []string
 		for _, o := range m.Files {
 			if storage.ValidPath(o.Path) != nil {
 				continue // Delete would refuse it anyway
 			}
 			p := path.Join(dir, o.Path)
-			targets = append(targets, storage.Target{Path: p, Size: o.Size})
+			paths = append(paths, p)
 			dirs = append(dirs, path.Dir(p))
+		}
+		// A file a restore put back is no longer here: it is neither
+		// deleted nor counted (on S3 a delete of a missing key succeeds,
+		// and a dry run looks at nothing).
+		found, err := statQuarantined(ctx, q.fs, paths)
+		if err != nil {
+			return rep, err
+		}
+		var targets []storage.Target
+		for i, p := range paths {
+			if found[i] != nil {
+				targets = append(targets, storage.Target{Path: p, Size: found[i].Size()})
+			}
 		}
 		failed := false
 		opts := storage.DeleteOptions{DryRun: q.opts.DryRun, AllowQuarantine: true, OnOutcome: func(o storage.Outcome) {
