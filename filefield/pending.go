@@ -61,7 +61,9 @@ func (r *reservation) release() {
 // period. (A change leaves the list when it finishes, after its
 // transaction committed; a path that left it is then in the database.)
 // The uploads of other processes are not here: the grace period protects
-// those.
+// those. Nor is a content name (Options.HashNames) that an upload takes
+// over after the search read the references: with HashNames, give the
+// search a grace period of at least ReuseGrace.
 func (f *Field) PendingPaths(ctx context.Context, fn func(path string) error) error {
 	var paths []string
 	f.pending.mu.Lock()
