@@ -16,10 +16,11 @@ import (
 	"github.com/mediaclean/mediaclean/orphan"
 )
 
-// A purge's report counts, as deleted, files its run's manifest lists
-// that are no longer in the quarantine (a restore put them back): on a
-// local disk the dry run says 2 where the real purge deletes 1 (on S3
-// both say 2: TestS16RT2QuarantineRestoreOverReuploadOnS3).
+// A purge's report counts only the files its run's manifest lists that
+// are still in the quarantine, not those a restore put back: on a local
+// disk the dry run said 2 where the real purge deleted 1 (on S3 both said
+// 2: TestS16RT2QuarantineRestoreOverReuploadOnS3), before Purge statted
+// each file first.
 func TestS16RT2PurgeAfterPartialRestoreLocal(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()

@@ -24,10 +24,10 @@ import (
 // file, keeps the new upload's bytes, leaves the quarantined copy, exits
 // 1 and says so. A purge of that run, whose folder also holds an object
 // no manifest lists and whose manifest lists a file already restored,
-// deletes only the quarantined copy the manifest lists and says so. The
-// restore part holds; the purge's report counts b, restored and no longer
-// in the quarantine, as deleted (DeleteObjects answers "deleted" for a key
-// that is not there; the dry run does not look).
+// deletes only the quarantined copy the manifest lists and says so. Its
+// report used to count b, restored and no longer in the quarantine, as
+// deleted (DeleteObjects answers "deleted" for a key that is not there;
+// the dry run did not look).
 func TestS16RT2QuarantineRestoreOverReuploadOnS3(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Shared(t)
