@@ -57,7 +57,10 @@ func TestS16RVReuseRacesFinderAtHalfGrace(t *testing.T) {
 	old := time.Now().Add(-10 * 24 * time.Hour)
 	require.NoError(t, fsA.Chtimes("pics/ref.png", old, old))
 	// Stored (or last reused) a little less than ReuseGrace/2 ago.
-	m := time.Now().Add(-grace/2 + 1500*time.Millisecond).Truncate(time.Second)
+	// (3 to 4 s to spare: the reuse must look before the file turns
+	// ReuseGrace/2 old, on a loaded machine too.)
+	const spare = 4 * time.Second
+	m := time.Now().Add(-grace/2 + spare).Truncate(time.Second)
 	require.NoError(t, fsA.Chtimes(x, m, m))
 
 	// Process B: its touch (a rewrite: a PUT without If-None-Match) is
@@ -88,7 +91,7 @@ func TestS16RVReuseRacesFinderAtHalfGrace(t *testing.T) {
 		t.Fatal("the reuse's rewrite never came")
 	}
 	// Time passes: the file turns ReuseGrace/2 old.
-	for time.Since(m) <= grace/2+1500*time.Millisecond {
+	for time.Since(m) <= grace/2+200*time.Millisecond {
 		time.Sleep(50 * time.Millisecond)
 	}
 	fsA.BeforeDelete = func(targets []storage.Target) {
