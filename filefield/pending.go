@@ -65,19 +65,7 @@ func (r *reservation) release() {
 // over after the search read the references: with HashNames, give the
 // search a grace period of at least ReuseGrace.
 func (f *Field) PendingPaths(ctx context.Context, fn func(path string) error) error {
-	var paths []string
-	f.pending.mu.Lock()
-	for p := range f.pending.m {
-		paths = append(paths, p)
-	}
-	for p := range f.pending.storing {
-		if _, ok := f.pending.m[p]; !ok {
-			paths = append(paths, p)
-		}
-	}
-	f.pending.mu.Unlock()
-	slices.Sort(paths)
-	for _, p := range paths {
+	for _, p := range f.pending.paths() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -86,6 +74,24 @@ func (f *Field) PendingPaths(ctx context.Context, fn func(path string) error) er
 		}
 	}
 	return nil
+}
+
+// paths returns, sorted, the paths of the changes on the list and the
+// paths reserved by uploads being stored.
+func (p *pendingSet) paths() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.m)+len(p.storing))
+	for path := range p.m {
+		out = append(out, path)
+	}
+	for path := range p.storing {
+		if _, ok := p.m[path]; !ok {
+			out = append(out, path)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (p *pendingSet) put(c *Change) {
